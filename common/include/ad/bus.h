@@ -1,0 +1,106 @@
+/* The event bus: NATS JetStream through cnats.
+ *
+ * All deployment events live in one stream, DEPLOY, on subjects deploy.>.
+ * Each service reads with durable pull consumers that are created
+ * explicitly (never by subscribing), so a replica shutting down never
+ * deletes the consumer its siblings share.  Messages are acked only after
+ * their work is durable; a handler decides ack, nak (redeliver after a
+ * backoff) or term (never redeliver: the message can never be processed).
+ */
+#ifndef AD_BUS_H
+#define AD_BUS_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ad/error.h"
+
+#define AD_STREAM_NAME "DEPLOY"
+#define AD_STREAM_SUBJECTS "deploy.>"
+#define AD_BUS_MAX_PAYLOAD (1024 * 1024)
+
+typedef struct ad_bus ad_bus;
+
+/* One connection attempt; the caller retries (see ad_service). */
+int ad_bus_connect(ad_bus **out, const char *url, const char *client_name,
+                   ad_error_t *err);
+void ad_bus_close(ad_bus *bus);
+bool ad_bus_connected(ad_bus *bus);
+natsConnection *ad_bus_nats(ad_bus *bus);
+jsCtx *ad_bus_js(ad_bus *bus);
+
+/* Creates the DEPLOY stream, or checks the existing one.  replicas is 1
+ * on a single server, 3 on a cluster. */
+int ad_bus_ensure_stream(ad_bus *bus, int replicas, ad_error_t *err);
+
+struct ad_consumer_spec {
+        const char *durable;        /* shared by all replicas of a service */
+        const char *filter_subject; /* e.g. deploy.requested */
+        int64_t ack_wait_ms;        /* 0: 30 s */
+        int64_t max_deliver;        /* 0: unlimited */
+};
+
+int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec,
+                           ad_error_t *err);
+
+/* Publishes to the stream with Nats-Msg-Id = msg_id and waits for the
+ * server's ack.  *duplicate (optional) tells a re-publish the server
+ * dropped. */
+int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
+                   const void *data, size_t len, bool *duplicate,
+                   ad_error_t *err);
+
+/* Core NATS publish, not stored (log streaming). */
+int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data,
+                        size_t len, ad_error_t *err);
+
+typedef struct ad_bus_sub ad_bus_sub;
+
+/* Binds to an existing durable consumer. */
+int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable,
+                const char *filter_subject, ad_error_t *err);
+void ad_bus_sub_free(ad_bus_sub *sub);
+
+struct ad_delivery {
+        const char *subject;
+        const void *data;
+        size_t len;
+        uint64_t delivered; /* 1 on the first delivery */
+        natsMsg *msg;
+};
+
+/* Waits up to timeout_ms for one message: returns 1 and fills d, 0 when
+ * none came, negative on error.  Release d with ad_delivery_release(). */
+int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms,
+                 ad_error_t *err);
+int ad_delivery_ack(struct ad_delivery *d, ad_error_t *err);
+int ad_delivery_nak(struct ad_delivery *d, int64_t delay_ms, ad_error_t *err);
+int ad_delivery_term(struct ad_delivery *d, ad_error_t *err);
+/* Tells the server work goes on: resets the ack deadline. */
+int ad_delivery_in_progress(struct ad_delivery *d, ad_error_t *err);
+void ad_delivery_release(struct ad_delivery *d);
+
+/* The redelivery delay after the n-th failed delivery: exponential from
+ * 500 ms, capped at 30 s, with +-20% jitter. */
+int64_t ad_bus_backoff_ms(uint64_t delivered);
+
+enum ad_disposition { AD_ACK, AD_NAK, AD_TERM };
+
+typedef enum ad_disposition (*ad_handler_fn)(struct ad_delivery *d, void *ud);
+
+struct ad_consumer {
+        struct ad_consumer_spec spec;
+        ad_handler_fn handler;
+        void *userdata;
+        ad_bus_sub *sub; /* set by ad_bus_run */
+};
+
+/* Creates and binds every consumer, then delivers messages to their
+ * handlers until `stop` returns true (checked at least every second).
+ * A NAK is redelivered after ad_bus_backoff_ms(delivered). */
+int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n,
+               bool (*stop)(void), ad_error_t *err);
+
+#endif

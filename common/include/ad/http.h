@@ -1,0 +1,56 @@
+/* An HTTP client on libcurl that can speak over a unix socket (the
+ * container engine's Docker API) or TCP (caddy's admin API, the registry).
+ * Every response body is bounded. */
+#ifndef AD_HTTP_H
+#define AD_HTTP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ad/error.h"
+
+#define AD_HTTP_DEFAULT_MAX_BODY (8 * 1024 * 1024)
+
+/* Called with each chunk of the response body as it arrives (streaming);
+ * return 0 to go on, negative to abort the transfer. */
+typedef int (*ad_http_chunk_fn)(const char *data, size_t len, void *ud);
+
+/* Called to fill the request body; return bytes written, 0 at the end,
+ * negative to abort. */
+typedef ssize_t (*ad_http_read_fn)(char *buf, size_t size, void *ud);
+
+struct ad_http_request {
+        const char *method;      /* NULL: GET */
+        const char *url;         /* http://d/v1.41/... over a unix socket */
+        const char *unix_socket; /* NULL for TCP */
+        const char *body;        /* or read_fn for a streamed body */
+        size_t body_len;
+        ad_http_read_fn read_fn;
+        void *read_ud;
+        const char *content_type;
+        const char *const *headers; /* NULL-terminated "Name: value" */
+        long timeout_ms;            /* whole transfer; 0: 30 s */
+        long connect_timeout_ms;    /* 0: 5 s */
+        size_t max_body;            /* 0: AD_HTTP_DEFAULT_MAX_BODY */
+        ad_http_chunk_fn on_chunk;  /* set: body streamed, not kept */
+        void *chunk_ud;
+};
+
+struct ad_http_response {
+        long status;
+        char *body; /* NUL-terminated; NULL when streamed */
+        size_t len;
+};
+
+/* Performs the request.  A transport failure (refused, timed out) is
+ * AD_ERR_UNAVAILABLE/AD_ERR_TIMEOUT; any HTTP status is a success here,
+ * the caller judges it. */
+int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
+               ad_error_t *err);
+
+void ad_http_response_free(struct ad_http_response *resp);
+
+/* Percent-encodes s for a URL path segment or query value. */
+char *ad_http_escape(const char *s);
+
+#endif

@@ -1,0 +1,71 @@
+/* The HTTP server every service uses (libmicrohttpd): /healthz and
+ * /metrics on each service's own port, and the REST API.  Request bodies
+ * are bounded (413 past the limit); a handler fills a reply, or a stream
+ * for Server-Sent Events. */
+#ifndef AD_HTTPD_H
+#define AD_HTTPD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ad/error.h"
+
+typedef struct ad_httpd ad_httpd;
+
+struct ad_httpd_request {
+        const char *method;
+        const char *path;
+        const char *body; /* NUL-terminated, may be NULL */
+        size_t body_len;
+        const char *remote_ip;
+        void *conn; /* struct MHD_Connection * */
+};
+
+/* Streams a body of unknown length: fill buf, return bytes written, 0 to
+ * wait and be called again, -1 to end the stream. */
+typedef ssize_t (*ad_httpd_stream_fn)(void *ud, char *buf, size_t max);
+
+#define AD_HTTPD_MAX_HEADERS 8
+
+struct ad_httpd_reply {
+        int status;
+        char *body; /* owned: freed by the server */
+        size_t body_len;
+        const char *content_type;
+        const char *headers[AD_HTTPD_MAX_HEADERS][2];
+        ad_httpd_stream_fn stream;
+        void *stream_ud;
+        void (*stream_free)(void *ud);
+};
+
+typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req,
+                                 struct ad_httpd_reply *reply, void *ud);
+
+struct ad_httpd_options {
+        const char *bind;     /* IPv4 address; NULL: 127.0.0.1 */
+        int port;             /* 0: any free port */
+        size_t max_body;      /* 0: 64 KiB */
+        unsigned max_conns;   /* 0: 256 */
+        unsigned timeout_s;   /* idle connection timeout; 0: 30 */
+};
+
+int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts,
+                   ad_httpd_handler handler, void *ud, ad_error_t *err);
+int ad_httpd_port(const ad_httpd *h);
+void ad_httpd_stop(ad_httpd *h);
+
+const char *ad_httpd_header(const struct ad_httpd_request *req, const char *name);
+const char *ad_httpd_query(const struct ad_httpd_request *req, const char *name);
+
+/* Sets a JSON body (reference stolen). */
+void ad_httpd_reply_json(struct ad_httpd_reply *reply, int status, json_t *body);
+/* {"error": {"code": code, "message": ...}} */
+void ad_httpd_reply_error(struct ad_httpd_reply *reply, int status,
+                          const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status,
+                         const char *content_type, const char *text);
+
+#endif

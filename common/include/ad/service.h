@@ -1,0 +1,89 @@
+/* What every service does around its own work: read the configuration,
+ * log as JSON, connect to NATS and PostgreSQL (retrying with backoff while
+ * they come up), apply migrations, answer /healthz and /metrics on its own
+ * port, and stop cleanly on SIGTERM.
+ *
+ * Exit codes: 0 clean stop, 1 a dependency stayed unreachable or a
+ * runtime failure, 2 bad command line or configuration.
+ */
+#ifndef AD_SERVICE_H
+#define AD_SERVICE_H
+
+#include <stdbool.h>
+
+#include "ad/bus.h"
+#include "ad/config.h"
+#include "ad/db.h"
+#include "ad/error.h"
+#include "ad/httpd.h"
+
+#define AD_EXIT_OK 0
+#define AD_EXIT_FAILURE 1
+#define AD_EXIT_CONFIG 2
+
+struct ad_service;
+
+/* Extra /healthz detail and routes a service may add to its own port. */
+typedef void (*ad_service_route_fn)(struct ad_service *svc,
+                                    const struct ad_httpd_request *req,
+                                    struct ad_httpd_reply *reply);
+
+struct ad_service_options {
+        bool needs_bus;
+        bool needs_db;
+        int default_http_port;
+        /* Service-specific config keys (NULL-terminated), on top of the
+         * common ones; an unknown key in config.yaml is an error. */
+        const char *const *known_keys;
+        /* Called for paths other than /healthz and /metrics (the API's
+         * whole REST surface); NULL: 404. */
+        ad_service_route_fn route;
+        size_t max_body;
+};
+
+struct ad_service {
+        const char *name;
+        char instance_id[40];
+        const char *config_path;
+        ad_config *cfg;
+        ad_bus *bus;
+        ad_db *db;
+        ad_httpd *httpd;
+        struct ad_service_options opts;
+        void *userdata;
+};
+
+/* Parses argv (--config PATH, --check-config, --help, --version), loads the
+ * configuration and connects.  On failure logs the reason and returns the
+ * exit code to use (> 0); 0 when started; -1 when the process should exit
+ * 0 at once (--help, --version, --check-config succeeded). */
+int ad_service_start(struct ad_service *svc, const char *name, int argc,
+                     char **argv, const struct ad_service_options *opts);
+
+/* Disconnects and frees; safe on a partly started service. */
+void ad_service_stop(struct ad_service *svc);
+
+/* The default /healthz port of each service (api 8080, coordinator 9101,
+ * analyzer 9102, builder 9103, provisioner 9104, deployer 9105). */
+int ad_service_default_port(const char *name);
+
+bool ad_service_stopping(void);
+void ad_service_request_stop(void);
+
+/* Runs consumers until SIGTERM; returns an exit code. */
+int ad_service_run_consumers(struct ad_service *svc,
+                             struct ad_consumer *consumers, size_t n);
+
+/* Blocks until SIGTERM/SIGINT (services whose work runs on other threads). */
+void ad_service_wait(void);
+
+/* A placeholder main for services whose event handling is not yet
+ * written: starts (config, NATS, PostgreSQL, /healthz), waits for SIGTERM. */
+int ad_service_main_idle(const char *name, int argc, char **argv);
+
+/* Reads an integer config key, logging and returning AD_EXIT_CONFIG-ready
+ * errors through err. */
+int ad_service_config_int(struct ad_service *svc, const char *key, long def,
+                          long min, long max, long *out, ad_error_t *err);
+
+#endif

@@ -1,0 +1,407 @@
+#include "ad/bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+
+struct ad_bus {
+        natsConnection *nc;
+        jsCtx *js;
+};
+
+struct ad_bus_sub {
+        natsSubscription *sub;
+};
+
+/* Converts a cnats status into our error, keeping cnats' own text. */
+static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr,
+                      const char *what)
+{
+        int kind = AD_ERR_GENERIC;
+        const char *last = nats_GetLastError(NULL);
+
+        /* cnats prefixes its last error with "(file.c:line): ". */
+        if (last && *last == '(') {
+                const char *p = strstr(last, "): ");
+                if (p)
+                        last = p + 3;
+        }
+        /* Don't say the same thing twice. */
+        if (last && strcmp(last, natsStatus_GetText(s)) == 0)
+                last = NULL;
+
+        switch (s) {
+        case NATS_NO_SERVER:
+        case NATS_CONNECTION_CLOSED:
+        case NATS_CONNECTION_DISCONNECTED:
+        case NATS_CONNECTION_AUTH_FAILED:
+        case NATS_STALE_CONNECTION:
+        case NATS_NO_RESPONDERS:
+        case NATS_IO_ERROR:
+                kind = AD_ERR_UNAVAILABLE;
+                break;
+        case NATS_TIMEOUT:
+                kind = AD_ERR_TIMEOUT;
+                break;
+        case NATS_NOT_FOUND:
+                kind = AD_ERR_NOT_FOUND;
+                break;
+        case NATS_INVALID_ARG:
+                kind = AD_ERR_INVALID;
+                break;
+        default:
+                break;
+        }
+        if (jerr)
+                return ad_error_make(err, kind, (int)s, "%s: %s (JetStream error %d)%s%s",
+                                     what, natsStatus_GetText(s), (int)jerr,
+                                     last && *last ? ": " : "", last ? last : "");
+        return ad_error_make(err, kind, (int)s, "%s: %s%s%s", what,
+                             natsStatus_GetText(s), last && *last ? ": " : "",
+                             last ? last : "");
+}
+
+int ad_bus_connect(ad_bus **out, const char *url, const char *client_name,
+                   ad_error_t *err)
+{
+        natsOptions *opts = NULL;
+        natsStatus s;
+        ad_bus *bus;
+
+        bus = calloc(1, sizeof(*bus));
+        if (bus == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        s = natsOptions_Create(&opts);
+        if (s == NATS_OK)
+                s = natsOptions_SetURL(opts, url);
+        if (s == NATS_OK)
+                s = natsOptions_SetName(opts, client_name);
+        /* Once connected, reconnect forever: a NATS restart must only
+         * delay work, never stop a service. */
+        if (s == NATS_OK)
+                s = natsOptions_SetMaxReconnect(opts, -1);
+        if (s == NATS_OK)
+                s = natsOptions_SetReconnectWait(opts, 500);
+        if (s == NATS_OK)
+                s = natsOptions_SetReconnectJitter(opts, 100, 1000);
+        if (s == NATS_OK)
+                s = natsOptions_SetTimeout(opts, 2000);
+        if (s == NATS_OK)
+                s = natsConnection_Connect(&bus->nc, opts);
+        natsOptions_Destroy(opts);
+        if (s == NATS_OK)
+                s = natsConnection_JetStream(&bus->js, bus->nc, NULL);
+        if (s != NATS_OK) {
+                int ret = nats_error(err, s, 0, "cannot connect to NATS");
+                ad_bus_close(bus);
+                return ret;
+        }
+        *out = bus;
+        return 0;
+}
+
+void ad_bus_close(ad_bus *bus)
+{
+        if (bus == NULL)
+                return;
+        jsCtx_Destroy(bus->js);
+        if (bus->nc) {
+                natsConnection_FlushTimeout(bus->nc, 1000);
+                natsConnection_Close(bus->nc);
+                natsConnection_Destroy(bus->nc);
+        }
+        free(bus);
+}
+
+bool ad_bus_connected(ad_bus *bus)
+{
+        return bus && bus->nc && natsConnection_Status(bus->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+natsConnection *ad_bus_nats(ad_bus *bus)
+{
+        return bus->nc;
+}
+
+jsCtx *ad_bus_js(ad_bus *bus)
+{
+        return bus->js;
+}
+
+int ad_bus_ensure_stream(ad_bus *bus, int replicas, ad_error_t *err)
+{
+        jsStreamConfig cfg;
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        const char *subjects[] = { AD_STREAM_SUBJECTS };
+        natsStatus s;
+
+        s = js_GetStreamInfo(&si, bus->js, AD_STREAM_NAME, NULL, &jerr);
+        if (s == NATS_OK) {
+                jsStreamInfo_Destroy(si);
+                return 0;
+        }
+        if (s != NATS_NOT_FOUND)
+                return nats_error(err, s, jerr, "cannot look up stream " AD_STREAM_NAME);
+
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = AD_STREAM_NAME;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.Retention = js_LimitsPolicy;
+        cfg.Replicas = replicas > 0 ? replicas : 1;
+        cfg.Duplicates = (int64_t)120 * 1000 * 1000 * 1000; /* 2 min, in ns */
+        cfg.MaxMsgSize = AD_BUS_MAX_PAYLOAD;
+        cfg.MaxAge = (int64_t)7 * 24 * 3600 * 1000 * 1000 * 1000; /* 7 days */
+        jerr = 0;
+        s = js_AddStream(&si, bus->js, &cfg, NULL, &jerr);
+        if (s == NATS_OK) {
+                jsStreamInfo_Destroy(si);
+                return 0;
+        }
+        /* Another replica created it between our lookup and our add. */
+        if (jerr == JSStreamNameExistErr)
+                return 0;
+        return nats_error(err, s, jerr, "cannot create stream " AD_STREAM_NAME);
+}
+
+int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec,
+                           ad_error_t *err)
+{
+        jsConsumerConfig cc;
+        jsConsumerInfo *ci = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s;
+
+        s = js_GetConsumerInfo(&ci, bus->js, AD_STREAM_NAME, spec->durable, NULL, &jerr);
+        if (s == NATS_OK) {
+                jsConsumerInfo_Destroy(ci);
+                return 0;
+        }
+        if (s != NATS_NOT_FOUND)
+                return nats_error(err, s, jerr, "cannot look up consumer");
+
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = spec->durable;
+        cc.FilterSubject = spec->filter_subject;
+        cc.AckPolicy = js_AckExplicit;
+        cc.DeliverPolicy = js_DeliverAll;
+        cc.AckWait = (spec->ack_wait_ms > 0 ? spec->ack_wait_ms : 30000) * (int64_t)1000000;
+        cc.MaxDeliver = spec->max_deliver > 0 ? spec->max_deliver : -1;
+        cc.MaxAckPending = 1000;
+        jerr = 0;
+        s = js_AddConsumer(&ci, bus->js, AD_STREAM_NAME, &cc, NULL, &jerr);
+        if (s == NATS_OK) {
+                jsConsumerInfo_Destroy(ci);
+                return 0;
+        }
+        if (jerr == JSConsumerNameExistErr)
+                return 0;
+        return nats_error(err, s, jerr, "cannot create consumer");
+}
+
+int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
+                   const void *data, size_t len, bool *duplicate,
+                   ad_error_t *err)
+{
+        jsPubOptions po;
+        jsPubAck *pa = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s;
+
+        if (len > AD_BUS_MAX_PAYLOAD)
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
+                                     "message for %s is %zu bytes, the limit is %d",
+                                     subject, len, AD_BUS_MAX_PAYLOAD);
+        jsPubOptions_Init(&po);
+        po.MsgId = msg_id;
+        po.MaxWait = 5000;
+        s = js_Publish(&pa, bus->js, subject, data, (int)len, &po, &jerr);
+        if (s != NATS_OK)
+                return nats_error(err, s, jerr, "cannot publish");
+        if (duplicate)
+                *duplicate = pa->Duplicate;
+        jsPubAck_Destroy(pa);
+        return 0;
+}
+
+int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data,
+                        size_t len, ad_error_t *err)
+{
+        natsStatus s = natsConnection_Publish(bus->nc, subject, data, (int)len);
+
+        if (s != NATS_OK)
+                return nats_error(err, s, 0, "cannot publish");
+        return 0;
+}
+
+int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable,
+                const char *filter_subject, ad_error_t *err)
+{
+        jsSubOptions so;
+        jsErrCode jerr = 0;
+        ad_bus_sub *sub;
+        natsStatus s;
+
+        sub = calloc(1, sizeof(*sub));
+        if (sub == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        jsSubOptions_Init(&so);
+        so.Stream = AD_STREAM_NAME;
+        so.Consumer = durable;
+        /* Bound to an existing consumer: unsubscribing never deletes it. */
+        s = js_PullSubscribe(&sub->sub, bus->js, filter_subject, durable, NULL, &so, &jerr);
+        if (s != NATS_OK) {
+                free(sub);
+                return nats_error(err, s, jerr, "cannot bind to consumer");
+        }
+        *out = sub;
+        return 0;
+}
+
+void ad_bus_sub_free(ad_bus_sub *sub)
+{
+        if (sub == NULL)
+                return;
+        /* Destroy without Unsubscribe: the durable consumer stays. */
+        natsSubscription_Destroy(sub->sub);
+        free(sub);
+}
+
+int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms,
+                 ad_error_t *err)
+{
+        natsMsgList list = { 0 };
+        jsMsgMetaData *meta = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s;
+
+        memset(d, 0, sizeof(*d));
+        s = natsSubscription_Fetch(&list, sub->sub, 1, timeout_ms, &jerr);
+        if (s == NATS_TIMEOUT)
+                return 0;
+        if (s != NATS_OK)
+                return nats_error(err, s, jerr, "cannot fetch");
+        if (list.Count < 1) {
+                natsMsgList_Destroy(&list);
+                return 0;
+        }
+        d->msg = list.Msgs[0];
+        list.Msgs[0] = NULL;
+        natsMsgList_Destroy(&list);
+        d->subject = natsMsg_GetSubject(d->msg);
+        d->data = natsMsg_GetData(d->msg);
+        d->len = (size_t)natsMsg_GetDataLength(d->msg);
+        d->delivered = 1;
+        if (natsMsg_GetMetaData(&meta, d->msg) == NATS_OK) {
+                d->delivered = meta->NumDelivered;
+                jsMsgMetaData_Destroy(meta);
+        }
+        return 1;
+}
+
+int ad_delivery_ack(struct ad_delivery *d, ad_error_t *err)
+{
+        natsStatus s = natsMsg_AckSync(d->msg, NULL, NULL);
+
+        return s == NATS_OK ? 0 : nats_error(err, s, 0, "cannot ack");
+}
+
+int ad_delivery_nak(struct ad_delivery *d, int64_t delay_ms, ad_error_t *err)
+{
+        natsStatus s = natsMsg_NakWithDelay(d->msg, delay_ms, NULL);
+
+        return s == NATS_OK ? 0 : nats_error(err, s, 0, "cannot nak");
+}
+
+int ad_delivery_term(struct ad_delivery *d, ad_error_t *err)
+{
+        natsStatus s = natsMsg_Term(d->msg, NULL);
+
+        return s == NATS_OK ? 0 : nats_error(err, s, 0, "cannot term");
+}
+
+int ad_delivery_in_progress(struct ad_delivery *d, ad_error_t *err)
+{
+        natsStatus s = natsMsg_InProgress(d->msg, NULL);
+
+        return s == NATS_OK ? 0 : nats_error(err, s, 0, "cannot mark in progress");
+}
+
+void ad_delivery_release(struct ad_delivery *d)
+{
+        natsMsg_Destroy(d->msg);
+        memset(d, 0, sizeof(*d));
+}
+
+int64_t ad_bus_backoff_ms(uint64_t delivered)
+{
+        int64_t base = 500;
+        int64_t jitter;
+
+        for (uint64_t i = 1; i < delivered && base < 30000; i++)
+                base *= 2;
+        if (base > 30000)
+                base = 30000;
+        jitter = base / 5;
+        return base - jitter + (int64_t)(random() % (2 * jitter + 1));
+}
+
+int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n,
+               bool (*stop)(void), ad_error_t *err)
+{
+        int64_t wait = n > 1 ? 200 : 1000;
+        int ret = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                ret = ad_bus_ensure_consumer(bus, &consumers[i].spec, err);
+                if (ret == 0)
+                        ret = ad_bus_bind(&consumers[i].sub, bus, consumers[i].spec.durable,
+                                          consumers[i].spec.filter_subject, err);
+                if (ret < 0) {
+                        ad_error_wrap(err, "consumer %s", consumers[i].spec.durable);
+                        goto out;
+                }
+        }
+        while (!stop()) {
+                for (size_t i = 0; i < n && !stop(); i++) {
+                        struct ad_delivery d;
+                        cleanup_error ad_error_t ferr = NULL;
+                        enum ad_disposition disp;
+
+                        ret = ad_bus_fetch(consumers[i].sub, &d, wait, &ferr);
+                        if (ret <= 0) {
+                                /* Disconnected: cnats reconnects by itself;
+                                 * don't spin while it does. */
+                                if (ret < 0) {
+                                        struct timespec ts = { 0, 200 * 1000 * 1000 };
+                                        nanosleep(&ts, NULL);
+                                }
+                                continue;
+                        }
+                        disp = consumers[i].handler(&d, consumers[i].userdata);
+                        switch (disp) {
+                        case AD_ACK:
+                                ad_delivery_ack(&d, NULL);
+                                break;
+                        case AD_NAK:
+                                ad_delivery_nak(&d, ad_bus_backoff_ms(d.delivered), NULL);
+                                break;
+                        case AD_TERM:
+                                ad_delivery_term(&d, NULL);
+                                break;
+                        }
+                        ad_delivery_release(&d);
+                }
+        }
+        ret = 0;
+out:
+        for (size_t i = 0; i < n; i++) {
+                ad_bus_sub_free(consumers[i].sub);
+                consumers[i].sub = NULL;
+        }
+        return ret;
+}

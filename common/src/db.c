@@ -1,0 +1,210 @@
+#include "ad/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ad_db {
+        PGconn *conn;
+        int in_tx;
+};
+
+static int pg_conn_error(ad_error_t *err, PGconn *conn, const char *what)
+{
+        const char *m = conn ? PQerrorMessage(conn) : "out of memory";
+        size_t l = strlen(m);
+
+        while (l && (m[l - 1] == '\n' || m[l - 1] == ' '))
+                l--;
+        return ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "%s: %.*s", what, (int)l, m);
+}
+
+int ad_db_connect(ad_db **out, const char *conninfo, ad_error_t *err)
+{
+        ad_db *db;
+        PGresult *r;
+
+        db = calloc(1, sizeof(*db));
+        if (db == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        db->conn = PQconnectdb(conninfo);
+        if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+                int ret = pg_conn_error(err, db->conn, "cannot connect to PostgreSQL");
+                ad_db_close(db);
+                return ret;
+        }
+        /* Quiet NOTICEs (e.g. "relation already exists, skipping"). */
+        r = PQexec(db->conn, "SET client_min_messages = warning");
+        PQclear(r);
+        *out = db;
+        return 0;
+}
+
+void ad_db_close(ad_db *db)
+{
+        if (db == NULL)
+                return;
+        PQfinish(db->conn);
+        free(db);
+}
+
+PGconn *ad_db_conn(ad_db *db)
+{
+        return db->conn;
+}
+
+static int result_error(ad_error_t *err, PGresult *r, const char *sql)
+{
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        int kind = AD_ERR_GENERIC;
+        char first[48];
+
+        if (state && (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
+                      strcmp(state, "40P01") == 0))
+                kind = AD_ERR_CONFLICT;
+        else if (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))
+                kind = AD_ERR_UNAVAILABLE;
+        snprintf(first, sizeof(first), "%s", sql);
+        for (char *p = first; *p; p++)
+                if (*p == '\n')
+                        *p = ' ';
+        return ad_error_make(err, kind, 0, "SQL `%s...` failed: %s (SQLSTATE %s)", first,
+                             msg ? msg : PQresStatus(PQresultStatus(r)), state ? state : "?");
+}
+
+int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams,
+               const char *const *params, ad_error_t *err)
+{
+        PGresult *r;
+        ExecStatusType st;
+
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+                /* Never reconnect inside a transaction: its work is lost
+                 * and the caller must start over. */
+                if (db->in_tx)
+                        return pg_conn_error(err, db->conn, "PostgreSQL connection lost in a transaction");
+                PQreset(db->conn);
+                if (PQstatus(db->conn) != CONNECTION_OK)
+                        return pg_conn_error(err, db->conn, "PostgreSQL is unreachable");
+        }
+        /* Without parameters, use the simple protocol: it allows several
+         * statements in one string (migrations). */
+        if (nparams == 0)
+                r = PQexec(db->conn, sql);
+        else
+                r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        st = PQresultStatus(r);
+        if (r == NULL || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) {
+                int ret;
+
+                if (r == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+                        ret = pg_conn_error(err, db->conn, "PostgreSQL connection lost");
+                        db->in_tx = 0;
+                } else {
+                        ret = result_error(err, r, sql);
+                }
+                PQclear(r);
+                return ret;
+        }
+        if (out)
+                *out = r;
+        else
+                PQclear(r);
+        return 0;
+}
+
+int ad_db_begin(ad_db *db, ad_error_t *err)
+{
+        int ret = ad_db_exec(db, NULL, "BEGIN", 0, NULL, err);
+
+        if (ret == 0)
+                db->in_tx = 1;
+        return ret;
+}
+
+int ad_db_commit(ad_db *db, ad_error_t *err)
+{
+        int ret = ad_db_exec(db, NULL, "COMMIT", 0, NULL, err);
+
+        db->in_tx = 0;
+        return ret;
+}
+
+void ad_db_rollback(ad_db *db)
+{
+        PGresult *r;
+
+        if (!db->in_tx)
+                return;
+        r = PQexec(db->conn, "ROLLBACK");
+        PQclear(r);
+        db->in_tx = 0;
+}
+
+int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n,
+                  int *applied, ad_error_t *err)
+{
+        int count = 0, ret;
+
+        ret = ad_db_exec(db, NULL,
+                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version integer PRIMARY KEY,"
+                         " name text NOT NULL,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())",
+                         0, NULL, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "migrations");
+        ret = ad_db_begin(db, err);
+        if (ret < 0)
+                return ret;
+        /* One migrator at a time across all replicas of all services. */
+        ret = ad_db_exec(db, NULL, "SELECT pg_advisory_xact_lock(7420001)", 0, NULL, err);
+        for (size_t i = 0; ret == 0 && i < n; i++) {
+                PGresult *r = NULL;
+                char version[16];
+                const char *params[2] = { version, migrations[i].name };
+
+                snprintf(version, sizeof(version), "%d", migrations[i].version);
+                ret = ad_db_exec(db, &r, "SELECT 1 FROM schema_migrations WHERE version = $1",
+                                 1, params, err);
+                if (ret < 0)
+                        break;
+                int done = PQntuples(r) > 0;
+                PQclear(r);
+                if (done)
+                        continue;
+                ret = ad_db_exec(db, NULL, migrations[i].sql, 0, NULL, err);
+                if (ret < 0) {
+                        ad_error_wrap(err, "migration %s", migrations[i].name);
+                        break;
+                }
+                ret = ad_db_exec(db, NULL,
+                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                 2, params, err);
+                count++;
+        }
+        if (ret < 0) {
+                ad_db_rollback(db);
+                return ret;
+        }
+        ret = ad_db_commit(db, err);
+        if (ret == 0 && applied)
+                *applied = count;
+        return ret;
+}
+
+int ad_db_ping(ad_db *db)
+{
+        PGresult *r;
+        int ok;
+
+        if (db == NULL)
+                return 0;
+        if (PQstatus(db->conn) != CONNECTION_OK)
+                PQreset(db->conn);
+        r = PQexec(db->conn, "SELECT 1");
+        ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        return ok;
+}

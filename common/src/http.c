@@ -1,0 +1,188 @@
+#include "ad/http.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sink {
+        const struct ad_http_request *req;
+        char *buf;
+        size_t len, cap, max;
+        int too_large;
+        int aborted;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+        struct sink *s = ud;
+        size_t n = size * nmemb;
+
+        if (s->req->on_chunk) {
+                if (s->req->on_chunk(data, n, s->req->chunk_ud) < 0) {
+                        s->aborted = 1;
+                        return 0;
+                }
+                return n;
+        }
+        if (s->len + n > s->max) {
+                s->too_large = 1;
+                return 0;
+        }
+        if (s->len + n + 1 > s->cap) {
+                size_t cap = s->cap ? s->cap : 4096;
+                char *b;
+
+                while (cap < s->len + n + 1)
+                        cap *= 2;
+                b = realloc(s->buf, cap);
+                if (b == NULL)
+                        return 0;
+                s->buf = b;
+                s->cap = cap;
+        }
+        memcpy(s->buf + s->len, data, n);
+        s->len += n;
+        s->buf[s->len] = '\0';
+        return n;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
+{
+        const struct ad_http_request *req = ud;
+        ssize_t n = req->read_fn(buf, size * nmemb, req->read_ud);
+
+        if (n < 0)
+                return CURL_READFUNC_ABORT;
+        return (size_t)n;
+}
+
+int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
+               ad_error_t *err)
+{
+        struct sink sink = { .req = req };
+        struct curl_slist *hdrs = NULL;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        const char *method = req->method ? req->method : "GET";
+        CURLcode rc;
+        CURL *c;
+        int ret = 0;
+
+        pthread_once(&curl_once, curl_init_once);
+        memset(resp, 0, sizeof(*resp));
+        sink.max = req->max_body ? req->max_body : AD_HTTP_DEFAULT_MAX_BODY;
+        c = curl_easy_init();
+        if (c == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "curl_easy_init failed");
+
+        curl_easy_setopt(c, CURLOPT_URL, req->url);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (req->unix_socket)
+                curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : 30000L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                         req->connect_timeout_ms ? req->connect_timeout_ms : 5000L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+
+        if (req->read_fn) {
+                curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+                curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+                curl_easy_setopt(c, CURLOPT_READDATA, req);
+                hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+                hdrs = curl_slist_append(hdrs, "Expect:");
+        } else if (req->body) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+                   strcmp(method, "PATCH") == 0) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        }
+        if (strcmp(method, "GET") != 0)
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "HEAD") == 0)
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        if (req->content_type) {
+                char h[256];
+                snprintf(h, sizeof(h), "Content-Type: %s", req->content_type);
+                hdrs = curl_slist_append(hdrs, h);
+        }
+        for (size_t i = 0; req->headers && req->headers[i]; i++)
+                hdrs = curl_slist_append(hdrs, req->headers[i]);
+        if (hdrs)
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+
+        rc = curl_easy_perform(c);
+        if (rc != CURLE_OK) {
+                int kind = AD_ERR_UNAVAILABLE;
+
+                if (sink.too_large)
+                        kind = AD_ERR_TOO_LARGE;
+                else if (rc == CURLE_OPERATION_TIMEDOUT)
+                        kind = AD_ERR_TIMEOUT;
+                else if (sink.aborted || rc == CURLE_ABORTED_BY_CALLBACK)
+                        kind = AD_ERR_GENERIC;
+                if (sink.too_large)
+                        ret = ad_error_make(err, kind, (int)rc,
+                                            "%s %s: response larger than %zu bytes", method,
+                                            req->url, sink.max);
+                else
+                        ret = ad_error_make(err, kind, (int)rc, "%s %s%s%s: %s", method,
+                                            req->url, req->unix_socket ? " via " : "",
+                                            req->unix_socket ? req->unix_socket : "",
+                                            *errbuf ? errbuf : curl_easy_strerror(rc));
+                free(sink.buf);
+        } else {
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+                if (!req->on_chunk && sink.buf == NULL)
+                        sink.buf = calloc(1, 1);
+                resp->body = sink.buf;
+                resp->len = sink.len;
+        }
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(c);
+        return ret;
+}
+
+void ad_http_response_free(struct ad_http_response *resp)
+{
+        if (resp == NULL)
+                return;
+        free(resp->body);
+        resp->body = NULL;
+        resp->len = 0;
+}
+
+char *ad_http_escape(const char *s)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(s);
+        char *out = malloc(n * 3 + 1), *p = out;
+
+        if (out == NULL)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+                    ch == '~') {
+                        *p++ = (char)ch;
+                } else {
+                        *p++ = '%';
+                        *p++ = hex[ch >> 4];
+                        *p++ = hex[ch & 15];
+                }
+        }
+        *p = '\0';
+        return out;
+}

@@ -1,0 +1,278 @@
+#include "ad/httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ad_httpd {
+        struct MHD_Daemon *daemon;
+        ad_httpd_handler handler;
+        void *ud;
+        size_t max_body;
+        int port;
+};
+
+/* Per-request state, kept between MHD's calls for one request. */
+struct req_ctx {
+        char *body;
+        size_t len;
+        int too_large;
+};
+
+struct stream_ctx {
+        ad_httpd_stream_fn fn;
+        void *ud;
+        void (*free_fn)(void *ud);
+};
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct stream_ctx *s = cls;
+        ssize_t n;
+
+        (void)pos;
+        n = s->fn(s->ud, buf, max);
+        if (n < 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        return n;
+}
+
+static void stream_free(void *cls)
+{
+        struct stream_ctx *s = cls;
+
+        if (s->free_fn)
+                s->free_fn(s->ud);
+        free(s);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct ad_httpd_reply *r)
+{
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        if (r->stream) {
+                struct stream_ctx *s = calloc(1, sizeof(*s));
+                if (s == NULL)
+                        return MHD_NO;
+                s->fn = r->stream;
+                s->ud = r->stream_ud;
+                s->free_fn = r->stream_free;
+                resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_cb, s,
+                                                         stream_free);
+        } else {
+                resp = MHD_create_response_from_buffer(r->body_len, r->body ? r->body : (void *)"",
+                                                       r->body ? MHD_RESPMEM_MUST_FREE
+                                                               : MHD_RESPMEM_PERSISTENT);
+                r->body = NULL;
+        }
+        if (resp == NULL)
+                return MHD_NO;
+        if (r->content_type)
+                MHD_add_response_header(resp, "Content-Type", r->content_type);
+        for (int i = 0; i < AD_HTTPD_MAX_HEADERS && r->headers[i][0]; i++)
+                MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        ret = MHD_queue_response(conn, (unsigned)(r->status ? r->status : 200), resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        ad_httpd *h = cls;
+        struct req_ctx *ctx = *con_cls;
+        struct ad_httpd_request req;
+        struct ad_httpd_reply reply;
+        const union MHD_ConnectionInfo *ci;
+        char ip[INET6_ADDRSTRLEN] = "";
+        enum MHD_Result ret;
+
+        (void)version;
+        if (ctx == NULL) {
+                ctx = calloc(1, sizeof(*ctx));
+                if (ctx == NULL)
+                        return MHD_NO;
+                *con_cls = ctx;
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+                /* Keep reading past the limit (discarding) so the client
+                 * gets a 413 rather than a reset connection. */
+                if (!ctx->too_large && ctx->len + *upload_data_size > h->max_body) {
+                        ctx->too_large = 1;
+                        free(ctx->body);
+                        ctx->body = NULL;
+                        ctx->len = 0;
+                }
+                if (!ctx->too_large) {
+                        char *b = realloc(ctx->body, ctx->len + *upload_data_size + 1);
+                        if (b == NULL)
+                                return MHD_NO;
+                        memcpy(b + ctx->len, upload_data, *upload_data_size);
+                        ctx->body = b;
+                        ctx->len += *upload_data_size;
+                        ctx->body[ctx->len] = '\0';
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        memset(&reply, 0, sizeof(reply));
+        if (ctx->too_large) {
+                ad_httpd_reply_error(&reply, 413, "body_too_large",
+                                     "request body is larger than %zu bytes", h->max_body);
+                return send_reply(conn, &reply);
+        }
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+                if (ci->client_addr->sa_family == AF_INET)
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+                                  ip, sizeof(ip));
+                else if (ci->client_addr->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6,
+                                  &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, ip,
+                                  sizeof(ip));
+        }
+        req.method = method;
+        req.path = url;
+        req.body = ctx->body;
+        req.body_len = ctx->len;
+        req.remote_ip = ip;
+        req.conn = conn;
+        h->handler(&req, &reply, h->ud);
+        ret = send_reply(conn, &reply);
+        free(reply.body);
+        return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct req_ctx *ctx = *con_cls;
+
+        (void)cls;
+        (void)conn;
+        (void)toe;
+        if (ctx) {
+                free(ctx->body);
+                free(ctx);
+                *con_cls = NULL;
+        }
+}
+
+int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts,
+                   ad_httpd_handler handler, void *ud, ad_error_t *err)
+{
+        struct sockaddr_in addr = { .sin_family = AF_INET };
+        const char *bind = opts->bind ? opts->bind : "127.0.0.1";
+        const union MHD_DaemonInfo *info;
+        ad_httpd *h;
+
+        if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "http bind address `%s` is not an IPv4 address", bind);
+        if (opts->port < 0 || opts->port > 65535)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "http port %d is out of range",
+                                     opts->port);
+        addr.sin_port = htons((uint16_t)opts->port);
+        h = calloc(1, sizeof(*h));
+        if (h == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        h->handler = handler;
+        h->ud = ud;
+        h->max_body = opts->max_body ? opts->max_body : 64 * 1024;
+        /* A thread per connection: log streams (SSE) block in their
+         * callbacks without holding up other clients. */
+        h->daemon = MHD_start_daemon(
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                        MHD_USE_ITC,
+                0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned)(opts->max_conns ? opts->max_conns : 256),
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
+                MHD_OPTION_END);
+        if (h->daemon == NULL) {
+                free(h);
+                return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                     "cannot listen on %s:%d (port in use?)", bind, opts->port);
+        }
+        info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        h->port = info ? info->port : opts->port;
+        *out = h;
+        return 0;
+}
+
+int ad_httpd_port(const ad_httpd *h)
+{
+        return h->port;
+}
+
+void ad_httpd_stop(ad_httpd *h)
+{
+        if (h == NULL)
+                return;
+        MHD_stop_daemon(h->daemon);
+        free(h);
+}
+
+const char *ad_httpd_header(const struct ad_httpd_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *ad_httpd_query(const struct ad_httpd_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void ad_httpd_reply_json(struct ad_httpd_reply *reply, int status, json_t *body)
+{
+        char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t n = text ? strlen(text) : 0;
+
+        json_decref(body);
+        free(reply->body);
+        reply->status = status;
+        reply->content_type = "application/json";
+        /* A trailing newline makes curl output readable. */
+        reply->body = text ? realloc(text, n + 2) : NULL;
+        if (reply->body) {
+                reply->body[n] = '\n';
+                reply->body[n + 1] = '\0';
+                reply->body_len = n + 1;
+        } else {
+                free(text);
+                reply->body_len = 0;
+        }
+}
+
+void ad_httpd_reply_error(struct ad_httpd_reply *reply, int status, const char *code,
+                          const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        ad_httpd_reply_json(reply, status,
+                            json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status, const char *content_type,
+                         const char *text)
+{
+        free(reply->body);
+        reply->status = status;
+        reply->content_type = content_type;
+        reply->body = strdup(text ? text : "");
+        reply->body_len = reply->body ? strlen(reply->body) : 0;
+}

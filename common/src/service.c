@@ -1,0 +1,376 @@
+#include "ad/service.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ad/cleanup.h"
+#include "ad/event.h"
+#include "ad/log.h"
+#include "ad/metrics.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static const char *const common_keys[] = {
+        "log.level",
+        "nats.url",
+        "nats.replicas",
+        "nats.connect_timeout_s",
+        "database.url",
+        "database.connect_timeout_s",
+        "http.bind",
+        "http.port",
+        NULL,
+};
+
+int ad_service_default_port(const char *name)
+{
+        static const struct {
+                const char *name;
+                int port;
+        } ports[] = {
+                { "api", 8080 },         { "coordinator", 9101 }, { "analyzer", 9102 },
+                { "builder", 9103 },     { "provisioner", 9104 }, { "deployer", 9105 },
+        };
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(ports); i++)
+                if (strcmp(ports[i].name, name) == 0)
+                        return ports[i].port;
+        return 0;
+}
+
+bool ad_service_stopping(void)
+{
+        return stop_requested != 0;
+}
+
+void ad_service_request_stop(void)
+{
+        stop_requested = 1;
+}
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        /* Interrupted by a signal: return early, the caller checks. */
+        nanosleep(&ts, NULL);
+}
+
+static void usage(FILE *f, const char *name)
+{
+        fprintf(f,
+                "Usage: ad%s [--config PATH] [--check-config]\n"
+                "\n"
+                "The app-deployer %s service.\n"
+                "\n"
+                "  -c, --config PATH   configuration file (default: $AD_CONFIG; none: environment only)\n"
+                "      --check-config  validate the configuration and exit\n"
+                "  -h, --help          show this help\n"
+                "  -V, --version       show the version\n"
+                "\n"
+                "Every configuration key can be set by an environment variable:\n"
+                "nats.url -> AD_NATS_URL, database.url -> AD_DATABASE_URL, http.port -> AD_HTTP_PORT.\n",
+                strcmp(name, "api") == 0 ? "api" : name, name);
+}
+
+static int check_keys(struct ad_service *svc, ad_error_t *err)
+{
+        const char *all[128];
+        size_t n = 0;
+
+        for (size_t i = 0; common_keys[i] && n + 1 < AD_ARRAY_SIZE(all); i++)
+                all[n++] = common_keys[i];
+        for (size_t i = 0; svc->opts.known_keys && svc->opts.known_keys[i] &&
+                           n + 1 < AD_ARRAY_SIZE(all);
+             i++)
+                all[n++] = svc->opts.known_keys[i];
+        all[n] = NULL;
+        return ad_config_check_known(svc->cfg, all, err);
+}
+
+int ad_service_config_int(struct ad_service *svc, const char *key, long def, long min,
+                          long max, long *out, ad_error_t *err)
+{
+        return ad_config_int(svc->cfg, key, def, min, max, out, err);
+}
+
+static void health_route(const struct ad_httpd_request *req, struct ad_httpd_reply *reply,
+                         void *ud)
+{
+        struct ad_service *svc = ud;
+
+        if (strcmp(req->path, "/healthz") == 0) {
+                bool nats_ok = !svc->opts.needs_bus || ad_bus_connected(svc->bus);
+                /* The db handle is not thread-safe: report the state
+                 * libpq last saw instead of querying from this thread. */
+                bool db_ok = !svc->opts.needs_db ||
+                             (svc->db && PQstatus(ad_db_conn(svc->db)) == CONNECTION_OK);
+                bool ok = nats_ok && db_ok && !ad_service_stopping();
+                json_t *body = json_pack("{s:s,s:s,s:s}", "status", ok ? "ok" : "unavailable",
+                                         "service", svc->name, "instance", svc->instance_id);
+
+                if (svc->opts.needs_bus)
+                        json_object_set_new(body, "nats",
+                                            json_string(nats_ok ? "connected" : "disconnected"));
+                if (svc->opts.needs_db)
+                        json_object_set_new(body, "database",
+                                            json_string(db_ok ? "connected" : "disconnected"));
+                ad_httpd_reply_json(reply, ok ? 200 : 503, body);
+                return;
+        }
+        if (strcmp(req->path, "/metrics") == 0) {
+                char *text = ad_metrics_render();
+                ad_httpd_reply_text(reply, 200, "text/plain; version=0.0.4", text ? text : "");
+                free(text);
+                return;
+        }
+        if (svc->opts.route) {
+                svc->opts.route(svc, req, reply);
+                return;
+        }
+        ad_httpd_reply_error(reply, 404, "not_found", "no such path: %s", req->path);
+}
+
+/* Retries `connect` with exponential backoff until it succeeds, the
+ * deadline passes, or a stop is requested. */
+static int connect_with_retry(struct ad_service *svc, const char *what, const char *timeout_key,
+                              int (*connect)(struct ad_service *, ad_error_t *), ad_error_t *err)
+{
+        long timeout_s, delay = 250;
+        int64_t deadline;
+        int ret;
+
+        ret = ad_config_int(svc->cfg, timeout_key, 30, 0, 3600, &timeout_s, err);
+        if (ret < 0)
+                return ret;
+        deadline = ad_monotonic_ms() + timeout_s * 1000;
+        for (int attempt = 1;; attempt++) {
+                cleanup_error ad_error_t cerr = NULL;
+                char n[16];
+
+                ret = connect(svc, &cerr);
+                if (ret == 0)
+                        return 0;
+                if (ad_monotonic_ms() + delay > deadline || ad_service_stopping()) {
+                        ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                            "%s unreachable after %d attempts in %lds: %s", what,
+                                            attempt, timeout_s, ad_error_message(cerr));
+                        return ret;
+                }
+                snprintf(n, sizeof(n), "%d", attempt);
+                ad_log(AD_LOG_WARN, "dependency unreachable, retrying with backoff", "dependency",
+                       what, "attempt", n, "error", ad_error_message(cerr), NULL);
+                sleep_ms(delay);
+                delay = delay * 2 > 5000 ? 5000 : delay * 2;
+        }
+}
+
+static int connect_bus(struct ad_service *svc, ad_error_t *err)
+{
+        char client[96];
+
+        snprintf(client, sizeof(client), "ad%s-%s", svc->name, svc->instance_id);
+        return ad_bus_connect(&svc->bus, ad_config_string(svc->cfg, "nats.url",
+                                                           "nats://127.0.0.1:4222"),
+                              client, err);
+}
+
+static int connect_db(struct ad_service *svc, ad_error_t *err)
+{
+        return ad_db_connect(&svc->db,
+                             ad_config_string(svc->cfg, "database.url",
+                                              "postgresql://127.0.0.1:5432/appdeployer"),
+                             err);
+}
+
+static int fail(struct ad_service *svc, int code, const char *what, ad_error_t *err)
+{
+        ad_log(AD_LOG_ERROR, what, "error", ad_error_message(*err), NULL);
+        ad_error_release(err);
+        ad_service_stop(svc);
+        return code;
+}
+
+int ad_service_start(struct ad_service *svc, const char *name, int argc, char **argv,
+                     const struct ad_service_options *opts)
+{
+        static const struct option longopts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, 'k' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        cleanup_error ad_error_t err = NULL;
+        struct ad_httpd_options hopts = { 0 };
+        enum ad_log_level level = AD_LOG_INFO;
+        bool check_only = false;
+        long port, replicas;
+        int c, applied = 0;
+        char uuid[AD_UUID_LEN + 1];
+
+        memset(svc, 0, sizeof(*svc));
+        svc->name = name;
+        svc->opts = *opts;
+        ad_uuid_v4(uuid);
+        /* A short id is enough to tell replicas apart in logs. */
+        snprintf(svc->instance_id, sizeof(svc->instance_id), "%.8s", uuid);
+        ad_log_init(name, AD_LOG_INFO);
+        svc->config_path = getenv("AD_CONFIG");
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        svc->config_path = optarg;
+                        break;
+                case 'k':
+                        check_only = true;
+                        break;
+                case 'h':
+                        usage(stdout, name);
+                        return -1;
+                case 'V':
+                        printf("ad%s %s\n", name, "0.1.0");
+                        return -1;
+                default:
+                        usage(stderr, name);
+                        return AD_EXIT_CONFIG;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "ad%s: unexpected argument `%s`\n", name, argv[optind]);
+                usage(stderr, name);
+                return AD_EXIT_CONFIG;
+        }
+
+        if (ad_config_load(&svc->cfg, svc->config_path, &err) < 0 ||
+            check_keys(svc, &err) < 0)
+                return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
+        if (ad_log_level_parse(ad_config_string(svc->cfg, "log.level", "info"), &level) < 0) {
+                ad_error_make(&err, AD_ERR_INVALID, 0,
+                              "key `log.level`: expected debug, info, warn or error, got `%s`",
+                              ad_config_string(svc->cfg, "log.level", ""));
+                return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
+        }
+        ad_log_init(name, level);
+        if (ad_config_int(svc->cfg, "http.port", opts->default_http_port, 0, 65535, &port, &err) < 0 ||
+            ad_config_int(svc->cfg, "nats.replicas", 1, 1, 5, &replicas, &err) < 0)
+                return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
+        if (check_only) {
+                printf("configuration OK\n");
+                ad_service_stop(svc);
+                return -1;
+        }
+
+        install_signals();
+        hopts.bind = ad_config_string(svc->cfg, "http.bind", "127.0.0.1");
+        hopts.port = (int)port;
+        hopts.max_body = opts->max_body;
+        if (ad_httpd_start(&svc->httpd, &hopts, health_route, svc, &err) < 0)
+                return fail(svc, AD_EXIT_FAILURE, "cannot start the HTTP server", &err);
+
+        if (opts->needs_bus) {
+                if (connect_with_retry(svc, "NATS", "nats.connect_timeout_s", connect_bus, &err) < 0)
+                        return fail(svc, AD_EXIT_FAILURE, "cannot connect to NATS", &err);
+                if (ad_bus_ensure_stream(svc->bus, (int)replicas, &err) < 0)
+                        return fail(svc, AD_EXIT_FAILURE, "cannot set up the DEPLOY stream", &err);
+        }
+        if (opts->needs_db) {
+                if (connect_with_retry(svc, "PostgreSQL", "database.connect_timeout_s", connect_db,
+                                       &err) < 0)
+                        return fail(svc, AD_EXIT_FAILURE, "cannot connect to PostgreSQL", &err);
+                if (ad_db_migrate(svc->db, ad_migrations, ad_migrations_count, &applied, &err) < 0)
+                        return fail(svc, AD_EXIT_FAILURE, "cannot apply database migrations", &err);
+        }
+
+        {
+                json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
+                                      ad_httpd_port(svc->httpd));
+                char *nats = ad_log_redact_url(ad_config_string(svc->cfg, "nats.url", ""));
+                char *db = ad_log_redact_url(ad_config_string(svc->cfg, "database.url", ""));
+
+                if (opts->needs_bus)
+                        json_object_set_new(f, "nats", json_string(nats ? nats : ""));
+                if (opts->needs_db) {
+                        json_object_set_new(f, "database", json_string(db ? db : ""));
+                        json_object_set_new(f, "migrations_applied", json_integer(applied));
+                }
+                free(nats);
+                free(db);
+                ad_log_json(AD_LOG_INFO, "ready", f);
+        }
+        return 0;
+}
+
+void ad_service_stop(struct ad_service *svc)
+{
+        ad_httpd_stop(svc->httpd);
+        svc->httpd = NULL;
+        ad_bus_close(svc->bus);
+        svc->bus = NULL;
+        ad_db_close(svc->db);
+        svc->db = NULL;
+        ad_config_free(svc->cfg);
+        svc->cfg = NULL;
+}
+
+int ad_service_run_consumers(struct ad_service *svc, struct ad_consumer *consumers, size_t n)
+{
+        cleanup_error ad_error_t err = NULL;
+
+        if (ad_bus_run(svc->bus, consumers, n, ad_service_stopping, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "consumer loop failed", "error", ad_error_message(err), NULL);
+                return AD_EXIT_FAILURE;
+        }
+        return AD_EXIT_OK;
+}
+
+void ad_service_wait(void)
+{
+        while (!ad_service_stopping())
+                sleep_ms(200);
+}
+
+int ad_service_main_idle(const char *name, int argc, char **argv)
+{
+        struct ad_service svc;
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port(name),
+        };
+        int ret = ad_service_start(&svc, name, argc, argv, &opts);
+
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        ad_service_wait();
+        ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
+        ad_service_stop(&svc);
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return AD_EXIT_OK;
+}

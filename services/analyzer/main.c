@@ -1,0 +1,6 @@
+#include "ad/service.h"
+
+int main(int argc, char **argv)
+{
+        return ad_service_main_idle("analyzer", argc, argv);
+}
