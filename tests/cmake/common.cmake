@@ -1,0 +1,5 @@
+# common/: unit tests (no servers) and integration tests (the stack).
+ad_test(test_config SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_config.c LIBS adcommon LABELS unit)
+ad_test(test_error_log SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_error_log.c LIBS adcommon LABELS unit)
+ad_test(test_event SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_event.c LIBS adcommon LABELS unit)
+ad_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c LIBS adcommon LABELS unit)
