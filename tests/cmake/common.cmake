@@ -3,3 +3,5 @@ ad_test(test_config SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_config.c LIBS 
 ad_test(test_error_log SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_error_log.c LIBS adcommon LABELS unit)
 ad_test(test_event SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_event.c LIBS adcommon LABELS unit)
 ad_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c LIBS adcommon LABELS unit)
+ad_test(test_bus SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_bus.c LIBS adcommon LABELS integration)
+ad_test(test_db SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_db.c LIBS adcommon LABELS integration)

@@ -1,0 +1,208 @@
+/* The database layer against a real PostgreSQL (from the stack).  Each
+ * test group works in a database of its own, created and dropped here. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../support/stack.h"
+#include "ad/db.h"
+#include "ad/event.h"
+
+static char dbname[64];
+static char dburl[512];
+
+/* The stack's URL ends in /appdeployer; point it at our own database. */
+static void make_url(char *out, size_t size, const char *name)
+{
+        const char *base = stack_env("AD_DATABASE_URL");
+        const char *slash = strrchr(base, '/');
+
+        snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
+}
+
+static int group_setup(void **state)
+{
+        char id[AD_UUID_LEN + 1], sql[128];
+        ad_db *admin = NULL;
+        ad_error_t err = NULL;
+
+        (void)state;
+        ad_uuid_v4(id);
+        snprintf(dbname, sizeof(dbname), "adtest_%.8s", id);
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+        if (ad_db_connect(&admin, stack_env("AD_DATABASE_URL"), &err) < 0 ||
+            ad_db_exec(admin, NULL, sql, 0, NULL, &err) < 0) {
+                fprintf(stderr, "setup: %s\n", ad_error_message(err));
+                return -1;
+        }
+        ad_db_close(admin);
+        make_url(dburl, sizeof(dburl), dbname);
+        return 0;
+}
+
+static int group_teardown(void **state)
+{
+        char sql[128];
+        ad_db *admin = NULL;
+
+        (void)state;
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+        if (ad_db_connect(&admin, stack_env("AD_DATABASE_URL"), NULL) == 0)
+                ad_db_exec(admin, NULL, sql, 0, NULL, NULL);
+        ad_db_close(admin);
+        return 0;
+}
+
+static ad_db *open_db(void)
+{
+        ad_db *db = NULL;
+        ad_error_t err = NULL;
+
+        if (ad_db_connect(&db, dburl, &err) < 0)
+                fail_msg("connect: %s", ad_error_message(err));
+        return db;
+}
+
+static long count(ad_db *db, const char *sql)
+{
+        PGresult *r = NULL;
+        ad_error_t err = NULL;
+        long n;
+
+        if (ad_db_exec(db, &r, sql, 0, NULL, &err) < 0)
+                fail_msg("%s: %s", sql, ad_error_message(err));
+        n = atol(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return n;
+}
+
+static void test_migrations_twice_is_a_noop(void **state)
+{
+        ad_db *db = open_db();
+        ad_error_t err = NULL;
+        int applied = -1;
+        long tables;
+
+        (void)state;
+        assert_true(ad_migrations_count > 0);
+        assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, &applied, &err), 0);
+        assert_int_equal(applied, (int)ad_migrations_count);
+        tables = count(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
+        assert_true(tables >= 9);
+        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"), (long)ad_migrations_count);
+
+        assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, &applied, &err), 0);
+        assert_int_equal(applied, 0);
+        assert_int_equal(count(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+                         tables);
+        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"), (long)ad_migrations_count);
+        ad_db_close(db);
+}
+
+static struct ad_migration all[64];
+static size_t nall;
+
+static void *migrate_thread(void *arg)
+{
+        ad_db *db = NULL;
+        int *applied = arg;
+
+        if (ad_db_connect(&db, dburl, NULL) == 0 &&
+            ad_db_migrate(db, all, nall, applied, NULL) == 0) {
+                ad_db_close(db);
+                return NULL;
+        }
+        ad_db_close(db);
+        *applied = -1;
+        return NULL;
+}
+
+static void test_concurrent_migrators_apply_once(void **state)
+{
+        /* A later migration that must run exactly once: it fails if run
+         * twice (CREATE TABLE without IF NOT EXISTS). */
+        static const struct ad_migration extra[] = {
+                { 9001, "9001_once", "CREATE TABLE only_once (x int); INSERT INTO only_once VALUES (1);" },
+        };
+        pthread_t t[4];
+        int applied[4], total = 0;
+        ad_db *db;
+
+        (void)state;
+        assert_true(ad_migrations_count + 1 <= 64);
+        memcpy(all, ad_migrations, ad_migrations_count * sizeof(all[0]));
+        all[ad_migrations_count] = extra[0];
+        nall = ad_migrations_count + 1;
+        for (int i = 0; i < 4; i++) {
+                applied[i] = 0;
+                pthread_create(&t[i], NULL, migrate_thread, &applied[i]);
+        }
+        for (int i = 0; i < 4; i++)
+                pthread_join(t[i], NULL);
+        for (int i = 0; i < 4; i++) {
+                assert_true(applied[i] >= 0);
+                total += applied[i];
+        }
+        /* The base migrations were applied by the test before: exactly one
+         * of the four migrators applied the new one, once. */
+        assert_int_equal(total, 1);
+        db = open_db();
+        assert_int_equal(count(db, "SELECT count(*) FROM only_once"), 1);
+        ad_db_close(db);
+}
+
+static void test_transactions(void **state)
+{
+        ad_db *db = open_db();
+        ad_error_t err = NULL;
+        const char *p[] = { "t-1" };
+
+        (void)state;
+        assert_int_equal(ad_db_exec(db, NULL, "CREATE TABLE IF NOT EXISTS tx_test (k text PRIMARY KEY)", 0, NULL, &err), 0);
+        assert_int_equal(ad_db_begin(db, &err), 0);
+        assert_int_equal(ad_db_exec(db, NULL, "INSERT INTO tx_test VALUES ($1)", 1, p, &err), 0);
+        ad_db_rollback(db);
+        assert_int_equal(count(db, "SELECT count(*) FROM tx_test"), 0);
+
+        assert_int_equal(ad_db_begin(db, &err), 0);
+        assert_int_equal(ad_db_exec(db, NULL, "INSERT INTO tx_test VALUES ($1)", 1, p, &err), 0);
+        assert_int_equal(ad_db_commit(db, &err), 0);
+        assert_int_equal(count(db, "SELECT count(*) FROM tx_test"), 1);
+
+        /* A unique violation is a conflict the caller can recognise. */
+        assert_true(ad_db_exec(db, NULL, "INSERT INTO tx_test VALUES ($1)", 1, p, &err) < 0);
+        assert_int_equal(err->kind, AD_ERR_CONFLICT);
+        assert_non_null(strstr(ad_error_message(err), "23505"));
+        ad_error_release(&err);
+        ad_db_close(db);
+}
+
+static void test_unreachable_server(void **state)
+{
+        ad_db *db = NULL;
+        ad_error_t err = NULL;
+
+        (void)state;
+        assert_true(ad_db_connect(&db, "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2", &err) < 0);
+        assert_null(db);
+        assert_int_equal(err->kind, AD_ERR_UNAVAILABLE);
+        assert_non_null(strstr(ad_error_message(err), "cannot connect to PostgreSQL"));
+        ad_error_release(&err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_migrations_twice_is_a_noop),
+                cmocka_unit_test(test_concurrent_migrators_apply_once),
+                cmocka_unit_test(test_transactions),
+                cmocka_unit_test(test_unreachable_server),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
