@@ -16,8 +16,7 @@ struct ad_bus_sub {
 };
 
 /* Converts a cnats status into our error, keeping cnats' own text. */
-static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr,
-                      const char *what)
+static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr, const char *what)
 {
         int kind = AD_ERR_GENERIC;
         const char *last = nats_GetLastError(NULL);
@@ -55,16 +54,14 @@ static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr,
                 break;
         }
         if (jerr)
-                return ad_error_make(err, kind, (int)s, "%s: %s (JetStream error %d)%s%s",
-                                     what, natsStatus_GetText(s), (int)jerr,
-                                     last && *last ? ": " : "", last ? last : "");
-        return ad_error_make(err, kind, (int)s, "%s: %s%s%s", what,
-                             natsStatus_GetText(s), last && *last ? ": " : "",
-                             last ? last : "");
+                return ad_error_make(err, kind, (int)s, "%s: %s (JetStream error %d)%s%s", what,
+                                     natsStatus_GetText(s), (int)jerr, last && *last ? ": " : "",
+                                     last ? last : "");
+        return ad_error_make(err, kind, (int)s, "%s: %s%s%s", what, natsStatus_GetText(s),
+                             last && *last ? ": " : "", last ? last : "");
 }
 
-int ad_bus_connect(ad_bus **out, const char *url, const char *client_name,
-                   ad_error_t *err)
+int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_error_t *err)
 {
         natsOptions *opts = NULL;
         natsStatus s;
@@ -168,8 +165,7 @@ int ad_bus_ensure_stream(ad_bus *bus, int replicas, ad_error_t *err)
         return nats_error(err, s, jerr, "cannot create stream " AD_STREAM_NAME);
 }
 
-int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec,
-                           ad_error_t *err)
+int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec, ad_error_t *err)
 {
         jsConsumerConfig cc;
         jsConsumerInfo *ci = NULL;
@@ -203,9 +199,8 @@ int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec,
         return nats_error(err, s, jerr, "cannot create consumer");
 }
 
-int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
-                   const void *data, size_t len, bool *duplicate,
-                   ad_error_t *err)
+int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id, const void *data,
+                   size_t len, bool *duplicate, ad_error_t *err)
 {
         jsPubOptions po;
         jsPubAck *pa = NULL;
@@ -214,8 +209,8 @@ int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
 
         if (len > AD_BUS_MAX_PAYLOAD)
                 return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
-                                     "message for %s is %zu bytes, the limit is %d",
-                                     subject, len, AD_BUS_MAX_PAYLOAD);
+                                     "message for %s is %zu bytes, the limit is %d", subject, len,
+                                     AD_BUS_MAX_PAYLOAD);
         jsPubOptions_Init(&po);
         po.MsgId = msg_id;
         po.MaxWait = 5000;
@@ -228,8 +223,8 @@ int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
         return 0;
 }
 
-int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data,
-                        size_t len, ad_error_t *err)
+int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data, size_t len,
+                        ad_error_t *err)
 {
         natsStatus s = natsConnection_Publish(bus->nc, subject, data, (int)len);
 
@@ -238,8 +233,8 @@ int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data,
         return 0;
 }
 
-int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable,
-                const char *filter_subject, ad_error_t *err)
+int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable, const char *filter_subject,
+                ad_error_t *err)
 {
         jsSubOptions so;
         jsErrCode jerr = 0;
@@ -271,8 +266,7 @@ void ad_bus_sub_free(ad_bus_sub *sub)
         free(sub);
 }
 
-int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms,
-                 ad_error_t *err)
+int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms, ad_error_t *err)
 {
         natsMsgList list = { 0 };
         jsMsgMetaData *meta = NULL;
@@ -350,8 +344,8 @@ int64_t ad_bus_backoff_ms(uint64_t delivered)
         return base - jitter + (int64_t)(random() % (2 * jitter + 1));
 }
 
-int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n,
-               bool (*stop)(void), ad_error_t *err)
+int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop)(void),
+               ad_error_t *err)
 {
         int64_t wait = n > 1 ? 200 : 1000;
         int ret = 0;

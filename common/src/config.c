@@ -34,9 +34,8 @@ void ad_config_env_name(const char *key, char *buf, size_t size)
         snprintf(buf, size, "AD_");
         i = strlen(buf);
         for (j = 0; key[j] && i + 1 < size; j++, i++)
-                buf[i] = key[j] == '.' || key[j] == '-'
-                                 ? '_'
-                                 : (char)toupper((unsigned char)key[j]);
+                buf[i] =
+                        key[j] == '.' || key[j] == '-' ? '_' : (char)toupper((unsigned char)key[j]);
         buf[i] = '\0';
 }
 
@@ -61,21 +60,19 @@ static struct config_entry *find(const ad_config *cfg, const char *key)
         return NULL;
 }
 
-static int add_entry(ad_config *cfg, const char *key, const char *value,
-                     unsigned line, ad_error_t *err)
+static int add_entry(ad_config *cfg, const char *key, const char *value, unsigned line,
+                     ad_error_t *err)
 {
         struct config_entry *e;
 
         if (find(cfg, key))
-                return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "%s:%u: key `%s` is set twice", cfg->name,
-                                     line, key);
+                return ad_error_make(err, AD_ERR_INVALID, 0, "%s:%u: key `%s` is set twice",
+                                     cfg->name, line, key);
         if (cfg->n == cfg->cap) {
                 size_t cap = cfg->cap ? cfg->cap * 2 : 16;
                 e = realloc(cfg->entries, cap * sizeof(*e));
                 if (e == NULL)
-                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM,
-                                             "out of memory");
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
                 cfg->entries = e;
                 cfg->cap = cap;
         }
@@ -86,8 +83,7 @@ static int add_entry(ad_config *cfg, const char *key, const char *value,
         if (e->key == NULL || e->value == NULL) {
                 free(e->key);
                 free(e->value);
-                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM,
-                                     "out of memory");
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         }
         cfg->n++;
         return 0;
@@ -98,32 +94,31 @@ static int valid_key_part(const char *s, size_t len)
         if (len == 0 || len > 64)
                 return 0;
         for (size_t i = 0; i < len; i++)
-                if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
-                      s[i] == '_' || s[i] == '-'))
+                if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_' ||
+                      s[i] == '-'))
                         return 0;
         return 1;
 }
 
 static int parser_error(ad_config *cfg, yaml_parser_t *p, ad_error_t *err)
 {
-        return ad_error_make(err, AD_ERR_INVALID, 0, "%s:%zu:%zu: invalid YAML: %s%s%s",
-                             cfg->name, p->problem_mark.line + 1,
-                             p->problem_mark.column + 1,
-                             p->problem ? p->problem : "syntax error",
-                             p->context ? " " : "", p->context ? p->context : "");
+        return ad_error_make(err, AD_ERR_INVALID, 0, "%s:%zu:%zu: invalid YAML: %s%s%s", cfg->name,
+                             p->problem_mark.line + 1, p->problem_mark.column + 1,
+                             p->problem ? p->problem : "syntax error", p->context ? " " : "",
+                             p->context ? p->context : "");
 }
 
 /* Walks a mapping at `prefix`; called with the MAPPING_START consumed. */
-static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
-                         int depth, ad_error_t *err)
+static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix, int depth,
+                         ad_error_t *err)
 {
         yaml_event_t ev;
         int ret;
 
         if (depth > AD_CONFIG_MAX_DEPTH)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "%s: key `%s` is nested deeper than %d levels",
-                                     cfg->name, prefix, AD_CONFIG_MAX_DEPTH);
+                                     "%s: key `%s` is nested deeper than %d levels", cfg->name,
+                                     prefix, AD_CONFIG_MAX_DEPTH);
         for (;;) {
                 char key[512];
                 unsigned line;
@@ -141,12 +136,11 @@ static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
                                              "%s:%u: a key must be a plain name under `%s`",
                                              cfg->name, line, *prefix ? prefix : "(top)");
                 }
-                if (!valid_key_part((const char *)ev.data.scalar.value,
-                                    ev.data.scalar.length)) {
+                if (!valid_key_part((const char *)ev.data.scalar.value, ev.data.scalar.length)) {
                         ret = ad_error_make(err, AD_ERR_INVALID, 0,
-                                            "%s:%u: key `%.64s` is not valid: use lower-case letters, digits, `_` and `-`",
-                                            cfg->name, line,
-                                            (const char *)ev.data.scalar.value);
+                                            "%s:%u: key `%.64s` is not valid: use lower-case "
+                                            "letters, digits, `_` and `-`",
+                                            cfg->name, line, (const char *)ev.data.scalar.value);
                         yaml_event_delete(&ev);
                         return ret;
                 }
@@ -159,8 +153,7 @@ static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
                 line = (unsigned)ev.start_mark.line + 1;
                 switch (ev.type) {
                 case YAML_SCALAR_EVENT:
-                        ret = add_entry(cfg, key, (const char *)ev.data.scalar.value,
-                                        line, err);
+                        ret = add_entry(cfg, key, (const char *)ev.data.scalar.value, line, err);
                         yaml_event_delete(&ev);
                         if (ret < 0)
                                 return ret;
@@ -190,7 +183,8 @@ static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
                                         yaml_event_delete(&ev);
                                         free(joined);
                                         return ad_error_make(err, AD_ERR_INVALID, 0,
-                                                             "%s:%u: key `%s`: a list may only hold plain values",
+                                                             "%s:%u: key `%s`: a list may only "
+                                                             "hold plain values",
                                                              cfg->name, line, key);
                                 }
                                 size_t add = ev.data.scalar.length;
@@ -198,7 +192,8 @@ static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
                                 if (n == NULL) {
                                         yaml_event_delete(&ev);
                                         free(joined);
-                                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM,
+                                                             "out of memory");
                                 }
                                 joined = n;
                                 if (jlen)
@@ -217,7 +212,8 @@ static int parse_mapping(ad_config *cfg, yaml_parser_t *p, const char *prefix,
                 default:
                         yaml_event_delete(&ev);
                         return ad_error_make(err, AD_ERR_INVALID, 0,
-                                             "%s:%u: key `%s`: unsupported value (aliases and tags are not allowed)",
+                                             "%s:%u: key `%s`: unsupported value (aliases and tags "
+                                             "are not allowed)",
                                              cfg->name, line, key);
                 }
         }
@@ -261,9 +257,10 @@ static int parse_document(ad_config *cfg, yaml_parser_t *p, ad_error_t *err)
                         }
                         /* fall through */
                 default:
-                        ret = ad_error_make(err, AD_ERR_INVALID, 0,
-                                            "%s:%zu: the top level must be a mapping of keys to values",
-                                            cfg->name, ev.start_mark.line + 1);
+                        ret = ad_error_make(
+                                err, AD_ERR_INVALID, 0,
+                                "%s:%zu: the top level must be a mapping of keys to values",
+                                cfg->name, ev.start_mark.line + 1);
                         yaml_event_delete(&ev);
                         return ret;
                 }
@@ -271,16 +268,15 @@ static int parse_document(ad_config *cfg, yaml_parser_t *p, ad_error_t *err)
         }
 }
 
-int ad_config_load_string(ad_config **out, const char *name, const char *text,
-                          size_t len, ad_error_t *err)
+int ad_config_load_string(ad_config **out, const char *name, const char *text, size_t len,
+                          ad_error_t *err)
 {
         ad_config *cfg;
         yaml_parser_t parser;
         int ret;
 
         if (len > AD_CONFIG_MAX_BYTES)
-                return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
-                                     "%s: larger than %d bytes", name,
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "%s: larger than %d bytes", name,
                                      AD_CONFIG_MAX_BYTES);
         cfg = calloc(1, sizeof(*cfg));
         if (cfg == NULL || (cfg->name = strdup(name)) == NULL) {
@@ -319,8 +315,8 @@ int ad_config_load(ad_config **out, const char *path, ad_error_t *err)
         if (!S_ISREG(st.st_mode))
                 return ad_error_make(err, AD_ERR_INVALID, 0, "%s: not a regular file", path);
         if (st.st_size > AD_CONFIG_MAX_BYTES)
-                return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
-                                     "%s: larger than %d bytes", path, AD_CONFIG_MAX_BYTES);
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "%s: larger than %d bytes", path,
+                                     AD_CONFIG_MAX_BYTES);
         buf = malloc((size_t)st.st_size + 1);
         if (buf == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
@@ -345,14 +341,12 @@ static int key_is_known(const char *key, const char *const *known)
         return 0;
 }
 
-int ad_config_check_known(const ad_config *cfg, const char *const *known,
-                          ad_error_t *err)
+int ad_config_check_known(const ad_config *cfg, const char *const *known, ad_error_t *err)
 {
         for (size_t i = 0; i < cfg->n; i++)
                 if (!key_is_known(cfg->entries[i].key, known))
-                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                             "%s:%u: unknown key `%s`", cfg->name,
-                                             cfg->entries[i].line, cfg->entries[i].key);
+                        return ad_error_make(err, AD_ERR_INVALID, 0, "%s:%u: unknown key `%s`",
+                                             cfg->name, cfg->entries[i].line, cfg->entries[i].key);
         return 0;
 }
 
@@ -370,8 +364,7 @@ const char *ad_config_string(const ad_config *cfg, const char *key, const char *
         return e ? e->value : def;
 }
 
-const char *ad_config_origin(const ad_config *cfg, const char *key, char *buf,
-                             size_t size)
+const char *ad_config_origin(const ad_config *cfg, const char *key, char *buf, size_t size)
 {
         char env[256];
         struct config_entry *e;
@@ -389,8 +382,8 @@ const char *ad_config_origin(const ad_config *cfg, const char *key, char *buf,
         return "default";
 }
 
-int ad_config_int(const ad_config *cfg, const char *key, long def, long min,
-                  long max, long *out, ad_error_t *err)
+int ad_config_int(const ad_config *cfg, const char *key, long def, long min, long max, long *out,
+                  ad_error_t *err)
 {
         const char *v = ad_config_string(cfg, key, NULL);
         char origin[300], *end;
@@ -405,19 +398,16 @@ int ad_config_int(const ad_config *cfg, const char *key, long def, long min,
         if (errno || end == v || *end != '\0')
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "%s: key `%s`: expected an integer, got `%.40s`",
-                                     ad_config_origin(cfg, key, origin, sizeof(origin)),
-                                     key, v);
+                                     ad_config_origin(cfg, key, origin, sizeof(origin)), key, v);
         if (n < min || n > max)
-                return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "%s: key `%s`: %ld is out of range [%ld, %ld]",
-                                     ad_config_origin(cfg, key, origin, sizeof(origin)),
-                                     key, n, min, max);
+                return ad_error_make(
+                        err, AD_ERR_INVALID, 0, "%s: key `%s`: %ld is out of range [%ld, %ld]",
+                        ad_config_origin(cfg, key, origin, sizeof(origin)), key, n, min, max);
         *out = n;
         return 0;
 }
 
-int ad_config_bool(const ad_config *cfg, const char *key, bool def, bool *out,
-                   ad_error_t *err)
+int ad_config_bool(const ad_config *cfg, const char *key, bool def, bool *out, ad_error_t *err)
 {
         const char *v = ad_config_string(cfg, key, NULL);
         char origin[300];

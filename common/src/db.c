@@ -73,8 +73,8 @@ static int result_error(ad_error_t *err, PGresult *r, const char *sql)
                              msg ? msg : PQresStatus(PQresultStatus(r)), state ? state : "?");
 }
 
-int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams,
-               const char *const *params, ad_error_t *err)
+int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
+               ad_error_t *err)
 {
         PGresult *r;
         ExecStatusType st;
@@ -83,7 +83,8 @@ int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams,
                 /* Never reconnect inside a transaction: its work is lost
                  * and the caller must start over. */
                 if (db->in_tx)
-                        return pg_conn_error(err, db->conn, "PostgreSQL connection lost in a transaction");
+                        return pg_conn_error(err, db->conn,
+                                             "PostgreSQL connection lost in a transaction");
                 PQreset(db->conn);
                 if (PQstatus(db->conn) != CONNECTION_OK)
                         return pg_conn_error(err, db->conn, "PostgreSQL is unreachable");
@@ -142,8 +143,8 @@ void ad_db_rollback(ad_db *db)
         db->in_tx = 0;
 }
 
-int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n,
-                  int *applied, ad_error_t *err)
+int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, int *applied,
+                  ad_error_t *err)
 {
         int count = 0, ret;
 
@@ -166,8 +167,8 @@ int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n,
                 const char *params[2] = { version, migrations[i].name };
 
                 snprintf(version, sizeof(version), "%d", migrations[i].version);
-                ret = ad_db_exec(db, &r, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                                 1, params, err);
+                ret = ad_db_exec(db, &r, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 params, err);
                 if (ret < 0)
                         break;
                 int done = PQntuples(r) > 0;
@@ -180,8 +181,8 @@ int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n,
                         break;
                 }
                 ret = ad_db_exec(db, NULL,
-                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                 2, params, err);
+                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                                 params, err);
                 count++;
         }
         if (ret < 0) {

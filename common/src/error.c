@@ -80,8 +80,7 @@ int ad_error_wrap(ad_error_t *err, const char *fmt, ...)
 
 int ad_error_is_retryable(const ad_error_t err)
 {
-        return err != NULL && (err->kind == AD_ERR_UNAVAILABLE ||
-                               err->kind == AD_ERR_TIMEOUT ||
+        return err != NULL && (err->kind == AD_ERR_UNAVAILABLE || err->kind == AD_ERR_TIMEOUT ||
                                err->kind == AD_ERR_CONFLICT);
 }
 

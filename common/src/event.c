@@ -29,9 +29,9 @@ void ad_uuid_v4(char out[AD_UUID_LEN + 1])
         b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
         b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
         snprintf(out, AD_UUID_LEN + 1,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-                 b[11], b[12], b[13], b[14], b[15]);
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                 b[15]);
 }
 
 bool ad_uuid_valid(const char *s)
@@ -66,9 +66,8 @@ int64_t ad_monotonic_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void ad_event_init(ad_envelope *env, const char *deployment_id,
-                   const char *trace_id, uint32_t attempt,
-                   const char *producer, char event_id[AD_UUID_LEN + 1])
+void ad_event_init(ad_envelope *env, const char *deployment_id, const char *trace_id,
+                   uint32_t attempt, const char *producer, char event_id[AD_UUID_LEN + 1])
 {
         appdeployer__v1__envelope__init(env);
         ad_uuid_v4(event_id);
@@ -80,8 +79,7 @@ void ad_event_init(ad_envelope *env, const char *deployment_id,
         env->producer = (char *)(producer ? producer : "");
 }
 
-int ad_event_unpack(ad_envelope **out, const void *data, size_t len,
-                    ad_error_t *err)
+int ad_event_unpack(ad_envelope **out, const void *data, size_t len, ad_error_t *err)
 {
         ad_envelope *env;
 
@@ -96,8 +94,7 @@ int ad_event_unpack(ad_envelope **out, const void *data, size_t len,
                                      len);
         if (!ad_uuid_valid(env->event_id)) {
                 ad_event_free(env);
-                return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "envelope.event_id must be a UUID");
+                return ad_error_make(err, AD_ERR_INVALID, 0, "envelope.event_id must be a UUID");
         }
         if (!ad_uuid_valid(env->deployment_id)) {
                 ad_event_free(env);
@@ -118,16 +115,14 @@ void ad_event_free(ad_envelope *env)
                 appdeployer__v1__envelope__free_unpacked(env, NULL);
 }
 
-int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len,
-                  ad_error_t *err)
+int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len, ad_error_t *err)
 {
         size_t n = appdeployer__v1__envelope__get_packed_size(env);
         uint8_t *buf;
 
         if (n > AD_BUS_MAX_PAYLOAD)
                 return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
-                                     "event is %zu bytes, the limit is %d", n,
-                                     AD_BUS_MAX_PAYLOAD);
+                                     "event is %zu bytes, the limit is %d", n, AD_BUS_MAX_PAYLOAD);
         buf = malloc(n ? n : 1);
         if (buf == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
@@ -137,8 +132,8 @@ int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len,
         return 0;
 }
 
-int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env,
-                     bool *duplicate, ad_error_t *err)
+int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, bool *duplicate,
+                     ad_error_t *err)
 {
         uint8_t *buf = NULL;
         size_t len = 0;

@@ -64,8 +64,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
         return (size_t)n;
 }
 
-int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
-               ad_error_t *err)
+int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp, ad_error_t *err)
 {
         struct sink sink = { .req = req };
         struct curl_slist *hdrs = NULL;
@@ -137,8 +136,8 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                                             "%s %s: response larger than %zu bytes", method,
                                             req->url, sink.max);
                 else
-                        ret = ad_error_make(err, kind, (int)rc, "%s %s%s%s: %s", method,
-                                            req->url, req->unix_socket ? " via " : "",
+                        ret = ad_error_make(err, kind, (int)rc, "%s %s%s%s: %s", method, req->url,
+                                            req->unix_socket ? " via " : "",
                                             req->unix_socket ? req->unix_socket : "",
                                             *errbuf ? errbuf : curl_easy_strerror(rc));
                 free(sink.buf);
@@ -174,8 +173,7 @@ char *ad_http_escape(const char *s)
         for (size_t i = 0; i < n; i++) {
                 unsigned char ch = (unsigned char)s[i];
                 if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
-                    ch == '~') {
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
                         *p++ = (char)ch;
                 } else {
                         *p++ = '%';

@@ -83,9 +83,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct ad_httpd_r
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
         ad_httpd *h = cls;
         struct req_ctx *ctx = *con_cls;
@@ -168,8 +167,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
 }
 
-int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts,
-                   ad_httpd_handler handler, void *ud, ad_error_t *err)
+int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
+                   void *ud, ad_error_t *err)
 {
         struct sockaddr_in addr = { .sin_family = AF_INET };
         const char *bind = opts->bind ? opts->bind : "127.0.0.1";
@@ -192,13 +191,11 @@ int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts,
         /* A thread per connection: log streams (SSE) block in their
          * callbacks without holding up other clients. */
         h->daemon = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                        MHD_USE_ITC,
-                0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC, 0,
+                NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-                (unsigned)(opts->max_conns ? opts->max_conns : 256),
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
-                MHD_OPTION_END);
+                (unsigned)(opts->max_conns ? opts->max_conns : 256), MHD_OPTION_CONNECTION_TIMEOUT,
+                (unsigned)(opts->timeout_s ? opts->timeout_s : 30), MHD_OPTION_END);
         if (h->daemon == NULL) {
                 free(h);
                 return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,

@@ -38,9 +38,8 @@ int ad_log_level_parse(const char *s, enum ad_log_level *out)
 
 static int key_is_secret(const char *key)
 {
-        static const char *const words[] = { "password", "passwd", "secret",
-                                             "token", "apikey", "api_key",
-                                             "private_key", "credential" };
+        static const char *const words[] = { "password", "passwd",  "secret",      "token",
+                                             "apikey",   "api_key", "private_key", "credential" };
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
                 if (strcasestr(key, words[i]))
                         return 1;
@@ -75,12 +74,10 @@ static void redact_fields(json_t *fields)
         const char *key;
         json_t *value;
 
-        json_object_foreach(fields, key, value)
-        {
+        json_object_foreach (fields, key, value) {
                 if (key_is_secret(key)) {
                         json_object_set_new(fields, key, json_string("***"));
-                } else if (json_is_string(value) &&
-                           strstr(json_string_value(value), "://")) {
+                } else if (json_is_string(value) && strstr(json_string_value(value), "://")) {
                         char *r = ad_log_redact_url(json_string_value(value));
                         if (r) {
                                 json_object_set_new(fields, key, json_string(r));
@@ -104,9 +101,9 @@ void ad_log_json(enum ad_log_level level, const char *msg, json_t *fields)
         }
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (long)(tv.tv_usec / 1000));
 
         line = json_object();
         json_object_set_new(line, "ts", json_string(ts));

@@ -8,8 +8,8 @@
 #define MAX_METRICS 128
 #define MAX_SERIES 64
 
-static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                   1, 2.5, 5, 10, 30, 60, 120, 300 };
+static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                  2.5,   5,    10,    30,   60,  120,  300 };
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct series {

@@ -34,8 +34,8 @@ int ad_service_default_port(const char *name)
                 const char *name;
                 int port;
         } ports[] = {
-                { "api", 8080 },         { "coordinator", 9101 }, { "analyzer", 9102 },
-                { "builder", 9103 },     { "provisioner", 9104 }, { "deployer", 9105 },
+                { "api", 8080 },     { "coordinator", 9101 }, { "analyzer", 9102 },
+                { "builder", 9103 }, { "provisioner", 9104 }, { "deployer", 9105 },
         };
 
         for (size_t i = 0; i < AD_ARRAY_SIZE(ports); i++)
@@ -87,14 +87,16 @@ static void usage(FILE *f, const char *name)
                 "\n"
                 "The app-deployer %s service.\n"
                 "\n"
-                "  -c, --config PATH   configuration file (default: $AD_CONFIG; none: environment only)\n"
+                "  -c, --config PATH   configuration file (default: $AD_CONFIG; none: environment "
+                "only)\n"
                 "      --check-config  validate the configuration and exit\n"
                 "  -h, --help          show this help\n"
                 "  -V, --version       show the version\n"
                 "\n"
                 "Every configuration key can be set by an environment variable:\n"
-                "nats.url -> AD_NATS_URL, database.url -> AD_DATABASE_URL, http.port -> AD_HTTP_PORT.\n",
-                strcmp(name, "api") == 0 ? "api" : name, name);
+                "nats.url -> AD_NATS_URL, database.url -> AD_DATABASE_URL, http.port -> "
+                "AD_HTTP_PORT.\n",
+                name, name);
 }
 
 static int check_keys(struct ad_service *svc, ad_error_t *err)
@@ -104,22 +106,20 @@ static int check_keys(struct ad_service *svc, ad_error_t *err)
 
         for (size_t i = 0; common_keys[i] && n + 1 < AD_ARRAY_SIZE(all); i++)
                 all[n++] = common_keys[i];
-        for (size_t i = 0; svc->opts.known_keys && svc->opts.known_keys[i] &&
-                           n + 1 < AD_ARRAY_SIZE(all);
-             i++)
+        for (size_t i = 0;
+             svc->opts.known_keys && svc->opts.known_keys[i] && n + 1 < AD_ARRAY_SIZE(all); i++)
                 all[n++] = svc->opts.known_keys[i];
         all[n] = NULL;
         return ad_config_check_known(svc->cfg, all, err);
 }
 
-int ad_service_config_int(struct ad_service *svc, const char *key, long def, long min,
-                          long max, long *out, ad_error_t *err)
+int ad_service_config_int(struct ad_service *svc, const char *key, long def, long min, long max,
+                          long *out, ad_error_t *err)
 {
         return ad_config_int(svc->cfg, key, def, min, max, out, err);
 }
 
-static void health_route(const struct ad_httpd_request *req, struct ad_httpd_reply *reply,
-                         void *ud)
+static void health_route(const struct ad_httpd_request *req, struct ad_httpd_reply *reply, void *ud)
 {
         struct ad_service *svc = ud;
 
@@ -194,8 +194,8 @@ static int connect_bus(struct ad_service *svc, ad_error_t *err)
         char client[96];
 
         snprintf(client, sizeof(client), "ad%s-%s", svc->name, svc->instance_id);
-        return ad_bus_connect(&svc->bus, ad_config_string(svc->cfg, "nats.url",
-                                                           "nats://127.0.0.1:4222"),
+        return ad_bus_connect(&svc->bus,
+                              ad_config_string(svc->cfg, "nats.url", "nats://127.0.0.1:4222"),
                               client, err);
 }
 
@@ -268,8 +268,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 return AD_EXIT_CONFIG;
         }
 
-        if (ad_config_load(&svc->cfg, svc->config_path, &err) < 0 ||
-            check_keys(svc, &err) < 0)
+        if (ad_config_load(&svc->cfg, svc->config_path, &err) < 0 || check_keys(svc, &err) < 0)
                 return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
         if (ad_log_level_parse(ad_config_string(svc->cfg, "log.level", "info"), &level) < 0) {
                 ad_error_make(&err, AD_ERR_INVALID, 0,
@@ -278,7 +277,8 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
         }
         ad_log_init(name, level);
-        if (ad_config_int(svc->cfg, "http.port", opts->default_http_port, 0, 65535, &port, &err) < 0 ||
+        if (ad_config_int(svc->cfg, "http.port", opts->default_http_port, 0, 65535, &port, &err) <
+                    0 ||
             ad_config_int(svc->cfg, "nats.replicas", 1, 1, 5, &replicas, &err) < 0)
                 return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
         if (check_only) {
@@ -295,7 +295,8 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 return fail(svc, AD_EXIT_FAILURE, "cannot start the HTTP server", &err);
 
         if (opts->needs_bus) {
-                if (connect_with_retry(svc, "NATS", "nats.connect_timeout_s", connect_bus, &err) < 0)
+                if (connect_with_retry(svc, "NATS", "nats.connect_timeout_s", connect_bus, &err) <
+                    0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot connect to NATS", &err);
                 if (ad_bus_ensure_stream(svc->bus, (int)replicas, &err) < 0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot set up the DEPLOY stream", &err);

@@ -5,3 +5,6 @@ ad_test(test_event SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_event.c LIBS ad
 ad_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c LIBS adcommon LABELS unit)
 ad_test(test_bus SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_bus.c LIBS adcommon LABELS integration)
 ad_test(test_db SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_db.c LIBS adcommon LABELS integration)
+add_test(NAME services_start
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/services_start.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(services_start PROPERTIES LABELS integration TIMEOUT 300)

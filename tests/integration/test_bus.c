@@ -250,9 +250,9 @@ static void test_consumer_outlives_subscription(void **state)
         jsConsumerInfo *ci = NULL;
 
         ad_bus_sub_free(sub);
-        assert_int_equal(js_GetConsumerInfo(&ci, ad_bus_js(f->bus), AD_STREAM_NAME, f->durable,
-                                            NULL, NULL),
-                         NATS_OK);
+        assert_int_equal(
+                js_GetConsumerInfo(&ci, ad_bus_js(f->bus), AD_STREAM_NAME, f->durable, NULL, NULL),
+                NATS_OK);
         jsConsumerInfo_Destroy(ci);
 }
 
@@ -275,10 +275,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_publish_consume_ack, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicate_msg_id_is_dropped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_redelivery_after_nak, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_in_progress_extends_the_deadline, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_dies, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_two_instances_share_one_durable, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_consumer_outlives_subscription, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_in_progress_extends_the_deadline, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_dies, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_two_instances_share_one_durable, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_consumer_outlives_subscription, setup,
+                                                teardown),
                 cmocka_unit_test(test_connect_refused_is_unavailable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,15 +93,19 @@ static void test_migrations_twice_is_a_noop(void **state)
         assert_true(ad_migrations_count > 0);
         assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, &applied, &err), 0);
         assert_int_equal(applied, (int)ad_migrations_count);
-        tables = count(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
+        tables = count(
+                db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
         assert_true(tables >= 9);
-        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"), (long)ad_migrations_count);
+        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"),
+                         (long)ad_migrations_count);
 
         assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, &applied, &err), 0);
         assert_int_equal(applied, 0);
-        assert_int_equal(count(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+        assert_int_equal(count(db, "SELECT count(*) FROM information_schema.tables WHERE "
+                                   "table_schema = 'public'"),
                          tables);
-        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"), (long)ad_migrations_count);
+        assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"),
+                         (long)ad_migrations_count);
         ad_db_close(db);
 }
 
@@ -128,7 +132,8 @@ static void test_concurrent_migrators_apply_once(void **state)
         /* A later migration that must run exactly once: it fails if run
          * twice (CREATE TABLE without IF NOT EXISTS). */
         static const struct ad_migration extra[] = {
-                { 9001, "9001_once", "CREATE TABLE only_once (x int); INSERT INTO only_once VALUES (1);" },
+                { 9001, "9001_once",
+                  "CREATE TABLE only_once (x int); INSERT INTO only_once VALUES (1);" },
         };
         pthread_t t[4];
         int applied[4], total = 0;
@@ -164,7 +169,10 @@ static void test_transactions(void **state)
         const char *p[] = { "t-1" };
 
         (void)state;
-        assert_int_equal(ad_db_exec(db, NULL, "CREATE TABLE IF NOT EXISTS tx_test (k text PRIMARY KEY)", 0, NULL, &err), 0);
+        assert_int_equal(ad_db_exec(db, NULL,
+                                    "CREATE TABLE IF NOT EXISTS tx_test (k text PRIMARY KEY)", 0,
+                                    NULL, &err),
+                         0);
         assert_int_equal(ad_db_begin(db, &err), 0);
         assert_int_equal(ad_db_exec(db, NULL, "INSERT INTO tx_test VALUES ($1)", 1, p, &err), 0);
         ad_db_rollback(db);
@@ -189,7 +197,8 @@ static void test_unreachable_server(void **state)
         ad_error_t err = NULL;
 
         (void)state;
-        assert_true(ad_db_connect(&db, "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2", &err) < 0);
+        assert_true(ad_db_connect(&db, "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2",
+                                  &err) < 0);
         assert_null(db);
         assert_int_equal(err->kind, AD_ERR_UNAVAILABLE);
         assert_non_null(strstr(ad_error_message(err), "cannot connect to PostgreSQL"));

@@ -11,9 +11,8 @@
 
 #include "ad/config.h"
 
-static const char *const known[] = { "log.level",   "nats.url",  "nats.replicas",
-                                     "database.url", "http.port", "http.bind",
-                                     "builder.*",   NULL };
+static const char *const known[] = { "log.level", "nats.url",  "nats.replicas", "database.url",
+                                     "http.port", "http.bind", "builder.*",     NULL };
 
 static ad_config *load_fixture(const char *name, ad_error_t *err)
 {
@@ -111,7 +110,8 @@ static void test_bad_int_names_file_line_key(void **state)
 static void test_bad_syntax_names_line(void **state)
 {
         (void)state;
-        assert_error("bad-syntax.yaml", (const char *[]){ "bad-syntax.yaml:", "invalid YAML", NULL });
+        assert_error("bad-syntax.yaml",
+                     (const char *[]){ "bad-syntax.yaml:", "invalid YAML", NULL });
 }
 
 static void test_unknown_key(void **state)
@@ -124,13 +124,15 @@ static void test_unknown_key(void **state)
 static void test_not_a_mapping(void **state)
 {
         (void)state;
-        assert_error("not-a-mapping.yaml", (const char *[]){ "not-a-mapping.yaml:1", "mapping", NULL });
+        assert_error("not-a-mapping.yaml",
+                     (const char *[]){ "not-a-mapping.yaml:1", "mapping", NULL });
 }
 
 static void test_duplicate_key(void **state)
 {
         (void)state;
-        assert_error("duplicate-key.yaml", (const char *[]){ "duplicate-key.yaml:4", "nats.url", "twice", NULL });
+        assert_error("duplicate-key.yaml",
+                     (const char *[]){ "duplicate-key.yaml:4", "nats.url", "twice", NULL });
 }
 
 static void test_missing_file(void **state)
@@ -148,19 +150,20 @@ static void test_missing_file(void **state)
 static void test_hostile_inputs(void **state)
 {
         static const char *const docs[] = {
-                "a: &x 1\nb: *x\n",             /* aliases */
+                "a: &x 1\nb: *x\n",                           /* aliases */
                 "a: !!binary aGVsbG8=\nb: {c: [ {d: 1} ]}\n", /* mapping in a list */
-                "A: 1\n",                       /* upper-case key */
+                "A: 1\n",                                     /* upper-case key */
                 "a:\n b:\n  c:\n   d:\n    e:\n     f:\n      g:\n       h:\n        i: 1\n",
-                "\xff\xfe: 1\n",                /* invalid UTF-8 */
-                "a: 1\n---\nb: 2\n",            /* two documents */
+                "\xff\xfe: 1\n",     /* invalid UTF-8 */
+                "a: 1\n---\nb: 2\n", /* two documents */
         };
         (void)state;
         for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
                 ad_error_t err = NULL;
                 ad_config *cfg = NULL;
 
-                if (ad_config_load_string(&cfg, "hostile.yaml", docs[i], strlen(docs[i]), &err) == 0) {
+                if (ad_config_load_string(&cfg, "hostile.yaml", docs[i], strlen(docs[i]), &err) ==
+                    0) {
                         ad_config_free(cfg);
                         fail_msg("document %zu was accepted", i);
                 }

@@ -62,7 +62,8 @@ static void test_first_error_is_kept(void **state)
 static void test_retryable_kinds(void **state)
 {
         static const int retryable[] = { AD_ERR_UNAVAILABLE, AD_ERR_TIMEOUT, AD_ERR_CONFLICT };
-        static const int final[] = { AD_ERR_INVALID, AD_ERR_NOT_FOUND, AD_ERR_TOO_LARGE, AD_ERR_GENERIC };
+        static const int final[] = { AD_ERR_INVALID, AD_ERR_NOT_FOUND, AD_ERR_TOO_LARGE,
+                                     AD_ERR_GENERIC };
 
         (void)state;
         for (size_t i = 0; i < AD_ARRAY_SIZE(retryable); i++) {
@@ -132,7 +133,8 @@ static void test_log_line_shape(void **state)
         json_decref(line);
 
         line = log_one(emit_quoted);
-        assert_string_equal(json_string_value(json_object_get(line, "msg")), "quote \" and\nnewline");
+        assert_string_equal(json_string_value(json_object_get(line, "msg")),
+                            "quote \" and\nnewline");
         assert_int_equal(json_integer_value(json_object_get(line, "duration_ms")), 42);
         json_decref(line);
 }

@@ -24,8 +24,7 @@
 typedef struct ad_bus ad_bus;
 
 /* One connection attempt; the caller retries (see ad_service). */
-int ad_bus_connect(ad_bus **out, const char *url, const char *client_name,
-                   ad_error_t *err);
+int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_error_t *err);
 void ad_bus_close(ad_bus *bus);
 bool ad_bus_connected(ad_bus *bus);
 natsConnection *ad_bus_nats(ad_bus *bus);
@@ -42,25 +41,23 @@ struct ad_consumer_spec {
         int64_t max_deliver;        /* 0: unlimited */
 };
 
-int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec,
-                           ad_error_t *err);
+int ad_bus_ensure_consumer(ad_bus *bus, const struct ad_consumer_spec *spec, ad_error_t *err);
 
 /* Publishes to the stream with Nats-Msg-Id = msg_id and waits for the
  * server's ack.  *duplicate (optional) tells a re-publish the server
  * dropped. */
-int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id,
-                   const void *data, size_t len, bool *duplicate,
-                   ad_error_t *err);
+int ad_bus_publish(ad_bus *bus, const char *subject, const char *msg_id, const void *data,
+                   size_t len, bool *duplicate, ad_error_t *err);
 
 /* Core NATS publish, not stored (log streaming). */
-int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data,
-                        size_t len, ad_error_t *err);
+int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data, size_t len,
+                        ad_error_t *err);
 
 typedef struct ad_bus_sub ad_bus_sub;
 
 /* Binds to an existing durable consumer. */
-int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable,
-                const char *filter_subject, ad_error_t *err);
+int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable, const char *filter_subject,
+                ad_error_t *err);
 void ad_bus_sub_free(ad_bus_sub *sub);
 
 struct ad_delivery {
@@ -73,8 +70,7 @@ struct ad_delivery {
 
 /* Waits up to timeout_ms for one message: returns 1 and fills d, 0 when
  * none came, negative on error.  Release d with ad_delivery_release(). */
-int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms,
-                 ad_error_t *err);
+int ad_bus_fetch(ad_bus_sub *sub, struct ad_delivery *d, int64_t timeout_ms, ad_error_t *err);
 int ad_delivery_ack(struct ad_delivery *d, ad_error_t *err);
 int ad_delivery_nak(struct ad_delivery *d, int64_t delay_ms, ad_error_t *err);
 int ad_delivery_term(struct ad_delivery *d, ad_error_t *err);
@@ -100,7 +96,7 @@ struct ad_consumer {
 /* Creates and binds every consumer, then delivers messages to their
  * handlers until `stop` returns true (checked at least every second).
  * A NAK is redelivered after ad_bus_backoff_ms(delivered). */
-int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n,
-               bool (*stop)(void), ad_error_t *err);
+int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop)(void),
+               ad_error_t *err);
 
 #endif

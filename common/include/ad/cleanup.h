@@ -26,18 +26,18 @@ static inline void ad_fclosep(FILE **f)
 #define cleanup_fclose __attribute__((cleanup(ad_fclosep)))
 
 /* Returns *p and sets it to NULL: ownership moves to the caller. */
-#define TAKE_PTR(p)                                                            \
-        ({                                                                     \
-                __typeof__(p) _ptr_ = (p);                                     \
-                (p) = NULL;                                                    \
-                _ptr_;                                                         \
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _ptr_ = (p);                                                         \
+                (p) = NULL;                                                                        \
+                _ptr_;                                                                             \
         })
 
-#define TAKE_FD(fd)                                                            \
-        ({                                                                     \
-                int _fd_ = (fd);                                               \
-                (fd) = -1;                                                     \
-                _fd_;                                                          \
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _fd_ = (fd);                                                                   \
+                (fd) = -1;                                                                         \
+                _fd_;                                                                              \
         })
 
 #define AD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

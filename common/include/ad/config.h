@@ -25,33 +25,29 @@ typedef struct ad_config ad_config;
 int ad_config_load(ad_config **out, const char *path, ad_error_t *err);
 
 /* Parses YAML text; `name` is used in error messages. */
-int ad_config_load_string(ad_config **out, const char *name, const char *text,
-                          size_t len, ad_error_t *err);
+int ad_config_load_string(ad_config **out, const char *name, const char *text, size_t len,
+                          ad_error_t *err);
 
 void ad_config_free(ad_config *cfg);
 
 /* Rejects keys in the file that are not in `known` (NULL-terminated; an
  * entry ending in ".*" accepts any key under that prefix), so a typo is
  * reported instead of silently ignored. */
-int ad_config_check_known(const ad_config *cfg, const char *const *known,
-                          ad_error_t *err);
+int ad_config_check_known(const ad_config *cfg, const char *const *known, ad_error_t *err);
 
 /* The value for key (environment first), or def when unset. */
-const char *ad_config_string(const ad_config *cfg, const char *key,
-                             const char *def);
+const char *ad_config_string(const ad_config *cfg, const char *key, const char *def);
 
-int ad_config_int(const ad_config *cfg, const char *key, long def, long min,
-                  long max, long *out, ad_error_t *err);
+int ad_config_int(const ad_config *cfg, const char *key, long def, long min, long max, long *out,
+                  ad_error_t *err);
 
-int ad_config_bool(const ad_config *cfg, const char *key, bool def, bool *out,
-                   ad_error_t *err);
+int ad_config_bool(const ad_config *cfg, const char *key, bool def, bool *out, ad_error_t *err);
 
 /* Writes the environment variable name for key into buf. */
 void ad_config_env_name(const char *key, char *buf, size_t size);
 
 /* Where a key's value comes from: "config.yaml:12" or "environment
  * variable AD_X", for messages.  Returns "default" when unset. */
-const char *ad_config_origin(const ad_config *cfg, const char *key, char *buf,
-                             size_t size);
+const char *ad_config_origin(const ad_config *cfg, const char *key, char *buf, size_t size);
 
 #endif

@@ -30,8 +30,8 @@ PGconn *ad_db_conn(ad_db *db);
  * before giving up; failures map to AD_ERR_UNAVAILABLE (server away),
  * AD_ERR_CONFLICT (unique violation, serialization failure) or
  * AD_ERR_GENERIC, with PostgreSQL's own message. */
-int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams,
-               const char *const *params, ad_error_t *err);
+int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
+               ad_error_t *err);
 
 int ad_db_begin(ad_db *db, ad_error_t *err);
 int ad_db_commit(ad_db *db, ad_error_t *err);
@@ -39,8 +39,8 @@ void ad_db_rollback(ad_db *db);
 
 /* Applies the migrations not yet applied; *applied (optional) gets how
  * many were. */
-int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n,
-                  int *applied, ad_error_t *err);
+int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, int *applied,
+                  ad_error_t *err);
 
 /* True when a trivial query answers. */
 int ad_db_ping(ad_db *db);

@@ -16,10 +16,10 @@
 /* Error categories: stable numbers, safe to put on the wire or in JSON. */
 enum ad_error_kind {
         AD_ERR_GENERIC = 1,
-        AD_ERR_INVALID = 2,   /* bad input: the caller must change it */
-        AD_ERR_NOT_FOUND = 3, /* the thing asked for does not exist */
-        AD_ERR_TOO_LARGE = 4, /* a bound was exceeded */
-        AD_ERR_IO = 5,        /* system call failed (status is errno) */
+        AD_ERR_INVALID = 2,     /* bad input: the caller must change it */
+        AD_ERR_NOT_FOUND = 3,   /* the thing asked for does not exist */
+        AD_ERR_TOO_LARGE = 4,   /* a bound was exceeded */
+        AD_ERR_IO = 5,          /* system call failed (status is errno) */
         AD_ERR_UNAVAILABLE = 6, /* a dependency is down: worth retrying */
         AD_ERR_TIMEOUT = 7,     /* a deadline passed: worth retrying */
         AD_ERR_CONFLICT = 8,    /* state changed under us */
@@ -43,8 +43,7 @@ int ad_error_make_errno(ad_error_t *err, int errnum, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* Prepends "context: " to an existing error; returns -kind. */
-int ad_error_wrap(ad_error_t *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+int ad_error_wrap(ad_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* True when a caller may retry the operation that failed. */
 int ad_error_is_retryable(const ad_error_t err);

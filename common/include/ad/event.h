@@ -19,7 +19,7 @@ typedef Appdeployer__V1__Envelope ad_envelope;
 #define AD_SUBJECT_PROVISIONED "deploy.provisioned"
 #define AD_SUBJECT_EXPOSED "deploy.exposed"
 #define AD_SUBJECT_FAILED "deploy.failed"
-#define AD_SUBJECT_COMPENSATE "deploy.compensate" /* .<step> */
+#define AD_SUBJECT_COMPENSATE "deploy.compensate"   /* .<step> */
 #define AD_SUBJECT_COMPENSATED "deploy.compensated" /* .<step> */
 #define AD_SUBJECT_DESTROY "deploy.destroy"
 #define AD_SUBJECT_ROLLBACK "deploy.rollback"
@@ -37,23 +37,20 @@ int64_t ad_monotonic_ms(void);
 
 /* Fills the envelope's header: a new event id, the time, the producer;
  * deployment_id and trace_id are borrowed (not copied). */
-void ad_event_init(ad_envelope *env, const char *deployment_id,
-                   const char *trace_id, uint32_t attempt,
-                   const char *producer, char event_id[AD_UUID_LEN + 1]);
+void ad_event_init(ad_envelope *env, const char *deployment_id, const char *trace_id,
+                   uint32_t attempt, const char *producer, char event_id[AD_UUID_LEN + 1]);
 
 /* Decodes and validates: size bound, UUID-shaped ids, a payload present.
  * Garbage gets AD_ERR_INVALID with a message naming what is wrong. */
-int ad_event_unpack(ad_envelope **out, const void *data, size_t len,
-                    ad_error_t *err);
+int ad_event_unpack(ad_envelope **out, const void *data, size_t len, ad_error_t *err);
 void ad_event_free(ad_envelope *env);
 
 /* Packs and publishes with Nats-Msg-Id = event_id. */
-int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env,
-                     bool *duplicate, ad_error_t *err);
+int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, bool *duplicate,
+                     ad_error_t *err);
 
 /* Packs into a new buffer (for the outbox). */
-int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len,
-                  ad_error_t *err);
+int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len, ad_error_t *err);
 
 /* The subject an envelope's payload travels on; "" when unknown. */
 const char *ad_event_kind(const ad_envelope *env);

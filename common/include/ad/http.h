@@ -45,8 +45,7 @@ struct ad_http_response {
 /* Performs the request.  A transport failure (refused, timed out) is
  * AD_ERR_UNAVAILABLE/AD_ERR_TIMEOUT; any HTTP status is a success here,
  * the caller judges it. */
-int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
-               ad_error_t *err);
+int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp, ad_error_t *err);
 
 void ad_http_response_free(struct ad_http_response *resp);
 

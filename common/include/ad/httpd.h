@@ -40,19 +40,19 @@ struct ad_httpd_reply {
         void (*stream_free)(void *ud);
 };
 
-typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req,
-                                 struct ad_httpd_reply *reply, void *ud);
+typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req, struct ad_httpd_reply *reply,
+                                 void *ud);
 
 struct ad_httpd_options {
-        const char *bind;     /* IPv4 address; NULL: 127.0.0.1 */
-        int port;             /* 0: any free port */
-        size_t max_body;      /* 0: 64 KiB */
-        unsigned max_conns;   /* 0: 256 */
-        unsigned timeout_s;   /* idle connection timeout; 0: 30 */
+        const char *bind;   /* IPv4 address; NULL: 127.0.0.1 */
+        int port;           /* 0: any free port */
+        size_t max_body;    /* 0: 64 KiB */
+        unsigned max_conns; /* 0: 256 */
+        unsigned timeout_s; /* idle connection timeout; 0: 30 */
 };
 
-int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts,
-                   ad_httpd_handler handler, void *ud, ad_error_t *err);
+int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
+                   void *ud, ad_error_t *err);
 int ad_httpd_port(const ad_httpd *h);
 void ad_httpd_stop(ad_httpd *h);
 
@@ -62,10 +62,9 @@ const char *ad_httpd_query(const struct ad_httpd_request *req, const char *name)
 /* Sets a JSON body (reference stolen). */
 void ad_httpd_reply_json(struct ad_httpd_reply *reply, int status, json_t *body);
 /* {"error": {"code": code, "message": ...}} */
-void ad_httpd_reply_error(struct ad_httpd_reply *reply, int status,
-                          const char *code, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status,
-                         const char *content_type, const char *text);
+void ad_httpd_reply_error(struct ad_httpd_reply *reply, int status, const char *code,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status, const char *content_type,
+                         const char *text);
 
 #endif

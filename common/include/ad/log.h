@@ -22,8 +22,7 @@ int ad_log_level_parse(const char *s, enum ad_log_level *out);
 void ad_log_set_stream(FILE *f);
 
 /* Logs msg with string fields given as key, value pairs ending in NULL. */
-void ad_log(enum ad_log_level level, const char *msg, ...)
-        __attribute__((sentinel));
+void ad_log(enum ad_log_level level, const char *msg, ...) __attribute__((sentinel));
 
 /* Logs msg with the fields of `fields` (a JSON object, reference stolen;
  * may be NULL). */

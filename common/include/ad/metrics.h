@@ -9,8 +9,7 @@ enum ad_metric_type { AD_METRIC_COUNTER, AD_METRIC_GAUGE, AD_METRIC_HISTOGRAM };
 
 /* Returns the metric with this name, creating it on first use.  Names
  * follow Prometheus rules ([a-zA-Z_:][a-zA-Z0-9_:]*). */
-ad_metric *ad_metric_get(enum ad_metric_type type, const char *name,
-                         const char *help);
+ad_metric *ad_metric_get(enum ad_metric_type type, const char *name, const char *help);
 
 /* labels: NULL, or a label set in Prometheus syntax: step="build" */
 void ad_metric_add(ad_metric *m, const char *labels, double v);

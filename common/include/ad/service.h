@@ -24,8 +24,7 @@
 struct ad_service;
 
 /* Extra /healthz detail and routes a service may add to its own port. */
-typedef void (*ad_service_route_fn)(struct ad_service *svc,
-                                    const struct ad_httpd_request *req,
+typedef void (*ad_service_route_fn)(struct ad_service *svc, const struct ad_httpd_request *req,
                                     struct ad_httpd_reply *reply);
 
 struct ad_service_options {
@@ -57,8 +56,8 @@ struct ad_service {
  * configuration and connects.  On failure logs the reason and returns the
  * exit code to use (> 0); 0 when started; -1 when the process should exit
  * 0 at once (--help, --version, --check-config succeeded). */
-int ad_service_start(struct ad_service *svc, const char *name, int argc,
-                     char **argv, const struct ad_service_options *opts);
+int ad_service_start(struct ad_service *svc, const char *name, int argc, char **argv,
+                     const struct ad_service_options *opts);
 
 /* Disconnects and frees; safe on a partly started service. */
 void ad_service_stop(struct ad_service *svc);
@@ -71,8 +70,7 @@ bool ad_service_stopping(void);
 void ad_service_request_stop(void);
 
 /* Runs consumers until SIGTERM; returns an exit code. */
-int ad_service_run_consumers(struct ad_service *svc,
-                             struct ad_consumer *consumers, size_t n);
+int ad_service_run_consumers(struct ad_service *svc, struct ad_consumer *consumers, size_t n);
 
 /* Blocks until SIGTERM/SIGINT (services whose work runs on other threads). */
 void ad_service_wait(void);
@@ -83,7 +81,7 @@ int ad_service_main_idle(const char *name, int argc, char **argv);
 
 /* Reads an integer config key, logging and returning AD_EXIT_CONFIG-ready
  * errors through err. */
-int ad_service_config_int(struct ad_service *svc, const char *key, long def,
-                          long min, long max, long *out, ad_error_t *err);
+int ad_service_config_int(struct ad_service *svc, const char *key, long def, long min, long max,
+                          long *out, ad_error_t *err);
 
 #endif

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine:
+#   installs the packages, builds with AddressSanitizer + UBSan, checks the
+#   formatting, starts a private stack (NATS, PostgreSQL, registry, caddy,
+#   podman) on free loopback ports, builds the platform's base images once,
+#   runs every test with ctest, and stops what it started.
+# Exits non-zero on any failure.
+#
+# Environment: AD_BUILD_DIR (default build), AD_STATE_DIR (default
+# .stack-test), AD_TEST_ARGS (extra ctest arguments, e.g. "-R bus").
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing packages"
+scripts/install-deps.sh
+
+build=${AD_BUILD_DIR:-build}
+step "building with AddressSanitizer and UndefinedBehaviorSanitizer in $build/"
+cmake -S . -B "$build" -DAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+step "checking formatting (clang-format)"
+scripts/format.sh --check
+
+# A stack of its own, so a developer's running stack is left alone.
+export AD_STATE_DIR=${AD_STATE_DIR:-$root/.stack-test}
+step "starting the stack in $AD_STATE_DIR"
+stop_stack() {
+  step "stopping the stack"
+  scripts/stack.sh down || true
+}
+trap stop_stack EXIT
+scripts/stack.sh up
+# shellcheck disable=SC1091
+. "$AD_STATE_DIR/env"
+
+step "building the platform's base images (cached after the first run)"
+scripts/base-images.sh
+
+step "running the tests"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# shellcheck disable=SC2086
+ctest --test-dir "$build" --output-on-failure --no-tests=error ${AD_TEST_ARGS:-}

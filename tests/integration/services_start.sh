@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Every service binary, against the real stack:
+#  - starts, connects to NATS and PostgreSQL, logs one JSON "ready" line,
+#    answers /healthz on its own port, and exits 0 on SIGTERM;
+#  - with a malformed config.yaml says which file, line and key, exit 2;
+#  - with NATS or PostgreSQL down says so and exits 1 (after retrying).
+# Usage: services_start.sh BIN_DIR
+set -euo pipefail
+bin=${1:?usage: services_start.sh BIN_DIR}
+: "${AD_NATS_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
+: "${AD_DATABASE_URL:?start the stack first}"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# wait_for_log FILE PATTERN SECONDS
+wait_for_log() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+for svc in api coordinator analyzer builder provisioner deployer; do
+  exe=$bin/ad$svc
+  log=$work/$svc.log
+  AD_HTTP_PORT=0 "$exe" >"$log" 2>&1 &
+  pid=$!
+  if ! wait_for_log "$log" '"msg":"ready"' 30; then
+    fail "$svc: no ready line in 30 s"
+    cat "$log" >&2
+    kill "$pid" 2>/dev/null || true
+    continue
+  fi
+  ready=$(grep '"msg":"ready"' "$log" | head -1)
+  port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' <<<"$ready")
+  [[ $(grep -c '"msg":"ready"' "$log") == 1 ]] || fail "$svc: more than one ready line"
+  [[ $ready == *'"service":"'$svc'"'* ]] || fail "$svc: ready line does not name the service: $ready"
+  body=$(curl -fsS "http://127.0.0.1:$port/healthz") || fail "$svc: /healthz did not answer 200"
+  [[ $body == *'"status":"ok"'* ]] || fail "$svc: /healthz body: $body"
+  [[ $body == *'"nats":"connected"'* ]] || fail "$svc: /healthz does not report NATS: $body"
+  [[ $body == *'"database":"connected"'* ]] || fail "$svc: /healthz does not report PostgreSQL: $body"
+  curl -fsS "http://127.0.0.1:$port/metrics" >/dev/null || fail "$svc: /metrics did not answer"
+  kill -TERM "$pid"
+  rc=0
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "$svc: still running 15 s after SIGTERM"
+    kill -KILL "$pid"
+  fi
+  wait "$pid" || rc=$?
+  [[ $rc == 0 ]] || fail "$svc: exit code $rc after SIGTERM"
+  grep -q '"msg":"stopped"' "$log" || fail "$svc: no stopped line"
+  # Every line on stderr is one JSON object.
+  while IFS= read -r line; do
+    [[ $line == '{'*'}' ]] || fail "$svc: log line is not JSON: $line"
+  done <"$log"
+  echo "ok: $svc started (port $port), answered /healthz, stopped on SIGTERM"
+done
+
+# A malformed configuration: the message names file, line and key.
+printf 'nats:\n  url: nats://127.0.0.1:4222\n  replicas: lots\n' >"$work/bad.yaml"
+rc=0
+out=$("$bin/adcoordinator" --config "$work/bad.yaml" 2>&1) || rc=$?
+[[ $rc == 2 ]] || fail "bad config: exit code $rc, want 2"
+[[ $out == *"bad.yaml:3"*"nats.replicas"* ]] || fail "bad config: message lacks file:line and key: $out"
+printf 'nats: [unclosed\n' >"$work/syntax.yaml"
+rc=0
+out=$("$bin/adanalyzer" --config "$work/syntax.yaml" 2>&1) || rc=$?
+[[ $rc == 2 ]] || fail "YAML syntax error: exit code $rc, want 2"
+[[ $out == *"syntax.yaml:"*"invalid YAML"* ]] || fail "YAML syntax error: message: $out"
+printf 'nats:\n  ulr: x\n' >"$work/typo.yaml"
+rc=0
+out=$("$bin/adbuilder" --config "$work/typo.yaml" 2>&1) || rc=$?
+[[ $rc == 2 && $out == *"typo.yaml:2"*"unknown key"*"nats.ulr"* ]] || fail "unknown key: rc $rc: $out"
+rc=0
+out=$("$bin/adprovisioner" --config "$work/missing.yaml" 2>&1) || rc=$?
+[[ $rc == 2 && $out == *"missing.yaml"* ]] || fail "missing config file: rc $rc: $out"
+echo "ok: malformed configurations are reported with file, line and key"
+
+# Dependencies down: retried with backoff, then a clear message and exit 1.
+rc=0
+out=$(AD_NATS_URL=nats://127.0.0.1:1 AD_NATS_CONNECT_TIMEOUT_S=2 "$bin/addeployer" 2>&1) || rc=$?
+[[ $rc == 1 ]] || fail "NATS down: exit code $rc, want 1"
+[[ $out == *"retrying with backoff"* && $out == *"NATS unreachable after"* ]] || fail "NATS down: message: $out"
+rc=0
+out=$(AD_DATABASE_URL='postgresql://x@127.0.0.1:1/x' AD_DATABASE_CONNECT_TIMEOUT_S=2 "$bin/adcoordinator" 2>&1) || rc=$?
+[[ $rc == 1 ]] || fail "PostgreSQL down: exit code $rc, want 1"
+[[ $out == *"PostgreSQL unreachable after"* ]] || fail "PostgreSQL down: message: $out"
+echo "ok: unreachable NATS and PostgreSQL are retried, then reported, exit 1"
+
+if ((failures > 0)); then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
