@@ -110,3 +110,16 @@ CREATE TABLE deployment_logs (
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (deployment_id, seq)
 );
+
+-- Every deployment request the API accepted.  The API owns this table; the
+-- coordinator creates the deployments row when deploy.requested arrives.
+CREATE TABLE deployment_requests (
+    id              uuid PRIMARY KEY,
+    app_name        text NOT NULL,
+    repo_url        text NOT NULL,
+    ref             text NOT NULL DEFAULT '',
+    requested_by    text NOT NULL DEFAULT '',
+    idempotency_key text UNIQUE,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX deployment_requests_created_idx ON deployment_requests (created_at DESC, id);

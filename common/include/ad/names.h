@@ -1,0 +1,36 @@
+/* The names of everything a deployment owns, derived from the app name and
+ * the deployment id, so a retried step finds what a crashed attempt made:
+ *
+ *   app name      DNS label: [a-z0-9-], 1..40 chars, no leading/trailing '-'
+ *   network       ad-<app>                     (one per app, shared by releases)
+ *   container     ad-<app>-<first 12 hex of the deployment id>
+ *   caddy route   @id ad-route-<app>           (one per app: host <app>.<domain>)
+ *   image         <registry>/<app>:<git sha> and <registry>/<app>:latest
+ *   labels        app-deployer.app=<app>, app-deployer.deployment=<id>
+ */
+#ifndef AD_NAMES_H
+#define AD_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ad/error.h"
+
+#define AD_APP_NAME_MAX 40
+#define AD_LABEL_APP "app-deployer.app"
+#define AD_LABEL_DEPLOYMENT "app-deployer.deployment"
+
+bool ad_app_name_valid(const char *name);
+
+/* The default app name: the repository's last path segment without .git,
+ * lower-cased, other characters turned into '-'.  Fails when nothing
+ * usable is left. */
+int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_error_t *err);
+
+void ad_name_network(char *out, size_t size, const char *app);
+void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id);
+void ad_name_route(char *out, size_t size, const char *app);
+void ad_name_image(char *out, size_t size, const char *registry, const char *app,
+                   const char *tag);
+
+#endif

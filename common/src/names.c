@@ -1,0 +1,83 @@
+#include "ad/names.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+bool ad_app_name_valid(const char *name)
+{
+        size_t n;
+
+        if (name == NULL)
+                return false;
+        n = strlen(name);
+        if (n == 0 || n > AD_APP_NAME_MAX || name[0] == '-' || name[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
+                      name[i] == '-'))
+                        return false;
+        return true;
+}
+
+int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_error_t *err)
+{
+        const char *end, *start;
+        size_t n = 0;
+
+        if (url == NULL || *url == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0, "empty repository URL");
+        end = url + strlen(url);
+        while (end > url && end[-1] == '/')
+                end--;
+        if (end - url >= 4 && strncmp(end - 4, ".git", 4) == 0)
+                end -= 4;
+        start = end;
+        while (start > url && start[-1] != '/' && start[-1] != ':')
+                start--;
+        for (const char *p = start; p < end && n < AD_APP_NAME_MAX; p++) {
+                char c = (char)tolower((unsigned char)*p);
+                if (!(islower((unsigned char)c) || isdigit((unsigned char)c)))
+                        c = '-';
+                /* No leading dash and no runs of dashes. */
+                if (c == '-' && (n == 0 || out[n - 1] == '-'))
+                        continue;
+                out[n++] = c;
+        }
+        while (n > 0 && out[n - 1] == '-')
+                n--;
+        out[n] = '\0';
+        if (n == 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "cannot derive an app name from `%s`: give one with \"name\"",
+                                     url);
+        return 0;
+}
+
+void ad_name_network(char *out, size_t size, const char *app)
+{
+        snprintf(out, size, "ad-%s", app);
+}
+
+void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id)
+{
+        char hex[13];
+        size_t n = 0;
+
+        for (const char *p = deployment_id; *p && n < 12; p++)
+                if (*p != '-')
+                        hex[n++] = *p;
+        hex[n] = '\0';
+        snprintf(out, size, "ad-%s-%s", app, hex);
+}
+
+void ad_name_route(char *out, size_t size, const char *app)
+{
+        snprintf(out, size, "ad-route-%s", app);
+}
+
+void ad_name_image(char *out, size_t size, const char *registry, const char *app,
+                   const char *tag)
+{
+        snprintf(out, size, "%s/%s:%s", registry, app, tag);
+}
