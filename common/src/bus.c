@@ -1,5 +1,6 @@
 #include "ad/bus.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -329,6 +330,69 @@ void ad_delivery_release(struct ad_delivery *d)
 {
         natsMsg_Destroy(d->msg);
         memset(d, 0, sizeof(*d));
+}
+
+struct work {
+        int (*fn)(void *ud);
+        void *ud;
+        int result;
+        bool done;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+};
+
+static void *work_thread(void *arg)
+{
+        struct work *w = arg;
+        int r = w->fn(w->ud);
+
+        pthread_mutex_lock(&w->lock);
+        w->result = r;
+        w->done = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+}
+
+int ad_delivery_work(struct ad_delivery *d, int (*fn)(void *ud), void *ud, int64_t ping_ms)
+{
+        struct work w = { .fn = fn, .ud = ud };
+        pthread_condattr_t attr;
+        pthread_t t;
+
+        pthread_mutex_init(&w.lock, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&w.cond, &attr);
+        pthread_condattr_destroy(&attr);
+        if (pthread_create(&t, NULL, work_thread, &w) != 0) {
+                /* No thread: do the work here, without progress pings. */
+                w.result = fn(ud);
+                goto out;
+        }
+        pthread_mutex_lock(&w.lock);
+        while (!w.done) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += ping_ms / 1000;
+                ts.tv_nsec += (ping_ms % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&w.cond, &w.lock, &ts) != 0 && !w.done) {
+                        pthread_mutex_unlock(&w.lock);
+                        ad_delivery_in_progress(d, NULL);
+                        pthread_mutex_lock(&w.lock);
+                }
+        }
+        pthread_mutex_unlock(&w.lock);
+        pthread_join(t, NULL);
+out:
+        pthread_cond_destroy(&w.cond);
+        pthread_mutex_destroy(&w.lock);
+        return w.result;
 }
 
 int64_t ad_bus_backoff_ms(uint64_t delivered)

@@ -195,6 +195,33 @@ int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, in
         return ret;
 }
 
+int ad_db_event_seen(ad_db *db, const char *consumer, const char *event_id, bool *seen,
+                     ad_error_t *err)
+{
+        const char *params[2] = { consumer, event_id };
+        PGresult *r = NULL;
+        int ret;
+
+        ret = ad_db_exec(db, &r,
+                         "SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2", 2,
+                         params, err);
+        if (ret < 0)
+                return ret;
+        *seen = PQntuples(r) > 0;
+        PQclear(r);
+        return 0;
+}
+
+int ad_db_event_mark(ad_db *db, const char *consumer, const char *event_id, ad_error_t *err)
+{
+        const char *params[2] = { consumer, event_id };
+
+        return ad_db_exec(db, NULL,
+                          "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+                          "ON CONFLICT DO NOTHING",
+                          2, params, err);
+}
+
 int ad_db_ping(ad_db *db)
 {
         PGresult *r;

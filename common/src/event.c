@@ -1,6 +1,7 @@
 #include "ad/event.h"
 
 #include <errno.h>
+#include <openssl/sha.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,21 @@ bool ad_uuid_valid(const char *s)
                 }
         }
         return true;
+}
+
+void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt)
+{
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        char buf[512];
+        int n = snprintf(buf, sizeof(buf), "%s/%s", base, salt);
+
+        SHA256((const unsigned char *)buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1, md);
+        md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
+        md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+        snprintf(out, AD_UUID_LEN + 1,
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+                 md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
+                 md[12], md[13], md[14], md[15]);
 }
 
 int64_t ad_now_ms(void)
@@ -147,6 +163,24 @@ int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, b
         if (ret < 0)
                 return ad_error_wrap(err, "%s", subject);
         return 0;
+}
+
+int ad_event_publish_failed(ad_bus *bus, const ad_envelope *in, const char *producer,
+                            const char *step, const char *reason, bool retryable, ad_error_t *err)
+{
+        Appdeployer__V1__DeployFailed f = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
+        char id[AD_UUID_LEN + 1], salt[64];
+        ad_envelope env;
+
+        ad_event_init(&env, in->deployment_id, in->trace_id, in->attempt, producer, id);
+        snprintf(salt, sizeof(salt), "failed/%s", step);
+        ad_uuid_derive(id, in->event_id, salt);
+        f.step = (char *)step;
+        f.reason = (char *)reason;
+        f.retryable = retryable;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED;
+        env.failed = &f;
+        return ad_event_publish(bus, AD_SUBJECT_FAILED, &env, NULL, err);
 }
 
 const char *ad_event_kind(const ad_envelope *env)

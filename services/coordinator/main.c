@@ -1,6 +1,181 @@
+/* adcoordinator: follows every deploy.* event, keeps the saga's state in
+ * PostgreSQL (the single writer of deployment state) and publishes the
+ * compensations of failed steps through the outbox. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/event.h"
+#include "ad/log.h"
+#include "ad/metrics.h"
+#include "ad/outbox.h"
 #include "ad/service.h"
+#include "saga.h"
+
+static const char *const known_keys[] = {
+        "coordinator.relay_interval_ms",
+        "coordinator.max_unknown_deliveries",
+        NULL,
+};
+
+struct coordinator {
+        struct ad_service svc;
+        long relay_interval_ms;
+        long max_unknown;
+        ad_metric *events;
+        pthread_t relay;
+        bool relay_running;
+};
+
+static const char *outcome_name(enum saga_outcome o)
+{
+        switch (o) {
+        case SAGA_APPLIED:
+                return "applied";
+        case SAGA_IGNORED:
+                return "ignored";
+        case SAGA_DUPLICATE:
+                return "duplicate";
+        case SAGA_RETRY:
+                return "retry";
+        }
+        return "?";
+}
+
+static void relay_now(struct coordinator *co, ad_db *db)
+{
+        cleanup_error ad_error_t err = NULL;
+        int n = 0;
+
+        do {
+                if (ad_outbox_relay(db, co->svc.bus, 100, &n, &err) < 0) {
+                        ad_log(AD_LOG_WARN, "outbox relay failed, will retry", "error",
+                               ad_error_message(err), NULL);
+                        return;
+                }
+        } while (n == 100);
+}
+
+/* Publishes what the outbox holds, so an event committed just before a
+ * crash (or a failed publish) goes out without waiting for new input. */
+static void *relay_thread(void *arg)
+{
+        struct coordinator *co = arg;
+        ad_db *db = NULL;
+
+        while (!ad_service_stopping()) {
+                struct timespec ts = { co->relay_interval_ms / 1000,
+                                       (co->relay_interval_ms % 1000) * 1000000L };
+
+                if (db == NULL) {
+                        cleanup_error ad_error_t err = NULL;
+                        if (ad_db_connect(&db, ad_config_string(co->svc.cfg, "database.url", ""),
+                                          &err) < 0)
+                                ad_log(AD_LOG_WARN, "relay cannot reach PostgreSQL", "error",
+                                       ad_error_message(err), NULL);
+                }
+                if (db)
+                        relay_now(co, db);
+                nanosleep(&ts, NULL);
+        }
+        ad_db_close(db);
+        return NULL;
+}
+
+static enum ad_disposition handle_event(struct ad_delivery *d, void *ud)
+{
+        struct coordinator *co = ud;
+        cleanup_error ad_error_t err = NULL;
+        int64_t started = ad_monotonic_ms();
+        struct saga_result res;
+        ad_envelope *env = NULL;
+        char labels[64];
+        json_t *f;
+
+        if (ad_event_unpack(&env, d->data, d->len, &err) < 0) {
+                ad_log(AD_LOG_WARN, "rejected a message", "subject", d->subject, "error",
+                       ad_error_message(err), NULL);
+                ad_metric_add(co->events, "outcome=\"rejected\"", 1);
+                return AD_TERM;
+        }
+        if (saga_apply(co->svc.db, env, d->data, d->len, &res, &err) < 0) {
+                ad_log(AD_LOG_WARN, "cannot apply event, will retry", "deployment_id",
+                       env->deployment_id, "subject", d->subject, "error", ad_error_message(err),
+                       NULL);
+                ad_event_free(env);
+                return AD_NAK;
+        }
+        snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome_name(res.outcome));
+        ad_metric_add(co->events, labels, 1);
+        f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "deployment_id", env->deployment_id, "subject",
+                      d->subject, "event_id", env->event_id, "outcome", outcome_name(res.outcome),
+                      "status", res.status, "duration_ms",
+                      (json_int_t)(ad_monotonic_ms() - started));
+        if (res.note[0])
+                json_object_set_new(f, "note", json_string(res.note));
+        ad_log_json(res.outcome == SAGA_APPLIED ? AD_LOG_INFO : AD_LOG_WARN, "event handled", f);
+
+        if (res.outcome == SAGA_RETRY) {
+                ad_event_free(env);
+                if ((long)d->delivered >= co->max_unknown) {
+                        ad_log(AD_LOG_WARN, "dropping an event for an unknown deployment",
+                               "subject", d->subject, NULL);
+                        return AD_TERM;
+                }
+                return AD_NAK;
+        }
+        ad_event_free(env);
+        if (res.outcome == SAGA_APPLIED)
+                relay_now(co, co->svc.db);
+        return AD_ACK;
+}
 
 int main(int argc, char **argv)
 {
-        return ad_service_main_idle("coordinator", argc, argv);
+        static struct coordinator co;
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port("coordinator"),
+                .known_keys = known_keys,
+        };
+        struct ad_consumer consumers[] = {
+                {
+                        .spec = { .durable = "coordinator",
+                                  .filter_subject = "deploy.>",
+                                  .ack_wait_ms = 30000 },
+                        .handler = handle_event,
+                        .userdata = &co,
+                },
+        };
+        cleanup_error ad_error_t err = NULL;
+        int ret;
+
+        ret = ad_service_start(&co.svc, "coordinator", argc, argv, &opts);
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        if (ad_config_int(co.svc.cfg, "coordinator.relay_interval_ms", 500, 10, 60000,
+                          &co.relay_interval_ms, &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.max_unknown_deliveries", 10, 1, 1000,
+                          &co.max_unknown, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&co.svc);
+                return AD_EXIT_CONFIG;
+        }
+        co.events = ad_metric_get(AD_METRIC_COUNTER, "ad_coordinator_events_total",
+                                  "Events the coordinator handled, by outcome.");
+        co.relay_running = pthread_create(&co.relay, NULL, relay_thread, &co) == 0;
+
+        ret = ad_service_run_consumers(&co.svc, consumers, AD_ARRAY_SIZE(consumers));
+        ad_log(AD_LOG_INFO, "stopping", NULL);
+        ad_service_request_stop();
+        if (co.relay_running)
+                pthread_join(co.relay, NULL);
+        ad_service_stop(&co.svc);
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return ret;
 }

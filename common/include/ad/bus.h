@@ -78,6 +78,11 @@ int ad_delivery_term(struct ad_delivery *d, ad_error_t *err);
 int ad_delivery_in_progress(struct ad_delivery *d, ad_error_t *err);
 void ad_delivery_release(struct ad_delivery *d);
 
+/* Runs fn(ud) on a worker thread and, while it runs, tells the server
+ * every ping_ms that the message is in progress, so a long step (a clone,
+ * a build) is not redelivered under it.  Returns fn's result. */
+int ad_delivery_work(struct ad_delivery *d, int (*fn)(void *ud), void *ud, int64_t ping_ms);
+
 /* The redelivery delay after the n-th failed delivery: exponential from
  * 500 ms, capped at 30 s, with +-20% jitter. */
 int64_t ad_bus_backoff_ms(uint64_t delivered);

@@ -6,6 +6,7 @@
 #define AD_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ad/error.h"
@@ -41,6 +42,12 @@ void ad_db_rollback(ad_db *db);
  * many were. */
 int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, int *applied,
                   ad_error_t *err);
+
+/* Idempotent consumers: whether (consumer, event_id) is already done, and
+ * recording that it is (a second mark is a no-op). */
+int ad_db_event_seen(ad_db *db, const char *consumer, const char *event_id, bool *seen,
+                     ad_error_t *err);
+int ad_db_event_mark(ad_db *db, const char *consumer, const char *event_id, ad_error_t *err);
 
 /* True when a trivial query answers. */
 int ad_db_ping(ad_db *db);

@@ -32,6 +32,12 @@ typedef Appdeployer__V1__Envelope ad_envelope;
 void ad_uuid_v4(char out[AD_UUID_LEN + 1]);
 bool ad_uuid_valid(const char *s);
 
+/* A UUID derived from base and salt (SHA-256, shaped as a version 5
+ * UUID): a step's output event gets an id derived from its input event's
+ * id, so a redelivered input re-publishes the same id and the server (or
+ * the coordinator's event log) drops the copy. */
+void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt);
+
 int64_t ad_now_ms(void);
 int64_t ad_monotonic_ms(void);
 
@@ -51,6 +57,11 @@ int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, b
 
 /* Packs into a new buffer (for the outbox). */
 int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len, ad_error_t *err);
+
+/* Publishes deploy.failed for the deployment of `in` (same deployment and
+ * trace id; event id derived from in's id and step). */
+int ad_event_publish_failed(ad_bus *bus, const ad_envelope *in, const char *producer,
+                            const char *step, const char *reason, bool retryable, ad_error_t *err);
 
 /* The subject an envelope's payload travels on; "" when unknown. */
 const char *ad_event_kind(const ad_envelope *env);

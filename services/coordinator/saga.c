@@ -1,0 +1,749 @@
+#include "saga.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/names.h"
+#include "ad/outbox.h"
+
+/* Steps with side effects, newest first: the order of compensation. */
+static const char *const compensable[] = { "deploy", "provision", "build" };
+
+struct deployment {
+        bool found;
+        char status[32];
+        char app[AD_APP_NAME_MAX + 1];
+        char kind[16];
+};
+
+static void note(struct saga_result *res, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void note(struct saga_result *res, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(res->note, sizeof(res->note), fmt, ap);
+        va_end(ap);
+}
+
+static int exec(ad_db *db, const char *sql, int n, const char *const *p, ad_error_t *err)
+{
+        return ad_db_exec(db, NULL, sql, n, p, err);
+}
+
+static int load(ad_db *db, const char *id, struct deployment *d, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[1] = { id };
+        int ret;
+
+        memset(d, 0, sizeof(*d));
+        ret = ad_db_exec(db, &r,
+                         "SELECT status, app_name, kind FROM deployments WHERE id = $1 FOR UPDATE",
+                         1, p, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(r) == 0)
+                return 0;
+        d->found = true;
+        snprintf(d->status, sizeof(d->status), "%s", PQgetvalue(r, 0, 0));
+        snprintf(d->app, sizeof(d->app), "%s", PQgetvalue(r, 0, 1));
+        snprintf(d->kind, sizeof(d->kind), "%s", PQgetvalue(r, 0, 2));
+        return 0;
+}
+
+static int set_status(ad_db *db, const char *id, const char *status, ad_error_t *err)
+{
+        const char *p[2] = { id, status };
+
+        return exec(db,
+                    "UPDATE deployments SET status = $2, version = version + 1, "
+                    "updated_at = now() WHERE id = $1",
+                    2, p, err);
+}
+
+static int step_start(ad_db *db, const char *id, const char *step, ad_error_t *err)
+{
+        const char *p[2] = { id, step };
+
+        return exec(db,
+                    "INSERT INTO deployment_steps (deployment_id, step, status) "
+                    "VALUES ($1, $2, 'running') ON CONFLICT (deployment_id, step) DO UPDATE "
+                    "SET status = 'running', started_at = now(), ended_at = NULL",
+                    2, p, err);
+}
+
+static int step_end(ad_db *db, const char *id, const char *step, const char *status,
+                    ad_error_t *err)
+{
+        const char *p[3] = { id, step, status };
+
+        return exec(db,
+                    "INSERT INTO deployment_steps (deployment_id, step, status, ended_at) "
+                    "VALUES ($1, $2, $3, now()) ON CONFLICT (deployment_id, step) DO UPDATE "
+                    "SET status = $3, ended_at = now()",
+                    3, p, err);
+}
+
+/* Moves from one step to the next: ends `done`, starts `next`. */
+static int advance(ad_db *db, const char *id, const char *done, const char *next,
+                   const char *status, ad_error_t *err)
+{
+        int ret = step_end(db, id, done, "done", err);
+
+        if (ret == 0 && next)
+                ret = step_start(db, id, next, err);
+        if (ret == 0)
+                ret = set_status(db, id, status, err);
+        return ret;
+}
+
+static bool is_active(const char *status)
+{
+        return !strcmp(status, "ANALYZING") || !strcmp(status, "BUILDING") ||
+               !strcmp(status, "PROVISIONING") || !strcmp(status, "DEPLOYING") ||
+               !strcmp(status, "QUEUED");
+}
+
+/* How many of `compensable` (from the end) a deployment in `status` has
+ * touched: the steps done and the one running. */
+static int touched_steps(const char *status)
+{
+        if (!strcmp(status, "BUILDING"))
+                return 1; /* build */
+        if (!strcmp(status, "PROVISIONING"))
+                return 2; /* provision, build */
+        if (!strcmp(status, "DEPLOYING") || !strcmp(status, "HEALTHY") ||
+            !strcmp(status, "EXPOSED"))
+                return 3;
+        return 0;
+}
+
+/* Publishes the next pending compensation, or ends the saga with `final`
+ * when none is left. */
+static int next_compensation(ad_db *db, const ad_envelope *in, const char *final,
+                             struct saga_result *res, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[2] = { in->deployment_id, NULL };
+        Appdeployer__V1__Compensate c = APPDEPLOYER__V1__COMPENSATE__INIT;
+        char id[AD_UUID_LEN + 1], subject[64], salt[64];
+        ad_envelope env;
+        int ret;
+
+        ret = ad_db_exec(db, &r,
+                         "SELECT step FROM compensations WHERE deployment_id = $1 "
+                         "AND status = 'pending' ORDER BY seq LIMIT 1",
+                         1, p, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(r) == 0) {
+                snprintf(res->status, sizeof(res->status), "%s", final);
+                return set_status(db, in->deployment_id, final, err);
+        }
+        p[1] = PQgetvalue(r, 0, 0);
+        ret = exec(db,
+                   "UPDATE compensations SET status = 'requested', requested_at = now() "
+                   "WHERE deployment_id = $1 AND step = $2",
+                   2, p, err);
+        if (ret < 0)
+                return ret;
+        ad_event_init(&env, in->deployment_id, in->trace_id, 1, "coordinator", id);
+        snprintf(salt, sizeof(salt), "compensate/%s", p[1]);
+        ad_uuid_derive(id, in->event_id, salt);
+        c.step = (char *)p[1];
+        c.reason = (char *)(strcmp(final, "DESTROYED") == 0 ? "destroy" : "rollback");
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE;
+        env.compensate = &c;
+        snprintf(subject, sizeof(subject), "%s.%s", AD_SUBJECT_COMPENSATE, p[1]);
+        return ad_outbox_add(db, subject, &env, err);
+}
+
+/* Plans the compensations of the first `n` steps of `compensable` (by
+ * age, newest first), skipping a build whose image another release of
+ * the app still runs, and a rollback's build (it reused an image). */
+static int plan_compensations(ad_db *db, const char *id, const struct deployment *d, int n,
+                              ad_error_t *err)
+{
+        int seq = 0, ret = 0;
+
+        for (int i = 3 - n; i < 3 && ret == 0; i++) {
+                const char *step = compensable[i];
+                char s[16];
+                const char *p[3] = { id, step, s };
+
+                if (!strcmp(step, "build")) {
+                        cleanup_pgresult PGresult *r = NULL;
+                        const char *q[1] = { id };
+
+                        if (!strcmp(d->kind, "rollback"))
+                                continue;
+                        ret = ad_db_exec(db, &r,
+                                         "SELECT 1 FROM builds b JOIN releases r "
+                                         "ON r.deployment_id <> b.deployment_id "
+                                         "JOIN builds b2 ON b2.deployment_id = r.deployment_id "
+                                         "WHERE b.deployment_id = $1 AND b2.image = b.image",
+                                         1, q, err);
+                        if (ret < 0)
+                                return ret;
+                        if (PQntuples(r) > 0)
+                                continue;
+                }
+                snprintf(s, sizeof(s), "%d", ++seq);
+                ret = exec(db,
+                           "INSERT INTO compensations (deployment_id, step, seq) "
+                           "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                           3, p, err);
+        }
+        return ret;
+}
+
+static int on_requested(ad_db *db, const ad_envelope *in, struct deployment *d,
+                        struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__DeployRequested *q = in->requested;
+        char app[AD_APP_NAME_MAX + 1] = "unknown";
+        int ret;
+
+        if (d->found) {
+                note(res, "deployment exists already (%s)", d->status);
+                return 0;
+        }
+        if (q->app_name && *q->app_name)
+                snprintf(app, sizeof(app), "%s", q->app_name);
+        else
+                ad_app_name_from_url(app, q->repo_url, NULL);
+        {
+                const char *p[6] = { in->deployment_id,
+                                     app,
+                                     q->repo_url ? q->repo_url : "",
+                                     q->ref ? q->ref : "",
+                                     q->requested_by ? q->requested_by : "",
+                                     in->trace_id ? in->trace_id : "" };
+                ret = exec(db,
+                           "INSERT INTO deployments (id, app_name, repo_url, ref, requested_by, "
+                           "trace_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'ANALYZING')",
+                           6, p, err);
+        }
+        if (ret == 0)
+                ret = step_start(db, in->deployment_id, "analyze", err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "ANALYZING");
+        return ret;
+}
+
+static int on_analyzed(ad_db *db, const ad_envelope *in, struct deployment *d,
+                       struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__DeployAnalyzed *a = in->analyzed;
+        json_error_t jerr;
+        json_t *j;
+        int ret;
+
+        if (strcmp(d->status, "ANALYZING") != 0) {
+                note(res, "deploy.analyzed does not fit status %s", d->status);
+                return 0;
+        }
+        /* Store the analysis only when it is JSON (other systems publish
+         * too). */
+        j = json_loads(a->analysis_json ? a->analysis_json : "", 0, &jerr);
+        {
+                char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+                const char *p[4] = { in->deployment_id, a->git_sha ? a->git_sha : "", text,
+                                     a->app_name && ad_app_name_valid(a->app_name) ? a->app_name
+                                                                                   : d->app };
+                ret = exec(db,
+                           "UPDATE deployments SET git_sha = $2, analysis = $3::jsonb, "
+                           "app_name = $4 WHERE id = $1",
+                           4, p, err);
+                free(text);
+                json_decref(j);
+        }
+        if (ret == 0)
+                ret = advance(db, in->deployment_id, "analyze", "build", "BUILDING", err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "BUILDING");
+        return ret;
+}
+
+static char *env_json(Appdeployer__V1__EnvVar **env, size_t n)
+{
+        json_t *o = json_object();
+        char *s;
+
+        for (size_t i = 0; i < n; i++)
+                if (env[i]->name && env[i]->value)
+                        json_object_set_new(o, env[i]->name, json_string(env[i]->value));
+        s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
+        return s;
+}
+
+static int on_built(ad_db *db, const ad_envelope *in, struct deployment *d, struct saga_result *res,
+                    ad_error_t *err)
+{
+        const Appdeployer__V1__DeployBuilt *b = in->built;
+        cleanup_free char *env = NULL, *tags = NULL;
+        char dur[32], port[16], cpu[32], mem[16];
+        int ret;
+
+        if (strcmp(d->status, "BUILDING") != 0) {
+                note(res, "deploy.built does not fit status %s", d->status);
+                return 0;
+        }
+        env = env_json(b->env, b->n_env);
+        {
+                json_t *t = json_array();
+                for (size_t i = 0; i < b->n_tags; i++)
+                        json_array_append_new(t, json_string(b->tags[i]));
+                tags = json_dumps(t, JSON_COMPACT);
+                json_decref(t);
+        }
+        snprintf(dur, sizeof(dur), "%llu", (unsigned long long)b->build_duration_ms);
+        snprintf(port, sizeof(port), "%u", b->port);
+        snprintf(cpu, sizeof(cpu), "%g", b->resources ? b->resources->cpu : 0.0);
+        snprintf(mem, sizeof(mem), "%u", b->resources ? b->resources->memory_mb : 0);
+        {
+                const char *p[11] = { in->deployment_id,
+                                      b->image ? b->image : "",
+                                      b->digest ? b->digest : "",
+                                      tags,
+                                      dur,
+                                      b->cache_hit ? "true" : "false",
+                                      d->app,
+                                      port,
+                                      cpu,
+                                      mem,
+                                      env };
+                const char *sha[2] = { in->deployment_id, b->git_sha ? b->git_sha : "" };
+
+                ret = exec(
+                        db,
+                        "INSERT INTO builds (deployment_id, image, digest, tags, duration_ms, "
+                        "cache_hit, app_name, port, cpu, memory_mb, env, git_sha) VALUES ($1, "
+                        "$2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5, $6, "
+                        "$7, $8, $9, $10, $11::jsonb, '') ON CONFLICT (deployment_id) DO NOTHING",
+                        11, p, err);
+                if (ret == 0)
+                        ret = exec(db, "UPDATE builds SET git_sha = $2 WHERE deployment_id = $1", 2,
+                                   sha, err);
+        }
+        if (ret == 0)
+                ret = advance(db, in->deployment_id, "build", "provision", "PROVISIONING", err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "PROVISIONING");
+        return ret;
+}
+
+static int on_provisioned(ad_db *db, const ad_envelope *in, struct deployment *d,
+                          struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__DeployProvisioned *pv = in->provisioned;
+        int ret;
+
+        if (strcmp(d->status, "PROVISIONING") != 0) {
+                note(res, "deploy.provisioned does not fit status %s", d->status);
+                return 0;
+        }
+        {
+                const char *p[6] = { in->deployment_id,
+                                     pv->network ? pv->network : "",
+                                     pv->host_name ? pv->host_name : "",
+                                     pv->url ? pv->url : "",
+                                     pv->tls ? "true" : "false",
+                                     pv->route_id ? pv->route_id : "" };
+                ret = exec(db,
+                           "INSERT INTO infrastructure (deployment_id, network, host_name, url, "
+                           "tls, route_id) VALUES ($1, $2, $3, $4, $5, $6) "
+                           "ON CONFLICT (deployment_id) DO NOTHING",
+                           6, p, err);
+        }
+        if (ret == 0) {
+                const char *p[2] = { in->deployment_id, pv->url ? pv->url : "" };
+                ret = exec(db, "UPDATE deployments SET url = $2 WHERE id = $1", 2, p, err);
+        }
+        if (ret == 0)
+                ret = advance(db, in->deployment_id, "provision", "deploy", "DEPLOYING", err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "DEPLOYING");
+        return ret;
+}
+
+static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
+                      struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__DeployExposed *x = in->exposed;
+        cleanup_free char *ids = NULL;
+        int ret;
+
+        if (strcmp(d->status, "DEPLOYING") != 0) {
+                note(res, "deploy.exposed does not fit status %s", d->status);
+                return 0;
+        }
+        {
+                json_t *a = json_array();
+                for (size_t i = 0; i < x->n_container_ids; i++)
+                        json_array_append_new(a, json_string(x->container_ids[i]));
+                ids = json_dumps(a, JSON_COMPACT);
+                json_decref(a);
+        }
+        {
+                const char *p[3] = { in->deployment_id, x->url ? x->url : "", x->ip ? x->ip : "" };
+                ret = exec(db, "UPDATE deployments SET url = $2, ip = $3 WHERE id = $1", 3, p, err);
+        }
+        if (ret == 0) {
+                const char *p[3] = { in->deployment_id, d->app, ids };
+                ret = exec(db,
+                           "INSERT INTO releases (app_name, deployment_id, image, container_ids) "
+                           "SELECT $2, $1, coalesce((SELECT image FROM builds WHERE "
+                           "deployment_id = $1), ''), "
+                           "ARRAY(SELECT jsonb_array_elements_text($3::jsonb))",
+                           3, p, err);
+        }
+        if (ret == 0)
+                ret = step_end(db, in->deployment_id, "deploy", "done", err);
+        if (ret == 0)
+                ret = set_status(db, in->deployment_id, "EXPOSED", err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "EXPOSED");
+        return ret;
+}
+
+static int on_failed(ad_db *db, const ad_envelope *in, struct deployment *d,
+                     struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__DeployFailed *f = in->failed;
+        const char *step = f->step && *f->step ? f->step : "unknown";
+        int ret;
+
+        if (!is_active(d->status)) {
+                note(res, "deploy.failed (%s) does not fit status %s", step, d->status);
+                return 0;
+        }
+        {
+                const char *p[4] = { in->deployment_id, f->reason ? f->reason : "", step,
+                                     d->status };
+                ret = exec(db,
+                           "UPDATE deployments SET error = $2, failed_step = $3, "
+                           "failed_from = $4 WHERE id = $1",
+                           4, p, err);
+        }
+        /* The failed step is marked failed whatever step was running. */
+        if (ret == 0)
+                ret = step_end(db, in->deployment_id, step, "failed", err);
+        if (ret == 0)
+                ret = set_status(db, in->deployment_id, "FAILED", err);
+        if (ret == 0)
+                ret = plan_compensations(db, in->deployment_id, d, touched_steps(d->status), err);
+        if (ret == 0)
+                ret = set_status(db, in->deployment_id, "ROLLING_BACK", err);
+        snprintf(res->status, sizeof(res->status), "ROLLING_BACK");
+        if (ret == 0)
+                ret = next_compensation(db, in, "ROLLED_BACK", res, err);
+        res->outcome = SAGA_APPLIED;
+        return ret;
+}
+
+static int on_compensated(ad_db *db, const ad_envelope *in, struct deployment *d,
+                          struct saga_result *res, ad_error_t *err)
+{
+        const char *step = in->compensated->step ? in->compensated->step : "";
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[2] = { in->deployment_id, step };
+        const char *final;
+        int ret;
+
+        if (!strcmp(d->status, "ROLLING_BACK"))
+                final = "ROLLED_BACK";
+        else if (!strcmp(d->status, "DESTROYING"))
+                final = "DESTROYED";
+        else {
+                note(res, "deploy.compensated.%s does not fit status %s", step, d->status);
+                return 0;
+        }
+        ret = ad_db_exec(db, &r,
+                         "UPDATE compensations SET status = 'done', done_at = now() "
+                         "WHERE deployment_id = $1 AND step = $2 AND status = 'requested' "
+                         "RETURNING 1",
+                         2, p, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(r) == 0) {
+                note(res, "no compensation of %s was waiting", step);
+                return 0;
+        }
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "%s", d->status);
+        return next_compensation(db, in, final, res, err);
+}
+
+static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
+                      struct saga_result *res, ad_error_t *err)
+{
+        int ret;
+
+        if (!strcmp(d->status, "DESTROYING") || !strcmp(d->status, "DESTROYED")) {
+                note(res, "already %s", d->status);
+                return 0;
+        }
+        if (!strcmp(d->status, "ROLLING_BACK")) {
+                /* The compensations under way remove everything. */
+                res->outcome = SAGA_APPLIED;
+                snprintf(res->status, sizeof(res->status), "DESTROYING");
+                return set_status(db, in->deployment_id, "DESTROYING", err);
+        }
+        if (is_active(d->status)) {
+                const char *p[2] = { in->deployment_id, d->status };
+                ret = exec(db, "UPDATE deployments SET failed_from = $2 WHERE id = $1", 2, p, err);
+                if (ret < 0)
+                        return ret;
+        }
+        /* A rolled-back deployment may still own its image (kept while
+         * another release shared it): plan the build's removal again. */
+        ret = plan_compensations(db, in->deployment_id, d,
+                                 !strcmp(d->status, "ROLLED_BACK") || !strcmp(d->status, "FAILED")
+                                         ? 1
+                                         : touched_steps(d->status),
+                                 err);
+        if (ret == 0)
+                ret = exec(db,
+                           "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "
+                           "AND status <> 'done'",
+                           1, (const char *[]){ in->deployment_id }, err);
+        if (ret == 0)
+                ret = set_status(db, in->deployment_id, "DESTROYING", err);
+        snprintf(res->status, sizeof(res->status), "DESTROYING");
+        if (ret == 0)
+                ret = next_compensation(db, in, "DESTROYED", res, err);
+        res->outcome = SAGA_APPLIED;
+        return ret;
+}
+
+static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
+                       struct saga_result *res, ad_error_t *err)
+{
+        const char *target = in->rollback->target_deployment_id;
+        cleanup_pgresult PGresult *t = NULL, *r = NULL;
+        Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
+        Appdeployer__V1__Resources res_msg = APPDEPLOYER__V1__RESOURCES__INIT;
+        Appdeployer__V1__EnvVar *envs[128], envv[128];
+        char id[AD_UUID_LEN + 1];
+        const char *tags[2];
+        ad_envelope env;
+        json_t *envj = NULL;
+        int ret;
+
+        if (d->found) {
+                note(res, "rollback deployment exists already (%s)", d->status);
+                return 0;
+        }
+        if (!ad_uuid_valid(target)) {
+                note(res, "rollback target is not a deployment id");
+                return 0;
+        }
+        ret = ad_db_exec(
+                db, &t, "SELECT app_name, repo_url, ref, created_at FROM deployments WHERE id = $1",
+                1, (const char *[]){ target }, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(t) == 0) {
+                note(res, "rollback target %s is unknown", target);
+                return 0;
+        }
+        /* The newest release of the app older than the target's own. */
+        ret = ad_db_exec(db, &r,
+                         "SELECT b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text, "
+                         "b.git_sha, r.deployment_id FROM releases r JOIN builds b USING "
+                         "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
+                         "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND d.created_at < $3 "
+                         "ORDER BY r.id DESC LIMIT 1",
+                         3, (const char *[]){ PQgetvalue(t, 0, 0), target, PQgetvalue(t, 0, 3) },
+                         err);
+        if (ret < 0)
+                return ret;
+        {
+                const char *p[7] = { in->deployment_id,
+                                     PQgetvalue(t, 0, 0),
+                                     PQgetvalue(t, 0, 1),
+                                     PQgetvalue(t, 0, 2),
+                                     in->trace_id ? in->trace_id : "",
+                                     target,
+                                     PQntuples(r) ? PQgetvalue(r, 0, 6) : "" };
+                ret = exec(db,
+                           "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
+                           "status, kind, rollback_of, git_sha, requested_by) VALUES ($1, $2, $3, "
+                           "$4, $5, 'BUILDING', 'rollback', $6, $7, 'rollback')",
+                           7, p, err);
+                if (ret < 0)
+                        return ret;
+        }
+        res->outcome = SAGA_APPLIED;
+        if (PQntuples(r) == 0) {
+                const char *p[2] = { in->deployment_id,
+                                     "no earlier healthy release of this app to roll back to" };
+                snprintf(res->status, sizeof(res->status), "FAILED");
+                ret = exec(db,
+                           "UPDATE deployments SET status = 'FAILED', error = $2, "
+                           "failed_step = 'rollback' WHERE id = $1",
+                           2, p, err);
+                return ret;
+        }
+        /* The build step is the previous release's: record it as reused. */
+        ret = step_start(db, in->deployment_id, "build", err);
+        if (ret < 0)
+                return ret;
+
+        ad_event_init(&env, in->deployment_id, in->trace_id, 1, "coordinator", id);
+        ad_uuid_derive(id, in->event_id, "built");
+        b.image = PQgetvalue(r, 0, 0);
+        b.digest = PQgetvalue(r, 0, 1);
+        tags[0] = b.image;
+        b.n_tags = 1;
+        b.tags = (char **)tags;
+        b.cache_hit = true;
+        b.app_name = PQgetvalue(t, 0, 0);
+        b.port = (uint32_t)atoi(PQgetvalue(r, 0, 2));
+        res_msg.cpu = atof(PQgetvalue(r, 0, 3));
+        res_msg.memory_mb = (uint32_t)atoi(PQgetvalue(r, 0, 4));
+        b.resources = &res_msg;
+        b.git_sha = PQgetvalue(r, 0, 6);
+        envj = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
+        {
+                const char *k;
+                json_t *v;
+                size_t n = 0;
+
+                json_object_foreach (envj, k, v) {
+                        if (n == AD_ARRAY_SIZE(envv))
+                                break;
+                        appdeployer__v1__env_var__init(&envv[n]);
+                        envv[n].name = (char *)k;
+                        envv[n].value = (char *)json_string_value(v);
+                        envs[n] = &envv[n];
+                        n++;
+                }
+                b.n_env = n;
+                b.env = envs;
+        }
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
+        env.built = &b;
+        ret = ad_outbox_add(db, AD_SUBJECT_BUILT, &env, err);
+        json_decref(envj);
+        snprintf(res->status, sizeof(res->status), "BUILDING");
+        return ret;
+}
+
+static int log_event(ad_db *db, const ad_envelope *env, const char *subject, const void *raw,
+                     size_t raw_len, bool *fresh, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        size_t esc_len = 0;
+        unsigned char *esc = PQescapeByteaConn(ad_db_conn(db), raw, raw_len, &esc_len);
+        int ret;
+
+        if (esc == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        {
+                const char *p[5] = { env->event_id, env->deployment_id, subject,
+                                     env->producer ? env->producer : "", (const char *)esc };
+                ret = ad_db_exec(db, &r,
+                                 "INSERT INTO event_log (event_id, deployment_id, subject, "
+                                 "producer, payload, applied) VALUES ($1, $2, $3, $4, $5, false) "
+                                 "ON CONFLICT (event_id) DO NOTHING RETURNING id",
+                                 5, p, err);
+        }
+        PQfreemem(esc);
+        if (ret == 0)
+                *fresh = PQntuples(r) > 0;
+        return ret;
+}
+
+int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_len,
+               struct saga_result *res, ad_error_t *err)
+{
+        const char *subject = ad_event_kind(env);
+        struct deployment d;
+        bool fresh = false;
+        int ret;
+
+        memset(res, 0, sizeof(*res));
+        res->outcome = SAGA_IGNORED;
+        ret = ad_db_begin(db, err);
+        if (ret < 0)
+                return ret;
+        ret = log_event(db, env, subject, raw, raw_len, &fresh, err);
+        if (ret < 0)
+                goto fail;
+        if (!fresh) {
+                ad_db_rollback(db);
+                res->outcome = SAGA_DUPLICATE;
+                note(res, "event %s was applied before", env->event_id);
+                return 0;
+        }
+        ret = load(db, env->deployment_id, &d, err);
+        if (ret < 0)
+                goto fail;
+        snprintf(res->status, sizeof(res->status), "%s", d.found ? d.status : "");
+
+        if (!d.found && env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED &&
+            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK) {
+                /* Its deploy.requested may still be on its way. */
+                ad_db_rollback(db);
+                res->outcome = SAGA_RETRY;
+                note(res, "deployment %s is not known yet", env->deployment_id);
+                return 0;
+        }
+
+        switch (env->payload_case) {
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED:
+                ret = on_requested(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED:
+                ret = on_analyzed(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT:
+                ret = on_built(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED:
+                ret = on_provisioned(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED:
+                ret = on_exposed(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED:
+                ret = on_failed(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED:
+                ret = on_compensated(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
+                ret = on_destroy(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
+                ret = on_rollback(db, env, &d, res, err);
+                break;
+        default:
+                /* deploy.compensate.* is the coordinator's own output. */
+                note(res, "%s is not an input of the coordinator", subject);
+                break;
+        }
+        if (ret < 0)
+                goto fail;
+        {
+                const char *p[3] = { env->event_id, res->outcome == SAGA_APPLIED ? "true" : "false",
+                                     res->note };
+                ret = exec(db, "UPDATE event_log SET applied = $2, note = $3 WHERE event_id = $1",
+                           3, p, err);
+                if (ret < 0)
+                        goto fail;
+        }
+        return ad_db_commit(db, err);
+fail:
+        ad_db_rollback(db);
+        return ret;
+}
