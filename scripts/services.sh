@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Starts or stops the six app-deployer services against the local stack
+# (scripts/stack.sh up first).  Logs: $AD_STATE_DIR/logs/services/<name>.log
+#
+# Usage: services.sh up [BIN_DIR] | down | status
+#   BIN_DIR defaults to build/bin.  Local repositories (file://, paths) are
+#   allowed, as the demo and the tests deploy from this machine.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+STATE=$(ad_state_dir)
+RUN=$STATE/run/services
+LOGS=$STATE/logs/services
+SERVICES=(coordinator analyzer builder provisioner deployer api)
+
+binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
+
+cmd_up() {
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid port i
+  [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
+  # shellcheck disable=SC1091
+  . "$STATE/env"
+  mkdir -p "$RUN" "$LOGS"
+  # The platform key that seals env values; made once, kept private.
+  if [[ -z ${AD_SECRETS_KEY:-} ]]; then
+    if [[ ! -s $STATE/secrets.key ]]; then
+      (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$STATE/secrets.key")
+    fi
+    AD_SECRETS_KEY=$(cat "$STATE/secrets.key")
+  fi
+  export AD_SECRETS_KEY
+  export AD_API_ALLOW_LOCAL_SOURCES=true AD_ANALYZER_ALLOW_LOCAL_SOURCES=true \
+    AD_BUILDER_ALLOW_LOCAL_SOURCES=true
+  for svc in "${SERVICES[@]}"; do
+    if pid=$(ad_pid_from_file "$RUN/$svc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+      echo "$svc: already running (pid $pid)"
+      continue
+    fi
+    if [[ $svc == api ]]; then
+      ad_pick_port port "${AD_API_PORT:-}"
+      echo "$port" >"$RUN/api.port"
+    else
+      port=0
+    fi
+    AD_HTTP_PORT=$port nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
+    echo $! >"$RUN/$svc.pid"
+  done
+  for svc in "${SERVICES[@]}"; do
+    for ((i = 0; i < 300; i++)); do
+      grep -q '"msg":"ready"' "$LOGS/$svc.log" 2>/dev/null && break
+      pid=$(cat "$RUN/$svc.pid")
+      kill -0 "$pid" 2>/dev/null || ad_die "$svc exited: see $LOGS/$svc.log"
+      sleep 0.1
+    done
+    grep -q '"msg":"ready"' "$LOGS/$svc.log" || ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
+  done
+  port=$(cat "$RUN/api.port")
+  echo "export ADCTL_API=http://127.0.0.1:$port" >"$RUN/env"
+  echo "services up; API at http://127.0.0.1:$port (logs in $LOGS)"
+}
+
+cmd_down() {
+  local svc pid
+  for svc in "${SERVICES[@]}"; do
+    [[ -f $RUN/$svc.pid ]] || continue
+    pid=$(cat "$RUN/$svc.pid")
+    ad_stop_pid "$svc" "$pid" || true
+    rm -f "$RUN/$svc.pid"
+  done
+}
+
+cmd_status() {
+  local svc pid
+  for svc in "${SERVICES[@]}"; do
+    pid=$(cat "$RUN/$svc.pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      echo "$svc: running (pid $pid)"
+    else
+      echo "$svc: stopped"
+    fi
+  done
+}
+
+case ${1:-} in
+up)
+  shift
+  cmd_up "$@"
+  ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*)
+  echo "usage: services.sh up [BIN_DIR] | down | status" >&2
+  exit 2
+  ;;
+esac
