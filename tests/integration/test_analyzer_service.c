@@ -1,0 +1,278 @@
+/* adanalyzer on the real bus: deploy.requested for repositories served by
+ * a real git daemon ends in deploy.analyzed (with the commit sha and the
+ * analysis) or in deploy.failed with a reason a user can act on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../support/gitserver.h"
+#include "../support/proc.h"
+#include "../support/stack.h"
+#include "ad/bus.h"
+#include "ad/event.h"
+
+static struct test_proc analyzer;
+static struct test_gitserver git;
+static ad_bus *bus;
+static ad_bus_sub *analyzed_sub, *failed_sub;
+static char durable_a[64], durable_f[64];
+
+static ad_bus_sub *watch(char *durable, size_t n, const char *subject)
+{
+        char id[AD_UUID_LEN + 1];
+        jsConsumerConfig cc;
+        ad_bus_sub *sub = NULL;
+
+        ad_uuid_v4(id);
+        snprintf(durable, n, "test-an-%.8s", id);
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = durable;
+        cc.FilterSubject = subject;
+        cc.AckPolicy = js_AckExplicit;
+        cc.DeliverPolicy = js_DeliverNew;
+        if (js_AddConsumer(NULL, ad_bus_js(bus), AD_STREAM_NAME, &cc, NULL, NULL) != NATS_OK ||
+            ad_bus_bind(&sub, bus, durable, subject, NULL) < 0)
+                return NULL;
+        return sub;
+}
+
+static int group_setup(void **state)
+{
+        static const char *const env[] = { "AD_ANALYZER_ALLOW_LOCAL_SOURCES=true", NULL };
+        char src[512];
+
+        (void)state;
+        if (ad_bus_connect(&bus, stack_env("AD_NATS_URL"), "test_analyzer", NULL) < 0 ||
+            ad_bus_ensure_stream(bus, 1, NULL) < 0)
+                return -1;
+        analyzed_sub = watch(durable_a, sizeof(durable_a), AD_SUBJECT_ANALYZED);
+        failed_sub = watch(durable_f, sizeof(durable_f), AD_SUBJECT_FAILED);
+        if (!analyzed_sub || !failed_sub || test_gitserver_start(&git) < 0)
+                return -1;
+        snprintf(src, sizeof(src), "%s/examples/node-express", AD_SOURCE_DIR);
+        if (test_gitserver_add(&git, "node-express", src) != 0)
+                return -1;
+        snprintf(src, sizeof(src), "%s/examples/go-stdlib", AD_SOURCE_DIR);
+        if (test_gitserver_add(&git, "go-stdlib", src) != 0)
+                return -1;
+        if (test_sh("cd %s/go-stdlib && git checkout -q -b feature && echo '// f' >> main.go && "
+                    "git -c user.name=t -c user.email=t@l commit -qam feature && "
+                    "git checkout -q main",
+                    git.root) != 0)
+                return -1;
+        if (test_proc_start(&analyzer, "adanalyzer", env) < 0) {
+                test_proc_dump(&analyzer);
+                return -1;
+        }
+        return 0;
+}
+
+static int group_teardown(void **state)
+{
+        (void)state;
+        assert_int_equal(test_proc_stop(&analyzer), 0);
+        ad_bus_sub_free(analyzed_sub);
+        ad_bus_sub_free(failed_sub);
+        js_DeleteConsumer(ad_bus_js(bus), AD_STREAM_NAME, durable_a, NULL, NULL);
+        js_DeleteConsumer(ad_bus_js(bus), AD_STREAM_NAME, durable_f, NULL, NULL);
+        ad_bus_close(bus);
+        test_gitserver_stop(&git);
+        return 0;
+}
+
+static void request(char dep[AD_UUID_LEN + 1], const char *url, const char *ref, const char *app,
+                    char id_out[AD_UUID_LEN + 1])
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        char id[AD_UUID_LEN + 1];
+        ad_envelope env;
+        ad_error_t err = NULL;
+
+        ad_uuid_v4(dep);
+        ad_event_init(&env, dep, "trace", 1, "test", id);
+        rq.repo_url = (char *)url;
+        rq.ref = (char *)(ref ? ref : "");
+        rq.app_name = (char *)(app ? app : "");
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        if (ad_event_publish(bus, AD_SUBJECT_REQUESTED, &env, NULL, &err) < 0)
+                fail_msg("publish: %s", ad_error_message(err));
+        if (id_out)
+                memcpy(id_out, id, sizeof(id));
+}
+
+/* The next event for dep on sub within timeout_ms, or NULL. */
+static ad_envelope *next_for(ad_bus_sub *sub, const char *dep, int64_t timeout_ms)
+{
+        int64_t deadline = ad_monotonic_ms() + timeout_ms;
+
+        while (ad_monotonic_ms() < deadline) {
+                struct ad_delivery d;
+                ad_envelope *env = NULL;
+
+                if (ad_bus_fetch(sub, &d, 500, NULL) != 1)
+                        continue;
+                ad_delivery_ack(&d, NULL);
+                if (ad_event_unpack(&env, d.data, d.len, NULL) == 0 &&
+                    strcmp(env->deployment_id, dep) == 0) {
+                        ad_delivery_release(&d);
+                        return env;
+                }
+                ad_event_free(env);
+                ad_delivery_release(&d);
+        }
+        return NULL;
+}
+
+static void test_node_app_is_analyzed(void **state)
+{
+        char dep[AD_UUID_LEN + 1], url[128], req_id[AD_UUID_LEN + 1];
+        ad_envelope *env;
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/node-express", git.port);
+        request(dep, url, NULL, NULL, req_id);
+        env = next_for(analyzed_sub, dep, 60000);
+        if (env == NULL)
+                test_proc_dump(&analyzer);
+        assert_non_null(env);
+        assert_string_equal(env->analyzed->language, "node");
+        assert_string_equal(env->analyzed->app_name, "node-express");
+        assert_int_equal(strlen(env->analyzed->git_sha), 40);
+        assert_string_equal(env->analyzed->repo_url, url);
+        assert_non_null(strstr(env->analyzed->analysis_json, "\"startCommand\""));
+        assert_non_null(strstr(env->analyzed->why_json, "startCommand"));
+        assert_true(env->analyzed->port > 0);
+        assert_string_equal(env->trace_id, "trace");
+        ad_event_free(env);
+}
+
+static void test_ref_is_checked_out(void **state)
+{
+        char dep[AD_UUID_LEN + 1], url[128], sha_main[41], sha_feature[41];
+        ad_envelope *env;
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/go-stdlib", git.port);
+        request(dep, url, "", "go-main", NULL);
+        env = next_for(analyzed_sub, dep, 60000);
+        assert_non_null(env);
+        assert_string_equal(env->analyzed->language, "go");
+        snprintf(sha_main, sizeof(sha_main), "%s", env->analyzed->git_sha);
+        ad_event_free(env);
+        request(dep, url, "feature", "go-feature", NULL);
+        env = next_for(analyzed_sub, dep, 60000);
+        assert_non_null(env);
+        snprintf(sha_feature, sizeof(sha_feature), "%s", env->analyzed->git_sha);
+        assert_string_equal(env->analyzed->app_name, "go-feature");
+        ad_event_free(env);
+        assert_string_not_equal(sha_main, sha_feature);
+}
+
+static void expect_failure(const char *url, const char *ref, const char *app,
+                           const char *reason_part)
+{
+        char dep[AD_UUID_LEN + 1];
+        ad_envelope *env;
+
+        request(dep, url, ref, app, NULL);
+        env = next_for(failed_sub, dep, 60000);
+        if (env == NULL)
+                test_proc_dump(&analyzer);
+        assert_non_null(env);
+        assert_string_equal(env->failed->step, "analyze");
+        if (strstr(env->failed->reason, reason_part) == NULL)
+                fail_msg("reason `%s` does not mention `%s`", env->failed->reason, reason_part);
+        ad_event_free(env);
+}
+
+static void test_missing_repo_fails_with_reason(void **state)
+{
+        char url[128];
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/no-such-repo", git.port);
+        expect_failure(url, NULL, "missing", "not found");
+}
+
+static void test_missing_ref_fails_with_reason(void **state)
+{
+        char url[128];
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/node-express", git.port);
+        expect_failure(url, "no-such-branch", NULL, "no-such-branch");
+}
+
+static void test_bad_inputs_fail_before_any_io(void **state)
+{
+        (void)state;
+        expect_failure("ftp://example.com/x.git", NULL, NULL, "ftp");
+        expect_failure("git://127.0.0.1:1/x", NULL, "Not_Valid", "app name");
+}
+
+static void test_redelivered_request_is_analyzed_once(void **state)
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        char dep[AD_UUID_LEN + 1], id[AD_UUID_LEN + 1], url[128], other[AD_UUID_LEN + 1];
+        ad_envelope env, *got;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int count = 0;
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/node-express", git.port);
+        ad_uuid_v4(dep);
+        ad_event_init(&env, dep, "t", 1, "test", id);
+        rq.repo_url = url;
+        rq.app_name = (char *)"twice";
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        assert_int_equal(ad_event_pack(&env, &buf, &len, NULL), 0);
+        /* The same event under two message ids: the server cannot tell
+         * them apart, only the analyzer's processed-events record can. */
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_REQUESTED, id, buf, len, NULL, NULL), 0);
+        got = next_for(analyzed_sub, dep, 60000);
+        assert_non_null(got);
+        ad_event_free(got);
+        ad_uuid_v4(other);
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_REQUESTED, other, buf, len, NULL, NULL), 0);
+        free(buf);
+        while ((got = next_for(analyzed_sub, dep, 5000)) != NULL) {
+                count++;
+                ad_event_free(got);
+        }
+        assert_int_equal(count, 0);
+}
+
+static void test_garbage_does_not_stop_it(void **state)
+{
+        char id[AD_UUID_LEN + 1];
+
+        (void)state;
+        ad_uuid_v4(id);
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_REQUESTED, id, "junk", 4, NULL, NULL), 0);
+        test_sleep_ms(1000);
+        assert_int_equal(kill(analyzer.pid, 0), 0);
+        /* And it still works. */
+        test_node_app_is_analyzed(state);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_node_app_is_analyzed),
+                cmocka_unit_test(test_ref_is_checked_out),
+                cmocka_unit_test(test_missing_repo_fails_with_reason),
+                cmocka_unit_test(test_missing_ref_fails_with_reason),
+                cmocka_unit_test(test_bad_inputs_fail_before_any_io),
+                cmocka_unit_test(test_redelivered_request_is_analyzed_once),
+                cmocka_unit_test(test_garbage_does_not_stop_it),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
