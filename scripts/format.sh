@@ -2,6 +2,13 @@
 # clang-format keeps one style: `format.sh` rewrites the tree's C files,
 # `format.sh --check` lists the files that differ and fails.
 set -euo pipefail
+case ${1:-} in
+"" | --check) ;;
+*)
+  echo "usage: format.sh [--check]" >&2
+  exit 2
+  ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mapfile -t files < <(git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^build' || true)
 [[ ${#files[@]} -gt 0 ]] || exit 0

