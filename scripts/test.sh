@@ -26,7 +26,7 @@ step "checking formatting (clang-format)"
 scripts/format.sh --check
 
 step "fuzzing every parser briefly (scripts/fuzz.sh --long for longer runs)"
-AD_FUZZ_SECONDS=${AD_FUZZ_SECONDS:-15} scripts/fuzz.sh
+AD_FUZZ_SECONDS=${AD_FUZZ_SECONDS:-8} scripts/fuzz.sh
 
 # A stack of its own, so a developer's running stack is left alone.
 export AD_STATE_DIR=${AD_STATE_DIR:-$root/.stack-test}
