@@ -1,12 +1,208 @@
+/* adctl: deploy and manage apps through the app-deployer REST API. */
+#include "adctl.h"
+
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+static const struct {
+        const char *name;
+        int (*fn)(struct adctl *ctl, int argc, char **argv);
+        const char *synopsis;
+        const char *help;
+} commands[] = {
+        { "deploy", adctl_cmd_deploy,
+          "deploy URL [--name N] [--ref R] [--env K=V]... [--wait [--timeout S]]",
+          "Queues a deployment of the git repository at URL (https://, http://, git://;\n"
+          "a local directory when the API allows local sources).\n\n"
+          "  --name N          the app's name (default: from the repository's name)\n"
+          "  --ref R           branch, tag or commit (default: the default branch)\n"
+          "  --env K=V         an environment variable for the app (repeatable);\n"
+          "                    --env K alone takes K's value from this environment\n"
+          "  --idempotency-key KEY\n"
+          "                    the same key twice queues one deployment\n"
+          "  -w, --wait        follow the deployment: print each state as it is\n"
+          "                    reached with how long it took, then the URL (exit 0)\n"
+          "                    or why it failed (exit 1)\n"
+          "  --timeout S       give up waiting after S seconds (default: no limit)\n" },
+        { "ls", adctl_cmd_ls, "ls [--limit N] [--cursor C] [--all]",
+          "Lists deployments, newest first.\n\n"
+          "  --limit N         how many (1-100, default 20)\n"
+          "  --cursor C        the page after the one that printed C\n"
+          "  --all             every page\n" },
+        { "status", adctl_cmd_status, "status ID",
+          "Shows a deployment: state, URL, IP, steps with their durations, the\n"
+          "build, and the error of a failed one.\n" },
+        { "logs", adctl_cmd_logs, "logs ID [-f|--follow]",
+          "Prints a deployment's build and runtime log lines.\n\n"
+          "  -f, --follow      keep printing new lines until the deployment is done\n" },
+        { "rm", adctl_cmd_rm, "rm ID",
+          "Destroys a deployment: its container, route and network go away.\n" },
+        { "rollback", adctl_cmd_rollback, "rollback ID",
+          "Runs the app's healthy release before deployment ID again, as a new\n"
+          "deployment (printed), without building.\n" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: adctl [--api URL] [--json] COMMAND [ARGS]\n\n"
+                   "Deploy and manage apps through the app-deployer REST API.\n\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < N_COMMANDS; i++)
+                fprintf(f, "  adctl %s\n", commands[i].synopsis);
+        fprintf(f,
+                "\n"
+                "  deploy      queue a deployment of a git repository; --wait follows it\n"
+                "              to the end, printing each state and how long it took\n"
+                "  ls          list deployments, newest first\n"
+                "  status      show a deployment: state, URL, steps, build, error\n"
+                "  logs        print a deployment's build and runtime logs; -f follows them\n"
+                "  rm          destroy a deployment (its container, route and network)\n"
+                "  rollback    run the app's previous healthy release again\n"
+                "\n"
+                "Options (anywhere on the command line):\n"
+                "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"
+                "              else %s)\n"
+                "  --json      print the API's JSON replies as they are\n"
+                "  -h, --help  show this help (or a command's: adctl deploy --help)\n"
+                "  -V, --version\n"
+                "\n"
+                "Exit status: 0 success, 1 the API refused, could not be reached or the\n"
+                "deployment failed, 2 bad usage.\n",
+                ADCTL_DEFAULT_API);
+}
+
+int adctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "adctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        for (size_t i = 0; cmd && i < N_COMMANDS; i++)
+                if (strcmp(commands[i].name, cmd) == 0)
+                        fprintf(stderr, "usage: adctl %s\n", commands[i].synopsis);
+        if (cmd)
+                fprintf(stderr, "Try `adctl %s --help`.\n", cmd);
+        else
+                fprintf(stderr, "Try `adctl --help`.\n");
+        return ADCTL_EXIT_USAGE;
+}
+
+int adctl_bad_option(const char *cmd, char **argv)
+{
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+        /* optopt names a short option; a long one is the argument itself. */
+        if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+                return adctl_usage_error(cmd, "unknown option or missing value: `-%c`", optopt);
+        return adctl_usage_error(cmd, "unknown option or missing value: `%s`", arg);
+}
+
+int adctl_command_help(const char *cmd)
+{
+        for (size_t i = 0; i < N_COMMANDS; i++)
+                if (strcmp(commands[i].name, cmd) == 0)
+                        printf("Usage: adctl %s\n\n%s\n"
+                               "  --api URL         the API's address\n"
+                               "  --json            print the API's JSON reply as it is\n",
+                               commands[i].synopsis, commands[i].help);
+        return ADCTL_EXIT_OK;
+}
+
+int adctl_set_api(struct adctl *ctl, const char *url)
+{
+        size_t n;
+
+        if (url == NULL ||
+            (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
+                fprintf(stderr, "adctl: the API address `%s` must start with http:// or https://\n",
+                        url ? url : "");
+                return -1;
+        }
+        n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+                n--;
+        if (n >= sizeof(ctl->api)) {
+                fprintf(stderr, "adctl: the API address is too long\n");
+                return -1;
+        }
+        memcpy(ctl->api, url, n);
+        ctl->api[n] = '\0';
+        return 0;
+}
+
+bool adctl_status_final(const char *status)
+{
+        return strcmp(status, "EXPOSED") == 0 || strcmp(status, "FAILED") == 0 ||
+               strcmp(status, "ROLLED_BACK") == 0 || strcmp(status, "DESTROYED") == 0;
+}
 
 int main(int argc, char **argv)
 {
-        if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-                printf("adctl 0.1.0\n");
-                return 0;
+        static const struct option longopts[] = {
+                { "api", required_argument, NULL, 'A' },
+                { "json", no_argument, NULL, 'J' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct adctl ctl = { .json = false };
+        const char *api = getenv("ADCTL_API");
+        int c;
+
+        if (api == NULL || *api == '\0')
+                api = getenv("AD_API_URL");
+        if (api == NULL || *api == '\0')
+                api = ADCTL_DEFAULT_API;
+        if (adctl_set_api(&ctl, api) < 0)
+                return ADCTL_EXIT_USAGE;
+
+        /* Options before the command; '+' stops at the command name, whose
+         * own parser accepts these options too. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'A':
+                        if (adctl_set_api(&ctl, optarg) < 0)
+                                return ADCTL_EXIT_USAGE;
+                        break;
+                case 'J':
+                        ctl.json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return ADCTL_EXIT_OK;
+                case 'V':
+                        printf("adctl 0.1.0\n");
+                        return ADCTL_EXIT_OK;
+                default:
+                        return adctl_bad_option(NULL, argv);
+                }
         }
-        fprintf(stderr, "usage: adctl deploy|ls|status|logs|rm|rollback ...\n");
-        return 2;
+        if (optind >= argc) {
+                usage(stderr);
+                return ADCTL_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < N_COMMANDS; i++) {
+                if (strcmp(argv[optind], commands[i].name) == 0) {
+                        int sub_argc = argc - optind;
+                        char **sub_argv = argv + optind;
+
+                        optind = 0; /* a full reset for the command's getopt */
+                        return commands[i].fn(&ctl, sub_argc, sub_argv);
+                }
+        }
+        if (strcmp(argv[optind], "help") == 0) {
+                usage(stdout);
+                return ADCTL_EXIT_OK;
+        }
+        return adctl_usage_error(NULL, "unknown command `%s`", argv[optind]);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include "ad/log.h"
 #include "ad/metrics.h"
 
-static volatile sig_atomic_t stop_requested;
+/* Set by the signal handler, read from every thread: lock-free atomics
+ * are safe in both places. */
+static atomic_int stop_requested;
 
 static const char *const common_keys[] = {
         "log.level",
@@ -46,18 +49,18 @@ int ad_service_default_port(const char *name)
 
 bool ad_service_stopping(void)
 {
-        return stop_requested != 0;
+        return atomic_load(&stop_requested) != 0;
 }
 
 void ad_service_request_stop(void)
 {
-        stop_requested = 1;
+        atomic_store(&stop_requested, 1);
 }
 
 static void on_signal(int sig)
 {
         (void)sig;
-        stop_requested = 1;
+        atomic_store(&stop_requested, 1);
 }
 
 static void install_signals(void)

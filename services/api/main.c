@@ -1,6 +1,118 @@
-#include "ad/service.h"
+/* adapi: the REST API (see api.h for the threads and the database
+ * connections, api_router.c for the routes). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/log.h"
+#include "api.h"
+
+static const char *const api_keys[] = {
+        "api.max_body_bytes", "api.allow_local_sources", "api.db_pool_size", "secrets.key", NULL,
+};
+
+/* The body limit must be known before ad_service_start() starts the HTTP
+ * server, so the configuration is read once here too.  Any problem is left
+ * for ad_service_start() to report. */
+static size_t peek_max_body(int argc, char **argv)
+{
+        const char *path = getenv("AD_CONFIG");
+        ad_config *cfg = NULL;
+        long v = API_DEFAULT_MAX_BODY;
+
+        for (int i = 1; i < argc; i++) {
+                if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+                    i + 1 < argc)
+                        path = argv[++i];
+                else if (strncmp(argv[i], "--config=", 9) == 0)
+                        path = argv[i] + 9;
+                else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2])
+                        path = argv[i] + 2;
+        }
+        if (ad_config_load(&cfg, path, NULL) == 0 &&
+            ad_config_int(cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024, 16 << 20, &v,
+                          NULL) < 0)
+                v = API_DEFAULT_MAX_BODY;
+        ad_config_free(cfg);
+        return (size_t)v;
+}
+
+static int configure(struct api *api, ad_error_t *err)
+{
+        const char *key = ad_config_string(api->svc.cfg, "secrets.key", "");
+        long max_body, pool_size;
+        int ret;
+
+        ret = ad_config_int(api->svc.cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024,
+                            16 << 20, &max_body, err);
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.db_pool_size", 8, 1, 64, &pool_size, err);
+        if (ret == 0)
+                ret = ad_config_bool(api->svc.cfg, "api.allow_local_sources", false,
+                                     &api->allow_local, err);
+        if (ret < 0)
+                return ret;
+        api->max_body = (size_t)max_body;
+        if (*key) {
+                ret = ad_secret_key_parse(&api->key, key, err);
+                if (ret < 0)
+                        return ad_error_wrap(err, "secrets.key");
+                api->have_key = true;
+        } else {
+                ad_log(AD_LOG_WARN,
+                       "secrets.key (AD_SECRETS_KEY) is not set: requests with env are refused",
+                       NULL);
+        }
+        return api_pool_new(&api->pool,
+                            ad_config_string(api->svc.cfg, "database.url",
+                                             "postgresql://127.0.0.1:5432/appdeployer"),
+                            (unsigned)pool_size, err);
+}
 
 int main(int argc, char **argv)
 {
-        return ad_service_main_idle("api", argc, argv);
+        static struct api api;
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port("api"),
+                .known_keys = api_keys,
+                .route = api_route,
+                .max_body = peek_max_body(argc, argv),
+        };
+        ad_error_t err = NULL;
+        int ret;
+
+        ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        if (configure(&api, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_error_release(&err);
+                ad_service_stop(&api.svc);
+                api_pool_free(api.pool);
+                return AD_EXIT_CONFIG;
+        }
+        /* Authentication and rate limiting hooks go here (api_hook_add). */
+        if (api_relay_start(&api, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "cannot start", "error", ad_error_message(err), NULL);
+                ad_error_release(&err);
+                ad_service_stop(&api.svc);
+                api_pool_free(api.pool);
+                return AD_EXIT_FAILURE;
+        }
+        atomic_store(&api.ready, true);
+        ad_log(AD_LOG_INFO, "serving the REST API", "allow_local_sources",
+               api.allow_local ? "true" : "false", NULL);
+
+        ad_service_wait();
+        ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
+        atomic_store(&api.ready, false);
+        api_relay_stop(&api);
+        /* Stops the HTTP server first: no handler holds a pooled
+         * connection once it returns. */
+        ad_service_stop(&api.svc);
+        api_pool_free(api.pool);
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return AD_EXIT_OK;
 }

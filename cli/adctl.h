@@ -1,0 +1,85 @@
+/* adctl, the command-line client of the REST API.
+ *
+ * Exit codes: 0 success, 1 the API refused or could not be reached (or a
+ * waited-for deployment failed), 2 bad usage. */
+#ifndef ADCTL_H
+#define ADCTL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ADCTL_EXIT_OK 0
+#define ADCTL_EXIT_FAILURE 1
+#define ADCTL_EXIT_USAGE 2
+
+#define ADCTL_DEFAULT_API "http://127.0.0.1:8080"
+
+struct adctl {
+        char api[1024]; /* base URL without a trailing '/' */
+        bool json;      /* print the API's raw JSON */
+};
+
+struct adctl_reply {
+        long status;
+        char *body; /* NUL-terminated */
+        size_t len;
+        json_t *doc; /* body parsed, NULL when not JSON */
+};
+
+struct adctl_call {
+        const char *method; /* NULL: GET */
+        const char *path;   /* "/deployments/..." */
+        const char *body;   /* JSON, or NULL */
+        const char *const *headers;
+        long timeout_ms;                                         /* 0: 30 s */
+        size_t max_body;                                         /* 0: the client's default */
+        int (*on_chunk)(const char *data, size_t len, void *ud); /* streams the body */
+        void *chunk_ud;
+};
+
+/* Sends a request to the API.  A transport failure prints "cannot reach
+ * the API at ..." and returns -1; any HTTP status is a success here. */
+int adctl_request(const struct adctl *ctl, const struct adctl_call *call,
+                  struct adctl_reply *reply);
+void adctl_reply_free(struct adctl_reply *reply);
+
+/* For a reply that is not 2xx: prints the API's error message (or the raw
+ * JSON with --json) and returns ADCTL_EXIT_FAILURE. */
+int adctl_fail(const struct adctl *ctl, const struct adctl_reply *reply);
+
+/* Prints the reply's body as it came (--json). */
+void adctl_print_raw(const struct adctl_reply *reply);
+
+/* "/deployments/<id>" + suffix with id percent-encoded; the caller frees. */
+char *adctl_deployment_path(const char *id, const char *suffix);
+
+/* A field of a JSON object as a string, "" when missing or null. */
+const char *adctl_str(const json_t *obj, const char *key);
+
+/* Prints the message and the command's synopsis on stderr; returns
+ * ADCTL_EXIT_USAGE. */
+int adctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The usage error for getopt's '?': names the option. */
+int adctl_bad_option(const char *cmd, char **argv);
+
+/* Prints a command's --help; returns ADCTL_EXIT_OK. */
+int adctl_command_help(const char *cmd);
+
+/* The commands: argv[0] is the command name. */
+int adctl_cmd_deploy(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_ls(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_status(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_rm(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv);
+
+/* Sets the API's base URL (http:// or https://); prints why not and
+ * returns -1 otherwise. */
+int adctl_set_api(struct adctl *ctl, const char *url);
+
+/* Whether nothing more happens to a deployment in this status by itself. */
+bool adctl_status_final(const char *status);
+
+#endif

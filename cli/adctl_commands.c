@@ -1,0 +1,316 @@
+/* adctl ls, status, rm, rollback. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/http.h"
+#include "adctl.h"
+
+#define LS_MAX_PAGES 1000
+
+static const struct option common_longopts[] = {
+        { "api", required_argument, NULL, 'A' },
+        { "json", no_argument, NULL, 'J' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+};
+
+/* Parses `adctl CMD ID` with the common options.  Returns true with *id
+ * set to go on; false with *exit_code set to stop. */
+static bool parse_id_args(struct adctl *ctl, int argc, char **argv, const char **id, int *exit_code)
+{
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", common_longopts, NULL)) != -1) {
+                switch (c) {
+                case 'A':
+                        if (adctl_set_api(ctl, optarg) < 0) {
+                                *exit_code = ADCTL_EXIT_USAGE;
+                                return false;
+                        }
+                        break;
+                case 'J':
+                        ctl->json = true;
+                        break;
+                case 'h':
+                        *exit_code = adctl_command_help(argv[0]);
+                        return false;
+                default:
+                        *exit_code = adctl_bad_option(argv[0], argv);
+                        return false;
+                }
+        }
+        if (optind >= argc) {
+                *exit_code = adctl_usage_error(argv[0], "the deployment ID is missing");
+                return false;
+        }
+        if (optind + 1 < argc) {
+                *exit_code =
+                        adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind + 1]);
+                return false;
+        }
+        *id = argv[optind];
+        return true;
+}
+
+/* Sends a request about one deployment; prints the raw reply with --json.
+ * Returns 0 with *reply filled for the caller to print, or an exit code. */
+static int request_id(const struct adctl *ctl, const char *method, const char *id,
+                      const char *suffix, struct adctl_reply *reply, long ok_status)
+{
+        cleanup_free char *path = adctl_deployment_path(id, suffix);
+        struct adctl_call call = { .method = method, .path = path };
+        int ret;
+
+        if (path == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if (adctl_request(ctl, &call, reply) < 0)
+                return ADCTL_EXIT_FAILURE;
+        if (reply->status != ok_status) {
+                ret = adctl_fail(ctl, reply);
+                adctl_reply_free(reply);
+                return ret;
+        }
+        return 0;
+}
+
+/* "2026-11-26T22:27:55.959Z" -> "2026-11-26 22:27:55" */
+static const char *short_time(const char *ts, char *buf, size_t size)
+{
+        snprintf(buf, size, "%.19s", ts);
+        if (strlen(buf) > 10 && buf[10] == 'T')
+                buf[10] = ' ';
+        return buf;
+}
+
+static void print_rows(json_t *items, bool header)
+{
+        size_t i;
+        json_t *d;
+
+        if (header)
+                printf("%-36s  %-24s  %-12s  %-19s  %s\n", "ID", "APP", "STATUS", "CREATED (UTC)",
+                       "URL");
+        json_array_foreach (items, i, d) {
+                char when[32];
+
+                printf("%-36s  %-24s  %-12s  %-19s  %s\n", adctl_str(d, "id"), adctl_str(d, "app"),
+                       adctl_str(d, "status"),
+                       short_time(adctl_str(d, "created_at"), when, sizeof(when)),
+                       adctl_str(d, "url"));
+        }
+}
+
+int adctl_cmd_ls(struct adctl *ctl, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "limit", required_argument, NULL, 'l' },
+                { "cursor", required_argument, NULL, 'c' },
+                { "all", no_argument, NULL, 'a' },
+                { "api", required_argument, NULL, 'A' },
+                { "json", no_argument, NULL, 'J' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        cleanup_free char *cursor = NULL;
+        json_auto_t *all = json_array();
+        const char *limit = NULL;
+        bool every = false;
+        int c, ret = ADCTL_EXIT_OK;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "l:c:ah", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'l':
+                        limit = optarg;
+                        break;
+                case 'c':
+                        free(cursor);
+                        cursor = strdup(optarg);
+                        break;
+                case 'a':
+                        every = true;
+                        break;
+                case 'A':
+                        if (adctl_set_api(ctl, optarg) < 0)
+                                return ADCTL_EXIT_USAGE;
+                        break;
+                case 'J':
+                        ctl->json = true;
+                        break;
+                case 'h':
+                        return adctl_command_help("ls");
+                default:
+                        return adctl_bad_option("ls", argv);
+                }
+        }
+        if (optind < argc)
+                return adctl_usage_error("ls", "unexpected argument `%s`", argv[optind]);
+
+        for (int page = 0; page < LS_MAX_PAGES; page++) {
+                cleanup_free char *path = NULL, *esc_limit = NULL, *esc_cursor = NULL;
+                struct adctl_call call = { 0 };
+                struct adctl_reply reply;
+                const char *next;
+
+                esc_limit = limit ? ad_http_escape(limit) : NULL;
+                esc_cursor = cursor ? ad_http_escape(cursor) : NULL;
+                if (asprintf(&path, "/deployments?limit=%s%s%s", esc_limit ? esc_limit : "20",
+                             esc_cursor ? "&cursor=" : "", esc_cursor ? esc_cursor : "") < 0)
+                        return ADCTL_EXIT_FAILURE;
+                call.path = path;
+                if (adctl_request(ctl, &call, &reply) < 0)
+                        return ADCTL_EXIT_FAILURE;
+                if (reply.status != 200 ||
+                    !json_is_array(json_object_get(reply.doc, "deployments"))) {
+                        ret = adctl_fail(ctl, &reply);
+                        adctl_reply_free(&reply);
+                        return ret;
+                }
+                if (ctl->json && !every)
+                        adctl_print_raw(&reply);
+                else if (ctl->json)
+                        json_array_extend(all, json_object_get(reply.doc, "deployments"));
+                else
+                        print_rows(json_object_get(reply.doc, "deployments"), page == 0);
+                next = adctl_str(reply.doc, "next_cursor");
+                free(cursor);
+                cursor = *next ? strdup(next) : NULL;
+                adctl_reply_free(&reply);
+                if (cursor == NULL)
+                        break;
+                if (!every) {
+                        if (!ctl->json)
+                                fprintf(stderr, "(more: adctl ls --cursor %s, or --all)\n", cursor);
+                        break;
+                }
+        }
+        if (ctl->json && every) {
+                json_auto_t *doc = json_pack("{s:O,s:n}", "deployments", all, "next_cursor");
+                char *text = json_dumps(doc, JSON_COMPACT);
+
+                if (text)
+                        printf("%s\n", text);
+                free(text);
+        }
+        return ret;
+}
+
+static void field(const char *label, const char *value)
+{
+        if (value && *value)
+                printf("%-10s %s\n", label, value);
+}
+
+static void print_steps(json_t *steps)
+{
+        size_t i;
+        json_t *s;
+
+        if (json_array_size(steps) == 0)
+                return;
+        printf("steps:\n");
+        json_array_foreach (steps, i, s) {
+                json_t *ms = json_object_get(s, "duration_ms");
+
+                if (json_is_integer(ms))
+                        printf("  %-12s %-12s %7.1fs\n", adctl_str(s, "step"),
+                               adctl_str(s, "status"), (double)json_integer_value(ms) / 1000.0);
+                else
+                        printf("  %-12s %s\n", adctl_str(s, "step"), adctl_str(s, "status"));
+        }
+}
+
+int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
+{
+        struct adctl_reply reply;
+        const char *id = NULL;
+        json_t *d, *build;
+        char created[32], updated[32], line[512];
+        int ret;
+
+        if (!parse_id_args(ctl, argc, argv, &id, &ret))
+                return ret;
+        ret = request_id(ctl, NULL, id, NULL, &reply, 200);
+        if (ret != 0)
+                return ret;
+        if (ctl->json) {
+                adctl_print_raw(&reply);
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        d = reply.doc;
+        field("id:", adctl_str(d, "id"));
+        field("app:", adctl_str(d, "app"));
+        field("status:", adctl_str(d, "status"));
+        snprintf(line, sizeof(line), "%s%s%s%s", adctl_str(d, "repo_url"),
+                 *adctl_str(d, "ref") ? " (" : "", adctl_str(d, "ref"),
+                 *adctl_str(d, "ref") ? ")" : "");
+        field("repo:", line);
+        field("commit:", adctl_str(d, "git_sha"));
+        field("url:", adctl_str(d, "url"));
+        field("ip:", adctl_str(d, "ip"));
+        field("created:", short_time(adctl_str(d, "created_at"), created, sizeof(created)));
+        field("updated:", short_time(adctl_str(d, "updated_at"), updated, sizeof(updated)));
+        if (*adctl_str(d, "error")) {
+                snprintf(line, sizeof(line), "%s%s%s%s", adctl_str(d, "error"),
+                         *adctl_str(d, "failed_step") ? " (step " : "", adctl_str(d, "failed_step"),
+                         *adctl_str(d, "failed_step") ? ")" : "");
+                field("error:", line);
+        }
+        build = json_object_get(d, "build");
+        if (json_is_object(build)) {
+                snprintf(line, sizeof(line), "%s in %.1fs%s", adctl_str(build, "image"),
+                         (double)json_integer_value(json_object_get(build, "duration_ms")) / 1000.0,
+                         json_is_true(json_object_get(build, "cache_hit")) ? " (cached)" : "");
+                field("image:", line);
+        }
+        print_steps(json_object_get(d, "steps"));
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+int adctl_cmd_rm(struct adctl *ctl, int argc, char **argv)
+{
+        struct adctl_reply reply;
+        const char *id = NULL;
+        int ret;
+
+        if (!parse_id_args(ctl, argc, argv, &id, &ret))
+                return ret;
+        ret = request_id(ctl, "DELETE", id, NULL, &reply, 202);
+        if (ret != 0)
+                return ret;
+        if (ctl->json)
+                adctl_print_raw(&reply);
+        else
+                printf("Destroying deployment %s of app %s\n", adctl_str(reply.doc, "id"),
+                       adctl_str(reply.doc, "app"));
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv)
+{
+        struct adctl_reply reply;
+        const char *id = NULL;
+        int ret;
+
+        if (!parse_id_args(ctl, argc, argv, &id, &ret))
+                return ret;
+        ret = request_id(ctl, "POST", id, "/rollback", &reply, 202);
+        if (ret != 0)
+                return ret;
+        if (ctl->json) {
+                adctl_print_raw(&reply);
+        } else {
+                printf("Rolling app %s back: new deployment %s\n", adctl_str(reply.doc, "app"),
+                       adctl_str(reply.doc, "id"));
+                printf("Follow it with: adctl status %s\n", adctl_str(reply.doc, "id"));
+        }
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}

@@ -1,0 +1,592 @@
+/* /deployments: accept requests (deployment_requests + the outbox, one
+ * transaction) and read the coordinator's state back.  The API never
+ * writes deployments or their steps: a request the coordinator has not
+ * seen yet shows as QUEUED. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/log.h"
+#include "ad/outbox.h"
+#include "api.h"
+#include "api_request.h"
+
+#define API_LIST_DEFAULT 20
+#define API_LIST_MAX 100
+
+/* RFC 3339 in UTC with milliseconds: 2026-11-26T22:40:01.123Z */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The fields a deployment shows in a list; k is (id, created_at), r the
+ * request (may be missing: another system published deploy.requested), d
+ * the coordinator's row (missing until it has seen the request). */
+#define ITEM_FIELDS                                                                                \
+        "'id', k.id, 'app', coalesce(d.app_name, r.app_name), "                                    \
+        "'repo_url', coalesce(d.repo_url, r.repo_url), 'ref', coalesce(d.ref, r.ref), "            \
+        "'status', coalesce(d.status, 'QUEUED'), 'git_sha', d.git_sha, 'url', d.url, "             \
+        "'error', d.error, 'failed_step', d.failed_step, "                                         \
+        "'created_at', " TS("k.created_at") ", "                                                   \
+                                            "'updated_at', " TS(                                   \
+                                                    "coalesce(d.updated_at, k.created_at)")
+
+/* One deployment, whichever table knows it.  $1: id. */
+#define FROM_ONE                                                                                   \
+        "FROM (SELECT $1::uuid AS id) q "                                                          \
+        "LEFT JOIN deployment_requests r ON r.id = q.id "                                          \
+        "LEFT JOIN deployments d ON d.id = q.id "                                                  \
+        "CROSS JOIN LATERAL (SELECT q.id, coalesce(r.created_at, d.created_at) AS created_at) k "  \
+        "WHERE r.id IS NOT NULL OR d.id IS NOT NULL"
+
+static const char sql_get[] =
+        "SELECT json_build_object(" ITEM_FIELDS ", "
+        "'ip', d.ip, 'requested_by', coalesce(nullif(d.requested_by, ''), r.requested_by), "
+        "'steps', (SELECT coalesce(json_agg(json_build_object("
+        "  'step', s.step, 'status', s.status, 'started_at', " TS(
+                "s.started_at") ", "
+                                "  'ended_at', " TS(
+                                        "s.ended_at") ", "
+                                                      "  'duration_ms', (extract(epoch FROM "
+                                                      "s.ended_at - s.started_at) * 1000)::bigint)"
+                                                      "  ORDER BY s.started_at, s.step), "
+                                                      "'[]'::json)"
+                                                      "  FROM deployment_steps s WHERE "
+                                                      "s.deployment_id = k.id), "
+                                                      "'build', (SELECT json_build_object('image', "
+                                                      "b.image, 'digest', b.digest, "
+                                                      "  'tags', b.tags, 'duration_ms', "
+                                                      "b.duration_ms, 'cache_hit', b.cache_hit, "
+                                                      "  'created_at', " TS(
+                                                              "b.created_at") ") FROM builds b "
+                                                                              "WHERE "
+                                                                              "b.deployment_id = "
+                                                                              "k.id), "
+                                                                              "'analysis', "
+                                                                              "d.analysis, "
+                                                                              "'links', "
+                                                                              "json_build_object('"
+                                                                              "self', "
+                                                                              "'/deployments/' || "
+                                                                              "k.id, "
+                                                                              "  'logs', "
+                                                                              "'/deployments/' || "
+                                                                              "k.id || '/logs', "
+                                                                              "  'follow', "
+                                                                              "'/deployments/' || "
+                                                                              "k.id || "
+                                                                              "'/"
+                                                                              "logs?follow=1'))::"
+                                                                              "text " FROM_ONE;
+
+/* Newest first, keyset-paginated on (created_at, id).  Requests and
+ * deployments that came from other systems (no request row) are merged.
+ * $1: cursor created_at in microseconds or NULL, $2: cursor id, $3: limit. */
+#define AFTER_CURSOR(t)                                                                            \
+        "($1::bigint IS NULL OR (" t ".created_at, " t ".id) < "                                   \
+        "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid))"
+
+static const char sql_list[] =
+        "WITH page AS ("
+        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " AFTER_CURSOR(
+                "r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
+                     " UNION ALL"
+                     " (SELECT d.id, d.created_at FROM deployments d WHERE " AFTER_CURSOR(
+                             "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
+                                  "x.id = d.id)"
+                                  "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
+                                  "SELECT json_build_object(" ITEM_FIELDS ")::text, "
+                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint, k.id "
+                                  "FROM page k LEFT JOIN deployment_requests r ON r.id = k.id "
+                                  "LEFT JOIN deployments d ON d.id = k.id "
+                                  "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
+
+/* Status, app, repo and ref of one deployment.  $1: id. */
+static const char sql_lookup[] =
+        "SELECT coalesce(d.status, 'QUEUED'), "
+        "coalesce(d.app_name, r.app_name), "
+        "coalesce(d.repo_url, r.repo_url), coalesce(d.ref, r.ref) " FROM_ONE;
+
+static json_t *links(const char *id)
+{
+        char self[64], logs[80], follow[96];
+
+        snprintf(self, sizeof(self), "/deployments/%s", id);
+        snprintf(logs, sizeof(logs), "/deployments/%s/logs", id);
+        snprintf(follow, sizeof(follow), "/deployments/%s/logs?follow=1", id);
+        return json_pack("{s:s,s:s,s:s}", "self", self, "logs", logs, "follow", follow);
+}
+
+/* The reply to an accepted (or replayed) request. */
+static void reply_accepted(struct api_call *call, int status, const char *id, const char *state,
+                           const char *app, const char *repo_url, const char *ref)
+{
+        json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "id", id, "status", state, "app", app,
+                                 "repo_url", repo_url, "ref", ref, "links", links(id));
+
+        ad_httpd_reply_json(call->reply, status, body);
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
+}
+
+/* Finds the deployment of path's {id}: 1 with *out set, 0 when unknown or
+ * on error (the reply is made). */
+static int lookup(struct api_call *call, ad_db *db, PGresult **out)
+{
+        cleanup_error ad_error_t err = NULL;
+        const char *params[1] = { call->id };
+        PGresult *r = NULL;
+
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", call->id);
+        if (ad_db_exec(db, &r, sql_lookup, 1, params, &err) < 0) {
+                api_reply_error(call, "cannot look up a deployment", err);
+                return 0;
+        }
+        if (PQntuples(r) == 0) {
+                PQclear(r);
+                ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
+                return 0;
+        }
+        *out = r;
+        return 1;
+}
+
+/* The env of a request, sealed, as protobuf fields. */
+struct sealed_env {
+        Appdeployer__V1__EnvVar *vars;
+        Appdeployer__V1__EnvVar **ptrs;
+        size_t n;
+};
+
+static void sealed_env_free(struct sealed_env *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                free(s->vars[i].value);
+        free(s->vars);
+        free(s->ptrs);
+}
+
+static int seal_env(struct sealed_env *s, const struct api *api,
+                    const struct api_deploy_request *dr, ad_error_t *err)
+{
+        if (dr->n_env == 0)
+                return 0;
+        s->vars = calloc(dr->n_env, sizeof(*s->vars));
+        s->ptrs = calloc(dr->n_env, sizeof(*s->ptrs));
+        if (s->vars == NULL || s->ptrs == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        for (size_t i = 0; i < dr->n_env; i++) {
+                appdeployer__v1__env_var__init(&s->vars[i]);
+                s->ptrs[i] = &s->vars[i];
+                s->vars[i].name = dr->env[i].name;
+                if (ad_secret_seal(&s->vars[i].value, &api->key, dr->env[i].value, err) < 0)
+                        return ad_error_wrap(err, "env %s", dr->env[i].name);
+                s->n = i + 1;
+        }
+        return 0;
+}
+
+/* An earlier request with the same Idempotency-Key: replies 200 with it
+ * (or 409 when the key was used for a different request) and returns 1;
+ * 0 when there is none; -1 when an error was replied. */
+static int replay(struct api_call *call, ad_db *db, const char *key,
+                  const struct api_deploy_request *dr)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *params[1] = { key };
+        const char *id, *app, *repo, *ref;
+
+        if (ad_db_exec(db, &r,
+                       "SELECT r.id, r.app_name, r.repo_url, r.ref, coalesce(d.status, 'QUEUED') "
+                       "FROM deployment_requests r LEFT JOIN deployments d ON d.id = r.id "
+                       "WHERE r.idempotency_key = $1",
+                       1, params, &err) < 0) {
+                api_reply_error(call, "cannot look up an idempotency key", err);
+                return -1;
+        }
+        if (PQntuples(r) == 0)
+                return 0;
+        id = PQgetvalue(r, 0, 0);
+        app = PQgetvalue(r, 0, 1);
+        repo = PQgetvalue(r, 0, 2);
+        ref = PQgetvalue(r, 0, 3);
+        if (strcmp(app, dr->app) != 0 || strcmp(repo, dr->repo_url) != 0 ||
+            strcmp(ref, dr->ref) != 0) {
+                snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
+                ad_httpd_reply_error(call->reply, 409, "idempotency_key_reused",
+                                     "this Idempotency-Key was already used for a different "
+                                     "request (deployment %s)",
+                                     id);
+                return 1;
+        }
+        reply_accepted(call, 200, id, PQgetvalue(r, 0, 4), app, repo, ref);
+        return 1;
+}
+
+/* Inserts the request and its deploy.requested event in one transaction.
+ * Returns 1 when committed, 0 when the Idempotency-Key was taken by a
+ * concurrent request meanwhile (nothing written), < 0 on error. */
+static int insert_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
+                          const char *id, const char *key, const ad_envelope *env, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *params[6] = { id, dr->app, dr->repo_url, dr->ref, call->principal, key };
+        int ret;
+
+        ret = ad_db_begin(db, err);
+        if (ret < 0)
+                return ret;
+        ret = ad_db_exec(db, &r,
+                         "INSERT INTO deployment_requests "
+                         "(id, app_name, repo_url, ref, requested_by, idempotency_key) "
+                         "VALUES ($1, $2, $3, $4, $5, $6) "
+                         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                         6, params, err);
+        if (ret == 0 && PQntuples(r) == 0) {
+                ad_db_rollback(db);
+                return 0;
+        }
+        if (ret == 0)
+                ret = ad_outbox_add(db, AD_SUBJECT_REQUESTED, env, err);
+        if (ret == 0)
+                ret = ad_db_commit(db, err);
+        if (ret < 0) {
+                ad_db_rollback(db);
+                return ret;
+        }
+        return 1;
+}
+
+/* Checks a POST /deployments: headers, body, and what the server can
+ * take.  Returns the parsed request, or NULL with the error replied. */
+static struct api_deploy_request *accept_request(struct api_call *call, const char **key)
+{
+        struct api_deploy_request *dr = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *code = "invalid_json";
+        const char *ct = ad_httpd_header(call->req, "Content-Type");
+        struct api *api = call->api;
+        char shown[512];
+
+        if (!api_content_type_is_json(ct)) {
+                api_text_excerpt(shown, 80, ct ? ct : "no Content-Type");
+                ad_httpd_reply_error(call->reply, 415, "unsupported_media_type",
+                                     "send the body as JSON with Content-Type: application/json "
+                                     "(got %s)",
+                                     shown);
+                return NULL;
+        }
+        /* The HTTP server enforces the limit already; this keeps the
+         * handler's contract on its own. */
+        if (call->req->body_len > api->max_body) {
+                ad_httpd_reply_error(call->reply, 413, "body_too_large",
+                                     "request body is larger than %zu bytes", api->max_body);
+                return NULL;
+        }
+        *key = ad_httpd_header(call->req, "Idempotency-Key");
+        if (*key && api_idempotency_key_check(*key, &err) < 0) {
+                ad_httpd_reply_error(call->reply, 400, "invalid_idempotency_key", "%s",
+                                     ad_error_message(err));
+                return NULL;
+        }
+        if (api_deploy_request_parse(&dr, call->req->body, call->req->body_len, api->allow_local,
+                                     &code, &err) < 0) {
+                /* Messages quote the input (the URL, a field name). */
+                api_text_excerpt(shown, sizeof(shown), ad_error_message(err));
+                if (err->kind == AD_ERR_INVALID)
+                        ad_httpd_reply_error(call->reply, 400, code, "%s", shown);
+                else
+                        api_reply_error(call, "cannot parse a request", err);
+                return NULL;
+        }
+        if (dr->n_env > 0 && !api->have_key) {
+                api_deploy_request_free(dr);
+                ad_httpd_reply_error(call->reply, 500, "secrets_not_configured",
+                                     "this server has no secrets.key, so it cannot accept "
+                                     "environment variables");
+                return NULL;
+        }
+        return dr;
+}
+
+/* Records a new deployment and its deploy.requested event (env sealed).
+ * Returns 1 when recorded, 0 when a concurrent request took the
+ * Idempotency-Key, < 0 on error. */
+static int record_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
+                          const char *key, const char *id, const char *trace, ad_error_t *err)
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        struct sealed_env sealed = { 0 };
+        char event_id[AD_UUID_LEN + 1];
+        ad_envelope env;
+        int ret;
+
+        ad_event_init(&env, id, trace, 1, "api", event_id);
+        rq.repo_url = dr->repo_url;
+        rq.ref = dr->ref;
+        rq.app_name = (char *)dr->app; /* protobuf-c never writes it */
+        rq.requested_by = call->principal;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        ret = seal_env(&sealed, call->api, dr, err);
+        rq.n_env = sealed.n;
+        rq.env = sealed.ptrs;
+        if (ret == 0)
+                ret = insert_request(call, db, dr, id, key, &env, err);
+        sealed_env_free(&sealed);
+        return ret;
+}
+
+void api_deployments_create(struct api_call *call)
+{
+        cleanup_deploy_request struct api_deploy_request *dr = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
+        const char *key = NULL;
+        ad_db *db;
+        int ret;
+
+        dr = accept_request(call, &key);
+        if (dr == NULL || (db = api_db_get(call)) == NULL)
+                return;
+        if (key && replay(call, db, key, dr) != 0)
+                return;
+
+        ad_uuid_v4(id);
+        ad_uuid_v4(trace);
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
+        ret = record_request(call, db, dr, key, id, trace, &err);
+        if (ret < 0 && err->kind == AD_ERR_TOO_LARGE) {
+                ad_httpd_reply_error(call->reply, 413, "too_large",
+                                     "the request does not fit in one event: %s",
+                                     ad_error_message(err));
+                return;
+        }
+        if (ret < 0) {
+                api_reply_error(call, "cannot record a deployment request", err);
+                return;
+        }
+        /* Lost a race on the Idempotency-Key: answer with the winner. */
+        if (ret == 0) {
+                if (replay(call, db, key, dr) == 0)
+                        ad_httpd_reply_error(call->reply, 409, "conflict",
+                                             "a concurrent request with this Idempotency-Key "
+                                             "failed; retry");
+                return;
+        }
+        api_relay_now(call->api, db);
+        ad_log(AD_LOG_INFO, "deployment requested", "deployment_id", id, "app", dr->app, "trace_id",
+               trace, NULL);
+        reply_accepted(call, 202, id, "QUEUED", dr->app, dr->repo_url, dr->ref);
+}
+
+void api_deployments_list(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        json_auto_t *items = NULL;
+        struct api_cursor cursor = { 0 };
+        char us[24], limit_text[16];
+        const char *params[3] = { NULL, NULL, limit_text };
+        const char *cursor_text = ad_httpd_query(call->req, "cursor");
+        json_t *next = json_null();
+        long limit;
+        int rows;
+        ad_db *db;
+
+        if (api_limit_parse(ad_httpd_query(call->req, "limit"), API_LIST_DEFAULT, API_LIST_MAX,
+                            &limit, &err) < 0) {
+                ad_httpd_reply_error(call->reply, 400, "invalid_limit", "%s",
+                                     ad_error_message(err));
+                return;
+        }
+        if (cursor_text && *cursor_text) {
+                if (api_cursor_decode(&cursor, cursor_text, &err) < 0) {
+                        ad_httpd_reply_error(call->reply, 400, "invalid_cursor", "%s",
+                                             ad_error_message(err));
+                        return;
+                }
+                snprintf(us, sizeof(us), "%" PRId64, cursor.created_us);
+                params[0] = us;
+                params[1] = cursor.id;
+        }
+        /* One more row than asked tells whether there is a next page. */
+        snprintf(limit_text, sizeof(limit_text), "%ld", limit + 1);
+        db = api_db_get(call);
+        if (db == NULL)
+                return;
+        if (ad_db_exec(db, &r, sql_list, 3, params, &err) < 0) {
+                api_reply_error(call, "cannot list deployments", err);
+                return;
+        }
+
+        items = json_array();
+        rows = PQntuples(r);
+        for (int i = 0; i < rows && i < limit; i++) {
+                json_t *item = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+
+                if (item == NULL) {
+                        api_reply_error(call, "cannot read a deployment row", NULL);
+                        return;
+                }
+                json_array_append_new(items, item);
+        }
+        if (rows > limit) {
+                cleanup_free char *text = NULL;
+
+                cursor.created_us = strtoll(PQgetvalue(r, limit - 1, 1), NULL, 10);
+                snprintf(cursor.id, sizeof(cursor.id), "%s", PQgetvalue(r, limit - 1, 2));
+                text = api_cursor_encode(&cursor);
+                next = text ? json_string(text) : json_null();
+        }
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:O,s:o}", "deployments", items, "next_cursor", next));
+}
+
+void api_deployments_get(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *params[1] = { call->id };
+        ad_db *db = api_db_get(call);
+
+        if (db == NULL)
+                return;
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", call->id);
+        if (ad_db_exec(db, &r, sql_get, 1, params, &err) < 0) {
+                api_reply_error(call, "cannot read a deployment", err);
+                return;
+        }
+        if (PQntuples(r) == 0) {
+                ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
+                return;
+        }
+        api_reply_json_text(call, 200, PQgetvalue(r, 0, 0));
+}
+
+void api_deployments_delete(struct api_call *call)
+{
+        Appdeployer__V1__DestroyRequested destroy = APPDEPLOYER__V1__DESTROY_REQUESTED__INIT;
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
+        const char *status;
+        ad_envelope env;
+        ad_db *db = api_db_get(call);
+
+        if (db == NULL || !lookup(call, db, &r))
+                return;
+        status = PQgetvalue(r, 0, 0);
+        /* DELETE is idempotent: a destroy under way is not asked twice. */
+        if (strcmp(status, "DESTROYING") != 0 && strcmp(status, "DESTROYED") != 0) {
+                ad_uuid_v4(trace);
+                ad_event_init(&env, call->id, trace, 1, "api", event_id);
+                destroy.requested_by = call->principal;
+                env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY;
+                env.destroy = &destroy;
+                if (ad_outbox_add(db, AD_SUBJECT_DESTROY, &env, &err) < 0) {
+                        api_reply_error(call, "cannot request a destroy", err);
+                        return;
+                }
+                api_relay_now(call->api, db);
+                ad_log(AD_LOG_INFO, "destroy requested", "deployment_id", call->id, "trace_id",
+                       trace, NULL);
+        }
+        ad_httpd_reply_json(call->reply, 202,
+                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", call->id, "app",
+                                      PQgetvalue(r, 0, 1), "status", status, "requested", "destroy",
+                                      "links", links(call->id)));
+}
+
+/* Whether the app has a healthy release older than the deployment's own
+ * (any release other than it when it never became one). */
+static int has_earlier_release(ad_db *db, const char *app, const char *id, bool *yes,
+                               ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *params[2] = { app, id };
+        int ret;
+
+        ret = ad_db_exec(db, &r,
+                         "SELECT EXISTS (SELECT 1 FROM releases WHERE app_name = $1 "
+                         "AND deployment_id <> $2::uuid AND id < coalesce("
+                         "(SELECT min(id) FROM releases WHERE deployment_id = $2::uuid), "
+                         "9223372036854775807))",
+                         2, params, err);
+        if (ret < 0)
+                return ret;
+        *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        return 0;
+}
+
+/* The rollback is a new deployment of the app: it gets its own id (the
+ * envelope's deployment_id) and request row, so it can be followed like
+ * any other; the coordinator picks the image. */
+static int record_rollback(struct api_call *call, ad_db *db, PGresult *target, const char *id,
+                           const char *trace, ad_error_t *err)
+{
+        Appdeployer__V1__RollbackRequested rb = APPDEPLOYER__V1__ROLLBACK_REQUESTED__INIT;
+        const char *params[5] = { id, PQgetvalue(target, 0, 1), PQgetvalue(target, 0, 2),
+                                  PQgetvalue(target, 0, 3), call->principal };
+        char event_id[AD_UUID_LEN + 1];
+        ad_envelope env;
+        int ret;
+
+        ad_event_init(&env, id, trace, 1, "api", event_id);
+        rb.requested_by = call->principal;
+        rb.target_deployment_id = call->id;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK;
+        env.rollback = &rb;
+        ret = ad_db_begin(db, err);
+        if (ret == 0)
+                ret = ad_db_exec(db, NULL,
+                                 "INSERT INTO deployment_requests "
+                                 "(id, app_name, repo_url, ref, requested_by) "
+                                 "VALUES ($1, $2, $3, $4, $5)",
+                                 5, params, err);
+        if (ret == 0)
+                ret = ad_outbox_add(db, AD_SUBJECT_ROLLBACK, &env, err);
+        if (ret == 0)
+                ret = ad_db_commit(db, err);
+        if (ret < 0)
+                ad_db_rollback(db);
+        return ret;
+}
+
+void api_deployments_rollback(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
+        ad_db *db = api_db_get(call);
+        bool earlier = false;
+        const char *app;
+
+        if (db == NULL || !lookup(call, db, &r))
+                return;
+        app = PQgetvalue(r, 0, 1);
+        if (has_earlier_release(db, app, call->id, &earlier, &err) < 0) {
+                api_reply_error(call, "cannot read releases", err);
+                return;
+        }
+        if (!earlier) {
+                ad_httpd_reply_error(call->reply, 409, "no_earlier_release",
+                                     "app %s has no healthy release before deployment %s to roll "
+                                     "back to",
+                                     app, call->id);
+                return;
+        }
+        ad_uuid_v4(id);
+        ad_uuid_v4(trace);
+        if (record_rollback(call, db, r, id, trace, &err) < 0) {
+                api_reply_error(call, "cannot request a rollback", err);
+                return;
+        }
+        api_relay_now(call->api, db);
+        ad_log(AD_LOG_INFO, "rollback requested", "deployment_id", id, "rollback_of", call->id,
+               "app", app, "trace_id", trace, NULL);
+        ad_httpd_reply_json(call->reply, 202,
+                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", id, "rollback_of", call->id,
+                                      "status", "QUEUED", "app", app, "links", links(id)));
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
+}

@@ -1,0 +1,338 @@
+/* GET /deployments/{id}/logs: the build and runtime lines the builder and
+ * the deployer stored (deployment_logs), as text or JSON, or followed as
+ * Server-Sent Events until the deployment reaches a final status.
+ *
+ * A follower polls the table (every 300 ms) rather than holding a
+ * database connection: it borrows a pooled one for each poll only, so a
+ * hundred followers cost no more connections than a hundred requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/log.h"
+#include "api.h"
+
+#define LOG_POLL_MS 300
+#define LOG_KEEPALIVE_MS 10000
+#define LOG_BATCH 500
+#define LOG_MAX_LINES 50000
+#define LOG_LINE_MAX (16 * 1024)
+/* Consecutive failed polls before a stream gives up. */
+#define LOG_MAX_FAILURES 20
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The status of a deployment ('QUEUED' until the coordinator has it); no
+ * row when nobody knows the id.  $1: id. */
+static const char sql_status[] =
+        "SELECT coalesce(d.status, 'QUEUED') FROM (SELECT $1::uuid AS id) q "
+        "LEFT JOIN deployment_requests r ON r.id = q.id "
+        "LEFT JOIN deployments d ON d.id = q.id "
+        "WHERE r.id IS NOT NULL OR d.id IS NOT NULL";
+
+/* $1: id, $2: the last seq already sent, $3: how many. */
+static const char sql_lines[] = "SELECT seq, source, line, " TS(
+        "created_at") " "
+                      "FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 "
+                      "ORDER BY seq LIMIT $3";
+
+struct buf {
+        char *data;
+        size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const char *s, size_t n)
+{
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 4096;
+                char *d;
+
+                while (cap < b->len + n + 1)
+                        cap *= 2;
+                d = realloc(b->data, cap);
+                if (d == NULL)
+                        return -1;
+                b->data = d;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+static int buf_str(struct buf *b, const char *s)
+{
+        return buf_add(b, s, strlen(s));
+}
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+struct log_stream {
+        struct api *api;
+        char id[AD_UUID_LEN + 1];
+        long long last_seq;
+        struct buf out;
+        size_t sent; /* of out */
+        bool ended;  /* the end event is queued */
+        int failures;
+        int64_t last_write_ms;
+};
+
+/* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
+ * newlines in it becomes several data fields, which clients join back. */
+static int sse_line(struct buf *b, const char *seq, const char *line)
+{
+        size_t n = strlen(line);
+        int ret = 0;
+
+        if (n > LOG_LINE_MAX)
+                n = LOG_LINE_MAX;
+        ret |= buf_str(b, "id: ");
+        ret |= buf_str(b, seq);
+        ret |= buf_str(b, "\n");
+        for (size_t i = 0;;) {
+                size_t len = strcspn(line + i, "\r\n");
+
+                if (i + len > n)
+                        len = n - i;
+                ret |= buf_str(b, "data: ");
+                ret |= buf_add(b, line + i, len);
+                ret |= buf_str(b, "\n");
+                i += len;
+                if (i < n)
+                        i += (line[i] == '\r' && line[i + 1] == '\n') ? 2 : 1;
+                if (i >= n)
+                        break;
+        }
+        ret |= buf_str(b, "\n");
+        return ret ? -1 : 0;
+}
+
+/* One poll: queues new lines, or the end event once the deployment is in
+ * a final status and every line is out.  Returns 1 when something was
+ * queued, 0 when nothing was, < 0 on error. */
+static int stream_poll(struct log_stream *s, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *st = NULL, *lines = NULL;
+        char after[24], batch[16];
+        const char *p1[1] = { s->id }, *p3[3] = { s->id, after, batch };
+        ad_db *db = NULL;
+        char status[32];
+        int ret, n;
+
+        ret = api_pool_get(s->api->pool, &db, 2000, err);
+        if (ret < 0)
+                return ret;
+        /* Status before lines: a final status read here means every line
+         * written before it is in the query that follows. */
+        ret = ad_db_exec(db, &st, sql_status, 1, p1, err);
+        if (ret == 0) {
+                snprintf(after, sizeof(after), "%lld", s->last_seq);
+                snprintf(batch, sizeof(batch), "%d", LOG_BATCH);
+                ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
+        }
+        api_pool_put(s->api->pool, db);
+        if (ret < 0)
+                return ret;
+        snprintf(status, sizeof(status), "%s", PQntuples(st) ? PQgetvalue(st, 0, 0) : "DESTROYED");
+        n = PQntuples(lines);
+        for (int i = 0; i < n; i++) {
+                if (sse_line(&s->out, PQgetvalue(lines, i, 0), PQgetvalue(lines, i, 2)) < 0)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                s->last_seq = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+        }
+        if (n > 0)
+                return 1;
+        if (api_status_final(status)) {
+                buf_str(&s->out, "event: end\ndata: ");
+                buf_str(&s->out, status);
+                buf_str(&s->out, "\n\n");
+                s->ended = true;
+                return 1;
+        }
+        return 0;
+}
+
+/* The httpd stream callback: blocks (this connection has its own thread)
+ * until there is something to send. */
+static ssize_t stream_next(void *ud, char *out, size_t max)
+{
+        struct log_stream *s = ud;
+
+        for (;;) {
+                cleanup_error ad_error_t err = NULL;
+                int ret;
+
+                if (s->sent < s->out.len) {
+                        size_t n = s->out.len - s->sent;
+
+                        if (n > max)
+                                n = max;
+                        memcpy(out, s->out.data + s->sent, n);
+                        s->sent += n;
+                        if (s->sent == s->out.len)
+                                s->sent = s->out.len = 0;
+                        s->last_write_ms = ad_monotonic_ms();
+                        return (ssize_t)n;
+                }
+                /* Shutting down: main clears ready before stopping the server. */
+                if (s->ended || !atomic_load(&s->api->ready))
+                        return -1;
+                ret = stream_poll(s, &err);
+                if (ret > 0) {
+                        s->failures = 0;
+                        continue;
+                }
+                if (ret < 0 && ++s->failures >= LOG_MAX_FAILURES) {
+                        ad_log(AD_LOG_WARN, "log stream gave up", "deployment_id", s->id, "error",
+                               ad_error_message(err), NULL);
+                        buf_str(&s->out, "event: error\ndata: the log store is unavailable\n\n");
+                        s->ended = true;
+                        continue;
+                }
+                /* A comment now and then: proxies keep the connection, and a
+                 * client that left is noticed when the write fails. */
+                if (ad_monotonic_ms() - s->last_write_ms >= LOG_KEEPALIVE_MS) {
+                        buf_str(&s->out, ": keepalive\n\n");
+                        continue;
+                }
+                sleep_ms(LOG_POLL_MS);
+        }
+}
+
+static void stream_free(void *ud)
+{
+        struct log_stream *s = ud;
+
+        free(s->out.data);
+        free(s);
+}
+
+static bool wants_json(struct api_call *call)
+{
+        const char *format = ad_httpd_query(call->req, "format");
+        const char *accept = ad_httpd_header(call->req, "Accept");
+
+        if (format)
+                return strcmp(format, "json") == 0;
+        return accept && strstr(accept, "application/json") && !strstr(accept, "text/plain");
+}
+
+static bool truthy(const char *v)
+{
+        return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
+}
+
+/* Where a follower starts: after Last-Event-ID (a reconnecting
+ * EventSource) or ?after=, else at the first line. */
+static long long follow_start(struct api_call *call)
+{
+        const char *v = ad_httpd_header(call->req, "Last-Event-ID");
+        char *end;
+        long long seq;
+
+        if (v == NULL)
+                v = ad_httpd_query(call->req, "after");
+        if (v == NULL || *v == '\0')
+                return 0;
+        seq = strtoll(v, &end, 10);
+        return *end == '\0' && seq > 0 ? seq : 0;
+}
+
+static void reply_stored(struct api_call *call, ad_db *db, const char *status)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char batch[16];
+        const char *params[3] = { call->id, "0", batch };
+        bool json = wants_json(call);
+        int n;
+
+        snprintf(batch, sizeof(batch), "%d", LOG_MAX_LINES + 1);
+        if (ad_db_exec(db, &r, sql_lines, 3, params, &err) < 0) {
+                api_reply_error(call, "cannot read logs", err);
+                return;
+        }
+        n = PQntuples(r);
+        if (json) {
+                json_t *lines = json_array();
+
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
+                        json_array_append_new(
+                                lines, json_pack("{s:I,s:s,s:s,s:s}", "seq",
+                                                 (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                                                 "source", PQgetvalue(r, i, 1), "time",
+                                                 PQgetvalue(r, i, 3), "line", PQgetvalue(r, i, 2)));
+                ad_httpd_reply_json(call->reply, 200,
+                                    json_pack("{s:s,s:s,s:o,s:b}", "id", call->id, "status", status,
+                                              "lines", lines, "truncated", n > LOG_MAX_LINES));
+                return;
+        }
+        {
+                struct buf b = { 0 };
+
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
+                        if (buf_str(&b, PQgetvalue(r, i, 2)) < 0 || buf_str(&b, "\n") < 0) {
+                                free(b.data);
+                                ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
+                                return;
+                        }
+                free(call->reply->body);
+                call->reply->status = 200;
+                call->reply->content_type = "text/plain; charset=utf-8";
+                call->reply->body = b.data ? b.data : strdup("");
+                call->reply->body_len = b.len;
+        }
+}
+
+void api_logs_get(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *params[1] = { call->id };
+        struct log_stream *s;
+        ad_db *db = api_db_get(call);
+
+        if (db == NULL)
+                return;
+        snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", call->id);
+        if (ad_db_exec(db, &r, sql_status, 1, params, &err) < 0) {
+                api_reply_error(call, "cannot look up a deployment", err);
+                return;
+        }
+        if (PQntuples(r) == 0) {
+                ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
+                return;
+        }
+        if (!truthy(ad_httpd_query(call->req, "follow"))) {
+                reply_stored(call, db, PQgetvalue(r, 0, 0));
+                return;
+        }
+
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+                ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
+                return;
+        }
+        s->api = call->api;
+        memcpy(s->id, call->id, sizeof(s->id));
+        s->last_seq = follow_start(call);
+        s->last_write_ms = ad_monotonic_ms();
+        call->reply->status = 200;
+        call->reply->content_type = "text/event-stream";
+        call->reply->headers[0][0] = "Cache-Control";
+        call->reply->headers[0][1] = "no-cache";
+        call->reply->headers[1][0] = "X-Accel-Buffering";
+        call->reply->headers[1][1] = "no";
+        call->reply->stream = stream_next;
+        call->reply->stream_ud = s;
+        call->reply->stream_free = stream_free;
+}

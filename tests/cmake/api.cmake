@@ -1,0 +1,11 @@
+# services/api and cli/adctl: the request parser (unit), the REST API and
+# adctl against a real adapi and the stack (integration).
+ad_test(test_api_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_api_request.c
+        LIBS adapirequest adcommon LABELS unit)
+ad_test(test_api SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_api.c
+        LIBS adcommon Threads::Threads LABELS integration)
+add_dependencies(test_api adapi)
+set_tests_properties(test_api PROPERTIES TIMEOUT 180)
+add_test(NAME test_api_cli
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_api_cli.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_api_cli PROPERTIES LABELS integration TIMEOUT 180)

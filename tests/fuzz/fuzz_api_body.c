@@ -1,0 +1,68 @@
+/* POST /deployments bodies and list cursors, as adapi parses them: any
+ * input is accepted or rejected with a message, never a crash or a leak. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_request.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct api_deploy_request *req = NULL;
+        struct api_cursor cursor;
+        ad_error_t err = NULL;
+        const char *code = NULL;
+        char *text;
+
+        /* The server hands the parser a NUL-terminated body of body_len. */
+        text = malloc(size + 1);
+        if (text == NULL)
+                return 0;
+        memcpy(text, data, size);
+        text[size] = '\0';
+
+        /* With and without local sources: two paths through the URL check. */
+        for (int allow_local = 0; allow_local <= 1; allow_local++) {
+                if (api_deploy_request_parse(&req, text, size, allow_local, &code, &err) == 0) {
+                        /* What is accepted is what the service relies on. */
+                        if (!ad_app_name_valid(req->app) || req->ref == NULL ||
+                            req->n_env > API_ENV_MAX_VARS)
+                                abort();
+                        for (size_t i = 0; i < req->n_env; i++)
+                                if (!api_env_name_valid(req->env[i].name) ||
+                                    strlen(req->env[i].value) > API_ENV_VALUE_MAX)
+                                        abort();
+                        api_deploy_request_free(req);
+                        req = NULL;
+                } else if (code == NULL || ad_error_message(err) == NULL) {
+                        abort();
+                }
+                ad_error_release(&err);
+        }
+
+        /* Cursors and limits come from the query string. */
+        if (api_cursor_decode(&cursor, text, &err) == 0) {
+                char *again = api_cursor_encode(&cursor);
+                struct api_cursor back;
+
+                if (again == NULL || api_cursor_decode(&back, again, NULL) < 0 ||
+                    back.created_us != cursor.created_us || strcmp(back.id, cursor.id) != 0)
+                        abort();
+                free(again);
+        }
+        ad_error_release(&err);
+        {
+                long limit;
+
+                if (api_limit_parse(text, 20, 100, &limit, &err) == 0 && (limit < 1 || limit > 100))
+                        abort();
+                ad_error_release(&err);
+        }
+        api_content_type_is_json(text);
+        api_ref_valid(text);
+        free(text);
+        return 0;
+}
