@@ -65,8 +65,8 @@ git_port=$(cat "$AD_STATE_DIR/run/git-daemon.port")
 step "deploying git://127.0.0.1:$git_port/node-express through the REST API ($ADCTL_API)"
 out=$(build-demo/bin/adctl deploy "git://127.0.0.1:$git_port/node-express" --name node-express \
   --env GREETING=hello --wait --json | tee /dev/stderr | tail -n 1)
-url=$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' <<<"$out")
-ip=$(sed -n 's/.*"ip": *"\([^"]*\)".*/\1/p' <<<"$out")
+url=$(jq -r '.url // empty' <<<"$out")
+ip=$(jq -r '.ip // empty' <<<"$out")
 [[ -n $url ]] || {
   echo "the deployment did not reach a URL" >&2
   exit 1
