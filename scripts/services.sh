@@ -22,14 +22,7 @@ cmd_up() {
   # shellcheck disable=SC1091
   . "$STATE/env"
   mkdir -p "$RUN" "$LOGS"
-  # The platform key that seals env values; made once, kept private.
-  if [[ -z ${AD_SECRETS_KEY:-} ]]; then
-    if [[ ! -s $STATE/secrets.key ]]; then
-      (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$STATE/secrets.key")
-    fi
-    AD_SECRETS_KEY=$(cat "$STATE/secrets.key")
-  fi
-  export AD_SECRETS_KEY
+  # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env.
   export AD_API_ALLOW_LOCAL_SOURCES=true AD_ANALYZER_ALLOW_LOCAL_SOURCES=true \
     AD_BUILDER_ALLOW_LOCAL_SOURCES=true
   for svc in "${SERVICES[@]}"; do

@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Local app-deployer stack: NATS (JetStream), PostgreSQL 15, image registry,
+# caddy (ingress) and podman's Docker-API service, all on 127.0.0.1 ports
+# picked at `up` time, all state under ONE directory:
+#   $AD_STATE_DIR, default <repo>/.stack
+#
+# Usage: stack.sh up | down [--purge] | status | env
+#   up      start what is not running (idempotent), write and print STATE/env
+#   down    stop the servers; data is kept unless --purge
+#   status  one line per server: state, pid, port(s); exit 3 if any stopped
+#   env     print STATE/env (source it: `. "$(scripts/stack.sh env-file)"`
+#           or `eval "$(scripts/stack.sh env)"`)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+STATE=$(ad_state_dir)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PG_USER=${AD_PG_USER:-appdeployer}
+PG_PASSWORD=${AD_PG_PASSWORD:-appdeployer}
+PG_DB=${AD_PG_DB:-appdeployer}
+START_TIMEOUT=${AD_START_TIMEOUT:-60}
+STOP_TIMEOUT=${AD_STOP_TIMEOUT:-20}
+
+SERVERS=(nats postgres registry caddy podman)
+# Process names (/proc/PID/comm) used to tell our server from a recycled pid.
+declare -A COMM=([nats]=nats-server [postgres]=postgres
+  [registry]=docker-registry [caddy]=caddy [podman]=podman)
+PORT_KEYS=(NATS_PORT NATS_MONITOR_PORT PG_PORT REGISTRY_PORT
+  CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT)
+declare -A PORT=()
+
+init_paths() {
+  # Absolute path: it ends up in the env file and in server configs.
+  mkdir -p "$STATE"
+  STATE=$(cd "$STATE" && pwd)
+  LOGDIR=$STATE/logs
+  RUNDIR=$STATE/run
+  PORTS_FILE=$STATE/ports
+  ENV_FILE=$STATE/env
+  SOCK=$STATE/podman.sock
+  PGDATA=$STATE/postgres/data
+  PGSOCK=$STATE/postgres/run
+  CONTAINERS_CONF_FILE=$STATE/podman/containers.conf
+  REGISTRIES_CONF_FILE=$STATE/podman/registries.conf
+  CADDY_CA_FILE=$STATE/caddy/data/pki/authorities/local/root.crt
+}
+
+# --- ports -----------------------------------------------------------------
+
+load_ports() {
+  local key val
+  [[ -f $PORTS_FILE ]] || return 0
+  while IFS='=' read -r key val; do
+    [[ " ${PORT_KEYS[*]} " == *" $key "* && $val =~ ^[0-9]+$ ]] || continue
+    PORT[$key]=$val
+  done <"$PORTS_FILE"
+}
+
+save_ports() {
+  local key
+  for key in "${PORT_KEYS[@]}"; do
+    [[ -n ${PORT[$key]:-} ]] && printf '%s=%s\n' "$key" "${PORT[$key]}"
+  done >"$PORTS_FILE.tmp"
+  mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
+}
+
+# pick KEY...: choose a fresh free port for each KEY (the previous one if it
+# is still free, so URLs stay stable across restarts).
+pick() {
+  local key p
+  for key in "$@"; do
+    ad_pick_port p "${PORT[$key]:-}"
+    PORT[$key]=$p
+  done
+}
+
+# Ports of a running server are in use by that server: reserve them so no
+# other server is given them.
+reserve() {
+  local key
+  for key in "$@"; do
+    [[ -n ${PORT[$key]:-} ]] && AD_RESERVED_PORTS+="${PORT[$key]} "
+  done
+  return 0
+}
+
+ports_of() {
+  case $1 in
+  nats) echo NATS_PORT NATS_MONITOR_PORT ;;
+  postgres) echo PG_PORT ;;
+  registry) echo REGISTRY_PORT ;;
+  caddy) echo CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;;
+  podman) echo ;;
+  esac
+}
+
+# --- processes -------------------------------------------------------------
+
+# server_pid NAME: print the pid when NAME runs (and really is NAME).
+server_pid() {
+  local name=$1 pid comm
+  pid=$(ad_pid_from_file "$RUNDIR/$name.pid") || return 1
+  read -r comm <"/proc/$pid/comm" 2>/dev/null || return 1
+  [[ $comm == "${COMM[$name]}" ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# launch NAME CMD...: start CMD detached (own session, so the caller's
+# Ctrl-C or process-group kill does not take it down), output appended to
+# logs/NAME.log, pid in run/NAME.pid. The wrapper writes its own pid then
+# execs, so the pid is the server's even if setsid had to fork.
+launch() {
+  local name=$1 log=$LOGDIR/$1.log pidfile=$RUNDIR/$1.pid i
+  shift
+  rm -f "$pidfile"
+  printf '=== %s: starting %s\n' "$(date -Is)" "$*" >>"$log"
+  # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
+  (cd / && exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$pidfile" "$@" \
+    </dev/null >>"$log" 2>&1 9>&-) & # 9: the up/down lock, not for servers
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.05
+  done
+  ad_die "$name did not start; see $log"
+}
+
+# pg_prefix: set PG_PREFIX to the command prefix that runs a program as the
+# postgres user (PostgreSQL refuses root). setpriv execs in place (no extra
+# process, unlike su/runuser), so launch's pid is the postmaster's. When a
+# parent of the state dir is not traversable by postgres (repo under /root,
+# say), keep CAP_DAC_READ_SEARCH instead of chmod-ing directories we do not
+# own.
+pg_prefix() {
+  PG_PREFIX=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  if ! "${PG_PREFIX[@]}" -- test -x "$STATE/postgres" 2>/dev/null; then
+    PG_PREFIX+=(--inh-caps=+dac_read_search --ambient-caps=+dac_read_search)
+  fi
+  PG_PREFIX+=(--)
+}
+
+# --- per-server start ------------------------------------------------------
+
+start_nats() {
+  mkdir -p "$STATE/nats"
+  # -a also binds the monitoring port (-m) to 127.0.0.1.
+  launch nats nats-server -n app-deployer-local -js -sd "$STATE/nats" \
+    -a 127.0.0.1 -p "${PORT[NATS_PORT]}" -m "${PORT[NATS_MONITOR_PORT]}"
+}
+ready_nats() {
+  curl -fsS "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}/healthz" &&
+    (exec 3<>"/dev/tcp/127.0.0.1/${PORT[NATS_PORT]}")
+}
+
+start_postgres() {
+  id postgres >/dev/null 2>&1 || ad_die "no 'postgres' user (install postgresql: scripts/install-deps.sh)"
+  [[ -x $PGBIN/postgres ]] || ad_die "PostgreSQL binaries not found in $PGBIN"
+  # The state dirs are root's; postgres must be able to traverse them and
+  # own its data and socket dirs (initdb insists on 0700).
+  mkdir -p "$STATE/postgres"
+  chmod 0755 "$STATE" "$STATE/postgres"
+  install -d -o postgres -g postgres -m 0700 "$PGDATA" "$PGSOCK"
+  pg_prefix
+  if [[ ! -f $PGDATA/PG_VERSION ]]; then
+    ad_log "postgres: initdb $PGDATA"
+    # Local socket: trust (the socket dir is 0700 postgres, so only root
+    # and postgres reach it). TCP on 127.0.0.1: password (scram).
+    (cd / && "${PG_PREFIX[@]}" "$PGBIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --locale=C \
+      --auth-local=trust --auth-host=scram-sha-256 --no-instructions \
+      >>"$LOGDIR/postgres.log" 2>&1) ||
+      ad_die "postgres: initdb failed; see $LOGDIR/postgres.log"
+  fi
+  # Port, address and socket dir on the command line: they change per `up`.
+  launch postgres "${PG_PREFIX[@]}" "$PGBIN/postgres" -D "$PGDATA" \
+    -c listen_addresses=127.0.0.1 -p "${PORT[PG_PORT]}" \
+    -c unix_socket_directories="$PGSOCK" -c logging_collector=off
+}
+ready_postgres() {
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[PG_PORT]}" -d postgres
+}
+# Role and database, created on every `up` when missing (cheap, idempotent).
+setup_postgres() {
+  local pw=${PG_PASSWORD//\'/\'\'}
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
+    -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<SQL || ad_die "postgres: creating role/database failed; see $LOGDIR/postgres.log"
+SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \gexec
+ALTER ROLE "$PG_USER" PASSWORD '$pw';
+SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+SQL
+}
+
+start_registry() {
+  local dir=$STATE/registry
+  mkdir -p "$dir/data"
+  # A fixed secret avoids the "No HTTP secret provided" random one per start.
+  [[ -s $dir/secret ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${PORT[REGISTRY_PORT]}
+  secret: $(cat "$dir/secret")
+EOF
+  launch registry docker-registry serve "$dir/config.yml"
+}
+ready_registry() {
+  curl -fsS "http://127.0.0.1:${PORT[REGISTRY_PORT]}/v2/"
+}
+
+start_caddy() {
+  local dir=$STATE/caddy
+  mkdir -p "$dir/data" "$dir/config" "$dir/home"
+  # - `apps`: plain HTTP ingress, routes are POSTed at runtime to
+  #   /config/apps/http/servers/apps/routes. No automatic HTTPS there.
+  # - `apps_tls`: HTTPS ingress, certificates issued on demand by caddy's
+  #   internal CA for whatever SNI is asked (*.localhost), no redirects, no
+  #   HTTP/3 (it would also bind a UDP port nobody checked was free).
+  # - http_port/https_port point at our ports so caddy never tries :80/:443.
+  # - install_trust=false: never touch the system trust store.
+  # - persist=false: runtime routes are not autosaved; the platform
+  #   re-applies its routes after a caddy restart.
+  cat >"$dir/caddy.json" <<EOF
+{
+  "admin": {"listen": "127.0.0.1:${PORT[CADDY_ADMIN_PORT]}", "config": {"persist": false}},
+  "storage": {"module": "file_system", "root": "$dir/data"},
+  "apps": {
+    "http": {
+      "http_port": ${PORT[INGRESS_HTTP_PORT]},
+      "https_port": ${PORT[INGRESS_HTTPS_PORT]},
+      "servers": {
+        "apps": {
+          "listen": ["127.0.0.1:${PORT[INGRESS_HTTP_PORT]}"],
+          "routes": [],
+          "automatic_https": {"disable": true}
+        },
+        "apps_tls": {
+          "listen": ["127.0.0.1:${PORT[INGRESS_HTTPS_PORT]}"],
+          "routes": [],
+          "tls_connection_policies": [{}],
+          "protocols": ["h1", "h2"],
+          "automatic_https": {"disable_redirects": true}
+        }
+      }
+    },
+    "tls": {
+      "automation": {
+        "policies": [{"issuers": [{"module": "internal"}], "on_demand": true}]
+      }
+    },
+    "pki": {
+      "certificate_authorities": {"local": {"install_trust": false}}
+    }
+  }
+}
+EOF
+  launch caddy env HOME="$dir/home" XDG_DATA_HOME="$dir/data" \
+    XDG_CONFIG_HOME="$dir/config" caddy run --config "$dir/caddy.json"
+}
+ready_caddy() {
+  curl -fsS "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}/config/" &&
+    (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTP_PORT]}") &&
+    (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTPS_PORT]}")
+}
+
+start_podman() {
+  # sockaddr_un.sun_path is 108 bytes.
+  ((${#SOCK} < 100)) || ad_die "podman socket path too long (${#SOCK} chars): $SOCK; use a shorter AD_STATE_DIR"
+  rm -f "$SOCK"
+  launch podman env CONTAINERS_CONF="$CONTAINERS_CONF_FILE" \
+    CONTAINERS_REGISTRIES_CONF="$REGISTRIES_CONF_FILE" \
+    podman system service --time=0 "unix://$SOCK"
+}
+ready_podman() {
+  [[ $(curl -fsS --unix-socket "$SOCK" http://d/_ping) == OK ]]
+}
+
+# --- commands --------------------------------------------------------------
+
+write_env() {
+  # The platform key that seals app secrets: made once, readable by root
+  # only, and read from its file (never copied into the env file).
+  if [[ ! -s $STATE/secrets.key ]]; then
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$STATE/secrets.key")
+  fi
+  {
+    echo "# app-deployer local stack ($(date -Is)); source this file."
+    printf 'export AD_STATE_DIR=%q\n' "$STATE"
+    printf 'export AD_NATS_URL=%q\n' "nats://127.0.0.1:${PORT[NATS_PORT]}"
+    printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}"
+    printf 'export AD_DATABASE_URL=%q\n' \
+      "postgresql://$PG_USER:$(urlencode "$PG_PASSWORD")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+    printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
+    printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+    printf 'export AD_CADDY_ADMIN_URL=%q\n' "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}"
+    printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
+    printf 'export AD_INGRESS_HTTPS_PORT=%q\n' "${PORT[INGRESS_HTTPS_PORT]}"
+    printf 'export AD_INGRESS_CA_FILE=%q\n' "$CADDY_CA_FILE"
+    printf 'export CONTAINERS_CONF=%q\n' "$CONTAINERS_CONF_FILE"
+    printf 'export CONTAINERS_REGISTRIES_CONF=%q\n' "$REGISTRIES_CONF_FILE"
+    printf 'export DOCKER_HOST=%q\n' "unix://$SOCK"
+    printf 'export PGBIN=%q\n' "$PGBIN"
+    printf 'export AD_SECRETS_KEY="$(cat %q)"\n' "$STATE/secrets.key"
+  } >"$ENV_FILE.tmp"
+  mv -f "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+urlencode() {
+  local s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+    [a-zA-Z0-9.~_-]) out+=$c ;;
+    *) out+=$(printf '%%%02X' "'$c") ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+cmd_up() {
+  local name started=() pid t0=$SECONDS
+  # Marker so `down --purge` only ever deletes a directory we created.
+  touch "$STATE/.app-deployer-stack"
+  mkdir -p "$LOGDIR" "$RUNDIR" "$STATE/podman"
+  load_ports
+
+  # Ports of servers that already run are taken; others get fresh ones.
+  local key
+  for name in "${SERVERS[@]}"; do
+    pid=$(server_pid "$name") || continue
+    for key in $(ports_of "$name"); do
+      if [[ -z ${PORT[$key]:-} ]]; then
+        # Running but its ports were lost (ports file removed): restart it.
+        ad_log "$name: running with unknown ports, restarting"
+        stop_server "$name" "$pid"
+        continue 2
+      fi
+    done
+    # shellcheck disable=SC2046 # word splitting of the key list is wanted
+    reserve $(ports_of "$name")
+  done
+
+  # podman reads registries.conf at start: (re)write it for the registry's
+  # port, restarting a running podman service if the port changed.
+  server_pid registry >/dev/null || pick REGISTRY_PORT
+  ad_write_containers_conf "$CONTAINERS_CONF_FILE"
+  local regconf_old=""
+  [[ -f $REGISTRIES_CONF_FILE ]] && regconf_old=$(cat "$REGISTRIES_CONF_FILE")
+  ad_write_registries_conf "$REGISTRIES_CONF_FILE" "127.0.0.1:${PORT[REGISTRY_PORT]}"
+  if pid=$(server_pid podman) && [[ $regconf_old != "$(cat "$REGISTRIES_CONF_FILE")" ]]; then
+    ad_log "podman: registry address changed, restarting the service"
+    ad_stop_pid podman "$pid" "$STOP_TIMEOUT"
+  fi
+
+  for name in "${SERVERS[@]}"; do
+    if pid=$(server_pid "$name"); then
+      ad_log "$name: already running (pid $pid)"
+      continue
+    fi
+    # (the registry's port was picked above, for registries.conf)
+    # shellcheck disable=SC2046
+    [[ $name == registry ]] || pick $(ports_of "$name")
+    save_ports # before starting: `status`/`down` must know even on failure
+    "start_$name"
+    started+=("$name")
+  done
+  save_ports
+
+  for name in "${started[@]}"; do
+    # Raw read: a server that already died must be reported as such.
+    read -r pid <"$RUNDIR/$name.pid" || pid=""
+    ad_wait_for "$name" "$START_TIMEOUT" "$pid" "$LOGDIR/$name.log" "ready_$name" ||
+      ad_die "$name failed to start (log: $LOGDIR/$name.log)"
+    ad_log "$name: ready (pid $pid)"
+  done
+  setup_postgres
+
+  write_env
+  ad_log "stack up in $((SECONDS - t0))s; state in $STATE"
+  cat "$ENV_FILE"
+}
+
+stop_server() {
+  local name=$1 pid=$2
+  ad_log "$name: stopping (pid $pid)"
+  # postgres: SIGINT is "fast" shutdown (SIGTERM waits for clients to leave).
+  if [[ $name == postgres ]]; then
+    ad_stop_pid "$name" "$pid" "$STOP_TIMEOUT" INT
+  else
+    ad_stop_pid "$name" "$pid" "$STOP_TIMEOUT"
+  fi
+  rm -f "$RUNDIR/$name.pid"
+}
+
+cmd_down() {
+  local purge=0 name pid i
+  [[ ${1:-} == --purge ]] && purge=1
+  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
+    name=${SERVERS[i]}
+    if pid=$(server_pid "$name"); then
+      stop_server "$name" "$pid"
+    fi
+    rm -f "$RUNDIR/$name.pid"
+  done
+  rm -f "$ENV_FILE" "$SOCK"
+  if ((purge)); then
+    if [[ -f $STATE/.app-deployer-stack ]]; then
+      ad_log "purging $STATE"
+      rm -rf "$STATE"
+    else
+      ad_log "not purging $STATE: no .app-deployer-stack marker"
+    fi
+  fi
+}
+
+cmd_status() {
+  local name pid key ports rc=0
+  load_ports
+  for name in "${SERVERS[@]}"; do
+    ports=""
+    for key in $(ports_of "$name"); do ports+=" $key=${PORT[$key]:-?}"; done
+    [[ $name == podman ]] && ports=" socket=$SOCK"
+    if pid=$(server_pid "$name"); then
+      printf '%-9s running  pid=%-7s%s\n' "$name" "$pid" "$ports"
+    else
+      printf '%-9s stopped\n' "$name"
+      rc=3
+    fi
+  done
+  return "$rc"
+}
+
+cmd_env() {
+  [[ -f $ENV_FILE ]] || ad_die "no $ENV_FILE; run: $0 up"
+  cat "$ENV_FILE"
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  init_paths
+  case $cmd in
+  up | down)
+    # One up/down at a time per state dir (parallel test runners).
+    exec 9>>"$STATE/.lock"
+    flock -w 120 9 || ad_die "another up/down holds $STATE/.lock"
+    "cmd_$cmd" "$@"
+    ;;
+  status) cmd_status "$@" ;;
+  env) cmd_env ;;
+  env-file) printf '%s\n' "$ENV_FILE" ;;
+  *)
+    echo "usage: $0 up | down [--purge] | status | env | env-file" >&2
+    exit 2
+    ;;
+  esac
+}
+
+main "$@"
