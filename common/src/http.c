@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#define MAX_HEADER_VALUE 1024
 
 struct sink {
         const struct ad_http_request *req;
@@ -11,6 +14,8 @@ struct sink {
         size_t len, cap, max;
         int too_large;
         int aborted;
+        char *header_value; /* req->capture_header's value */
+        int cancelled;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -54,6 +59,49 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
         return n;
 }
 
+/* Keeps the value of req->capture_header; a later response (after a 100
+ * Continue or a redirect) replaces an earlier one. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+        struct sink *s = ud;
+        size_t n = size * nmemb, name_len = strlen(s->req->capture_header);
+        const char *v, *end = data + n;
+        char *copy;
+
+        if (n <= name_len || data[name_len] != ':' ||
+            strncasecmp(data, s->req->capture_header, name_len) != 0)
+                return n;
+        v = data + name_len + 1;
+        while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+        if ((size_t)(end - v) > MAX_HEADER_VALUE)
+                return n;
+        copy = strndup(v, (size_t)(end - v));
+        if (copy == NULL)
+                return 0;
+        free(s->header_value);
+        s->header_value = copy;
+        return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+        struct sink *s = ud;
+
+        (void)dltotal;
+        (void)dlnow;
+        (void)ultotal;
+        (void)ulnow;
+        if (s->req->cancel && s->req->cancel()) {
+                s->cancelled = 1;
+                return 1;
+        }
+        return 0;
+}
+
 static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
 {
         const struct ad_http_request *req = ud;
@@ -92,6 +140,15 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                          req->connect_timeout_ms ? req->connect_timeout_ms : 5000L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+        if (req->cancel) {
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
+        if (req->capture_header && *req->capture_header) {
+                curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+                curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+        }
 
         if (req->read_fn) {
                 curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -131,7 +188,10 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                         kind = AD_ERR_TIMEOUT;
                 else if (sink.aborted || rc == CURLE_ABORTED_BY_CALLBACK)
                         kind = AD_ERR_GENERIC;
-                if (sink.too_large)
+                if (sink.cancelled)
+                        ret = ad_error_make(err, AD_ERR_GENERIC, (int)rc, "%s %s: cancelled",
+                                            method, req->url);
+                else if (sink.too_large)
                         ret = ad_error_make(err, kind, (int)rc,
                                             "%s %s: response larger than %zu bytes", method,
                                             req->url, sink.max);
@@ -141,12 +201,14 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                                             req->unix_socket ? req->unix_socket : "",
                                             *errbuf ? errbuf : curl_easy_strerror(rc));
                 free(sink.buf);
+                free(sink.header_value);
         } else {
                 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
                 if (!req->on_chunk && sink.buf == NULL)
                         sink.buf = calloc(1, 1);
                 resp->body = sink.buf;
                 resp->len = sink.len;
+                resp->header_value = sink.header_value;
         }
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(c);
@@ -160,6 +222,8 @@ void ad_http_response_free(struct ad_http_response *resp)
         free(resp->body);
         resp->body = NULL;
         resp->len = 0;
+        free(resp->header_value);
+        resp->header_value = NULL;
 }
 
 char *ad_http_escape(const char *s)

@@ -1,6 +1,61 @@
+/* adbuilder: see builder.h. */
+#include "ad/cleanup.h"
+#include "ad/event.h"
+#include "ad/log.h"
 #include "ad/service.h"
+#include "builder.h"
 
 int main(int argc, char **argv)
 {
-        return ad_service_main_idle("builder", argc, argv);
+        struct ad_service svc;
+        struct builder b = { .svc = &svc };
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port("builder"),
+                .known_keys = builder_config_keys,
+        };
+        cleanup_error ad_error_t err = NULL;
+        int ret;
+
+        ret = ad_service_start(&svc, "builder", argc, argv, &opts);
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        if (builder_config_load(&b.cfg, svc.cfg, &err) < 0 ||
+            ad_engine_open(&b.engine, b.cfg.engine_socket, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&svc);
+                return AD_EXIT_CONFIG;
+        }
+
+        {
+                /* A delivery that keeps crashing the builder stops being
+                 * redelivered at some point; normal failures end sooner
+                 * (max_attempts, then deploy.failed). */
+                int64_t max_deliver = b.cfg.max_attempts + 3;
+                struct ad_consumer consumers[] = {
+                        {
+                                .spec = { .durable = BUILDER_CONSUMER,
+                                          .filter_subject = AD_SUBJECT_ANALYZED,
+                                          .ack_wait_ms = BUILDER_ACK_WAIT_MS,
+                                          .max_deliver = max_deliver },
+                                .handler = builder_handle_analyzed,
+                                .userdata = &b,
+                        },
+                        {
+                                .spec = { .durable = BUILDER_COMPENSATE_CONSUMER,
+                                          .filter_subject = AD_SUBJECT_COMPENSATE "." BUILDER_STEP,
+                                          .ack_wait_ms = BUILDER_ACK_WAIT_MS },
+                                .handler = builder_handle_compensate,
+                                .userdata = &b,
+                        },
+                };
+
+                ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+        }
+        ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
+        ad_engine_close(b.engine);
+        ad_service_stop(&svc);
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return ret;
 }

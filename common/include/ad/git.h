@@ -29,8 +29,7 @@ int ad_git_url_check(const char *url, bool allow_local, ad_error_t *err);
  * repository or ref that does not exist, AD_ERR_TOO_LARGE / AD_ERR_TIMEOUT
  * past the limits, AD_ERR_UNAVAILABLE for network failures. */
 int ad_git_clone(const char *url, const char *ref, const char *dir,
-                 const struct ad_git_limits *limits, char sha[AD_GIT_SHA_LEN + 1],
-                 ad_error_t *err);
+                 const struct ad_git_limits *limits, char sha[AD_GIT_SHA_LEN + 1], ad_error_t *err);
 
 /* Removes a directory tree (the clone), never following symlinks. */
 int ad_rmtree(const char *dir, ad_error_t *err);

@@ -4,6 +4,7 @@
 #ifndef AD_HTTP_H
 #define AD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -34,12 +35,21 @@ struct ad_http_request {
         size_t max_body;            /* 0: AD_HTTP_DEFAULT_MAX_BODY */
         ad_http_chunk_fn on_chunk;  /* set: body streamed, not kept */
         void *chunk_ud;
+        /* Optional: the name of one response header to keep (e.g.
+         * "Docker-Content-Digest"), matched case-insensitively; its value,
+         * trimmed, lands in resp->header_value. */
+        const char *capture_header;
+        /* Optional: asked about once a second during the transfer (also
+         * while nothing arrives); true aborts it with AD_ERR_GENERIC
+         * "cancelled" (a service stopping mid-build). */
+        bool (*cancel)(void);
 };
 
 struct ad_http_response {
         long status;
         char *body; /* NUL-terminated; NULL when streamed */
         size_t len;
+        char *header_value; /* capture_header's value (the last one seen), or NULL */
 };
 
 /* Performs the request.  A transport failure (refused, timed out) is

@@ -1,0 +1,75 @@
+/* adbuilder: turns deploy.analyzed into an image in the registry.
+ *
+ *   deploy.analyzed ──▶ clone at git_sha ──▶ Dockerfile (the repository's own,
+ *   or planned from the analysis) ──▶ tar of the context ──▶ engine /build
+ *   (log lines to logs.<deployment> and deployment_logs) ──▶ push
+ *   <registry>/<app>:<sha> and :latest ──▶ deploy.built
+ *
+ *   deploy.compensate.build ──▶ delete the images this deployment pushed
+ *   (registry and engine) ──▶ deploy.compensated.build
+ *
+ * Where things are: builder_config.c (keys, defaults), builder_analyzed.c
+ * (the build step and its retry policy), builder_compensate.c,
+ * builder_context.c (clone + Dockerfile + CA), builder_tar.c (ustar),
+ * builder_engine.c (Docker API /build and /push), builder_registry.c
+ * (registry v2 API), builder_log.c (build log lines), builder_ping.c (the
+ * in-progress heartbeat).
+ */
+#ifndef AD_BUILDER_H
+#define AD_BUILDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ad/bus.h"
+#include "ad/buildplan.h"
+#include "ad/config.h"
+#include "ad/engine.h"
+#include "ad/error.h"
+#include "ad/service.h"
+
+#define BUILDER_CONSUMER "builder"
+#define BUILDER_COMPENSATE_CONSUMER "builder-compensate"
+#define BUILDER_STEP "build"
+#define BUILDER_PRODUCER "builder"
+/* Deliveries of deploy.analyzed are acked within this, or extended by the
+ * heartbeat (builder_ping.c) while the work goes on. */
+#define BUILDER_ACK_WAIT_MS 60000
+#define BUILDER_PING_MS 10000
+
+struct builder_config {
+        bool allow_local_sources;
+        uint64_t max_repo_bytes;
+        int64_t clone_timeout_ms;
+        const char *extra_ca_file; /* "" or NULL: none */
+        struct ad_buildplan_images images;
+        long max_log_lines;
+        int64_t build_timeout_ms;
+        int64_t push_timeout_ms;
+        long max_attempts;
+        uint64_t max_context_bytes;
+        const char *work_dir;
+        const char *engine_socket;
+        const char *registry; /* host:port */
+};
+
+/* The service's own keys, for ad_service_options.known_keys. */
+extern const char *const builder_config_keys[];
+
+/* Reads and checks every builder key (strings are borrowed from cfg). */
+int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error_t *err);
+
+struct builder {
+        struct ad_service *svc;
+        struct builder_config cfg;
+        ad_engine *engine;
+};
+
+/* deploy.analyzed: build and push (builder_analyzed.c). */
+enum ad_disposition builder_handle_analyzed(struct ad_delivery *d, void *builder);
+
+/* deploy.compensate.build: delete what the build pushed
+ * (builder_compensate.c). */
+enum ad_disposition builder_handle_compensate(struct ad_delivery *d, void *builder);
+
+#endif

@@ -1,0 +1,255 @@
+/* deploy.compensate.build: undo a deployment's build.
+ *
+ * The images to delete are found from what is left of the build, without
+ * any state of the builder's own:
+ *  - the engine's images labelled app-deployer.deployment=<id>;
+ *  - the coordinator's builds row (image, tags) and the deployment's app
+ *    and git sha, when the coordinator recorded them.
+ * A registry manifest is deleted only when its image carries this
+ * deployment's label: an image another deployment built (reused here, or
+ * :latest moved on since) is left alone.  Everything already gone counts
+ * as done, so the compensation is idempotent; it is retried (NAK) for as
+ * long as the registry or the engine does not answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/event.h"
+#include "ad/log.h"
+#include "ad/names.h"
+#include "builder.h"
+#include "builder_engine.h"
+#include "builder_ping.h"
+#include "builder_registry.h"
+
+#define MAX_REFS 64
+
+struct refs {
+        char *v[MAX_REFS];
+        size_t n;
+};
+
+static void refs_add(struct refs *r, const char *ref)
+{
+        if (ref == NULL || *ref == '\0' || r->n == MAX_REFS)
+                return;
+        for (size_t i = 0; i < r->n; i++)
+                if (strcmp(r->v[i], ref) == 0)
+                        return;
+        r->v[r->n] = strdup(ref);
+        if (r->v[r->n])
+                r->n++;
+}
+
+static void refs_clear(struct refs *r)
+{
+        for (size_t i = 0; i < r->n; i++)
+                free(r->v[i]);
+        r->n = 0;
+}
+
+/* What the coordinator recorded about the deployment's image, if anything. */
+static int refs_from_db(struct builder *b, const char *deployment_id, struct refs *refs,
+                        ad_error_t *err)
+{
+        cleanup_pgresult PGresult *builds = NULL, *dep = NULL;
+        const char *params[1] = { deployment_id };
+        int ret;
+
+        ret = ad_db_exec(b->svc->db, &builds,
+                         "SELECT image, array_to_string(tags, ' ') FROM builds "
+                         "WHERE deployment_id = $1",
+                         1, params, err);
+        if (ret < 0)
+                return ret;
+        for (int i = 0; i < PQntuples(builds); i++) {
+                cleanup_free char *tags = strdup(PQgetvalue(builds, i, 1));
+                char *save = NULL;
+
+                refs_add(refs, PQgetvalue(builds, i, 0));
+                for (char *t = tags ? strtok_r(tags, " ", &save) : NULL; t;
+                     t = strtok_r(NULL, " ", &save))
+                        refs_add(refs, t);
+        }
+        ret = ad_db_exec(b->svc->db, &dep,
+                         "SELECT app_name, coalesce(git_sha, '') FROM deployments WHERE id = $1", 1,
+                         params, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(dep) == 1 && ad_app_name_valid(PQgetvalue(dep, 0, 0))) {
+                char ref[512];
+
+                if (*PQgetvalue(dep, 0, 1)) {
+                        ad_name_image(ref, sizeof(ref), b->cfg.registry, PQgetvalue(dep, 0, 0),
+                                      PQgetvalue(dep, 0, 1));
+                        refs_add(refs, ref);
+                }
+                ad_name_image(ref, sizeof(ref), b->cfg.registry, PQgetvalue(dep, 0, 0), "latest");
+                refs_add(refs, ref);
+        }
+        return 0;
+}
+
+/* Splits "<registry>/<app>:<tag>" for our registry; false for others. */
+static bool split_ref(const char *registry, const char *ref, char app[AD_APP_NAME_MAX + 1],
+                      const char **tag)
+{
+        size_t rl = strlen(registry);
+        const char *p, *colon;
+
+        if (strncmp(ref, registry, rl) != 0 || ref[rl] != '/')
+                return false;
+        p = ref + rl + 1;
+        colon = strchr(p, ':');
+        if (colon == NULL || (size_t)(colon - p) > AD_APP_NAME_MAX)
+                return false;
+        memcpy(app, p, (size_t)(colon - p));
+        app[colon - p] = '\0';
+        *tag = colon + 1;
+        return ad_app_name_valid(app);
+}
+
+/* Deletes the registry manifest ref points at when this deployment built
+ * it.  *deleted counts deletions. */
+static int delete_in_registry(struct builder *b, const char *deployment_id, const char *ref,
+                              int *deleted, ad_error_t *err)
+{
+        cleanup_free char *digest = NULL, *owner = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+        char app[AD_APP_NAME_MAX + 1];
+        const char *tag;
+        int ret;
+
+        if (!split_ref(b->cfg.registry, ref, app, &tag))
+                return 0;
+        ret = builder_registry_digest(b->cfg.registry, app, tag, &digest, &lerr);
+        if (ret == 0)
+                ret = builder_registry_label(b->cfg.registry, app, digest, AD_LABEL_DEPLOYMENT,
+                                             &owner, &lerr);
+        if (ret < 0) {
+                if (lerr->kind == AD_ERR_NOT_FOUND)
+                        return 0; /* already gone */
+                if (err)
+                        *err = TAKE_PTR(lerr);
+                return ret;
+        }
+        if (owner == NULL || strcmp(owner, deployment_id) != 0)
+                return 0; /* another deployment's image */
+        ret = builder_registry_delete(b->cfg.registry, app, digest, err);
+        if (ret == 0)
+                (*deleted)++;
+        return ret;
+}
+
+static int compensate(struct builder *b, const char *deployment_id, json_t *fields, ad_error_t *err)
+{
+        struct refs refs = { 0 };
+        char **local = NULL;
+        char label[128];
+        int ret, deleted = 0, removed = 0;
+
+        snprintf(label, sizeof(label), "%s=%s", AD_LABEL_DEPLOYMENT, deployment_id);
+        ret = builder_engine_images_by_label(b->cfg.engine_socket, label, &local, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; local[i]; i++)
+                refs_add(&refs, local[i]);
+        ret = refs_from_db(b, deployment_id, &refs, err);
+        for (size_t i = 0; ret == 0 && i < refs.n; i++)
+                ret = delete_in_registry(b, deployment_id, refs.v[i], &deleted, err);
+
+        /* Local images: only those with this deployment's label. */
+        for (size_t i = 0; ret == 0 && local[i]; i++) {
+                cleanup_error ad_error_t lerr = NULL;
+
+                if (ad_engine_image_remove(b->engine, local[i], false, &lerr) == 0) {
+                        removed++;
+                } else if (lerr->kind == AD_ERR_CONFLICT) {
+                        /* A container still uses it: the registry copy is
+                         * gone, the local one only costs disk. */
+                        ad_log(AD_LOG_WARN, "image in use, kept", "image", local[i], "error",
+                               ad_error_message(lerr), NULL);
+                } else if (lerr->kind != AD_ERR_NOT_FOUND) {
+                        ret = -lerr->kind;
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                }
+        }
+        json_object_set_new(fields, "registry_deleted", json_integer(deleted));
+        json_object_set_new(fields, "local_removed", json_integer(removed));
+        ad_engine_strv_free(local);
+        refs_clear(&refs);
+        return ret;
+}
+
+static int publish_compensated(struct builder *b, const ad_envelope *in, ad_error_t *err)
+{
+        Appdeployer__V1__Compensated c = APPDEPLOYER__V1__COMPENSATED__INIT;
+        char id[AD_UUID_LEN + 1];
+        ad_envelope env;
+
+        ad_event_init(&env, in->deployment_id, in->trace_id, in->attempt, BUILDER_PRODUCER, id);
+        ad_uuid_derive(id, in->event_id, AD_SUBJECT_COMPENSATED "." BUILDER_STEP);
+        c.step = (char *)BUILDER_STEP;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
+        env.compensated = &c;
+        return ad_event_publish(b->svc->bus, AD_SUBJECT_COMPENSATED "." BUILDER_STEP, &env, NULL,
+                                err);
+}
+
+enum ad_disposition builder_handle_compensate(struct ad_delivery *d, void *ud)
+{
+        struct builder *b = ud;
+        cleanup_error ad_error_t err = NULL;
+        ad_envelope *in = NULL;
+        enum ad_disposition disp = AD_ACK;
+        int64_t t0 = ad_monotonic_ms();
+        bool seen = false;
+        json_t *fields;
+        int ret;
+
+        if (ad_event_unpack(&in, d->data, d->len, &err) < 0 ||
+            in->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE) {
+                ad_log(AD_LOG_WARN, "garbage on the bus: terminated", "subject", d->subject,
+                       "error", err ? ad_error_message(err) : "not a Compensate payload", NULL);
+                ad_event_free(in);
+                return AD_TERM;
+        }
+        fields = json_pack("{s:s,s:s,s:s,s:I}", "deployment_id", in->deployment_id, "event_id",
+                           in->event_id, "step", "compensate." BUILDER_STEP, "delivered",
+                           (json_int_t)d->delivered);
+
+        ret = ad_db_event_seen(b->svc->db, BUILDER_COMPENSATE_CONSUMER, in->event_id, &seen, &err);
+        if (ret == 0 && seen) {
+                json_object_set_new(fields, "outcome", json_string("duplicate"));
+                goto out;
+        }
+        if (ret == 0) {
+                struct builder_ping ping;
+
+                builder_ping_start(&ping, d, BUILDER_PING_MS);
+                ret = compensate(b, in->deployment_id, fields, &err);
+                builder_ping_stop(&ping);
+        }
+        if (ret == 0)
+                ret = publish_compensated(b, in, &err);
+        if (ret < 0) {
+                /* Compensations never give up: NAK, the bus backs off. */
+                json_object_set_new(fields, "outcome", json_string("retry"));
+                json_object_set_new(fields, "error", json_string(ad_error_message(err)));
+                disp = AD_NAK;
+                goto out;
+        }
+        ad_db_event_mark(b->svc->db, BUILDER_COMPENSATE_CONSUMER, in->event_id, NULL);
+        json_object_set_new(fields, "outcome", json_string("compensated"));
+out:
+        json_object_set_new(fields, "duration_ms", json_integer(ad_monotonic_ms() - t0));
+        ad_log_json(disp == AD_ACK                              ? AD_LOG_INFO
+                    : (long)d->delivered >= b->cfg.max_attempts ? AD_LOG_ERROR
+                                                                : AD_LOG_WARN,
+                    "deploy.compensate.build handled", fields);
+        ad_event_free(in);
+        return disp;
+}

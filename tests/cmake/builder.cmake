@@ -1,0 +1,21 @@
+# The builder (services/builder) and common/src/git.c.
+ad_test(test_git SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_git.c
+  LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
+set_tests_properties(test_git PROPERTIES TIMEOUT 120)
+
+# On the real stack: builds the examples with adbuilder.  The analysis in
+# each event comes from the detector library (addetect), as the analyzer
+# would send it.
+ad_test(test_builder SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_builder.c
+  LIBS addetect adcommon PkgConfig::LIBGIT2 LABELS integration)
+set_tests_properties(test_builder PROPERTIES TIMEOUT 600)
+add_dependencies(test_builder adbuilder)
+
+# The builder's pure parts (tar writer, push output, log tail), compiled
+# from the service's own sources.
+ad_test(test_builder_tar SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_tar.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_tar.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_engine.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_log.c
+  LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
+target_include_directories(test_builder_tar PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)

@@ -1,0 +1,681 @@
+/* adbuilder on the real stack (NATS, PostgreSQL, podman's Docker API, the
+ * registry): deploy.analyzed for the example apps, served by a real git
+ * daemon, ends in deploy.built with both tags in the registry; a failing
+ * Dockerfile ends in deploy.failed with the build log's tail; a second
+ * build reuses what the first made; garbage and duplicates are harmless;
+ * deploy.compensate.build deletes what the build pushed.
+ *
+ * The analysis in each event comes from the real detector (addetect), as
+ * the analyzer would send it.  App names carry a random suffix so runs do
+ * not collide. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../support/gitserver.h"
+#include "../support/proc.h"
+#include "../support/stack.h"
+#include "ad/analysis.h"
+#include "ad/bus.h"
+#include "ad/cleanup.h"
+#include "ad/db.h"
+#include "ad/event.h"
+#include "ad/http.h"
+#include "detect.h"
+
+#define WAIT_BUILD_MS (240 * 1000)
+#define MAX_EVENTS 256
+
+static struct test_proc builder;
+static struct test_gitserver git;
+static ad_bus *bus;
+static ad_db *db;
+static ad_bus_sub *sub;
+static char durable[64], suffix[8];
+static const char *registry;
+
+/* Every event seen on deploy.> since the test started; a consumed one is
+ * not found again. */
+static ad_envelope *events[MAX_EVENTS];
+static bool consumed[MAX_EVENTS];
+static size_t n_events;
+
+struct deployment {
+        char id[AD_UUID_LEN + 1];
+        char event_id[AD_UUID_LEN + 1];
+        char app[64];
+        char sha[64];
+        int64_t published_ms;
+};
+
+/* ---- helpers --------------------------------------------------------- */
+
+static void capture(char *out, size_t size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void capture(char *out, size_t size, const char *fmt, ...)
+{
+        char cmd[1024];
+        va_list ap;
+        FILE *p;
+
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        out[0] = '\0';
+        p = popen(cmd, "r");
+        if (p == NULL)
+                return;
+        if (fgets(out, (int)size, p) == NULL)
+                out[0] = '\0';
+        out[strcspn(out, "\n")] = '\0';
+        pclose(p);
+}
+
+static void fetch_events(int64_t wait_ms)
+{
+        struct ad_delivery d;
+
+        while (ad_bus_fetch(sub, &d, wait_ms, NULL) == 1) {
+                ad_envelope *env = NULL;
+
+                if (ad_event_unpack(&env, d.data, d.len, NULL) == 0) {
+                        if (n_events < MAX_EVENTS)
+                                events[n_events++] = env;
+                        else
+                                ad_event_free(env);
+                }
+                ad_delivery_ack(&d, NULL);
+                ad_delivery_release(&d);
+                wait_ms = 10;
+        }
+}
+
+/* Waits for an event of `payload` about deployment `id`. */
+static const ad_envelope *wait_for(const char *id, Appdeployer__V1__Envelope__PayloadCase payload,
+                                   int64_t timeout_ms)
+{
+        int64_t deadline = ad_monotonic_ms() + timeout_ms;
+
+        for (;;) {
+                for (size_t i = 0; i < n_events; i++)
+                        if (!consumed[i] && events[i]->payload_case == payload &&
+                            strcmp(events[i]->deployment_id, id) == 0)
+                                return events[i];
+                if (ad_monotonic_ms() > deadline)
+                        return NULL;
+                fetch_events(500);
+        }
+}
+
+/* deploy.built, or fails the test with the deploy.failed reason. */
+static const Appdeployer__V1__DeployBuilt *wait_built(const struct deployment *dep)
+{
+        int64_t deadline = ad_monotonic_ms() + WAIT_BUILD_MS;
+
+        while (ad_monotonic_ms() < deadline) {
+                const ad_envelope *e =
+                        wait_for(dep->id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, 1000);
+                const ad_envelope *f =
+                        wait_for(dep->id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, 0);
+                if (e)
+                        return e->built;
+                if (f) {
+                        test_proc_dump(&builder);
+                        fail_msg("%s: deploy.failed: %s", dep->app, f->failed->reason);
+                }
+                if (kill(builder.pid, 0) != 0)
+                        fail_msg("adbuilder died");
+        }
+        test_proc_dump(&builder);
+        fail_msg("%s: no deploy.built in %d s", dep->app, WAIT_BUILD_MS / 1000);
+        return NULL;
+}
+
+static const Appdeployer__V1__DeployFailed *wait_failed(const struct deployment *dep)
+{
+        const ad_envelope *e =
+                wait_for(dep->id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, WAIT_BUILD_MS);
+
+        if (e == NULL) {
+                test_proc_dump(&builder);
+                fail_msg("%s: no deploy.failed", dep->app);
+        }
+        return e->failed;
+}
+
+/* Makes repository `name` from examples/<example> (or from nothing). */
+static void add_repo(const char *name, const char *example)
+{
+        char src[512];
+
+        snprintf(src, sizeof(src), "%s/examples/%s", AD_SOURCE_DIR, example);
+        assert_int_equal(test_gitserver_add(&git, name, src), 0);
+}
+
+static void repo_sha(const char *name, char *sha, size_t size)
+{
+        capture(sha, size, "git -C %s/%s rev-parse HEAD", git.root, name);
+        assert_int_equal(strlen(sha), 40);
+}
+
+/* Publishes deploy.analyzed for repository `repo` as app `app`, with the
+ * repository URL naming `url_repo`. */
+static void publish_analyzed_as(struct deployment *dep, const char *repo, const char *app,
+                                const char *url_repo)
+{
+        Appdeployer__V1__DeployAnalyzed an = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
+        Appdeployer__V1__Resources res = APPDEPLOYER__V1__RESOURCES__INIT;
+        Appdeployer__V1__EnvVar var = APPDEPLOYER__V1__ENV_VAR__INIT, *vars[1] = { &var };
+        struct ad_analysis *a = NULL;
+        cleanup_error ad_error_t err = NULL;
+        cleanup_free char *json = NULL;
+        char dir[512], url[300], trace[AD_UUID_LEN + 1];
+        ad_envelope env;
+        json_t *j;
+
+        snprintf(dir, sizeof(dir), "%s/%s", git.root, repo);
+        if (analyzer_detect(&a, dir, &err) < 0)
+                fail_msg("detect %s: %s", repo, ad_error_message(err));
+        j = ad_analysis_to_json(a);
+        json = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        assert_non_null(json);
+
+        memset(dep, 0, sizeof(*dep));
+        ad_uuid_v4(dep->id);
+        snprintf(dep->app, sizeof(dep->app), "%s", app);
+        repo_sha(repo, dep->sha, sizeof(dep->sha));
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/%s", git.port, url_repo);
+
+        an.language = a->language;
+        an.framework = a->framework;
+        an.version = a->version;
+        an.install_command = a->install_command;
+        an.build_command = a->build_command;
+        an.start_command = a->start_command;
+        an.port = a->port;
+        an.has_dockerfile = a->has_dockerfile;
+        an.analysis_json = json;
+        an.app_name = dep->app;
+        an.repo_url = url;
+        an.ref = (char *)"main";
+        an.git_sha = dep->sha;
+        res.cpu = 0.5;
+        res.memory_mb = 256;
+        an.resources = &res;
+        var.name = (char *)"GREETING";
+        var.value = (char *)"sealed:opaque";
+        an.env = vars;
+        an.n_env = 1;
+
+        ad_uuid_v4(trace);
+        ad_event_init(&env, dep->id, trace, 1, "test_builder", dep->event_id);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED;
+        env.analyzed = &an;
+        dep->published_ms = ad_monotonic_ms();
+        if (ad_event_publish(bus, AD_SUBJECT_ANALYZED, &env, NULL, &err) < 0)
+                fail_msg("publish: %s", ad_error_message(err));
+        ad_analysis_free(a);
+}
+
+static void publish_analyzed(struct deployment *dep, const char *repo, const char *app)
+{
+        publish_analyzed_as(dep, repo, app, repo);
+}
+
+/* GET /v2/<app>/tags/list contains `tag`. */
+static bool registry_has_tag(const char *app, const char *tag)
+{
+        struct ad_http_request req = { 0 };
+        struct ad_http_response resp;
+        char url[512], quoted[128];
+        bool found;
+
+        snprintf(url, sizeof(url), "http://%s/v2/%s/tags/list", registry, app);
+        snprintf(quoted, sizeof(quoted), "\"%s\"", tag);
+        req.url = url;
+        if (ad_http_do(&req, &resp, NULL) < 0)
+                return false;
+        found = resp.status == 200 && strstr(resp.body, quoted) != NULL;
+        ad_http_response_free(&resp);
+        return found;
+}
+
+static long db_count(const char *sql, const char *param)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *params[1] = { param };
+
+        if (ad_db_exec(db, &r, sql, 1, params, NULL) < 0 || PQntuples(r) != 1)
+                return -1;
+        return strtol(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
+/* The builder's JSON log line about a deployment (caller frees). */
+static char *builder_log_line(const char *deployment_id, const char *msg)
+{
+        char line[16384];
+        char *found = NULL;
+        FILE *f = fopen(builder.log, "r");
+
+        while (f && fgets(line, sizeof(line), f))
+                if (strstr(line, deployment_id) && strstr(line, msg)) {
+                        free(found);
+                        found = strdup(line);
+                }
+        if (f)
+                fclose(f);
+        return found;
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+        static const char *const env[] = { "AD_BUILDER_ALLOW_LOCAL_SOURCES=true", NULL };
+        jsConsumerConfig cc;
+        char id[AD_UUID_LEN + 1];
+
+        (void)state;
+        registry = stack_env("AD_REGISTRY_ADDRESS");
+        stack_env("AD_ENGINE_SOCKET");
+        ad_uuid_v4(id);
+        snprintf(suffix, sizeof(suffix), "%.6s", id);
+        if (ad_bus_connect(&bus, stack_env("AD_NATS_URL"), "test_builder", NULL) < 0 ||
+            ad_bus_ensure_stream(bus, 1, NULL) < 0 ||
+            ad_db_connect(&db, stack_env("AD_DATABASE_URL"), NULL) < 0)
+                return -1;
+        /* Our own consumer of everything from now on; the builder's
+         * consumers are its own. */
+        snprintf(durable, sizeof(durable), "test-builder-%s", suffix);
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = durable;
+        cc.FilterSubject = "deploy.>";
+        cc.AckPolicy = js_AckExplicit;
+        cc.DeliverPolicy = js_DeliverNew;
+        if (js_AddConsumer(NULL, ad_bus_js(bus), AD_STREAM_NAME, &cc, NULL, NULL) != NATS_OK ||
+            ad_bus_bind(&sub, bus, durable, "deploy.>", NULL) < 0)
+                return -1;
+        if (test_gitserver_start(&git) < 0)
+                return -1;
+        if (test_proc_start(&builder, "adbuilder", env) < 0) {
+                test_proc_dump(&builder);
+                return -1;
+        }
+        return 0;
+}
+
+static int group_teardown(void **state)
+{
+        int rc;
+
+        (void)state;
+        rc = test_proc_stop(&builder);
+        if (rc != 0)
+                test_proc_dump(&builder);
+        test_gitserver_stop(&git);
+        /* Best effort: this run's images leave the registry and the store
+         * (an image a container still uses stays). */
+        test_sh("reg=%s; for r in $(curl -s \"http://$reg/v2/_catalog?n=1000\" | grep -o "
+                "'\"bt-%s-[a-z0-9-]*\"' | tr -d '\"'); do for t in $(curl -s "
+                "http://$reg/v2/$r/tags/list | grep -o '\"tags\":\\[[^]]*' | cut -d[ -f2 | "
+                "tr ',' '\\n' | tr -d '\"'); do d=$(curl -sI -H 'Accept: "
+                "application/vnd.docker.distribution.manifest.v2+json, "
+                "application/vnd.oci.image.manifest.v1+json' http://$reg/v2/$r/manifests/$t | tr "
+                "-d '\\r' | sed -n 's/^docker-content-digest: //Ip'); [ -z \"$d\" ] || curl -s "
+                "-o /dev/null -X DELETE http://$reg/v2/$r/manifests/$d; done; done; podman images "
+                "--format '{{.Repository}}:{{.Tag}}' | grep '/bt-%s-' | xargs -r podman rmi "
+                ">/dev/null 2>&1; true",
+                registry, suffix, suffix);
+        ad_bus_sub_free(sub);
+        js_DeleteConsumer(ad_bus_js(bus), AD_STREAM_NAME, durable, NULL, NULL);
+        ad_bus_close(bus);
+        ad_db_close(db);
+        for (size_t i = 0; i < n_events; i++)
+                ad_event_free(events[i]);
+        return rc == 0 ? 0 : -1;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static struct deployment node_first;
+
+static void test_examples_build(void **state)
+{
+        static const char *const examples[] = { "node-express", "python-stdlib", "go-stdlib",
+                                                "static-site", "dockerfile-app" };
+        struct deployment deps[5];
+
+        (void)state;
+        /* All published at once: the builder takes them one by one. */
+        for (size_t i = 0; i < 5; i++) {
+                char app[64];
+
+                add_repo(examples[i], examples[i]);
+                snprintf(app, sizeof(app), "bt-%s-%s", suffix, examples[i]);
+                publish_analyzed(&deps[i], examples[i], app);
+        }
+        for (size_t i = 0; i < 5; i++) {
+                const Appdeployer__V1__DeployBuilt *b = wait_built(&deps[i]);
+                char want[256];
+
+                printf("    %-15s built in %6llu ms (build step), %s\n", examples[i],
+                       (unsigned long long)b->build_duration_ms, b->digest);
+                snprintf(want, sizeof(want), "%s/%s:%s", registry, deps[i].app, deps[i].sha);
+                assert_string_equal(b->image, want);
+                assert_int_equal(b->n_tags, 2);
+                assert_string_equal(b->tags[0], want);
+                assert_non_null(strstr(b->tags[1], ":latest"));
+                assert_true(strncmp(b->digest, "sha256:", 7) == 0);
+                assert_string_equal(b->app_name, deps[i].app);
+                assert_string_equal(b->git_sha, deps[i].sha);
+                /* Carried forward from deploy.analyzed. */
+                assert_int_equal(b->n_env, 1);
+                assert_string_equal(b->env[0]->name, "GREETING");
+                assert_string_equal(b->env[0]->value, "sealed:opaque");
+                assert_non_null(b->resources);
+                assert_int_equal(b->resources->memory_mb, 256);
+                assert_true(b->port > 0);
+                assert_true(registry_has_tag(deps[i].app, deps[i].sha));
+                assert_true(registry_has_tag(deps[i].app, "latest"));
+                /* The build log is kept (bounded) for the API. */
+                assert_true(db_count("SELECT count(*) FROM deployment_logs WHERE "
+                                     "deployment_id = $1 AND source = 'build'",
+                                     deps[i].id) > 0);
+        }
+        node_first = deps[0];
+}
+
+static void test_failing_build(void **state)
+{
+        const Appdeployer__V1__DeployFailed *f;
+        struct deployment dep;
+        char app[64];
+
+        (void)state;
+        assert_int_equal(test_sh("set -e; d=%s/broken; mkdir -p $d; cd $d; printf 'FROM "
+                                 "localhost/app-deployer/base:bookworm\\nRUN echo step-one && "
+                                 "echo marker-%s-before-failure && false\\n' > Dockerfile; git "
+                                 "init -q -b main; git add -A; git -c user.name=t -c "
+                                 "user.email=t@l commit -qm broken",
+                                 git.root, suffix),
+                         0);
+        snprintf(app, sizeof(app), "bt-%s-broken", suffix);
+        publish_analyzed(&dep, "broken", app);
+        f = wait_failed(&dep);
+        printf("    deploy.failed reason:\n%s\n", f->reason);
+        assert_string_equal(f->step, "build");
+        assert_false(f->retryable);
+        assert_true(strncmp(f->reason, "build failed: ", 14) == 0);
+        /* The log tail, with what the failing step printed. */
+        assert_non_null(strstr(f->reason, "marker-"));
+        assert_non_null(strstr(f->reason, suffix));
+        assert_false(registry_has_tag(app, "latest"));
+}
+
+static void test_second_build_reuses(void **state)
+{
+        const Appdeployer__V1__DeployBuilt *cold, *warm, *reused, *changed;
+        struct deployment first, other, again, edit;
+        cleanup_free char *line = NULL;
+        char app[64];
+
+        (void)state;
+        /* A node app no earlier run has built (its package.json is unique
+         * to this run), so the first build installs its dependencies. */
+        add_repo("node-cold", "node-express");
+        assert_int_equal(test_sh("set -e; cd %s/node-cold; sed -i 's/\"description\": \"/"
+                                 "\"description\": \"run %s: /' package.json; git -c user.name=t "
+                                 "-c user.email=t@l commit -qam unique",
+                                 git.root, suffix),
+                         0);
+        snprintf(app, sizeof(app), "bt-%s-cold", suffix);
+        publish_analyzed(&first, "node-cold", app);
+        cold = wait_built(&first);
+        assert_false(cold->cache_hit);
+
+        /* The same unchanged repository as another app: a real build,
+         * every layer from the engine's cache. */
+        snprintf(app, sizeof(app), "bt-%s-warm", suffix);
+        publish_analyzed(&other, "node-cold", app);
+        warm = wait_built(&other);
+        assert_false(warm->cache_hit);
+        assert_true(db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 AND "
+                             "line LIKE '--> Using cache%'",
+                             other.id) >= 5);
+
+        /* The same app and commit again: the registry has it already. */
+        publish_analyzed(&again, "node-cold", first.app);
+        reused = wait_built(&again);
+        assert_true(reused->cache_hit);
+        assert_string_equal(reused->image, cold->image);
+        assert_string_equal(reused->digest, cold->digest);
+
+        /* A source change: the dependency layer is still reused. */
+        assert_int_equal(test_sh("set -e; cd %s/node-cold; echo '// changed' >> server.js; git "
+                                 "-c user.name=t -c user.email=t@l commit -qam change",
+                                 git.root),
+                         0);
+        publish_analyzed(&edit, "node-cold", first.app);
+        changed = wait_built(&edit);
+        assert_false(changed->cache_hit);
+        line = builder_log_line(edit.id, "deploy.analyzed handled");
+        assert_non_null(line);
+        assert_null(strstr(line, "\"layers_cached\":0,"));
+
+        printf("    node build step: first %llu ms, unchanged repo again %llu ms (layer cache), "
+               "same commit again %llu ms (registry reuse), after a source change %llu ms\n",
+               (unsigned long long)cold->build_duration_ms,
+               (unsigned long long)warm->build_duration_ms,
+               (unsigned long long)reused->build_duration_ms,
+               (unsigned long long)changed->build_duration_ms);
+}
+
+static void test_clone_failure(void **state)
+{
+        const Appdeployer__V1__DeployFailed *f;
+        struct deployment dep;
+        char app[64];
+
+        (void)state;
+        /* The repository vanished between analysis and build. */
+        snprintf(app, sizeof(app), "bt-%s-vanished", suffix);
+        publish_analyzed_as(&dep, "static-site", app, "no-such-repository");
+        f = wait_failed(&dep);
+        printf("    clone failure: %s\n", f->reason);
+        assert_string_equal(f->step, "build");
+        assert_false(f->retryable);
+        assert_non_null(strstr(f->reason, "clone"));
+        assert_non_null(strstr(f->reason, "not found"));
+}
+
+static void test_garbage_and_duplicates(void **state)
+{
+        const ad_envelope *built;
+        cleanup_free char *line = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        char msg_id[AD_UUID_LEN + 1];
+        const char garbage[] = "\x08\x96\x01 this is not an envelope";
+
+        (void)state;
+        ad_uuid_v4(msg_id);
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_ANALYZED, msg_id, garbage,
+                                        sizeof(garbage) - 1, NULL, NULL),
+                         0);
+
+        /* The first node event again, as a new message (new Nats-Msg-Id):
+         * the builder has done it already. */
+        assert_true(node_first.id[0] != '\0');
+        built = wait_for(node_first.id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, 0);
+        assert_non_null(built);
+        {
+                /* Rebuild the same envelope bytes from our records. */
+                struct deployment dep = node_first;
+                Appdeployer__V1__DeployAnalyzed an = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
+                ad_envelope env;
+                char id[AD_UUID_LEN + 1];
+
+                an.app_name = dep.app;
+                an.git_sha = dep.sha;
+                an.repo_url = (char *)"git://127.0.0.1:1/unused";
+                an.language = (char *)"node";
+                an.start_command = (char *)"node server.js";
+                an.port = 3000;
+                ad_event_init(&env, dep.id, "", 1, "test_builder", id);
+                env.event_id = dep.event_id;
+                env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED;
+                env.analyzed = &an;
+                assert_int_equal(ad_event_pack(&env, &buf, &len, NULL), 0);
+                ad_uuid_v4(msg_id);
+                assert_int_equal(
+                        ad_bus_publish(bus, AD_SUBJECT_ANALYZED, msg_id, buf, len, NULL, NULL), 0);
+                free(buf);
+        }
+        for (int i = 0; i < 100 && line == NULL; i++) {
+                test_sleep_ms(100);
+                line = builder_log_line(node_first.event_id, "\"outcome\":\"duplicate\"");
+        }
+        assert_non_null(line);
+        line = (free(line), builder_log_line("garbage on the bus", "deploy.analyzed"));
+        assert_non_null(line);
+        assert_int_equal(kill(builder.pid, 0), 0);
+}
+
+static void test_compensate(void **state)
+{
+        Appdeployer__V1__Compensate c = APPDEPLOYER__V1__COMPENSATE__INIT;
+        char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
+        struct deployment dep;
+        char app[64];
+        ad_envelope env;
+
+        (void)state;
+        snprintf(app, sizeof(app), "bt-%s-undo", suffix);
+        publish_analyzed(&dep, "static-site", app);
+        wait_built(&dep);
+        assert_true(registry_has_tag(app, dep.sha));
+
+        /* Twice: the second finds nothing left and is done as well. */
+        for (int round = 0; round < 2; round++) {
+                const ad_envelope *done;
+
+                ad_uuid_v4(trace);
+                ad_event_init(&env, dep.id, trace, 1, "test_builder", id);
+                c.step = (char *)"build";
+                c.reason = (char *)"test";
+                env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE;
+                env.compensate = &c;
+                assert_int_equal(
+                        ad_event_publish(bus, AD_SUBJECT_COMPENSATE ".build", &env, NULL, NULL), 0);
+                done = wait_for(dep.id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED, 60000);
+                if (done == NULL) {
+                        test_proc_dump(&builder);
+                        fail_msg("no deploy.compensated.build (round %d)", round + 1);
+                }
+                assert_string_equal(done->compensated->step, "build");
+                if (round == 0) {
+                        assert_false(registry_has_tag(app, dep.sha));
+                        assert_false(registry_has_tag(app, "latest"));
+                }
+                /* Consumed: the next round waits for its own. */
+                for (size_t i = 0; i < n_events; i++)
+                        if (events[i] == done)
+                                consumed[i] = true;
+        }
+        assert_false(registry_has_tag(app, dep.sha));
+        assert_false(registry_has_tag(app, "latest"));
+}
+
+/* SIGTERM during a build: the builder abandons it at once (NAK), exits 0,
+ * and the next builder builds it. */
+static void test_sigterm_mid_build(void **state)
+{
+        static const char *const env[] = { "AD_BUILDER_ALLOW_LOCAL_SOURCES=true", NULL };
+        cleanup_free char *line = NULL;
+        struct deployment dep;
+        char app[64];
+        int64_t t0;
+        int i;
+
+        (void)state;
+        assert_int_equal(test_sh("set -e; d=%s/slow; mkdir -p $d; cd $d; printf 'FROM "
+                                 "localhost/app-deployer/base:bookworm\nRUN echo slow-%s && "
+                                 "sleep 6\n' > Dockerfile; git init -q -b main; git add -A; git "
+                                 "-c user.name=t -c user.email=t@l commit -qm slow",
+                                 git.root, suffix),
+                         0);
+        snprintf(app, sizeof(app), "bt-%s-slow", suffix);
+        publish_analyzed(&dep, "slow", app);
+        for (i = 0; i < 300; i++) {
+                if (db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 AND "
+                             "line LIKE 'slow-%'",
+                             dep.id) > 0)
+                        break;
+                test_sleep_ms(100);
+        }
+        assert_true(i < 300);
+        t0 = ad_monotonic_ms();
+        assert_int_equal(test_proc_stop(&builder), 0);
+        printf("    stopped %lld ms after SIGTERM, mid-build\n",
+               (long long)(ad_monotonic_ms() - t0));
+        assert_true(ad_monotonic_ms() - t0 < 5000);
+        line = builder_log_line(dep.id, "\"outcome\":\"interrupted\"");
+        assert_non_null(line);
+
+        if (test_proc_start(&builder, "adbuilder", env) < 0) {
+                test_proc_dump(&builder);
+                fail_msg("adbuilder did not restart");
+        }
+        wait_built(&dep);
+}
+
+/* Last: it restarts the builder with an engine socket that does not exist. */
+static void test_engine_unreachable(void **state)
+{
+        static const char *const env[] = { "AD_BUILDER_ALLOW_LOCAL_SOURCES=true",
+                                           "AD_ENGINE_SOCKET=/nonexistent/podman.sock",
+                                           "AD_BUILDER_MAX_ATTEMPTS=2", NULL };
+        const Appdeployer__V1__DeployFailed *f;
+        struct deployment dep;
+        char app[64];
+
+        (void)state;
+        assert_int_equal(test_proc_stop(&builder), 0);
+        if (test_proc_start(&builder, "adbuilder", env) < 0) {
+                test_proc_dump(&builder);
+                fail_msg("adbuilder did not start");
+        }
+        snprintf(app, sizeof(app), "bt-%s-noengine", suffix);
+        publish_analyzed(&dep, "static-site", app);
+        /* Redelivered with backoff (NAK), then given up as retryable. */
+        f = wait_failed(&dep);
+        printf("    engine unreachable: %s\n", f->reason);
+        assert_string_equal(f->step, "build");
+        assert_true(f->retryable);
+        assert_non_null(strstr(f->reason, "after 2 attempts"));
+        assert_non_null(strstr(f->reason, "/nonexistent/podman.sock"));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_examples_build),
+                cmocka_unit_test(test_failing_build),
+                cmocka_unit_test(test_second_build_reuses),
+                cmocka_unit_test(test_clone_failure),
+                cmocka_unit_test(test_garbage_and_duplicates),
+                cmocka_unit_test(test_compensate),
+                cmocka_unit_test(test_sigterm_mid_build),
+                cmocka_unit_test(test_engine_unreachable),
+        };
+
+        setvbuf(stdout, NULL, _IONBF, 0);
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
