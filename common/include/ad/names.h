@@ -30,7 +30,6 @@ int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_erro
 void ad_name_network(char *out, size_t size, const char *app);
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id);
 void ad_name_route(char *out, size_t size, const char *app);
-void ad_name_image(char *out, size_t size, const char *registry, const char *app,
-                   const char *tag);
+void ad_name_image(char *out, size_t size, const char *registry, const char *app, const char *tag);
 
 #endif

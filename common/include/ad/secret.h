@@ -22,8 +22,7 @@ struct ad_secret_key {
 /* Parses 64 hex characters. */
 int ad_secret_key_parse(struct ad_secret_key *key, const char *hex, ad_error_t *err);
 
-int ad_secret_seal(char **out, const struct ad_secret_key *key, const char *plain,
-                   ad_error_t *err);
+int ad_secret_seal(char **out, const struct ad_secret_key *key, const char *plain, ad_error_t *err);
 /* Fails (AD_ERR_INVALID) on a tampered value or the wrong key. */
 int ad_secret_open(char **out, const struct ad_secret_key *key, const char *sealed,
                    ad_error_t *err);
