@@ -1,6 +1,88 @@
+/* addeployer: deploy.provisioned -> a healthy container behind the app's
+ * route -> deploy.exposed, and deploy.compensate.deploy -> its removal. */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/log.h"
 #include "ad/service.h"
+#include "deploy.h"
+
+/* The ack deadline of deploy.provisioned, renewed every PING_MS while a
+ * release is pulled, started and health-checked. */
+#define ACK_WAIT_MS 60000
+#define PING_MS 15000
+
+static const char *const known_keys[] = {
+        INGRESS_CONFIG_KEYS,
+        DEPLOYER_CONFIG_KEYS,
+        NULL,
+};
 
 int main(int argc, char **argv)
 {
-        return ad_service_main_idle("deployer", argc, argv);
+        struct ad_service svc;
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port("deployer"),
+                .known_keys = known_keys,
+        };
+        struct deployer dp = { 0 };
+        cleanup_error ad_error_t err = NULL;
+        int ret;
+
+        /* Before any thread: the probes use libcurl directly. */
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        ret = ad_service_start(&svc, "deployer", argc, argv, &opts);
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        if (deployer_load(&dp, &svc, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_engine_close(dp.engine);
+                ad_service_stop(&svc);
+                return AD_EXIT_CONFIG;
+        }
+
+        struct step_def deploy = {
+                .consumer = "deployer",
+                .step = "deploy",
+                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED,
+                .max_attempts = dp.max_attempts,
+                .ping_ms = PING_MS,
+                .svc = &svc,
+                .run = deploy_run,
+                .ud = &dp,
+        };
+        struct step_def undo = {
+                .consumer = "deployer-compensate",
+                .step = "deploy",
+                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                .compensation = true,
+                .max_attempts = dp.max_attempts,
+                .ping_ms = PING_MS,
+                .svc = &svc,
+                .run = deploy_undo,
+                .ud = &dp,
+        };
+        struct ad_consumer consumers[] = {
+                { .spec = { "deployer", AD_SUBJECT_PROVISIONED, ACK_WAIT_MS, 0 },
+                  .handler = step_handle,
+                  .userdata = &deploy },
+                { .spec = { "deployer-compensate", AD_SUBJECT_COMPENSATE ".deploy", ACK_WAIT_MS,
+                            0 },
+                  .handler = step_handle,
+                  .userdata = &undo },
+        };
+
+        ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+        ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
+        explicit_bzero(&dp.key, sizeof(dp.key));
+        ad_caddy_close(dp.caddy);
+        ad_engine_close(dp.engine);
+        ad_service_stop(&svc);
+        curl_global_cleanup();
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return ret;
 }

@@ -1,6 +1,91 @@
+/* adprovisioner: deploy.built -> network + route -> deploy.provisioned,
+ * and deploy.compensate.provision -> their removal. */
+#include <stdlib.h>
+
+#include "ad/cleanup.h"
+#include "ad/log.h"
 #include "ad/service.h"
+#include "provision.h"
+
+static const char *const known_keys[] = {
+        INGRESS_CONFIG_KEYS,
+        "provisioner.max_attempts",
+        NULL,
+};
+
+static int setup(struct provisioner *p, struct ad_service *svc, long *max_attempts, ad_error_t *err)
+{
+        int ret;
+
+        p->svc = svc;
+        ret = ingress_load(&p->ingress, svc->cfg, err);
+        if (ret == 0)
+                ret = ad_config_int(svc->cfg, "provisioner.max_attempts", 5, 1, 1000, max_attempts,
+                                    err);
+        if (ret == 0)
+                ret = ad_engine_open(&p->engine, p->ingress.engine_socket, err);
+        if (ret == 0)
+                ret = ad_caddy_open(&p->caddy, p->ingress.caddy_admin_url, err);
+        return ret;
+}
 
 int main(int argc, char **argv)
 {
-        return ad_service_main_idle("provisioner", argc, argv);
+        struct ad_service svc;
+        struct ad_service_options opts = {
+                .needs_bus = true,
+                .needs_db = true,
+                .default_http_port = ad_service_default_port("provisioner"),
+                .known_keys = known_keys,
+        };
+        struct provisioner p = { 0 };
+        cleanup_error ad_error_t err = NULL;
+        long max_attempts = 5;
+        int ret;
+
+        ret = ad_service_start(&svc, "provisioner", argc, argv, &opts);
+        if (ret != 0)
+                return ret < 0 ? AD_EXIT_OK : ret;
+        if (setup(&p, &svc, &max_attempts, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_engine_close(p.engine);
+                ad_service_stop(&svc);
+                return AD_EXIT_CONFIG;
+        }
+
+        struct step_def provision = {
+                .consumer = "provisioner",
+                .step = "provision",
+                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT,
+                .max_attempts = max_attempts,
+                .svc = &svc,
+                .run = provision_run,
+                .ud = &p,
+        };
+        struct step_def undo = {
+                .consumer = "provisioner-compensate",
+                .step = "provision",
+                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                .compensation = true,
+                .max_attempts = max_attempts,
+                .svc = &svc,
+                .run = provision_undo,
+                .ud = &p,
+        };
+        struct ad_consumer consumers[] = {
+                { .spec = { "provisioner", AD_SUBJECT_BUILT, 0, 0 },
+                  .handler = step_handle,
+                  .userdata = &provision },
+                { .spec = { "provisioner-compensate", AD_SUBJECT_COMPENSATE ".provision", 0, 0 },
+                  .handler = step_handle,
+                  .userdata = &undo },
+        };
+
+        ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+        ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
+        ad_caddy_close(p.caddy);
+        ad_engine_close(p.engine);
+        ad_service_stop(&svc);
+        ad_log(AD_LOG_INFO, "stopped", NULL);
+        return ret;
 }

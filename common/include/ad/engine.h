@@ -1,0 +1,174 @@
+/* A client for the container engine's Docker Engine API (podman's
+ * compatible service, or Docker) over its unix socket.
+ *
+ * Only what the platform needs: bridge networks, images pulled from a
+ * registry, containers (create, start, stop, remove, inspect, list by
+ * label, logs).  Errors follow error.h, mapped from the engine's answers:
+ *
+ *   engine unreachable (no socket, refused, timed out)  AD_ERR_UNAVAILABLE / AD_ERR_TIMEOUT
+ *   404, or podman's 500 "no such ..." / "not found"     AD_ERR_NOT_FOUND
+ *   409, or podman's 500 "already exists/in use",
+ *        "is being used"                                 AD_ERR_CONFLICT
+ *   400                                                   AD_ERR_INVALID
+ *   other answers                                         AD_ERR_GENERIC
+ *
+ * each with the engine's own message.  Podman answers 500 where Docker
+ * answers 409 (a network or container name taken, a network in use), so
+ * the mapping also reads the body's "cause".
+ *
+ * Labels and filters are "key=value" strings in NULL-terminated arrays.
+ * Every call is a fresh request: an ad_engine may be used by one thread at
+ * a time, and several engines may live side by side.
+ */
+#ifndef AD_ENGINE_H
+#define AD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ad/error.h"
+
+/* The API version every request is made with (podman 4 serves 1.41). */
+#define AD_ENGINE_API_VERSION "v1.41"
+#define AD_ENGINE_ID_MAX 64
+
+typedef struct ad_engine ad_engine;
+
+/* Makes a client for the engine at socket_path; no request is made. */
+int ad_engine_open(ad_engine **out, const char *socket_path, ad_error_t *err);
+void ad_engine_close(ad_engine *e);
+
+/* GET /_ping: 0 when the engine answers. */
+int ad_engine_ping(ad_engine *e, ad_error_t *err);
+
+/* --- networks --------------------------------------------------------- */
+
+/* Creates a bridge network; AD_ERR_CONFLICT when the name is taken. */
+int ad_engine_network_create(ad_engine *e, const char *name, const char *const *labels,
+                             ad_error_t *err);
+
+/* Creates the network unless it exists (idempotent, safe against a
+ * concurrent creator); *created (optional) tells which. */
+int ad_engine_network_ensure(ad_engine *e, const char *name, const char *const *labels,
+                             bool *created, ad_error_t *err);
+
+/* 0 when the network exists, AD_ERR_NOT_FOUND when not; *labels_json
+ * (optional) receives its labels as a JSON object text (caller frees). */
+int ad_engine_network_inspect(ad_engine *e, const char *name, char **labels_json, ad_error_t *err);
+
+/* AD_ERR_NOT_FOUND when already gone; AD_ERR_CONFLICT while containers
+ * are attached. */
+int ad_engine_network_remove(ad_engine *e, const char *name, ad_error_t *err);
+
+/* Names of the networks carrying every label in `filters`; *names is a
+ * NULL-terminated array, free it with ad_engine_strv_free(). */
+int ad_engine_network_list(ad_engine *e, const char *const *filters, char ***names,
+                           ad_error_t *err);
+
+void ad_engine_strv_free(char **v);
+
+/* --- images ------------------------------------------------------------ */
+
+/* *exists is true when the image (name:tag or id) is in the engine's
+ * store. */
+int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error_t *err);
+
+/* Pulls ref ("registry/name:tag").  The engine answers 200 and reports
+ * failures inside its progress stream: they are turned into errors here
+ * (a missing tag or repository is AD_ERR_NOT_FOUND, a registry that does
+ * not answer AD_ERR_UNAVAILABLE).  insecure adds tlsVerify=false for a
+ * plain-HTTP registry (podman also needs the registry listed as insecure
+ * in registries.conf). */
+int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_t *err);
+
+/* Pulls ref only when the store lacks it; *pulled (optional) tells which. */
+int ad_engine_image_ensure(ad_engine *e, const char *ref, bool insecure, bool *pulled,
+                           ad_error_t *err);
+
+/* AD_ERR_NOT_FOUND when already gone. */
+int ad_engine_image_remove(ad_engine *e, const char *ref, bool force, ad_error_t *err);
+
+/* --- containers -------------------------------------------------------- */
+
+struct ad_container_spec {
+        const char *name;
+        const char *image;
+        const char *const *cmd;    /* NULL: the image's */
+        const char *const *env;    /* "NAME=value" */
+        const char *const *labels; /* "key=value" */
+        const char *network;       /* NULL: the engine's default */
+        /* Published on host_ip with a host port the engine chooses; 0: none. */
+        unsigned container_port;
+        const char *host_ip; /* NULL: 127.0.0.1 */
+        const char *user;    /* "uid:gid"; NULL: the image's */
+        int64_t memory_bytes;
+        int64_t nano_cpus; /* 1e9 = one core */
+        int64_t pids_limit;
+        bool cap_drop_all;
+        bool no_new_privileges;
+        bool read_only_rootfs;      /* adds a tmpfs on /tmp */
+        const char *restart_policy; /* "no", "always", "unless-stopped", "on-failure" */
+};
+
+/* *id receives the new container's id (caller frees).  AD_ERR_CONFLICT
+ * when the name is taken. */
+int ad_engine_container_create(ad_engine *e, const struct ad_container_spec *spec, char **id,
+                               ad_error_t *err);
+
+/* Starting a running container is a success. */
+int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err);
+
+/* SIGTERM, then SIGKILL after timeout_s; stopping a stopped container is a
+ * success, a missing one AD_ERR_NOT_FOUND. */
+int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_error_t *err);
+
+/* force removes a running container; AD_ERR_NOT_FOUND when already gone. */
+int ad_engine_container_remove(ad_engine *e, const char *id, bool force, ad_error_t *err);
+
+/* What inspect and list tell about a container.  Strings are owned by the
+ * struct: release with ad_container_clear(). */
+struct ad_container {
+        char *id;
+        char *name; /* without the leading '/' */
+        char *image;
+        char *state;      /* created, running, paused, restarting, exited, dead... */
+        char *app;        /* label app-deployer.app, "" if none */
+        char *deployment; /* label app-deployer.deployment, "" if none */
+        bool running;
+        int exit_code;           /* inspect only */
+        int restart_count;       /* inspect only */
+        int64_t created;         /* Unix seconds */
+        unsigned container_port; /* the first published port, 0 if none */
+        unsigned host_port;
+        char *host_ip;
+};
+
+void ad_container_clear(struct ad_container *c);
+void ad_container_list_free(struct ad_container *list, size_t n);
+
+/* True for states in which the container serves or will soon again. */
+bool ad_container_live(const struct ad_container *c);
+
+int ad_engine_container_inspect(ad_engine *e, const char *id, struct ad_container *out,
+                                ad_error_t *err);
+
+/* Containers carrying every label in `filters` (all states when `all`),
+ * newest first. */
+int ad_engine_container_list(ad_engine *e, const char *const *filters, bool all,
+                             struct ad_container **out, size_t *n, ad_error_t *err);
+
+/* The last `tail` lines (0: all) of stdout and stderr, interleaved, as
+ * text: the engine's multiplexed stream (8-byte frame headers when the
+ * container has no TTY) is taken apart here.  At most max_bytes are kept
+ * (0: 64 KiB); *out is NUL-terminated, the caller frees it. */
+int ad_engine_container_logs(ad_engine *e, const char *id, int tail, size_t max_bytes, char **out,
+                             ad_error_t *err);
+
+/* Demultiplexes a Docker log stream (exposed for tests): frames are
+ * [stream, 0, 0, 0, size32 big-endian] + payload; data not framed that way
+ * is copied as is.  Returns the text length written to out (out must hold
+ * len + 1 bytes). */
+size_t ad_engine_demux_logs(const char *data, size_t len, char *out);
+
+#endif

@@ -1,0 +1,977 @@
+#include "ad/engine.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/http.h"
+#include "ad/names.h"
+
+/* Bounds on what the engine may send back. */
+#define ENGINE_MAX_BODY (4 * 1024 * 1024)
+#define ENGINE_PULL_TIMEOUT_MS (15L * 60 * 1000)
+#define ENGINE_PULL_MAX_ERROR 2048
+#define ENGINE_LOGS_DEFAULT_MAX (64 * 1024)
+
+/* ad_error_wrap() that keeps the kind when the caller passed no err. */
+#define WRAP(ret, err, ...) (ad_error_wrap((err), __VA_ARGS__), (ret))
+
+struct ad_engine {
+        char *socket;
+};
+
+static void http_response_freep(struct ad_http_response *r)
+{
+        ad_http_response_free(r);
+}
+#define cleanup_response __attribute__((cleanup(http_response_freep)))
+
+/* Moves a caught error to the caller's err (which may be NULL). */
+static int hand_over(ad_error_t *err, ad_error_t *from, int ret)
+{
+        if (err)
+                *err = TAKE_PTR(*from);
+        return ret;
+}
+
+int ad_engine_open(ad_engine **out, const char *socket_path, ad_error_t *err)
+{
+        ad_engine *e;
+
+        if (socket_path == NULL || *socket_path == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0, "no container engine socket given");
+        e = calloc(1, sizeof(*e));
+        if (e == NULL || (e->socket = strdup(socket_path)) == NULL) {
+                free(e);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        *out = e;
+        return 0;
+}
+
+void ad_engine_close(ad_engine *e)
+{
+        if (e == NULL)
+                return;
+        free(e->socket);
+        free(e);
+}
+
+/* The engine's own words from an error body: Docker sends {"message"},
+ * podman adds {"cause"}. */
+static void error_text(const struct ad_http_response *resp, char *msg, size_t msz, char *cause,
+                       size_t csz)
+{
+        json_auto_t *j = NULL;
+        const char *m = NULL, *c = NULL;
+
+        *msg = *cause = '\0';
+        if (resp->body && resp->len)
+                j = json_loadb(resp->body, resp->len, 0, NULL);
+        if (json_is_object(j)) {
+                m = json_string_value(json_object_get(j, "message"));
+                c = json_string_value(json_object_get(j, "cause"));
+        }
+        if (m == NULL && resp->body) {
+                /* Not JSON: the first line of the text. */
+                size_t n = strcspn(resp->body, "\r\n");
+                snprintf(msg, msz, "%.*s", (int)(n > 300 ? 300 : n), resp->body);
+        } else if (m) {
+                snprintf(msg, msz, "%s", m);
+        }
+        if (c)
+                snprintf(cause, csz, "%s", c);
+}
+
+/* Maps a non-2xx answer to an error kind (see engine.h). */
+static int status_error(ad_error_t *err, const struct ad_http_response *resp, const char *what)
+{
+        char msg[512], cause[256];
+        int kind = AD_ERR_GENERIC;
+
+        error_text(resp, msg, sizeof(msg), cause, sizeof(cause));
+        if (resp->status == 404)
+                kind = AD_ERR_NOT_FOUND;
+        else if (resp->status == 409 || resp->status == 412)
+                kind = AD_ERR_CONFLICT;
+        else if (resp->status == 400)
+                kind = AD_ERR_INVALID;
+        else if (resp->status == 503)
+                kind = AD_ERR_UNAVAILABLE;
+        if (resp->status >= 500 && kind == AD_ERR_GENERIC) {
+                const char *c = *cause ? cause : msg;
+
+                if (strstr(c, "already exists") || strstr(c, "already in use") ||
+                    strstr(c, "is being used") || strstr(c, "in use"))
+                        kind = AD_ERR_CONFLICT;
+                else if (strstr(c, "no such") || strstr(c, "not found"))
+                        kind = AD_ERR_NOT_FOUND;
+        }
+        return ad_error_make(err, kind, (int)resp->status, "%s: engine answered %ld: %s", what,
+                             resp->status, *msg ? msg : "(no message)");
+}
+
+struct call {
+        const char *method;
+        const char *path; /* after /v1.41 */
+        const json_t *body;
+        long timeout_ms;
+        ad_http_chunk_fn on_chunk;
+        void *chunk_ud;
+        size_t max_body;
+};
+
+/* One request to the engine; any HTTP status is returned in resp. */
+static int engine_call(ad_engine *e, const struct call *c, struct ad_http_response *resp,
+                       ad_error_t *err)
+{
+        cleanup_free char *url = NULL;
+        cleanup_free char *body = NULL;
+        struct ad_http_request req = {
+                .method = c->method,
+                .unix_socket = e->socket,
+                .timeout_ms = c->timeout_ms,
+                .max_body = c->max_body ? c->max_body : ENGINE_MAX_BODY,
+                .on_chunk = c->on_chunk,
+                .chunk_ud = c->chunk_ud,
+        };
+        int ret;
+
+        if (asprintf(&url, "http://d/%s%s", AD_ENGINE_API_VERSION, c->path) < 0) {
+                url = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        req.url = url;
+        if (c->body) {
+                body = json_dumps(c->body, JSON_COMPACT);
+                if (body == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                req.body = body;
+                req.body_len = strlen(body);
+                req.content_type = "application/json";
+        }
+        ret = ad_http_do(&req, resp, err);
+        if (ret < 0)
+                return WRAP(ret, err, "container engine");
+        return 0;
+}
+
+/* A request whose answer must be 2xx (or 304, "nothing to do"). */
+static int engine_expect(ad_engine *e, const struct call *c, json_t **out, const char *what,
+                         ad_error_t *err)
+{
+        cleanup_response struct ad_http_response resp = { 0 };
+        json_error_t jerr;
+        int ret;
+
+        ret = engine_call(e, c, &resp, err);
+        if (ret < 0)
+                return WRAP(ret, err, "%s", what);
+        if (resp.status == 304)
+                resp.status = 204;
+        if (resp.status < 200 || resp.status >= 300)
+                return status_error(err, &resp, what);
+        if (out) {
+                json_t *j = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
+
+                if (j == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                             "%s: the engine's answer is not JSON: %s", what,
+                                             jerr.text);
+                *out = j;
+        }
+        return 0;
+}
+
+/* Builds "?...&filters={"label":[...]}" with the filters percent-encoded. */
+static char *label_filters_query(const char *const *filters)
+{
+        json_auto_t *f = json_object();
+        json_t *labels = json_array();
+        cleanup_free char *text = NULL;
+
+        if (f == NULL || labels == NULL) {
+                json_decref(labels);
+                return NULL;
+        }
+        for (size_t i = 0; filters && filters[i]; i++)
+                json_array_append_new(labels, json_string(filters[i]));
+        json_object_set_new(f, "label", labels);
+        text = json_dumps(f, JSON_COMPACT);
+        return text ? ad_http_escape(text) : NULL;
+}
+
+static json_t *labels_object(const char *const *labels)
+{
+        json_t *o = json_object();
+
+        for (size_t i = 0; o && labels && labels[i]; i++) {
+                const char *eq = strchr(labels[i], '=');
+                cleanup_free char *key = NULL;
+
+                if (eq == NULL) {
+                        json_object_set_new(o, labels[i], json_string(""));
+                        continue;
+                }
+                key = strndup(labels[i], (size_t)(eq - labels[i]));
+                if (key)
+                        json_object_set_new(o, key, json_string(eq + 1));
+        }
+        return o;
+}
+
+int ad_engine_ping(ad_engine *e, ad_error_t *err)
+{
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct call c = { .path = "/_ping", .timeout_ms = 5000 };
+        int ret;
+
+        ret = engine_call(e, &c, &resp, err);
+        if (ret < 0)
+                return ret;
+        if (resp.status != 200)
+                return status_error(err, &resp, "ping");
+        return 0;
+}
+
+/* --- networks --------------------------------------------------------- */
+
+int ad_engine_network_create(ad_engine *e, const char *name, const char *const *labels,
+                             ad_error_t *err)
+{
+        json_auto_t *body = json_pack("{s:s,s:s,s:b,s:o}", "Name", name, "Driver", "bridge",
+                                      "CheckDuplicate", 1, "Labels", labels_object(labels));
+        struct call c = { .method = "POST", .path = "/networks/create", .body = body };
+        int ret;
+
+        if (body == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        ret = engine_expect(e, &c, NULL, "create network", err);
+        return ret < 0 ? WRAP(ret, err, "network %s", name) : 0;
+}
+
+int ad_engine_network_inspect(ad_engine *e, const char *name, char **labels_json, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(name);
+        cleanup_free char *path = NULL;
+        json_auto_t *j = NULL;
+        struct call c = { 0 };
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/networks/%s", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, &j, "inspect network", err);
+        if (ret < 0)
+                return WRAP(ret, err, "network %s", name);
+        if (labels_json) {
+                json_t *l = json_object_get(j, "Labels");
+                char *text = json_is_object(l) ? json_dumps(l, JSON_COMPACT) : strdup("{}");
+
+                if (text == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                *labels_json = text;
+        }
+        return 0;
+}
+
+int ad_engine_network_ensure(ad_engine *e, const char *name, const char *const *labels,
+                             bool *created, ad_error_t *err)
+{
+        /* Two tries: a concurrent creator may win between the look-up and
+         * the create, or remove it between our create and look-up. */
+        for (int attempt = 0; attempt < 3; attempt++) {
+                cleanup_error ad_error_t lerr = NULL;
+                int ret = ad_engine_network_inspect(e, name, NULL, &lerr);
+
+                if (ret == 0) {
+                        if (created)
+                                *created = false;
+                        return 0;
+                }
+                if (ret != -AD_ERR_NOT_FOUND) {
+                        return hand_over(err, &lerr, ret);
+                }
+                ad_error_release(&lerr);
+                ret = ad_engine_network_create(e, name, labels, &lerr);
+                if (ret == 0) {
+                        if (created)
+                                *created = true;
+                        return 0;
+                }
+                if (ret != -AD_ERR_CONFLICT) {
+                        return hand_over(err, &lerr, ret);
+                }
+        }
+        return ad_error_make(err, AD_ERR_CONFLICT, 0,
+                             "network %s: created and removed concurrently, giving up", name);
+}
+
+int ad_engine_network_remove(ad_engine *e, const char *name, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(name);
+        cleanup_free char *path = NULL;
+        struct call c = { .method = "DELETE" };
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/networks/%s", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, NULL, "remove network", err);
+        return ret < 0 ? WRAP(ret, err, "network %s", name) : 0;
+}
+
+void ad_engine_strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+int ad_engine_network_list(ad_engine *e, const char *const *filters, char ***names, ad_error_t *err)
+{
+        cleanup_free char *q = label_filters_query(filters);
+        cleanup_free char *path = NULL;
+        json_auto_t *j = NULL;
+        struct call c = { 0 };
+        char **v;
+        size_t i, n = 0;
+        json_t *it;
+        int ret;
+
+        if (q == NULL || asprintf(&path, "/networks?filters=%s", q) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, &j, "list networks", err);
+        if (ret < 0)
+                return ret;
+        v = calloc(json_array_size(j) + 1, sizeof(*v));
+        if (v == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        json_array_foreach (j, i, it) {
+                const char *name = json_string_value(json_object_get(it, "Name"));
+
+                if (name && (v[n] = strdup(name)) != NULL)
+                        n++;
+        }
+        *names = v;
+        return 0;
+}
+
+/* --- images ------------------------------------------------------------ */
+
+int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(ref);
+        cleanup_free char *path = NULL;
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct call c = { 0 };
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/images/%s/json", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_call(e, &c, &resp, err);
+        if (ret < 0)
+                return WRAP(ret, err, "inspect image %s", ref);
+        if (resp.status == 200) {
+                *exists = true;
+                return 0;
+        }
+        if (resp.status == 404) {
+                *exists = false;
+                return 0;
+        }
+        return status_error(err, &resp, "inspect image");
+}
+
+/* The pull's progress stream: one JSON object per line; the first one
+ * carrying "error" is kept. */
+struct pull_state {
+        char line[8192];
+        size_t len;
+        bool overflow;
+        char error[ENGINE_PULL_MAX_ERROR];
+};
+
+static void pull_line(struct pull_state *p)
+{
+        json_auto_t *j = NULL;
+        const char *msg;
+
+        if (p->error[0] || p->len == 0)
+                return;
+        j = json_loadb(p->line, p->len, 0, NULL);
+        msg = json_string_value(json_object_get(j, "error"));
+        if (msg == NULL)
+                msg = json_string_value(
+                        json_object_get(json_object_get(j, "errorDetail"), "message"));
+        if (msg)
+                snprintf(p->error, sizeof(p->error), "%s", msg);
+}
+
+static int pull_chunk(const char *data, size_t len, void *ud)
+{
+        struct pull_state *p = ud;
+
+        for (size_t i = 0; i < len; i++) {
+                if (data[i] == '\n') {
+                        if (!p->overflow)
+                                pull_line(p);
+                        p->len = 0;
+                        p->overflow = false;
+                        continue;
+                }
+                if (p->len + 1 >= sizeof(p->line)) {
+                        /* A progress line this long carries no error we
+                         * need; skip to its end. */
+                        p->overflow = true;
+                        continue;
+                }
+                p->line[p->len++] = data[i];
+        }
+        return 0;
+}
+
+/* Splits "host:port/name:tag" (or "name@sha256:...") into the image and
+ * tag/digest part; no tag means "latest". */
+static void split_ref(const char *ref, char **image, const char **tag)
+{
+        const char *at = strchr(ref, '@');
+        const char *slash = strrchr(ref, '/');
+        const char *colon = strrchr(ref, ':');
+
+        if (at) {
+                *image = strdup(ref);
+                *tag = NULL;
+                return;
+        }
+        if (colon && (slash == NULL || colon > slash)) {
+                *image = strndup(ref, (size_t)(colon - ref));
+                *tag = colon + 1;
+                return;
+        }
+        *image = strdup(ref);
+        *tag = "latest";
+}
+
+int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_t *err)
+{
+        cleanup_free char *image = NULL;
+        cleanup_free char *eimage = NULL;
+        cleanup_free char *etag = NULL;
+        cleanup_free char *path = NULL;
+        cleanup_free struct pull_state *p = calloc(1, sizeof(*p));
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct call c = { .method = "POST", .timeout_ms = ENGINE_PULL_TIMEOUT_MS };
+        const char *tag = NULL;
+        int kind;
+        int ret;
+
+        split_ref(ref, &image, &tag);
+        if (p == NULL || image == NULL || (eimage = ad_http_escape(image)) == NULL ||
+            (tag && (etag = ad_http_escape(tag)) == NULL))
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        if (asprintf(&path, "/images/create?fromImage=%s%s%s%s", eimage, etag ? "&tag=" : "",
+                     etag ? etag : "", insecure ? "&tlsVerify=false" : "") < 0) {
+                path = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        c.on_chunk = pull_chunk;
+        c.chunk_ud = p;
+        ret = engine_call(e, &c, &resp, err);
+        if (ret < 0)
+                return WRAP(ret, err, "pull %s", ref);
+        if (resp.status != 200) {
+                /* Streamed: no body to read the message from. */
+                kind = resp.status == 404 ? AD_ERR_NOT_FOUND : AD_ERR_GENERIC;
+                return ad_error_make(err, kind, (int)resp.status, "pull %s: engine answered %ld",
+                                     ref, resp.status);
+        }
+        pull_chunk("\n", 1, p); /* a last line without its newline */
+        if (p->error[0] == '\0')
+                return 0;
+        kind = AD_ERR_GENERIC;
+        if (strstr(p->error, "manifest unknown") || strstr(p->error, "name unknown") ||
+            strstr(p->error, "not found") || strstr(p->error, "no such"))
+                kind = AD_ERR_NOT_FOUND;
+        else if (strstr(p->error, "connection refused") || strstr(p->error, "i/o timeout") ||
+                 strstr(p->error, "no such host") || strstr(p->error, "connection reset") ||
+                 strstr(p->error, "TLS handshake timeout") || strstr(p->error, "502 Bad Gateway") ||
+                 strstr(p->error, "503 Service"))
+                kind = AD_ERR_UNAVAILABLE;
+        return ad_error_make(err, kind, 0, "pull %s: %s", ref, p->error);
+}
+
+int ad_engine_image_ensure(ad_engine *e, const char *ref, bool insecure, bool *pulled,
+                           ad_error_t *err)
+{
+        bool exists = false;
+        int ret;
+
+        ret = ad_engine_image_exists(e, ref, &exists, err);
+        if (ret < 0)
+                return ret;
+        if (!exists) {
+                ret = ad_engine_image_pull(e, ref, insecure, err);
+                if (ret < 0)
+                        return ret;
+        }
+        if (pulled)
+                *pulled = !exists;
+        return 0;
+}
+
+int ad_engine_image_remove(ad_engine *e, const char *ref, bool force, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(ref);
+        cleanup_free char *path = NULL;
+        struct call c = { .method = "DELETE" };
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/images/%s%s", esc, force ? "?force=1" : "") < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, NULL, "remove image", err);
+        return ret < 0 ? WRAP(ret, err, "image %s", ref) : 0;
+}
+
+/* --- containers -------------------------------------------------------- */
+
+static json_t *strv_array(const char *const *v)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static json_t *container_body(const struct ad_container_spec *s)
+{
+        json_t *body = json_object(), *hc = json_object();
+        char port[32];
+
+        if (body == NULL || hc == NULL) {
+                json_decref(body);
+                json_decref(hc);
+                return NULL;
+        }
+        json_object_set_new(body, "Image", json_string(s->image));
+        if (s->cmd)
+                json_object_set_new(body, "Cmd", strv_array(s->cmd));
+        json_object_set_new(body, "Env", strv_array(s->env));
+        json_object_set_new(body, "Labels", labels_object(s->labels));
+        if (s->user)
+                json_object_set_new(body, "User", json_string(s->user));
+        if (s->container_port) {
+                snprintf(port, sizeof(port), "%u/tcp", s->container_port);
+                json_object_set_new(body, "ExposedPorts", json_pack("{s:{}}", port));
+                /* An empty HostPort: the engine picks a free one. */
+                json_object_set_new(hc, "PortBindings",
+                                    json_pack("{s:[{s:s,s:s}]}", port, "HostIp",
+                                              s->host_ip ? s->host_ip : "127.0.0.1", "HostPort",
+                                              ""));
+        }
+        if (s->network)
+                json_object_set_new(hc, "NetworkMode", json_string(s->network));
+        if (s->memory_bytes > 0) {
+                json_object_set_new(hc, "Memory", json_integer(s->memory_bytes));
+                /* No swap on top of the limit. */
+                json_object_set_new(hc, "MemorySwap", json_integer(s->memory_bytes));
+        }
+        if (s->nano_cpus > 0)
+                json_object_set_new(hc, "NanoCpus", json_integer(s->nano_cpus));
+        if (s->pids_limit > 0)
+                json_object_set_new(hc, "PidsLimit", json_integer(s->pids_limit));
+        if (s->cap_drop_all)
+                json_object_set_new(hc, "CapDrop", json_pack("[s]", "ALL"));
+        if (s->no_new_privileges)
+                json_object_set_new(hc, "SecurityOpt", json_pack("[s]", "no-new-privileges"));
+        json_object_set_new(hc, "ReadonlyRootfs", json_boolean(s->read_only_rootfs));
+        if (s->read_only_rootfs)
+                json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp", "rw,nosuid,nodev"));
+        if (s->restart_policy)
+                json_object_set_new(hc, "RestartPolicy",
+                                    json_pack("{s:s}", "Name", s->restart_policy));
+        json_object_set_new(body, "HostConfig", hc);
+        return body;
+}
+
+int ad_engine_container_create(ad_engine *e, const struct ad_container_spec *spec, char **id,
+                               ad_error_t *err)
+{
+        json_auto_t *body = container_body(spec);
+        json_auto_t *j = NULL;
+        cleanup_free char *esc = ad_http_escape(spec->name);
+        cleanup_free char *path = NULL;
+        struct call c = { .method = "POST" };
+        const char *cid;
+        char *copy;
+        int ret;
+
+        if (body == NULL || esc == NULL || asprintf(&path, "/containers/create?name=%s", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        c.body = body;
+        ret = engine_expect(e, &c, &j, "create container", err);
+        if (ret < 0)
+                return WRAP(ret, err, "container %s", spec->name);
+        cid = json_string_value(json_object_get(j, "Id"));
+        if (cid == NULL || *cid == '\0')
+                return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                     "create container %s: no Id in the engine's answer",
+                                     spec->name);
+        copy = strdup(cid);
+        if (copy == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        *id = copy;
+        return 0;
+}
+
+/* POST/DELETE on /containers/<id><suffix>. */
+static int container_action(ad_engine *e, const char *method, const char *id, const char *suffix,
+                            long timeout_ms, const char *what, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(id);
+        cleanup_free char *path = NULL;
+        struct call c = { .method = method, .timeout_ms = timeout_ms };
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/containers/%s%s", esc, suffix) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, NULL, what, err);
+        return ret < 0 ? WRAP(ret, err, "container %s", id) : 0;
+}
+
+int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err)
+{
+        return container_action(e, "POST", id, "/start", 0, "start", err);
+}
+
+int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_error_t *err)
+{
+        char suffix[32];
+
+        if (timeout_s < 0)
+                timeout_s = 0;
+        snprintf(suffix, sizeof(suffix), "/stop?t=%d", timeout_s);
+        return container_action(e, "POST", id, suffix, (timeout_s + 30) * 1000L, "stop", err);
+}
+
+int ad_engine_container_remove(ad_engine *e, const char *id, bool force, ad_error_t *err)
+{
+        /* v=1: anonymous volumes go with it. */
+        return container_action(e, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 60000, "remove",
+                                err);
+}
+
+void ad_container_clear(struct ad_container *c)
+{
+        if (c == NULL)
+                return;
+        free(c->id);
+        free(c->name);
+        free(c->image);
+        free(c->state);
+        free(c->app);
+        free(c->deployment);
+        free(c->host_ip);
+        memset(c, 0, sizeof(*c));
+}
+
+void ad_container_list_free(struct ad_container *list, size_t n)
+{
+        for (size_t i = 0; list && i < n; i++)
+                ad_container_clear(&list[i]);
+        free(list);
+}
+
+bool ad_container_live(const struct ad_container *c)
+{
+        return c->running || (c->state && (strcmp(c->state, "running") == 0 ||
+                                           strcmp(c->state, "restarting") == 0 ||
+                                           strcmp(c->state, "paused") == 0));
+}
+
+static char *dup_or_empty(const char *s)
+{
+        return strdup(s ? s : "");
+}
+
+static void labels_into(struct ad_container *c, const json_t *labels)
+{
+        c->app = dup_or_empty(json_string_value(json_object_get(labels, AD_LABEL_APP)));
+        c->deployment =
+                dup_or_empty(json_string_value(json_object_get(labels, AD_LABEL_DEPLOYMENT)));
+}
+
+/* "2026-11-26T22:23:20.95Z" -> Unix seconds (0 when unreadable). */
+static int64_t parse_time(const char *s)
+{
+        struct tm tm;
+
+        if (s == NULL)
+                return 0;
+        memset(&tm, 0, sizeof(tm));
+        if (strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+                return 0;
+        return (int64_t)timegm(&tm);
+}
+
+static bool container_filled(const struct ad_container *c)
+{
+        return c->id && c->name && c->image && c->state && c->app && c->deployment && c->host_ip;
+}
+
+/* NetworkSettings.Ports of inspect: {"8080/tcp": [{"HostIp", "HostPort"}]} */
+static void inspect_ports(struct ad_container *c, const json_t *ports)
+{
+        const char *key;
+        json_t *binds;
+
+        json_object_foreach ((json_t *)ports, key, binds) {
+                size_t i;
+                json_t *b;
+
+                json_array_foreach (binds, i, b) {
+                        const char *hp = json_string_value(json_object_get(b, "HostPort"));
+                        const char *ip = json_string_value(json_object_get(b, "HostIp"));
+
+                        if (hp == NULL || *hp == '\0')
+                                continue;
+                        c->container_port = (unsigned)strtoul(key, NULL, 10);
+                        c->host_port = (unsigned)strtoul(hp, NULL, 10);
+                        free(c->host_ip);
+                        c->host_ip = dup_or_empty(ip);
+                        return;
+                }
+        }
+}
+
+int ad_engine_container_inspect(ad_engine *e, const char *id, struct ad_container *out,
+                                ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(id);
+        cleanup_free char *path = NULL;
+        json_auto_t *j = NULL;
+        struct ad_container c = { 0 };
+        struct call call = { 0 };
+        const json_t *state, *config;
+        const char *name;
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/containers/%s/json", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        call.path = path;
+        ret = engine_expect(e, &call, &j, "inspect", err);
+        if (ret < 0)
+                return WRAP(ret, err, "container %s", id);
+        state = json_object_get(j, "State");
+        config = json_object_get(j, "Config");
+        name = json_string_value(json_object_get(j, "Name"));
+        c.id = dup_or_empty(json_string_value(json_object_get(j, "Id")));
+        c.name = dup_or_empty(name && *name == '/' ? name + 1 : name);
+        c.image = dup_or_empty(json_string_value(json_object_get(config, "Image")));
+        c.state = dup_or_empty(json_string_value(json_object_get(state, "Status")));
+        c.running = json_is_true(json_object_get(state, "Running"));
+        c.exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+        c.restart_count = (int)json_integer_value(json_object_get(j, "RestartCount"));
+        c.created = parse_time(json_string_value(json_object_get(j, "Created")));
+        c.host_ip = dup_or_empty(NULL);
+        labels_into(&c, json_object_get(config, "Labels"));
+        inspect_ports(&c, json_object_get(json_object_get(j, "NetworkSettings"), "Ports"));
+        if (!container_filled(&c)) {
+                ad_container_clear(&c);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        *out = c;
+        return 0;
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+        const struct ad_container *x = a, *y = b;
+
+        if (x->created != y->created)
+                return x->created < y->created ? 1 : -1;
+        return strcmp(x->id, y->id);
+}
+
+int ad_engine_container_list(ad_engine *e, const char *const *filters, bool all,
+                             struct ad_container **out, size_t *n, ad_error_t *err)
+{
+        cleanup_free char *q = label_filters_query(filters);
+        cleanup_free char *path = NULL;
+        json_auto_t *j = NULL;
+        struct ad_container *list;
+        struct call call = { 0 };
+        size_t i, count = 0;
+        json_t *it;
+        int ret;
+
+        if (q == NULL || asprintf(&path, "/containers/json?all=%d&filters=%s", all ? 1 : 0, q) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        call.path = path;
+        ret = engine_expect(e, &call, &j, "list containers", err);
+        if (ret < 0)
+                return ret;
+        if (!json_is_array(j))
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "list containers: not an array");
+        list = calloc(json_array_size(j) + 1, sizeof(*list));
+        if (list == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        json_array_foreach (j, i, it) {
+                struct ad_container *c = &list[count];
+                const json_t *names = json_object_get(it, "Names");
+                const char *name = json_string_value(json_array_get(names, 0));
+                const json_t *ports = json_object_get(it, "Ports");
+                size_t k;
+                json_t *p;
+
+                c->id = dup_or_empty(json_string_value(json_object_get(it, "Id")));
+                c->name = dup_or_empty(name && *name == '/' ? name + 1 : name);
+                c->image = dup_or_empty(json_string_value(json_object_get(it, "Image")));
+                c->state = dup_or_empty(json_string_value(json_object_get(it, "State")));
+                c->running = c->state && strcmp(c->state, "running") == 0;
+                c->created = json_integer_value(json_object_get(it, "Created"));
+                c->host_ip = NULL;
+                labels_into(c, json_object_get(it, "Labels"));
+                json_array_foreach (ports, k, p) {
+                        json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
+
+                        if (pub <= 0)
+                                continue;
+                        c->host_port = (unsigned)pub;
+                        c->container_port =
+                                (unsigned)json_integer_value(json_object_get(p, "PrivatePort"));
+                        c->host_ip = dup_or_empty(json_string_value(json_object_get(p, "IP")));
+                        break;
+                }
+                if (c->host_ip == NULL)
+                        c->host_ip = dup_or_empty(NULL);
+                if (!container_filled(c)) {
+                        ad_container_list_free(list, count + 1);
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                }
+                count++;
+        }
+        qsort(list, count, sizeof(*list), by_created_desc);
+        *out = list;
+        *n = count;
+        return 0;
+}
+
+size_t ad_engine_demux_logs(const char *data, size_t len, char *out)
+{
+        const unsigned char *p = (const unsigned char *)data;
+        size_t i = 0, n = 0;
+
+        while (i < len) {
+                uint32_t size;
+
+                /* A frame header: stream 0-2, three zero bytes, size. */
+                if (len - i < 8 || p[i] > 2 || p[i + 1] || p[i + 2] || p[i + 3]) {
+                        memcpy(out + n, data + i, len - i);
+                        n += len - i;
+                        break;
+                }
+                size = (uint32_t)p[i + 4] << 24 | (uint32_t)p[i + 5] << 16 |
+                       (uint32_t)p[i + 6] << 8 | (uint32_t)p[i + 7];
+                i += 8;
+                if (size > len - i)
+                        size = (uint32_t)(len - i); /* cut by our bound */
+                memcpy(out + n, data + i, size);
+                n += size;
+                i += size;
+        }
+        out[n] = '\0';
+        return n;
+}
+
+/* Keeps the first `cap` bytes of a streamed body, then stops the
+ * transfer: a chatty container's log is cut, not refused. */
+struct log_sink {
+        char *buf;
+        size_t len, cap;
+        bool full;
+};
+
+static int log_chunk(const char *data, size_t len, void *ud)
+{
+        struct log_sink *s = ud;
+        size_t room = s->cap - s->len;
+
+        if (len > room) {
+                memcpy(s->buf + s->len, data, room);
+                s->len += room;
+                s->full = true;
+                return -1;
+        }
+        memcpy(s->buf + s->len, data, len);
+        s->len += len;
+        return 0;
+}
+
+int ad_engine_container_logs(ad_engine *e, const char *id, int tail, size_t max_bytes, char **out,
+                             ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(id);
+        cleanup_free char *path = NULL;
+        cleanup_response struct ad_http_response resp = { 0 };
+        cleanup_error ad_error_t cerr = NULL;
+        struct log_sink sink = { 0 };
+        struct call c = { 0 };
+        char *text;
+        int ret;
+
+        if (max_bytes == 0)
+                max_bytes = ENGINE_LOGS_DEFAULT_MAX;
+        if (tail > 0)
+                ret = asprintf(&path, "/containers/%s/logs?stdout=1&stderr=1&tail=%d",
+                               esc ? esc : "", tail);
+        else
+                ret = asprintf(&path, "/containers/%s/logs?stdout=1&stderr=1", esc ? esc : "");
+        /* The frame headers take room too: allow for them, cut the text
+         * after. */
+        sink.cap = max_bytes + max_bytes / 4 + 64;
+        sink.buf = malloc(sink.cap + 1);
+        if (esc == NULL || ret < 0 || sink.buf == NULL) {
+                if (ret < 0)
+                        path = NULL;
+                free(sink.buf);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        c.on_chunk = log_chunk;
+        c.chunk_ud = &sink;
+        ret = engine_call(e, &c, &resp, &cerr);
+        if (ret < 0 && !sink.full) {
+                free(sink.buf);
+                hand_over(err, &cerr, ret);
+                return WRAP(ret, err, "logs of container %s", id);
+        }
+        if (ret == 0 && resp.status != 200) {
+                sink.buf[sink.len] = '\0';
+                resp.body = TAKE_PTR(sink.buf);
+                resp.len = sink.len;
+                return status_error(err, &resp, "container logs");
+        }
+        text = malloc(sink.len + 1);
+        if (text == NULL) {
+                free(sink.buf);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        if (ad_engine_demux_logs(sink.buf, sink.len, text) > max_bytes)
+                text[max_bytes] = '\0';
+        free(sink.buf);
+        *out = text;
+        return 0;
+}

@@ -1,0 +1,532 @@
+#include "deploy.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/names.h"
+#include "probe.h"
+
+#define NAME_LEN 128
+#define DEFAULT_APP_PORT 8080
+#define FAILURE_LOG_LINES 20
+#define FAILURE_LOG_BYTES 4096
+#define RUNTIME_LOG_BYTES (16 * 1024)
+#define PROBE_TIMEOUT_MS 2000L
+#define VERIFY_TIMEOUT_MS 10000L
+/* A container seen stopped this many times in a row (a second apart) is
+ * not coming back: the health wait ends early. */
+#define EXITED_CHECKS 3
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+static void strv_free_secure(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++) {
+                explicit_bzero(v[i], strlen(v[i]));
+                free(v[i]);
+        }
+        free(v);
+}
+
+static bool env_name_valid(const char *s)
+{
+        if (s == NULL || !(isalpha((unsigned char)*s) || *s == '_'))
+                return false;
+        for (; *s; s++)
+                if (!(isalnum((unsigned char)*s) || *s == '_'))
+                        return false;
+        return true;
+}
+
+/* "PORT=<port>" then the user's variables, sealed values opened.  The
+ * platform owns PORT: a user's PORT is dropped. */
+static int build_env(struct deployer *dp, const Appdeployer__V1__DeployProvisioned *pv,
+                     unsigned port, char ***out, ad_error_t *err)
+{
+        char **env = calloc(pv->n_env + 2, sizeof(*env));
+        size_t n = 0;
+
+        if (env == NULL || asprintf(&env[n++], "PORT=%u", port) < 0) {
+                free(env);
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        for (size_t i = 0; i < pv->n_env; i++) {
+                const char *name = pv->env[i]->name, *value = pv->env[i]->value;
+                char *plain = NULL;
+                int ret;
+
+                if (!env_name_valid(name)) {
+                        strv_free_secure(env);
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "environment variable name `%.60s` is not valid",
+                                             name ? name : "");
+                }
+                if (strcmp(name, "PORT") == 0)
+                        continue;
+                if (ad_secret_is_sealed(value)) {
+                        if (!dp->have_key) {
+                                strv_free_secure(env);
+                                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                                     "%s is sealed but the deployer has no "
+                                                     "secrets.key",
+                                                     name);
+                        }
+                        ret = ad_secret_open(&plain, &dp->key, value, err);
+                        if (ret < 0) {
+                                strv_free_secure(env);
+                                ad_error_wrap(err, "environment variable %s", name);
+                                return ret;
+                        }
+                        value = plain;
+                }
+                ret = asprintf(&env[n], "%s=%s", name, value ? value : "");
+                if (plain) {
+                        explicit_bzero(plain, strlen(plain));
+                        free(plain);
+                }
+                if (ret < 0) {
+                        env[n] = NULL;
+                        strv_free_secure(env);
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                }
+                n++;
+        }
+        *out = env;
+        return 0;
+}
+
+/* The release's container, running: created (or re-created when a
+ * crashed attempt left one that differs or stopped), or reused when an
+ * earlier attempt of this deployment already runs it. */
+static int ensure_container(struct deployer *dp, const struct ad_container_spec *spec,
+                            const char *deployment_id, struct ad_container *out, bool *reused,
+                            ad_error_t *err)
+{
+        for (int attempt = 0; attempt < 3; attempt++) {
+                cleanup_error ad_error_t lerr = NULL;
+                cleanup_free char *id = NULL;
+                struct ad_container c = { 0 };
+                int ret;
+
+                ret = ad_engine_container_inspect(dp->engine, spec->name, &c, &lerr);
+                if (ret == 0) {
+                        if (strcmp(c.deployment, deployment_id) == 0 &&
+                            strcmp(c.image, spec->image) == 0 && c.running && c.host_port) {
+                                *out = c;
+                                *reused = true;
+                                return 0;
+                        }
+                        ret = ad_engine_container_remove(dp->engine, c.id, true, &lerr);
+                        ad_container_clear(&c);
+                        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                                if (err)
+                                        *err = TAKE_PTR(lerr);
+                                return ret;
+                        }
+                        ad_error_release(&lerr);
+                } else if (ret != -AD_ERR_NOT_FOUND) {
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                        return ret;
+                }
+                ad_error_release(&lerr);
+                ret = ad_engine_container_create(dp->engine, spec, &id, &lerr);
+                if (ret == -AD_ERR_CONFLICT)
+                        continue; /* a concurrent attempt made it: look again */
+                if (ret < 0) {
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                        return ret;
+                }
+                ret = ad_engine_container_start(dp->engine, id, err);
+                if (ret == 0)
+                        ret = ad_engine_container_inspect(dp->engine, id, out, err);
+                if (ret == 0 && out->host_port == 0) {
+                        ad_container_clear(out);
+                        ret = ad_error_make(err, AD_ERR_GENERIC, 0,
+                                            "container %s: the engine published no host port",
+                                            spec->name);
+                }
+                if (ret < 0 && !ad_error_is_retryable(err ? *err : NULL))
+                        ad_engine_container_remove(dp->engine, id, true, NULL);
+                *reused = false;
+                return ret;
+        }
+        return ad_error_make(err, AD_ERR_CONFLICT, 0,
+                             "container %s: created and removed concurrently, giving up",
+                             spec->name);
+}
+
+struct health {
+        bool ok;
+        long ms;         /* from start to the first good answer */
+        char last[256];  /* what the last probe saw */
+        char state[128]; /* what the engine last said of the container */
+        bool stopping;   /* the service is shutting down */
+};
+
+static void wait_healthy(struct deployer *dp, const struct ad_container *c, struct health *h)
+{
+        int64_t t0 = ad_monotonic_ms(), deadline = t0 + dp->health_timeout_s * 1000;
+        int64_t next_inspect = t0 + 1000;
+        int exited = 0;
+        char url[300];
+
+        memset(h, 0, sizeof(*h));
+        snprintf(h->last, sizeof(h->last), "no answer yet");
+        snprintf(h->state, sizeof(h->state), "running");
+        snprintf(url, sizeof(url), "http://%s:%u/", dp->publish_address, c->host_port);
+        for (;;) {
+                struct probe_result r;
+                int64_t now = ad_monotonic_ms(), left = deadline - now;
+
+                probe_get(url, NULL,
+                          left < PROBE_TIMEOUT_MS ? (left > 100 ? left : 100) : PROBE_TIMEOUT_MS,
+                          &r);
+                if (r.answered && r.status < 500) {
+                        h->ok = true;
+                        h->ms = (long)(ad_monotonic_ms() - t0);
+                        return;
+                }
+                snprintf(h->last, sizeof(h->last), "%s", r.detail);
+                now = ad_monotonic_ms();
+                if (now >= next_inspect) {
+                        struct ad_container s = { 0 };
+
+                        next_inspect = now + 1000;
+                        if (ad_engine_container_inspect(dp->engine, c->id, &s, NULL) == 0) {
+                                exited = s.running ? 0 : exited + 1;
+                                if (s.running)
+                                        snprintf(h->state, sizeof(h->state),
+                                                 "running, restarted %d times", s.restart_count);
+                                else
+                                        snprintf(h->state, sizeof(h->state),
+                                                 "%s with exit code %d, restarted %d times",
+                                                 s.state, s.exit_code, s.restart_count);
+                                ad_container_clear(&s);
+                        }
+                }
+                if (exited >= EXITED_CHECKS || now >= deadline)
+                        break;
+                if (ad_service_stopping()) {
+                        h->stopping = true;
+                        break;
+                }
+                left = deadline - ad_monotonic_ms();
+                sleep_ms(left < dp->health_interval_ms ? (left > 0 ? (long)left : 0)
+                                                       : dp->health_interval_ms);
+        }
+        h->ms = (long)(ad_monotonic_ms() - t0);
+}
+
+/* A release that never became healthy: its log and what the checks saw
+ * become the failure's reason; the container goes, the old release keeps
+ * serving (the route was never touched). */
+static int fail_unhealthy(struct step_run *run, struct deployer *dp, const struct ad_container *c,
+                          unsigned port, const struct health *h, ad_error_t *err)
+{
+        cleanup_free char *logs = NULL;
+        cleanup_free char *reason = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+
+        if (ad_engine_container_logs(dp->engine, c->id, FAILURE_LOG_LINES, FAILURE_LOG_BYTES, &logs,
+                                     &lerr) < 0)
+                step_log_str(run, "logs_error", ad_error_message(lerr));
+        if (logs &&
+            release_store_log(dp, run->in->deployment_id, logs, FAILURE_LOG_LINES, &lerr) < 0)
+                step_log_str(run, "store_log_error", ad_error_message(lerr));
+        if (release_remove(dp, c->id, &lerr) < 0)
+                step_log_str(run, "remove_error", ad_error_message(lerr));
+        if (asprintf(&reason,
+                     "container %s did not answer HTTP on port %u within %.1f s (last check: %s; "
+                     "container %s); the previous release, if any, keeps serving. "
+                     "Last log lines:\n%s",
+                     c->name, port, (double)h->ms / 1000.0, h->last, h->state,
+                     logs && *logs ? logs : "(none)") < 0)
+                reason = NULL;
+        return step_fail(run, false, reason ? reason : "container never became healthy", err);
+}
+
+/* After the switch: the ingress must answer with this release's tag. */
+static bool verify_ingress(struct deployer *dp, const char *host, const char *deployment_id,
+                           char *seen, size_t seen_size)
+{
+        int64_t deadline = ad_monotonic_ms() + VERIFY_TIMEOUT_MS;
+        char url[300];
+
+        snprintf(url, sizeof(url), "http://%s:%ld/", dp->ingress.address, dp->ingress.http_port);
+        for (;;) {
+                struct probe_result r;
+
+                probe_get(url, host, PROBE_TIMEOUT_MS, &r);
+                if (r.answered && r.status < 500 && strcmp(r.deployment, deployment_id) == 0)
+                        return true;
+                snprintf(seen, seen_size, "%s%s%s", r.detail, *r.deployment ? " from " : "",
+                         r.deployment);
+                if (ad_monotonic_ms() >= deadline)
+                        return false;
+                sleep_ms(200);
+        }
+}
+
+/* Stops and removes the app's containers of other deployments. */
+static int retire_others(struct step_run *run, struct deployer *dp, const char *app,
+                         const char *deployment_id, ad_error_t *err)
+{
+        char label[NAME_LEN];
+        const char *filters[] = { label, NULL };
+        struct ad_container *list = NULL;
+        json_t *retired = json_array();
+        size_t n = 0;
+        int ret;
+
+        snprintf(label, sizeof(label), "%s=%s", AD_LABEL_APP, app);
+        ret = ad_engine_container_list(dp->engine, filters, true, &list, &n, err);
+        for (size_t i = 0; ret == 0 && i < n; i++) {
+                if (strcmp(list[i].deployment, deployment_id) == 0)
+                        continue;
+                ret = release_remove(dp, list[i].id, err);
+                if (ret == 0)
+                        json_array_append_new(retired, json_string(list[i].name));
+        }
+        ad_container_list_free(list, n);
+        json_object_set_new(run->fields, "retired", retired);
+        return ret;
+}
+
+static int publish_exposed(struct step_run *run, struct deployer *dp,
+                           const Appdeployer__V1__DeployProvisioned *pv, const char *url,
+                           char *container_id, ad_error_t *err)
+{
+        Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
+        char *ids[] = { container_id };
+        ad_envelope env;
+
+        out.url = (char *)url;
+        out.ip = (char *)dp->ingress.address;
+        out.replicas = 1;
+        out.n_container_ids = 1;
+        out.container_ids = ids;
+        out.app_name = pv->app_name;
+        appdeployer__v1__envelope__init(&env);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
+        env.exposed = &out;
+        return step_publish(run, AD_SUBJECT_EXPOSED, &env, err);
+}
+
+/* Copies the first lines of the release's log to deployment_logs. */
+static void keep_runtime_log(struct step_run *run, struct deployer *dp, const char *id)
+{
+        cleanup_free char *logs = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+
+        if (dp->runtime_log_lines <= 0)
+                return;
+        if (ad_engine_container_logs(dp->engine, id, 0, RUNTIME_LOG_BYTES, &logs, &lerr) < 0 ||
+            release_store_log(dp, run->in->deployment_id, logs, dp->runtime_log_lines, &lerr) < 0)
+                step_log_str(run, "runtime_log_error", ad_error_message(lerr));
+}
+
+/* True when route `id` already proxies to host_port for deployment_id
+ * (a redelivery after the switch): no config change, no caddy reload. */
+static bool route_serves(struct deployer *dp, const char *id, unsigned host_port,
+                         const char *deployment_id)
+{
+        json_auto_t *handle = NULL;
+        const char *dial, *dep;
+        char want[300];
+
+        if (ad_caddy_get(dp->caddy, id, "handle", &handle, NULL) < 0)
+                return false;
+        snprintf(want, sizeof(want), "%s:%u", dp->publish_address, host_port);
+        dial = ad_caddy_route_dial(handle);
+        dep = ad_caddy_route_deployment(handle);
+        return dial && dep && strcmp(dial, want) == 0 && strcmp(dep, deployment_id) == 0;
+}
+
+static int switch_route(struct step_run *run, struct deployer *dp,
+                        const Appdeployer__V1__DeployProvisioned *pv, const char *route_id,
+                        const char *host, const struct ad_container *c, ad_error_t *err)
+{
+        const char *dep = run->in->deployment_id;
+        json_auto_t *handler = release_handler(dp, c->host_port, dep);
+        json_auto_t *previous = NULL;
+        cleanup_error ad_error_t gerr = NULL;
+        char seen[400] = "";
+        int ret;
+
+        if (handler == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        /* What served before, to put back if the ingress does not serve
+         * the new release. */
+        ret = ad_caddy_get(dp->caddy, route_id, "handle", &previous, &gerr);
+        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                if (err)
+                        *err = TAKE_PTR(gerr);
+                return ret;
+        }
+        {
+                char tls_id[INGRESS_ROUTE_ID_MAX];
+
+                ingress_tls_route_id(tls_id, route_id);
+                if (route_serves(dp, route_id, c->host_port, dep) &&
+                    (!pv->tls || route_serves(dp, tls_id, c->host_port, dep))) {
+                        step_log_str(run, "route", "already serving this release");
+                } else {
+                        ret = ingress_route_set(dp->caddy, &dp->ingress, route_id, host, pv->tls,
+                                                handler, err);
+                        if (ret < 0)
+                                return ret;
+                }
+        }
+        if (verify_ingress(dp, host, dep, seen, sizeof(seen)))
+                return 0;
+
+        {
+                json_auto_t *back =
+                        previous ? json_incref(json_array_get(previous, 0)) : ingress_placeholder();
+                cleanup_free char *reason = NULL;
+
+                if (back)
+                        release_repoint(dp, route_id, back, NULL);
+                release_remove(dp, c->id, NULL);
+                if (asprintf(&reason,
+                             "the route %s was pointed at container %s but the ingress "
+                             "(http://%s:%ld/, Host: %s) did not serve it within %ld s: %s; "
+                             "the previous route was restored",
+                             route_id, c->name, dp->ingress.address, dp->ingress.http_port, host,
+                             VERIFY_TIMEOUT_MS / 1000, seen) < 0)
+                        reason = NULL;
+                ret = step_fail(run, true, reason ? reason : "ingress did not serve the release",
+                                err);
+                return ret < 0 ? ret : 1;
+        }
+}
+
+int deploy_run(struct step_run *run, ad_error_t *err)
+{
+        struct deployer *dp = run->def->ud;
+        const Appdeployer__V1__DeployProvisioned *pv = run->in->provisioned;
+        const char *dep = run->in->deployment_id;
+        char name[NAME_LEN], network[NAME_LEN], route_id[INGRESS_ROUTE_ID_MAX];
+        char host[INGRESS_HOST_MAX], label_app[NAME_LEN], label_dep[NAME_LEN];
+        const char *labels[] = { label_app, label_dep, NULL };
+        unsigned port = pv->port ? pv->port : DEFAULT_APP_PORT;
+        char **env = NULL;
+        struct ad_container c = { 0 };
+        struct health h;
+        bool pulled = false, reused = false;
+        int64_t t_start;
+        int ret;
+
+        step_log_str(run, "app", pv->app_name);
+        if (!ad_app_name_valid(pv->app_name))
+                return ad_error_make(err, AD_ERR_INVALID, 0, "app name `%.60s` is not valid",
+                                     pv->app_name);
+        if (pv->image == NULL || *pv->image == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0, "deploy.provisioned has no image");
+        if (port > 65535)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "port %u is not a TCP port", port);
+        ad_name_container(name, sizeof(name), pv->app_name, dep);
+        ad_name_network(network, sizeof(network), pv->app_name);
+        if (pv->route_id && *pv->route_id)
+                snprintf(route_id, sizeof(route_id), "%s", pv->route_id);
+        else
+                ad_name_route(route_id, sizeof(route_id), pv->app_name);
+        if (pv->host_name && *pv->host_name)
+                snprintf(host, sizeof(host), "%s", pv->host_name);
+        else
+                ingress_host(host, &dp->ingress, pv->app_name);
+        snprintf(label_app, sizeof(label_app), "%s=%s", AD_LABEL_APP, pv->app_name);
+        snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
+        step_log_str(run, "container", name);
+
+        /* The network is the provisioner's; made again here only if it went
+         * missing since (idempotent). */
+        ret = ad_engine_network_ensure(dp->engine, network, labels, NULL, err);
+        if (ret == 0)
+                ret = ad_engine_image_ensure(dp->engine, pv->image, dp->registry_insecure, &pulled,
+                                             err);
+        if (ret < 0)
+                return ret;
+        step_log_str(run, "image_pulled", pulled ? "true" : "false");
+
+        ret = build_env(dp, pv, port, &env, err);
+        if (ret < 0)
+                return ret;
+        {
+                double cpus = pv->resources && pv->resources->cpu > 0 ? pv->resources->cpu
+                                                                      : dp->default_cpus;
+                long mem = pv->resources && pv->resources->memory_mb
+                                   ? (long)pv->resources->memory_mb
+                                   : dp->default_memory_mb;
+                struct ad_container_spec spec = {
+                        .name = name,
+                        .image = pv->image,
+                        .env = (const char *const *)env,
+                        .labels = labels,
+                        .network = network,
+                        .container_port = port,
+                        .host_ip = dp->publish_address,
+                        .user = dp->user,
+                        .memory_bytes = (int64_t)(mem < 16 ? 16 : mem) * 1024 * 1024,
+                        .nano_cpus = (int64_t)((cpus > 256 ? 256 : cpus) * 1e9),
+                        .pids_limit = dp->pids_limit,
+                        .cap_drop_all = true,
+                        .no_new_privileges = true,
+                        .restart_policy = dp->restart_policy,
+                };
+
+                t_start = ad_monotonic_ms();
+                ret = ensure_container(dp, &spec, dep, &c, &reused, err);
+                strv_free_secure(env);
+                if (ret < 0)
+                        return ret;
+        }
+        step_log_str(run, "container_id", c.id);
+        step_log_str(run, "reused", reused ? "true" : "false");
+
+        wait_healthy(dp, &c, &h);
+        step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
+        if (h.stopping) {
+                ad_container_clear(&c);
+                return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                     "deployer stopping while waiting for health");
+        }
+        if (!h.ok) {
+                ret = fail_unhealthy(run, dp, &c, port, &h, err);
+                ad_container_clear(&c);
+                return ret;
+        }
+
+        ret = switch_route(run, dp, pv, route_id, host, &c, err);
+        if (ret != 0) {
+                ad_container_clear(&c);
+                return ret < 0 ? ret : 0;
+        }
+        /* Requests caddy accepted before the switch finish on the old
+         * release; then it goes. */
+        if (dp->drain_ms > 0)
+                sleep_ms(dp->drain_ms);
+        ret = retire_others(run, dp, pv->app_name, dep, err);
+        if (ret == 0) {
+                cleanup_free char *url = pv->url && *pv->url
+                                                 ? strdup(pv->url)
+                                                 : ingress_url(&dp->ingress, host, pv->tls);
+
+                keep_runtime_log(run, dp, c.id);
+                ret = url ? publish_exposed(run, dp, pv, url, c.id, err)
+                          : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        ad_container_clear(&c);
+        return ret;
+}

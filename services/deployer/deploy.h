@@ -1,0 +1,74 @@
+/* The deployer's work: run a release's container, wait until it answers
+ * HTTP, switch the app's route to it, then retire the previous release
+ * (deploy.provisioned -> deploy.exposed); and undo that for a deployment
+ * (deploy.compensate.deploy). */
+#ifndef AD_DEPLOY_H
+#define AD_DEPLOY_H
+
+#include <stdbool.h>
+
+#include "ad/caddy.h"
+#include "ad/engine.h"
+#include "ad/secret.h"
+#include "ad/service.h"
+#include "ingress.h"
+#include "step.h"
+
+#define DEPLOYER_CONFIG_KEYS                                                                       \
+        "deployer.default_memory_mb", "deployer.default_cpus", "deployer.user",                    \
+                "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
+                "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
+                "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
+                "registry.insecure", "secrets.key"
+
+struct deployer {
+        struct ad_service *svc;
+        struct ingress ingress;
+        ad_engine *engine;
+        ad_caddy *caddy;
+
+        long default_memory_mb;
+        double default_cpus;
+        const char *user;
+        long health_timeout_s;
+        long health_interval_ms;
+        long pids_limit;
+        long stop_timeout_s;
+        long drain_ms; /* between the route switch and stopping the old release */
+        const char *restart_policy;
+        const char *publish_address; /* host address container ports are published on */
+        long runtime_log_lines;      /* first lines stored in deployment_logs */
+        long max_attempts;
+        bool registry_insecure;
+        bool have_key;
+        struct ad_secret_key key;
+};
+
+/* Reads the deployer's configuration (and the ingress's). */
+int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err);
+
+/* step_def.run for deploy.provisioned. */
+int deploy_run(struct step_run *run, ad_error_t *err);
+
+/* step_def.run for deploy.compensate.deploy. */
+int deploy_undo(struct step_run *run, ad_error_t *err);
+
+/* --- release.c: pieces of both ------------------------------------------ */
+
+/* Points the app's existing route(s) (and "-tls" twin) at handler; routes
+ * that do not exist are left so. */
+int release_repoint(struct deployer *dp, const char *route_id, const json_t *handler,
+                    ad_error_t *err);
+
+/* The proxy handler for a container published on host_port. */
+json_t *release_handler(struct deployer *dp, unsigned host_port, const char *deployment_id);
+
+/* Stops and removes a container; already gone is fine. */
+int release_remove(struct deployer *dp, const char *id, ad_error_t *err);
+
+/* Stores up to max_lines lines of text as the deployment's `runtime` log
+ * (best effort: errors are returned for the log line only). */
+int release_store_log(struct deployer *dp, const char *deployment_id, const char *text,
+                      long max_lines, ad_error_t *err);
+
+#endif

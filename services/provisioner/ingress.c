@@ -1,0 +1,138 @@
+#include "ingress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+
+int ingress_load(struct ingress *in, const ad_config *cfg, ad_error_t *err)
+{
+        int ret;
+
+        memset(in, 0, sizeof(*in));
+        in->engine_socket = ad_config_string(cfg, "engine.socket", "/run/podman/podman.sock");
+        in->caddy_admin_url = ad_config_string(cfg, "caddy.admin_url", "http://127.0.0.1:2019");
+        in->server = ad_config_string(cfg, "caddy.server", "apps");
+        in->tls_server = ad_config_string(cfg, "caddy.tls_server", "apps_tls");
+        in->base_domain = ad_config_string(cfg, "ingress.base_domain", "localhost");
+        in->address = ad_config_string(cfg, "ingress.address", "127.0.0.1");
+        ret = ad_config_bool(cfg, "ingress.tls", false, &in->tls, err);
+        if (ret == 0)
+                ret = ad_config_int(cfg, "ingress.http_port", 80, 1, 65535, &in->http_port, err);
+        if (ret == 0)
+                ret = ad_config_int(cfg, "ingress.https_port", 443, 1, 65535, &in->https_port, err);
+        if (ret < 0)
+                return ret;
+        if (*in->base_domain == '\0' || strlen(in->base_domain) > 200 ||
+            strspn(in->base_domain, "abcdefghijklmnopqrstuvwxyz0123456789-.") !=
+                    strlen(in->base_domain))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `ingress.base_domain`: expected a lower-case domain "
+                                     "name, got `%.60s`",
+                                     in->base_domain);
+        return 0;
+}
+
+void ingress_host(char out[INGRESS_HOST_MAX], const struct ingress *in, const char *app)
+{
+        snprintf(out, INGRESS_HOST_MAX, "%s.%s", app, in->base_domain);
+}
+
+char *ingress_url(const struct ingress *in, const char *host, bool tls)
+{
+        const char *scheme = tls ? "https" : "http";
+        long port = tls ? in->https_port : in->http_port;
+        char *url = NULL;
+        int ret;
+
+        if (port == (tls ? 443 : 80))
+                ret = asprintf(&url, "%s://%s/", scheme, host);
+        else
+                ret = asprintf(&url, "%s://%s:%ld/", scheme, host, port);
+        return ret < 0 ? NULL : url;
+}
+
+void ingress_tls_route_id(char out[INGRESS_ROUTE_ID_MAX], const char *route_id)
+{
+        snprintf(out, INGRESS_ROUTE_ID_MAX, "%s-tls", route_id);
+}
+
+json_t *ingress_placeholder(void)
+{
+        return ad_caddy_handler_static(503, "deploying", NULL);
+}
+
+static int ensure_one(ad_caddy *caddy, const char *server, const char *id, const char *host,
+                      const json_t *handler, bool *created, ad_error_t *err)
+{
+        json_auto_t *route = ad_caddy_route_new(id, host, handler);
+
+        if (route == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        return ad_caddy_route_ensure(caddy, server, route, created, err);
+}
+
+int ingress_route_ensure(ad_caddy *caddy, const struct ingress *in, const char *route_id,
+                         const char *host, bool tls, const json_t *handler, bool *created,
+                         ad_error_t *err)
+{
+        char tls_id[INGRESS_ROUTE_ID_MAX];
+        int ret;
+
+        ret = ensure_one(caddy, in->server, route_id, host, handler, created, err);
+        if (ret < 0 || !tls)
+                return ret;
+        ingress_tls_route_id(tls_id, route_id);
+        return ensure_one(caddy, in->tls_server, tls_id, host, handler, NULL, err);
+}
+
+/* Replaces the handle of route `id`, or creates the route. */
+static int set_one(ad_caddy *caddy, const char *server, const char *id, const char *host,
+                   const json_t *handler, ad_error_t *err)
+{
+        json_auto_t *handle = json_pack("[O]", (json_t *)handler);
+        bool created = false;
+        int ret;
+
+        if (handle == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        ret = ensure_one(caddy, server, id, host, handler, &created, err);
+        if (ret < 0 || created)
+                return ret;
+        /* A route removed between the ensure and the patch (a concurrent
+         * compensation) is not put back: the app is going away. */
+        return ad_caddy_patch(caddy, id, "handle", handle, err);
+}
+
+int ingress_route_set(ad_caddy *caddy, const struct ingress *in, const char *route_id,
+                      const char *host, bool tls, const json_t *handler, ad_error_t *err)
+{
+        char tls_id[INGRESS_ROUTE_ID_MAX];
+        int ret;
+
+        ret = set_one(caddy, in->server, route_id, host, handler, err);
+        if (ret < 0 || !tls)
+                return ret;
+        ingress_tls_route_id(tls_id, route_id);
+        return set_one(caddy, in->tls_server, tls_id, host, handler, err);
+}
+
+int ingress_route_remove(ad_caddy *caddy, const char *route_id, ad_error_t *err)
+{
+        char tls_id[INGRESS_ROUTE_ID_MAX];
+        const char *ids[2] = { route_id, tls_id };
+
+        ingress_tls_route_id(tls_id, route_id);
+        for (size_t i = 0; i < AD_ARRAY_SIZE(ids); i++) {
+                cleanup_error ad_error_t derr = NULL;
+                int ret = ad_caddy_delete(caddy, ids[i], &derr);
+
+                if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                        if (err)
+                                *err = TAKE_PTR(derr);
+                        return ret;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,268 @@
+#include "step.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/db.h"
+#include "ad/log.h"
+
+#define STEP_REASON_MAX 4096
+
+void step_derive_id(char out[AD_UUID_LEN + 1], const char *a, const char *b, const char *c)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        const char *parts[] = { a, b, c };
+
+        memset(md, 0, sizeof(md));
+        if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
+                for (size_t i = 0; i < AD_ARRAY_SIZE(parts); i++) {
+                        /* The NUL separates the parts unambiguously. */
+                        const char *p = parts[i] ? parts[i] : "";
+                        EVP_DigestUpdate(ctx, p, strlen(p) + 1);
+                }
+                EVP_DigestFinal_ex(ctx, md, &mdlen);
+        }
+        EVP_MD_CTX_free(ctx);
+        if (mdlen < 16) {
+                /* No digest: a random id still makes a valid event; only
+                 * the duplicate suppression is lost. */
+                ad_uuid_v4(out);
+                return;
+        }
+        md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8: custom */
+        md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+        snprintf(out, AD_UUID_LEN + 1,
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+                 md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
+                 md[12], md[13], md[14], md[15]);
+}
+
+int step_publish(struct step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
+{
+        char id[AD_UUID_LEN + 1];
+        ad_envelope hdr;
+        int ret;
+
+        /* ad_event_init() clears the whole envelope: the header is made
+         * apart and copied, so out's payload stays. */
+        ad_event_init(&hdr, run->in->deployment_id, run->in->trace_id, run->in->attempt,
+                      run->def->svc->name, id);
+        step_derive_id(id, run->in->event_id, run->def->consumer, subject);
+        out->event_id = hdr.event_id;
+        out->deployment_id = hdr.deployment_id;
+        out->attempt = hdr.attempt;
+        out->timestamp_ms = hdr.timestamp_ms;
+        out->trace_id = hdr.trace_id;
+        out->producer = hdr.producer;
+        ret = ad_event_publish(run->def->svc->bus, subject, out, NULL, err);
+        out->event_id = NULL; /* `id` goes out of scope */
+        return ret;
+}
+
+int step_fail(struct step_run *run, bool retryable, const char *reason, ad_error_t *err)
+{
+        Appdeployer__V1__DeployFailed failed = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
+        ad_envelope env;
+        char *r = strndup(reason ? reason : "", STEP_REASON_MAX);
+        int ret;
+
+        if (r == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        failed.step = (char *)run->def->step;
+        failed.reason = r;
+        failed.retryable = retryable;
+        appdeployer__v1__envelope__init(&env);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED;
+        env.failed = &failed;
+        ret = step_publish(run, AD_SUBJECT_FAILED, &env, err);
+        if (ret < 0) {
+                free(r);
+                return ret;
+        }
+        free(run->failure);
+        run->failure = r;
+        run->outcome = "failed";
+        return 0;
+}
+
+void step_log_str(struct step_run *run, const char *key, const char *value)
+{
+        json_object_set_new(run->fields, key, json_string(value ? value : ""));
+}
+
+void step_log_int(struct step_run *run, const char *key, long long value)
+{
+        json_object_set_new(run->fields, key, json_integer(value));
+}
+
+static int processed(struct step_run *run, bool *done, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *params[] = { run->def->consumer, run->in->event_id };
+        int ret;
+
+        ret = ad_db_exec(run->def->svc->db, &r,
+                         "SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2", 2,
+                         params, err);
+        if (ret < 0) {
+                ad_error_wrap(err, "processed_events");
+                return ret;
+        }
+        *done = PQntuples(r) > 0;
+        return 0;
+}
+
+static int mark_processed(struct step_run *run, ad_error_t *err)
+{
+        const char *params[] = { run->def->consumer, run->in->event_id };
+
+        int ret = ad_db_exec(run->def->svc->db, NULL,
+                             "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+                             "ON CONFLICT DO NOTHING",
+                             2, params, err);
+
+        if (ret < 0)
+                ad_error_wrap(err, "processed_events");
+        return ret;
+}
+
+struct work {
+        struct step_run *run;
+        ad_error_t err;
+};
+
+static int work_fn(void *ud)
+{
+        struct work *w = ud;
+
+        return w->run->def->run(w->run, &w->err);
+}
+
+/* The failure when retries are exhausted or the error is final. */
+static int give_up(struct step_run *run, bool retryable, const ad_error_t cause, ad_error_t *err)
+{
+        cleanup_free char *reason = NULL;
+
+        if (retryable) {
+                if (asprintf(&reason, "gave up after %llu attempts: %s",
+                             (unsigned long long)run->delivery->delivered,
+                             ad_error_message(cause)) < 0)
+                        reason = NULL;
+        } else {
+                reason = strdup(ad_error_message(cause));
+        }
+        return step_fail(run, retryable, reason ? reason : "out of memory", err);
+}
+
+/* Decides what becomes of the delivery after the work failed with werr. */
+static enum ad_disposition after_error(struct step_run *run, const ad_error_t werr,
+                                       const char **outcome, enum ad_log_level *level)
+{
+        const struct step_def *def = run->def;
+        bool retryable = ad_error_is_retryable(werr);
+        bool exhausted = run->delivery->delivered >= (uint64_t)def->max_attempts;
+        cleanup_error ad_error_t ferr = NULL;
+
+        if (def->compensation) {
+                *level = exhausted ? AD_LOG_ERROR : AD_LOG_WARN;
+                if (retryable || !exhausted) {
+                        *outcome = "retry";
+                        return AD_NAK;
+                }
+                *outcome = "abandoned";
+                return AD_TERM;
+        }
+        if (retryable && !exhausted) {
+                *outcome = "retry";
+                *level = AD_LOG_WARN;
+                return AD_NAK;
+        }
+        *level = AD_LOG_ERROR;
+        if (give_up(run, retryable, werr, &ferr) < 0 || mark_processed(run, &ferr) < 0) {
+                step_log_str(run, "report_error", ad_error_message(ferr));
+                *outcome = "retry";
+                return AD_NAK;
+        }
+        *outcome = "failed";
+        return AD_ACK;
+}
+
+enum ad_disposition step_handle(struct ad_delivery *d, void *ud)
+{
+        const struct step_def *def = ud;
+        int64_t t0 = ad_monotonic_ms();
+        cleanup_error ad_error_t err = NULL;
+        struct step_run run = { .def = def, .delivery = d };
+        struct work w = { .run = &run };
+        enum ad_disposition disp = AD_ACK;
+        enum ad_log_level level = AD_LOG_INFO;
+        const char *outcome = "done";
+        ad_envelope *env = NULL;
+        bool done = false;
+        json_t *f;
+        int ret;
+
+        if (ad_event_unpack(&env, d->data, d->len, &err) < 0) {
+                ad_log(AD_LOG_WARN, "discarding a message that is not an event", "consumer",
+                       def->consumer, "subject", d->subject, "error", ad_error_message(err), NULL);
+                return AD_TERM;
+        }
+        if (env->payload_case != def->payload) {
+                ad_log(AD_LOG_WARN, "discarding an event of the wrong kind", "consumer",
+                       def->consumer, "subject", d->subject, "event_id", env->event_id, "kind",
+                       ad_event_kind(env), NULL);
+                ad_event_free(env);
+                return AD_TERM;
+        }
+        run.in = env;
+        run.fields = json_object();
+
+        ret = processed(&run, &done, &err);
+        if (ret < 0) {
+                disp = AD_NAK;
+                outcome = "retry";
+                level = AD_LOG_WARN;
+        } else if (done) {
+                outcome = "duplicate";
+        } else {
+                ret = def->ping_ms > 0 ? ad_delivery_work(d, work_fn, &w, def->ping_ms)
+                                       : work_fn(&w);
+                if (ret == 0) {
+                        outcome = run.outcome ? run.outcome : "done";
+                        if (run.failure)
+                                level = AD_LOG_WARN;
+                        if (mark_processed(&run, &err) < 0) {
+                                disp = AD_NAK;
+                                outcome = "retry";
+                                level = AD_LOG_WARN;
+                        }
+                } else {
+                        err = TAKE_PTR(w.err);
+                        disp = after_error(&run, err, &outcome, &level);
+                }
+        }
+        ad_error_release(&w.err);
+
+        f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "deployment_id", env->deployment_id,
+                      "step", def->step, "consumer", def->consumer, "event_id", env->event_id,
+                      "subject", d->subject ? d->subject : "", "delivered",
+                      (json_int_t)d->delivered, "duration_ms", (json_int_t)(ad_monotonic_ms() - t0),
+                      "outcome", outcome);
+        if (f) {
+                json_object_update(f, run.fields);
+                if (err)
+                        json_object_set_new(f, "error", json_string(ad_error_message(err)));
+                if (run.failure)
+                        json_object_set_new(f, "reason", json_string(run.failure));
+        }
+        ad_log_json(level, "event handled", f);
+        json_decref(run.fields);
+        free(run.failure);
+        ad_event_free(env);
+        return disp;
+}

@@ -1,0 +1,158 @@
+/* Pure parts of the engine and caddy clients and of the step runner: the
+ * Docker log stream format, caddy's ETag, route JSON, derived event ids,
+ * ingress URLs, and an engine that is not there. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ad/caddy.h"
+#include "ad/engine.h"
+#include "ingress.h"
+#include "step.h"
+
+static void demux_frames(void **state)
+{
+        /* stdout "hello\n", stderr "err\n": 8-byte headers, big-endian size. */
+        static const char in[] = "\x01\x00\x00\x00\x00\x00\x00\x06hello\n"
+                                 "\x02\x00\x00\x00\x00\x00\x00\x04"
+                                 "err\n";
+        char out[sizeof(in)];
+
+        (void)state;
+        assert_int_equal(ad_engine_demux_logs(in, sizeof(in) - 1, out), 10);
+        assert_string_equal(out, "hello\nerr\n");
+}
+
+static void demux_raw_and_cut(void **state)
+{
+        static const char tty[] = "plain text from a TTY\n";
+        /* A frame announcing 100 bytes but cut after 3 (a bounded read). */
+        static const char cut[] = "\x01\x00\x00\x00\x00\x00\x00\x64"
+                                  "abc";
+        char out[64];
+
+        (void)state;
+        assert_int_equal(ad_engine_demux_logs(tty, strlen(tty), out), strlen(tty));
+        assert_string_equal(out, tty);
+        assert_int_equal(ad_engine_demux_logs(cut, sizeof(cut) - 1, out), 3);
+        assert_string_equal(out, "abc");
+        assert_int_equal(ad_engine_demux_logs("", 0, out), 0);
+        assert_string_equal(out, "");
+}
+
+static void caddy_etag_matches_caddy(void **state)
+{
+        /* A body and the ETag caddy 2.6 sent for it (measured). */
+        static const char body[] =
+                "[{\"@id\":\"ad-route-zzexp\",\"handle\":[{\"body\":\"deploying\",\"handler\":"
+                "\"static_response\",\"status_code\":503}],\"match\":[{\"host\":[\"zzexp."
+                "localhost\"]}]},{\"@id\":\"ad-route-zzexp\",\"handle\":[{\"body\":\"deploying\","
+                "\"handler\":\"static_response\",\"status_code\":503}],\"match\":[{\"host\":["
+                "\"zzexp.localhost\"]}]}]\n";
+        char *etag = ad_caddy_etag("/config/apps/http/servers/apps/routes", body, strlen(body));
+
+        (void)state;
+        assert_string_equal(etag, "\"/config/apps/http/servers/apps/routes 04d82555\"");
+        free(etag);
+}
+
+static void caddy_route_json(void **state)
+{
+        json_t *proxy = ad_caddy_handler_proxy("127.0.0.1:32768", "dep-1");
+        json_t *route = ad_caddy_route_new("ad-route-x", "x.localhost", proxy);
+        json_t *stat = ad_caddy_handler_static(503, "deploying", NULL);
+        json_t *placeholder = ad_caddy_route_new("ad-route-x", "x.localhost", stat);
+
+        (void)state;
+        assert_string_equal(json_string_value(json_object_get(route, "@id")), "ad-route-x");
+        assert_true(json_is_true(json_object_get(route, "terminal")));
+        assert_string_equal(
+                json_string_value(json_array_get(
+                        json_object_get(json_array_get(json_object_get(route, "match"), 0), "host"),
+                        0)),
+                "x.localhost");
+        assert_string_equal(ad_caddy_route_dial(route), "127.0.0.1:32768");
+        assert_string_equal(ad_caddy_route_deployment(route), "dep-1");
+        assert_string_equal(ad_caddy_route_dial(json_object_get(route, "handle")),
+                            "127.0.0.1:32768");
+        assert_null(ad_caddy_route_dial(placeholder));
+        assert_null(ad_caddy_route_deployment(placeholder));
+        assert_int_equal(json_integer_value(json_object_get(stat, "status_code")), 503);
+        json_decref(proxy);
+        json_decref(route);
+        json_decref(stat);
+        json_decref(placeholder);
+}
+
+static void derived_ids(void **state)
+{
+        char a[AD_UUID_LEN + 1], b[AD_UUID_LEN + 1], c[AD_UUID_LEN + 1];
+
+        (void)state;
+        step_derive_id(a, "e1", "deployer", "deploy.exposed");
+        step_derive_id(b, "e1", "deployer", "deploy.exposed");
+        step_derive_id(c, "e1", "deployer", "deploy.failed");
+        assert_true(ad_uuid_valid(a));
+        assert_string_equal(a, b); /* a redelivery re-publishes the same id */
+        assert_string_not_equal(a, c);
+        step_derive_id(b, "e1d", "eployer", "deploy.exposed"); /* no ambiguity */
+        assert_string_not_equal(a, b);
+}
+
+static void ingress_urls(void **state)
+{
+        struct ingress in = { .base_domain = "localhost", .http_port = 8080, .https_port = 443 };
+        char host[INGRESS_HOST_MAX], tls_id[INGRESS_ROUTE_ID_MAX];
+        char *u;
+
+        (void)state;
+        ingress_host(host, &in, "shop");
+        assert_string_equal(host, "shop.localhost");
+        u = ingress_url(&in, host, false);
+        assert_string_equal(u, "http://shop.localhost:8080/");
+        free(u);
+        u = ingress_url(&in, host, true);
+        assert_string_equal(u, "https://shop.localhost/");
+        free(u);
+        ingress_tls_route_id(tls_id, "ad-route-shop");
+        assert_string_equal(tls_id, "ad-route-shop-tls");
+}
+
+static void engine_unreachable(void **state)
+{
+        ad_engine *e = NULL;
+        ad_error_t err = NULL;
+        bool exists = true;
+
+        (void)state;
+        assert_int_equal(ad_engine_open(&e, "/nonexistent/podman.sock", &err), 0);
+        assert_int_equal(ad_engine_ping(e, &err), -AD_ERR_UNAVAILABLE);
+        assert_true(ad_error_is_retryable(err));
+        ad_error_release(&err);
+        assert_int_equal(ad_engine_image_exists(e, "x/y:z", &exists, &err), -AD_ERR_UNAVAILABLE);
+        assert_non_null(strstr(ad_error_message(err), "container engine"));
+        ad_error_release(&err);
+        ad_engine_close(e);
+        assert_true(ad_engine_open(&e, "", &err) < 0);
+        ad_error_release(&err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(demux_frames),
+                cmocka_unit_test(demux_raw_and_cut),
+                cmocka_unit_test(caddy_etag_matches_caddy),
+                cmocka_unit_test(caddy_route_json),
+                cmocka_unit_test(derived_ids),
+                cmocka_unit_test(ingress_urls),
+                cmocka_unit_test(engine_unreachable),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
