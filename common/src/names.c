@@ -76,8 +76,7 @@ void ad_name_route(char *out, size_t size, const char *app)
         snprintf(out, size, "ad-route-%s", app);
 }
 
-void ad_name_image(char *out, size_t size, const char *registry, const char *app,
-                   const char *tag)
+void ad_name_image(char *out, size_t size, const char *registry, const char *app, const char *tag)
 {
         snprintf(out, size, "%s/%s:%s", registry, app, tag);
 }

@@ -32,6 +32,7 @@ trap cleanup EXIT
 
 # Short health timeout: the never-healthy app should fail fast.
 export AD_DEPLOYER_HEALTH_TIMEOUT_S=${AD_DEPLOYER_HEALTH_TIMEOUT_S:-20}
+"$bin/../tests/ad_test_bus_reset"
 "$root/scripts/services.sh" up "$bin"
 . "$AD_STATE_DIR/run/services/env"
 ctl() { "$bin/adctl" "$@"; }

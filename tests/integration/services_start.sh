@@ -12,6 +12,9 @@ bin=${1:?usage: services_start.sh BIN_DIR}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 failures=0
+# A clean bus: the services started here must not act on what earlier
+# tests left in the stream.
+"$bin/../tests/ad_test_bus_reset"
 fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))

@@ -65,7 +65,7 @@ static int group_setup(void **state)
                     "git checkout -q main",
                     git.root) != 0)
                 return -1;
-        if (test_proc_start(&analyzer, "adanalyzer", env) < 0) {
+        if (test_bus_reset() < 0 || test_proc_start(&analyzer, "adanalyzer", env) < 0) {
                 test_proc_dump(&analyzer);
                 return -1;
         }

@@ -302,7 +302,7 @@ static int group_setup(void **state)
         if (js_AddConsumer(NULL, ad_bus_js(bus), AD_STREAM_NAME, &cc, NULL, NULL) != NATS_OK ||
             ad_bus_bind(&sub, bus, durable, "deploy.>", NULL) < 0)
                 return -1;
-        if (test_gitserver_start(&git) < 0)
+        if (test_gitserver_start(&git) < 0 || test_bus_reset() < 0)
                 return -1;
         if (test_proc_start(&builder, "adbuilder", env) < 0) {
                 test_proc_dump(&builder);

@@ -56,7 +56,7 @@ static int group_setup(void **state)
         }
         if (ad_bus_bind(&comp_sub, bus, comp_durable, spec.filter_subject, &err) < 0)
                 return -1;
-        if (test_proc_start(&coord, "adcoordinator", NULL) < 0) {
+        if (test_bus_reset() < 0 || test_proc_start(&coord, "adcoordinator", NULL) < 0) {
                 test_proc_dump(&coord);
                 return -1;
         }

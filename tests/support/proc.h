@@ -73,6 +73,16 @@ static inline int test_proc_start(struct test_proc *p, const char *name, const c
         return -1;
 }
 
+/* Purges the DEPLOY stream and deletes the services' durable consumers:
+ * services started afterwards see only this test's events. */
+static inline int test_bus_reset(void)
+{
+        char cmd[512];
+
+        snprintf(cmd, sizeof(cmd), "%s/tests/ad_test_bus_reset", AD_BINARY_DIR);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
 /* SIGTERM, then waits; returns the exit status (or -1). */
 static inline int test_proc_stop(struct test_proc *p)
 {

@@ -10,7 +10,8 @@
 #include "ad/names.h"
 #include "ad/secret.h"
 
-static const char *const hexkey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char *const hexkey =
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 static void test_seal_open_round_trip(void **state)
 {
