@@ -91,7 +91,7 @@ void ad_log_json(enum ad_log_level level, const char *msg, json_t *fields)
 {
         struct timeval tv;
         struct tm tm;
-        char ts[40];
+        char ts[96];
         json_t *line;
         char *text;
 

@@ -386,7 +386,7 @@ void api_deployments_list(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         json_auto_t *items = NULL;
         struct api_cursor cursor = { 0 };
-        char us[24], limit_text[16];
+        char us[24], limit_text[24];
         const char *params[3] = { NULL, NULL, limit_text };
         const char *cursor_text = ad_httpd_query(call->req, "cursor");
         json_t *next = json_null();
