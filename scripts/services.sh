@@ -17,7 +17,7 @@ SERVICES=(coordinator analyzer builder provisioner deployer api)
 binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
 cmd_up() {
-  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid port i
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
@@ -30,13 +30,15 @@ cmd_up() {
       echo "$svc: already running (pid $pid)"
       continue
     fi
+    # ad_pick_port's nameref must not share a name with its own locals.
     if [[ $svc == api ]]; then
-      ad_pick_port port "${AD_API_PORT:-}"
-      echo "$port" >"$RUN/api.port"
+      ad_pick_port api_port "${AD_API_PORT:-}"
+      echo "$api_port" >"$RUN/api.port"
+      http_port=$api_port
     else
-      port=0
+      http_port=0
     fi
-    AD_HTTP_PORT=$port nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
+    AD_HTTP_PORT=$http_port nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do
@@ -48,9 +50,9 @@ cmd_up() {
     done
     grep -q '"msg":"ready"' "$LOGS/$svc.log" || ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
   done
-  port=$(cat "$RUN/api.port")
-  echo "export ADCTL_API=http://127.0.0.1:$port" >"$RUN/env"
-  echo "services up; API at http://127.0.0.1:$port (logs in $LOGS)"
+  api_port=$(cat "$RUN/api.port")
+  echo "export ADCTL_API=http://127.0.0.1:$api_port" >"$RUN/env"
+  echo "services up; API at http://127.0.0.1:$api_port (logs in $LOGS)"
 }
 
 cmd_down() {

@@ -183,8 +183,29 @@ static void test_empty_config_is_valid(void **state)
         ad_config_free(cfg);
 }
 
+extern char **environ;
+
+/* The tests own the configuration: no AD_* variable from the caller's
+ * environment (the stack's env file sets several) may override a file. */
+static void clear_ad_environment(void)
+{
+        for (size_t i = 0; environ[i];) {
+                if (strncmp(environ[i], "AD_", 3) == 0) {
+                        char name[256];
+                        const char *eq = strchr(environ[i], '=');
+                        size_t n = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+
+                        snprintf(name, sizeof(name), "%.*s", (int)n, environ[i]);
+                        unsetenv(name);
+                        continue;
+                }
+                i++;
+        }
+}
+
 int main(void)
 {
+        clear_ad_environment();
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good_file),
                 cmocka_unit_test(test_env_overrides_file),
