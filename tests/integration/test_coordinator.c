@@ -166,9 +166,11 @@ static void compensated(const char *dep, const char *step)
         publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED, &c, subject, NULL);
 }
 
-/* Drives a new deployment of `app` up to (and including) `until`. */
-static void drive(const char *dep, const char *app, const char *image, const char *until)
+/* Drives a new deployment of `app` up to (and including) `until`; its
+ * image is 127.0.0.1:5000/<app>:<tag>, unique to the test run. */
+static void drive(const char *dep, const char *app, const char *tag, const char *until)
 {
+        char image[128];
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
         Appdeployer__V1__DeployAnalyzed an = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
         Appdeployer__V1__DeployBuilt bu = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
@@ -179,6 +181,7 @@ static void drive(const char *dep, const char *app, const char *image, const cha
         Appdeployer__V1__EnvVar *evs[] = { &ev };
         char *ids[] = { "c0ffee" };
 
+        snprintf(image, sizeof(image), "127.0.0.1:5000/%s:%s", app, tag);
         rq.repo_url = (char *)repo;
         rq.app_name = (char *)app;
         publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED, &rq, AD_SUBJECT_REQUESTED, NULL);
@@ -235,13 +238,13 @@ static void new_app(char *app, size_t n)
 
 static void test_happy_path_records_every_step(void **state)
 {
-        char dep[AD_UUID_LEN + 1], app[32];
+        char dep[AD_UUID_LEN + 1], app[32], want[128];
         char *v;
 
         (void)state;
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
-        drive(dep, app, "127.0.0.1:5000/x:1", "EXPOSED");
+        drive(dep, app, "1", "EXPOSED");
         v = query1("SELECT string_agg(step || '=' || status, ',' ORDER BY started_at) FROM "
                    "deployment_steps WHERE deployment_id = $1 AND ended_at IS NOT NULL",
                    dep);
@@ -251,7 +254,8 @@ static void test_happy_path_records_every_step(void **state)
         assert_string_equal(v, "http://x.localhost:8080/ 127.0.0.1");
         free(v);
         v = query1("SELECT image FROM releases WHERE deployment_id = $1", dep);
-        assert_string_equal(v, "127.0.0.1:5000/x:1");
+        snprintf(want, sizeof(want), "127.0.0.1:5000/%s:1", app);
+        assert_string_equal(v, want);
         free(v);
         v = query1("SELECT analysis->>'language' FROM deployments WHERE id = $1", dep);
         assert_string_equal(v, "node");
@@ -273,7 +277,7 @@ static void test_duplicate_and_late_events_change_nothing(void **state)
         (void)state;
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
-        drive(dep, app, "127.0.0.1:5000/y:1", "EXPOSED");
+        drive(dep, app, "1", "EXPOSED");
         /* A late analyzed and a late failure for a deployment already
          * exposed: logged, not applied. */
         an.language = "go";
@@ -334,7 +338,7 @@ static void test_failure_is_compensated_newest_first(void **state)
         (void)state;
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
-        drive(dep, app, "127.0.0.1:5000/z:1", "DEPLOYING");
+        drive(dep, app, "1", "DEPLOYING");
         fa.step = "deploy";
         fa.reason = "the app never answered on port 3000";
         publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, &fa, AD_SUBJECT_FAILED, NULL);
@@ -367,7 +371,7 @@ static void test_failure_while_analyzing_needs_no_compensation(void **state)
         (void)state;
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
-        drive(dep, app, "", "ANALYZING");
+        drive(dep, app, "1", "ANALYZING");
         fa.step = "analyze";
         fa.reason = "clone failed: repository not found";
         publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, &fa, AD_SUBJECT_FAILED, NULL);
@@ -382,7 +386,7 @@ static void test_destroy_removes_everything(void **state)
         (void)state;
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
-        drive(dep, app, "127.0.0.1:5000/d:1", "EXPOSED");
+        drive(dep, app, "1", "EXPOSED");
         publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY, &ds, AD_SUBJECT_DESTROY, NULL);
         wait_status(dep, "DESTROYING");
         expect_compensate(dep, "deploy");
@@ -398,15 +402,16 @@ static void test_rollback_runs_the_previous_image(void **state)
 {
         Appdeployer__V1__RollbackRequested rb = APPDEPLOYER__V1__ROLLBACK_REQUESTED__INIT;
         char v1[AD_UUID_LEN + 1], v2[AD_UUID_LEN + 1], back[AD_UUID_LEN + 1], app[32];
+        char want[128];
         char *v;
 
         (void)state;
         new_app(app, sizeof(app));
         ad_uuid_v4(v1);
-        drive(v1, app, "127.0.0.1:5000/r:v1", "EXPOSED");
+        drive(v1, app, "v1", "EXPOSED");
         test_sleep_ms(20); /* created_at must differ */
         ad_uuid_v4(v2);
-        drive(v2, app, "127.0.0.1:5000/r:v2", "EXPOSED");
+        drive(v2, app, "v2", "EXPOSED");
         ad_uuid_v4(back);
         rb.target_deployment_id = v2;
         rb.requested_by = "test";
@@ -415,10 +420,10 @@ static void test_rollback_runs_the_previous_image(void **state)
          * the new deployment moves on to PROVISIONING. */
         wait_status(back, "PROVISIONING");
         v = query1("SELECT image FROM builds WHERE deployment_id = $1", back);
-        assert_string_equal(v, "127.0.0.1:5000/r:v1");
+        snprintf(want, sizeof(want), "127.0.0.1:5000/%s:v1", app);
+        assert_string_equal(v, want);
         free(v);
         v = query1("SELECT kind || ' ' || rollback_of FROM deployments WHERE id = $1", back);
-        char want[80];
         snprintf(want, sizeof(want), "rollback %s", v2);
         assert_string_equal(v, want);
         free(v);
