@@ -80,13 +80,52 @@ static void print_state(const char *state, double seconds)
         fflush(stdout);
 }
 
+/* The state a deployment is in while `step` runs. */
+static const char *step_state(const char *step)
+{
+        static const char *const map[][2] = {
+                { "analyze", "ANALYZING" },
+                { "build", "BUILDING" },
+                { "provision", "PROVISIONING" },
+                { "deploy", "DEPLOYING" },
+        };
+
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+                if (strcmp(step, map[i][0]) == 0)
+                        return map[i][1];
+        return step;
+}
+
+/* Prints the steps that ended since the last poll, with the duration the
+ * coordinator recorded: a state shorter than the poll interval is still
+ * shown. */
+static void print_new_steps(const json_t *doc, size_t *printed)
+{
+        const json_t *steps = json_object_get(doc, "steps");
+        size_t i;
+        json_t *s;
+
+        json_array_foreach (steps, i, s) {
+                const json_t *ended = json_object_get(s, "ended_at");
+                const char *step = json_string_value(json_object_get(s, "step"));
+
+                if (i < *printed)
+                        continue;
+                if (ended == NULL || json_is_null(ended) || step == NULL)
+                        break;
+                print_state(step_state(step),
+                            (double)json_integer_value(json_object_get(s, "duration_ms")) / 1000.0);
+                *printed = i + 1;
+        }
+}
+
 /* Polls the deployment until a final status, printing each state when it
  * ends.  Returns the exit code. */
 static int wait_for(const struct adctl *ctl, const char *id, double start, long timeout_s)
 {
         cleanup_free char *path = adctl_deployment_path(id, NULL);
         char state[64] = "QUEUED";
-        double since = start;
+        size_t printed = 0;
         int failures = 0;
 
         if (path == NULL)
@@ -122,11 +161,12 @@ static int wait_for(const struct adctl *ctl, const char *id, double start, long 
                 failures = 0;
                 status = adctl_str(reply.doc, "status");
                 if (*status && strcmp(status, state) != 0) {
-                        if (!ctl->json)
-                                print_state(state, now_s() - since);
+                        if (!ctl->json && strcmp(state, "QUEUED") == 0)
+                                print_state(state, now_s() - start);
                         snprintf(state, sizeof(state), "%s", status);
-                        since = now_s();
                 }
+                if (!ctl->json)
+                        print_new_steps(reply.doc, &printed);
                 if (adctl_status_final(state)) {
                         int ret =
                                 strcmp(state, "EXPOSED") == 0 ? ADCTL_EXIT_OK : ADCTL_EXIT_FAILURE;

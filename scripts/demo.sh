@@ -64,9 +64,11 @@ git_port=$(cat "$AD_STATE_DIR/run/git-daemon.port")
 
 step "deploying git://127.0.0.1:$git_port/node-express through the REST API ($ADCTL_API)"
 out=$(build-demo/bin/adctl deploy "git://127.0.0.1:$git_port/node-express" --name node-express \
-  --env GREETING=hello --wait --json | tee /dev/stderr | tail -n 1)
-url=$(jq -r '.url // empty' <<<"$out")
-ip=$(jq -r '.ip // empty' <<<"$out")
+  --env GREETING=hello --wait | tee /dev/stderr)
+id=$(sed -n 's/^Deployment \([0-9a-f-]*\) .*/\1/p' <<<"$out" | head -n 1)
+json=$(build-demo/bin/adctl --json status "$id")
+url=$(jq -r '.url // empty' <<<"$json")
+ip=$(jq -r '.ip // empty' <<<"$json")
 [[ -n $url ]] || {
   echo "the deployment did not reach a URL" >&2
   exit 1
