@@ -22,7 +22,7 @@
 
 static const char *const known_keys[] = {
         "analyzer.allow_local_sources", "analyzer.max_repo_mb",
-        "analyzer.clone_timeout_s",     "analyzer.workdir",
+        "analyzer.clone_timeout_s",     "analyzer.work_dir",
         "analyzer.max_attempts",        NULL,
 };
 
@@ -301,7 +301,7 @@ int analyzer_service_main(int argc, char **argv)
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }
-        an.workdir = ad_config_string(an.svc.cfg, "analyzer.workdir",
+        an.workdir = ad_config_string(an.svc.cfg, "analyzer.work_dir",
                                       getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         an.events = ad_metric_get(AD_METRIC_COUNTER, "ad_analyzer_events_total",
                                   "deploy.requested events handled, by outcome.");
