@@ -75,10 +75,16 @@ wait_deploy() { # NAME FINAL [ERROR]
     sleep 0.1
   done
   fake_ids+=("$id")
+  # Play the coordinator: each step's duration is what it records, so
+  # adctl must print exactly 1.2 s and 3.4 s whatever the polling saw.
   sql "INSERT INTO deployments (id, app_name, repo_url, status) VALUES ('$id', '$1', 'https://example.com/acme/$1.git', 'ANALYZING')"
-  sleep 1.2
+  sql "INSERT INTO deployment_steps (deployment_id, step, status, started_at) VALUES ('$id', 'analyze', 'running', now())"
+  sleep 0.6
+  sql "UPDATE deployment_steps SET status = 'done', ended_at = started_at + interval '1200 ms' WHERE deployment_id = '$id' AND step = 'analyze'"
+  sql "INSERT INTO deployment_steps (deployment_id, step, status, started_at) VALUES ('$id', 'build', 'running', now() + interval '1200 ms')"
   sql "UPDATE deployments SET status = 'BUILDING' WHERE id = '$id'"
-  sleep 1.2
+  sleep 0.6
+  sql "UPDATE deployment_steps SET status = '$([[ $2 == EXPOSED ]] && echo done || echo failed)', ended_at = started_at + interval '3400 ms' WHERE deployment_id = '$id' AND step = 'build'"
   if [[ $2 == EXPOSED ]]; then
     sql "UPDATE deployments SET status = 'EXPOSED', url = 'http://$1.localhost:8080/' WHERE id = '$id'"
   else
@@ -91,8 +97,8 @@ wait_deploy wait-ok EXPOSED
 out=$(cat "$work/wait-ok.out")
 [[ $rc == 0 ]] || fail "deploy --wait: exit $rc: $out $(cat "$work/wait-ok.err")"
 grep -Eq '^QUEUED +[0-9]+\.[0-9]s$' <<<"$out" || fail "deploy --wait: no QUEUED line: $out"
-grep -Eq '^ANALYZING +1\.[0-9]s$' <<<"$out" || fail "deploy --wait: no ANALYZING ~1s line: $out"
-grep -Eq '^BUILDING +1\.[0-9]s$' <<<"$out" || fail "deploy --wait: no BUILDING ~1s line: $out"
+grep -Eq '^ANALYZING +1\.2s$' <<<"$out" || fail "deploy --wait: no 'ANALYZING 1.2s' line: $out"
+grep -Eq '^BUILDING +3\.4s$' <<<"$out" || fail "deploy --wait: no 'BUILDING 3.4s' line: $out"
 [[ $(tail -1 <<<"$out") == "http://wait-ok.localhost:8080/" ]] || fail "deploy --wait: no URL: $out"
 wait_deploy wait-bad FAILED "npm install failed: exit 1"
 [[ $rc == 1 ]] || fail "deploy --wait of a failure: exit $rc"
