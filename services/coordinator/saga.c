@@ -103,6 +103,33 @@ static int advance(ad_db *db, const char *id, const char *done, const char *next
         return ret;
 }
 
+/* The order of the forward states; -1 for the others. */
+static int rank(const char *status)
+{
+        static const char *const order[] = { "QUEUED",    "ANALYZING", "BUILDING", "PROVISIONING",
+                                             "DEPLOYING", "HEALTHY",   "EXPOSED" };
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(order); i++)
+                if (strcmp(status, order[i]) == 0)
+                        return (int)i;
+        return -1;
+}
+
+/* An event expected in state `expected` that finds the deployment in an
+ * earlier forward state came before the event it follows (a redelivery,
+ * or another coordinator replica holding the earlier one): it is retried
+ * later rather than dropped.  Returns true when so. */
+static bool arrived_early(const struct deployment *d, const char *expected, struct saga_result *res)
+{
+        int now = rank(d->status);
+
+        if (now < 0 || now >= rank(expected))
+                return false;
+        res->outcome = SAGA_RETRY;
+        note(res, "arrived in %s, before the event that leads to %s", d->status, expected);
+        return true;
+}
+
 static bool is_active(const char *status)
 {
         return !strcmp(status, "ANALYZING") || !strcmp(status, "BUILDING") ||
@@ -246,6 +273,8 @@ static int on_analyzed(ad_db *db, const ad_envelope *in, struct deployment *d,
         int ret;
 
         if (strcmp(d->status, "ANALYZING") != 0) {
+                if (arrived_early(d, "ANALYZING", res))
+                        return 0;
                 note(res, "deploy.analyzed does not fit status %s", d->status);
                 return 0;
         }
@@ -293,6 +322,8 @@ static int on_built(ad_db *db, const ad_envelope *in, struct deployment *d, stru
         int ret;
 
         if (strcmp(d->status, "BUILDING") != 0) {
+                if (arrived_early(d, "BUILDING", res))
+                        return 0;
                 note(res, "deploy.built does not fit status %s", d->status);
                 return 0;
         }
@@ -347,6 +378,8 @@ static int on_provisioned(ad_db *db, const ad_envelope *in, struct deployment *d
         int ret;
 
         if (strcmp(d->status, "PROVISIONING") != 0) {
+                if (arrived_early(d, "PROVISIONING", res))
+                        return 0;
                 note(res, "deploy.provisioned does not fit status %s", d->status);
                 return 0;
         }
@@ -382,6 +415,8 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
         int ret;
 
         if (strcmp(d->status, "DEPLOYING") != 0) {
+                if (arrived_early(d, "DEPLOYING", res))
+                        return 0;
                 note(res, "deploy.exposed does not fit status %s", d->status);
                 return 0;
         }
@@ -734,6 +769,11 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
         }
         if (ret < 0)
                 goto fail;
+        if (res->outcome == SAGA_RETRY) {
+                /* Not recorded: the redelivery must find it new. */
+                ad_db_rollback(db);
+                return 0;
+        }
         {
                 const char *p[3] = { env->event_id, res->outcome == SAGA_APPLIED ? "true" : "false",
                                      res->note };

@@ -329,6 +329,33 @@ static void test_duplicate_and_late_events_change_nothing(void **state)
         free(v);
 }
 
+static void test_early_event_waits_for_the_one_it_follows(void **state)
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        Appdeployer__V1__DeployAnalyzed an = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
+        Appdeployer__V1__DeployBuilt bu = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
+        char dep[AD_UUID_LEN + 1], app[32], image[128];
+
+        (void)state;
+        ad_uuid_v4(dep);
+        new_app(app, sizeof(app));
+        snprintf(image, sizeof(image), "127.0.0.1:5000/%s:1", app);
+        rq.repo_url = (char *)repo;
+        rq.app_name = app;
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED, &rq, AD_SUBJECT_REQUESTED, NULL);
+        wait_status(dep, "ANALYZING");
+        /* deploy.built overtakes deploy.analyzed (a redelivery, or another
+         * coordinator replica): it must wait, not be dropped. */
+        bu.image = image;
+        bu.app_name = app;
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, &bu, AD_SUBJECT_BUILT, NULL);
+        test_sleep_ms(300);
+        an.language = "go";
+        an.app_name = app;
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED, &an, AD_SUBJECT_ANALYZED, NULL);
+        wait_status(dep, "PROVISIONING");
+}
+
 static void test_failure_is_compensated_newest_first(void **state)
 {
         Appdeployer__V1__DeployFailed fa = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
@@ -455,6 +482,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_happy_path_records_every_step),
                 cmocka_unit_test(test_duplicate_and_late_events_change_nothing),
+                cmocka_unit_test(test_early_event_waits_for_the_one_it_follows),
                 cmocka_unit_test(test_failure_is_compensated_newest_first),
                 cmocka_unit_test(test_failure_while_analyzing_needs_no_compensation),
                 cmocka_unit_test(test_destroy_removes_everything),
