@@ -19,12 +19,19 @@
 static const char *const known_keys[] = {
         "coordinator.relay_interval_ms",
         "coordinator.max_unknown_deliveries",
+        "coordinator.sweep_interval_ms",
+        "coordinator.deadline.analyze_s",
+        "coordinator.deadline.build_s",
+        "coordinator.deadline.provision_s",
+        "coordinator.deadline.deploy_s",
+        "coordinator.compensate_retry_s",
         NULL,
 };
 
 struct coordinator {
         struct ad_service svc;
         long relay_interval_ms;
+        long sweep_interval_ms;
         long max_unknown;
         ad_metric *events;
         pthread_t relay;
@@ -60,11 +67,27 @@ static void relay_now(struct coordinator *co, ad_db *db)
         } while (n == 100);
 }
 
+/* Fails overdue steps and repeats unanswered compensations. */
+static void sweep(ad_db *db)
+{
+        cleanup_error ad_error_t err = NULL;
+        int acted = 0;
+
+        if (saga_sweep(db, &acted, &err) < 0)
+                ad_log(AD_LOG_WARN, "sweep failed, will retry", "error", ad_error_message(err),
+                       NULL);
+        else if (acted > 0)
+                ad_log_json(AD_LOG_INFO, "sweep moved deployments",
+                            json_pack("{s:i}", "deployments", acted));
+}
+
 /* Publishes what the outbox holds, so an event committed just before a
- * crash (or a failed publish) goes out without waiting for new input. */
+ * crash (or a failed publish) goes out without waiting for new input; and
+ * sweeps for overdue steps. */
 static void *relay_thread(void *arg)
 {
         struct coordinator *co = arg;
+        int64_t next_sweep = 0;
         ad_db *db = NULL;
 
         while (!ad_service_stopping()) {
@@ -77,6 +100,10 @@ static void *relay_thread(void *arg)
                                           &err) < 0)
                                 ad_log(AD_LOG_WARN, "relay cannot reach PostgreSQL", "error",
                                        ad_error_message(err), NULL);
+                }
+                if (db && ad_monotonic_ms() >= next_sweep) {
+                        sweep(db);
+                        next_sweep = ad_monotonic_ms() + co->sweep_interval_ms;
                 }
                 if (db)
                         relay_now(co, db);
@@ -153,6 +180,7 @@ int main(int argc, char **argv)
                 },
         };
         cleanup_error ad_error_t err = NULL;
+        struct saga_deadlines dl;
         int ret;
 
         ret = ad_service_start(&co.svc, "coordinator", argc, argv, &opts);
@@ -161,11 +189,28 @@ int main(int argc, char **argv)
         if (ad_config_int(co.svc.cfg, "coordinator.relay_interval_ms", 500, 10, 60000,
                           &co.relay_interval_ms, &err) < 0 ||
             ad_config_int(co.svc.cfg, "coordinator.max_unknown_deliveries", 10, 1, 1000,
-                          &co.max_unknown, &err) < 0) {
+                          &co.max_unknown, &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.sweep_interval_ms", 2000, 100, 600000,
+                          &co.sweep_interval_ms, &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.deadline.analyze_s", 600, 1, 86400,
+                          &dl.analyze_s, &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.deadline.build_s", 1800, 1, 86400, &dl.build_s,
+                          &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.deadline.provision_s", 300, 1, 86400,
+                          &dl.provision_s, &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.deadline.deploy_s", 600, 1, 86400, &dl.deploy_s,
+                          &err) < 0 ||
+            ad_config_int(co.svc.cfg, "coordinator.compensate_retry_s", 60, 1, 86400,
+                          &dl.compensate_retry_s, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_service_stop(&co.svc);
                 return AD_EXIT_CONFIG;
         }
+        saga_set_deadlines(&dl);
+        /* Recovery after a restart: fail what overran its deadline while
+         * no coordinator ran, and ask again for unanswered compensations;
+         * everything else goes on from the events still in the stream. */
+        sweep(co.svc.db);
         co.events = ad_metric_get(AD_METRIC_COUNTER, "ad_coordinator_events_total",
                                   "Events the coordinator handled, by outcome.");
         co.relay_running = pthread_create(&co.relay, NULL, relay_thread, &co) == 0;

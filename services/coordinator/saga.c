@@ -67,15 +67,37 @@ static int set_status(ad_db *db, const char *id, const char *status, ad_error_t 
                     2, p, err);
 }
 
+static struct saga_deadlines deadlines = { 600, 1800, 300, 600, 60 };
+
+void saga_set_deadlines(const struct saga_deadlines *d)
+{
+        deadlines = *d;
+}
+
+static long deadline_of(const char *step)
+{
+        if (!strcmp(step, "analyze"))
+                return deadlines.analyze_s;
+        if (!strcmp(step, "build"))
+                return deadlines.build_s;
+        if (!strcmp(step, "provision"))
+                return deadlines.provision_s;
+        return deadlines.deploy_s;
+}
+
 static int step_start(ad_db *db, const char *id, const char *step, ad_error_t *err)
 {
-        const char *p[2] = { id, step };
+        char secs[24];
+        const char *p[3] = { id, step, secs };
 
+        snprintf(secs, sizeof(secs), "%ld", deadline_of(step));
         return exec(db,
-                    "INSERT INTO deployment_steps (deployment_id, step, status) "
-                    "VALUES ($1, $2, 'running') ON CONFLICT (deployment_id, step) DO UPDATE "
-                    "SET status = 'running', started_at = now(), ended_at = NULL",
-                    2, p, err);
+                    "INSERT INTO deployment_steps (deployment_id, step, status, deadline_at) "
+                    "VALUES ($1, $2, 'running', now() + make_interval(secs => $3::int)) "
+                    "ON CONFLICT (deployment_id, step) DO UPDATE "
+                    "SET status = 'running', started_at = now(), ended_at = NULL, "
+                    "deadline_at = now() + make_interval(secs => $3::int)",
+                    3, p, err);
 }
 
 static int step_end(ad_db *db, const char *id, const char *step, const char *status,
@@ -151,6 +173,39 @@ static int touched_steps(const char *status)
         return 0;
 }
 
+/* Asks (through the outbox) the service of `step` to undo its work, and
+ * counts the request.  Each request is a new event (its id derived from
+ * the deployment, the step and the attempt), since the services drop an
+ * event id they have handled. */
+static int request_compensation(ad_db *db, const char *deployment_id, const char *trace_id,
+                                const char *step, const char *reason, ad_error_t *err)
+{
+        Appdeployer__V1__Compensate c = APPDEPLOYER__V1__COMPENSATE__INIT;
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[2] = { deployment_id, step };
+        char id[AD_UUID_LEN + 1], subject[64], salt[96];
+        ad_envelope env;
+        int ret;
+
+        ret = ad_db_exec(db, &r,
+                         "UPDATE compensations SET status = 'requested', requested_at = now(), "
+                         "attempts = attempts + 1 WHERE deployment_id = $1 AND step = $2 "
+                         "RETURNING attempts",
+                         2, p, err);
+        if (ret < 0)
+                return ret;
+        ad_event_init(&env, deployment_id, trace_id, 1, "coordinator", id);
+        snprintf(salt, sizeof(salt), "compensate/%s/%s", step,
+                 PQntuples(r) ? PQgetvalue(r, 0, 0) : "0");
+        ad_uuid_derive(id, deployment_id, salt);
+        c.step = (char *)step;
+        c.reason = (char *)reason;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE;
+        env.compensate = &c;
+        snprintf(subject, sizeof(subject), "%s.%s", AD_SUBJECT_COMPENSATE, step);
+        return ad_outbox_add(db, subject, &env, err);
+}
+
 /* Publishes the next pending compensation, or ends the saga with `final`
  * when none is left. */
 static int next_compensation(ad_db *db, const ad_envelope *in, const char *final,
@@ -158,9 +213,6 @@ static int next_compensation(ad_db *db, const ad_envelope *in, const char *final
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[2] = { in->deployment_id, NULL };
-        Appdeployer__V1__Compensate c = APPDEPLOYER__V1__COMPENSATE__INIT;
-        char id[AD_UUID_LEN + 1], subject[64], salt[64];
-        ad_envelope env;
         int ret;
 
         ret = ad_db_exec(db, &r,
@@ -174,21 +226,8 @@ static int next_compensation(ad_db *db, const ad_envelope *in, const char *final
                 return set_status(db, in->deployment_id, final, err);
         }
         p[1] = PQgetvalue(r, 0, 0);
-        ret = exec(db,
-                   "UPDATE compensations SET status = 'requested', requested_at = now() "
-                   "WHERE deployment_id = $1 AND step = $2",
-                   2, p, err);
-        if (ret < 0)
-                return ret;
-        ad_event_init(&env, in->deployment_id, in->trace_id, 1, "coordinator", id);
-        snprintf(salt, sizeof(salt), "compensate/%s", p[1]);
-        ad_uuid_derive(id, in->event_id, salt);
-        c.step = (char *)p[1];
-        c.reason = (char *)(strcmp(final, "DESTROYED") == 0 ? "destroy" : "rollback");
-        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE;
-        env.compensate = &c;
-        snprintf(subject, sizeof(subject), "%s.%s", AD_SUBJECT_COMPENSATE, p[1]);
-        return ad_outbox_add(db, subject, &env, err);
+        return request_compensation(db, in->deployment_id, in->trace_id, p[1],
+                                    strcmp(final, "DESTROYED") == 0 ? "destroy" : "rollback", err);
 }
 
 /* Plans the compensations of the first `n` steps of `compensable` (by
@@ -786,4 +825,100 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
 fail:
         ad_db_rollback(db);
         return ret;
+}
+
+/* Fails one overdue step: a deploy.failed made here and applied like one
+ * that came from the bus (so it is in the event log, and compensation
+ * follows).  Its id is derived from the deployment and step, so two
+ * coordinators sweeping at once apply it once. */
+static int fail_overdue(ad_db *db, const char *deployment_id, const char *trace_id,
+                        const char *step, long secs, int *acted, ad_error_t *err)
+{
+        Appdeployer__V1__DeployFailed f = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
+        struct saga_result res;
+        char id[AD_UUID_LEN + 1], salt[64], reason[256];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        ad_envelope env;
+        int ret;
+
+        ad_event_init(&env, deployment_id, trace_id, 1, "coordinator", id);
+        snprintf(salt, sizeof(salt), "deadline/%s", step);
+        ad_uuid_derive(id, deployment_id, salt);
+        snprintf(reason, sizeof(reason),
+                 "step %s produced no event within its deadline (%ld s): its service may be "
+                 "down or stuck; it was rolled back",
+                 step, secs);
+        f.step = (char *)step;
+        f.reason = reason;
+        f.retryable = true;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED;
+        env.failed = &f;
+        ret = ad_event_pack(&env, &buf, &len, err);
+        if (ret < 0)
+                return ret;
+        ret = saga_apply(db, &env, buf, len, &res, err);
+        free(buf);
+        if (ret == 0 && res.outcome == SAGA_APPLIED && acted)
+                (*acted)++;
+        return ret;
+}
+
+int saga_sweep(ad_db *db, int *acted, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *overdue = NULL, *silent = NULL;
+        char retry[24];
+        const char *p[1] = { retry };
+        int ret;
+
+        if (acted)
+                *acted = 0;
+        ret = ad_db_exec(db, &overdue,
+                         "SELECT s.deployment_id, d.trace_id, s.step, "
+                         "extract(epoch FROM s.deadline_at - s.started_at)::bigint "
+                         "FROM deployment_steps s JOIN deployments d ON d.id = s.deployment_id "
+                         "WHERE s.status = 'running' AND s.deadline_at < now() AND d.status IN "
+                         "('ANALYZING', 'BUILDING', 'PROVISIONING', 'DEPLOYING') "
+                         "ORDER BY s.deadline_at LIMIT 100",
+                         0, NULL, err);
+        if (ret < 0)
+                return ret;
+        for (int i = 0; i < PQntuples(overdue); i++) {
+                ret = fail_overdue(db, PQgetvalue(overdue, i, 0), PQgetvalue(overdue, i, 1),
+                                   PQgetvalue(overdue, i, 2), atol(PQgetvalue(overdue, i, 3)),
+                                   acted, err);
+                if (ret < 0)
+                        return ret;
+        }
+
+        snprintf(retry, sizeof(retry), "%ld", deadlines.compensate_retry_s);
+        ret = ad_db_exec(db, &silent,
+                         "SELECT c.deployment_id, d.trace_id, c.step, d.status "
+                         "FROM compensations c JOIN deployments d ON d.id = c.deployment_id "
+                         "WHERE c.status = 'requested' AND d.status IN ('ROLLING_BACK', "
+                         "'DESTROYING') AND c.requested_at < now() - make_interval(secs => "
+                         "$1::int) ORDER BY c.requested_at LIMIT 100",
+                         1, p, err);
+        if (ret < 0)
+                return ret;
+        for (int i = 0; i < PQntuples(silent); i++) {
+                ret = ad_db_begin(db, err);
+                if (ret < 0)
+                        return ret;
+                ret = request_compensation(db, PQgetvalue(silent, i, 0), PQgetvalue(silent, i, 1),
+                                           PQgetvalue(silent, i, 2),
+                                           strcmp(PQgetvalue(silent, i, 3), "DESTROYING") == 0
+                                                   ? "destroy"
+                                                   : "rollback",
+                                           err);
+                if (ret == 0)
+                        ret = ad_db_commit(db, err);
+                if (ret < 0) {
+                        ad_db_rollback(db);
+                        return ret;
+                }
+                if (acted)
+                        (*acted)++;
+        }
+        return 0;
 }

@@ -38,4 +38,21 @@ struct saga_result {
 int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_len,
                struct saga_result *res, ad_error_t *err);
 
+/* How long each step may run before the coordinator fails it, in
+ * seconds (analyze, build, provision, deploy), and after how long an
+ * unanswered compensation is requested again. */
+struct saga_deadlines {
+        long analyze_s, build_s, provision_s, deploy_s;
+        long compensate_retry_s;
+};
+
+void saga_set_deadlines(const struct saga_deadlines *d);
+
+/* Fails every running step whose deadline has passed (through the same
+ * path as a deploy.failed event, so compensation follows) and repeats
+ * compensation requests that got no answer in time.  Runs at start-up
+ * (recovery after a restart) and then periodically.  *acted (optional)
+ * gets how many deployments it moved. */
+int saga_sweep(ad_db *db, int *acted, ad_error_t *err);
+
 #endif

@@ -26,6 +26,15 @@ static ad_bus_sub *comp_sub;
 static char comp_durable[64];
 static const char *const repo = "file:///nonexistent/coordinator-test.git";
 
+/* Short deadlines so the tests can watch them pass; provisioning is the
+ * step the deadline tests leave hanging. */
+static const char *const coord_env[] = {
+        "AD_COORDINATOR_DEADLINE_PROVISION_S=3",
+        "AD_COORDINATOR_COMPENSATE_RETRY_S=5",
+        "AD_COORDINATOR_SWEEP_INTERVAL_MS=200",
+        NULL,
+};
+
 static int group_setup(void **state)
 {
         char id[AD_UUID_LEN + 1];
@@ -56,7 +65,7 @@ static int group_setup(void **state)
         }
         if (ad_bus_bind(&comp_sub, bus, comp_durable, spec.filter_subject, &err) < 0)
                 return -1;
-        if (test_bus_reset() < 0 || test_proc_start(&coord, "adcoordinator", NULL) < 0) {
+        if (test_bus_reset() < 0 || test_proc_start(&coord, "adcoordinator", coord_env) < 0) {
                 test_proc_dump(&coord);
                 return -1;
         }
@@ -459,6 +468,61 @@ static void test_rollback_runs_the_previous_image(void **state)
         free(v);
 }
 
+static void test_overdue_step_is_failed_and_compensated(void **state)
+{
+        char dep[AD_UUID_LEN + 1], app[32];
+        char *v;
+
+        (void)state;
+        ad_uuid_v4(dep);
+        new_app(app, sizeof(app));
+        /* The provisioner never answers: after its 3 s deadline the
+         * coordinator fails the step and compensates. */
+        drive(dep, app, "1", "PROVISIONING");
+        wait_status(dep, "ROLLING_BACK");
+        v = query1("SELECT failed_step || ': ' || error FROM deployments WHERE id = $1", dep);
+        assert_non_null(strstr(v, "provision: step provision produced no event within its "
+                                  "deadline (3 s)"));
+        free(v);
+        expect_compensate(dep, "provision");
+        /* Unanswered, the request is repeated (compensations are
+         * idempotent, so asking again is safe). */
+        expect_compensate(dep, "provision");
+        compensated(dep, "provision");
+        expect_compensate(dep, "build");
+        compensated(dep, "build");
+        wait_status(dep, "ROLLED_BACK");
+        /* The late success of the step being compensated changes nothing. */
+        {
+                Appdeployer__V1__DeployProvisioned pr = APPDEPLOYER__V1__DEPLOY_PROVISIONED__INIT;
+                pr.url = "http://late/";
+                publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED, &pr,
+                        AD_SUBJECT_PROVISIONED, NULL);
+                test_sleep_ms(1000);
+                wait_status(dep, "ROLLED_BACK");
+        }
+}
+
+static void test_restart_recovers_deployments_in_flight(void **state)
+{
+        char dep[AD_UUID_LEN + 1], app[32];
+
+        (void)state;
+        ad_uuid_v4(dep);
+        new_app(app, sizeof(app));
+        drive(dep, app, "1", "PROVISIONING");
+        /* The coordinator is down while the step's deadline passes. */
+        assert_int_equal(test_proc_stop(&coord), 0);
+        test_sleep_ms(3500);
+        assert_int_equal(test_proc_start(&coord, "adcoordinator", coord_env), 0);
+        wait_status(dep, "ROLLING_BACK");
+        expect_compensate(dep, "provision");
+        compensated(dep, "provision");
+        expect_compensate(dep, "build");
+        compensated(dep, "build");
+        wait_status(dep, "ROLLED_BACK");
+}
+
 static void test_garbage_is_dropped(void **state)
 {
         static const char junk[] = "\xff\xfe not protobuf";
@@ -487,6 +551,8 @@ int main(void)
                 cmocka_unit_test(test_failure_while_analyzing_needs_no_compensation),
                 cmocka_unit_test(test_destroy_removes_everything),
                 cmocka_unit_test(test_rollback_runs_the_previous_image),
+                cmocka_unit_test(test_overdue_step_is_failed_and_compensated),
+                cmocka_unit_test(test_restart_recovers_deployments_in_flight),
                 cmocka_unit_test(test_garbage_is_dropped),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
