@@ -16,9 +16,8 @@
 #include "ad/metrics.h"
 #include "ad/names.h"
 #include "ad/service.h"
+#include "ad/step.h"
 #include "detect.h"
-
-#define CONSUMER "analyzer"
 
 static const char *const known_keys[] = {
         "analyzer.allow_local_sources", "analyzer.max_repo_mb",
@@ -31,42 +30,8 @@ struct analyzer {
         bool allow_local;
         long max_repo_mb, clone_timeout_s, max_attempts;
         const char *workdir;
-        ad_metric *events;
         ad_metric *duration;
 };
-
-/* The clone and detection of one request, run on a worker thread while
- * the consumer tells the server the message is in progress. */
-struct job {
-        struct analyzer *an;
-        const char *url, *ref;
-        char dir[PATH_MAX];
-        char sha[AD_GIT_SHA_LEN + 1];
-        struct ad_analysis *analysis;
-        const char *failed_at; /* "clone" or "detect" */
-        ad_error_t err;
-};
-
-static int job_run(void *ud)
-{
-        struct job *j = ud;
-        struct ad_git_limits lim = {
-                .max_bytes = (uint64_t)j->an->max_repo_mb * 1024 * 1024,
-                .timeout_ms = j->an->clone_timeout_s * 1000,
-                .allow_local = j->an->allow_local,
-        };
-        char repo[PATH_MAX + 8];
-
-        snprintf(repo, sizeof(repo), "%s/repo", j->dir);
-        j->failed_at = "clone";
-        if (ad_git_clone(j->url, j->ref, repo, &lim, j->sha, &j->err) < 0)
-                return -1;
-        j->failed_at = "detect";
-        if (analyzer_detect(&j->analysis, repo, &j->err) < 0)
-                return -1;
-        j->failed_at = NULL;
-        return 0;
-}
 
 static Appdeployer__V1__Resources *resources_of(const struct ad_analysis *a,
                                                 Appdeployer__V1__Resources *r)
@@ -77,15 +42,13 @@ static Appdeployer__V1__Resources *resources_of(const struct ad_analysis *a,
         return r;
 }
 
-static int publish_analyzed(struct analyzer *an, const ad_envelope *in, const char *app,
-                            struct job *j, ad_error_t *err)
+static int publish_analyzed(struct ad_step_run *run, const char *app, const char *sha,
+                            const struct ad_analysis *a, ad_error_t *err)
 {
         Appdeployer__V1__DeployAnalyzed msg = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
         Appdeployer__V1__Resources res;
-        const struct ad_analysis *a = j->analysis;
-        const Appdeployer__V1__DeployRequested *req = in->requested;
+        const Appdeployer__V1__DeployRequested *req = run->in->requested;
         cleanup_free char *why = NULL, *full = NULL;
-        char id[AD_UUID_LEN + 1];
         ad_envelope env;
         json_t *js;
 
@@ -96,8 +59,7 @@ static int publish_analyzed(struct analyzer *an, const ad_envelope *in, const ch
         why = json_dumps(json_object_get(js, "why"), JSON_COMPACT);
         json_decref(js);
 
-        ad_event_init(&env, in->deployment_id, in->trace_id, in->attempt, "analyzer", id);
-        ad_uuid_derive(id, in->event_id, "analyzed");
+        appdeployer__v1__envelope__init(&env);
         msg.language = a->language;
         msg.framework = a->framework;
         msg.version = a->version;
@@ -108,7 +70,7 @@ static int publish_analyzed(struct analyzer *an, const ad_envelope *in, const ch
         msg.n_env_var_names = a->n_env_vars;
         msg.env_var_names = a->env_vars;
         msg.resources = resources_of(a, &res);
-        msg.git_sha = j->sha;
+        msg.git_sha = (char *)sha;
         msg.app_name = (char *)app;
         msg.has_dockerfile = a->has_dockerfile;
         msg.repo_url = req->repo_url;
@@ -119,155 +81,96 @@ static int publish_analyzed(struct analyzer *an, const ad_envelope *in, const ch
         msg.env = req->env;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED;
         env.analyzed = &msg;
-        return ad_event_publish(an->svc.bus, AD_SUBJECT_ANALYZED, &env, NULL, err);
+        return ad_step_publish(run, AD_SUBJECT_ANALYZED, &env, err);
 }
 
-static enum ad_disposition fail_step(struct analyzer *an, const ad_envelope *in, const char *reason,
-                                     bool retryable)
+/* The app's name: the request's, checked, or the repository's. */
+static int app_name(char out[AD_APP_NAME_MAX + 1], const Appdeployer__V1__DeployRequested *req,
+                    ad_error_t *err)
 {
-        cleanup_error ad_error_t err = NULL;
-
-        if (ad_event_publish_failed(an->svc.bus, in, "analyzer", "analyze", reason, retryable,
-                                    &err) < 0) {
-                ad_log(AD_LOG_WARN, "cannot publish deploy.failed, will retry", "deployment_id",
-                       in->deployment_id, "error", ad_error_message(err), NULL);
-                return AD_NAK;
-        }
-        ad_db_event_mark(an->svc.db, CONSUMER, in->event_id, NULL);
-        return AD_ACK;
+        if (req->app_name == NULL || *req->app_name == '\0')
+                return ad_app_name_from_url(out, req->repo_url, err);
+        if (!ad_app_name_valid(req->app_name))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "app name `%.64s` is not valid: use 1 to %d lower-case "
+                                     "letters, digits and dashes",
+                                     req->app_name, AD_APP_NAME_MAX);
+        snprintf(out, AD_APP_NAME_MAX + 1, "%s", req->app_name);
+        return 0;
 }
 
-static void log_outcome(const ad_envelope *in, const char *outcome, int64_t started,
-                        const char *detail)
+/* Clones into a fresh directory under work_dir and runs the detector. */
+static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRequested *req,
+                            char sha[AD_GIT_SHA_LEN + 1], struct ad_analysis **out, ad_error_t *err)
 {
-        json_t *f = json_pack("{s:s,s:s,s:s,s:I}", "deployment_id", in->deployment_id, "step",
-                              "analyze", "outcome", outcome, "duration_ms",
-                              (json_int_t)(ad_monotonic_ms() - started));
+        struct ad_git_limits lim = {
+                .max_bytes = (uint64_t)an->max_repo_mb * 1024 * 1024,
+                .timeout_ms = an->clone_timeout_s * 1000,
+                .allow_local = an->allow_local,
+        };
+        char dir[PATH_MAX], repo[PATH_MAX + 8];
+        int ret;
 
-        if (detail)
-                json_object_set_new(f, "detail", json_string(detail));
-        ad_log_json(strcmp(outcome, "analyzed") == 0 ? AD_LOG_INFO : AD_LOG_WARN,
-                    "deploy.requested handled", f);
+        snprintf(dir, sizeof(dir), "%s/adanalyzer-XXXXXX", an->workdir);
+        if (mkdtemp(dir) == NULL)
+                return ad_error_make(err, AD_ERR_UNAVAILABLE, errno,
+                                     "cannot create a work directory in %s: %s", an->workdir,
+                                     strerror(errno));
+        snprintf(repo, sizeof(repo), "%s/repo", dir);
+        ret = ad_git_clone(req->repo_url, req->ref, repo, &lim, sha, err);
+        if (ret < 0)
+                ad_error_wrap(err, "clone failed");
+        else if ((ret = analyzer_detect(out, repo, err)) < 0)
+                ad_error_wrap(err, "detect failed");
+        ad_rmtree(dir, NULL);
+        return ret;
 }
 
-static enum ad_disposition handle_requested(struct ad_delivery *d, void *ud)
+/* One deploy.requested.  Runs on a worker thread while the step runner
+ * tells the server the message is in progress. */
+static int analyze(struct ad_step_run *run, ad_error_t *err)
 {
-        struct analyzer *an = ud;
-        cleanup_error ad_error_t err = NULL;
-        int64_t started = ad_monotonic_ms();
-        char app[AD_APP_NAME_MAX + 1];
-        struct job job = { .an = an };
-        enum ad_disposition disp;
-        ad_envelope *in = NULL;
-        bool seen = false;
-        char reason[2048];
+        struct analyzer *an = run->def->ud;
+        const Appdeployer__V1__DeployRequested *req = run->in->requested;
+        cleanup_analysis struct ad_analysis *a = NULL;
+        cleanup_error ad_error_t cause = NULL;
+        char app[AD_APP_NAME_MAX + 1], sha[AD_GIT_SHA_LEN + 1];
+        int64_t t0 = ad_monotonic_ms();
+        int ret;
 
-        if (ad_event_unpack(&in, d->data, d->len, &err) < 0 ||
-            in->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED) {
-                /* Garbage never becomes valid: drop it for good. */
-                ad_log(AD_LOG_WARN, "rejected a message on deploy.requested", "error",
-                       err ? ad_error_message(err) : "payload is not DeployRequested", NULL);
-                ad_metric_add(an->events, "outcome=\"rejected\"", 1);
-                ad_event_free(in);
-                return AD_TERM;
-        }
-        if (ad_db_event_seen(an->svc.db, CONSUMER, in->event_id, &seen, &err) < 0) {
-                ad_log(AD_LOG_WARN, "database unavailable, will retry", "error",
-                       ad_error_message(err), NULL);
-                ad_event_free(in);
-                return AD_NAK;
-        }
-        if (seen) {
-                ad_event_free(in);
-                return AD_ACK;
-        }
-
-        /* Checks a user can act on, before any network I/O. */
-        if (in->requested->app_name && *in->requested->app_name) {
-                if (!ad_app_name_valid(in->requested->app_name)) {
-                        snprintf(reason, sizeof(reason),
-                                 "app name `%.64s` is not valid: use 1 to %d lower-case letters, "
-                                 "digits and dashes",
-                                 in->requested->app_name, AD_APP_NAME_MAX);
-                        disp = fail_step(an, in, reason, false);
-                        log_outcome(in, "failed", started, reason);
-                        ad_event_free(in);
-                        return disp;
+        /* Checks a user can act on come before any network I/O. */
+        if (app_name(app, req, &cause) < 0 ||
+            ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0)
+                return ad_step_fail(run, false, ad_error_message(cause), err);
+        if (clone_and_detect(an, req, sha, &a, &cause) < 0) {
+                /* A git server that is away is worth retrying (the runner
+                 * does, up to max_attempts); anything else is final. */
+                if (ad_error_is_retryable(cause)) {
+                        *err = TAKE_PTR(cause);
+                        return -AD_ERR_UNAVAILABLE;
                 }
-                snprintf(app, sizeof(app), "%s", in->requested->app_name);
-        } else if (ad_app_name_from_url(app, in->requested->repo_url, &err) < 0) {
-                disp = fail_step(an, in, ad_error_message(err), false);
-                log_outcome(in, "failed", started, ad_error_message(err));
-                ad_event_free(in);
-                return disp;
+                return ad_step_fail(run, false, ad_error_message(cause), err);
         }
-        if (ad_git_url_check(in->requested->repo_url, an->allow_local, &err) < 0) {
-                disp = fail_step(an, in, ad_error_message(err), false);
-                log_outcome(in, "failed", started, ad_error_message(err));
-                ad_event_free(in);
-                return disp;
-        }
-
-        snprintf(job.dir, sizeof(job.dir), "%s/adanalyzer-XXXXXX", an->workdir);
-        if (mkdtemp(job.dir) == NULL) {
-                ad_log(AD_LOG_ERROR, "cannot create a work directory, will retry", "dir",
-                       an->workdir, "error", strerror(errno), NULL);
-                ad_event_free(in);
-                return AD_NAK;
-        }
-        job.url = in->requested->repo_url;
-        job.ref = in->requested->ref;
-        ad_delivery_work(d, job_run, &job, 5000);
-        ad_rmtree(job.dir, NULL);
-
-        if (job.failed_at) {
-                bool retry =
-                        ad_error_is_retryable(job.err) && (int64_t)d->delivered < an->max_attempts;
-
-                if (retry) {
-                        ad_log(AD_LOG_WARN, "clone failed, will retry", "deployment_id",
-                               in->deployment_id, "error", ad_error_message(job.err), NULL);
-                        disp = AD_NAK;
-                } else {
-                        snprintf(reason, sizeof(reason), "%s failed: %s", job.failed_at,
-                                 ad_error_message(job.err));
-                        disp = fail_step(an, in, reason, ad_error_is_retryable(job.err));
-                        log_outcome(in, "failed", started, reason);
-                }
-                ad_metric_add(an->events, "outcome=\"failed\"", 1);
-                ad_error_release(&job.err);
-                ad_event_free(in);
-                return disp;
-        }
-
-        if (publish_analyzed(an, in, app, &job, &err) < 0) {
-                ad_log(AD_LOG_WARN, "cannot publish deploy.analyzed, will retry", "deployment_id",
-                       in->deployment_id, "error", ad_error_message(err), NULL);
-                ad_analysis_free(job.analysis);
-                ad_event_free(in);
-                return AD_NAK;
-        }
-        /* Published with an id derived from the input's: if this mark is
-         * lost, the redelivery re-publishes the same id, dropped as a
-         * duplicate. */
-        ad_db_event_mark(an->svc.db, CONSUMER, in->event_id, NULL);
-        ad_metric_add(an->events, "outcome=\"analyzed\"", 1);
-        ad_metric_observe(an->duration, NULL, (double)(ad_monotonic_ms() - started) / 1000.0);
-        {
-                json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "deployment_id",
-                                      in->deployment_id, "step", "analyze", "outcome", "analyzed",
-                                      "language", job.analysis->language, "git_sha", job.sha,
-                                      "duration_ms", (json_int_t)(ad_monotonic_ms() - started));
-                ad_log_json(AD_LOG_INFO, "deploy.requested handled", f);
-        }
-        ad_analysis_free(job.analysis);
-        ad_event_free(in);
-        return AD_ACK;
+        ad_step_log_str(run, "app", app);
+        ad_step_log_str(run, "language", a->language);
+        ad_step_log_str(run, "git_sha", sha);
+        ret = publish_analyzed(run, app, sha, a, err);
+        if (ret == 0)
+                ad_metric_observe(an->duration, NULL, (double)(ad_monotonic_ms() - t0) / 1000.0);
+        return ret;
 }
 
 int analyzer_service_main(int argc, char **argv)
 {
         static struct analyzer an;
+        static struct ad_step_def step = {
+                .consumer = "analyzer",
+                .step = "analyze",
+                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED,
+                .ping_ms = 5000,
+                .run = analyze,
+                .ud = &an,
+        };
         struct ad_service_options opts = {
                 .needs_bus = true,
                 .needs_db = true,
@@ -276,11 +179,11 @@ int analyzer_service_main(int argc, char **argv)
         };
         struct ad_consumer consumers[] = {
                 {
-                        .spec = { .durable = CONSUMER,
+                        .spec = { .durable = "analyzer",
                                   .filter_subject = AD_SUBJECT_REQUESTED,
                                   .ack_wait_ms = 60000 },
-                        .handler = handle_requested,
-                        .userdata = &an,
+                        .handler = ad_step_handle,
+                        .userdata = &step,
                 },
         };
         cleanup_error ad_error_t err = NULL;
@@ -303,10 +206,10 @@ int analyzer_service_main(int argc, char **argv)
         }
         an.workdir = ad_config_string(an.svc.cfg, "analyzer.work_dir",
                                       getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        an.events = ad_metric_get(AD_METRIC_COUNTER, "ad_analyzer_events_total",
-                                  "deploy.requested events handled, by outcome.");
         an.duration = ad_metric_get(AD_METRIC_HISTOGRAM, "ad_analyzer_duration_seconds",
                                     "Clone and detection time of successful analyses.");
+        step.svc = &an.svc;
+        step.max_attempts = an.max_attempts;
 
         ret = ad_service_run_consumers(&an.svc, consumers, AD_ARRAY_SIZE(consumers));
         ad_log(AD_LOG_INFO, "stopping", NULL);

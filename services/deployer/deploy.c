@@ -231,8 +231,9 @@ static void wait_healthy(struct deployer *dp, const struct ad_container *c, stru
 /* A release that never became healthy: its log and what the checks saw
  * become the failure's reason; the container goes, the old release keeps
  * serving (the route was never touched). */
-static int fail_unhealthy(struct step_run *run, struct deployer *dp, const struct ad_container *c,
-                          unsigned port, const struct health *h, ad_error_t *err)
+static int fail_unhealthy(struct ad_step_run *run, struct deployer *dp,
+                          const struct ad_container *c, unsigned port, const struct health *h,
+                          ad_error_t *err)
 {
         cleanup_free char *logs = NULL;
         cleanup_free char *reason = NULL;
@@ -240,12 +241,12 @@ static int fail_unhealthy(struct step_run *run, struct deployer *dp, const struc
 
         if (ad_engine_container_logs(dp->engine, c->id, FAILURE_LOG_LINES, FAILURE_LOG_BYTES, &logs,
                                      &lerr) < 0)
-                step_log_str(run, "logs_error", ad_error_message(lerr));
+                ad_step_log_str(run, "logs_error", ad_error_message(lerr));
         if (logs &&
             release_store_log(dp, run->in->deployment_id, logs, FAILURE_LOG_LINES, &lerr) < 0)
-                step_log_str(run, "store_log_error", ad_error_message(lerr));
+                ad_step_log_str(run, "store_log_error", ad_error_message(lerr));
         if (release_remove(dp, c->id, &lerr) < 0)
-                step_log_str(run, "remove_error", ad_error_message(lerr));
+                ad_step_log_str(run, "remove_error", ad_error_message(lerr));
         if (asprintf(&reason,
                      "container %s did not answer HTTP on port %u within %.1f s (last check: %s; "
                      "container %s); the previous release, if any, keeps serving. "
@@ -253,7 +254,7 @@ static int fail_unhealthy(struct step_run *run, struct deployer *dp, const struc
                      c->name, port, (double)h->ms / 1000.0, h->last, h->state,
                      logs && *logs ? logs : "(none)") < 0)
                 reason = NULL;
-        return step_fail(run, false, reason ? reason : "container never became healthy", err);
+        return ad_step_fail(run, false, reason ? reason : "container never became healthy", err);
 }
 
 /* After the switch: the ingress must answer with this release's tag. */
@@ -279,7 +280,7 @@ static bool verify_ingress(struct deployer *dp, const char *host, const char *de
 }
 
 /* Stops and removes the app's containers of other deployments. */
-static int retire_others(struct step_run *run, struct deployer *dp, const char *app,
+static int retire_others(struct ad_step_run *run, struct deployer *dp, const char *app,
                          const char *deployment_id, ad_error_t *err)
 {
         char label[NAME_LEN];
@@ -303,7 +304,7 @@ static int retire_others(struct step_run *run, struct deployer *dp, const char *
         return ret;
 }
 
-static int publish_exposed(struct step_run *run, struct deployer *dp,
+static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
                            const Appdeployer__V1__DeployProvisioned *pv, const char *url,
                            char *container_id, ad_error_t *err)
 {
@@ -320,11 +321,11 @@ static int publish_exposed(struct step_run *run, struct deployer *dp,
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
         env.exposed = &out;
-        return step_publish(run, AD_SUBJECT_EXPOSED, &env, err);
+        return ad_step_publish(run, AD_SUBJECT_EXPOSED, &env, err);
 }
 
 /* Copies the first lines of the release's log to deployment_logs. */
-static void keep_runtime_log(struct step_run *run, struct deployer *dp, const char *id)
+static void keep_runtime_log(struct ad_step_run *run, struct deployer *dp, const char *id)
 {
         cleanup_free char *logs = NULL;
         cleanup_error ad_error_t lerr = NULL;
@@ -333,7 +334,7 @@ static void keep_runtime_log(struct step_run *run, struct deployer *dp, const ch
                 return;
         if (ad_engine_container_logs(dp->engine, id, 0, RUNTIME_LOG_BYTES, &logs, &lerr) < 0 ||
             release_store_log(dp, run->in->deployment_id, logs, dp->runtime_log_lines, &lerr) < 0)
-                step_log_str(run, "runtime_log_error", ad_error_message(lerr));
+                ad_step_log_str(run, "runtime_log_error", ad_error_message(lerr));
 }
 
 /* True when route `id` already proxies to host_port for deployment_id
@@ -353,7 +354,7 @@ static bool route_serves(struct deployer *dp, const char *id, unsigned host_port
         return dial && dep && strcmp(dial, want) == 0 && strcmp(dep, deployment_id) == 0;
 }
 
-static int switch_route(struct step_run *run, struct deployer *dp,
+static int switch_route(struct ad_step_run *run, struct deployer *dp,
                         const Appdeployer__V1__DeployProvisioned *pv, const char *route_id,
                         const char *host, const struct ad_container *c, ad_error_t *err)
 {
@@ -380,7 +381,7 @@ static int switch_route(struct step_run *run, struct deployer *dp,
                 ingress_tls_route_id(tls_id, route_id);
                 if (route_serves(dp, route_id, c->host_port, dep) &&
                     (!pv->tls || route_serves(dp, tls_id, c->host_port, dep))) {
-                        step_log_str(run, "route", "already serving this release");
+                        ad_step_log_str(run, "route", "already serving this release");
                 } else {
                         ret = ingress_route_set(dp->caddy, &dp->ingress, route_id, host, pv->tls,
                                                 handler, err);
@@ -406,13 +407,13 @@ static int switch_route(struct step_run *run, struct deployer *dp,
                              route_id, c->name, dp->ingress.address, dp->ingress.http_port, host,
                              VERIFY_TIMEOUT_MS / 1000, seen) < 0)
                         reason = NULL;
-                ret = step_fail(run, true, reason ? reason : "ingress did not serve the release",
-                                err);
+                ret = ad_step_fail(run, true, reason ? reason : "ingress did not serve the release",
+                                   err);
                 return ret < 0 ? ret : 1;
         }
 }
 
-int deploy_run(struct step_run *run, ad_error_t *err)
+int deploy_run(struct ad_step_run *run, ad_error_t *err)
 {
         struct deployer *dp = run->def->ud;
         const Appdeployer__V1__DeployProvisioned *pv = run->in->provisioned;
@@ -428,7 +429,7 @@ int deploy_run(struct step_run *run, ad_error_t *err)
         int64_t t_start;
         int ret;
 
-        step_log_str(run, "app", pv->app_name);
+        ad_step_log_str(run, "app", pv->app_name);
         if (!ad_app_name_valid(pv->app_name))
                 return ad_error_make(err, AD_ERR_INVALID, 0, "app name `%.60s` is not valid",
                                      pv->app_name);
@@ -448,7 +449,7 @@ int deploy_run(struct step_run *run, ad_error_t *err)
                 ingress_host(host, &dp->ingress, pv->app_name);
         snprintf(label_app, sizeof(label_app), "%s=%s", AD_LABEL_APP, pv->app_name);
         snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
-        step_log_str(run, "container", name);
+        ad_step_log_str(run, "container", name);
 
         /* The network is the provisioner's; made again here only if it went
          * missing since (idempotent). */
@@ -458,7 +459,7 @@ int deploy_run(struct step_run *run, ad_error_t *err)
                                              err);
         if (ret < 0)
                 return ret;
-        step_log_str(run, "image_pulled", pulled ? "true" : "false");
+        ad_step_log_str(run, "image_pulled", pulled ? "true" : "false");
 
         ret = build_env(dp, pv, port, &env, err);
         if (ret < 0)
@@ -492,11 +493,11 @@ int deploy_run(struct step_run *run, ad_error_t *err)
                 if (ret < 0)
                         return ret;
         }
-        step_log_str(run, "container_id", c.id);
-        step_log_str(run, "reused", reused ? "true" : "false");
+        ad_step_log_str(run, "container_id", c.id);
+        ad_step_log_str(run, "reused", reused ? "true" : "false");
 
         wait_healthy(dp, &c, &h);
-        step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
+        ad_step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
         if (h.stopping) {
                 ad_container_clear(&c);
                 return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,

@@ -12,7 +12,7 @@
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "ingress.h"
-#include "step.h"
+#include "ad/step.h"
 
 #define DEPLOYER_CONFIG_KEYS                                                                       \
         "deployer.default_memory_mb", "deployer.default_cpus", "deployer.user",                    \
@@ -48,10 +48,10 @@ struct deployer {
 int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err);
 
 /* step_def.run for deploy.provisioned. */
-int deploy_run(struct step_run *run, ad_error_t *err);
+int deploy_run(struct ad_step_run *run, ad_error_t *err);
 
 /* step_def.run for deploy.compensate.deploy. */
-int deploy_undo(struct step_run *run, ad_error_t *err);
+int deploy_undo(struct ad_step_run *run, ad_error_t *err);
 
 /* --- release.c: pieces of both ------------------------------------------ */
 

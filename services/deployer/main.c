@@ -45,7 +45,7 @@ int main(int argc, char **argv)
                 return AD_EXIT_CONFIG;
         }
 
-        struct step_def deploy = {
+        struct ad_step_def deploy = {
                 .consumer = "deployer",
                 .step = "deploy",
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED,
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
                 .run = deploy_run,
                 .ud = &dp,
         };
-        struct step_def undo = {
+        struct ad_step_def undo = {
                 .consumer = "deployer-compensate",
                 .step = "deploy",
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
@@ -68,11 +68,11 @@ int main(int argc, char **argv)
         };
         struct ad_consumer consumers[] = {
                 { .spec = { "deployer", AD_SUBJECT_PROVISIONED, ACK_WAIT_MS, 0 },
-                  .handler = step_handle,
+                  .handler = ad_step_handle,
                   .userdata = &deploy },
                 { .spec = { "deployer-compensate", AD_SUBJECT_COMPENSATE ".deploy", ACK_WAIT_MS,
                             0 },
-                  .handler = step_handle,
+                  .handler = ad_step_handle,
                   .userdata = &undo },
         };
 

@@ -21,7 +21,7 @@ static long fallback_release(const struct ad_container *list, size_t n, const ch
 
 /* If the app's route serves deployment_id, points it at the release to
  * fall back to, or at the placeholder when there is none. */
-static int route_away(struct step_run *run, struct deployer *dp, const char *app,
+static int route_away(struct ad_step_run *run, struct deployer *dp, const char *app,
                       const char *deployment_id, ad_error_t *err)
 {
         char route_id[INGRESS_ROUTE_ID_MAX], label[NAME_LEN];
@@ -55,10 +55,10 @@ static int route_away(struct step_run *run, struct deployer *dp, const char *app
         fb = fallback_release(list, n, deployment_id);
         if (fb >= 0) {
                 handler = release_handler(dp, list[fb].host_port, list[fb].deployment);
-                step_log_str(run, "route_back_to", list[fb].name);
+                ad_step_log_str(run, "route_back_to", list[fb].name);
         } else {
                 handler = ingress_placeholder();
-                step_log_str(run, "route_back_to", "placeholder");
+                ad_step_log_str(run, "route_back_to", "placeholder");
         }
         ad_container_list_free(list, n);
         if (handler == NULL)
@@ -66,7 +66,7 @@ static int route_away(struct step_run *run, struct deployer *dp, const char *app
         return release_repoint(dp, route_id, handler, err);
 }
 
-int deploy_undo(struct step_run *run, ad_error_t *err)
+int deploy_undo(struct ad_step_run *run, ad_error_t *err)
 {
         struct deployer *dp = run->def->ud;
         const char *dep = run->in->deployment_id;
@@ -104,5 +104,5 @@ int deploy_undo(struct step_run *run, ad_error_t *err)
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
         env.compensated = &done;
-        return step_publish(run, AD_SUBJECT_COMPENSATED ".deploy", &env, err);
+        return ad_step_publish(run, AD_SUBJECT_COMPENSATED ".deploy", &env, err);
 }

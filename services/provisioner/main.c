@@ -53,7 +53,7 @@ int main(int argc, char **argv)
                 return AD_EXIT_CONFIG;
         }
 
-        struct step_def provision = {
+        struct ad_step_def provision = {
                 .consumer = "provisioner",
                 .step = "provision",
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT,
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
                 .run = provision_run,
                 .ud = &p,
         };
-        struct step_def undo = {
+        struct ad_step_def undo = {
                 .consumer = "provisioner-compensate",
                 .step = "provision",
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
@@ -74,10 +74,10 @@ int main(int argc, char **argv)
         };
         struct ad_consumer consumers[] = {
                 { .spec = { "provisioner", AD_SUBJECT_BUILT, 0, 0 },
-                  .handler = step_handle,
+                  .handler = ad_step_handle,
                   .userdata = &provision },
                 { .spec = { "provisioner-compensate", AD_SUBJECT_COMPENSATE ".provision", 0, 0 },
-                  .handler = step_handle,
+                  .handler = ad_step_handle,
                   .userdata = &undo },
         };
 

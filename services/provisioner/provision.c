@@ -11,7 +11,7 @@
 
 #define NAME_MAX_LEN 128
 
-int provision_run(struct step_run *run, ad_error_t *err)
+int provision_run(struct ad_step_run *run, ad_error_t *err)
 {
         struct provisioner *p = run->def->ud;
         const Appdeployer__V1__DeployBuilt *b = run->in->built;
@@ -25,17 +25,17 @@ int provision_run(struct step_run *run, ad_error_t *err)
         ad_envelope env;
         int ret;
 
-        step_log_str(run, "app", b->app_name);
+        ad_step_log_str(run, "app", b->app_name);
         if (!ad_app_name_valid(b->app_name)) {
                 char reason[200];
 
                 snprintf(reason, sizeof(reason),
                          "app name `%.60s` is not a DNS label ([a-z0-9-], 1..%d characters)",
                          b->app_name, AD_APP_NAME_MAX);
-                return step_fail(run, false, reason, err);
+                return ad_step_fail(run, false, reason, err);
         }
         if (b->image == NULL || *b->image == '\0')
-                return step_fail(run, false, "deploy.built carries no image", err);
+                return ad_step_fail(run, false, "deploy.built carries no image", err);
 
         ad_name_network(network, sizeof(network), b->app_name);
         snprintf(label_app, sizeof(label_app), "%s=%s", AD_LABEL_APP, b->app_name);
@@ -74,14 +74,14 @@ int provision_run(struct step_run *run, ad_error_t *err)
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED;
         env.provisioned = &out;
-        ret = step_publish(run, AD_SUBJECT_PROVISIONED, &env, err);
+        ret = ad_step_publish(run, AD_SUBJECT_PROVISIONED, &env, err);
         if (ret < 0)
                 return ret;
-        step_log_str(run, "network", network);
-        step_log_str(run, "network_created", net_created ? "true" : "false");
-        step_log_str(run, "route_id", route_id);
-        step_log_str(run, "route_created", route_created ? "true" : "false");
-        step_log_str(run, "url", url);
+        ad_step_log_str(run, "network", network);
+        ad_step_log_str(run, "network_created", net_created ? "true" : "false");
+        ad_step_log_str(run, "route_id", route_id);
+        ad_step_log_str(run, "route_created", route_created ? "true" : "false");
+        ad_step_log_str(run, "url", url);
         return 0;
 }
 
@@ -160,7 +160,7 @@ static int other_live_release(ad_engine *engine, const char *app, const char *de
         return 0;
 }
 
-int provision_undo(struct step_run *run, ad_error_t *err)
+int provision_undo(struct ad_step_run *run, ad_error_t *err)
 {
         struct provisioner *p = run->def->ud;
         Appdeployer__V1__Compensated done = APPDEPLOYER__V1__COMPENSATED__INIT;
@@ -173,9 +173,10 @@ int provision_undo(struct step_run *run, ad_error_t *err)
         ret = provision_find_app(p->engine, p->svc->db, run->in->deployment_id, app, err);
         if (ret < 0)
                 return ret;
-        step_log_str(run, "app", app);
+        ad_step_log_str(run, "app", app);
         if (app[0] == '\0') {
-                step_log_str(run, "note", "nothing is known of this deployment: nothing to undo");
+                ad_step_log_str(run, "note",
+                                "nothing is known of this deployment: nothing to undo");
                 goto publish;
         }
         ret = other_live_release(p->engine, app, run->in->deployment_id, &live, err);
@@ -183,7 +184,7 @@ int provision_undo(struct step_run *run, ad_error_t *err)
                 return ret;
         if (live) {
                 /* An older release still serves through them. */
-                step_log_str(run, "kept_for", live);
+                ad_step_log_str(run, "kept_for", live);
                 goto publish;
         }
         ad_name_route(route_id, sizeof(route_id), app);
@@ -199,12 +200,12 @@ int provision_undo(struct step_run *run, ad_error_t *err)
                         *err = TAKE_PTR(nerr);
                 return ret;
         }
-        step_log_str(run, "removed", ret == 0 ? "route, network" : "route");
+        ad_step_log_str(run, "removed", ret == 0 ? "route, network" : "route");
 
 publish:
         done.step = (char *)"provision";
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
         env.compensated = &done;
-        return step_publish(run, AD_SUBJECT_COMPENSATED ".provision", &env, err);
+        return ad_step_publish(run, AD_SUBJECT_COMPENSATED ".provision", &env, err);
 }

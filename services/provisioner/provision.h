@@ -9,7 +9,7 @@
 #include "ad/names.h"
 #include "ad/service.h"
 #include "ingress.h"
-#include "step.h"
+#include "ad/step.h"
 
 struct provisioner {
         struct ad_service *svc;
@@ -19,10 +19,10 @@ struct provisioner {
 };
 
 /* step_def.run for deploy.built. */
-int provision_run(struct step_run *run, ad_error_t *err);
+int provision_run(struct ad_step_run *run, ad_error_t *err);
 
 /* step_def.run for deploy.compensate.provision. */
-int provision_undo(struct step_run *run, ad_error_t *err);
+int provision_undo(struct ad_step_run *run, ad_error_t *err);
 
 /* The app a deployment belongs to, for events that do not name it (a
  * compensation): networks labelled with the deployment, then the

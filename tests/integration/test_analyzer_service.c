@@ -14,6 +14,7 @@
 #include "../support/proc.h"
 #include "../support/stack.h"
 #include "ad/bus.h"
+#include "ad/db.h"
 #include "ad/event.h"
 
 static struct test_proc analyzer;
@@ -250,6 +251,38 @@ static void test_redelivered_request_is_analyzed_once(void **state)
         assert_int_equal(count, 0);
 }
 
+static void test_rolled_back_deployment_is_not_analyzed(void **state)
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        char dep[AD_UUID_LEN + 1], id[AD_UUID_LEN + 1], url[128];
+        const char *p[1] = { dep };
+        ad_envelope env, *got;
+        ad_db *db = NULL;
+
+        (void)state;
+        /* The coordinator rolled this deployment back (say, after a step
+         * deadline): a late or redelivered request must not start work. */
+        ad_uuid_v4(dep);
+        assert_int_equal(ad_db_connect(&db, stack_env("AD_DATABASE_URL"), NULL), 0);
+        assert_int_equal(ad_db_exec(db, NULL,
+                                    "INSERT INTO deployments (id, app_name, repo_url, status) "
+                                    "VALUES ($1, 'late', 'git://x/late', 'ROLLED_BACK')",
+                                    1, p, NULL),
+                         0);
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/node-express", git.port);
+        ad_event_init(&env, dep, "t", 1, "test", id);
+        rq.repo_url = url;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        assert_int_equal(ad_event_publish(bus, AD_SUBJECT_REQUESTED, &env, NULL, NULL), 0);
+        got = next_for(analyzed_sub, dep, 5000);
+        assert_null(got);
+        got = next_for(failed_sub, dep, 100);
+        assert_null(got);
+        ad_db_exec(db, NULL, "DELETE FROM deployments WHERE id = $1", 1, p, NULL);
+        ad_db_close(db);
+}
+
 static void test_garbage_does_not_stop_it(void **state)
 {
         char id[AD_UUID_LEN + 1];
@@ -272,6 +305,7 @@ int main(void)
                 cmocka_unit_test(test_missing_ref_fails_with_reason),
                 cmocka_unit_test(test_bad_inputs_fail_before_any_io),
                 cmocka_unit_test(test_redelivered_request_is_analyzed_once),
+                cmocka_unit_test(test_rolled_back_deployment_is_not_analyzed),
                 cmocka_unit_test(test_garbage_does_not_stop_it),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,4 +1,4 @@
-/* Pure parts of the engine and caddy clients and of the step runner: the
+/* Pure parts of the engine and caddy clients and derived event ids: the
  * Docker log stream format, caddy's ETag, route JSON, derived event ids,
  * ingress URLs, and an engine that is not there. */
 #include <setjmp.h>
@@ -12,8 +12,8 @@
 
 #include "ad/caddy.h"
 #include "ad/engine.h"
+#include "ad/event.h"
 #include "ingress.h"
-#include "step.h"
 
 static void demux_frames(void **state)
 {
@@ -94,14 +94,14 @@ static void derived_ids(void **state)
         char a[AD_UUID_LEN + 1], b[AD_UUID_LEN + 1], c[AD_UUID_LEN + 1];
 
         (void)state;
-        step_derive_id(a, "e1", "deployer", "deploy.exposed");
-        step_derive_id(b, "e1", "deployer", "deploy.exposed");
-        step_derive_id(c, "e1", "deployer", "deploy.failed");
+        ad_uuid_derive(a, "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11", "deployer/deploy.exposed");
+        ad_uuid_derive(b, "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11", "deployer/deploy.exposed");
+        ad_uuid_derive(c, "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11", "deployer/deploy.failed");
         assert_true(ad_uuid_valid(a));
         assert_string_equal(a, b); /* a redelivery re-publishes the same id */
         assert_string_not_equal(a, c);
-        step_derive_id(b, "e1d", "eployer", "deploy.exposed"); /* no ambiguity */
-        assert_string_not_equal(a, b);
+        ad_uuid_derive(b, "1b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11", "deployer/deploy.exposed");
+        assert_string_not_equal(a, b); /* another input event, another id */
 }
 
 static void ingress_urls(void **state)

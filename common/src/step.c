@@ -1,6 +1,5 @@
-#include "step.h"
+#include "ad/step.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,38 +10,7 @@
 
 #define STEP_REASON_MAX 4096
 
-void step_derive_id(char out[AD_UUID_LEN + 1], const char *a, const char *b, const char *c)
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        const char *parts[] = { a, b, c };
-
-        memset(md, 0, sizeof(md));
-        if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-                for (size_t i = 0; i < AD_ARRAY_SIZE(parts); i++) {
-                        /* The NUL separates the parts unambiguously. */
-                        const char *p = parts[i] ? parts[i] : "";
-                        EVP_DigestUpdate(ctx, p, strlen(p) + 1);
-                }
-                EVP_DigestFinal_ex(ctx, md, &mdlen);
-        }
-        EVP_MD_CTX_free(ctx);
-        if (mdlen < 16) {
-                /* No digest: a random id still makes a valid event; only
-                 * the duplicate suppression is lost. */
-                ad_uuid_v4(out);
-                return;
-        }
-        md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8: custom */
-        md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
-        snprintf(out, AD_UUID_LEN + 1,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
-                 md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
-                 md[12], md[13], md[14], md[15]);
-}
-
-int step_publish(struct step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
+int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
 {
         char id[AD_UUID_LEN + 1];
         ad_envelope hdr;
@@ -52,7 +20,12 @@ int step_publish(struct step_run *run, const char *subject, ad_envelope *out, ad
          * apart and copied, so out's payload stays. */
         ad_event_init(&hdr, run->in->deployment_id, run->in->trace_id, run->in->attempt,
                       run->def->svc->name, id);
-        step_derive_id(id, run->in->event_id, run->def->consumer, subject);
+        {
+                char salt[160];
+
+                snprintf(salt, sizeof(salt), "%s/%s", run->def->consumer, subject);
+                ad_uuid_derive(id, run->in->event_id, salt);
+        }
         out->event_id = hdr.event_id;
         out->deployment_id = hdr.deployment_id;
         out->attempt = hdr.attempt;
@@ -64,7 +37,7 @@ int step_publish(struct step_run *run, const char *subject, ad_envelope *out, ad
         return ret;
 }
 
-int step_fail(struct step_run *run, bool retryable, const char *reason, ad_error_t *err)
+int ad_step_fail(struct ad_step_run *run, bool retryable, const char *reason, ad_error_t *err)
 {
         Appdeployer__V1__DeployFailed failed = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
         ad_envelope env;
@@ -79,7 +52,7 @@ int step_fail(struct step_run *run, bool retryable, const char *reason, ad_error
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED;
         env.failed = &failed;
-        ret = step_publish(run, AD_SUBJECT_FAILED, &env, err);
+        ret = ad_step_publish(run, AD_SUBJECT_FAILED, &env, err);
         if (ret < 0) {
                 free(r);
                 return ret;
@@ -90,49 +63,62 @@ int step_fail(struct step_run *run, bool retryable, const char *reason, ad_error
         return 0;
 }
 
-void step_log_str(struct step_run *run, const char *key, const char *value)
+void ad_step_log_str(struct ad_step_run *run, const char *key, const char *value)
 {
         json_object_set_new(run->fields, key, json_string(value ? value : ""));
 }
 
-void step_log_int(struct step_run *run, const char *key, long long value)
+void ad_step_log_int(struct ad_step_run *run, const char *key, long long value)
 {
         json_object_set_new(run->fields, key, json_integer(value));
 }
 
-static int processed(struct step_run *run, bool *done, ad_error_t *err)
+static int processed(struct ad_step_run *run, bool *done, ad_error_t *err)
+{
+        int ret = ad_db_event_seen(run->def->svc->db, run->def->consumer, run->in->event_id, done,
+                                   err);
+
+        return ret < 0 ? ad_error_wrap(err, "processed_events") : 0;
+}
+
+static int mark_processed(struct ad_step_run *run, ad_error_t *err)
+{
+        int ret = ad_db_event_mark(run->def->svc->db, run->def->consumer, run->in->event_id, err);
+
+        return ret < 0 ? ad_error_wrap(err, "processed_events") : 0;
+}
+
+/* A forward step must not act for a deployment the coordinator has
+ * failed, rolled back or destroyed (a late or redelivered event): its
+ * work would be left behind.  An unknown deployment goes on: the
+ * coordinator may simply not have seen it yet. */
+static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
-        const char *params[] = { run->def->consumer, run->in->event_id };
+        const char *params[] = { run->in->deployment_id };
+        static const char *const over[] = { "FAILED", "ROLLING_BACK", "ROLLED_BACK", "DESTROYING",
+                                            "DESTROYED" };
         int ret;
 
-        ret = ad_db_exec(run->def->svc->db, &r,
-                         "SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2", 2,
+        *status = NULL;
+        if (run->def->compensation)
+                return 0;
+        ret = ad_db_exec(run->def->svc->db, &r, "SELECT status FROM deployments WHERE id = $1", 1,
                          params, err);
-        if (ret < 0) {
-                ad_error_wrap(err, "processed_events");
-                return ret;
-        }
-        *done = PQntuples(r) > 0;
+        if (ret < 0)
+                return ad_error_wrap(err, "deployment status");
+        if (PQntuples(r) == 0)
+                return 0;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(over); i++)
+                if (strcmp(PQgetvalue(r, 0, 0), over[i]) == 0) {
+                        *status = over[i];
+                        return 1;
+                }
         return 0;
 }
 
-static int mark_processed(struct step_run *run, ad_error_t *err)
-{
-        const char *params[] = { run->def->consumer, run->in->event_id };
-
-        int ret = ad_db_exec(run->def->svc->db, NULL,
-                             "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
-                             "ON CONFLICT DO NOTHING",
-                             2, params, err);
-
-        if (ret < 0)
-                ad_error_wrap(err, "processed_events");
-        return ret;
-}
-
 struct work {
-        struct step_run *run;
+        struct ad_step_run *run;
         ad_error_t err;
 };
 
@@ -144,7 +130,7 @@ static int work_fn(void *ud)
 }
 
 /* The failure when retries are exhausted or the error is final. */
-static int give_up(struct step_run *run, bool retryable, const ad_error_t cause, ad_error_t *err)
+static int give_up(struct ad_step_run *run, bool retryable, const ad_error_t cause, ad_error_t *err)
 {
         cleanup_free char *reason = NULL;
 
@@ -156,14 +142,14 @@ static int give_up(struct step_run *run, bool retryable, const ad_error_t cause,
         } else {
                 reason = strdup(ad_error_message(cause));
         }
-        return step_fail(run, retryable, reason ? reason : "out of memory", err);
+        return ad_step_fail(run, retryable, reason ? reason : "out of memory", err);
 }
 
 /* Decides what becomes of the delivery after the work failed with werr. */
-static enum ad_disposition after_error(struct step_run *run, const ad_error_t werr,
+static enum ad_disposition after_error(struct ad_step_run *run, const ad_error_t werr,
                                        const char **outcome, enum ad_log_level *level)
 {
-        const struct step_def *def = run->def;
+        const struct ad_step_def *def = run->def;
         bool retryable = ad_error_is_retryable(werr);
         bool exhausted = run->delivery->delivered >= (uint64_t)def->max_attempts;
         cleanup_error ad_error_t ferr = NULL;
@@ -184,7 +170,7 @@ static enum ad_disposition after_error(struct step_run *run, const ad_error_t we
         }
         *level = AD_LOG_ERROR;
         if (give_up(run, retryable, werr, &ferr) < 0 || mark_processed(run, &ferr) < 0) {
-                step_log_str(run, "report_error", ad_error_message(ferr));
+                ad_step_log_str(run, "report_error", ad_error_message(ferr));
                 *outcome = "retry";
                 return AD_NAK;
         }
@@ -192,17 +178,18 @@ static enum ad_disposition after_error(struct step_run *run, const ad_error_t we
         return AD_ACK;
 }
 
-enum ad_disposition step_handle(struct ad_delivery *d, void *ud)
+enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
 {
-        const struct step_def *def = ud;
+        const struct ad_step_def *def = ud;
         int64_t t0 = ad_monotonic_ms();
         cleanup_error ad_error_t err = NULL;
-        struct step_run run = { .def = def, .delivery = d };
+        struct ad_step_run run = { .def = def, .delivery = d };
         struct work w = { .run = &run };
         enum ad_disposition disp = AD_ACK;
         enum ad_log_level level = AD_LOG_INFO;
         const char *outcome = "done";
         ad_envelope *env = NULL;
+        const char *over = NULL;
         bool done = false;
         json_t *f;
         int ret;
@@ -223,12 +210,18 @@ enum ad_disposition step_handle(struct ad_delivery *d, void *ud)
         run.fields = json_object();
 
         ret = processed(&run, &done, &err);
+        if (ret == 0 && !done)
+                ret = abandoned(&run, &over, &err);
         if (ret < 0) {
                 disp = AD_NAK;
                 outcome = "retry";
                 level = AD_LOG_WARN;
         } else if (done) {
                 outcome = "duplicate";
+        } else if (over) {
+                outcome = "skipped";
+                level = AD_LOG_WARN;
+                ad_step_log_str(&run, "deployment_status", over);
         } else {
                 ret = def->ping_ms > 0 ? ad_delivery_work(d, work_fn, &w, def->ping_ms)
                                        : work_fn(&w);
