@@ -224,6 +224,26 @@ static void print_steps(json_t *steps)
         }
 }
 
+/* What the analyzer decided and why: one line per field it explained. */
+static void print_analysis(const json_t *analysis)
+{
+        const json_t *why = json_object_get(analysis, "why");
+        const char *key;
+        const json_t *v;
+
+        if (!json_is_object(analysis))
+                return;
+        printf("analysis:    %s%s%s, start `%s`\n", adctl_str(analysis, "language"),
+               *adctl_str(analysis, "framework") ? "/" : "", adctl_str(analysis, "framework"),
+               adctl_str(analysis, "startCommand"));
+        if (!json_is_object(why))
+                return;
+        printf("why:\n");
+        json_object_foreach ((json_t *)why, key, v)
+                if (json_is_string(v))
+                        printf("  %-16s %s\n", key, json_string_value(v));
+}
+
 int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
 {
         struct adctl_reply reply;
@@ -269,6 +289,7 @@ int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
                 field("image:", line);
         }
         print_steps(json_object_get(d, "steps"));
+        print_analysis(json_object_get(d, "analysis"));
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
 }

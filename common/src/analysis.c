@@ -26,6 +26,8 @@ static const struct string_field string_fields[] = {
         { "goMainPackage", offsetof(struct ad_analysis, go_main_package) },
         { "staticRoot", offsetof(struct ad_analysis, static_root) },
         { "dockerfilePath", offsetof(struct ad_analysis, dockerfile_path) },
+        { "releaseCommand", offsetof(struct ad_analysis, release_command) },
+        { "outputDir", offsetof(struct ad_analysis, output_dir) },
 };
 
 static char **string_slot(struct ad_analysis *a, const struct string_field *f)
@@ -55,6 +57,7 @@ void ad_analysis_free(struct ad_analysis *a)
                 free(*string_slot(a, &string_fields[i]));
         free_strv(a->env_vars, a->n_env_vars);
         free_strv(a->dependency_files, a->n_dependency_files);
+        json_decref(a->env);
         json_decref(a->why);
         free(a);
 }
@@ -110,6 +113,14 @@ json_t *ad_analysis_to_json(const struct ad_analysis *a)
         for (size_t i = N_MAIN_STRINGS; i < AD_ARRAY_SIZE(string_fields); i++)
                 r |= set_string(j, a, i);
         r |= json_object_set_new(j, "hasDockerfile", json_boolean(a->has_dockerfile));
+        r |= json_object_set_new(j, "replicas", json_integer(a->replicas ? a->replicas : 1));
+        if (a->autoscale_max > 0)
+                r |= json_object_set_new(j, "autoscaling",
+                                         json_pack("{s:I, s:I, s:I}", "min",
+                                                   (json_int_t)a->autoscale_min, "max",
+                                                   (json_int_t)a->autoscale_max, "cpuPercent",
+                                                   (json_int_t)a->autoscale_cpu));
+        r |= json_object_set_new(j, "env", a->env ? json_deep_copy(a->env) : json_object());
         r |= json_object_set_new(j, "why", a->why ? json_deep_copy(a->why) : json_object());
         if (r != 0) {
                 /* json_object_set_new() fails only on allocation (or a NULL
@@ -197,6 +208,24 @@ static int strv_from_json(char ***out, size_t *n_out, const json_t *arr, const c
         return 0;
 }
 
+/* An optional integer in lo..hi; absent: *dst = lo. */
+static int uint_from_json(unsigned *dst, const json_t *v, const char *key, unsigned lo, unsigned hi,
+                          ad_error_t *err)
+{
+        json_int_t n;
+
+        if (v == NULL || json_is_null(v)) {
+                *dst = lo;
+                return 0;
+        }
+        n = json_integer_value(v);
+        if (!json_is_integer(v) || n < (json_int_t)lo || n > (json_int_t)hi)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "analysis: %s is not an integer in %u..%u", key, lo, hi);
+        *dst = (unsigned)n;
+        return 0;
+}
+
 int ad_analysis_from_json(struct ad_analysis **out, const json_t *j, ad_error_t *err)
 {
         struct ad_analysis *a = NULL;
@@ -265,6 +294,31 @@ int ad_analysis_from_json(struct ad_analysis **out, const json_t *j, ad_error_t 
         }
 
         a->has_dockerfile = json_is_true(json_object_get(j, "hasDockerfile"));
+        r = uint_from_json(&a->replicas, json_object_get(j, "replicas"), "replicas", 1, 1000, err);
+        v = json_object_get(j, "autoscaling");
+        if (r == 0 && v != NULL && !json_is_object(v))
+                r = ad_error_make(err, AD_ERR_INVALID, 0, "analysis: autoscaling is not an object");
+        if (r == 0 && v != NULL)
+                r = uint_from_json(&a->autoscale_min, json_object_get(v, "min"), "autoscaling.min",
+                                   0, 1000, err);
+        if (r == 0 && v != NULL)
+                r = uint_from_json(&a->autoscale_max, json_object_get(v, "max"), "autoscaling.max",
+                                   0, 1000, err);
+        if (r == 0 && v != NULL)
+                r = uint_from_json(&a->autoscale_cpu, json_object_get(v, "cpuPercent"),
+                                   "autoscaling.cpuPercent", 0, 100, err);
+        if (r < 0)
+                goto fail;
+        v = json_object_get(j, "env");
+        if (v != NULL && !json_is_object(v)) {
+                r = ad_error_make(err, AD_ERR_INVALID, 0, "analysis: env is not an object");
+                goto fail;
+        }
+        a->env = v ? json_deep_copy(v) : json_object();
+        if (a->env == NULL) {
+                r = ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                goto fail;
+        }
         v = json_object_get(j, "why");
         a->why = json_is_object(v) ? json_deep_copy(v) : json_object();
         if (a->why == NULL) {

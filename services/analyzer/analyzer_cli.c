@@ -16,8 +16,10 @@
 static int usage(FILE *f, int status)
 {
         fprintf(f, "usage: adanalyzer detect [--plan] [--extra-ca] DIR\n"
-                   "  prints the analysis of DIR as JSON, or with --plan the Dockerfile the\n"
-                   "  builder would generate (--extra-ca: with the operator's extra CA)\n");
+                   "  prints the analysis of DIR as JSON, with \"why\": the file and rule that\n"
+                   "  decided each field (a deployer.yaml in DIR overrides detection), or with\n"
+                   "  --plan the Dockerfile the builder would generate (--extra-ca: with the\n"
+                   "  operator's extra CA)\n");
         return status;
 }
 

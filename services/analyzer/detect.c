@@ -16,16 +16,38 @@
 #define BIG_REPO_FILES 5000
 #define PORT_NOTE "; PORT is left out: the platform sets it"
 
+typedef int (*detector_fn)(struct analyzer_repo *, struct ad_analysis *, ad_error_t *);
+
 /* The first match wins.  A Dockerfile beats everything: the user wrote it
- * on purpose.  Static comes last since many apps carry an index.html. */
-static int (*const detectors[])(struct analyzer_repo *, struct ad_analysis *, ad_error_t *) = {
-        analyzer_detect_dockerfile, analyzer_detect_node, analyzer_detect_python,
-        analyzer_detect_go,         analyzer_detect_php,  analyzer_detect_static,
+ * on purpose (deployer.yaml `build.dockerfile: false` turns that off).
+ * Then Railpack's order: languages whose apps often carry a package.json
+ * for their front-end assets (PHP/Laravel, Go, Java, Rust, Ruby/Rails,
+ * Elixir/Phoenix, Python/Django) come before Node.js; static and shell
+ * last since many apps carry an index.html or a start.sh. */
+static const struct {
+        const char *name;
+        detector_fn fn;
+} detectors[] = {
+        { "dockerfile", analyzer_detect_dockerfile },
+        { "php", analyzer_detect_php },
+        { "go", analyzer_detect_go },
+        { "java", analyzer_detect_java },
+        { "rust", analyzer_detect_rust },
+        { "ruby", analyzer_detect_ruby },
+        { "elixir", analyzer_detect_elixir },
+        { "python", analyzer_detect_python },
+        { "deno", analyzer_detect_deno },
+        { "dotnet", analyzer_detect_dotnet },
+        { "node", analyzer_detect_node },
+        { "cpp", analyzer_detect_cpp },
+        { "static", analyzer_detect_static },
+        { "shell", analyzer_detect_shell },
 };
 
 /* Files whose code is scanned for env var references. */
-static const char *const code_exts[] = { ".js", ".mjs", ".cjs", ".ts", ".mts",
-                                         ".py", ".go",  ".php", NULL };
+static const char *const code_exts[] = { ".js", ".mjs", ".cjs", ".ts", ".mts", ".jsx",  ".tsx",
+                                         ".py", ".go",  ".php", ".rb", ".rs",  ".java", ".kt",
+                                         ".cs", ".ex",  ".exs", ".c",  ".cc",  ".cpp",  NULL };
 
 /* Never `.env` itself: it holds secrets, not documentation. */
 static const char *const env_examples[] = { ".env.example", ".env.sample", ".env.template" };
@@ -36,7 +58,9 @@ static const struct {
 } baselines[] = {
         { "node", 500, 512 },       { "python", 500, 256 }, { "go", 250, 128 },
         { "static", 100, 64 },      { "php", 250, 128 },    { "shell", 250, 128 },
-        { "dockerfile", 500, 512 },
+        { "dockerfile", 500, 512 }, { "ruby", 500, 512 },   { "java", 1000, 1024 },
+        { "rust", 250, 128 },       { "dotnet", 500, 512 }, { "elixir", 500, 512 },
+        { "deno", 250, 256 },       { "cpp", 250, 128 },
 };
 
 int analyzer_oom(ad_error_t *err)
@@ -74,6 +98,86 @@ int analyzer_why(struct ad_analysis *a, ad_error_t *err, const char *key, const 
         n = json_object_set_new(a->why, key, json_string(s));
         free(s);
         return n == 0 ? 0 : analyzer_oom(err);
+}
+
+int analyzer_set_deps(const struct analyzer_repo *repo, struct ad_analysis *a,
+                      const char *const *files, bool only_existing, ad_error_t *err)
+{
+        size_t n = 0;
+
+        while (files[n])
+                n++;
+        for (size_t i = 0; i < a->n_dependency_files; i++)
+                free(a->dependency_files[i]);
+        free(a->dependency_files);
+        a->n_dependency_files = 0;
+        a->dependency_files = calloc(n + 1, sizeof(char *));
+        if (a->dependency_files == NULL)
+                return analyzer_oom(err);
+        for (size_t i = 0; i < n; i++) {
+                if (only_existing && !analyzer_repo_has_file(repo, files[i]))
+                        continue;
+                a->dependency_files[a->n_dependency_files] = strdup(files[i]);
+                if (a->dependency_files[a->n_dependency_files] == NULL)
+                        return analyzer_oom(err);
+                a->n_dependency_files++;
+        }
+        return 0;
+}
+
+int analyzer_read_version_file(const struct analyzer_repo *repo, const char *name, char **out,
+                               ad_error_t *err)
+{
+        cleanup_free char *data = NULL;
+        size_t len = 0, skip, n;
+        int r;
+
+        *out = NULL;
+        r = analyzer_repo_read(repo, name, 256, true, &data, &len, err);
+        if (r == -AD_ERR_NOT_FOUND)
+                return 0;
+        if (r < 0)
+                return r;
+        skip = strspn(data, " \t\r\n");
+        n = strcspn(data + skip, " \t\r\n#");
+        if (n == 0 || n > 64)
+                return 0;
+        *out = strndup(data + skip, n);
+        return *out ? 0 : analyzer_oom(err);
+}
+
+int analyzer_port_or_default(struct analyzer_repo *repo, struct ad_analysis *a,
+                             const char *const *exts, const char *const *first, unsigned dflt,
+                             const char *language, ad_error_t *err)
+{
+        cleanup_free char *why = NULL;
+        unsigned port = 0;
+        int r = analyzer_find_port(repo, exts, first, &port, &why, err);
+
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                a->port = port;
+                return analyzer_why(a, err, "port", "%s", why);
+        }
+        a->port = dflt;
+        return analyzer_why(a, err, "port", "no port found in the code: %s default %u", language,
+                            dflt);
+}
+
+const char *analyzer_find_suffix(const struct analyzer_repo *repo, const char *suffix,
+                                 unsigned depth)
+{
+        for (size_t i = 0; i < repo->n_files; i++) {
+                const char *path = repo->files[i].path;
+                unsigned slashes = 0;
+
+                for (const char *c = path; *c; c++)
+                        slashes += *c == '/';
+                if (slashes <= depth && analyzer_has_suffix(path, suffix))
+                        return path;
+        }
+        return NULL;
 }
 
 static bool has_ext(const char *path, const char *const *exts)
@@ -216,17 +320,18 @@ static int collect_env(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
         if (example && code_files)
                 r = analyzer_why(a, err, "envVars",
                                  "KEY= lines of %s and env reads (process.env, os.environ, "
-                                 "os.getenv, os.Getenv) in %zu source file(s)%s",
+                                 "getenv, ENV[], env::var, ...) in %zu source file(s)%s",
                                  example, code_files, PORT_NOTE);
         else if (example)
                 r = analyzer_why(a, err, "envVars",
                                  "KEY= lines of %s; no other env reads in the code%s", example,
                                  PORT_NOTE);
         else if (code_files)
-                r = analyzer_why(a, err, "envVars",
-                                 "env reads (process.env, os.environ, os.getenv, os.Getenv) in "
-                                 "%zu source file(s)%s",
-                                 code_files, PORT_NOTE);
+                r = analyzer_why(
+                        a, err, "envVars",
+                        "env reads (process.env, os.environ, getenv, ENV[], env::var, ...) in "
+                        "%zu source file(s)%s",
+                        code_files, PORT_NOTE);
         else
                 r = analyzer_why(a, err, "envVars",
                                  "no .env.example and no env reads in the code%s", PORT_NOTE);
@@ -239,18 +344,22 @@ static int collect_env(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
 static void estimate_resources(const struct analyzer_repo *repo, struct ad_analysis *a, bool *big,
                                bool *heavy)
 {
+        /* A single-page app is served by the static image: no node. */
+        const char *lang = *a->output_dir ? "static" : a->language;
+
         a->cpu_millis = 250;
         a->memory_mb = 128;
         for (size_t i = 0; i < AD_ARRAY_SIZE(baselines); i++) {
-                if (strcmp(a->language, baselines[i].language) == 0) {
+                if (strcmp(lang, baselines[i].language) == 0) {
                         a->cpu_millis = baselines[i].cpu_millis;
                         a->memory_mb = baselines[i].memory_mb;
                 }
         }
         /* Server-rendering frameworks hold a whole app bundle in memory. */
-        *heavy = a->framework &&
+        *heavy = !*a->output_dir &&
                  (strcmp(a->framework, "next") == 0 || strcmp(a->framework, "nuxt") == 0 ||
-                  strcmp(a->framework, "nestjs") == 0);
+                  strcmp(a->framework, "nestjs") == 0 || strcmp(a->framework, "rails") == 0 ||
+                  strcmp(a->framework, "phoenix") == 0);
         if (*heavy && a->memory_mb < 1024)
                 a->memory_mb = 1024;
         *big = repo->truncated || repo->total_bytes > BIG_REPO_BYTES ||
@@ -267,7 +376,8 @@ static int resources(const struct analyzer_repo *repo, struct ad_analysis *a, ad
 
         estimate_resources(repo, a, &big, &heavy);
         return analyzer_why(a, err, "resources",
-                            "%s baseline%s%s: %um/%uMi for %zu%s file(s), %llu KiB", a->language,
+                            "%s baseline%s%s: %um/%uMi for %zu%s file(s), %llu KiB",
+                            *a->output_dir ? "static (single-page app)" : a->language,
                             heavy ? ", 1Gi for a server-rendering framework" : "",
                             big ? ", doubled for a large repository" : "", a->cpu_millis,
                             a->memory_mb, repo->n_files, repo->truncated ? "+" : "",
@@ -285,14 +395,38 @@ static int read_procfile(struct analyzer_repo *repo, ad_error_t *err)
                 return 0;
         if (r < 0)
                 return r;
-        return analyzer_parse_procfile(&repo->procfile_web, data, len, err);
+        return analyzer_parse_procfile(&repo->procfile, data, len, err);
+}
+
+static const char *const config_names[] = { "deployer.yaml", "deployer.yml" };
+
+static int read_config(struct analyzer_repo *repo, const char **name, ad_error_t *err)
+{
+        for (size_t i = 0; i < AD_ARRAY_SIZE(config_names); i++) {
+                cleanup_free char *data = NULL;
+                size_t len = 0;
+                int r = analyzer_repo_read(repo, config_names[i], 64 * 1024, false, &data, &len,
+                                           err);
+
+                if (r == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                *name = config_names[i];
+                r = analyzer_parse_config(&repo->config, data, len, err);
+                if (r < 0)
+                        return ad_error_wrap(err, "%s", config_names[i]);
+                repo->has_config = true;
+                return 0;
+        }
+        return 0;
 }
 
 static int apply_procfile(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
 {
-        int r;
+        int r = 0;
 
-        if (a->language == NULL) {
+        if (repo->procfile.web && a->language == NULL) {
                 /* Only a Procfile: run its command on the base image. */
                 r = analyzer_setf(&a->language, err, "shell");
                 if (r == 0)
@@ -305,21 +439,126 @@ static int apply_procfile(struct analyzer_repo *repo, struct ad_analysis *a, ad_
                 if (r < 0)
                         return r;
         }
-        r = analyzer_setf(&a->start_command, err, "%s", repo->procfile_web);
+        if (repo->procfile.web) {
+                r = analyzer_setf(&a->start_command, err, "%s", repo->procfile.web);
+                if (r == 0)
+                        r = analyzer_why(a, err, "startCommand",
+                                         "from the Procfile web: line (it overrides the %s "
+                                         "default)",
+                                         a->language);
+                /* A Procfile start replaces a single-page app's static server. */
+                if (r == 0 && a->output_dir && *a->output_dir) {
+                        free(a->output_dir);
+                        a->output_dir = NULL;
+                }
+        }
+        if (r == 0 && repo->procfile.release) {
+                r = analyzer_setf(&a->release_command, err, "%s", repo->procfile.release);
+                if (r == 0)
+                        r = analyzer_why(a, err, "releaseCommand",
+                                         "from the Procfile release: line (runs before each "
+                                         "start)");
+        }
+        return r;
+}
+
+static int config_string(struct ad_analysis *a, char **field, const char *value, const char *key,
+                         const char *cfg, const char *yaml_key, ad_error_t *err)
+{
+        int r;
+
+        if (value == NULL)
+                return 0;
+        r = analyzer_setf(field, err, "%s", value);
+        return r < 0 ? r : analyzer_why(a, err, key, "%s %s", cfg, yaml_key);
+}
+
+/* deployer.yaml beats everything detected. */
+static int apply_config(struct analyzer_repo *repo, struct ad_analysis *a, const char *cfg,
+                        ad_error_t *err)
+{
+        const struct analyzer_config *c = &repo->config;
+        int r = 0;
+
+        if (!repo->has_config)
+                return 0;
+        r = config_string(a, &a->install_command, c->install, "installCommand", cfg,
+                          "build.install", err);
         if (r == 0)
-                r = analyzer_why(a, err, "startCommand",
-                                 "from the Procfile web: line (it overrides the %s default)",
-                                 a->language);
+                r = config_string(a, &a->build_command, c->build, "buildCommand", cfg,
+                                  "build.command", err);
+        if (r == 0)
+                r = config_string(a, &a->start_command, c->start, "startCommand", cfg, "start",
+                                  err);
+        if (r == 0 && c->start && *a->output_dir) {
+                free(a->output_dir);
+                a->output_dir = strdup("");
+                if (a->output_dir == NULL)
+                        r = analyzer_oom(err);
+        }
+        if (r == 0)
+                r = config_string(a, &a->release_command, c->release, "releaseCommand", cfg,
+                                  "release", err);
+        if (r == 0)
+                r = config_string(a, &a->output_dir, c->output_dir, "outputDir", cfg,
+                                  "build.output", err);
+        if (r == 0 && c->port) {
+                a->port = c->port;
+                r = analyzer_why(a, err, "port", "%s port", cfg);
+        }
+        if (r == 0 && (c->cpu_millis || c->memory_mb)) {
+                if (c->cpu_millis)
+                        a->cpu_millis = c->cpu_millis;
+                if (c->memory_mb)
+                        a->memory_mb = c->memory_mb;
+                r = analyzer_why(a, err, "resources", "%s resources: %um/%uMi", cfg, a->cpu_millis,
+                                 a->memory_mb);
+        }
+        if (r == 0 && c->replicas) {
+                a->replicas = c->replicas;
+                r = analyzer_why(a, err, "replicas", "%s replicas", cfg);
+        }
+        if (r == 0 && c->autoscale_max) {
+                a->autoscale_min = c->autoscale_min ? c->autoscale_min : 1;
+                a->autoscale_max = c->autoscale_max;
+                a->autoscale_cpu = c->autoscale_cpu ? c->autoscale_cpu : 80;
+                r = analyzer_why(a, err, "autoscaling", "%s autoscaling", cfg);
+        }
+        if (r == 0 && c->env) {
+                const char *key;
+                json_t *v;
+                struct analyzer_strset set = { .v = a->env_vars,
+                                               .n = a->n_env_vars,
+                                               .cap = a->n_env_vars };
+
+                json_decref(a->env);
+                a->env = json_deep_copy(c->env);
+                if (a->env == NULL)
+                        return analyzer_oom(err);
+                /* The names join envVars: the app is told they exist. */
+                json_object_foreach (a->env, key, v) {
+                        r = analyzer_strset_add(&set, key, strlen(key), err);
+                        if (r < 0)
+                                break;
+                }
+                analyzer_strset_sort(&set);
+                a->env_vars = set.v;
+                a->n_env_vars = set.n;
+                if (r == 0)
+                        r = analyzer_why(a, err, "env", "%s env", cfg);
+        }
         return r;
 }
 
 static int not_found(const char *dir, ad_error_t *err)
 {
         return ad_error_make(err, AD_ERR_NOT_FOUND, 0,
-                             "no Dockerfile, package.json, requirements.txt, pyproject.toml, "
-                             "main.py/app.py/server.py, go.mod, index.html or public/index.html "
-                             "found in %s (also looked for Containerfile, composer.json, "
-                             "index.php and a Procfile web: line)",
+                             "nothing to deploy in %s: no Dockerfile, package.json, "
+                             "requirements.txt, pyproject.toml, Pipfile, main.py/app.py, go.mod, "
+                             "go.work, Gemfile, composer.json, index.php, pom.xml, build.gradle, "
+                             "Cargo.toml, *.csproj, mix.exs, deno.json, CMakeLists.txt, "
+                             "meson.build, index.html, public/index.html, Staticfile, start.sh "
+                             "or Procfile web: line (or add a deployer.yaml with `start:`)",
                              dir);
 }
 
@@ -329,7 +568,7 @@ static int fill_empty(struct ad_analysis *a, ad_error_t *err)
         char **fields[] = { &a->language,        &a->framework,       &a->version,
                             &a->package_manager, &a->install_command, &a->build_command,
                             &a->start_command,   &a->go_main_package, &a->static_root,
-                            &a->dockerfile_path };
+                            &a->dockerfile_path, &a->release_command, &a->output_dir };
 
         for (size_t i = 0; i < AD_ARRAY_SIZE(fields); i++)
                 if (*fields[i] == NULL && (*fields[i] = strdup("")) == NULL)
@@ -337,32 +576,93 @@ static int fill_empty(struct ad_analysis *a, ad_error_t *err)
         return 0;
 }
 
+/* Every field of the analysis gets a why, even when nothing was found. */
+static int fill_why(struct ad_analysis *a, ad_error_t *err)
+{
+        static const struct {
+                const char *key, *none;
+        } defaults[] = {
+                { "framework", "none recognised in the manifests" },
+                { "version", "not declared: the image's default" },
+                { "packageManager", "none: no dependency manifest" },
+                { "installCommand", "none: no dependencies to install" },
+                { "buildCommand", "none: no build step for this app" },
+                { "startCommand", "none found" },
+                { "port", "default" },
+        };
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < AD_ARRAY_SIZE(defaults); i++)
+                if (json_object_get(a->why, defaults[i].key) == NULL)
+                        r = analyzer_why(a, err, defaults[i].key, "%s", defaults[i].none);
+        return r;
+}
+
+static int run_detectors(struct analyzer_repo *repo, struct ad_analysis *a, const char *cfg,
+                         ad_error_t *err)
+{
+        const struct analyzer_config *c = &repo->config;
+        int r = 0;
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(detectors); i++) {
+                if (c->language && strcmp(c->language, detectors[i].name) != 0)
+                        continue;
+                if (c->use_dockerfile == 0 && detectors[i].fn == analyzer_detect_dockerfile)
+                        continue;
+                r = detectors[i].fn(repo, a, err);
+                if (r < 0)
+                        return r;
+                if (r == 1)
+                        break;
+        }
+        if (c->language && a->language == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "%s: language `%s` forced, but its manifest is not there", cfg,
+                                     c->language);
+        if (c->language)
+                return analyzer_why(a, err, "language", "forced by %s language: %s", cfg,
+                                    c->language);
+        return 0;
+}
+
 static int detect_in(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
 {
+        const char *cfg = "deployer.yaml";
         int r;
 
+        repo->config.use_dockerfile = -1;
         r = analyzer_repo_walk(repo, err);
         if (r == 0)
+                r = read_config(repo, &cfg, err);
+        if (r == 0)
                 r = read_procfile(repo, err);
-        for (size_t i = 0; r == 0 && i < AD_ARRAY_SIZE(detectors); i++) {
-                r = detectors[i](repo, a, err);
-                if (r == 1) {
-                        r = 0;
-                        break;
-                }
-        }
+        if (r == 0)
+                r = run_detectors(repo, a, cfg, err);
         if (r < 0)
                 return r;
-        if (a->language == NULL && repo->procfile_web == NULL)
+        if (a->language == NULL && repo->procfile.web == NULL &&
+            !(repo->has_config && repo->config.start))
                 return not_found(repo->path, err);
-        if (repo->procfile_web)
-                r = apply_procfile(repo, a, err);
+        r = apply_procfile(repo, a, err);
+        if (r == 0 && a->language == NULL) {
+                /* Only deployer.yaml's start: a shell app. */
+                r = analyzer_setf(&a->language, err, "shell");
+                a->port = SHELL_PORT;
+                if (r == 0)
+                        r = analyzer_why(a, err, "language", "only %s start:, no manifest", cfg);
+        }
+        if (r == 0)
+                r = fill_empty(a, err);
         if (r == 0)
                 r = collect_env(repo, a, err);
         if (r == 0)
                 r = resources(repo, a, err);
         if (r == 0)
+                r = apply_config(repo, a, cfg, err);
+        if (r == 0)
                 r = fill_empty(a, err);
+        if (r == 0)
+                r = fill_why(a, err);
         return r;
 }
 
@@ -381,6 +681,8 @@ int analyzer_detect(struct ad_analysis **out, const char *dir, ad_error_t *err)
         if (repo.fd < 0)
                 return ad_error_make_errno(err, errno, "cannot open %s", dir);
         a = calloc(1, sizeof(*a));
+        if (a != NULL)
+                a->replicas = 1;
         if (a == NULL || (a->why = json_object()) == NULL) {
                 r = analyzer_oom(err);
                 goto out;

@@ -10,6 +10,11 @@
  *
  * The parsers (analyzer_parse_*, analyzer_scan_*) are pure functions over
  * a buffer so that tests/fuzz can drive them directly.
+ *
+ * Every decision is explained: analyzer_why() records, per JSON field,
+ * the file and the rule that decided it (a->why), shown by `adanalyzer
+ * detect` and `adctl status`.  A deployer.yaml at the root beats every
+ * detected value (detect_config.c).
  */
 #ifndef AD_ANALYZER_DETECT_H
 #define AD_ANALYZER_DETECT_H
@@ -18,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "ad/analysis.h"
 #include "ad/error.h"
@@ -45,14 +52,31 @@ int analyzer_detect(struct ad_analysis **out, const char *dir, ad_error_t *err);
 
 /* ---- Parsers (fuzz targets) ------------------------------------------ */
 
+/* Dependencies of package.json the detector cares about (bit flags). */
+enum analyzer_node_dep {
+        NODE_DEP_VITE = 1u << 0,
+        NODE_DEP_REACT_SCRIPTS = 1u << 1,
+        NODE_DEP_ANGULAR = 1u << 2,
+        NODE_DEP_SVELTE_ADAPTER_NODE = 1u << 3,
+        NODE_DEP_SVELTE_ADAPTER_STATIC = 1u << 4,
+        NODE_DEP_ASTRO_NODE = 1u << 5,
+        NODE_DEP_REMIX_SERVE = 1u << 6,
+        NODE_DEP_TYPESCRIPT = 1u << 7,
+};
+
 /* What the detector uses from package.json.  NULL: absent. */
 struct analyzer_package_json {
-        char *main;            /* "main" */
-        char *start_script;    /* scripts.start */
-        char *build_script;    /* scripts.build */
-        char *engines_node;    /* engines.node */
-        char *package_manager; /* "packageManager", e.g. "pnpm@8.6.0" */
-        char *framework;       /* from dependencies, e.g. "express" */
+        char *name;              /* "name" */
+        char *main;              /* "main" */
+        char *start_script;      /* scripts.start */
+        char *start_prod_script; /* scripts["start:prod"] (NestJS) */
+        char *build_script;      /* scripts.build */
+        char *engines_node;      /* engines.node */
+        char *package_manager;   /* "packageManager", e.g. "pnpm@8.6.0" */
+        char *framework;         /* from dependencies, e.g. "express" */
+        unsigned deps;           /* enum analyzer_node_dep */
+        char **workspaces;       /* "workspaces" (array or {packages: [...]}) */
+        size_t n_workspaces;
 };
 
 /* AD_ERR_INVALID with "package.json: invalid JSON at line L column C:
@@ -62,9 +86,14 @@ int analyzer_parse_package_json(struct analyzer_package_json *out, const char *d
                                 ad_error_t *err);
 void analyzer_package_json_clear(struct analyzer_package_json *pj);
 
-/* The command of the first `web:` line, or *web = NULL when there is none
- * (returns 0 either way). */
-int analyzer_parse_procfile(char **web, const char *data, size_t len, ad_error_t *err);
+/* The `web:` and `release:` commands of a Procfile (NULL when absent). */
+struct analyzer_procfile {
+        char *web;
+        char *release;
+};
+int analyzer_parse_procfile(struct analyzer_procfile *out, const char *data, size_t len,
+                            ad_error_t *err);
+void analyzer_procfile_clear(struct analyzer_procfile *pf);
 
 struct analyzer_dockerfile {
         unsigned port; /* last EXPOSE with a number (or $PORT set by ENV/ARG); 0: none */
@@ -83,19 +112,86 @@ int analyzer_parse_go_mod(struct analyzer_go_mod *out, const char *data, size_t 
                           ad_error_t *err);
 void analyzer_go_mod_clear(struct analyzer_go_mod *gm);
 
-/* Python dependencies from requirements.txt or pyproject.toml. */
+/* Python dependencies from requirements.txt, pyproject.toml or Pipfile. */
 struct analyzer_python_deps {
         size_t n_deps;
         char *framework;      /* "django", "fastapi" or "flask", or NULL */
         char *python_version; /* pyproject requires-python / poetry python */
         bool has_gunicorn;
         bool has_uvicorn;
+        bool poetry;       /* [tool.poetry] */
+        bool pdm;          /* [tool.pdm] */
+        bool uv;           /* [tool.uv] */
+        bool build_system; /* [build-system]: `pip install .` works */
 };
 int analyzer_parse_requirements(struct analyzer_python_deps *out, const char *data, size_t len,
                                 ad_error_t *err);
+/* pyproject.toml and Pipfile ([packages], [requires] python_version). */
 int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data, size_t len,
                              ad_error_t *err);
 void analyzer_python_deps_clear(struct analyzer_python_deps *d);
+
+/* Cargo.toml: what the detector needs to name the binary. */
+struct analyzer_cargo {
+        char *name;         /* [package] name */
+        char *default_run;  /* [package] default-run */
+        char *rust_version; /* [package] rust-version */
+        char **bins;        /* [[bin]] names, in order */
+        size_t n_bins;
+        char **members; /* [workspace] members */
+        size_t n_members;
+        char *framework; /* actix-web, axum, rocket, warp, poem */
+};
+int analyzer_parse_cargo(struct analyzer_cargo *out, const char *data, size_t len, ad_error_t *err);
+void analyzer_cargo_clear(struct analyzer_cargo *c);
+
+/* pom.xml: the top-level project's coordinates.  AD_ERR_INVALID for
+ * nesting deeper than 64 or unbalanced tags. */
+struct analyzer_pom {
+        char *artifact_id, *version, *packaging, *final_name, *java_version;
+        bool spring_boot;
+};
+int analyzer_parse_pom(struct analyzer_pom *out, const char *data, size_t len, ad_error_t *err);
+void analyzer_pom_clear(struct analyzer_pom *p);
+
+/* Gemfile: the gems the detector cares about and the ruby directive. */
+struct analyzer_gemfile {
+        char *ruby_version;
+        bool rails, sinatra, puma, rack, hanami;
+        size_t n_gems;
+};
+int analyzer_parse_gemfile(struct analyzer_gemfile *out, const char *data, size_t len,
+                           ad_error_t *err);
+void analyzer_gemfile_clear(struct analyzer_gemfile *g);
+
+/* composer.json. */
+struct analyzer_composer {
+        char *php_version; /* require.php */
+        bool laravel, symfony, slim;
+        size_t n_require; /* require entries other than php and ext-* */
+};
+int analyzer_parse_composer(struct analyzer_composer *out, const char *data, size_t len,
+                            ad_error_t *err);
+void analyzer_composer_clear(struct analyzer_composer *c);
+
+/* deployer.yaml: the repository's own settings, which beat detection.
+ * Errors name the file, the line and the key: "deployer.yaml line 3:
+ * port: expected an integer in 1..65535". */
+struct analyzer_config {
+        char *language; /* force a provider */
+        char *app_dir;  /* monorepo: the package that is the app */
+        char *install, *build, *start, *release;
+        char *output_dir;
+        unsigned port;
+        unsigned cpu_millis, memory_mb;
+        unsigned replicas;
+        unsigned autoscale_min, autoscale_max, autoscale_cpu;
+        int use_dockerfile; /* -1 unset, 0 false (ignore it), 1 true */
+        json_t *env;        /* name -> value (strings) or NULL */
+};
+int analyzer_parse_config(struct analyzer_config *out, const char *data, size_t len,
+                          ad_error_t *err);
+void analyzer_config_clear(struct analyzer_config *c);
 
 /* A bounded set of environment variable names. */
 struct analyzer_strset {
@@ -132,7 +228,9 @@ struct analyzer_repo {
         size_t n_files;
         uint64_t total_bytes;
         bool truncated; /* the walk hit a bound */
-        char *procfile_web;
+        struct analyzer_procfile procfile;
+        struct analyzer_config config;
+        bool has_config;
 };
 
 /* Reads `rel` (no symlink anywhere on the path, regular files only).
@@ -168,9 +266,36 @@ int analyzer_oom(ad_error_t *err);
  * is filled), 0 when not, negative on error.  Tried in this order. */
 int analyzer_detect_dockerfile(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_node(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_deno(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_python(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_ruby(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_java(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_rust(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_dotnet(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_elixir(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_static(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+
+/* Helpers shared by the language files. */
+/* Sets a->dependency_files to the NULL-terminated list (only the files
+ * that exist when `only_existing`). */
+int analyzer_set_deps(const struct analyzer_repo *repo, struct ad_analysis *a,
+                      const char *const *files, bool only_existing, ad_error_t *err);
+/* The first line of a version file (.nvmrc, .ruby-version...), trimmed;
+ * 0 and *out NULL when absent or empty. */
+int analyzer_read_version_file(const struct analyzer_repo *repo, const char *name, char **out,
+                               ad_error_t *err);
+/* Sets the port from the code (files with `exts`, `first` first) or the
+ * default, with the why. */
+int analyzer_port_or_default(struct analyzer_repo *repo, struct ad_analysis *a,
+                             const char *const *exts, const char *const *first, unsigned dflt,
+                             const char *language, ad_error_t *err);
+/* Is there a walked file whose path ends with `suffix` (at most `depth`
+ * slashes deep)?  Returns its path or NULL. */
+const char *analyzer_find_suffix(const struct analyzer_repo *repo, const char *suffix,
+                                 unsigned depth);
 
 #endif

@@ -148,25 +148,32 @@ bool analyzer_repo_has_dir(const struct analyzer_repo *repo, const char *rel)
         return true;
 }
 
-static int cmp_str(const void *x, const void *y)
+struct entry {
+        char *name;
+        bool dir;
+        uint64_t size;
+};
+
+static int cmp_entry(const void *x, const void *y)
 {
-        return strcmp(*(char *const *)x, *(char *const *)y);
+        return strcmp(((const struct entry *)x)->name, ((const struct entry *)y)->name);
 }
 
-static void free_names(char **names, size_t n)
+static void free_entries(struct entry *v, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+                free(v[i].name);
+        free(v);
 }
 
-/* Names in the directory `dfd` (consumed) whose lstat type is dirs-only
- * or anything-but-symlinks, sorted for a deterministic result. */
-static int read_names(int dfd, size_t max, bool dirs_only, char ***out, size_t *n_out,
-                      bool *truncated, ad_error_t *err)
+/* Entries of the directory `dfd` (consumed) by their lstat type: regular
+ * files and directories only (never symlinks, FIFOs, sockets, devices),
+ * dirs-only when asked, sorted by name for a deterministic result. */
+static int read_entries(int dfd, size_t max, bool dirs_only, struct entry **out, size_t *n_out,
+                        bool *truncated, ad_error_t *err)
 {
         cleanup_dir DIR *d = fdopendir(dfd);
-        char **names = NULL;
+        struct entry *v = NULL;
         size_t n = 0, cap = 0;
         struct dirent *de;
 
@@ -191,40 +198,56 @@ static int read_names(int dfd, size_t max, bool dirs_only, char ***out, size_t *
                         continue; /* FIFOs, sockets, devices */
                 if (n == cap) {
                         size_t ncap = cap ? cap * 2 : 32;
-                        char **v = realloc(names, ncap * sizeof(*v));
+                        struct entry *nv = realloc(v, ncap * sizeof(*nv));
 
-                        if (v == NULL)
+                        if (nv == NULL)
                                 goto oom;
-                        names = v;
+                        v = nv;
                         cap = ncap;
                 }
-                names[n] = strdup(de->d_name);
-                if (names[n] == NULL)
+                v[n] = (struct entry){ .name = strdup(de->d_name),
+                                       .dir = S_ISDIR(st.st_mode),
+                                       .size = (uint64_t)st.st_size };
+                if (v[n].name == NULL)
                         goto oom;
                 n++;
         }
         if (n > 0)
-                qsort(names, n, sizeof(*names), cmp_str);
-        *out = names;
+                qsort(v, n, sizeof(*v), cmp_entry);
+        *out = v;
         *n_out = n;
         return 0;
 oom:
-        free_names(names, n);
+        free_entries(v, n);
         return analyzer_oom(err);
 }
 
 int analyzer_repo_list_dirs(const struct analyzer_repo *repo, const char *rel, char ***names,
                             size_t *n, ad_error_t *err)
 {
+        struct entry *v = NULL;
         bool truncated = false;
+        size_t count = 0;
         int fd = open_beneath(repo->fd, rel, true);
+        int r;
 
-        if (fd < 0) {
-                *names = NULL;
-                *n = 0;
+        *names = NULL;
+        *n = 0;
+        if (fd < 0)
                 return 0;
+        r = read_entries(fd, 256, true, &v, &count, &truncated, err);
+        if (r < 0)
+                return r;
+        *names = calloc(count + 1, sizeof(char *));
+        if (*names == NULL) {
+                free_entries(v, count);
+                return analyzer_oom(err);
         }
-        return read_names(fd, 256, true, names, n, &truncated, err);
+        for (size_t i = 0; i < count; i++)
+                (*names)[i] = v[i].name; /* ownership moves */
+        free(v);
+        *n = count;
+        return 0;
 }
 
 struct walk {
@@ -265,61 +288,57 @@ static int add_file(struct walk *w, const char *prefix, const char *name, uint64
         return 0;
 }
 
+/* `dfd` is the directory `prefix` names, opened without following any
+ * symlink (from the root by open_beneath, then O_NOFOLLOW one level at a
+ * time); it is consumed.  Files and directories come from one readdir
+ * plus lstat each: no file is opened by the walk.  At most
+ * ANALYZER_MAX_DEPTH directory fds are open at once. */
 static int walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth, ad_error_t *err)
 {
-        char **names = NULL;
+        struct entry *v = NULL;
         size_t n = 0;
+        int keep = dup(dfd);
         int r;
 
+        if (keep < 0) {
+                close(dfd);
+                return ad_error_make_errno(err, errno, "dup");
+        }
         /* Only what is left of the budget: a wide tree cannot make us list
          * ANALYZER_MAX_WALK_ENTRIES names in every one of its directories. */
-        r = read_names(dfd, ANALYZER_MAX_WALK_ENTRIES - w->entries, false, &names, &n,
-                       &w->repo->truncated, err);
-        if (r < 0)
-                return r;
-        /* Reopen by path from the root rather than keeping a DIR per level:
-         * fds stay bounded by one whatever the depth. */
-        for (size_t i = 0; i < n && r == 0; i++) {
-                cleanup_free char *rel = NULL;
-                struct stat st;
+        r = read_entries(dfd, ANALYZER_MAX_WALK_ENTRIES - w->entries, false, &v, &n,
+                         &w->repo->truncated, err);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                cleanup_free char *sub = NULL;
                 int fd;
 
                 if (++w->entries > ANALYZER_MAX_WALK_ENTRIES) {
                         w->repo->truncated = true;
                         break;
                 }
-                if (asprintf(&rel, "%s%s", prefix, names[i]) < 0) {
-                        r = analyzer_oom(err);
-                        break;
-                }
-                fd = open_beneath(w->repo->fd, rel, false);
-                if (fd >= 0) {
-                        if (fstat(fd, &st) == 0)
-                                r = add_file(w, prefix, names[i], (uint64_t)st.st_size, err);
-                        close(fd);
+                if (!v[i].dir) {
+                        r = add_file(w, prefix, v[i].name, v[i].size, err);
                         continue;
                 }
-                if (skip_dir(names[i]))
+                if (skip_dir(v[i].name))
                         continue;
                 if (depth + 1 >= ANALYZER_MAX_DEPTH) {
                         w->repo->truncated = true;
                         continue;
                 }
-                fd = open_beneath(w->repo->fd, rel, true);
+                /* O_NOFOLLOW: swapped for a symlink since the lstat, it fails. */
+                fd = openat(keep, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
-                        continue; /* vanished, or a special file */
-                {
-                        cleanup_free char *sub = NULL;
-
-                        if (asprintf(&sub, "%s/", rel) < 0) {
-                                close(fd);
-                                r = analyzer_oom(err);
-                                break;
-                        }
-                        r = walk_dir(w, fd, sub, depth + 1, err);
+                        continue; /* vanished, or no longer a directory */
+                if (asprintf(&sub, "%s%s/", prefix, v[i].name) < 0) {
+                        close(fd);
+                        r = analyzer_oom(err);
+                        break;
                 }
+                r = walk_dir(w, fd, sub, depth + 1, err);
         }
-        free_names(names, n);
+        close(keep);
+        free_entries(v, n);
         return r;
 }
 
@@ -339,8 +358,8 @@ void analyzer_repo_clear(struct analyzer_repo *repo)
         for (size_t i = 0; i < repo->n_files; i++)
                 free(repo->files[i].path);
         free(repo->files);
-        free(repo->procfile_web);
+        analyzer_procfile_clear(&repo->procfile);
+        analyzer_config_clear(&repo->config);
         repo->files = NULL;
         repo->n_files = 0;
-        repo->procfile_web = NULL;
 }

@@ -14,6 +14,11 @@
 
 static const char *const go_exts[] = { ".go", NULL };
 
+static const char *str_or(const char *s)
+{
+        return s ? s : "";
+}
+
 static const struct {
         const char *module_prefix;
         const char *framework;
@@ -202,7 +207,7 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
         char **dirs = NULL;
         size_t n = 0, mains = 0, found = 0;
         const char *base;
-        int r;
+        int r, root_main = 0;
 
         r = analyzer_repo_list_dirs(repo, "cmd", &dirs, &n, err);
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -221,14 +226,25 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
                         r = 0;
                 }
         }
-        if (r == 0 && mains == 1) {
+        /* Railpack's order: a main package at the root wins, then the
+         * first main under cmd/ (alphabetically), then the root anyway. */
+        if (r == 0 && mains > 0)
+                root_main = dir_is_main(repo, "", err);
+        if (root_main < 0)
+                r = root_main;
+        if (r == 0 && mains >= 1 && root_main == 0) {
                 if (asprintf(&c->pkg, "./cmd/%s", dirs[found]) < 0 ||
                     asprintf(&c->pkg_dir, "cmd/%s/", dirs[found]) < 0 ||
                     (c->binary = strdup(dirs[found])) == NULL)
                         r = analyzer_oom(err);
-                else
+                else if (mains == 1)
                         r = analyzer_why(a, err, "goMainPackage",
                                          "the only main package under cmd/");
+                else
+                        r = analyzer_why(a, err, "goMainPackage",
+                                         "the first of %zu main packages under cmd/ (set "
+                                         "deployer.yaml start to run another)",
+                                         mains);
         } else if (r == 0) {
                 /* The binary is named after the module's last element. */
                 base = c->gm.module ? strrchr(c->gm.module, '/') : NULL;
@@ -238,9 +254,11 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
                 c->pkg_dir = strdup("");
                 if (c->binary == NULL || c->pkg == NULL || c->pkg_dir == NULL)
                         r = analyzer_oom(err);
-                else if (mains > 1)
+                else if (mains > 0)
                         r = analyzer_why(a, err, "goMainPackage",
-                                         "%zu main packages under cmd/: building the root", mains);
+                                         "the root is a main package: it wins over the %zu under "
+                                         "cmd/",
+                                         mains);
                 else
                         r = analyzer_why(a, err, "goMainPackage",
                                          "no main package under cmd/: building the root");
@@ -317,6 +335,127 @@ static int go_port(struct analyzer_repo *repo, struct ad_analysis *a, struct go_
                             DEFAULT_PORT);
 }
 
+/* The `use` directories of a go.work, in order (at most `max`). */
+static size_t go_work_uses(const char *data, size_t len, char **out, size_t max)
+{
+        const char *p = data, *end = data + len;
+        bool block = false;
+        size_t n = 0;
+
+        while (p < end && n < max) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *le = eol ? eol : end, *w = NULL;
+                size_t wn = 0;
+
+                while (p < le && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (block) {
+                        w = word(p, le, &wn);
+                        if (wn == 1 && *w == ')') {
+                                block = false;
+                                wn = 0;
+                        }
+                } else if (is_directive(p, le, "use")) {
+                        w = word(p + 3, le, &wn);
+                        if (wn == 1 && *w == '(') {
+                                block = true;
+                                wn = 0;
+                        }
+                }
+                if (wn > 0) {
+                        while (wn >= 2 && w[0] == '.' && w[1] == '/') {
+                                w += 2;
+                                wn -= 2;
+                        }
+                        if (wn > 0 && wn < 128 && plain_name(w, 1) && !memmem(w, wn, "..", 2) &&
+                            strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._-/") >= wn &&
+                            (out[n] = strndup(w, wn)) != NULL)
+                                n++;
+                }
+                p = eol ? eol + 1 : end;
+        }
+        return n;
+}
+
+/* go.work without a root go.mod: the first used module whose root is a
+ * main package is built from the workspace root. */
+static int detect_go_work(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
+{
+        cleanup_free char *data = NULL;
+        char *uses[16] = { 0 };
+        size_t len = 0, n;
+        int r = analyzer_repo_read(repo, "go.work", ANALYZER_MAX_MANIFEST, false, &data, &len, err);
+
+        if (r < 0)
+                return r == -AD_ERR_NOT_FOUND ? 0 : r;
+        n = go_work_uses(data, len, uses, AD_ARRAY_SIZE(uses));
+        r = analyzer_setf(&a->language, err, "go");
+        if (r == 0)
+                r = analyzer_why(a, err, "language", "go.work at the root");
+        if (r == 0)
+                r = analyzer_setf(&a->package_manager, err, "go");
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                cleanup_free char *dir = NULL;
+
+                if (asprintf(&dir, "%s/", uses[i]) < 0) {
+                        r = analyzer_oom(err);
+                        break;
+                }
+                r = dir_is_main(repo, dir, err);
+                if (r == 1) {
+                        const char *base =
+                                strrchr(uses[i], '/') ? strrchr(uses[i], '/') + 1 : uses[i];
+
+                        r = analyzer_setf(&a->go_main_package, err, "./%s", uses[i]);
+                        if (r == 0)
+                                r = analyzer_setf(&a->build_command, err, "go build -o bin/%s ./%s",
+                                                  base, uses[i]);
+                        if (r == 0)
+                                r = analyzer_setf(&a->start_command, err, "./bin/%s", base);
+                        if (r == 0)
+                                r = analyzer_why(a, err, "goMainPackage",
+                                                 "the first module of go.work that is a main "
+                                                 "package: %s",
+                                                 uses[i]);
+                        break;
+                }
+        }
+        if (r == 0 && *str_or(a->start_command) == '\0')
+                r = analyzer_why(a, err, "startCommand",
+                                 "none: no module of go.work is a main package at its root");
+        for (size_t i = 0; i < n; i++)
+                free(uses[i]);
+        if (r == 0) {
+                a->port = DEFAULT_PORT;
+                r = analyzer_port_or_default(repo, a, go_exts, NULL, DEFAULT_PORT, "go", err);
+        }
+        return r < 0 ? r : 1;
+}
+
+/* A lone main.go without go.mod: built as a file (GOFLAGS=-mod=mod is
+ * not needed with no imports outside the standard library). */
+static int detect_go_file(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
+{
+        int r = analyzer_setf(&a->language, err, "go");
+
+        if (r == 0)
+                r = analyzer_why(a, err, "language", "main.go at the root (no go.mod)");
+        if (r == 0)
+                r = analyzer_setf(&a->package_manager, err, "go");
+        if (r == 0)
+                r = analyzer_setf(&a->go_main_package, err, "main.go");
+        if (r == 0)
+                r = analyzer_setf(&a->build_command, err, "go build -o bin/app main.go");
+        if (r == 0)
+                r = analyzer_why(a, err, "buildCommand", "no go.mod: main.go built on its own");
+        if (r == 0)
+                r = analyzer_setf(&a->start_command, err, "./bin/app");
+        if (r == 0)
+                r = analyzer_port_or_default(repo, a, go_exts, NULL, DEFAULT_PORT, "go", err);
+        return r < 0 ? r : 1;
+}
+
 int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
 {
         struct go_ctx c = { 0 };
@@ -325,6 +464,10 @@ int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
         int r;
 
         r = analyzer_repo_read(repo, "go.mod", ANALYZER_MAX_MANIFEST, false, &data, &len, err);
+        if (r == -AD_ERR_NOT_FOUND && analyzer_repo_has_file(repo, "go.work"))
+                return detect_go_work(repo, a, err);
+        if (r == -AD_ERR_NOT_FOUND && analyzer_repo_has_file(repo, "main.go"))
+                return detect_go_file(repo, a, err);
         if (r == -AD_ERR_NOT_FOUND)
                 return 0;
         if (r < 0)

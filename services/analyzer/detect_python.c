@@ -1,4 +1,4 @@
-/* Python: requirements.txt, pyproject.toml, or main.py/app.py/server.py.
+/* Python: requirements.txt, pyproject.toml, Pipfile, setup.py, or a main.py/app.py/... script.
  *
  * The image has python3 only, so the start command never relies on a
  * console script being on PATH: `python3 -m uvicorn`, `python3 -m flask`.
@@ -15,7 +15,9 @@
 #define FLASK_PORT 5000
 
 static const char *const python_exts[] = { ".py", NULL };
-static const char *const python_entries[] = { "main.py", "app.py", "server.py" };
+/* Railpack's list, in its order. */
+static const char *const python_entries[] = { "main.py", "app.py",   "start.py",
+                                              "bot.py",  "hello.py", "server.py" };
 
 void analyzer_python_deps_clear(struct analyzer_python_deps *d)
 {
@@ -133,7 +135,7 @@ static char *toml_string_value(const char *line, const char *le, const char *key
 int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data, size_t len,
                              ad_error_t *err)
 {
-        enum { OTHER, PROJECT, POETRY_DEPS } section = OTHER;
+        enum { OTHER, PROJECT, POETRY_DEPS, REQUIRES } section = OTHER;
         struct analyzer_python_deps d = { 0 };
         struct dep_flags f = { 0 };
         const char *p = data, *end = data + len;
@@ -153,7 +155,18 @@ int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data,
                         section = (n >= 9 && memcmp(p, "[project]", 9) == 0) ? PROJECT
                                   : (n >= 26 && memcmp(p, "[tool.poetry.dependencies]", 26) == 0)
                                           ? POETRY_DEPS
-                                          : OTHER;
+                                  /* Pipfile: `name = "*"` lines like Poetry's. */
+                                  : (n >= 10 && memcmp(p, "[packages]", 10) == 0) ? POETRY_DEPS
+                                  : (n >= 10 && memcmp(p, "[requires]", 10) == 0) ? REQUIRES
+                                                                                  : OTHER;
+                        if (n >= 12 && memcmp(p, "[tool.poetry", 12) == 0)
+                                d.poetry = true;
+                        else if (n >= 9 && memcmp(p, "[tool.pdm", 9) == 0)
+                                d.pdm = true;
+                        else if (n >= 8 && memcmp(p, "[tool.uv", 8) == 0)
+                                d.uv = true;
+                        else if (n >= 14 && memcmp(p, "[build-system]", 14) == 0)
+                                d.build_system = true;
                 } else if (in_deps_array) {
                         /* "flask>=2", 'fastapi' ... until the closing ']' */
                         for (const char *q = p; q < le; q++) {
@@ -183,6 +196,10 @@ int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data,
                         continue;
                 } else if (section == PROJECT &&
                            (v = toml_string_value(p, le, "requires-python")) != NULL) {
+                        free(d.python_version);
+                        d.python_version = v;
+                } else if (section == REQUIRES &&
+                           (v = toml_string_value(p, le, "python_version")) != NULL) {
                         free(d.python_version);
                         d.python_version = v;
                 } else if (section == POETRY_DEPS && p < le && *p != '#') {
@@ -245,10 +262,11 @@ static bool runs_itself(const char *data)
 
 struct python_ctx {
         struct analyzer_python_deps req, pyproject;
-        bool has_req, has_pyproject;
+        bool has_req, has_pyproject, has_pipfile;
         const char *entry; /* main.py, app.py or server.py */
         char *entry_data;  /* its first ANALYZER_MAX_SCAN_FILE bytes */
         const char *framework;
+        bool gunicorn;
 };
 
 static int read_optional(struct analyzer_repo *repo, const char *name, size_t max, char **data,
@@ -284,41 +302,70 @@ static int pick_entry(struct analyzer_repo *repo, struct python_ctx *c, ad_error
         return 0;
 }
 
+/* The first existing of uv, Poetry, PDM, Pipenv, pip, setuptools, as
+ * Railpack tries them: a lockfile is the strongest signal. */
 static int python_install(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
                           ad_error_t *err)
 {
+        const struct analyzer_python_deps *pp = &c->pyproject;
+        const char *pm = NULL, *install = NULL, *why = NULL;
+        const char *deps[4] = { 0 };
+        bool early = true;
         int r;
 
-        (void)repo;
-        if (c->has_req && c->req.n_deps > 0) {
-                a->dependency_files = calloc(1, sizeof(char *));
-                if (a->dependency_files == NULL ||
-                    (a->dependency_files[0] = strdup("requirements.txt")) == NULL)
-                        return analyzer_oom(err);
-                a->n_dependency_files = 1;
-                r = analyzer_setf(&a->install_command, err,
-                                  "python3 -m pip install -r requirements.txt");
-                if (r == 0)
-                        r = analyzer_why(a, err, "installCommand",
-                                         "requirements.txt lists %zu requirement(s)",
-                                         c->req.n_deps);
-        } else if (c->has_pyproject && c->pyproject.n_deps > 0) {
-                /* `pip install .` needs the whole source: no early copy. */
-                r = analyzer_setf(&a->install_command, err, "python3 -m pip install .");
-                if (r == 0)
-                        r = analyzer_why(a, err, "installCommand",
-                                         "pyproject.toml declares %zu dependencies",
-                                         c->pyproject.n_deps);
-        } else {
+        if (analyzer_repo_has_file(repo, "uv.lock") || (pp->uv && c->has_pyproject)) {
+                pm = "uv";
+                install = "python3 -m pip install uv && uv sync --frozen --no-dev "
+                          "--no-install-project";
+                why = analyzer_repo_has_file(repo, "uv.lock") ? "uv.lock" : "[tool.uv]";
+                deps[0] = "pyproject.toml";
+                deps[1] = "uv.lock";
+        } else if (analyzer_repo_has_file(repo, "poetry.lock") ||
+                   (pp->poetry && c->has_pyproject)) {
+                pm = "poetry";
+                install = "python3 -m pip install poetry && poetry install --no-interaction "
+                          "--no-root --only main";
+                why = analyzer_repo_has_file(repo, "poetry.lock") ? "poetry.lock" : "[tool.poetry]";
+                deps[0] = "pyproject.toml";
+                deps[1] = "poetry.lock";
+        } else if (analyzer_repo_has_file(repo, "pdm.lock") || (pp->pdm && c->has_pyproject)) {
+                pm = "pdm";
+                install = "python3 -m pip install pdm && pdm sync --prod --no-self";
+                why = analyzer_repo_has_file(repo, "pdm.lock") ? "pdm.lock" : "[tool.pdm]";
+                deps[0] = "pyproject.toml";
+                deps[1] = "pdm.lock";
+        } else if (c->has_pipfile) {
+                pm = "pipenv";
+                install = "python3 -m pip install pipenv && pipenv install --deploy";
+                why = "Pipfile";
+                deps[0] = "Pipfile";
+                deps[1] = "Pipfile.lock";
+        } else if (c->has_req && c->req.n_deps > 0) {
+                pm = "pip";
+                install = "python3 -m pip install -r requirements.txt";
+                why = "requirements.txt";
+                deps[0] = "requirements.txt";
+        } else if ((c->has_pyproject && (pp->n_deps > 0 || pp->build_system)) ||
+                   analyzer_repo_has_file(repo, "setup.py")) {
+                pm = "pip";
+                /* `pip install .` builds the project: it needs the source. */
+                install = "python3 -m pip install .";
+                why = c->has_pyproject ? "pyproject.toml (setuptools/PEP 517 build)" : "setup.py";
+                early = false;
+        }
+        if (pm == NULL)
                 return analyzer_why(a, err, "installCommand",
                                     "no dependencies declared: standard library only");
-        }
+        r = analyzer_setf(&a->install_command, err, "%s", install);
         if (r == 0)
-                r = analyzer_setf(&a->package_manager, err, "pip");
+                r = analyzer_why(a, err, "installCommand", "%s: %s installs the dependencies%s",
+                                 why, pm, early ? " in their own cached layer" : "");
+        if (r == 0 && early)
+                r = analyzer_set_deps(repo, a, deps, true, err);
         if (r == 0)
-                r = analyzer_why(a, err, "packageManager", "pip installs %s",
-                                 c->has_req && c->req.n_deps ? "requirements.txt"
-                                                             : "pyproject.toml");
+                r = analyzer_setf(&a->package_manager, err, "%s", pm);
+        if (r == 0)
+                r = analyzer_why(a, err, "packageManager", "%s found", why);
         return r;
 }
 
@@ -379,23 +426,170 @@ static int django_wsgi_module(struct analyzer_repo *repo, char **module, ad_erro
         return r;
 }
 
-/* The variable holding the ASGI app: `api = FastAPI(` -> "api". */
-static char *fastapi_variable(const char *data)
+/* The variable in `<var> = <ctor>(` (e.g. `api = FastAPI(`), or NULL. */
+static char *app_variable(const char *data, const char *ctor)
 {
-        const char *p = strstr(data, "FastAPI(");
-        const char *e, *s;
+        if (strstr(data, ctor) == NULL)
+                return NULL;
+        for (const char *p = strstr(data, ctor); p; p = strstr(p + 1, ctor)) {
+                const char *e = p, *s;
 
-        if (p == NULL)
-                return strdup("app");
-        e = p;
-        while (e > data && (e[-1] == ' ' || e[-1] == '='))
+                if (p > data && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'))
+                        continue;
+                while (e > data && e[-1] == ' ')
+                        e--;
+                if (e == data || e[-1] != '=')
+                        continue;
                 e--;
-        s = e;
-        while (s > data && (isalnum((unsigned char)s[-1]) || s[-1] == '_'))
-                s--;
-        if (s == e || e - s > 64)
-                return strdup("app");
-        return strndup(s, (size_t)(e - s));
+                while (e > data && e[-1] == ' ')
+                        e--;
+                s = e;
+                while (s > data && (isalnum((unsigned char)s[-1]) || s[-1] == '_'))
+                        s--;
+                if (s == e || e - s > 64 || isdigit((unsigned char)*s))
+                        continue;
+                /* Module level only: an `app = Flask(` indented inside a
+                 * function is a factory's local. */
+                if (s != data && s[-1] != '\n')
+                        continue;
+                return strndup(s, (size_t)(e - s));
+        }
+        /* The application factory pattern: gunicorn and flask both accept
+         * "module:create_app()". */
+        for (const char *p = strstr(data, "def create_app("); p;
+             p = strstr(p + 1, "def create_app("))
+                if (p == data || p[-1] == '\n')
+                        return strdup("create_app()");
+        return NULL;
+}
+
+/* "src/app/main.py" -> "src.app.main", "pkg/__init__.py" -> "pkg". */
+static char *module_of(const char *path)
+{
+        size_t n = strlen(path) - 3;
+        char *m;
+
+        if (n >= 9 && strcmp(path + n - 9, "/__init__") == 0)
+                n -= 9;
+        m = strndup(path, n);
+        for (char *p = m; p && *p; p++)
+                if (*p == '/')
+                        *p = '.';
+        return m;
+}
+
+/* The module:variable of the Flask/FastAPI app object: the entry file
+ * first, then any .py file up to two directories down (tests skipped). */
+static int find_app_object(struct analyzer_repo *repo, struct python_ctx *c, const char *ctor,
+                           char **target, char **where, ad_error_t *err)
+{
+        size_t read = 0;
+
+        *target = NULL;
+        if (c->entry) {
+                cleanup_free char *var = app_variable(c->entry_data, ctor);
+                cleanup_free char *mod = module_of(c->entry);
+
+                if (var && mod) {
+                        *where = strdup(c->entry);
+                        return asprintf(target, "%s:%s", mod, var) < 0 || !*where
+                                       ? analyzer_oom(err)
+                                       : 0;
+                }
+        }
+        for (size_t i = 0; i < repo->n_files && read < 200; i++) {
+                const char *path = repo->files[i].path;
+                cleanup_free char *data = NULL;
+                cleanup_free char *var = NULL;
+                size_t len, slashes = 0;
+                int r;
+
+                for (const char *q = path; *q; q++)
+                        slashes += *q == '/';
+                if (slashes > 2 || !analyzer_has_suffix(path, ".py") || strstr(path, "test") ||
+                    path[strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_/.")] != '\0')
+                        continue;
+                r = analyzer_repo_read(repo, path, 64 * 1024, true, &data, &len, err);
+                if (r == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                read++;
+                var = app_variable(data, ctor);
+                if (var) {
+                        cleanup_free char *mod = module_of(path);
+
+                        *where = strdup(path);
+                        return mod == NULL || *where == NULL ||
+                                               asprintf(target, "%s:%s", mod, var) < 0
+                                       ? analyzer_oom(err)
+                                       : 0;
+                }
+        }
+        return 0;
+}
+
+/* Django's settings module from manage.py's DJANGO_SETTINGS_MODULE:
+ * "mysite.settings" -> "mysite". */
+static char *django_project_from_manage(struct analyzer_repo *repo)
+{
+        cleanup_free char *data = NULL;
+        const char *p, *e;
+        size_t len = 0;
+
+        if (analyzer_repo_read(repo, "manage.py", 64 * 1024, true, &data, &len, NULL) != 0)
+                return NULL;
+        p = strstr(data, "DJANGO_SETTINGS_MODULE");
+        if (p == NULL || (p = strpbrk(p + 22, "\"'")) == NULL ||
+            (p = strpbrk(p + 1, "\"'")) == NULL)
+                return NULL;
+        p++;
+        e = p + strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (e == p || *e != '.')
+                return NULL;
+        return strndup(p, (size_t)(e - p));
+}
+
+static int django_start(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
+                        ad_error_t *err)
+{
+        cleanup_free char *module = django_project_from_manage(repo);
+        cleanup_free char *wsgi = NULL;
+        int r = 0;
+
+        if (module && asprintf(&wsgi, "%s/wsgi.py", module) >= 0 &&
+            !analyzer_repo_has_file(repo, wsgi)) {
+                free(module);
+                module = NULL;
+        }
+        if (module == NULL)
+                r = django_wsgi_module(repo, &module, err);
+        if (r < 0)
+                return r;
+        /* Railpack migrates before every start; here it is the release
+         * command, so a failed migration stops the start visibly. */
+        r = analyzer_setf(&a->release_command, err, "python3 manage.py migrate --noinput");
+        if (r == 0)
+                r = analyzer_why(a, err, "releaseCommand",
+                                 "django: apply the migrations before each start (a Procfile "
+                                 "release: line or deployer.yaml release overrides it)");
+        if (r < 0)
+                return r;
+        if (module && c->gunicorn) {
+                r = analyzer_setf(&a->start_command, err,
+                                  "python3 -m gunicorn %s.wsgi:application --bind 0.0.0.0:$PORT",
+                                  module);
+                return r < 0 ? r
+                             : analyzer_why(a, err, "startCommand",
+                                            "django with gunicorn: the WSGI module %s/wsgi.py "
+                                            "(DJANGO_SETTINGS_MODULE of manage.py)",
+                                            module);
+        }
+        r = analyzer_setf(&a->start_command, err, "python3 manage.py runserver 0.0.0.0:$PORT");
+        return r < 0 ? r
+                     : analyzer_why(a, err, "startCommand",
+                                    "django: manage.py runserver (gunicorn is not a dependency)");
 }
 
 static int python_start(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
@@ -403,53 +597,64 @@ static int python_start(struct analyzer_repo *repo, struct ad_analysis *a, struc
 {
         const char *fw = c->framework ? c->framework : "";
         cleanup_free char *module = NULL;
+        cleanup_free char *target = NULL;
+        cleanup_free char *where = NULL;
+        bool self = c->entry && runs_itself(c->entry_data);
         int r;
 
-        if (strcmp(fw, "django") == 0 && analyzer_repo_has_file(repo, "manage.py")) {
-                bool gunicorn = c->req.has_gunicorn || c->pyproject.has_gunicorn;
+        if (strcmp(fw, "django") == 0 && analyzer_repo_has_file(repo, "manage.py"))
+                return django_start(repo, a, c, err);
+        if ((strcmp(fw, "fastapi") == 0 || strcmp(fw, "flask") == 0) && (!self || c->gunicorn)) {
+                bool fastapi = strcmp(fw, "fastapi") == 0;
 
-                r = gunicorn ? django_wsgi_module(repo, &module, err) : 0;
+                r = find_app_object(repo, c, fastapi ? "FastAPI(" : "Flask(", &target, &where, err);
                 if (r < 0)
                         return r;
-                if (module) {
-                        r = analyzer_setf(&a->start_command, err,
-                                          "python3 -m gunicorn %s.wsgi --bind 0.0.0.0:$PORT",
-                                          module);
-                        return r < 0 ? r
-                                     : analyzer_why(a, err, "startCommand",
-                                                    "django with gunicorn: %s/wsgi.py", module);
-                }
+        }
+        if (target && strcmp(fw, "fastapi") == 0) {
+                size_t n = strcspn(target, "(");
+
+                /* uvicorn calls a factory itself: --factory module:create_app */
                 r = analyzer_setf(&a->start_command, err,
-                                  "python3 manage.py runserver 0.0.0.0:$PORT");
-                return r < 0 ? r : analyzer_why(a, err, "startCommand", "django: manage.py");
+                                  "python3 -m uvicorn %s%.*s --host 0.0.0.0 --port $PORT",
+                                  target[n] ? "--factory " : "", (int)n, target);
+                return r < 0 ? r
+                             : analyzer_why(a, err, "startCommand",
+                                            "fastapi: the ASGI app %s found in %s, served by "
+                                            "uvicorn",
+                                            target, where);
+        }
+        if (target && c->gunicorn) {
+                r = analyzer_setf(&a->start_command, err,
+                                  strchr(target, '(')
+                                          ? "python3 -m gunicorn '%s' --bind 0.0.0.0:$PORT"
+                                          : "python3 -m gunicorn %s --bind 0.0.0.0:$PORT",
+                                  target);
+                return r < 0 ? r
+                             : analyzer_why(a, err, "startCommand",
+                                            "flask with gunicorn: the WSGI app %s found in %s",
+                                            target, where);
+        }
+        if (target) {
+                r = analyzer_setf(
+                        &a->start_command, err,
+                        strchr(target, '(')
+                                ? "python3 -m flask --app '%s' run --host 0.0.0.0 --port $PORT"
+                                : "python3 -m flask --app %s run --host 0.0.0.0 --port $PORT",
+                        target);
+                return r < 0 ? r
+                             : analyzer_why(a, err, "startCommand",
+                                            "flask app %s found in %s (add gunicorn for a "
+                                            "production server)",
+                                            target, where);
         }
         if (c->entry == NULL)
                 return analyzer_why(a, err, "startCommand",
-                                    "none: no main.py, app.py or server.py (add a Procfile)");
-
+                                    "none: no main.py, app.py, start.py, bot.py, hello.py or "
+                                    "server.py (add a Procfile)");
         module = strndup(c->entry, strlen(c->entry) - 3);
         if (module == NULL)
                 return analyzer_oom(err);
-        if (!runs_itself(c->entry_data) && strcmp(fw, "fastapi") == 0) {
-                cleanup_free char *var = fastapi_variable(c->entry_data);
-
-                if (var == NULL)
-                        return analyzer_oom(err);
-                r = analyzer_setf(&a->start_command, err,
-                                  "python3 -m uvicorn %s:%s --host 0.0.0.0 --port $PORT", module,
-                                  var);
-                return r < 0 ? r
-                             : analyzer_why(a, err, "startCommand",
-                                            "fastapi app in %s that does not run itself", c->entry);
-        }
-        if (!runs_itself(c->entry_data) && strcmp(fw, "flask") == 0) {
-                r = analyzer_setf(&a->start_command, err,
-                                  "python3 -m flask --app %s run --host 0.0.0.0 --port $PORT",
-                                  module);
-                return r < 0 ? r
-                             : analyzer_why(a, err, "startCommand",
-                                            "flask app in %s that does not run itself", c->entry);
-        }
         r = analyzer_setf(&a->start_command, err, "python3 %s", c->entry);
         return r < 0 ? r : analyzer_why(a, err, "startCommand", "%s at the root", c->entry);
 }
@@ -483,12 +688,16 @@ static int python_port(struct analyzer_repo *repo, struct ad_analysis *a, struct
 static int python_run(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
                       ad_error_t *err)
 {
-        const char *trigger = c->has_req         ? "requirements.txt"
-                              : c->has_pyproject ? "pyproject.toml"
-                                                 : c->entry;
+        const char *trigger = c->has_req                                  ? "requirements.txt"
+                              : c->has_pyproject                          ? "pyproject.toml"
+                              : c->has_pipfile                            ? "Pipfile"
+                              : c->entry                                  ? c->entry
+                              : analyzer_repo_has_file(repo, "manage.py") ? "manage.py"
+                                                                          : "setup.py";
         int r;
 
         c->framework = c->req.framework ? c->req.framework : c->pyproject.framework;
+        c->gunicorn = c->req.has_gunicorn || c->pyproject.has_gunicorn;
         r = analyzer_setf(&a->language, err, "python");
         if (r == 0)
                 r = analyzer_why(a, err, "language", "%s at the root", trigger);
@@ -496,7 +705,9 @@ static int python_run(struct analyzer_repo *repo, struct ad_analysis *a, struct 
                 r = analyzer_setf(&a->framework, err, "%s", c->framework);
                 if (r == 0)
                         r = analyzer_why(a, err, "framework", "%s lists %s",
-                                         c->req.framework ? "requirements.txt" : "pyproject.toml",
+                                         c->req.framework ? "requirements.txt"
+                                         : c->has_pipfile ? "Pipfile"
+                                                          : "pyproject.toml",
                                          c->framework);
         } else if (r == 0 && c->entry &&
                    (c->framework = import_framework(c->entry_data, strlen(c->entry_data)))) {
@@ -529,13 +740,17 @@ int analyzer_detect_python(struct analyzer_repo *repo, struct ad_analysis *a, ad
         if (r == 0)
                 r = read_optional(repo, "pyproject.toml", ANALYZER_MAX_MANIFEST, &pyproject,
                                   &pyproject_len, &c.has_pyproject, err);
+        if (r == 0 && !c.has_pyproject)
+                r = read_optional(repo, "Pipfile", ANALYZER_MAX_MANIFEST, &pyproject,
+                                  &pyproject_len, &c.has_pipfile, err);
         if (r == 0)
                 r = pick_entry(repo, &c, err);
-        if (r == 0 && !c.has_req && !c.has_pyproject && c.entry == NULL)
+        if (r == 0 && !c.has_req && !c.has_pyproject && !c.has_pipfile && c.entry == NULL &&
+            !analyzer_repo_has_file(repo, "setup.py") && !analyzer_repo_has_file(repo, "manage.py"))
                 goto out; /* not python */
         if (r == 0 && c.has_req)
                 r = analyzer_parse_requirements(&c.req, req, req_len, err);
-        if (r == 0 && c.has_pyproject)
+        if (r == 0 && (c.has_pyproject || c.has_pipfile))
                 r = analyzer_parse_pyproject(&c.pyproject, pyproject, pyproject_len, err);
         if (r == 0)
                 r = python_run(repo, a, &c, err);

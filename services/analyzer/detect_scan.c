@@ -162,18 +162,36 @@ static const struct {
         const char *prefix;
         enum env_form form;
 } env_patterns[] = {
-        { "process.env.", ENV_DOT },    { "process.env[", ENV_QUOTED }, { "environ[", ENV_QUOTED },
-        { "environ.get(", ENV_QUOTED }, { "getenv(", ENV_QUOTED },      { "Getenv(", ENV_QUOTED },
-        { "LookupEnv(", ENV_QUOTED },
+        { "process.env.", ENV_DOT },               /* node */
+        { "process.env[", ENV_QUOTED },            /* node */
+        { "import.meta.env.", ENV_DOT },           /* vite */
+        { "environ[", ENV_QUOTED },                /* python os.environ */
+        { "environ.get(", ENV_QUOTED },            /* python */
+        { "getenv(", ENV_QUOTED },                 /* python, php, C, Java System.getenv */
+        { "Getenv(", ENV_QUOTED },                 /* go */
+        { "LookupEnv(", ENV_QUOTED },              /* go */
+        { "ENV[", ENV_QUOTED },                    /* ruby */
+        { "ENV.fetch(", ENV_QUOTED },              /* ruby */
+        { "env::var(", ENV_QUOTED },               /* rust */
+        { "get_env(", ENV_QUOTED },                /* elixir System.get_env */
+        { "env.get(", ENV_QUOTED },                /* deno Deno.env.get */
+        { "_ENV[", ENV_QUOTED },                   /* php $_ENV */
+        { "GetEnvironmentVariable(", ENV_QUOTED }, /* .NET */
 };
+
+/* First bytes of the prefixes above: a cheap filter before the compare. */
+static bool env_first_char(char c)
+{
+        return c == 'p' || c == 'i' || c == 'e' || c == 'g' || c == 'G' || c == 'L' || c == 'E' ||
+               c == '_';
+}
 
 int analyzer_scan_env(struct analyzer_strset *set, const char *data, size_t len, ad_error_t *err)
 {
         const char *end = data + len;
 
         for (const char *p = data; p < end; p++) {
-                /* Cheap filter: every prefix starts with one of these. */
-                if (*p != 'p' && *p != 'e' && *p != 'g' && *p != 'G' && *p != 'L')
+                if (!env_first_char(*p))
                         continue;
                 if (p > data && is_ident(p[-1]))
                         continue;
@@ -386,43 +404,72 @@ bool analyzer_scan_port(unsigned *port, const char **rule, const char *data, siz
 
 /* ---- Procfile ------------------------------------------------------------ */
 
-int analyzer_parse_procfile(char **web, const char *data, size_t len, ad_error_t *err)
+void analyzer_procfile_clear(struct analyzer_procfile *pf)
 {
-        const char *p = data, *end = data + len;
+        free(pf->web);
+        free(pf->release);
+        *pf = (struct analyzer_procfile){ 0 };
+}
 
-        *web = NULL;
-        while (p < end) {
+/* `<name>: <command>` with name "web" or "release"; the first of each wins. */
+static int procfile_line(struct analyzer_procfile *pf, const char *p, const char *line_end,
+                         ad_error_t *err)
+{
+        static const char *const names[] = { "web", "release" };
+        char **slots[] = { &pf->web, &pf->release };
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(names); i++) {
+                size_t n = strlen(names[i]);
+                const char *q, *cmd, *cend;
+
+                if (!starts_with(p, line_end, names[i]))
+                        continue;
+                q = p + n;
+                while (q < line_end && (*q == ' ' || *q == '\t'))
+                        q++;
+                if (q >= line_end || *q != ':')
+                        continue;
+                if (*slots[i] != NULL)
+                        return 0;
+                cmd = skip_ws(q + 1, line_end);
+                cend = line_end;
+                while (cend > cmd && isspace((unsigned char)cend[-1]))
+                        cend--;
+                if (cend == cmd)
+                        return ad_error_make(err, AD_ERR_INVALID, 0, "Procfile: empty %s: command",
+                                             names[i]);
+                if ((size_t)(cend - cmd) > ANALYZER_MAX_COMMAND)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "Procfile: %s: command longer than %d bytes", names[i],
+                                             ANALYZER_MAX_COMMAND);
+                if (memchr(cmd, '\0', (size_t)(cend - cmd)) != NULL)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "Procfile: NUL byte in %s: command", names[i]);
+                *slots[i] = strndup(cmd, (size_t)(cend - cmd));
+                return *slots[i] ? 0 : analyzer_oom(err);
+        }
+        return 0;
+}
+
+int analyzer_parse_procfile(struct analyzer_procfile *out, const char *data, size_t len,
+                            ad_error_t *err)
+{
+        struct analyzer_procfile pf = { 0 };
+        const char *p = data, *end = data + len;
+        int r = 0;
+
+        while (p < end && r == 0) {
                 const char *eol = memchr(p, '\n', (size_t)(end - p));
                 const char *line_end = eol ? eol : end;
-                const char *q;
 
                 p = skip_ws(p, line_end);
-                if (starts_with(p, line_end, "web")) {
-                        q = p + 3;
-                        while (q < line_end && (*q == ' ' || *q == '\t'))
-                                q++;
-                        if (q < line_end && *q == ':') {
-                                const char *cmd = skip_ws(q + 1, line_end);
-                                const char *cend = line_end;
-
-                                while (cend > cmd && isspace((unsigned char)cend[-1]))
-                                        cend--;
-                                if (cend == cmd)
-                                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                                             "Procfile: empty web: command");
-                                if ((size_t)(cend - cmd) > ANALYZER_MAX_COMMAND)
-                                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                                             "Procfile: web: command longer "
-                                                             "than %d bytes",
-                                                             ANALYZER_MAX_COMMAND);
-                                if (memchr(cmd, '\0', (size_t)(cend - cmd)) != NULL)
-                                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                                             "Procfile: NUL byte in web: command");
-                                *web = strndup(cmd, (size_t)(cend - cmd));
-                                return *web ? 0 : analyzer_oom(err);
-                        }
-                }
+                r = procfile_line(&pf, p, line_end, err);
                 p = eol ? eol + 1 : end;
         }
+        if (r < 0) {
+                analyzer_procfile_clear(&pf);
+                return r;
+        }
+        *out = pf;
         return 0;
 }

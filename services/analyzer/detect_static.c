@@ -1,54 +1,81 @@
-/* Static sites and PHP: the languages tried last, since an index.html is
- * also found in many apps (public/index.html of a React app). */
+/* Static sites and shell scripts: tried last, since an index.html or a
+ * start.sh is also found in many apps (public/index.html of a React app). */
 #include "detect.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/cleanup.h"
+
 #define STATIC_PORT 8080
-#define PHP_PORT 8080
+#define SHELL_PORT 8080
 
-int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
+/* `root: dist` in a Staticfile (Cloud Foundry's and Railpack's format). */
+static int staticfile_root(struct analyzer_repo *repo, char **root, ad_error_t *err)
 {
-        const char *trigger = analyzer_repo_has_file(repo, "composer.json") ? "composer.json"
-                              : analyzer_repo_has_file(repo, "index.php")   ? "index.php"
-                                                                            : NULL;
-        const char *docroot;
-        int r;
+        cleanup_free char *data = NULL;
+        size_t len = 0;
+        char *p;
+        int r = analyzer_repo_read(repo, "Staticfile", 64 * 1024, false, &data, &len, err);
 
-        if (trigger == NULL)
-                return 0;
-        /* Laravel/Symfony serve from public/; plain PHP from the root. */
-        docroot = analyzer_repo_has_file(repo, "public/index.php") ? "public" : ".";
-        r = analyzer_setf(&a->language, err, "php");
-        if (r == 0)
-                r = analyzer_why(a, err, "language", "%s at the root", trigger);
-        if (r == 0)
-                r = analyzer_setf(&a->start_command, err, "php -S 0.0.0.0:$PORT -t %s", docroot);
-        if (r == 0)
-                r = analyzer_why(a, err, "startCommand",
-                                 "PHP's built-in server on $PORT, document root %s", docroot);
-        if (r == 0 && strcmp(trigger, "composer.json") == 0)
-                /* The php image has no composer and Packagist is not
-                 * reachable from builds: say so rather than fail later. */
-                r = analyzer_why(a, err, "installCommand",
-                                 "composer.json found but composer install is not supported: "
-                                 "commit vendor/ or use a Dockerfile");
-        if (r == 0) {
-                a->port = PHP_PORT;
-                r = analyzer_why(a, err, "port", "the start command listens on $PORT: default %d",
-                                 PHP_PORT);
+        *root = NULL;
+        if (r < 0)
+                return r;
+        for (p = data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+                size_t n;
+
+                p += strspn(p, " \t");
+                if (strncmp(p, "root:", 5) != 0)
+                        continue;
+                p += 5;
+                p += strspn(p, " \t\"'");
+                n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/");
+                while (n > 0 && p[n - 1] == '/')
+                        n--;
+                if (n == 0 || n > 128 || strstr(p, "..") == p || *p == '/')
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "Staticfile: root must be a relative directory");
+                *root = strndup(p, n);
+                return *root ? 0 : analyzer_oom(err);
         }
-        return r < 0 ? r : 1;
+        *root = strdup(".");
+        return *root ? 0 : analyzer_oom(err);
 }
 
 int analyzer_detect_static(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
 {
-        const char *root = analyzer_repo_has_file(repo, "index.html")          ? "."
-                           : analyzer_repo_has_file(repo, "public/index.html") ? "public"
-                                                                               : NULL;
-        int r;
+        cleanup_free char *sf_root = NULL;
+        const char *root;
+        int r = staticfile_root(repo, &sf_root, err);
 
+        if (r < 0 && r != -AD_ERR_NOT_FOUND)
+                return r;
+        if (sf_root && strcmp(sf_root, ".") != 0 && !analyzer_repo_has_dir(repo, sf_root))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "Staticfile: root %s is not a directory of the repository "
+                                     "(symlinks are not followed)",
+                                     sf_root);
+        if (sf_root) {
+                r = analyzer_setf(&a->language, err, "static");
+                if (r == 0)
+                        r = analyzer_why(a, err, "language", "Staticfile at the root");
+                if (r == 0)
+                        r = analyzer_setf(&a->static_root, err, "%s", sf_root);
+                if (r == 0)
+                        r = analyzer_why(a, err, "staticRoot", "Staticfile root: %s", sf_root);
+                if (r == 0)
+                        r = analyzer_why(a, err, "startCommand",
+                                         "none needed: the static image serves the files on $PORT");
+                a->port = STATIC_PORT;
+                if (r == 0)
+                        r = analyzer_why(a, err, "port",
+                                         "the static image listens on $PORT: default %d",
+                                         STATIC_PORT);
+                return r < 0 ? r : 1;
+        }
+        root = analyzer_repo_has_file(repo, "index.html")          ? "."
+               : analyzer_repo_has_file(repo, "public/index.html") ? "public"
+                                                                   : NULL;
         if (root == NULL)
                 return 0;
         r = analyzer_setf(&a->language, err, "static");
@@ -68,5 +95,26 @@ int analyzer_detect_static(struct analyzer_repo *repo, struct ad_analysis *a, ad
                 r = analyzer_why(a, err, "port", "the static image listens on $PORT: default %d",
                                  STATIC_PORT);
         }
+        return r < 0 ? r : 1;
+}
+
+/* start.sh at the root (Railpack's shell provider). */
+int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err)
+{
+        int r;
+
+        if (!analyzer_repo_has_file(repo, "start.sh"))
+                return 0;
+        r = analyzer_setf(&a->language, err, "shell");
+        if (r == 0)
+                r = analyzer_why(a, err, "language", "start.sh at the root");
+        if (r == 0)
+                r = analyzer_setf(&a->start_command, err, "sh start.sh");
+        if (r == 0)
+                r = analyzer_why(a, err, "startCommand",
+                                 "start.sh, run by sh (it needs no execute bit)");
+        a->port = SHELL_PORT;
+        if (r == 0)
+                r = analyzer_why(a, err, "port", "default %d (the script gets $PORT)", SHELL_PORT);
         return r < 0 ? r : 1;
 }

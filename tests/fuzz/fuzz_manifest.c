@@ -19,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (analyzer_parse_package_json(&pj, text, size, &err) == 0)
                 analyzer_package_json_clear(&pj);
 #elif FUZZ_PARSER == 2
-        char *web = NULL;
-        if (analyzer_parse_procfile(&web, text, size, &err) == 0)
-                free(web);
+        struct analyzer_procfile pf = { 0 };
+        if (analyzer_parse_procfile(&pf, text, size, &err) == 0)
+                analyzer_procfile_clear(&pf);
 #elif FUZZ_PARSER == 3
         struct analyzer_dockerfile df = { 0 };
         if (analyzer_parse_dockerfile(&df, text, size, &err) == 0)
@@ -47,8 +47,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         analyzer_scan_env(&set, text, size, &err);
         analyzer_scan_port(&port, &rule, text, size);
         analyzer_strset_clear(&set);
+#elif FUZZ_PARSER == 8
+        struct analyzer_cargo c = { 0 };
+        if (analyzer_parse_cargo(&c, text, size, &err) == 0)
+                analyzer_cargo_clear(&c);
+#elif FUZZ_PARSER == 9
+        struct analyzer_pom p = { 0 };
+        if (analyzer_parse_pom(&p, text, size, &err) == 0)
+                analyzer_pom_clear(&p);
+#elif FUZZ_PARSER == 10
+        struct analyzer_gemfile g = { 0 };
+        if (analyzer_parse_gemfile(&g, text, size, &err) == 0)
+                analyzer_gemfile_clear(&g);
+#elif FUZZ_PARSER == 11
+        struct analyzer_composer c = { 0 };
+        if (analyzer_parse_composer(&c, text, size, &err) == 0)
+                analyzer_composer_clear(&c);
+#elif FUZZ_PARSER == 12
+        struct analyzer_config c = { 0 };
+        if (analyzer_parse_config(&c, text, size, &err) == 0)
+                analyzer_config_clear(&c);
 #else
-#error "FUZZ_PARSER must be 1..7"
+#error "FUZZ_PARSER must be 1..12"
 #endif
         ad_error_release(&err);
         return 0;

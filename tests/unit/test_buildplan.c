@@ -365,6 +365,147 @@ static void test_from_json(void **state)
         ad_analysis_free(NULL);
 }
 
+static void test_spa_builds_with_node_serves_static(void **state)
+{
+        static const char *const deps[] = { "package.json", "package-lock.json", NULL };
+        cleanup_analysis struct ad_analysis *a =
+                analysis("node", "npm ci", "npm run build", "", 8080, deps);
+        cleanup_free char *d = NULL;
+
+        (void)state;
+        a->output_dir = strdup("dist");
+        d = plan(a, false);
+        assert_true(line_at(d, "FROM localhost/app-deployer/node:bookworm AS build") <
+                    line_at(d, "RUN npm run build"));
+        assert_true(line_at(d, "RUN npm run build") <
+                    line_at(d, "FROM localhost/app-deployer/static:bookworm"));
+        assert_true(line_at(d, "FROM localhost/app-deployer/static:bookworm") <
+                    line_at(d, "COPY --from=build /app/dist/ ./"));
+        /* No node at run time: the static image's own CMD serves /app. */
+        assert_null(strstr(d, "CMD"));
+        assert_null(strstr(d, "NODE_ENV"));
+
+        replace(&a->output_dir, "../etc");
+        plan_fails(a, "leaves the build context");
+}
+
+static void test_release_runs_before_start(void **state)
+{
+        cleanup_analysis struct ad_analysis *a =
+                analysis("python", "", "", "python3 app.py", 8000, NULL);
+        cleanup_free char *d = NULL;
+
+        (void)state;
+        a->release_command = strdup("python3 manage.py migrate --noinput");
+        d = plan(a, false);
+        assert_true(has_line(d, "CMD [\"sh\",\"-c\",\"python3 manage.py migrate --noinput && "
+                                "exec python3 app.py\"]"));
+        replace(&a->release_command, "x\nRUN evil");
+        plan_fails(a, "releaseCommand contains a control character");
+        replace(&a->release_command, "");
+
+        /* deployer.yaml env: only plain names, no line breaks in values. */
+        a->env = json_pack("{s:s}", "BAD-NAME", "x");
+        plan_fails(a, "env name `BAD-NAME` is not");
+        json_decref(a->env);
+        a->env = json_pack("{s:s}", "OK", "line\nRUN evil");
+        plan_fails(a, "OK contains a control character");
+}
+
+/* Languages with no runtime image: base + the toolchain from Debian. */
+static void test_toolchains_from_debian(void **state)
+{
+        static const struct {
+                const char *language, *pm, *packages;
+        } cases[] = {
+                { "ruby", "bundler", "ruby-full bundler build-essential git" },
+                { "java", "maven", "default-jdk-headless maven" },
+                { "java", "gradle", "default-jdk-headless gradle" },
+                { "rust", "cargo", "cargo rustc" },
+                { "elixir", "mix", "elixir erlang-dev" },
+                { "cpp", "cmake", "cmake make g++" },
+                { "cpp", "meson", "meson ninja-build g++" },
+                { "dotnet", "dotnet", "curl libicu72" },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(cases); i++) {
+                cleanup_analysis struct ad_analysis *a =
+                        analysis(cases[i].language, "", "make", "./run", 8080, NULL);
+                cleanup_free char *d = NULL;
+                cleanup_free char *ca = NULL;
+
+                replace(&a->package_manager, cases[i].pm);
+                d = plan(a, false);
+                assert_true(line_at(d, "FROM localhost/app-deployer/base:bookworm") <
+                            line_at(d, "RUN make"));
+                if (strstr(d, cases[i].packages) == NULL)
+                        fail_msg("%s/%s: no `%s` in:\n%s", cases[i].language, cases[i].pm,
+                                 cases[i].packages, d);
+                assert_true(has_line(d, "USER 10001"));
+                assert_true(has_line(d, "CMD [\"sh\",\"-c\",\"exec ./run\"]"));
+                ca = plan(a, true);
+                assert_non_null(strstr(ca, "SSL_CERT_FILE=/etc/ssl/certs/ad-ca-bundle.pem"));
+        }
+}
+
+static void test_dotnet_channel_and_deno(void **state)
+{
+        cleanup_analysis struct ad_analysis *a =
+                analysis("dotnet", "", "dotnet publish", "dotnet out/A.dll", 8080, NULL);
+        cleanup_analysis struct ad_analysis *d =
+                analysis("deno", "", "", "deno task start", 8000, NULL);
+        cleanup_free char *p1 = NULL;
+        cleanup_free char *p2 = NULL;
+        cleanup_free char *p3 = NULL;
+
+        (void)state;
+        replace(&a->version, "net9.0");
+        p1 = plan(a, false);
+        assert_non_null(strstr(p1, "--channel 9.0 "));
+        replace(&a->version, "net8.0; rm -rf /");
+        p2 = plan(a, false);
+        assert_non_null(strstr(p2, "--channel 8.0 ")); /* junk: the default */
+        p3 = plan(d, false);
+        assert_true(line_at(p3, "FROM localhost/app-deployer/node:bookworm") <
+                    line_at(p3, "RUN npm install -g --no-audit --no-fund deno"));
+}
+
+static void test_json_new_fields_round_trip(void **state)
+{
+        cleanup_analysis struct ad_analysis *a = analysis("node", "", "", "npm start", 3000, NULL);
+        cleanup_analysis struct ad_analysis *b = NULL;
+        ad_error_t err = NULL;
+        json_t *j, *j2, *bad;
+
+        (void)state;
+        a->release_command = strdup("npm run migrate");
+        a->output_dir = strdup("");
+        a->replicas = 3;
+        a->autoscale_min = 2;
+        a->autoscale_max = 5;
+        a->autoscale_cpu = 70;
+        a->env = json_pack("{s:s}", "LOG_LEVEL", "info");
+        j = ad_analysis_to_json(a);
+        assert_int_equal(json_integer_value(json_object_get(j, "replicas")), 3);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "autoscaling"), "max")), 5);
+        assert_string_equal(json_string_value(json_object_get(j, "releaseCommand")),
+                            "npm run migrate");
+        assert_int_equal(ad_analysis_from_json(&b, j, &err), 0);
+        j2 = ad_analysis_to_json(b);
+        assert_true(json_equal(j, j2));
+        bad = json_pack("{s:i}", "replicas", 0);
+        ad_analysis_free(b);
+        b = NULL;
+        assert_int_equal(ad_analysis_from_json(&b, bad, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "replicas"));
+        ad_error_release(&err);
+        json_decref(bad);
+        json_decref(j);
+        json_decref(j2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -380,6 +521,11 @@ int main(void)
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_quantities),
                 cmocka_unit_test(test_from_json),
+                cmocka_unit_test(test_spa_builds_with_node_serves_static),
+                cmocka_unit_test(test_release_runs_before_start),
+                cmocka_unit_test(test_toolchains_from_debian),
+                cmocka_unit_test(test_dotnet_channel_and_deno),
+                cmocka_unit_test(test_json_new_fields_round_trip),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

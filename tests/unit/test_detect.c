@@ -196,7 +196,10 @@ static void test_python_requirements_flask(void **state)
         assert_string_equal(a->framework, "flask");
         assert_string_equal(a->package_manager, "pip");
         assert_string_equal(a->install_command, "python3 -m pip install -r requirements.txt");
-        assert_string_equal(a->start_command, "python3 app.py");
+        /* gunicorn is a dependency: it serves the app object, not app.run(). */
+        assert_string_equal(a->start_command, "python3 -m gunicorn app:app --bind 0.0.0.0:$PORT");
+        assert_string_equal(why(a, "startCommand"),
+                            "flask with gunicorn: the WSGI app app:app found in app.py");
         assert_int_equal(a->port, 5001);
         assert_env(a, env);
         assert_deps(a, deps);
@@ -284,7 +287,7 @@ static void test_go_cmd_two(void **state)
         assert_string_equal(a->start_command, "./bin/two");
         assert_int_equal(a->port, 8181);
         assert_string_equal(why(a, "goMainPackage"),
-                            "2 main packages under cmd/: building the root");
+                            "the root is a main package: it wins over the 2 under cmd/");
 }
 
 /* ---- static, Dockerfile, Procfile, env ---------------------------------------- */
@@ -382,9 +385,9 @@ static void test_empty(void **state)
 
         (void)state;
         assert_int_equal(detect_fail(FIXTURES "empty", &msg), AD_ERR_NOT_FOUND);
+        assert_non_null(strstr(msg, "nothing to deploy in "));
         assert_non_null(strstr(msg, "no Dockerfile, package.json, requirements.txt, "
-                                    "pyproject.toml, main.py/app.py/server.py, go.mod, "
-                                    "index.html or public/index.html found in "));
+                                    "pyproject.toml, Pipfile, main.py/app.py, go.mod"));
         assert_non_null(strstr(msg, "tests/fixtures/detect/empty"));
 }
 
@@ -540,17 +543,21 @@ static void test_parse_package_json(void **state)
 
 static void test_parse_procfile(void **state)
 {
-        const char *text = "# comment\nworker: python3 w.py\nweb: gunicorn app:app -b :$PORT\n";
+        const char *text = "# comment\nworker: python3 w.py\nrelease: ./migrate\n"
+                           "web: gunicorn app:app -b :$PORT\n";
+        struct analyzer_procfile pf = { 0 };
         ad_error_t err = NULL;
-        char *web = NULL;
 
         (void)state;
-        assert_int_equal(analyzer_parse_procfile(&web, text, strlen(text), &err), 0);
-        assert_string_equal(web, "gunicorn app:app -b :$PORT");
-        free(web);
-        assert_int_equal(analyzer_parse_procfile(&web, "webby: x\n", 9, &err), 0);
-        assert_null(web);
-        assert_int_equal(analyzer_parse_procfile(&web, "web:   \n", 8, &err), -AD_ERR_INVALID);
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), 0);
+        assert_string_equal(pf.web, "gunicorn app:app -b :$PORT");
+        assert_string_equal(pf.release, "./migrate");
+        analyzer_procfile_clear(&pf);
+        assert_int_equal(analyzer_parse_procfile(&pf, "webby: x\n", 9, &err), 0);
+        assert_null(pf.web);
+        assert_null(pf.release);
+        assert_int_equal(analyzer_parse_procfile(&pf, "web:   \n", 8, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "empty web"));
         ad_error_release(&err);
 }
 
@@ -839,6 +846,131 @@ static void test_depth_limit(void **state)
         ad_analysis_free(a);
 }
 
+/* Manifests that are symlinks (to files outside the repository) are not
+ * there for the detector, whatever their name; a symlinked Staticfile
+ * root is refused. */
+static void test_symlinked_manifests_ignored(void **state)
+{
+        const char *dir = *state;
+        struct ad_analysis *a;
+        ad_error_t err = NULL;
+
+        link_to("/etc/passwd", dir, "deployer.yaml");
+        link_to("/etc/passwd", dir, "Gemfile");
+        link_to("/etc/passwd", dir, "Cargo.toml");
+        link_to("/etc/passwd", dir, "pom.xml");
+        link_to("/etc", dir, "public");
+        write_file(dir, "Staticfile", "root: public\n", 13);
+        assert_int_equal(analyzer_detect(&a, dir, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "Staticfile: root public is not a directory"));
+        ad_error_release(&err);
+}
+
+static void test_parse_cargo(void **state)
+{
+        struct analyzer_cargo c = { 0 };
+        ad_error_t err = NULL;
+        const char *t = "[package]\nname = \"a\"\n[[bin]]\nname = \"x\"\n[[bin]]\nname = 'y'\n"
+                        "[workspace]\nmembers = [\"m1\", # c\n \"m2\"]\n[dependencies]\n"
+                        "rocket = { version = \"0.5\" }\n";
+
+        (void)state;
+        assert_int_equal(analyzer_parse_cargo(&c, t, strlen(t), &err), 0);
+        assert_string_equal(c.name, "a");
+        assert_int_equal(c.n_bins, 2);
+        assert_string_equal(c.bins[1], "y");
+        assert_int_equal(c.n_members, 2);
+        assert_string_equal(c.members[1], "m2");
+        assert_string_equal(c.framework, "rocket");
+        analyzer_cargo_clear(&c);
+        /* An unterminated array or string ends the parse, not the process. */
+        assert_int_equal(analyzer_parse_cargo(&c, "[workspace]\nmembers = [\"a", 24, &err), 0);
+        analyzer_cargo_clear(&c);
+}
+
+static void test_parse_pom_gemfile_composer(void **state)
+{
+        struct analyzer_pom p = { 0 };
+        struct analyzer_gemfile g = { 0 };
+        struct analyzer_composer c = { 0 };
+        ad_error_t err = NULL;
+        const char *pom = "<project><dependencies><dependency><artifactId>inner</artifactId>"
+                          "</dependency></dependencies><artifactId>top</artifactId>"
+                          "<version>1.0</version><packaging>jar</packaging></project>";
+        const char *gem = "source 'x'\nruby \"3.3.0\"\n  gem 'sinatra', '~> 4'\n# gem 'rails'\n";
+        const char *composer = "{\"require\":{\"php\":\">=8.1\",\"ext-json\":\"*\","
+                               "\"slim/slim\":\"4\"}}";
+
+        (void)state;
+        assert_int_equal(analyzer_parse_pom(&p, pom, strlen(pom), &err), 0);
+        assert_string_equal(p.artifact_id, "top"); /* not the dependency's */
+        assert_string_equal(p.version, "1.0");
+        assert_false(p.spring_boot);
+        analyzer_pom_clear(&p);
+        assert_int_equal(analyzer_parse_pom(&p, "</x>", 4, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "closing tag"));
+        ad_error_release(&err);
+
+        assert_int_equal(analyzer_parse_gemfile(&g, gem, strlen(gem), &err), 0);
+        assert_string_equal(g.ruby_version, "3.3.0");
+        assert_true(g.sinatra);
+        assert_false(g.rails); /* commented out */
+        assert_int_equal(g.n_gems, 1);
+        analyzer_gemfile_clear(&g);
+
+        assert_int_equal(analyzer_parse_composer(&c, composer, strlen(composer), &err), 0);
+        assert_string_equal(c.php_version, ">=8.1");
+        assert_true(c.slim);
+        assert_int_equal(c.n_require, 1);
+        analyzer_composer_clear(&c);
+        assert_int_equal(analyzer_parse_composer(&c, "{", 1, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "composer.json: invalid JSON at line 1"));
+        ad_error_release(&err);
+}
+
+static void config_fails(const char *yaml, const char *msg)
+{
+        struct analyzer_config c = { 0 };
+        ad_error_t err = NULL;
+
+        assert_int_equal(analyzer_parse_config(&c, yaml, strlen(yaml), &err), -AD_ERR_INVALID);
+        if (strcmp(err->msg, msg) != 0)
+                fail_msg("`%s` != `%s`", err->msg, msg);
+        ad_error_release(&err);
+}
+
+static void test_parse_config(void **state)
+{
+        struct analyzer_config c = { 0 };
+        ad_error_t err = NULL;
+        const char *ok = "port: 8000\nbuild:\n  dockerfile: false\n  output: out\n"
+                         "env:\n  A: \"1\"\n  B: two\nresources: {cpu: \"2\", memory: 256Mi}\n";
+
+        (void)state;
+        assert_int_equal(analyzer_parse_config(&c, ok, strlen(ok), &err), 0);
+        assert_int_equal(c.port, 8000);
+        assert_int_equal(c.use_dockerfile, 0);
+        assert_string_equal(c.output_dir, "out");
+        assert_string_equal(json_string_value(json_object_get(c.env, "B")), "two");
+        assert_int_equal(c.cpu_millis, 2000);
+        assert_int_equal(c.memory_mb, 256);
+        analyzer_config_clear(&c);
+        assert_int_equal(analyzer_parse_config(&c, "", 0, &err), 0); /* empty: nothing set */
+        analyzer_config_clear(&c);
+
+        config_fails("port: 70000\n", "line 1: port: expected an integer in 1..65535");
+        config_fails("a: 1\n", "line 1: a: unknown key");
+        config_fails("- 1\n", "line 1: (top level): expected a mapping");
+        config_fails("resources:\n  cpu: lots\n",
+                     "line 2: resources.cpu: expected millicores (\"500m\") or cores (\"2\")");
+        config_fails("env:\n  9X: y\n", "line 2: env: names must match [A-Za-z_][A-Za-z0-9_]*");
+        config_fails("start: \"a\\nb\"\n", "line 1: start: value contains a control character");
+        config_fails("autoscaling:\n  min: 5\n  max: 2\n",
+                     "line 2: autoscaling: min is larger than max");
+        config_fails("replicas: 1\nreplicas: [\n", "line 3: did not find expected node content "
+                                                   "while parsing a flow node");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -883,6 +1015,11 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_package_json_too_large, tmp_setup,
                                                 tmp_teardown),
                 cmocka_unit_test_setup_teardown(test_depth_limit, tmp_setup, tmp_teardown),
+                cmocka_unit_test_setup_teardown(test_symlinked_manifests_ignored, tmp_setup,
+                                                tmp_teardown),
+                cmocka_unit_test(test_parse_cargo),
+                cmocka_unit_test(test_parse_pom_gemfile_composer),
+                cmocka_unit_test(test_parse_config),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,11 +19,13 @@
 #include "ad/error.h"
 
 struct ad_analysis {
-        char *language;        /* "node", "python", "go", "static", "php",
-                                * "shell" (Procfile only) or "dockerfile" */
+        char *language;        /* "node", "python", "go", "ruby", "php", "java",
+                                * "rust", "dotnet", "elixir", "deno", "cpp",
+                                * "static", "shell" or "dockerfile" */
         char *framework;       /* "express", "flask", "gin", ... or "" */
         char *version;         /* runtime version as declared, or "" */
-        char *package_manager; /* "npm", "yarn", "pnpm", "pip", "go" or "" */
+        char *package_manager; /* "npm", "yarn", "pnpm", "bun", "pip", "poetry",
+                                * "uv", "bundler", "maven", "cargo", ... or "" */
         char *install_command; /* dependencies only; "" when none needed */
         char *build_command;   /* run after the source is copied, or "" */
         char *start_command;   /* run with `sh -c`; "" when none found */
@@ -49,6 +51,20 @@ struct ad_analysis {
         bool has_dockerfile;   /* the repository carries its own Dockerfile */
         char *dockerfile_path; /* "Dockerfile" or "Containerfile", or "" */
 
+        /* Run once before every start (Procfile `release:`, deployer.yaml
+         * `release`), e.g. database migrations; "" when none. */
+        char *release_command;
+        /* A single-page app: the build command writes static files here
+         * (e.g. "dist") and the static image serves them; the start
+         * command is then "" and port is the static image's. */
+        char *output_dir;
+
+        unsigned replicas;      /* deployer.yaml replicas; 1 by default */
+        unsigned autoscale_min; /* deployer.yaml autoscaling; all 0: off */
+        unsigned autoscale_max;
+        unsigned autoscale_cpu; /* target CPU utilisation, percent */
+        json_t *env;            /* deployer.yaml env: name -> default value */
+
         json_t *why; /* JSON field name -> explanation string (owned ref) */
 };
 
@@ -70,6 +86,9 @@ static inline void ad_analysis_freep(struct ad_analysis **a)
  *     "resources": { "cpu": "500m", "memory": "512Mi" },
  *     "goMainPackage": "", "staticRoot": "",
  *     "hasDockerfile": false, "dockerfilePath": "",
+ *     "releaseCommand": "", "outputDir": "", "replicas": 1,
+ *     "autoscaling": { "min": 1, "max": 4, "cpuPercent": 70 },  (only when set)
+ *     "env": { "LOG_LEVEL": "info" },
  *     "why": { "startCommand": "from package.json scripts.start", ... } }
  * Unknown strings are "" (never null) so consumers need no NULL checks. */
 json_t *ad_analysis_to_json(const struct ad_analysis *a);

@@ -10,8 +10,15 @@
  *  - the build command, if any, runs after the source is copied;
  *  - Go is built in a separate stage (CGO_ENABLED=0) and only bin/ is
  *    copied into the small base image;
- *  - the final stage sets ENV PORT, EXPOSE, runs as USER 10001 (the
- *    images' non-root `app` user) and starts with CMD ["sh", "-c", ...].
+ *  - a single-page app (analysis->output_dir) is built in a node stage and
+ *    only its output is copied into the static image;
+ *  - languages with no runtime image of their own (ruby, java, rust,
+ *    elixir, cpp, dotnet) start FROM the base image and install their
+ *    toolchain from Debian's archive (.NET, not in Debian, from Microsoft's
+ *    installer); deno comes from npm on the node image;
+ *  - the final stage sets the deployer.yaml env defaults, ENV PORT,
+ *    EXPOSE, runs as USER 10001 (the images' non-root `app` user) and
+ *    starts with CMD ["sh", "-c", "[release &&] exec start"].
  */
 #ifndef AD_BUILDPLAN_H
 #define AD_BUILDPLAN_H
@@ -43,7 +50,8 @@ struct ad_buildplan_images {
 /* localhost/app-deployer/<lang>:bookworm, extra_ca false. */
 void ad_buildplan_images_default(struct ad_buildplan_images *images);
 
-/* The runtime image for a language ("dockerfile" and unknown: NULL). */
+/* The runtime image for a language (the base image for the toolchain
+ * languages; "dockerfile" and unknown: NULL). */
 const char *ad_buildplan_image(const struct ad_buildplan_images *images, const char *language);
 
 /* On success *out is a NUL-terminated Dockerfile owned by the caller.
