@@ -34,6 +34,9 @@ static inline int test_proc_start(struct test_proc *p, const char *name, const c
         snprintf(path, sizeof(path), "%s/bin/%s", AD_BINARY_DIR, name);
         snprintf(p->log, sizeof(p->log), "/tmp/adtest-%s-%d.log", name, (int)getpid());
         p->http_port = 0;
+        /* Truncated here, not in the child: a restarted service must not
+         * be taken as ready on its previous run's line. */
+        unlink(p->log);
         p->pid = fork();
         if (p->pid < 0)
                 return -1;
