@@ -106,6 +106,21 @@ int adctl_bad_option(const char *cmd, char **argv)
         return adctl_usage_error(cmd, "unknown option or missing value: `%s`", arg);
 }
 
+int adctl_common_option(struct adctl *ctl, int c, const char *cmd, char **argv)
+{
+        switch (c) {
+        case 'A':
+                return adctl_set_api(ctl, optarg) < 0 ? ADCTL_EXIT_USAGE : ADCTL_OPT_NEXT;
+        case 'J':
+                ctl->json = true;
+                return ADCTL_OPT_NEXT;
+        case 'h':
+                return adctl_command_help(cmd);
+        default:
+                return adctl_bad_option(cmd, argv);
+        }
+}
+
 int adctl_command_help(const char *cmd)
 {
         for (size_t i = 0; i < N_COMMANDS; i++)

@@ -64,6 +64,12 @@ int adctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
 /* The usage error for getopt's '?': names the option. */
 int adctl_bad_option(const char *cmd, char **argv);
 
+/* The options every command takes (--api, --json, --help), and the usage
+ * error for any other: returns ADCTL_OPT_NEXT to go on parsing, else the
+ * exit code to return. */
+#define ADCTL_OPT_NEXT (-1)
+int adctl_common_option(struct adctl *ctl, int c, const char *cmd, char **argv);
+
 /* Prints a command's --help; returns ADCTL_EXIT_OK. */
 int adctl_command_help(const char *cmd);
 

@@ -25,23 +25,9 @@ static bool parse_id_args(struct adctl *ctl, int argc, char **argv, const char *
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", common_longopts, NULL)) != -1) {
-                switch (c) {
-                case 'A':
-                        if (adctl_set_api(ctl, optarg) < 0) {
-                                *exit_code = ADCTL_EXIT_USAGE;
-                                return false;
-                        }
-                        break;
-                case 'J':
-                        ctl->json = true;
-                        break;
-                case 'h':
-                        *exit_code = adctl_command_help(argv[0]);
+                *exit_code = adctl_common_option(ctl, c, argv[0], argv);
+                if (*exit_code != ADCTL_OPT_NEXT)
                         return false;
-                default:
-                        *exit_code = adctl_bad_option(argv[0], argv);
-                        return false;
-                }
         }
         if (optind >= argc) {
                 *exit_code = adctl_usage_error(argv[0], "the deployment ID is missing");
@@ -119,7 +105,7 @@ int adctl_cmd_ls(struct adctl *ctl, int argc, char **argv)
         json_auto_t *all = json_array();
         const char *limit = NULL;
         bool every = false;
-        int c, ret = ADCTL_EXIT_OK;
+        int c, opt, ret = ADCTL_EXIT_OK;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "l:c:ah", longopts, NULL)) != -1) {
@@ -134,17 +120,10 @@ int adctl_cmd_ls(struct adctl *ctl, int argc, char **argv)
                 case 'a':
                         every = true;
                         break;
-                case 'A':
-                        if (adctl_set_api(ctl, optarg) < 0)
-                                return ADCTL_EXIT_USAGE;
-                        break;
-                case 'J':
-                        ctl->json = true;
-                        break;
-                case 'h':
-                        return adctl_command_help("ls");
                 default:
-                        return adctl_bad_option("ls", argv);
+                        if ((opt = adctl_common_option(ctl, c, "ls", argv)) != ADCTL_OPT_NEXT)
+                                return opt;
+                        break;
                 }
         }
         if (optind < argc)

@@ -218,7 +218,7 @@ int adctl_cmd_deploy(struct adctl *ctl, int argc, char **argv)
         long timeout_s = 0;
         double start;
         char *end;
-        int c, ret;
+        int c, opt, ret;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "n:r:e:wt:h", longopts, NULL)) != -1) {
@@ -251,17 +251,10 @@ int adctl_cmd_deploy(struct adctl *ctl, int argc, char **argv)
                                 return ADCTL_EXIT_FAILURE;
                         headers[0] = key_header;
                         break;
-                case 'A':
-                        if (adctl_set_api(ctl, optarg) < 0)
-                                return ADCTL_EXIT_USAGE;
-                        break;
-                case 'J':
-                        ctl->json = true;
-                        break;
-                case 'h':
-                        return adctl_command_help("deploy");
                 default:
-                        return adctl_bad_option("deploy", argv);
+                        if ((opt = adctl_common_option(ctl, c, "deploy", argv)) != ADCTL_OPT_NEXT)
+                                return opt;
+                        break;
                 }
         }
         /* GNU getopt moved the operands after the options. */

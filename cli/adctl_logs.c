@@ -176,7 +176,7 @@ int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv)
         struct adctl_reply reply;
         bool follow_logs = false;
         const char *id;
-        int c, ret;
+        int c, opt, ret;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -184,17 +184,10 @@ int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv)
                 case 'f':
                         follow_logs = true;
                         break;
-                case 'A':
-                        if (adctl_set_api(ctl, optarg) < 0)
-                                return ADCTL_EXIT_USAGE;
-                        break;
-                case 'J':
-                        ctl->json = true;
-                        break;
-                case 'h':
-                        return adctl_command_help("logs");
                 default:
-                        return adctl_bad_option("logs", argv);
+                        if ((opt = adctl_common_option(ctl, c, "logs", argv)) != ADCTL_OPT_NEXT)
+                                return opt;
+                        break;
                 }
         }
         if (optind >= argc)
