@@ -19,7 +19,7 @@ scripts/install-deps.sh
 
 build=${AD_BUILD_DIR:-build}
 step "building with AddressSanitizer and UndefinedBehaviorSanitizer in $build/"
-cmake -S . -B "$build" -DAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B "$build" -DAD_SANITIZE=ON -DAD_FAULT_POINTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 step "checking formatting (clang-format)"

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
+#include "ad/fault.h"
 #include "ad/http.h"
 #include "ad/names.h"
 
@@ -142,6 +143,8 @@ static int engine_call(ad_engine *e, const struct call *c, struct ad_http_respon
         };
         int ret;
 
+        if (AD_FAULT_ERR("engine.call", c->method, err) < 0)
+                return WRAP(-AD_ERR_UNAVAILABLE, err, "container engine");
         if (asprintf(&url, "http://d/%s%s", AD_ENGINE_API_VERSION, c->path) < 0) {
                 url = NULL;
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/fault.h"
 
 int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_error_t *err)
 {
@@ -67,6 +68,9 @@ int ad_outbox_relay(ad_db *db, ad_bus *bus, int batch, int *published, ad_error_
                 PQfreemem(data);
                 if (ret < 0)
                         goto fail;
+                /* Published, not yet marked: after a crash the row is published
+                 * again (same Nats-Msg-Id) by the next relay. */
+                AD_FAULT("outbox.after_publish", PQgetvalue(r, i, 2));
                 ret = ad_db_exec(db, NULL, "UPDATE outbox SET published_at = now() WHERE id = $1",
                                  1, id, err);
                 if (ret < 0)

@@ -6,6 +6,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/fault.h"
 #include "ad/log.h"
 
 #define STEP_REASON_MAX 4096
@@ -226,6 +227,9 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
                 ret = def->ping_ms > 0 ? ad_delivery_work(d, work_fn, &w, def->ping_ms)
                                        : work_fn(&w);
                 if (ret == 0) {
+                        /* The effect is done and its event published; the
+                         * delivery is neither recorded nor acked yet. */
+                        AD_FAULT("step.after_effect", def->step);
                         outcome = run.outcome ? run.outcome : "done";
                         if (run.failure)
                                 level = AD_LOG_WARN;

@@ -10,6 +10,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/event.h"
+#include "ad/fault.h"
 #include "ad/log.h"
 #include "ad/metrics.h"
 #include "ad/outbox.h"
@@ -136,6 +137,9 @@ static enum ad_disposition handle_event(struct ad_delivery *d, void *ud)
                 ad_event_free(env);
                 return AD_NAK;
         }
+        /* Committed; neither acked nor relayed yet. */
+        if (res.outcome == SAGA_APPLIED)
+                AD_FAULT("coordinator.after_commit", d->subject);
         snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome_name(res.outcome));
         ad_metric_add(co->events, labels, 1);
         f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "deployment_id", env->deployment_id, "subject",
