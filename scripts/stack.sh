@@ -4,12 +4,25 @@
 # picked at `up` time, all state under ONE directory:
 #   $AD_STATE_DIR, default <repo>/.stack
 #
-# Usage: stack.sh up | down [--purge] | status | env
+# Usage: stack.sh up | down [--purge] | status | env | kill NAME | restart NAME
 #   up      start what is not running (idempotent), write and print STATE/env
 #   down    stop the servers; data is kept unless --purge
 #   status  one line per server: state, pid, port(s); exit 3 if any stopped
 #   env     print STATE/env (source it: `. "$(scripts/stack.sh env-file)"`
 #           or `eval "$(scripts/stack.sh env)"`)
+#   kill NAME     SIGKILL one server (fault tests); `up` starts it again on
+#                 the same port(s) and data
+#   restart NAME  stop one server politely and start it again, same ports
+#                 and data (postgres: a "fast" shutdown, like pg_ctl -m fast)
+#
+# Environment (read by `up`, remembered in STATE/mode for later commands,
+# including a later `up` without them):
+#   AD_NATS_CLUSTER=N   N >= 3: NATS as an N-node JetStream cluster (servers
+#                       nats1..natsN, routes between them); AD_NATS_URL lists
+#                       every node and AD_NATS_REPLICAS=3 (docs/operations.md).
+#                       Unset or 1: one node, `nats`.
+#   AD_STACK_SERVERS="nats postgres"  start only these servers (tests that
+#                       need a private NATS and/or PostgreSQL); default: all.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,13 +37,22 @@ PG_DB=${AD_PG_DB:-appdeployer}
 START_TIMEOUT=${AD_START_TIMEOUT:-60}
 STOP_TIMEOUT=${AD_STOP_TIMEOUT:-20}
 
-SERVERS=(nats postgres registry caddy podman)
+ALL_SERVERS=(nats postgres registry caddy podman)
+MAX_NATS_NODES=9
 # Process names (/proc/PID/comm) used to tell our server from a recycled pid.
 declare -A COMM=([nats]=nats-server [postgres]=postgres
   [registry]=docker-registry [caddy]=caddy [podman]=podman)
 PORT_KEYS=(NATS_PORT NATS_MONITOR_PORT PG_PORT REGISTRY_PORT
   CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT)
+for ((i = 1; i <= MAX_NATS_NODES; i++)); do
+  COMM[nats$i]=nats-server
+  PORT_KEYS+=("NATS${i}_PORT" "NATS${i}_MONITOR_PORT" "NATS${i}_CLUSTER_PORT")
+done
 declare -A PORT=()
+# Set by init_mode: the servers of this stack, in start order, and the NATS
+# node count (1: the single server `nats`; N: nats1..natsN).
+SERVERS=()
+NATS_NODES=1
 
 init_paths() {
   # Absolute path: it ends up in the env file and in server configs.
@@ -46,6 +68,71 @@ init_paths() {
   CONTAINERS_CONF_FILE=$STATE/podman/containers.conf
   REGISTRIES_CONF_FILE=$STATE/podman/registries.conf
   CADDY_CA_FILE=$STATE/caddy/data/pki/authorities/local/root.crt
+  MODE_FILE=$STATE/mode
+}
+
+# init_mode up|other: NATS_NODES and SERVERS from the environment (`up`) or
+# from what the last `up` recorded in STATE/mode (every other command, so
+# `down` and `status` need no variables).
+init_mode() {
+  local cmd=$1 key val nodes="" servers="" name i
+  if [[ -f $MODE_FILE ]]; then
+    while IFS='=' read -r key val; do
+      case $key in
+      nats_nodes) nodes=$val ;;
+      servers) servers=$val ;;
+      esac
+    done <"$MODE_FILE"
+  fi
+  # `up` follows the variables when set, else what the last `up` used (a
+  # fresh state dir: one NATS node and every server, as always).
+  if [[ $cmd == up ]]; then
+    nodes=${AD_NATS_CLUSTER:-$nodes}
+    servers=${AD_STACK_SERVERS:-$servers}
+  fi
+  nodes=${nodes:-1}
+  servers=${servers:-${ALL_SERVERS[*]}}
+  if ! [[ $nodes =~ ^[0-9]+$ ]] || ! ((nodes == 1 || (nodes >= 3 && nodes <= MAX_NATS_NODES))); then
+    ad_die "AD_NATS_CLUSTER must be 1 or 3..$MAX_NATS_NODES, not '$nodes'"
+  fi
+  NATS_NODES=$nodes
+  SERVERS=()
+  for name in "${ALL_SERVERS[@]}"; do
+    [[ " $servers " == *" $name "* ]] || continue
+    if [[ $name == nats ]] && ((NATS_NODES > 1)); then
+      for ((i = 1; i <= NATS_NODES; i++)); do SERVERS+=("nats$i"); done
+    else
+      SERVERS+=("$name")
+    fi
+  done
+  for name in $servers; do
+    [[ " ${ALL_SERVERS[*]} " == *" $name "* ]] ||
+      ad_die "AD_STACK_SERVERS: unknown server '$name' (known: ${ALL_SERVERS[*]})"
+  done
+  ((${#SERVERS[@]})) || ad_die "AD_STACK_SERVERS selects no server"
+}
+
+save_mode() {
+  local name servers=""
+  for name in "${ALL_SERVERS[@]}"; do
+    if [[ $name == nats ]]; then
+      [[ " ${SERVERS[*]} " == *" nats"* ]] && servers+="nats "
+    elif [[ " ${SERVERS[*]} " == *" $name "* ]]; then
+      servers+="$name "
+    fi
+  done
+  printf 'nats_nodes=%s\nservers=%s\n' "$NATS_NODES" "${servers% }" >"$MODE_FILE.tmp"
+  mv -f "$MODE_FILE.tmp" "$MODE_FILE"
+}
+
+selected() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
+
+# Every server this script may have started in STATE, whatever the mode.
+every_server() {
+  local i
+  echo nats
+  for ((i = 1; i <= MAX_NATS_NODES; i++)); do echo "nats$i"; done
+  echo postgres registry caddy podman
 }
 
 # --- ports -----------------------------------------------------------------
@@ -90,6 +177,7 @@ reserve() {
 ports_of() {
   case $1 in
   nats) echo NATS_PORT NATS_MONITOR_PORT ;;
+  nats[0-9]) echo "NATS${1#nats}_PORT NATS${1#nats}_MONITOR_PORT NATS${1#nats}_CLUSTER_PORT" ;;
   postgres) echo PG_PORT ;;
   registry) echo REGISTRY_PORT ;;
   caddy) echo CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;;
@@ -152,6 +240,43 @@ start_nats() {
 ready_nats() {
   curl -fsS "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}/healthz" &&
     (exec 3<>"/dev/tcp/127.0.0.1/${PORT[NATS_PORT]}")
+}
+
+# Cluster node natsI: its own store dir and server name, one cluster name,
+# routes to every other node (a node that is down is retried by the
+# others). JetStream elects a meta leader once a majority of nodes is up.
+# No accounts or users: loopback only, the default account (see
+# docs/operations.md about CVE-2023-47090 before exposing it).
+start_nats_node() {
+  local i=$1 j routes=""
+  for ((j = 1; j <= NATS_NODES; j++)); do
+    ((j == i)) || routes+="${routes:+,}nats://127.0.0.1:${PORT[NATS${j}_CLUSTER_PORT]}"
+  done
+  mkdir -p "$STATE/nats$i"
+  launch "nats$i" nats-server -n "app-deployer-nats$i" -js -sd "$STATE/nats$i" \
+    -a 127.0.0.1 -p "${PORT[NATS${i}_PORT]}" -m "${PORT[NATS${i}_MONITOR_PORT]}" \
+    --cluster_name app-deployer-local --cluster "nats://127.0.0.1:${PORT[NATS${i}_CLUSTER_PORT]}" \
+    --routes "$routes"
+}
+# /healthz answers ok once the node's JetStream is up and has a meta leader.
+ready_nats_node() {
+  local i=$1
+  curl -fsS "http://127.0.0.1:${PORT[NATS${i}_MONITOR_PORT]}/healthz" &&
+    (exec 3<>"/dev/tcp/127.0.0.1/${PORT[NATS${i}_PORT]}")
+}
+
+# start_server NAME / ready_server NAME: dispatch (natsI shares one pair).
+start_server() {
+  case $1 in
+  nats[0-9]) start_nats_node "${1#nats}" ;;
+  *) "start_$1" ;;
+  esac
+}
+ready_server() {
+  case $1 in
+  nats[0-9]) ready_nats_node "${1#nats}" ;;
+  *) "ready_$1" ;;
+  esac
 }
 
 start_postgres() {
@@ -289,6 +414,7 @@ ready_podman() {
 # --- commands --------------------------------------------------------------
 
 write_env() {
+  local urls="" i
   # The platform key that seals app secrets: made once, readable by root
   # only, and read from its file (never copied into the env file).
   if [[ ! -s $STATE/secrets.key ]]; then
@@ -297,20 +423,37 @@ write_env() {
   {
     echo "# app-deployer local stack ($(date -Is)); source this file."
     printf 'export AD_STATE_DIR=%q\n' "$STATE"
-    printf 'export AD_NATS_URL=%q\n' "nats://127.0.0.1:${PORT[NATS_PORT]}"
-    printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}"
-    printf 'export AD_DATABASE_URL=%q\n' \
-      "postgresql://$PG_USER:$(urlencode "$PG_PASSWORD")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
-    printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
-    printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
-    printf 'export AD_CADDY_ADMIN_URL=%q\n' "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}"
-    printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
-    printf 'export AD_INGRESS_HTTPS_PORT=%q\n' "${PORT[INGRESS_HTTPS_PORT]}"
-    printf 'export AD_INGRESS_CA_FILE=%q\n' "$CADDY_CA_FILE"
-    printf 'export CONTAINERS_CONF=%q\n' "$CONTAINERS_CONF_FILE"
-    printf 'export CONTAINERS_REGISTRIES_CONF=%q\n' "$REGISTRIES_CONF_FILE"
-    printf 'export DOCKER_HOST=%q\n' "unix://$SOCK"
+    if selected nats; then
+      printf 'export AD_NATS_URL=%q\n' "nats://127.0.0.1:${PORT[NATS_PORT]}"
+      printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}"
+    elif selected nats1; then
+      # Every node: a client connects to any and fails over to the others.
+      for ((i = 1; i <= NATS_NODES; i++)); do
+        urls+="${urls:+,}nats://127.0.0.1:${PORT[NATS${i}_PORT]}"
+      done
+      printf "export AD_NATS_URL='%s'\n" "$urls"
+      printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS1_MONITOR_PORT]}"
+      printf 'export AD_NATS_REPLICAS=3\n'
+    fi
+    if selected postgres; then
+      printf 'export AD_DATABASE_URL=%q\n' \
+        "postgresql://$PG_USER:$(urlencode "$PG_PASSWORD")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+    fi
+    selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
+    selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+    if selected caddy; then
+      printf 'export AD_CADDY_ADMIN_URL=%q\n' "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}"
+      printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
+      printf 'export AD_INGRESS_HTTPS_PORT=%q\n' "${PORT[INGRESS_HTTPS_PORT]}"
+      printf 'export AD_INGRESS_CA_FILE=%q\n' "$CADDY_CA_FILE"
+    fi
+    if selected podman; then
+      printf 'export CONTAINERS_CONF=%q\n' "$CONTAINERS_CONF_FILE"
+      printf 'export CONTAINERS_REGISTRIES_CONF=%q\n' "$REGISTRIES_CONF_FILE"
+      printf 'export DOCKER_HOST=%q\n' "unix://$SOCK"
+    fi
     printf 'export PGBIN=%q\n' "$PGBIN"
+    # shellcheck disable=SC2016 # expanded when the env file is sourced
     printf 'export AD_SECRETS_KEY="$(cat %q)"\n' "$STATE/secrets.key"
   } >"$ENV_FILE.tmp"
   mv -f "$ENV_FILE.tmp" "$ENV_FILE"
@@ -329,14 +472,22 @@ urlencode() {
 }
 
 cmd_up() {
-  local name started=() pid t0=$SECONDS
+  local name started=() torun=() pid t0=$SECONDS key
   # Marker so `down --purge` only ever deletes a directory we created.
   touch "$STATE/.app-deployer-stack"
   mkdir -p "$LOGDIR" "$RUNDIR" "$STATE/podman"
   load_ports
+  save_mode
+
+  # NATS of the other mode (one node vs a cluster) cannot run alongside.
+  for name in $(every_server); do
+    if [[ $name != nats* ]] || selected "$name"; then continue; fi
+    pid=$(server_pid "$name") || continue
+    ad_log "$name: not part of this stack's NATS mode, stopping"
+    stop_server "$name" "$pid"
+  done
 
   # Ports of servers that already run are taken; others get fresh ones.
-  local key
   for name in "${SERVERS[@]}"; do
     pid=$(server_pid "$name") || continue
     for key in $(ports_of "$name"); do
@@ -351,18 +502,21 @@ cmd_up() {
     reserve $(ports_of "$name")
   done
 
-  # podman reads registries.conf at start: (re)write it for the registry's
-  # port, restarting a running podman service if the port changed.
-  server_pid registry >/dev/null || pick REGISTRY_PORT
-  ad_write_containers_conf "$CONTAINERS_CONF_FILE"
-  local regconf_old=""
-  [[ -f $REGISTRIES_CONF_FILE ]] && regconf_old=$(cat "$REGISTRIES_CONF_FILE")
-  ad_write_registries_conf "$REGISTRIES_CONF_FILE" "127.0.0.1:${PORT[REGISTRY_PORT]}"
-  if pid=$(server_pid podman) && [[ $regconf_old != "$(cat "$REGISTRIES_CONF_FILE")" ]]; then
-    ad_log "podman: registry address changed, restarting the service"
-    ad_stop_pid podman "$pid" "$STOP_TIMEOUT"
+  if selected registry || selected podman; then
+    # podman reads registries.conf at start: (re)write it for the registry's
+    # port, restarting a running podman service if the port changed.
+    server_pid registry >/dev/null || pick REGISTRY_PORT
+    ad_write_containers_conf "$CONTAINERS_CONF_FILE"
+    local regconf_old=""
+    [[ -f $REGISTRIES_CONF_FILE ]] && regconf_old=$(cat "$REGISTRIES_CONF_FILE")
+    ad_write_registries_conf "$REGISTRIES_CONF_FILE" "127.0.0.1:${PORT[REGISTRY_PORT]}"
+    if pid=$(server_pid podman) && [[ $regconf_old != "$(cat "$REGISTRIES_CONF_FILE")" ]]; then
+      ad_log "podman: registry address changed, restarting the service"
+      ad_stop_pid podman "$pid" "$STOP_TIMEOUT"
+    fi
   fi
 
+  # Every port first: a cluster node's routes name the other nodes' ports.
   for name in "${SERVERS[@]}"; do
     if pid=$(server_pid "$name"); then
       ad_log "$name: already running (pid $pid)"
@@ -371,20 +525,22 @@ cmd_up() {
     # (the registry's port was picked above, for registries.conf)
     # shellcheck disable=SC2046
     [[ $name == registry ]] || pick $(ports_of "$name")
-    save_ports # before starting: `status`/`down` must know even on failure
-    "start_$name"
+    torun+=("$name")
+  done
+  save_ports # before starting: `status`/`down` must know even on failure
+  for name in "${torun[@]}"; do
+    start_server "$name"
     started+=("$name")
   done
-  save_ports
 
   for name in "${started[@]}"; do
     # Raw read: a server that already died must be reported as such.
     read -r pid <"$RUNDIR/$name.pid" || pid=""
-    ad_wait_for "$name" "$START_TIMEOUT" "$pid" "$LOGDIR/$name.log" "ready_$name" ||
+    ad_wait_for "$name" "$START_TIMEOUT" "$pid" "$LOGDIR/$name.log" ready_server "$name" ||
       ad_die "$name failed to start (log: $LOGDIR/$name.log)"
     ad_log "$name: ready (pid $pid)"
   done
-  setup_postgres
+  if selected postgres; then setup_postgres; fi
 
   write_env
   ad_log "stack up in $((SECONDS - t0))s; state in $STATE"
@@ -404,10 +560,12 @@ stop_server() {
 }
 
 cmd_down() {
-  local purge=0 name pid i
+  local purge=0 name pid i all
   [[ ${1:-} == --purge ]] && purge=1
-  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
-    name=${SERVERS[i]}
+  # Whatever mode the servers were started in.
+  mapfile -t all < <(every_server | tr ' ' '\n')
+  for ((i = ${#all[@]} - 1; i >= 0; i--)); do
+    name=${all[i]}
     if pid=$(server_pid "$name"); then
       stop_server "$name" "$pid"
     fi
@@ -446,22 +604,51 @@ cmd_env() {
   cat "$ENV_FILE"
 }
 
+# known_server NAME: NAME is a server of this stack's mode.
+known_server() {
+  if [[ -z ${1:-} ]] || ! selected "$1"; then
+    ad_die "no server '${1:-}' in this stack (servers: ${SERVERS[*]})"
+  fi
+}
+
+# kill NAME: SIGKILL, as a crash would; `up` starts it again.
+cmd_kill() {
+  local name=${1:-} pid
+  known_server "$name"
+  pid=$(server_pid "$name") || ad_die "$name is not running"
+  ad_log "$name: killing (SIGKILL, pid $pid)"
+  kill -KILL "$pid"
+  while ad_alive "$pid"; do sleep 0.05; done
+}
+
+# restart NAME: polite stop, then `up` starts it again with its ports.
+cmd_restart() {
+  local name=${1:-} pid
+  known_server "$name"
+  if pid=$(server_pid "$name"); then
+    stop_server "$name" "$pid"
+  fi
+  cmd_up >/dev/null
+}
+
 main() {
   local cmd=${1:-}
   shift || true
   init_paths
+  init_mode "$cmd"
   case $cmd in
-  up | down)
+  up | down | restart)
     # One up/down at a time per state dir (parallel test runners).
     exec 9>>"$STATE/.lock"
     flock -w 120 9 || ad_die "another up/down holds $STATE/.lock"
     "cmd_$cmd" "$@"
     ;;
+  kill) cmd_kill "$@" ;;
   status) cmd_status "$@" ;;
   env) cmd_env ;;
   env-file) printf '%s\n' "$ENV_FILE" ;;
   *)
-    echo "usage: $0 up | down [--purge] | status | env | env-file" >&2
+    echo "usage: $0 up | down [--purge] | status | env | env-file | kill NAME | restart NAME" >&2
     exit 2
     ;;
   esac

@@ -40,6 +40,8 @@ static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr, const char 
         case NATS_STALE_CONNECTION:
         case NATS_NO_RESPONDERS:
         case NATS_IO_ERROR:
+        case NATS_NOT_YET_CONNECTED:
+        case NATS_MISSED_HEARTBEAT:
                 kind = AD_ERR_UNAVAILABLE;
                 break;
         case NATS_TIMEOUT:
@@ -54,6 +56,11 @@ static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr, const char 
         default:
                 break;
         }
+        /* A cluster electing a leader (a node was lost): try again. */
+        if (jerr == JSClusterNotAvailErr || jerr == JSClusterNotLeaderErr ||
+            jerr == JSClusterIncompleteErr || jerr == JSClusterNoPeersErr ||
+            jerr == JSStreamOfflineErr || jerr == JSConsumerOfflineErr)
+                kind = AD_ERR_UNAVAILABLE;
         if (jerr)
                 return ad_error_make(err, kind, (int)s, "%s: %s (JetStream error %d)%s%s", what,
                                      natsStatus_GetText(s), (int)jerr, last && *last ? ": " : "",
@@ -62,18 +69,59 @@ static int nats_error(ad_error_t *err, natsStatus s, jsErrCode jerr, const char 
                              last && *last ? ": " : "", last ? last : "");
 }
 
+/* Splits "nats://a:1, nats://b:2" into its URLs (at most AD_BUS_MAX_URLS):
+ * returns how many, 0 when there is none or too many.  *buf holds them. */
+static int split_urls(const char *url, char **buf, const char *urls[AD_BUS_MAX_URLS])
+{
+        int n = 0;
+
+        *buf = strdup(url ? url : "");
+        if (*buf == NULL)
+                return 0;
+        for (char *save = NULL, *tok = strtok_r(*buf, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+                char *end;
+
+                while (*tok == ' ' || *tok == '\t')
+                        tok++;
+                end = tok + strlen(tok);
+                while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+                        *--end = '\0';
+                if (*tok == '\0')
+                        continue;
+                if (n == AD_BUS_MAX_URLS)
+                        return 0;
+                urls[n++] = tok;
+        }
+        return n;
+}
+
 int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_error_t *err)
 {
+        const char *urls[AD_BUS_MAX_URLS];
         natsOptions *opts = NULL;
+        char *buf = NULL;
         natsStatus s;
         ad_bus *bus;
+        int nurls;
 
+        nurls = split_urls(url, &buf, urls);
+        if (nurls == 0) {
+                free(buf);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "NATS URL `%s`: expected 1 to %d comma-separated URLs",
+                                     url ? url : "", AD_BUS_MAX_URLS);
+        }
         bus = calloc(1, sizeof(*bus));
-        if (bus == NULL)
+        if (bus == NULL) {
+                free(buf);
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
         s = natsOptions_Create(&opts);
+        /* Every server of a cluster: the first reachable one is used, and
+         * the others (plus those the cluster advertises) on a reconnect. */
         if (s == NATS_OK)
-                s = natsOptions_SetURL(opts, url);
+                s = natsOptions_SetServers(opts, urls, nurls);
         if (s == NATS_OK)
                 s = natsOptions_SetName(opts, client_name);
         /* Once connected, reconnect forever: a NATS restart must only
@@ -89,6 +137,7 @@ int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_er
         if (s == NATS_OK)
                 s = natsConnection_Connect(&bus->nc, opts);
         natsOptions_Destroy(opts);
+        free(buf);
         if (s == NATS_OK)
                 s = natsConnection_JetStream(&bus->js, bus->nc, NULL);
         if (s != NATS_OK) {
@@ -408,21 +457,110 @@ int64_t ad_bus_backoff_ms(uint64_t delivered)
         return base - jitter + (int64_t)(random() % (2 * jitter + 1));
 }
 
+/* After a fetch failed this many times in a row on a connected bus, the
+ * consumer is looked up (and re-created if the server lost it) and the
+ * subscription bound again. */
+#define REBIND_AFTER_ERRORS 5
+/* A consumer that delivered nothing for this long is checked for on the
+ * server: cnats 3.4.1 reports a deleted consumer once ("Consumer
+ * Deleted"), then its fetches just time out, and a single server that
+ * lost its store (nats-server 2.9 syncs on a timer) reports nothing. */
+#define CHECK_IDLE_MS 30000
+
+struct consumer_state {
+        int fails;          /* fetch errors in a row */
+        bool suspect;       /* an error since the last message or check */
+        int64_t checked_ms; /* last message or check (monotonic) */
+};
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Binds consumer c again, replacing its subscription on success. */
+static int rebind(ad_bus *bus, struct ad_consumer *c, ad_error_t *err)
+{
+        ad_bus_sub *fresh = NULL;
+        int ret = ad_bus_ensure_consumer(bus, &c->spec, err);
+
+        if (ret == 0)
+                ret = ad_bus_bind(&fresh, bus, c->spec.durable, c->spec.filter_subject, err);
+        if (ret < 0)
+                return ret;
+        ad_bus_sub_free(c->sub);
+        c->sub = fresh;
+        return 0;
+}
+
+/* Between fetches: binds again when the consumer is gone or the fetches
+ * keep failing although the connection is up. */
+static void keep_bound(ad_bus *bus, struct ad_consumer *c, struct consumer_state *st)
+{
+        bool again = false;
+
+        if (!ad_bus_connected(bus))
+                return;
+        if (st->fails >= REBIND_AFTER_ERRORS) {
+                again = true;
+        } else if (st->fails == 0 && (st->suspect || now_ms() - st->checked_ms >= CHECK_IDLE_MS)) {
+                jsConsumerInfo *ci = NULL;
+                natsStatus s = js_GetConsumerInfo(&ci, bus->js, AD_STREAM_NAME, c->spec.durable,
+                                                  NULL, NULL);
+
+                jsConsumerInfo_Destroy(ci);
+                if (s == NATS_NOT_FOUND)
+                        again = true;
+                else if (s == NATS_OK)
+                        st->suspect = false;
+                st->checked_ms = now_ms();
+        }
+        if (again) {
+                cleanup_error ad_error_t err = NULL;
+
+                if (rebind(bus, c, &err) == 0) {
+                        st->fails = 0;
+                        st->suspect = false;
+                        st->checked_ms = now_ms();
+                }
+        }
+}
+
 int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop)(void),
                ad_error_t *err)
 {
         int64_t wait = n > 1 ? 200 : 1000;
+        struct consumer_state *st = calloc(n > 0 ? n : 1, sizeof(*st));
         int ret = 0;
 
+        if (st == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         for (size_t i = 0; i < n; i++) {
-                ret = ad_bus_ensure_consumer(bus, &consumers[i].spec, err);
-                if (ret == 0)
-                        ret = ad_bus_bind(&consumers[i].sub, bus, consumers[i].spec.durable,
-                                          consumers[i].spec.filter_subject, err);
-                if (ret < 0) {
-                        ad_error_wrap(err, "consumer %s", consumers[i].spec.durable);
-                        goto out;
+                /* NATS away or a cluster electing a leader: wait for it
+                 * (bounded only by `stop`); anything else is a bug. */
+                consumers[i].sub = NULL;
+                for (int64_t delay = 200;; delay = delay * 2 > 2000 ? 2000 : delay * 2) {
+                        ad_error_t serr = NULL;
+                        struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
+
+                        ret = rebind(bus, &consumers[i], &serr);
+                        if (ret == 0)
+                                break;
+                        if (!ad_error_is_retryable(serr) || stop()) {
+                                if (err && *err == NULL)
+                                        *err = serr;
+                                else
+                                        ad_error_release(&serr);
+                                ad_error_wrap(err, "consumer %s", consumers[i].spec.durable);
+                                goto out;
+                        }
+                        ad_error_release(&serr);
+                        nanosleep(&ts, NULL);
                 }
+                st[i].checked_ms = now_ms();
         }
         while (!stop()) {
                 for (size_t i = 0; i < n && !stop(); i++) {
@@ -431,15 +569,26 @@ int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop
                         enum ad_disposition disp;
 
                         ret = ad_bus_fetch(consumers[i].sub, &d, wait, &ferr);
-                        if (ret <= 0) {
-                                /* Disconnected: cnats reconnects by itself;
-                                 * don't spin while it does. */
-                                if (ret < 0) {
-                                        struct timespec ts = { 0, 200 * 1000 * 1000 };
-                                        nanosleep(&ts, NULL);
-                                }
+                        if (ret < 0) {
+                                /* Disconnected: cnats reconnects by itself
+                                 * (and re-subscribes, so the pull
+                                 * subscription works again); don't spin
+                                 * while it does. */
+                                struct timespec ts = { 0, 200 * 1000 * 1000 };
+
+                                nanosleep(&ts, NULL);
+                                st[i].fails++;
+                                st[i].suspect = true;
+                                keep_bound(bus, &consumers[i], &st[i]);
                                 continue;
                         }
+                        st[i].fails = 0;
+                        if (ret == 0) {
+                                keep_bound(bus, &consumers[i], &st[i]);
+                                continue;
+                        }
+                        st[i].suspect = false;
+                        st[i].checked_ms = now_ms();
                         disp = consumers[i].handler(&d, consumers[i].userdata);
                         switch (disp) {
                         case AD_ACK:
@@ -461,5 +610,6 @@ out:
                 ad_bus_sub_free(consumers[i].sub);
                 consumers[i].sub = NULL;
         }
+        free(st);
         return ret;
 }

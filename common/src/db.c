@@ -117,7 +117,23 @@ int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams, const ch
 
 int ad_db_begin(ad_db *db, ad_error_t *err)
 {
-        int ret = ad_db_exec(db, NULL, "BEGIN", 0, NULL, err);
+        ad_error_t first = NULL;
+        int ret = ad_db_exec(db, NULL, "BEGIN", 0, NULL, &first);
+
+        /* The server restarted since our last statement: libpq learns it
+         * only now, on a socket the old server closed.  A BEGIN that never
+         * ran is safe to send again on a fresh connection (ad_db_exec
+         * resets it); other statements are not retried here, since one
+         * may have committed before the connection broke. */
+        if (ret < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+                ad_error_release(&first);
+                ret = ad_db_exec(db, NULL, "BEGIN", 0, NULL, err);
+        } else if (ret < 0) {
+                if (err && *err == NULL)
+                        *err = first;
+                else
+                        ad_error_release(&first);
+        }
 
         if (ret == 0)
                 db->in_tx = 1;

@@ -73,7 +73,8 @@ done
 # A malformed configuration: the message names file, line and key.
 printf 'nats:\n  url: nats://127.0.0.1:4222\n  replicas: lots\n' >"$work/bad.yaml"
 rc=0
-out=$("$bin/adcoordinator" --config "$work/bad.yaml" 2>&1) || rc=$?
+# (The stack's env may set AD_NATS_REPLICAS, which would win over the file.)
+out=$(env -u AD_NATS_REPLICAS "$bin/adcoordinator" --config "$work/bad.yaml" 2>&1) || rc=$?
 [[ $rc == 2 ]] || fail "bad config: exit code $rc, want 2"
 [[ $out == *"bad.yaml:3"*"nats.replicas"* ]] || fail "bad config: message lacks file:line and key: $out"
 printf 'nats: [unclosed\n' >"$work/syntax.yaml"

@@ -23,7 +23,15 @@
 
 typedef struct ad_bus ad_bus;
 
-/* One connection attempt; the caller retries (see ad_service). */
+#define AD_BUS_MAX_URLS 16
+
+/* One connection attempt; the caller retries (see ad_service).  url is one
+ * server or a comma-separated list of a cluster's servers ("nats://a:4222,
+ * nats://b:4222"); any reachable one will do.  Once connected, the
+ * connection is re-established forever, to any server of the list or of
+ * the cluster: in between, publishes fail with a retryable error
+ * (ad_error_is_retryable) and fetches return errors that ad_bus_run
+ * waits out. */
 int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_error_t *err);
 void ad_bus_close(ad_bus *bus);
 bool ad_bus_connected(ad_bus *bus);
@@ -100,7 +108,13 @@ struct ad_consumer {
 
 /* Creates and binds every consumer, then delivers messages to their
  * handlers until `stop` returns true (checked at least every second).
- * A NAK is redelivered after ad_bus_backoff_ms(delivered). */
+ * A NAK is redelivered after ad_bus_backoff_ms(delivered).
+ * NATS going away never ends the loop: creating the consumers waits out
+ * retryable errors (no server, a cluster electing a leader), fetches wait
+ * for cnats to reconnect, and a consumer the server lost (deleted, or a
+ * restarted server without it) is re-created and bound again, checked
+ * after fetch errors and after 30 s without a message.  Only a
+ * non-retryable error at start-up is returned. */
 int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop)(void),
                ad_error_t *err);
 

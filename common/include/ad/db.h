@@ -34,6 +34,8 @@ PGconn *ad_db_conn(ad_db *db);
 int ad_db_exec(ad_db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
                ad_error_t *err);
 
+/* A BEGIN that fails on a connection the server closed (a PostgreSQL
+ * restart since the last statement) is sent once more on a fresh one. */
 int ad_db_begin(ad_db *db, ad_error_t *err);
 int ad_db_commit(ad_db *db, ad_error_t *err);
 void ad_db_rollback(ad_db *db);
