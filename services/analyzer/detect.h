@@ -248,6 +248,11 @@ int analyzer_repo_walk(struct analyzer_repo *repo, ad_error_t *err);
 void analyzer_repo_clear(struct analyzer_repo *repo);
 bool analyzer_has_suffix(const char *s, const char *suffix);
 
+/* The value of `key = "value"` (or 'value') on the TOML line [p, le), or
+ * NULL when the line is not that, the value is empty or longer than max.
+ * Shared by the pyproject and Cargo readers. */
+char *analyzer_toml_string(const char *p, const char *le, const char *key, size_t max);
+
 /* The first port found in the files with one of `exts`, trying `first`
  * (NULL-terminated, may be NULL) before the rest.  Returns 1 and fills
  * *port and *why_text ("from server.js: listen(3000)"), 0 when none. */

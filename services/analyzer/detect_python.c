@@ -106,30 +106,6 @@ int analyzer_parse_requirements(struct analyzer_python_deps *out, const char *da
         return 0;
 }
 
-/* The value of `key = "value"` on a TOML line, or NULL. */
-static char *toml_string_value(const char *line, const char *le, const char *key)
-{
-        size_t k = strlen(key);
-        const char *p = line, *q;
-
-        if ((size_t)(le - p) <= k || memcmp(p, key, k) != 0)
-                return NULL;
-        p += k;
-        while (p < le && (*p == ' ' || *p == '\t'))
-                p++;
-        if (p >= le || *p != '=')
-                return NULL;
-        p++;
-        while (p < le && (*p == ' ' || *p == '\t'))
-                p++;
-        if (p >= le || (*p != '"' && *p != '\''))
-                return NULL;
-        q = memchr(p + 1, *p, (size_t)(le - p - 1));
-        if (q == NULL || q - p - 1 > 64)
-                return NULL;
-        return strndup(p + 1, (size_t)(q - p - 1));
-}
-
 /* Not a TOML parser: enough of one to read [project] dependencies,
  * requires-python and [tool.poetry.dependencies], line by line. */
 int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data, size_t len,
@@ -195,18 +171,18 @@ int analyzer_parse_pyproject(struct analyzer_python_deps *out, const char *data,
                         p = open + 1;
                         continue;
                 } else if (section == PROJECT &&
-                           (v = toml_string_value(p, le, "requires-python")) != NULL) {
+                           (v = analyzer_toml_string(p, le, "requires-python", 64)) != NULL) {
                         free(d.python_version);
                         d.python_version = v;
                 } else if (section == REQUIRES &&
-                           (v = toml_string_value(p, le, "python_version")) != NULL) {
+                           (v = analyzer_toml_string(p, le, "python_version", 64)) != NULL) {
                         free(d.python_version);
                         d.python_version = v;
                 } else if (section == POETRY_DEPS && p < le && *p != '#') {
                         size_t n = dep_name_len(p, le);
 
                         if (n == 6 && memcmp(p, "python", 6) == 0) {
-                                v = toml_string_value(p, le, "python");
+                                v = analyzer_toml_string(p, le, "python", 64);
                                 if (v) {
                                         free(d.python_version);
                                         d.python_version = v;

@@ -31,30 +31,6 @@ void analyzer_cargo_clear(struct analyzer_cargo *c)
         *c = (struct analyzer_cargo){ 0 };
 }
 
-/* `key = "value"` on the line: the value, or NULL. */
-static char *toml_value(const char *p, const char *le, const char *key)
-{
-        size_t k = strlen(key);
-        const char *q;
-
-        if ((size_t)(le - p) <= k || memcmp(p, key, k) != 0)
-                return NULL;
-        p += k;
-        while (p < le && (*p == ' ' || *p == '\t'))
-                p++;
-        if (p >= le || *p != '=')
-                return NULL;
-        p++;
-        while (p < le && (*p == ' ' || *p == '\t'))
-                p++;
-        if (p >= le || (*p != '"' && *p != '\''))
-                return NULL;
-        q = memchr(p + 1, *p, (size_t)(le - p - 1));
-        if (q == NULL || q - p - 1 > 128 || q == p + 1)
-                return NULL;
-        return strndup(p + 1, (size_t)(q - p - 1));
-}
-
 static int push(char ***v, size_t *n, char *s, ad_error_t *err)
 {
         char **nv;
@@ -124,16 +100,18 @@ int analyzer_parse_cargo(struct analyzer_cargo *out, const char *data, size_t le
                                   : n >= 11 && memcmp(p, "[workspace]", 11) == 0    ? WORKSPACE
                                   : n >= 14 && memcmp(p, "[dependencies]", 14) == 0 ? DEPS
                                                                                     : OTHER;
-                } else if (section == PACKAGE && (v = toml_value(p, le, "name"))) {
+                } else if (section == PACKAGE && (v = analyzer_toml_string(p, le, "name", 128))) {
                         free(c.name);
                         c.name = v;
-                } else if (section == PACKAGE && (v = toml_value(p, le, "default-run"))) {
+                } else if (section == PACKAGE &&
+                           (v = analyzer_toml_string(p, le, "default-run", 128))) {
                         free(c.default_run);
                         c.default_run = v;
-                } else if (section == PACKAGE && (v = toml_value(p, le, "rust-version"))) {
+                } else if (section == PACKAGE &&
+                           (v = analyzer_toml_string(p, le, "rust-version", 128))) {
                         free(c.rust_version);
                         c.rust_version = v;
-                } else if (section == BIN && (v = toml_value(p, le, "name"))) {
+                } else if (section == BIN && (v = analyzer_toml_string(p, le, "name", 128))) {
                         r = push(&c.bins, &c.n_bins, v, err);
                 } else if (section == WORKSPACE && (size_t)(le - p) > 7 &&
                            memcmp(p, "members", 7) == 0) {

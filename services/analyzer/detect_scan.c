@@ -473,3 +473,26 @@ int analyzer_parse_procfile(struct analyzer_procfile *out, const char *data, siz
         *out = pf;
         return 0;
 }
+
+char *analyzer_toml_string(const char *p, const char *le, const char *key, size_t max)
+{
+        size_t k = strlen(key);
+        const char *q;
+
+        if ((size_t)(le - p) <= k || memcmp(p, key, k) != 0)
+                return NULL;
+        p += k;
+        while (p < le && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p >= le || *p != '=')
+                return NULL;
+        p++;
+        while (p < le && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p >= le || (*p != '"' && *p != '\''))
+                return NULL;
+        q = memchr(p + 1, *p, (size_t)(le - p - 1));
+        if (q == NULL || q == p + 1 || (size_t)(q - p - 1) > max)
+                return NULL;
+        return strndup(p + 1, (size_t)(q - p - 1));
+}
