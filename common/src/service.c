@@ -192,6 +192,32 @@ static int connect_with_retry(struct ad_service *svc, const char *what, const ch
         }
 }
 
+/* Creates (or finds) the DEPLOY stream.  A cluster electing a leader
+ * answers with a retryable error for a few seconds: wait for it, within
+ * nats.connect_timeout_s; any other error is reported at once. */
+static int ensure_stream(struct ad_service *svc, int replicas, ad_error_t *err)
+{
+        long timeout_s, delay = 250;
+        int64_t deadline;
+        int ret;
+
+        ret = ad_config_int(svc->cfg, "nats.connect_timeout_s", 30, 0, 3600, &timeout_s, err);
+        if (ret < 0)
+                return ret;
+        deadline = ad_monotonic_ms() + timeout_s * 1000;
+        for (;;) {
+                ret = ad_bus_ensure_stream(svc->bus, replicas, err);
+                if (ret == 0 || !ad_error_is_retryable(*err) ||
+                    ad_monotonic_ms() + delay > deadline || ad_service_stopping())
+                        return ret;
+                ad_log(AD_LOG_WARN, "the DEPLOY stream is not available yet, retrying", "error",
+                       ad_error_message(*err), NULL);
+                ad_error_release(err);
+                sleep_ms(delay);
+                delay = delay * 2 > 5000 ? 5000 : delay * 2;
+        }
+}
+
 static int connect_bus(struct ad_service *svc, ad_error_t *err)
 {
         char client[96];
@@ -301,7 +327,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 if (connect_with_retry(svc, "NATS", "nats.connect_timeout_s", connect_bus, &err) <
                     0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot connect to NATS", &err);
-                if (ad_bus_ensure_stream(svc->bus, (int)replicas, &err) < 0)
+                if (ensure_stream(svc, (int)replicas, &err) < 0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot set up the DEPLOY stream", &err);
         }
         if (opts->needs_db) {
