@@ -403,7 +403,7 @@ static const json_t *handle_of(const json_t *route_or_handle)
         return json_object_get(route_or_handle, "handle");
 }
 
-const char *ad_caddy_route_dial(const json_t *route_or_handle)
+const json_t *ad_caddy_route_upstreams(const json_t *route_or_handle)
 {
         const json_t *handle = handle_of(route_or_handle);
         size_t i;
@@ -413,8 +413,7 @@ const char *ad_caddy_route_dial(const json_t *route_or_handle)
                 const char *type = json_string_value(json_object_get(h, "handler"));
 
                 if (type && strcmp(type, "reverse_proxy") == 0)
-                        return json_string_value(json_object_get(
-                                json_array_get(json_object_get(h, "upstreams"), 0), "dial"));
+                        return json_object_get(h, "upstreams");
         }
         return NULL;
 }

@@ -39,6 +39,7 @@ static Appdeployer__V1__Resources *resources_of(const struct ad_analysis *a,
         appdeployer__v1__resources__init(r);
         r->cpu = a->cpu_millis / 1000.0;
         r->memory_mb = a->memory_mb;
+        r->replicas = a->replicas;
         return r;
 }
 

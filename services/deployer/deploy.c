@@ -306,16 +306,20 @@ static int retire_others(struct ad_step_run *run, struct deployer *dp, const cha
 
 static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
                            const Appdeployer__V1__DeployProvisioned *pv, const char *url,
-                           char *container_id, ad_error_t *err)
+                           const struct ad_container *cs, size_t n, ad_error_t *err)
 {
         Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
-        char *ids[] = { container_id };
+        cleanup_free char **ids = calloc(n, sizeof(*ids));
         ad_envelope env;
 
+        if (ids == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                ids[i] = cs[i].id;
         out.url = (char *)url;
         out.ip = (char *)dp->ingress.address;
-        out.replicas = 1;
-        out.n_container_ids = 1;
+        out.replicas = (uint32_t)n;
+        out.n_container_ids = n;
         out.container_ids = ids;
         out.app_name = pv->app_name;
         appdeployer__v1__envelope__init(&env);
@@ -337,34 +341,57 @@ static void keep_runtime_log(struct ad_step_run *run, struct deployer *dp, const
                 ad_step_log_str(run, "runtime_log_error", ad_error_message(lerr));
 }
 
-/* True when route `id` already proxies to host_port for deployment_id
- * (a redelivery after the switch): no config change, no caddy reload. */
-static bool route_serves(struct deployer *dp, const char *id, unsigned host_port,
-                         const char *deployment_id)
+/* True when route `id` already proxies to exactly these containers for
+ * deployment_id (a redelivery after the switch): no config change, no
+ * caddy reload. */
+static bool route_serves(struct deployer *dp, const char *id, const struct ad_container *cs,
+                         size_t n, const char *deployment_id)
 {
         json_auto_t *handle = NULL;
-        const char *dial, *dep;
+        const json_t *upstreams;
+        const char *dep;
         char want[300];
 
         if (ad_caddy_get(dp->caddy, id, "handle", &handle, NULL) < 0)
                 return false;
-        snprintf(want, sizeof(want), "%s:%u", dp->publish_address, host_port);
-        dial = ad_caddy_route_dial(handle);
+        upstreams = ad_caddy_route_upstreams(handle);
         dep = ad_caddy_route_deployment(handle);
-        return dial && dep && strcmp(dial, want) == 0 && strcmp(dep, deployment_id) == 0;
+        if (dep == NULL || strcmp(dep, deployment_id) != 0 || json_array_size(upstreams) != n)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                const char *dial =
+                        json_string_value(json_object_get(json_array_get(upstreams, i), "dial"));
+
+                snprintf(want, sizeof(want), "%s:%u", dp->publish_address, cs[i].host_port);
+                if (dial == NULL || strcmp(dial, want) != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* Stops and removes a release's containers (best effort: a failed step). */
+static void remove_all(struct deployer *dp, const struct ad_container *cs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (cs[i].id)
+                        release_remove(dp, cs[i].id, NULL);
 }
 
 static int switch_route(struct ad_step_run *run, struct deployer *dp,
                         const Appdeployer__V1__DeployProvisioned *pv, const char *route_id,
-                        const char *host, const struct ad_container *c, ad_error_t *err)
+                        const char *host, const struct ad_container *cs, size_t n, ad_error_t *err)
 {
         const char *dep = run->in->deployment_id;
-        json_auto_t *handler = release_handler(dp, c->host_port, dep);
+        unsigned ports[DEPLOYER_REPLICAS_MAX];
+        json_auto_t *handler = NULL;
         json_auto_t *previous = NULL;
         cleanup_error ad_error_t gerr = NULL;
         char seen[400] = "";
         int ret;
 
+        for (size_t i = 0; i < n; i++)
+                ports[i] = cs[i].host_port;
+        handler = release_handler(dp, ports, n, dep);
         if (handler == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         /* What served before, to put back if the ingress does not serve
@@ -379,8 +406,8 @@ static int switch_route(struct ad_step_run *run, struct deployer *dp,
                 char tls_id[INGRESS_ROUTE_ID_MAX];
 
                 ingress_tls_route_id(tls_id, route_id);
-                if (route_serves(dp, route_id, c->host_port, dep) &&
-                    (!pv->tls || route_serves(dp, tls_id, c->host_port, dep))) {
+                if (route_serves(dp, route_id, cs, n, dep) &&
+                    (!pv->tls || route_serves(dp, tls_id, cs, n, dep))) {
                         ad_step_log_str(run, "route", "already serving this release");
                 } else {
                         ret = ingress_route_set(dp->caddy, &dp->ingress, route_id, host, pv->tls,
@@ -399,18 +426,32 @@ static int switch_route(struct ad_step_run *run, struct deployer *dp,
 
                 if (back)
                         release_repoint(dp, route_id, back, NULL);
-                release_remove(dp, c->id, NULL);
+                remove_all(dp, cs, n);
                 if (asprintf(&reason,
                              "the route %s was pointed at container %s but the ingress "
                              "(http://%s:%ld/, Host: %s) did not serve it within %ld s: %s; "
                              "the previous route was restored",
-                             route_id, c->name, dp->ingress.address, dp->ingress.http_port, host,
+                             route_id, cs[0].name, dp->ingress.address, dp->ingress.http_port, host,
                              VERIFY_TIMEOUT_MS / 1000, seen) < 0)
                         reason = NULL;
                 ret = ad_step_fail(run, true, reason ? reason : "ingress did not serve the release",
                                    err);
                 return ret < 0 ? ret : 1;
         }
+}
+
+/* The name of replica i (0-based) of a release: the first keeps the
+ * plain name, the others get -2, -3... */
+static void replica_name(char *out, size_t size, const char *app, const char *deployment_id,
+                         size_t i)
+{
+        char base[NAME_LEN];
+
+        ad_name_container(base, sizeof(base), app, deployment_id);
+        if (i == 0)
+                snprintf(out, size, "%s", base);
+        else
+                snprintf(out, size, "%s-%zu", base, i + 1);
 }
 
 int deploy_run(struct ad_step_run *run, ad_error_t *err)
@@ -422,10 +463,12 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         char host[INGRESS_HOST_MAX], label_app[NAME_LEN], label_dep[NAME_LEN];
         const char *labels[] = { label_app, label_dep, NULL };
         unsigned port = pv->port ? pv->port : DEFAULT_APP_PORT;
+        size_t n = pv->resources && pv->resources->replicas ? pv->resources->replicas : 1;
         char **env = NULL;
-        struct ad_container c = { 0 };
+        struct ad_container *cs = NULL;
+        size_t started = 0, reused = 0;
         struct health h;
-        bool pulled = false, reused = false;
+        bool pulled = false;
         int64_t t_start;
         int ret;
 
@@ -437,7 +480,18 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 return ad_error_make(err, AD_ERR_INVALID, 0, "deploy.provisioned has no image");
         if (port > 65535)
                 return ad_error_make(err, AD_ERR_INVALID, 0, "port %u is not a TCP port", port);
-        ad_name_container(name, sizeof(name), pv->app_name, dep);
+        ad_step_log_int(run, "replicas", (long long)n);
+        if (n > (size_t)dp->max_replicas) {
+                cleanup_free char *reason = NULL;
+
+                if (asprintf(&reason,
+                             "the app asks for %zu replicas; this platform runs at most %ld per "
+                             "deployment (deployer.max_replicas): lower `replicas` in "
+                             "deployer.yaml",
+                             n, dp->max_replicas) < 0)
+                        reason = NULL;
+                return ad_step_fail(run, false, reason ? reason : "too many replicas", err);
+        }
         ad_name_network(network, sizeof(network), pv->app_name);
         if (pv->route_id && *pv->route_id)
                 snprintf(route_id, sizeof(route_id), "%s", pv->route_id);
@@ -449,6 +503,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 ingress_host(host, &dp->ingress, pv->app_name);
         snprintf(label_app, sizeof(label_app), "%s=%s", AD_LABEL_APP, pv->app_name);
         snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
+        ad_name_container(name, sizeof(name), pv->app_name, dep);
         ad_step_log_str(run, "container", name);
 
         /* The network is the provisioner's; made again here only if it went
@@ -461,9 +516,12 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 return ret;
         ad_step_log_str(run, "image_pulled", pulled ? "true" : "false");
 
+        cs = calloc(n, sizeof(*cs));
+        if (cs == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         ret = build_env(dp, pv, port, &env, err);
         if (ret < 0)
-                return ret;
+                goto out;
         {
                 double cpus = pv->resources && pv->resources->cpu > 0 ? pv->resources->cpu
                                                                       : dp->default_cpus;
@@ -487,32 +545,50 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         .restart_policy = dp->restart_policy,
                 };
 
+                /* All replicas start before any is probed: they boot
+                 * side by side. */
                 t_start = ad_monotonic_ms();
-                ret = ensure_container(dp, &spec, dep, &c, &reused, err);
+                for (; started < n; started++) {
+                        char rname[NAME_LEN];
+                        bool was_there = false;
+
+                        replica_name(rname, sizeof(rname), pv->app_name, dep, started);
+                        spec.name = rname;
+                        ret = ensure_container(dp, &spec, dep, &cs[started], &was_there, err);
+                        if (ret < 0)
+                                break;
+                        reused += was_there;
+                }
                 strv_free_secure(env);
                 if (ret < 0)
-                        return ret;
+                        goto out; /* a redelivery finds and reuses the ones started */
         }
-        ad_step_log_str(run, "container_id", c.id);
-        ad_step_log_str(run, "reused", reused ? "true" : "false");
+        ad_step_log_str(run, "container_id", cs[0].id);
+        ad_step_log_int(run, "reused", (long long)reused);
 
-        wait_healthy(dp, &c, &h);
+        for (size_t i = 0; i < n; i++) {
+                wait_healthy(dp, &cs[i], &h);
+                if (h.stopping) {
+                        ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                            "deployer stopping while waiting for health");
+                        goto out;
+                }
+                if (!h.ok) {
+                        /* The others go with it: a release is all its
+                         * replicas or nothing. */
+                        for (size_t j = 0; j < n; j++)
+                                if (j != i)
+                                        release_remove(dp, cs[j].id, NULL);
+                        ret = fail_unhealthy(run, dp, &cs[i], port, &h, err);
+                        goto out;
+                }
+        }
         ad_step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
-        if (h.stopping) {
-                ad_container_clear(&c);
-                return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
-                                     "deployer stopping while waiting for health");
-        }
-        if (!h.ok) {
-                ret = fail_unhealthy(run, dp, &c, port, &h, err);
-                ad_container_clear(&c);
-                return ret;
-        }
 
-        ret = switch_route(run, dp, pv, route_id, host, &c, err);
+        ret = switch_route(run, dp, pv, route_id, host, cs, n, err);
         if (ret != 0) {
-                ad_container_clear(&c);
-                return ret < 0 ? ret : 0;
+                ret = ret < 0 ? ret : 0;
+                goto out;
         }
         /* Requests caddy accepted before the switch finish on the old
          * release; then it goes. */
@@ -524,10 +600,11 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                                                  ? strdup(pv->url)
                                                  : ingress_url(&dp->ingress, host, pv->tls);
 
-                keep_runtime_log(run, dp, c.id);
-                ret = url ? publish_exposed(run, dp, pv, url, c.id, err)
+                keep_runtime_log(run, dp, cs[0].id);
+                ret = url ? publish_exposed(run, dp, pv, url, cs, n, err)
                           : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
-        ad_container_clear(&c);
+out:
+        ad_container_list_free(cs, n);
         return ret;
 }

@@ -14,12 +14,15 @@
 #include "ingress.h"
 #include "ad/step.h"
 
+/* The hard ceiling of deployer.max_replicas. */
+#define DEPLOYER_REPLICAS_MAX 100
+
 #define DEPLOYER_CONFIG_KEYS                                                                       \
         "deployer.default_memory_mb", "deployer.default_cpus", "deployer.user",                    \
                 "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
                 "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
                 "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
-                "registry.insecure", "secrets.key"
+                "deployer.max_replicas", "registry.insecure", "secrets.key"
 
 struct deployer {
         struct ad_service *svc;
@@ -39,6 +42,7 @@ struct deployer {
         const char *publish_address; /* host address container ports are published on */
         long runtime_log_lines;      /* first lines stored in deployment_logs */
         long max_attempts;
+        long max_replicas; /* most containers one deployment may ask for */
         bool registry_insecure;
         bool have_key;
         struct ad_secret_key key;
@@ -60,8 +64,10 @@ int deploy_undo(struct ad_step_run *run, ad_error_t *err);
 int release_repoint(struct deployer *dp, const char *route_id, const json_t *handler,
                     ad_error_t *err);
 
-/* The proxy handler for a container published on host_port. */
-json_t *release_handler(struct deployer *dp, unsigned host_port, const char *deployment_id);
+/* The proxy handler for a release's containers, published on host_ports
+ * (n of them, at least one): caddy balances requests across them. */
+json_t *release_handler(struct deployer *dp, const unsigned *host_ports, size_t n,
+                        const char *deployment_id);
 
 /* Stops and removes a container; already gone is fine. */
 int release_remove(struct deployer *dp, const char *id, ad_error_t *err);

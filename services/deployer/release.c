@@ -31,12 +31,31 @@ int release_repoint(struct deployer *dp, const char *route_id, const json_t *han
         return 0;
 }
 
-json_t *release_handler(struct deployer *dp, unsigned host_port, const char *deployment_id)
+json_t *release_handler(struct deployer *dp, const unsigned *host_ports, size_t n,
+                        const char *deployment_id)
 {
         char dial[300];
+        json_t *h, *upstreams;
 
-        snprintf(dial, sizeof(dial), "%s:%u", dp->publish_address, host_port);
-        return ad_caddy_handler_proxy(dial, deployment_id);
+        snprintf(dial, sizeof(dial), "%s:%u", dp->publish_address, host_ports[0]);
+        h = ad_caddy_handler_proxy(dial, deployment_id);
+        upstreams = json_object_get(h, "upstreams");
+        for (size_t i = 1; h && i < n; i++) {
+                snprintf(dial, sizeof(dial), "%s:%u", dp->publish_address, host_ports[i]);
+                if (json_array_append_new(upstreams, json_pack("{s:s}", "dial", dial)) < 0) {
+                        json_decref(h);
+                        return NULL;
+                }
+        }
+        /* Every replica in turn (caddy's default picks at random). */
+        if (h && n > 1 &&
+            json_object_set_new(
+                    h, "load_balancing",
+                    json_pack("{s:{s:s}}", "selection_policy", "policy", "round_robin")) < 0) {
+                json_decref(h);
+                return NULL;
+        }
+        return h;
 }
 
 int release_remove(struct deployer *dp, const char *id, ad_error_t *err)

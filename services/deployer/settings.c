@@ -49,6 +49,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                  &dp->runtime_log_lines, err)) < 0 ||
             (ret = ad_config_int(cfg, "deployer.max_attempts", 5, 1, 1000, &dp->max_attempts,
                                  err)) < 0 ||
+            (ret = ad_config_int(cfg, "deployer.max_replicas", 10, 1, DEPLOYER_REPLICAS_MAX,
+                                 &dp->max_replicas, err)) < 0 ||
             (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) < 0)
                 return ret;
         dp->user = ad_config_string(cfg, "deployer.user", "10001:10001");

@@ -54,7 +54,15 @@ static int route_away(struct ad_step_run *run, struct deployer *dp, const char *
                 return ret;
         fb = fallback_release(list, n, deployment_id);
         if (fb >= 0) {
-                handler = release_handler(dp, list[fb].host_port, list[fb].deployment);
+                /* Every live replica of that release. */
+                unsigned ports[DEPLOYER_REPLICAS_MAX];
+                size_t np = 0;
+
+                for (size_t i = 0; i < n && np < AD_ARRAY_SIZE(ports); i++)
+                        if (strcmp(list[i].deployment, list[fb].deployment) == 0 &&
+                            ad_container_live(&list[i]) && list[i].host_port)
+                                ports[np++] = list[i].host_port;
+                handler = release_handler(dp, ports, np, list[fb].deployment);
                 ad_step_log_str(run, "route_back_to", list[fb].name);
         } else {
                 handler = ingress_placeholder();

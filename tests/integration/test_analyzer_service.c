@@ -62,6 +62,7 @@ static int group_setup(void **state)
         if (test_gitserver_add(&git, "go-stdlib", src) != 0)
                 return -1;
         if (test_sh("cd %s/go-stdlib && git checkout -q -b feature && echo '// f' >> main.go && "
+                    "printf 'replicas: 2\\n' > deployer.yaml && git add deployer.yaml && "
                     "git -c user.name=t -c user.email=t@l commit -qam feature && "
                     "git checkout -q main",
                     git.root) != 0)
@@ -165,12 +166,15 @@ static void test_ref_is_checked_out(void **state)
         assert_non_null(env);
         assert_string_equal(env->analyzed->language, "go");
         snprintf(sha_main, sizeof(sha_main), "%s", env->analyzed->git_sha);
+        assert_int_equal(env->analyzed->resources->replicas, 1);
         ad_event_free(env);
         request(dep, url, "feature", "go-feature", NULL);
         env = next_for(analyzed_sub, dep, 60000);
         assert_non_null(env);
         snprintf(sha_feature, sizeof(sha_feature), "%s", env->analyzed->git_sha);
         assert_string_equal(env->analyzed->app_name, "go-feature");
+        /* The branch's deployer.yaml asks for two containers. */
+        assert_int_equal(env->analyzed->resources->replicas, 2);
         ad_event_free(env);
         assert_string_not_equal(sha_main, sha_feature);
 }

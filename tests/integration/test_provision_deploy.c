@@ -81,7 +81,7 @@ static struct {
         ad_caddy *caddy;
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
-                d5[AD_UUID_LEN + 1];
+                d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
         char *subjects[MAX_EVENTS];
@@ -223,7 +223,8 @@ static void publish(const char *subject, ad_envelope *env)
                 fail_msg("publish %s: %s", subject, ad_error_message(err));
 }
 
-static void publish_built(const char *deployment_id, const char *image)
+/* deploy.built as the builder would publish it; replicas 0 is one. */
+static void publish_built_replicas(const char *deployment_id, const char *image, unsigned replicas)
 {
         Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         Appdeployer__V1__Resources res = APPDEPLOYER__V1__RESOURCES__INIT;
@@ -243,6 +244,7 @@ static void publish_built(const char *deployment_id, const char *image)
         secret.value = sealed;
         res.cpu = 0.5;
         res.memory_mb = 96;
+        res.replicas = replicas;
         b.image = (char *)image;
         b.app_name = T.app;
         b.port = 8080;
@@ -253,6 +255,11 @@ static void publish_built(const char *deployment_id, const char *image)
         e.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         e.built = &b;
         publish(AD_SUBJECT_BUILT, &e);
+}
+
+static void publish_built(const char *deployment_id, const char *image)
+{
+        publish_built_replicas(deployment_id, image, 0);
 }
 
 static void publish_compensate(const char *deployment_id, const char *step)
@@ -509,7 +516,7 @@ static int reset_service_consumers(void)
 /* --- fixture ---------------------------------------------------------------- */
 
 static const char server_py[] =
-        "import http.server, os\n"
+        "import http.server, os, socket\n"
         "TEXT = os.environ.get('APP_TEXT', '?')\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    protocol_version = 'HTTP/1.1'\n"
@@ -517,6 +524,8 @@ static const char server_py[] =
         "        if self.path == '/env':\n"
         "            b = (os.environ.get('SECRET_X', '') + '|' + os.environ.get('GREETING', "
         "'')).encode()\n"
+        "        elif self.path == '/host':\n"
+        "            b = socket.gethostname().encode()\n"
         "        else:\n"
         "            b = TEXT.encode()\n"
         "        self.send_response(200)\n"
@@ -583,6 +592,8 @@ static int setup_all(void)
         ad_uuid_v4(T.d3);
         ad_uuid_v4(T.d4);
         ad_uuid_v4(T.d5);
+        ad_uuid_v4(T.d6);
+        ad_uuid_v4(T.d7);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -704,7 +715,7 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5 };
+        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -1161,7 +1172,7 @@ static void compensate_deploy(void **state)
         ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d1, 30));
         assert_int_equal(count_app_containers(NULL), 0);
         assert_int_equal(ad_caddy_get(T.caddy, T.route_id, NULL, &route, NULL), 0);
-        assert_null(ad_caddy_route_dial(route));
+        assert_null(ad_caddy_route_upstreams(route));
         json_decref(route);
         assert_int_equal(http_get("/", false, &g), CURLE_OK);
         assert_int_equal(g.status, 503);
@@ -1194,6 +1205,62 @@ static void compensate_provision(void **state)
                          -AD_ERR_NOT_FOUND);
 }
 
+/* replicas: 3 runs three containers behind the one route, each serving
+ * in turn; more than deployer.max_replicas fails the step and starts
+ * nothing; compensation removes them all. */
+static void replicas_balanced(void **state)
+{
+        char seen[3][80] = { "", "", "" };
+        size_t n_seen = 0;
+        json_t *route = NULL;
+        struct http_get g;
+        ad_envelope *exp, *f;
+
+        (void)state;
+        publish_built_replicas(T.d6, T.image_v1, 3);
+        exp = expect_event(AD_SUBJECT_EXPOSED, T.d6, 120);
+        assert_int_equal(exp->exposed->replicas, 3);
+        assert_int_equal(exp->exposed->n_container_ids, 3);
+        ad_event_free(exp);
+        assert_int_equal(count_app_containers(T.d6), 3);
+        assert_int_equal(count_app_containers(NULL), 3);
+        assert_int_equal(ad_caddy_get(T.caddy, T.route_id, NULL, &route, NULL), 0);
+        assert_int_equal(json_array_size(ad_caddy_route_upstreams(route)), 3);
+        json_decref(route);
+        assert_serves("v1");
+        /* Round robin: nine requests reach all three containers. */
+        for (int i = 0; i < 9; i++) {
+                size_t k;
+
+                assert_int_equal(http_get("/host", false, &g), CURLE_OK);
+                assert_int_equal(g.status, 200);
+                assert_string_equal(g.deployment, T.d6);
+                for (k = 0; k < n_seen && strcmp(seen[k], g.body) != 0; k++)
+                        ;
+                if (k == n_seen) {
+                        assert_true(n_seen < 3);
+                        snprintf(seen[n_seen++], sizeof(seen[0]), "%.79s", g.body);
+                }
+        }
+        fprintf(stderr, "replicas answering: %zu (%s %s %s)\n", n_seen, seen[0], seen[1], seen[2]);
+        assert_int_equal(n_seen, 3);
+
+        /* Beyond deployer.max_replicas (10 by default). */
+        publish_built_replicas(T.d7, T.image_v1, 11);
+        f = expect_event(AD_SUBJECT_FAILED, T.d7, 60);
+        assert_string_equal(f->failed->step, "deploy");
+        assert_false(f->failed->retryable);
+        assert_non_null(strstr(f->failed->reason, "asks for 11 replicas"));
+        assert_non_null(strstr(f->failed->reason, "deployer.max_replicas"));
+        ad_event_free(f);
+        assert_int_equal(count_app_containers(T.d7), 0);
+        assert_serves("v1");
+
+        publish_compensate(T.d6, "deploy");
+        ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d6, 60));
+        assert_int_equal(count_app_containers(NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1206,6 +1273,7 @@ int main(void)
                 cmocka_unit_test(caddy_down_retried),
                 cmocka_unit_test(compensate_deploy),
                 cmocka_unit_test(compensate_provision),
+                cmocka_unit_test(replicas_balanced),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -76,11 +76,14 @@ static void caddy_route_json(void **state)
                         json_object_get(json_array_get(json_object_get(route, "match"), 0), "host"),
                         0)),
                 "x.localhost");
-        assert_string_equal(ad_caddy_route_dial(route), "127.0.0.1:32768");
-        assert_string_equal(ad_caddy_route_deployment(route), "dep-1");
-        assert_string_equal(ad_caddy_route_dial(json_object_get(route, "handle")),
+        assert_int_equal(json_array_size(ad_caddy_route_upstreams(route)), 1);
+        assert_string_equal(json_string_value(json_object_get(
+                                    json_array_get(ad_caddy_route_upstreams(route), 0), "dial")),
                             "127.0.0.1:32768");
-        assert_null(ad_caddy_route_dial(placeholder));
+        assert_string_equal(ad_caddy_route_deployment(route), "dep-1");
+        assert_ptr_equal(ad_caddy_route_upstreams(json_object_get(route, "handle")),
+                         ad_caddy_route_upstreams(route));
+        assert_null(ad_caddy_route_upstreams(placeholder));
         assert_null(ad_caddy_route_deployment(placeholder));
         assert_int_equal(json_integer_value(json_object_get(stat, "status_code")), 503);
         json_decref(proxy);

@@ -79,10 +79,11 @@ json_t *ad_caddy_handler_static(int status, const char *body, const char *const 
  * responses with AD_CADDY_DEPLOYMENT_HEADER: deployment_id (when given). */
 json_t *ad_caddy_handler_proxy(const char *dial, const char *deployment_id);
 
-/* Reads what a route (or its handle array) proxies to: the first
- * reverse_proxy upstream's dial and the deployment tag; NULL when it does
- * not proxy.  The strings belong to the JSON value. */
-const char *ad_caddy_route_dial(const json_t *route_or_handle);
+/* Reads what a route (or its handle array) proxies to: the
+ * reverse_proxy's upstreams (an array of {"dial": "host:port"}) and the
+ * deployment tag; NULL when it does not proxy.  Both belong to the JSON
+ * value. */
+const json_t *ad_caddy_route_upstreams(const json_t *route_or_handle);
 const char *ad_caddy_route_deployment(const json_t *route_or_handle);
 
 /* Caddy's ETag of a body read from path (exposed for tests). */
