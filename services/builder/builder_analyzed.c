@@ -15,7 +15,6 @@
  *
  * Every failure reason also goes into the build log (builder_build_failed).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
