@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ad/cleanup.h"
 #include "ad/fault.h"
@@ -18,6 +19,11 @@
 #define ENGINE_PULL_TIMEOUT_MS (15L * 60 * 1000)
 #define ENGINE_PULL_MAX_ERROR 2048
 #define ENGINE_LOGS_DEFAULT_MAX (64 * 1024)
+#define ENGINE_MAX_JSON_LINE (1024 * 1024)
+/* Build output not yet ended by a newline is handed over at this length. */
+#define ENGINE_BUILD_MAX_LINE 16384
+/* base64("{}"): no registry credentials (the platform's registry has none). */
+#define ENGINE_NO_AUTH_HEADER "X-Registry-Auth: e30="
 
 /* ad_error_wrap() that keeps the kind when the caller passed no err. */
 #define WRAP(ret, err, ...) (ad_error_wrap((err), __VA_ARGS__), (ret))
@@ -121,10 +127,16 @@ struct call {
         const char *method;
         const char *path; /* after /v1.41 */
         const json_t *body;
+        /* Or a streamed body (a build context). */
+        ad_http_read_fn read_fn;
+        void *read_ud;
+        const char *content_type;
+        const char *const *headers;
         long timeout_ms;
         ad_http_chunk_fn on_chunk;
         void *chunk_ud;
         size_t max_body;
+        bool (*cancel)(void);
 };
 
 /* One request to the engine; any HTTP status is returned in resp. */
@@ -140,6 +152,8 @@ static int engine_call(ad_engine *e, const struct call *c, struct ad_http_respon
                 .max_body = c->max_body ? c->max_body : ENGINE_MAX_BODY,
                 .on_chunk = c->on_chunk,
                 .chunk_ud = c->chunk_ud,
+                .headers = c->headers,
+                .cancel = c->cancel,
         };
         int ret;
 
@@ -157,6 +171,10 @@ static int engine_call(ad_engine *e, const struct call *c, struct ad_http_respon
                 req.body = body;
                 req.body_len = strlen(body);
                 req.content_type = "application/json";
+        } else if (c->read_fn) {
+                req.read_fn = c->read_fn;
+                req.read_ud = c->read_ud;
+                req.content_type = c->content_type;
         }
         ret = ad_http_do(&req, resp, err);
         if (ret < 0)
@@ -393,52 +411,112 @@ int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error
         return status_error(err, &resp, "inspect image");
 }
 
-/* The pull's progress stream: one JSON object per line; the first one
- * carrying "error" is kept. */
-struct pull_state {
-        char line[8192];
-        size_t len;
+/* The progress streams of pull, build and push: one JSON object per line,
+ * each handed to on_object as it completes.  A line longer than
+ * ENGINE_MAX_JSON_LINE carries nothing we need: it is skipped. */
+struct json_lines {
+        char *buf;
+        size_t len, cap;
         bool overflow;
-        char error[ENGINE_PULL_MAX_ERROR];
+        void (*on_object)(json_t *obj, void *ud);
+        void *ud;
 };
 
-static void pull_line(struct pull_state *p)
+static void json_lines_line(struct json_lines *jl, const char *line, size_t len)
 {
-        json_auto_t *j = NULL;
-        const char *msg;
+        json_t *obj;
 
-        if (p->error[0] || p->len == 0)
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+                len--;
+        if (len == 0)
                 return;
-        j = json_loadb(p->line, p->len, 0, NULL);
-        msg = json_string_value(json_object_get(j, "error"));
-        if (msg == NULL)
-                msg = json_string_value(
-                        json_object_get(json_object_get(j, "errorDetail"), "message"));
-        if (msg)
-                snprintf(p->error, sizeof(p->error), "%s", msg);
+        obj = json_loadb(line, len, JSON_DISABLE_EOF_CHECK, NULL);
+        if (json_is_object(obj))
+                jl->on_object(obj, jl->ud);
+        json_decref(obj);
 }
 
-static int pull_chunk(const char *data, size_t len, void *ud)
+static int json_lines_feed(const char *data, size_t len, void *ud)
 {
-        struct pull_state *p = ud;
+        struct json_lines *jl = ud;
 
-        for (size_t i = 0; i < len; i++) {
-                if (data[i] == '\n') {
-                        if (!p->overflow)
-                                pull_line(p);
-                        p->len = 0;
-                        p->overflow = false;
-                        continue;
+        while (len > 0) {
+                const char *nl = memchr(data, '\n', len);
+                size_t n = nl ? (size_t)(nl - data) : len;
+
+                if (!jl->overflow && jl->len + n > ENGINE_MAX_JSON_LINE) {
+                        jl->overflow = true;
+                        jl->len = 0;
                 }
-                if (p->len + 1 >= sizeof(p->line)) {
-                        /* A progress line this long carries no error we
-                         * need; skip to its end. */
-                        p->overflow = true;
-                        continue;
+                if (!jl->overflow) {
+                        if (jl->len + n + 1 > jl->cap) {
+                                size_t cap = jl->cap ? jl->cap : 4096;
+                                char *b;
+
+                                while (cap < jl->len + n + 1)
+                                        cap *= 2;
+                                b = realloc(jl->buf, cap);
+                                if (b == NULL)
+                                        return -1;
+                                jl->buf = b;
+                                jl->cap = cap;
+                        }
+                        memcpy(jl->buf + jl->len, data, n);
+                        jl->len += n;
                 }
-                p->line[p->len++] = data[i];
+                if (nl == NULL)
+                        break;
+                if (!jl->overflow)
+                        json_lines_line(jl, jl->buf, jl->len);
+                jl->len = 0;
+                jl->overflow = false;
+                data += n + 1;
+                len -= n + 1;
         }
         return 0;
+}
+
+/* The last line, when the stream did not end with a newline. */
+static void json_lines_end(struct json_lines *jl)
+{
+        if (!jl->overflow && jl->len > 0)
+                json_lines_line(jl, jl->buf, jl->len);
+        free(jl->buf);
+        jl->buf = NULL;
+        jl->len = jl->cap = 0;
+}
+
+static const char *str_member(const json_t *obj, const char *key)
+{
+        return json_string_value(json_object_get(obj, key));
+}
+
+/* Keeps the first text given (trailing blanks cut) in *slot. */
+static void keep_first(char **slot, const char *text)
+{
+        size_t n;
+
+        if (*slot != NULL || text == NULL)
+                return;
+        n = strlen(text);
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+                n--;
+        *slot = strndup(text, n);
+}
+
+/* The pull's stream: the first object carrying an error is kept. */
+static void pull_object(json_t *obj, void *ud)
+{
+        char *error = ud;
+        const char *msg;
+
+        if (error[0])
+                return;
+        msg = str_member(obj, "error");
+        if (msg == NULL)
+                msg = str_member(json_object_get(obj, "errorDetail"), "message");
+        if (msg)
+                snprintf(error, ENGINE_PULL_MAX_ERROR, "%s", msg);
 }
 
 /* Splits "host:port/name:tag" (or "name@sha256:...") into the image and
@@ -469,7 +547,8 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         cleanup_free char *eimage = NULL;
         cleanup_free char *etag = NULL;
         cleanup_free char *path = NULL;
-        cleanup_free struct pull_state *p = calloc(1, sizeof(*p));
+        char error[ENGINE_PULL_MAX_ERROR] = "";
+        struct json_lines jl = { .on_object = pull_object, .ud = error };
         cleanup_response struct ad_http_response resp = { 0 };
         struct call c = { .method = "POST", .timeout_ms = ENGINE_PULL_TIMEOUT_MS };
         const char *tag = NULL;
@@ -477,7 +556,7 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         int ret;
 
         split_ref(ref, &image, &tag);
-        if (p == NULL || image == NULL || (eimage = ad_http_escape(image)) == NULL ||
+        if (image == NULL || (eimage = ad_http_escape(image)) == NULL ||
             (tag && (etag = ad_http_escape(tag)) == NULL))
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         if (asprintf(&path, "/images/create?fromImage=%s%s%s%s", eimage, etag ? "&tag=" : "",
@@ -486,9 +565,10 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         }
         c.path = path;
-        c.on_chunk = pull_chunk;
-        c.chunk_ud = p;
+        c.on_chunk = json_lines_feed;
+        c.chunk_ud = &jl;
         ret = engine_call(e, &c, &resp, err);
+        json_lines_end(&jl);
         if (ret < 0)
                 return WRAP(ret, err, "pull %s", ref);
         if (resp.status != 200) {
@@ -497,19 +577,18 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
                 return ad_error_make(err, kind, (int)resp.status, "pull %s: engine answered %ld",
                                      ref, resp.status);
         }
-        pull_chunk("\n", 1, p); /* a last line without its newline */
-        if (p->error[0] == '\0')
+        if (error[0] == '\0')
                 return 0;
         kind = AD_ERR_GENERIC;
-        if (strstr(p->error, "manifest unknown") || strstr(p->error, "name unknown") ||
-            strstr(p->error, "not found") || strstr(p->error, "no such"))
+        if (strstr(error, "manifest unknown") || strstr(error, "name unknown") ||
+            strstr(error, "not found") || strstr(error, "no such"))
                 kind = AD_ERR_NOT_FOUND;
-        else if (strstr(p->error, "connection refused") || strstr(p->error, "i/o timeout") ||
-                 strstr(p->error, "no such host") || strstr(p->error, "connection reset") ||
-                 strstr(p->error, "TLS handshake timeout") || strstr(p->error, "502 Bad Gateway") ||
-                 strstr(p->error, "503 Service"))
+        else if (strstr(error, "connection refused") || strstr(error, "i/o timeout") ||
+                 strstr(error, "no such host") || strstr(error, "connection reset") ||
+                 strstr(error, "TLS handshake timeout") || strstr(error, "502 Bad Gateway") ||
+                 strstr(error, "503 Service"))
                 kind = AD_ERR_UNAVAILABLE;
-        return ad_error_make(err, kind, 0, "pull %s: %s", ref, p->error);
+        return ad_error_make(err, kind, 0, "pull %s: %s", ref, error);
 }
 
 int ad_engine_image_ensure(ad_engine *e, const char *ref, bool insecure, bool *pulled,
@@ -543,6 +622,344 @@ int ad_engine_image_remove(ad_engine *e, const char *ref, bool force, ad_error_t
         c.path = path;
         ret = engine_expect(e, &c, NULL, "remove image", err);
         return ret < 0 ? WRAP(ret, err, "image %s", ref) : 0;
+}
+
+/* --- build and push ----------------------------------------------------
+ *
+ * What podman 4.3's compatible API needs (found by trying):
+ *  - /build takes the context as a tar body with Content-Type
+ *    application/x-tar (without it the body is not read as a context);
+ *  - it pulls a FROM image only when the store lacks it (no `pull`
+ *    parameter: pull=1 would mean always), so the localhost/app-deployer
+ *    base images are used from the store and nothing is fetched;
+ *  - layers are cached by default ("--> Using cache <id>" lines);
+ *  - a failing step still answers 200: the failure is an {"error": ...}
+ *    line at the end of the stream;
+ *  - /push needs an X-Registry-Auth header (base64 of "{}" for none) and
+ *    reports the manifest digest in its last status line ("<tag>: digest:
+ *    sha256:... size: N"); a registry that does not answer is again an
+ *    {"error": ...} line in a 200 stream.  tlsVerify=false lets it speak
+ *    plain HTTP to a registry that registries.conf does not list.
+ */
+
+struct build_state {
+        const struct ad_engine_build *req;
+        struct ad_engine_build_result *res;
+        char pending[ENGINE_BUILD_MAX_LINE]; /* output text not yet ended by '\n' */
+        size_t plen;
+        char *message; /* {"message": ...} of a non-200 answer */
+};
+
+static void build_emit(struct build_state *s, const char *line)
+{
+        const char *p = line;
+
+        /* Multi-stage builds prefix the stage: "[1/2] STEP 3/7: ...". */
+        if (*p == '[' && strstr(p, "] ") != NULL)
+                p = strstr(p, "] ") + 2;
+        if (strncmp(p, "STEP ", 5) == 0)
+                s->res->steps++;
+        else if (strncmp(p, "--> Using cache ", 16) == 0)
+                s->res->layers_cached++;
+        if (s->req->on_line)
+                s->req->on_line(line, s->req->ud);
+}
+
+static void build_text(struct build_state *s, const char *text)
+{
+        for (const char *p = text; *p; p++) {
+                if (*p == '\n' || s->plen == sizeof(s->pending) - 1) {
+                        s->pending[s->plen] = '\0';
+                        build_emit(s, s->pending);
+                        s->plen = 0;
+                        if (*p == '\n')
+                                continue;
+                }
+                s->pending[s->plen++] = *p;
+        }
+}
+
+static void build_flush(struct build_state *s)
+{
+        if (s->plen > 0) {
+                s->pending[s->plen] = '\0';
+                build_emit(s, s->pending);
+                s->plen = 0;
+        }
+}
+
+static void build_object(json_t *obj, void *ud)
+{
+        struct build_state *s = ud;
+        const char *text;
+        json_t *aux;
+
+        if ((text = str_member(obj, "stream")) != NULL) {
+                build_text(s, text);
+        } else if ((text = str_member(obj, "error")) != NULL) {
+                build_flush(s);
+                keep_first(&s->res->error, text);
+                if (s->res->error && s->req->on_line) {
+                        char line[4096];
+
+                        snprintf(line, sizeof(line), "error: %s", s->res->error);
+                        s->req->on_line(line, s->req->ud);
+                }
+        } else if ((aux = json_object_get(obj, "aux")) != NULL) {
+                const char *id = str_member(aux, "ID");
+
+                if (id && s->res->image_id == NULL)
+                        s->res->image_id = strdup(id);
+        } else if ((text = str_member(obj, "message")) != NULL) {
+                keep_first(&s->message, text);
+        }
+}
+
+static ssize_t read_context(char *buf, size_t size, void *ud)
+{
+        const int *fd = ud;
+
+        for (;;) {
+                ssize_t n = read(*fd, buf, size);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                return n < 0 ? -1 : n;
+        }
+}
+
+static int add_query(char **q, const char *key, const char *value)
+{
+        cleanup_free char *esc = ad_http_escape(value);
+        char *next = NULL;
+
+        if (esc == NULL || asprintf(&next, "%s%s%s=%s", *q ? *q : "", *q ? "&" : "", key, esc) < 0)
+                return -1;
+        free(*q);
+        *q = next;
+        return 0;
+}
+
+static char *build_path(const struct ad_engine_build *req)
+{
+        json_auto_t *labels = labels_object(req->labels);
+        cleanup_free char *ltext =
+                labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        cleanup_free char *query = NULL;
+        char *path = NULL;
+        int ret = ltext ? 0 : -1;
+
+        for (size_t i = 0; req->tags && req->tags[i] && ret == 0; i++)
+                ret = add_query(&query, "t", req->tags[i]);
+        if (ret == 0 && req->dockerfile)
+                ret = add_query(&query, "dockerfile", req->dockerfile);
+        if (ret == 0)
+                ret = add_query(&query, "labels", ltext);
+        /* Intermediate containers go, even after a failed step. */
+        if (ret == 0)
+                ret = add_query(&query, "rm", "1");
+        if (ret == 0)
+                ret = add_query(&query, "forcerm", "1");
+        if (ret < 0 || asprintf(&path, "/build?%s", query) < 0)
+                return NULL;
+        return path;
+}
+
+int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
+                          struct ad_engine_build_result *res, ad_error_t *err)
+{
+        static const char *const headers[] = { ENGINE_NO_AUTH_HEADER, NULL };
+        cleanup_free char *path = build_path(req);
+        cleanup_free struct build_state *s = calloc(1, sizeof(*s));
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct json_lines jl = { .on_object = build_object };
+        int fd = req->context_fd;
+        struct call c = {
+                .method = "POST",
+                .read_fn = read_context,
+                .read_ud = &fd,
+                .content_type = "application/x-tar",
+                .headers = headers,
+                .timeout_ms = req->timeout_ms,
+                .on_chunk = json_lines_feed,
+                .chunk_ud = &jl,
+                .cancel = req->cancel,
+        };
+        int ret;
+
+        memset(res, 0, sizeof(*res));
+        if (s == NULL || path == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return ad_error_make_errno(err, errno, "cannot rewind the build context");
+        c.path = path;
+        s->req = req;
+        s->res = res;
+        jl.ud = s;
+        ret = engine_call(e, &c, &resp, err);
+        json_lines_end(&jl);
+        build_flush(s);
+        if (ret < 0) {
+                if (err && *err && (*err)->kind == AD_ERR_TIMEOUT)
+                        ad_error_wrap(err, "the build took longer than %lld s",
+                                      (long long)(req->timeout_ms / 1000));
+        } else if (resp.status != 200) {
+                ret = ad_error_make(err, resp.status >= 500 ? AD_ERR_GENERIC : AD_ERR_INVALID,
+                                    (int)resp.status, "engine answered %ld to /build: %s",
+                                    resp.status, s->message ? s->message : "(no message)");
+        } else if (res->error == NULL && res->image_id == NULL) {
+                /* The stream ended without a result: the engine went away
+                 * mid-build. */
+                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                    "the engine's build stream ended without a result");
+        }
+        free(s->message);
+        if (ret < 0)
+                ad_engine_build_result_clear(res);
+        return ret;
+}
+
+void ad_engine_build_result_clear(struct ad_engine_build_result *res)
+{
+        if (res == NULL)
+                return;
+        free(res->image_id);
+        free(res->error);
+        memset(res, 0, sizeof(*res));
+}
+
+bool ad_engine_find_digest(const char *text, char out[AD_ENGINE_DIGEST_LEN + 1])
+{
+        const char *p = text ? strstr(text, "digest: sha256:") : NULL;
+
+        if (p == NULL)
+                return false;
+        p += 8;
+        if (strspn(p + 7, "0123456789abcdef") < 64)
+                return false;
+        memcpy(out, p, AD_ENGINE_DIGEST_LEN);
+        out[AD_ENGINE_DIGEST_LEN] = '\0';
+        return true;
+}
+
+struct push_state {
+        char *error;
+        char *message;
+        char digest[AD_ENGINE_DIGEST_LEN + 1];
+};
+
+static void push_object(json_t *obj, void *ud)
+{
+        struct push_state *s = ud;
+        const char *text;
+        json_t *aux;
+
+        if ((text = str_member(obj, "error")) != NULL) {
+                keep_first(&s->error, text);
+        } else if ((text = str_member(obj, "status")) != NULL) {
+                ad_engine_find_digest(text, s->digest);
+        } else if ((aux = json_object_get(obj, "aux")) != NULL) {
+                const char *d = str_member(aux, "Digest");
+
+                if (d && strncmp(d, "sha256:", 7) == 0 && strlen(d) == AD_ENGINE_DIGEST_LEN)
+                        memcpy(s->digest, d, AD_ENGINE_DIGEST_LEN + 1);
+        } else if ((text = str_member(obj, "message")) != NULL) {
+                keep_first(&s->message, text);
+        }
+}
+
+int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_t timeout_ms,
+                         bool (*cancel)(void), char **digest, ad_error_t *err)
+{
+        static const char *const headers[] = { ENGINE_NO_AUTH_HEADER, NULL };
+        cleanup_free char *etag = ad_http_escape(tag), *path = NULL;
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct push_state s = { 0 };
+        struct json_lines jl = { .on_object = push_object, .ud = &s };
+        struct call c = {
+                .method = "POST",
+                .headers = headers,
+                .timeout_ms = timeout_ms,
+                .on_chunk = json_lines_feed,
+                .chunk_ud = &jl,
+                .cancel = cancel,
+        };
+        int ret;
+
+        /* The name stays unescaped: podman routes /images/{name:.*}/push. */
+        if (etag == NULL ||
+            asprintf(&path, "/images/%s/push?tag=%s&tlsVerify=false", name, etag) < 0) {
+                path = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        ret = engine_call(e, &c, &resp, err);
+        json_lines_end(&jl);
+        if (ret < 0)
+                ad_error_wrap(err, "push %s:%s", name, tag);
+        else if (resp.status == 404)
+                ret = ad_error_make(err, AD_ERR_NOT_FOUND, 404, "push %s:%s: %s", name, tag,
+                                    s.message ? s.message : "no such image");
+        else if (resp.status != 200)
+                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, (int)resp.status,
+                                    "push %s:%s: engine answered %ld: %s", name, tag, resp.status,
+                                    s.message ? s.message : "(no message)");
+        else if (s.error)
+                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "push %s:%s: %s", name, tag,
+                                    s.error);
+        if (ret == 0 && digest)
+                *digest = s.digest[0] ? strdup(s.digest) : NULL;
+        free(s.error);
+        free(s.message);
+        return ret;
+}
+
+int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs, ad_error_t *err)
+{
+        cleanup_free char *q = label_filters_query(filters);
+        cleanup_free char *path = NULL;
+        json_auto_t *list = NULL;
+        struct call c = { 0 };
+        char **out = NULL;
+        size_t n = 0, i;
+        json_t *img;
+        int ret;
+
+        if (q == NULL || asprintf(&path, "/images/json?filters=%s", q) < 0) {
+                path = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        ret = engine_expect(e, &c, &list, "list images", err);
+        if (ret < 0)
+                return ret;
+        if (!json_is_array(list))
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "engine's image list is not an array");
+        out = calloc(1, sizeof(*out));
+        if (out == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        json_array_foreach (list, i, img) {
+                json_t *rt = json_object_get(img, "RepoTags"), *t;
+                size_t j;
+
+                json_array_foreach (rt, j, t) {
+                        const char *tag = json_string_value(t);
+                        char **grown;
+
+                        if (tag == NULL || strstr(tag, "<none>") != NULL)
+                                continue;
+                        /* out stays NULL-terminated for ad_engine_strv_free. */
+                        grown = realloc(out, (n + 2) * sizeof(*out));
+                        if (grown == NULL || (grown[n] = strdup(tag)) == NULL) {
+                                ad_engine_strv_free(grown ? grown : out);
+                                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                        }
+                        out = grown;
+                        out[++n] = NULL;
+                }
+        }
+        *refs = out;
+        return 0;
 }
 
 /* --- containers -------------------------------------------------------- */

@@ -165,24 +165,6 @@ int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, b
         return 0;
 }
 
-int ad_event_publish_failed(ad_bus *bus, const ad_envelope *in, const char *producer,
-                            const char *step, const char *reason, bool retryable, ad_error_t *err)
-{
-        Appdeployer__V1__DeployFailed f = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
-        char id[AD_UUID_LEN + 1], salt[64];
-        ad_envelope env;
-
-        ad_event_init(&env, in->deployment_id, in->trace_id, in->attempt, producer, id);
-        snprintf(salt, sizeof(salt), "failed/%s", step);
-        ad_uuid_derive(id, in->event_id, salt);
-        f.step = (char *)step;
-        f.reason = (char *)reason;
-        f.retryable = retryable;
-        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED;
-        env.failed = &f;
-        return ad_event_publish(bus, AD_SUBJECT_FAILED, &env, NULL, err);
-}
-
 const char *ad_event_kind(const ad_envelope *env)
 {
         switch (env->payload_case) {

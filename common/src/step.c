@@ -9,8 +9,6 @@
 #include "ad/fault.h"
 #include "ad/log.h"
 
-#define STEP_REASON_MAX 4096
-
 int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
 {
         char id[AD_UUID_LEN + 1];
@@ -38,15 +36,28 @@ int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *o
         return ret;
 }
 
+/* s cut to AD_STEP_REASON_MAX bytes, not within a UTF-8 character. */
+static char *reason_dup(const char *s)
+{
+        size_t n = strnlen(s, AD_STEP_REASON_MAX);
+
+        if (n == AD_STEP_REASON_MAX)
+                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+                        n--;
+        return strndup(s, n);
+}
+
 int ad_step_fail(struct ad_step_run *run, bool retryable, const char *reason, ad_error_t *err)
 {
         Appdeployer__V1__DeployFailed failed = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
         ad_envelope env;
-        char *r = strndup(reason ? reason : "", STEP_REASON_MAX);
+        char *r = reason_dup(reason ? reason : "");
         int ret;
 
         if (r == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        if (run->def->on_fail)
+                run->def->on_fail(run, r);
         failed.step = (char *)run->def->step;
         failed.reason = r;
         failed.retryable = retryable;
@@ -72,6 +83,11 @@ void ad_step_log_str(struct ad_step_run *run, const char *key, const char *value
 void ad_step_log_int(struct ad_step_run *run, const char *key, long long value)
 {
         json_object_set_new(run->fields, key, json_integer(value));
+}
+
+void ad_step_log_bool(struct ad_step_run *run, const char *key, bool value)
+{
+        json_object_set_new(run->fields, key, json_boolean(value));
 }
 
 static int processed(struct ad_step_run *run, bool *done, ad_error_t *err)
@@ -155,6 +171,13 @@ static enum ad_disposition after_error(struct ad_step_run *run, const ad_error_t
         bool exhausted = run->delivery->delivered >= (uint64_t)def->max_attempts;
         cleanup_error ad_error_t ferr = NULL;
 
+        if (ad_service_stopping()) {
+                /* Most likely the shutdown cut the work short (engine
+                 * calls are cancelled): not the step's failure. */
+                *outcome = "interrupted";
+                *level = AD_LOG_WARN;
+                return AD_NAK;
+        }
         if (def->compensation) {
                 *level = exhausted ? AD_LOG_ERROR : AD_LOG_WARN;
                 if (retryable || !exhausted) {

@@ -8,12 +8,13 @@
  *   deploy.compensate.build ──▶ delete the images this deployment pushed
  *   (registry and engine) ──▶ deploy.compensated.build
  *
- * Where things are: builder_config.c (keys, defaults), builder_analyzed.c
- * (the build step and its retry policy), builder_compensate.c,
+ * Both are steps of the shared runner (common/src/step.c: duplicates,
+ * retries and their limit, deploy.failed, the in-progress heartbeat, the
+ * log line).  Where things are: builder_config.c (keys, defaults),
+ * builder_analyzed.c (the build step), builder_compensate.c,
  * builder_context.c (clone + Dockerfile + CA), builder_tar.c (ustar),
- * builder_engine.c (Docker API /build and /push), builder_registry.c
- * (registry v2 API), builder_log.c (build log lines), builder_ping.c (the
- * in-progress heartbeat).
+ * builder_registry.c (registry v2 API), builder_log.c (build log lines);
+ * the engine's /build and /push are common/src/engine.c.
  */
 #ifndef AD_BUILDER_H
 #define AD_BUILDER_H
@@ -27,13 +28,13 @@
 #include "ad/engine.h"
 #include "ad/error.h"
 #include "ad/service.h"
+#include "ad/step.h"
 
 #define BUILDER_CONSUMER "builder"
 #define BUILDER_COMPENSATE_CONSUMER "builder-compensate"
 #define BUILDER_STEP "build"
-#define BUILDER_PRODUCER "builder"
-/* Deliveries of deploy.analyzed are acked within this, or extended by the
- * heartbeat (builder_ping.c) while the work goes on. */
+/* Deliveries are acked within this, or extended by the runner's
+ * heartbeat every BUILDER_PING_MS while the work goes on. */
 #define BUILDER_ACK_WAIT_MS 60000
 #define BUILDER_PING_MS 10000
 
@@ -65,11 +66,16 @@ struct builder {
         ad_engine *engine;
 };
 
+/* The steps' work, for struct ad_step_def with the struct builder as ud. */
+
 /* deploy.analyzed: build and push (builder_analyzed.c). */
-enum ad_disposition builder_handle_analyzed(struct ad_delivery *d, void *builder);
+int builder_build_run(struct ad_step_run *run, ad_error_t *err);
+
+/* The build step's on_fail: the reason goes into the build log too. */
+void builder_build_failed(struct ad_step_run *run, const char *reason);
 
 /* deploy.compensate.build: delete what the build pushed
  * (builder_compensate.c). */
-enum ad_disposition builder_handle_compensate(struct ad_delivery *d, void *builder);
+int builder_compensate_run(struct ad_step_run *run, ad_error_t *err);
 
 #endif

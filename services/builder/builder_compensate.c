@@ -20,8 +20,6 @@
 #include "ad/log.h"
 #include "ad/names.h"
 #include "builder.h"
-#include "builder_engine.h"
-#include "builder_ping.h"
 #include "builder_registry.h"
 
 #define MAX_REFS 64
@@ -143,15 +141,17 @@ static int delete_in_registry(struct builder *b, const char *deployment_id, cons
         return ret;
 }
 
-static int compensate(struct builder *b, const char *deployment_id, json_t *fields, ad_error_t *err)
+static int compensate(struct ad_step_run *run, struct builder *b, const char *deployment_id,
+                      ad_error_t *err)
 {
         struct refs refs = { 0 };
         char **local = NULL;
         char label[128];
+        const char *filters[] = { label, NULL };
         int ret, deleted = 0, removed = 0;
 
         snprintf(label, sizeof(label), "%s=%s", AD_LABEL_DEPLOYMENT, deployment_id);
-        ret = builder_engine_images_by_label(b->cfg.engine_socket, label, &local, err);
+        ret = ad_engine_image_list(b->engine, filters, &local, err);
         if (ret < 0)
                 return ret;
         for (size_t i = 0; local[i]; i++)
@@ -177,79 +177,25 @@ static int compensate(struct builder *b, const char *deployment_id, json_t *fiel
                                 *err = TAKE_PTR(lerr);
                 }
         }
-        json_object_set_new(fields, "registry_deleted", json_integer(deleted));
-        json_object_set_new(fields, "local_removed", json_integer(removed));
+        ad_step_log_int(run, "registry_deleted", deleted);
+        ad_step_log_int(run, "local_removed", removed);
         ad_engine_strv_free(local);
         refs_clear(&refs);
         return ret;
 }
 
-static int publish_compensated(struct builder *b, const ad_envelope *in, ad_error_t *err)
+int builder_compensate_run(struct ad_step_run *run, ad_error_t *err)
 {
         Appdeployer__V1__Compensated c = APPDEPLOYER__V1__COMPENSATED__INIT;
-        char id[AD_UUID_LEN + 1];
         ad_envelope env;
-
-        ad_event_init(&env, in->deployment_id, in->trace_id, in->attempt, BUILDER_PRODUCER, id);
-        ad_uuid_derive(id, in->event_id, AD_SUBJECT_COMPENSATED "." BUILDER_STEP);
-        c.step = (char *)BUILDER_STEP;
-        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
-        env.compensated = &c;
-        return ad_event_publish(b->svc->bus, AD_SUBJECT_COMPENSATED "." BUILDER_STEP, &env, NULL,
-                                err);
-}
-
-enum ad_disposition builder_handle_compensate(struct ad_delivery *d, void *ud)
-{
-        struct builder *b = ud;
-        cleanup_error ad_error_t err = NULL;
-        ad_envelope *in = NULL;
-        enum ad_disposition disp = AD_ACK;
-        int64_t t0 = ad_monotonic_ms();
-        bool seen = false;
-        json_t *fields;
         int ret;
 
-        if (ad_event_unpack(&in, d->data, d->len, &err) < 0 ||
-            in->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE) {
-                ad_log(AD_LOG_WARN, "garbage on the bus: terminated", "subject", d->subject,
-                       "error", err ? ad_error_message(err) : "not a Compensate payload", NULL);
-                ad_event_free(in);
-                return AD_TERM;
-        }
-        fields = json_pack("{s:s,s:s,s:s,s:I}", "deployment_id", in->deployment_id, "event_id",
-                           in->event_id, "step", "compensate." BUILDER_STEP, "delivered",
-                           (json_int_t)d->delivered);
-
-        ret = ad_db_event_seen(b->svc->db, BUILDER_COMPENSATE_CONSUMER, in->event_id, &seen, &err);
-        if (ret == 0 && seen) {
-                json_object_set_new(fields, "outcome", json_string("duplicate"));
-                goto out;
-        }
-        if (ret == 0) {
-                struct builder_ping ping;
-
-                builder_ping_start(&ping, d, BUILDER_PING_MS);
-                ret = compensate(b, in->deployment_id, fields, &err);
-                builder_ping_stop(&ping);
-        }
-        if (ret == 0)
-                ret = publish_compensated(b, in, &err);
-        if (ret < 0) {
-                /* Compensations never give up: NAK, the bus backs off. */
-                json_object_set_new(fields, "outcome", json_string("retry"));
-                json_object_set_new(fields, "error", json_string(ad_error_message(err)));
-                disp = AD_NAK;
-                goto out;
-        }
-        ad_db_event_mark(b->svc->db, BUILDER_COMPENSATE_CONSUMER, in->event_id, NULL);
-        json_object_set_new(fields, "outcome", json_string("compensated"));
-out:
-        json_object_set_new(fields, "duration_ms", json_integer(ad_monotonic_ms() - t0));
-        ad_log_json(disp == AD_ACK                              ? AD_LOG_INFO
-                    : (long)d->delivered >= b->cfg.max_attempts ? AD_LOG_ERROR
-                                                                : AD_LOG_WARN,
-                    "deploy.compensate.build handled", fields);
-        ad_event_free(in);
-        return disp;
+        ret = compensate(run, run->def->ud, run->in->deployment_id, err);
+        if (ret < 0)
+                return ret;
+        c.step = (char *)BUILDER_STEP;
+        appdeployer__v1__envelope__init(&env);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
+        env.compensated = &c;
+        return ad_step_publish(run, AD_SUBJECT_COMPENSATED "." BUILDER_STEP, &env, err);
 }

@@ -29,6 +29,28 @@ int main(int argc, char **argv)
         }
 
         {
+                struct ad_step_def build = {
+                        .consumer = BUILDER_CONSUMER,
+                        .step = BUILDER_STEP,
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED,
+                        .max_attempts = b.cfg.max_attempts,
+                        .ping_ms = BUILDER_PING_MS,
+                        .svc = &svc,
+                        .run = builder_build_run,
+                        .on_fail = builder_build_failed,
+                        .ud = &b,
+                };
+                struct ad_step_def undo = {
+                        .consumer = BUILDER_COMPENSATE_CONSUMER,
+                        .step = BUILDER_STEP,
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                        .compensation = true,
+                        .max_attempts = b.cfg.max_attempts,
+                        .ping_ms = BUILDER_PING_MS,
+                        .svc = &svc,
+                        .run = builder_compensate_run,
+                        .ud = &b,
+                };
                 /* A delivery that keeps crashing the builder stops being
                  * redelivered at some point; normal failures end sooner
                  * (max_attempts, then deploy.failed). */
@@ -39,15 +61,15 @@ int main(int argc, char **argv)
                                           .filter_subject = AD_SUBJECT_ANALYZED,
                                           .ack_wait_ms = BUILDER_ACK_WAIT_MS,
                                           .max_deliver = max_deliver },
-                                .handler = builder_handle_analyzed,
-                                .userdata = &b,
+                                .handler = ad_step_handle,
+                                .userdata = &build,
                         },
                         {
                                 .spec = { .durable = BUILDER_COMPENSATE_CONSUMER,
                                           .filter_subject = AD_SUBJECT_COMPENSATE "." BUILDER_STEP,
                                           .ack_wait_ms = BUILDER_ACK_WAIT_MS },
-                                .handler = builder_handle_compensate,
-                                .userdata = &b,
+                                .handler = ad_step_handle,
+                                .userdata = &undo,
                         },
                 };
 

@@ -417,6 +417,11 @@ static void test_failing_build(void **state)
         assert_non_null(strstr(f->reason, "marker-"));
         assert_non_null(strstr(f->reason, suffix));
         assert_false(registry_has_tag(app, "latest"));
+        /* The reason is in the build log too, once. */
+        assert_int_equal(db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 "
+                                  "AND source = 'build' AND line LIKE 'build failed: %'",
+                                  dep.id),
+                         1);
 }
 
 static void test_second_build_reuses(void **state)
@@ -465,9 +470,17 @@ static void test_second_build_reuses(void **state)
         publish_analyzed(&edit, "node-cold", first.app);
         changed = wait_built(&edit);
         assert_false(changed->cache_hit);
-        line = builder_log_line(edit.id, "deploy.analyzed handled");
+        line = builder_log_line(edit.id, "\"msg\":\"event handled\"");
         assert_non_null(line);
-        assert_null(strstr(line, "\"layers_cached\":0,"));
+        {
+                json_t *j = json_loads(line, 0, NULL);
+
+                assert_non_null(j);
+                assert_string_equal(json_string_value(json_object_get(j, "outcome")), "done");
+                assert_false(json_is_true(json_object_get(j, "cache_hit")));
+                assert_true(json_integer_value(json_object_get(j, "layers_cached")) > 0);
+                json_decref(j);
+        }
 
         printf("    node build step: first %llu ms, unchanged repo again %llu ms (layer cache), "
                "same commit again %llu ms (registry reuse), after a source change %llu ms\n",
@@ -543,7 +556,7 @@ static void test_garbage_and_duplicates(void **state)
                 line = builder_log_line(node_first.event_id, "\"outcome\":\"duplicate\"");
         }
         assert_non_null(line);
-        line = (free(line), builder_log_line("garbage on the bus", "deploy.analyzed"));
+        line = (free(line), builder_log_line("not an event", "\"subject\":\"deploy.analyzed\""));
         assert_non_null(line);
         assert_int_equal(kill(builder.pid, 0), 0);
 }
@@ -661,6 +674,11 @@ static void test_engine_unreachable(void **state)
         assert_true(f->retryable);
         assert_non_null(strstr(f->reason, "after 2 attempts"));
         assert_non_null(strstr(f->reason, "/nonexistent/podman.sock"));
+        /* Given up by the runner after the work returned: logged as well. */
+        assert_int_equal(db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 "
+                                  "AND source = 'build' AND line LIKE 'gave up after 2 attempts%'",
+                                  dep.id),
+                         1);
 }
 
 int main(void)

@@ -6,6 +6,11 @@
 #   outbox.after_publish in the API           -> the restarted API publishes
 #       deploy.requested again with the same Nats-Msg-Id; JetStream drops it:
 #       the analyzer and the coordinator each handle it once;
+#   step.after_effect in the builder          -> the image is pushed and
+#       deploy.built published, then the builder dies before its ack; the
+#       restarted builder gets the redelivery and reuses the pushed image
+#       (cache_hit, no second build); its deploy.built has the same id and
+#       is dropped: the coordinator handles deploy.built once;
 #   step.after_effect in the provisioner      -> the restarted provisioner
 #       gets the redelivery, does the step again on the same network and
 #       route, its deploy.provisioned is dropped as a duplicate: one applied
@@ -112,6 +117,41 @@ case_outbox() {
 
 }
 
+case_build() {
+  echo "== step.after_effect in the builder: redelivered, the pushed image reused, one deploy.built"
+  local app id i built retries row analyzed
+  app=faults-build-$suffix
+  restart_with builder AD_FAULT=step.after_effect@build:crash
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app")
+  ids+=("$id")
+  svc_wait_exit builder 1 300
+  expect "builder exit status" "$exit_status" 137
+  expect "the fault fired after the effect" "$(grep -c '"fault":"step.after_effect"' "$(svc_log builder 1)")" 1
+  expect "image pushed before the crash" "$(registry_tags "$app" | sort | tr '\n' ' ')" "$(q "SELECT git_sha FROM deployments WHERE id = '$id'") latest "
+  svc_start builder 1
+  # The redelivery comes after the consumer's ack wait.
+  for ((i = 0; i < 120; i++)); do
+    [[ -n $(handled builder "$id" | jq -r 'select(.consumer == "builder" and .outcome == "done") | .outcome') ]] && break
+    sleep 1
+  done
+  expect "builder deliveries done" "$(handled builder "$id" | jq -r 'select(.consumer == "builder") | "\(.outcome)@\(.delivered)"' | tr '\n' ' ')" "done@2 "
+  expect "the redelivery reused the image" "$(handled builder "$id" | jq -r 'select(.consumer == "builder") | .cache_hit')" true
+  expect "builds run (build log)" "$(q "SELECT count(*) FROM deployment_logs WHERE deployment_id = '$id' AND source = 'build' AND line LIKE '==> building %'")" 1
+  expect "reuses (build log)" "$(q "SELECT count(*) FROM deployment_logs WHERE deployment_id = '$id' AND source = 'build' AND line LIKE '==> % is already in the registry %'")" 1
+  exposed_checks "$id" "$app"
+  expect "deploy.built rows" "$(event_rows "$id" deploy.built)" 1
+  expect "coordinator deliveries of deploy.built" \
+    "$(handled coordinator "$id" | jq -r 'select(.subject == "deploy.built") | .outcome' | tr '\n' ' ')" "applied "
+  expect "built before the crash, not by the redelivery" \
+    "$(q "SELECT count(*) FROM builds WHERE deployment_id = '$id' AND NOT cache_hit")" 1
+  analyzed=$(q "SELECT event_id FROM event_log WHERE deployment_id = '$id' AND subject = 'deploy.analyzed'")
+  expect "builder processed_events for deploy.analyzed" \
+    "$(q "SELECT count(*) FROM processed_events WHERE consumer = 'builder' AND event_id = '$analyzed'")" 1
+  answers "$id"
+  restart_with builder
+
+}
+
 case_provision() {
   echo "== step.after_effect in the provisioner: redelivered, done again, one deploy.provisioned"
   local app id i built retries row
@@ -161,7 +201,7 @@ case_coordinator() {
 
 }
 
-for c in ${FAULT_CASES:-engine outbox provision coordinator}; do "case_$c"; done
+for c in ${FAULT_CASES:-engine outbox build provision coordinator}; do "case_$c"; done
 
 # Leave nothing behind on the stack.
 for id in "${ids[@]}"; do

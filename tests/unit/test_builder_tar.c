@@ -1,5 +1,5 @@
 /* The builder's pure parts: the build-context tar writer (checked with the
- * system's tar), the digest in push output, the build log's tail. */
+ * system's tar), the build log's tail. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include "ad/git.h"
-#include "builder_engine.h"
 #include "builder_log.h"
 #include "builder_tar.h"
 
@@ -127,21 +126,6 @@ static void test_tar_bounded(void **state)
         ad_error_release(&err);
 }
 
-static void test_find_digest(void **state)
-{
-        char d[72];
-        const char *hex = "4ec3ac5114f52ffe8a48b342ac61000bc2b78fbf148daa34efd936e6625c205c";
-        char line[200];
-
-        (void)state;
-        snprintf(line, sizeof(line), "one: digest: sha256:%s size: 737", hex);
-        assert_true(builder_find_digest(line, d));
-        assert_string_equal(d + 7, hex);
-        assert_false(builder_find_digest("The push refers to repository [x]", d));
-        assert_false(builder_find_digest("digest: sha256:abc", d));
-        assert_false(builder_find_digest(NULL, d));
-}
-
 static void test_log_tail(void **state)
 {
         struct builder_log log;
@@ -164,7 +148,6 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tar_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tar_bounded, setup, teardown),
-                cmocka_unit_test(test_find_digest),
                 cmocka_unit_test(test_log_tail),
         };
 

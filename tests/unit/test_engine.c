@@ -1,5 +1,5 @@
 /* Pure parts of the engine and caddy clients and derived event ids: the
- * Docker log stream format, caddy's ETag, route JSON, derived event ids,
+ * Docker log stream format, the digest in push output, caddy's ETag, route JSON, derived event ids,
  * ingress URLs, and an engine that is not there. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,6 +126,21 @@ static void ingress_urls(void **state)
         assert_string_equal(tls_id, "ad-route-shop-tls");
 }
 
+static void push_digest(void **state)
+{
+        char d[AD_ENGINE_DIGEST_LEN + 1];
+        const char *hex = "4ec3ac5114f52ffe8a48b342ac61000bc2b78fbf148daa34efd936e6625c205c";
+        char line[200];
+
+        (void)state;
+        snprintf(line, sizeof(line), "one: digest: sha256:%s size: 737", hex);
+        assert_true(ad_engine_find_digest(line, d));
+        assert_string_equal(d + 7, hex);
+        assert_false(ad_engine_find_digest("The push refers to repository [x]", d));
+        assert_false(ad_engine_find_digest("digest: sha256:abc", d));
+        assert_false(ad_engine_find_digest(NULL, d));
+}
+
 static void engine_unreachable(void **state)
 {
         ad_engine *e = NULL;
@@ -140,6 +155,10 @@ static void engine_unreachable(void **state)
         assert_int_equal(ad_engine_image_exists(e, "x/y:z", &exists, &err), -AD_ERR_UNAVAILABLE);
         assert_non_null(strstr(ad_error_message(err), "container engine"));
         ad_error_release(&err);
+        assert_int_equal(ad_engine_image_push(e, "r/a", "t", 1000, NULL, NULL, &err),
+                         -AD_ERR_UNAVAILABLE);
+        assert_true(ad_error_is_retryable(err));
+        ad_error_release(&err);
         ad_engine_close(e);
         assert_true(ad_engine_open(&e, "", &err) < 0);
         ad_error_release(&err);
@@ -148,13 +167,10 @@ static void engine_unreachable(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(demux_frames),
-                cmocka_unit_test(demux_raw_and_cut),
-                cmocka_unit_test(caddy_etag_matches_caddy),
-                cmocka_unit_test(caddy_route_json),
-                cmocka_unit_test(derived_ids),
-                cmocka_unit_test(ingress_urls),
-                cmocka_unit_test(engine_unreachable),
+                cmocka_unit_test(demux_frames),     cmocka_unit_test(demux_raw_and_cut),
+                cmocka_unit_test(push_digest),      cmocka_unit_test(caddy_etag_matches_caddy),
+                cmocka_unit_test(caddy_route_json), cmocka_unit_test(derived_ids),
+                cmocka_unit_test(ingress_urls),     cmocka_unit_test(engine_unreachable),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

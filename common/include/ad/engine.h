@@ -1,9 +1,10 @@
 /* A client for the container engine's Docker Engine API (podman's
  * compatible service, or Docker) over its unix socket.
  *
- * Only what the platform needs: bridge networks, images pulled from a
- * registry, containers (create, start, stop, remove, inspect, list by
- * label, logs).  Errors follow error.h, mapped from the engine's answers:
+ * Only what the platform needs: bridge networks, images (pulled from a
+ * registry, built from a tar context, pushed, listed by label), containers
+ * (create, start, stop, remove, inspect, list by label, logs).  Errors follow error.h, mapped from
+ * the engine's answers:
  *
  *   engine unreachable (no socket, refused, timed out)  AD_ERR_UNAVAILABLE / AD_ERR_TIMEOUT
  *   404, or podman's 500 "no such ..." / "not found"     AD_ERR_NOT_FOUND
@@ -32,6 +33,8 @@
 /* The API version every request is made with (podman 4 serves 1.41). */
 #define AD_ENGINE_API_VERSION "v1.41"
 #define AD_ENGINE_ID_MAX 64
+/* "sha256:" and 64 hex digits. */
+#define AD_ENGINE_DIGEST_LEN 71
 
 typedef struct ad_engine ad_engine;
 
@@ -88,6 +91,55 @@ int ad_engine_image_ensure(ad_engine *e, const char *ref, bool insecure, bool *p
 
 /* AD_ERR_NOT_FOUND when already gone. */
 int ad_engine_image_remove(ad_engine *e, const char *ref, bool force, ad_error_t *err);
+
+/* Names (repo:tag) of the images carrying every label in `filters`;
+ * *refs is a NULL-terminated array, free it with ad_engine_strv_free(). */
+int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs, ad_error_t *err);
+
+/* --- building and pushing ---------------------------------------------- */
+
+/* Each line of build output, without its newline. */
+typedef void (*ad_engine_line_fn)(const char *line, void *ud);
+
+struct ad_engine_build {
+        const char *const *tags;   /* full references, NULL-terminated */
+        const char *dockerfile;    /* path inside the context */
+        const char *const *labels; /* "key=value", NULL-terminated */
+        int context_fd;            /* the context tar, read from its start */
+        int64_t timeout_ms;
+        ad_engine_line_fn on_line; /* optional */
+        void *ud;
+        bool (*cancel)(void); /* optional: true abandons the build */
+};
+
+struct ad_engine_build_result {
+        char *image_id;     /* "sha256:..." when the engine said */
+        char *error;        /* set: the build itself failed (the engine's message) */
+        long layers_cached; /* steps the engine took from its cache */
+        long steps;
+};
+
+/* POST /build with the context tar streamed as the body; the engine's
+ * output stream (JSON lines) is read as it comes.  Returns 0 when the
+ * engine ran the build (check res->error: a failing Dockerfile is a
+ * result, not an error); AD_ERR_UNAVAILABLE / AD_ERR_TIMEOUT when the
+ * engine is unreachable, goes away or is too slow; AD_ERR_GENERIC
+ * "cancelled" when req->cancel said so.  Release res with
+ * ad_engine_build_result_clear(). */
+int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
+                          struct ad_engine_build_result *res, ad_error_t *err);
+void ad_engine_build_result_clear(struct ad_engine_build_result *res);
+
+/* Pushes name:tag (name = registry/app) to its plain-HTTP registry.
+ * *digest (optional) receives the pushed manifest's digest when the engine
+ * reports it, else NULL.  A failed push is AD_ERR_UNAVAILABLE (the
+ * registry is the usual cause), a missing local image AD_ERR_NOT_FOUND. */
+int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_t timeout_ms,
+                         bool (*cancel)(void), char **digest, ad_error_t *err);
+
+/* Finds "sha256:<64 hex>" after "digest: " in a push status line (exposed
+ * for tests); false when absent. */
+bool ad_engine_find_digest(const char *text, char out[AD_ENGINE_DIGEST_LEN + 1]);
 
 /* --- containers -------------------------------------------------------- */
 

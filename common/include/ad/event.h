@@ -58,11 +58,6 @@ int ad_event_publish(ad_bus *bus, const char *subject, const ad_envelope *env, b
 /* Packs into a new buffer (for the outbox). */
 int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len, ad_error_t *err);
 
-/* Publishes deploy.failed for the deployment of `in` (same deployment and
- * trace id; event id derived from in's id and step). */
-int ad_event_publish_failed(ad_bus *bus, const ad_envelope *in, const char *producer,
-                            const char *step, const char *reason, bool retryable, ad_error_t *err);
-
 /* The subject an envelope's payload travels on; "" when unknown. */
 const char *ad_event_kind(const ad_envelope *env);
 

@@ -1,5 +1,5 @@
 /* How a saga step's consumer handles one delivery (the analyzer, the
- * provisioner and the deployer):
+ * builder, the provisioner and the deployer):
  *
  *   garbage (not an Envelope, wrong payload)       log a warning, TERM
  *   (consumer, event id) in processed_events       ACK, nothing done again
@@ -13,6 +13,8 @@
  *                                                  {retryable: true}
  *   any other error                                deploy.failed
  *                                                  {retryable: false}
+ *   the work fails while the service is stopping   NAK (interrupted): the
+ *   (SIGTERM cancels engine calls)                 next delivery does it
  *
  * A compensation never gives up: it is retried (NAK) for as long as it
  * fails, and logged as an error once past max_attempts.
@@ -34,6 +36,9 @@
 #include "ad/event.h"
 #include "ad/service.h"
 
+/* deploy.failed reasons are cut to this many bytes (at a UTF-8 boundary). */
+#define AD_STEP_REASON_MAX 4096
+
 struct ad_step_run;
 
 struct ad_step_def {
@@ -48,6 +53,10 @@ struct ad_step_def {
          * reported a failure with ad_step_fail()), negative with err filled
          * otherwise. */
         int (*run)(struct ad_step_run *run, ad_error_t *err);
+        /* Optional: called by ad_step_fail() with the reason, before
+         * deploy.failed is published (also when the runner gives up after
+         * run returned), e.g. to write it into the step's own log. */
+        void (*on_fail)(struct ad_step_run *run, const char *reason);
         void *ud;
 };
 
@@ -77,5 +86,6 @@ int ad_step_fail(struct ad_step_run *run, bool retryable, const char *reason, ad
 /* Adds a field to run's log line. */
 void ad_step_log_str(struct ad_step_run *run, const char *key, const char *value);
 void ad_step_log_int(struct ad_step_run *run, const char *key, long long value);
+void ad_step_log_bool(struct ad_step_run *run, const char *key, bool value);
 
 #endif
