@@ -445,7 +445,7 @@ static int switch_route(struct ad_step_run *run, struct deployer *dp,
 static void replica_name(char *out, size_t size, const char *app, const char *deployment_id,
                          size_t i)
 {
-        char base[NAME_LEN];
+        char base[NAME_LEN / 4 * 3]; /* "ad-<app>-<12 hex>" fits, and a suffix after it */
 
         ad_name_container(base, sizeof(base), app, deployment_id);
         if (i == 0)
