@@ -163,11 +163,8 @@ bool adctl_status_final(const char *status)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                { "api", required_argument, NULL, 'A' },
-                { "json", no_argument, NULL, 'J' },
-                { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
-                { NULL, 0, NULL, 0 },
+                ADCTL_COMMON_LONGOPTS,
         };
         struct adctl ctl = { .json = false };
         const char *api = getenv("ADCTL_API");

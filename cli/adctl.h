@@ -64,6 +64,16 @@ int adctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
 /* The usage error for getopt's '?': names the option. */
 int adctl_bad_option(const char *cmd, char **argv);
 
+/* The long options every command takes, for adctl_common_option(): the
+ * last entries of a command's getopt_long table, its terminator included. */
+/* clang-format off */
+#define ADCTL_COMMON_LONGOPTS                           \
+        { "api", required_argument, NULL, 'A' },        \
+        { "json", no_argument, NULL, 'J' },             \
+        { "help", no_argument, NULL, 'h' },             \
+        { NULL, 0, NULL, 0 }
+/* clang-format on */
+
 /* The options every command takes (--api, --json, --help), and the usage
  * error for any other: returns ADCTL_OPT_NEXT to go on parsing, else the
  * exit code to return. */

@@ -11,10 +11,7 @@
 #define LS_MAX_PAGES 1000
 
 static const struct option common_longopts[] = {
-        { "api", required_argument, NULL, 'A' },
-        { "json", no_argument, NULL, 'J' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        ADCTL_COMMON_LONGOPTS,
 };
 
 /* Parses `adctl CMD ID` with the common options.  Returns true with *id
@@ -96,10 +93,7 @@ int adctl_cmd_ls(struct adctl *ctl, int argc, char **argv)
                 { "limit", required_argument, NULL, 'l' },
                 { "cursor", required_argument, NULL, 'c' },
                 { "all", no_argument, NULL, 'a' },
-                { "api", required_argument, NULL, 'A' },
-                { "json", no_argument, NULL, 'J' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+                ADCTL_COMMON_LONGOPTS,
         };
         cleanup_free char *cursor = NULL;
         json_auto_t *all = json_array();

@@ -203,10 +203,7 @@ int adctl_cmd_deploy(struct adctl *ctl, int argc, char **argv)
                 { "wait", no_argument, NULL, 'w' },
                 { "timeout", required_argument, NULL, 't' },
                 { "idempotency-key", required_argument, NULL, 'k' },
-                { "api", required_argument, NULL, 'A' },
-                { "json", no_argument, NULL, 'J' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+                ADCTL_COMMON_LONGOPTS,
         };
         json_auto_t *body = json_object();
         json_auto_t *env = json_object();

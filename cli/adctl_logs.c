@@ -166,10 +166,7 @@ int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv)
 {
         static const struct option longopts[] = {
                 { "follow", no_argument, NULL, 'f' },
-                { "api", required_argument, NULL, 'A' },
-                { "json", no_argument, NULL, 'J' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+                ADCTL_COMMON_LONGOPTS,
         };
         cleanup_free char *path = NULL;
         struct adctl_call call = { .max_body = LOGS_MAX_BODY, .timeout_ms = 120000 };

@@ -150,15 +150,40 @@ static int caddy_call(ad_caddy *c, const char *method, const char *path, const j
         return 0;
 }
 
-static int parse_body(const struct ad_http_response *resp, json_t **out, const char *path,
-                      ad_error_t *err)
+/* GETs `path` and parses its JSON body into *out; *etag (optional) gets
+ * the body's ETag.  Caddy answers JSON null where nothing is configured:
+ * that is AD_ERR_NOT_FOUND, or with `null_as_array` an empty array. */
+static int get_json(ad_caddy *c, const char *path, bool null_as_array, json_t **out, char **etag,
+                    ad_error_t *err)
 {
+        cleanup_response struct ad_http_response resp = { 0 };
+        cleanup_free char *tag = NULL;
         json_error_t jerr;
-        json_t *j = json_loadb(resp->body ? resp->body : "", resp->len, JSON_DECODE_ANY, &jerr);
+        json_t *j;
+        int ret;
 
+        ret = caddy_call(c, "GET", path, NULL, NULL, &resp, err);
+        if (ret < 0)
+                return ret;
+        j = json_loadb(resp.body ? resp.body : "", resp.len, JSON_DECODE_ANY, &jerr);
         if (j == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "caddy GET %s: not JSON: %s", path,
                                      jerr.text);
+        if (json_is_null(j)) {
+                json_decref(j);
+                if (!null_as_array)
+                        return ad_error_make(err, AD_ERR_NOT_FOUND, 404,
+                                             "caddy GET %s: nothing there", path);
+                j = json_array();
+        }
+        if (etag) {
+                tag = ad_caddy_etag(path, resp.body ? resp.body : "", resp.len);
+                if (tag == NULL) {
+                        json_decref(j);
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                }
+                *etag = TAKE_PTR(tag);
+        }
         *out = j;
         return 0;
 }
@@ -179,26 +204,11 @@ static char *id_path(const char *id, const char *subpath)
 
 int ad_caddy_get(ad_caddy *c, const char *id, const char *subpath, json_t **out, ad_error_t *err)
 {
-        cleanup_response struct ad_http_response resp = { 0 };
         cleanup_free char *path = id_path(id, subpath);
-        json_t *j = NULL;
-        int ret;
 
         if (path == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-        ret = caddy_call(c, "GET", path, NULL, NULL, &resp, err);
-        if (ret < 0)
-                return ret;
-        ret = parse_body(&resp, &j, path, err);
-        if (ret < 0)
-                return ret;
-        if (json_is_null(j)) {
-                json_decref(j);
-                return ad_error_make(err, AD_ERR_NOT_FOUND, 404, "caddy GET %s: nothing there",
-                                     path);
-        }
-        *out = j;
-        return 0;
+        return get_json(c, path, false, out, NULL, err);
 }
 
 static int id_change(ad_caddy *c, const char *method, const char *id, const char *subpath,
@@ -258,34 +268,22 @@ static char *routes_path(const char *server)
 
 int ad_caddy_routes(ad_caddy *c, const char *server, json_t **routes, char **etag, ad_error_t *err)
 {
-        cleanup_response struct ad_http_response resp = { 0 };
         cleanup_free char *path = routes_path(server);
+        cleanup_free char *tag = NULL;
         json_t *j = NULL;
         int ret;
 
         if (path == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-        ret = caddy_call(c, "GET", path, NULL, NULL, &resp, err);
+        ret = get_json(c, path, true, &j, etag ? &tag : NULL, err);
         if (ret < 0)
                 return ret;
-        ret = parse_body(&resp, &j, path, err);
-        if (ret < 0)
-                return ret;
-        if (json_is_null(j)) {
-                json_decref(j);
-                j = json_array();
-        }
         if (!json_is_array(j)) {
                 json_decref(j);
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "caddy GET %s: not an array", path);
         }
-        if (etag) {
-                *etag = ad_caddy_etag(path, resp.body ? resp.body : "", resp.len);
-                if (*etag == NULL) {
-                        json_decref(j);
-                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-                }
-        }
+        if (etag)
+                *etag = TAKE_PTR(tag);
         *routes = j;
         return 0;
 }

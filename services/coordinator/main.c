@@ -131,9 +131,15 @@ static enum ad_disposition handle_event(struct ad_delivery *d, void *ud)
                 return AD_TERM;
         }
         if (saga_apply(co->svc.db, env, d->data, d->len, &res, &err) < 0) {
+                /* A conflict is another coordinator's transition committed
+                 * first: rolled back, judged again on redelivery. */
+                bool conflict = err && err->kind == AD_ERR_CONFLICT;
+
                 ad_log(AD_LOG_WARN, "cannot apply event, will retry", "deployment_id",
-                       env->deployment_id, "subject", d->subject, "error", ad_error_message(err),
-                       NULL);
+                       env->deployment_id, "subject", d->subject, "event_id", env->event_id,
+                       "error", ad_error_message(err), NULL);
+                ad_metric_add(co->events, conflict ? "outcome=\"conflict\"" : "outcome=\"error\"",
+                              1);
                 ad_event_free(env);
                 return AD_NAK;
         }

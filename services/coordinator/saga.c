@@ -15,6 +15,7 @@ static const char *const compensable[] = { "deploy", "provision", "build" };
 
 struct deployment {
         bool found;
+        long version; /* as read with the row; set_status moves it on */
         char status[32];
         char app[AD_APP_NAME_MAX + 1];
         char kind[16];
@@ -44,7 +45,8 @@ static int load(ad_db *db, const char *id, struct deployment *d, ad_error_t *err
 
         memset(d, 0, sizeof(*d));
         ret = ad_db_exec(db, &r,
-                         "SELECT status, app_name, kind FROM deployments WHERE id = $1 FOR UPDATE",
+                         "SELECT status, app_name, kind, version FROM deployments WHERE id = $1 "
+                         "FOR UPDATE",
                          1, p, err);
         if (ret < 0)
                 return ret;
@@ -54,17 +56,61 @@ static int load(ad_db *db, const char *id, struct deployment *d, ad_error_t *err
         snprintf(d->status, sizeof(d->status), "%s", PQgetvalue(r, 0, 0));
         snprintf(d->app, sizeof(d->app), "%s", PQgetvalue(r, 0, 1));
         snprintf(d->kind, sizeof(d->kind), "%s", PQgetvalue(r, 0, 2));
+        d->version = atol(PQgetvalue(r, 0, 3));
         return 0;
 }
 
-static int set_status(ad_db *db, const char *id, const char *status, ad_error_t *err)
+/* Two coordinators, two guards.
+ *
+ * The row lock taken by load() (FOR UPDATE) serializes the transactions
+ * of every coordinator on one deployment: a second one waits, then reads
+ * the state the first committed and judges its event on it (applied,
+ * late, or early and retried).  It also makes the deployment row the
+ * first lock every transition takes, so two transitions never deadlock
+ * on the tables they touch next.
+ *
+ * The compare-and-set below is the guarantee itself: a transition is
+ * written only if the row is still at the version it was decided from;
+ * otherwise nothing of the transaction is kept and the event is retried
+ * (AD_ERR_CONFLICT: saga_apply() fails, the coordinator NAKs, the
+ * redelivery is judged on the new state).  While load() holds the lock the
+ * check cannot fail; it is what still holds if the state is ever read
+ * without it (a snapshot, a cache, another code path).  The tests check it
+ * on its own (tests/integration/test_two_coordinators.c); with FOR UPDATE
+ * dropped, their racing coordinators end in this conflict instead of
+ * waiting, and still apply one transition. */
+int saga_transition(ad_db *db, const char *id, long expected_version, const char *status,
+                    ad_error_t *err)
 {
-        const char *p[2] = { id, status };
+        cleanup_pgresult PGresult *r = NULL;
+        char version[24];
+        const char *p[3] = { id, status, version };
+        int ret;
 
-        return exec(db,
-                    "UPDATE deployments SET status = $2, version = version + 1, "
-                    "updated_at = now() WHERE id = $1",
-                    2, p, err);
+        snprintf(version, sizeof(version), "%ld", expected_version);
+        ret = ad_db_exec(db, &r,
+                         "UPDATE deployments SET status = $2, version = version + 1, "
+                         "updated_at = now() WHERE id = $1 AND version = $3 RETURNING 1",
+                         3, p, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(r) == 0)
+                return ad_error_make(err, AD_ERR_CONFLICT, 0,
+                                     "deployment %s is no longer at version %ld: another "
+                                     "coordinator moved it first",
+                                     id, expected_version);
+        return 0;
+}
+
+static int set_status(ad_db *db, struct deployment *d, const char *id, const char *status,
+                      ad_error_t *err)
+{
+        int ret = saga_transition(db, id, d->version, status, err);
+
+        /* d->status stays the state the event was judged on. */
+        if (ret == 0)
+                d->version++;
+        return ret;
 }
 
 static struct saga_deadlines deadlines = { 600, 1800, 300, 600, 60 };
@@ -113,15 +159,15 @@ static int step_end(ad_db *db, const char *id, const char *step, const char *sta
 }
 
 /* Moves from one step to the next: ends `done`, starts `next`. */
-static int advance(ad_db *db, const char *id, const char *done, const char *next,
-                   const char *status, ad_error_t *err)
+static int advance(ad_db *db, struct deployment *d, const char *id, const char *done,
+                   const char *next, const char *status, ad_error_t *err)
 {
         int ret = step_end(db, id, done, "done", err);
 
         if (ret == 0 && next)
                 ret = step_start(db, id, next, err);
         if (ret == 0)
-                ret = set_status(db, id, status, err);
+                ret = set_status(db, d, id, status, err);
         return ret;
 }
 
@@ -208,8 +254,8 @@ static int request_compensation(ad_db *db, const char *deployment_id, const char
 
 /* Publishes the next pending compensation, or ends the saga with `final`
  * when none is left. */
-static int next_compensation(ad_db *db, const ad_envelope *in, const char *final,
-                             struct saga_result *res, ad_error_t *err)
+static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope *in,
+                             const char *final, struct saga_result *res, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[2] = { in->deployment_id, NULL };
@@ -223,7 +269,7 @@ static int next_compensation(ad_db *db, const ad_envelope *in, const char *final
                 return ret;
         if (PQntuples(r) == 0) {
                 snprintf(res->status, sizeof(res->status), "%s", final);
-                return set_status(db, in->deployment_id, final, err);
+                return set_status(db, d, in->deployment_id, final, err);
         }
         p[1] = PQgetvalue(r, 0, 0);
         return request_compensation(db, in->deployment_id, in->trace_id, p[1],
@@ -333,7 +379,7 @@ static int on_analyzed(ad_db *db, const ad_envelope *in, struct deployment *d,
                 json_decref(j);
         }
         if (ret == 0)
-                ret = advance(db, in->deployment_id, "analyze", "build", "BUILDING", err);
+                ret = advance(db, d, in->deployment_id, "analyze", "build", "BUILDING", err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "BUILDING");
         return ret;
@@ -404,7 +450,7 @@ static int on_built(ad_db *db, const ad_envelope *in, struct deployment *d, stru
                                    sha, err);
         }
         if (ret == 0)
-                ret = advance(db, in->deployment_id, "build", "provision", "PROVISIONING", err);
+                ret = advance(db, d, in->deployment_id, "build", "provision", "PROVISIONING", err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "PROVISIONING");
         return ret;
@@ -440,7 +486,7 @@ static int on_provisioned(ad_db *db, const ad_envelope *in, struct deployment *d
                 ret = exec(db, "UPDATE deployments SET url = $2 WHERE id = $1", 2, p, err);
         }
         if (ret == 0)
-                ret = advance(db, in->deployment_id, "provision", "deploy", "DEPLOYING", err);
+                ret = advance(db, d, in->deployment_id, "provision", "deploy", "DEPLOYING", err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "DEPLOYING");
         return ret;
@@ -482,7 +528,7 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
         if (ret == 0)
                 ret = step_end(db, in->deployment_id, "deploy", "done", err);
         if (ret == 0)
-                ret = set_status(db, in->deployment_id, "EXPOSED", err);
+                ret = set_status(db, d, in->deployment_id, "EXPOSED", err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "EXPOSED");
         return ret;
@@ -511,14 +557,14 @@ static int on_failed(ad_db *db, const ad_envelope *in, struct deployment *d,
         if (ret == 0)
                 ret = step_end(db, in->deployment_id, step, "failed", err);
         if (ret == 0)
-                ret = set_status(db, in->deployment_id, "FAILED", err);
+                ret = set_status(db, d, in->deployment_id, "FAILED", err);
         if (ret == 0)
                 ret = plan_compensations(db, in->deployment_id, d, touched_steps(d->status), err);
         if (ret == 0)
-                ret = set_status(db, in->deployment_id, "ROLLING_BACK", err);
+                ret = set_status(db, d, in->deployment_id, "ROLLING_BACK", err);
         snprintf(res->status, sizeof(res->status), "ROLLING_BACK");
         if (ret == 0)
-                ret = next_compensation(db, in, "ROLLED_BACK", res, err);
+                ret = next_compensation(db, d, in, "ROLLED_BACK", res, err);
         res->outcome = SAGA_APPLIED;
         return ret;
 }
@@ -553,7 +599,7 @@ static int on_compensated(ad_db *db, const ad_envelope *in, struct deployment *d
         }
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "%s", d->status);
-        return next_compensation(db, in, final, res, err);
+        return next_compensation(db, d, in, final, res, err);
 }
 
 static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
@@ -569,7 +615,7 @@ static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
                 /* The compensations under way remove everything. */
                 res->outcome = SAGA_APPLIED;
                 snprintf(res->status, sizeof(res->status), "DESTROYING");
-                return set_status(db, in->deployment_id, "DESTROYING", err);
+                return set_status(db, d, in->deployment_id, "DESTROYING", err);
         }
         if (is_active(d->status)) {
                 const char *p[2] = { in->deployment_id, d->status };
@@ -590,10 +636,10 @@ static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "AND status <> 'done'",
                            1, (const char *[]){ in->deployment_id }, err);
         if (ret == 0)
-                ret = set_status(db, in->deployment_id, "DESTROYING", err);
+                ret = set_status(db, d, in->deployment_id, "DESTROYING", err);
         snprintf(res->status, sizeof(res->status), "DESTROYING");
         if (ret == 0)
-                ret = next_compensation(db, in, "DESTROYED", res, err);
+                ret = next_compensation(db, d, in, "DESTROYED", res, err);
         res->outcome = SAGA_APPLIED;
         return ret;
 }

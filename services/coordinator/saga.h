@@ -35,8 +35,18 @@ struct saga_result {
         char note[256];
 };
 
+/* Fails with AD_ERR_CONFLICT (retryable) when another coordinator moved
+ * the deployment while this one decided: nothing is kept, and the event
+ * must be delivered again. */
 int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_len,
                struct saga_result *res, ad_error_t *err);
+
+/* The compare-and-set every transition is written with, inside the
+ * caller's transaction: sets the status and bumps `version` only if the
+ * row is still at expected_version; otherwise AD_ERR_CONFLICT and
+ * nothing changed. */
+int saga_transition(ad_db *db, const char *id, long expected_version, const char *status,
+                    ad_error_t *err);
 
 /* How long each step may run before the coordinator fails it, in
  * seconds (analyze, build, provision, deploy), and after how long an

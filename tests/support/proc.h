@@ -26,13 +26,17 @@ static inline void test_sleep_ms(long ms)
 }
 
 /* Starts bin/<name> with the environment plus extra "K=V" entries
- * (NULL-terminated); waits up to 30 s for its ready line.  0 on success. */
-static inline int test_proc_start(struct test_proc *p, const char *name, const char *const *extra)
+ * (NULL-terminated); waits up to 30 s for its ready line.  0 on success.
+ * `tag` (optional) tells replicas of one service apart in their log
+ * file's name. */
+static inline int test_proc_start_tagged(struct test_proc *p, const char *name, const char *tag,
+                                         const char *const *extra)
 {
         char path[512];
 
         snprintf(path, sizeof(path), "%s/bin/%s", AD_BINARY_DIR, name);
-        snprintf(p->log, sizeof(p->log), "/tmp/adtest-%s-%d.log", name, (int)getpid());
+        snprintf(p->log, sizeof(p->log), "/tmp/adtest-%s%s%s-%d.log", name, tag ? "-" : "",
+                 tag ? tag : "", (int)getpid());
         p->http_port = 0;
         /* Truncated here, not in the child: a restarted service must not
          * be taken as ready on its previous run's line. */
@@ -74,6 +78,11 @@ static inline int test_proc_start(struct test_proc *p, const char *name, const c
                 test_sleep_ms(100);
         }
         return -1;
+}
+
+static inline int test_proc_start(struct test_proc *p, const char *name, const char *const *extra)
+{
+        return test_proc_start_tagged(p, name, NULL, extra);
 }
 
 /* Purges the DEPLOY stream and deletes the services' durable consumers:
