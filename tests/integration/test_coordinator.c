@@ -338,6 +338,87 @@ static void test_duplicate_and_late_events_change_nothing(void **state)
         free(v);
 }
 
+/* Lines of the coordinator's log holding both needles. */
+static int log_lines_with(const char *a, const char *b)
+{
+        FILE *f = fopen(coord.log, "r");
+        char line[8192];
+        int n = 0;
+
+        if (f == NULL)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                n += strstr(line, a) && strstr(line, b);
+        fclose(f);
+        return n;
+}
+
+/* A system on the bus publishes one deploy.requested several times with
+ * the same event id: JetStream drops the copy inside its duplicate
+ * window; a copy past it (a new Nats-Msg-Id), even one naming another
+ * deployment, is dropped by the coordinator.  One deployment results. */
+static void test_request_published_twice_is_one_deployment(void **state)
+{
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        char dep[AD_UUID_LEN + 1], other_dep[AD_UUID_LEN + 1], app[32], id[AD_UUID_LEN + 1];
+        char msg_id[AD_UUID_LEN + 1];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        ad_error_t err = NULL;
+        ad_envelope env;
+        char *v;
+        int dups = 0;
+
+        (void)state;
+        ad_uuid_v4(dep);
+        ad_uuid_v4(other_dep);
+        new_app(app, sizeof(app));
+        rq.repo_url = (char *)repo;
+        rq.app_name = app;
+        ad_event_init(&env, dep, "t", 1, "test", id);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        assert_int_equal(ad_event_pack(&env, &buf, &len, &err), 0);
+        /* Twice with the event id as the message id, once past the window. */
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(
+                        ad_bus_publish(bus, AD_SUBJECT_REQUESTED, id, buf, len, NULL, &err), 0);
+        ad_uuid_v4(msg_id);
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_REQUESTED, msg_id, buf, len, NULL, &err),
+                         0);
+        free(buf);
+        /* The same event id for another deployment. */
+        env.deployment_id = other_dep;
+        assert_int_equal(ad_event_pack(&env, &buf, &len, &err), 0);
+        ad_uuid_v4(msg_id);
+        assert_int_equal(ad_bus_publish(bus, AD_SUBJECT_REQUESTED, msg_id, buf, len, NULL, &err),
+                         0);
+        free(buf);
+
+        wait_status(dep, "ANALYZING");
+        /* Both copies that reached the coordinator were seen as such. */
+        for (int i = 0; i < 150 && dups < 2; i++) {
+                dups = log_lines_with(id, "\"outcome\":\"duplicate\"");
+                if (dups < 2)
+                        test_sleep_ms(100);
+        }
+        if (dups != 2)
+                test_proc_dump(&coord);
+        assert_int_equal(dups, 2);
+        v = query1("SELECT count(*) FROM deployments WHERE id = $1", dep);
+        assert_string_equal(v, "1");
+        free(v);
+        v = query1("SELECT count(*) FROM deployments WHERE id = $1", other_dep);
+        assert_string_equal(v, "0");
+        free(v);
+        v = query1("SELECT count(*) FROM event_log WHERE event_id = $1", id);
+        assert_string_equal(v, "1");
+        free(v);
+        v = query1("SELECT count(*) FROM event_log WHERE deployment_id = $1", dep);
+        assert_string_equal(v, "1");
+        free(v);
+}
+
 static void test_early_event_waits_for_the_one_it_follows(void **state)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
@@ -546,6 +627,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_happy_path_records_every_step),
                 cmocka_unit_test(test_duplicate_and_late_events_change_nothing),
+                cmocka_unit_test(test_request_published_twice_is_one_deployment),
                 cmocka_unit_test(test_early_event_waits_for_the_one_it_follows),
                 cmocka_unit_test(test_failure_is_compensated_newest_first),
                 cmocka_unit_test(test_failure_while_analyzing_needs_no_compensation),
