@@ -18,10 +18,11 @@
 # With CHAOS_INFRA=1 the driver also breaks the infrastructure, on a
 # private stack (a temporary state dir, NATS as a 3-node cluster with the
 # DEPLOY stream R3; never the shared stack), torn down at the end: every
-# CHAOS_INFRA_EVERY-th tick, in turn, it SIGKILLs a random NATS node and
-# starts it again CHAOS_NATS_AWAY_S later, restarts PostgreSQL (fast
-# shutdown), or SIGKILLs the podman API service and starts it again
-# CHAOS_ENGINE_AWAY_S later (one infrastructure fault at a time).  Then it
+# CHAOS_INFRA_EVERY-th tick, in turn, it SIGKILLs the podman API service
+# and starts it again CHAOS_ENGINE_AWAY_S later, SIGKILLs a random NATS
+# node and starts it again CHAOS_NATS_AWAY_S later, or restarts PostgreSQL
+# (fast shutdown); one infrastructure fault at a time.  The DEPLOY stream
+# is checked to have 3 replicas.  Then it
 # also asserts that no healthy app was rolled back (the faults delay
 # deployments but lose none), and, in both modes, that no service exited
 # by itself (they reconnect).
@@ -88,6 +89,13 @@ for s in "${SAGA_SERVICES[@]}"; do
   svc_start "$s" 2
 done
 ports=("$(cat "$saga_work/api-1.port")" "$(cat "$saga_work/api-2.port")")
+if ((infra)); then
+  # The services made the DEPLOY stream; losing a node must lose nothing.
+  r=$(curl -fsS "$AD_NATS_MONITOR_URL/jsz?streams=true&config=true" |
+    jq '[.account_details[]?.stream_detail[]? | select(.name == "DEPLOY") | .config.num_replicas][0]') || r=""
+  echo "DEPLOY stream replicas: $r"
+  [[ $r == 3 ]] || fail "the DEPLOY stream has '$r' replicas, want 3"
+fi
 
 # Submissions run beside the driver; each retries on the other API
 # replica with the same Idempotency-Key until it gets an id.
@@ -114,7 +122,7 @@ running() { [[ -n $1 && $(ps -o stat= -p "$1" 2>/dev/null) != Z* && -n $(ps -o s
 # random process (SIGKILL: no cleanup, no ack, no flush).
 declare -A kills
 declare -A infra_kills=([nats]=0 [postgres]=0 [engine]=0)
-infra_kinds=(nats postgres engine)
+infra_kinds=(engine nats postgres) # the engine first: while the first builds run
 total_kills=0 self_exits=0 tick=0 infra_n=0
 dead=()
 infra_down="" # the server an infrastructure fault took away, until infra_back
@@ -245,6 +253,8 @@ echo "deployments: $deployments for $n requests; EXPOSED $exposed, ROLLED_BACK $
 echo "apps with more than one running container: $multi; EXPOSED apps without their container: $missing"
 echo "engine and ingress: $(count <<<"$all_containers") containers, $(count <<<"$all_networks") networks, $(count <<<"$all_routes") routes, $tags_seen registry tags for these apps"
 echo "left behind: containers $orphan_containers, apps with 2+ containers $extra_containers, networks $orphan_networks, routes $orphan_routes (EXPOSED without a route: $missing_routes), registry tags $orphan_tags"
+naks=$(cat "$saga_logs"/*.log | grep '"outcome":"retry"' || true)
+echo "deliveries NAKed for a retry: $(count <<<"$naks") (the container engine away: $(grep -c 'container engine' <<<"$naks" || true))"
 echo "event log: applied rows by subject: ${applied:-none}; steps applied more than once: $twice; events logged but not applied (late or duplicate; the coordinator's own compensate commands not counted): $dups"
 if ((stuck > 0)); then
   q "SELECT id, app_name, status FROM deployments WHERE app_name LIKE '$prefix%' AND status NOT IN ('EXPOSED', 'ROLLED_BACK')" >&2
