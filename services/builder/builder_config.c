@@ -53,8 +53,11 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 ret = ad_config_int(cfg, "builder.build_timeout_s", 900, 10, 86400, &build_s, err);
         if (ret == 0)
                 ret = ad_config_int(cfg, "builder.push_timeout_s", 600, 10, 86400, &push_s, err);
+        /* 10 deliveries: with ad_bus_backoff_ms between them, about 2 minutes
+         * of retries, enough for an engine restart (docs/reliability.md). */
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.max_attempts", 5, 1, 1000, &c->max_attempts, err);
+                ret = ad_config_int(cfg, "builder.max_attempts", 10, 1, 1000, &c->max_attempts,
+                                    err);
         if (ret == 0)
                 ret = ad_config_int(cfg, "builder.max_context_mb", 1024, 1, 65536, &context_mb,
                                     err);

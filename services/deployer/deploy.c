@@ -128,9 +128,15 @@ static int ensure_container(struct deployer *dp, const struct ad_container_spec 
                         ret = ad_engine_container_remove(dp->engine, c.id, true, &lerr);
                         ad_container_clear(&c);
                         if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
-                                if (err)
-                                        *err = TAKE_PTR(lerr);
-                                return ret;
+                                /* A container whose start the engine died in
+                                 * (podman service killed) can fail to be
+                                 * removed ("device or resource busy", 500)
+                                 * yet be gone: look again; if it stays, a
+                                 * later delivery tries again. */
+                                if (attempt < 2)
+                                        continue;
+                                return ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "%s",
+                                                     ad_error_message(lerr));
                         }
                         ad_error_release(&lerr);
                 } else if (ret != -AD_ERR_NOT_FOUND) {

@@ -47,7 +47,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                     0 ||
             (ret = ad_config_int(cfg, "deployer.runtime_log_lines", 50, 0, 10000,
                                  &dp->runtime_log_lines, err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.max_attempts", 5, 1, 1000, &dp->max_attempts,
+            /* 10: about 2 minutes of retries (see builder.max_attempts). */
+            (ret = ad_config_int(cfg, "deployer.max_attempts", 10, 1, 1000, &dp->max_attempts,
                                  err)) < 0 ||
             (ret = ad_config_int(cfg, "deployer.max_replicas", 10, 1, DEPLOYER_REPLICAS_MAX,
                                  &dp->max_replicas, err)) < 0 ||

@@ -19,8 +19,9 @@ static int setup(struct provisioner *p, struct ad_service *svc, long *max_attemp
 
         p->svc = svc;
         ret = ingress_load(&p->ingress, svc->cfg, err);
+        /* 10: about 2 minutes of retries (see builder.max_attempts). */
         if (ret == 0)
-                ret = ad_config_int(svc->cfg, "provisioner.max_attempts", 5, 1, 1000, max_attempts,
+                ret = ad_config_int(svc->cfg, "provisioner.max_attempts", 10, 1, 1000, max_attempts,
                                     err);
         if (ret == 0)
                 ret = ad_engine_open(&p->engine, p->ingress.engine_socket, err);
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
         };
         struct provisioner p = { 0 };
         cleanup_error ad_error_t err = NULL;
-        long max_attempts = 5;
+        long max_attempts = 10;
         int ret;
 
         ret = ad_service_start(&svc, "provisioner", argc, argv, &opts);

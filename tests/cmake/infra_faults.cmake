@@ -10,3 +10,9 @@ set_target_properties(test_infra_faults PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PR
 add_test(NAME infra_faults
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_infra_faults.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(infra_faults PROPERTIES LABELS integration TIMEOUT 300)
+# The container engine (the stack's podman service) away for 20 s before a
+# build, during provisioning and deploying, and under a running app, on a
+# private stack with the six services.
+add_test(NAME engine_outage
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_engine_outage.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(engine_outage PROPERTIES LABELS integration TIMEOUT 900 RUN_SERIAL TRUE)

@@ -15,17 +15,42 @@
 #   - the event log shows every step done once: per deployment at most one
 #     applied row per subject (deploy.requested, analyzed, built,
 #     provisioned, exposed).
+# With CHAOS_INFRA=1 the driver also breaks the infrastructure, on a
+# private stack (a temporary state dir, NATS as a 3-node cluster with the
+# DEPLOY stream R3; never the shared stack), torn down at the end: every
+# CHAOS_INFRA_EVERY-th tick, in turn, it SIGKILLs the podman API service
+# and starts it again CHAOS_ENGINE_AWAY_S later, SIGKILLs a random NATS
+# node and starts it again CHAOS_NATS_AWAY_S later, or restarts PostgreSQL
+# (fast shutdown); one infrastructure fault at a time.  The DEPLOY stream
+# is checked to have 3 replicas.  Then it
+# also asserts that no healthy app was rolled back (the faults delay
+# deployments but lose none), and, in both modes, that no service exited
+# by itself (they reconnect).
 # Usage: chaos.sh BIN_DIR
 # Environment: CHAOS_DEPLOYMENTS (6), CHAOS_SECONDS (how long the driver
 # kills, 60), CHAOS_INTERVAL_S (3), CHAOS_SEED (random), CHAOS_SETTLE_S
-# (the bounded wait for the last deployments once the killing stops, 600).
+# (the bounded wait for the last deployments once the killing stops, 600),
+# CHAOS_INFRA (0), CHAOS_INFRA_EVERY (3), CHAOS_NATS_AWAY_S (10),
+# CHAOS_ENGINE_AWAY_S (15).
 set -euo pipefail
 bin=${1:?usage: chaos.sh BIN_DIR}
 bin=$(cd "$bin" && pwd)
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+infra=${CHAOS_INFRA:-0}
+suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
+prefix=chaos-$suffix-
+if ((infra)); then
+  . "$root/tests/support/private_stack.sh"
+  pstack_up AD_NATS_CLUSTER=3
+fi
 SAGA_TEST=chaos
 . "$root/tests/support/saga.sh"
-trap saga_cleanup EXIT
+chaos_cleanup() {
+  local rc=$?
+  saga_cleanup
+  if ((infra)); then pstack_down "$prefix" "$((rc != 0 || failures > 0))"; fi
+}
+trap chaos_cleanup EXIT
 
 n=${CHAOS_DEPLOYMENTS:-6}
 chaos_s=${CHAOS_SECONDS:-60}
@@ -33,14 +58,20 @@ interval=${CHAOS_INTERVAL_S:-3}
 settle_s=${CHAOS_SETTLE_S:-600}
 seed=${CHAOS_SEED:-$((($$ + $(date +%s)) % 32768))}
 RANDOM=$seed
-suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
-prefix=chaos-$suffix-
+infra_every=${CHAOS_INFRA_EVERY:-3}
+nats_away=${CHAOS_NATS_AWAY_S:-10}
+engine_away=${CHAOS_ENGINE_AWAY_S:-15}
 # Short: the never-healthy apps should fail fast.
 export AD_DEPLOYER_HEALTH_TIMEOUT_S=${AD_DEPLOYER_HEALTH_TIMEOUT_S:-20}
 t0=$SECONDS
 echo "chaos: $n deployments, kills for ${chaos_s}s every ~${interval}s, seed $seed, apps $prefix*"
-
-"$bin/../tests/ad_test_bus_reset"
+if ((infra)); then
+  echo "infrastructure faults every ${infra_every} ticks (NATS node away ${nats_away}s, PostgreSQL restart, engine away ${engine_away}s) on a private stack in $AD_STATE_DIR"
+else
+  # The shared stack: a clean bus (a private stack's is new, and resetting
+  # it would create the stream with one replica).
+  "$bin/../tests/ad_test_bus_reset"
+fi
 saga_git_start
 mkdir -p "$saga_work/never"
 cat >"$saga_work/never/Dockerfile" <<'DOCKERFILE'
@@ -58,6 +89,13 @@ for s in "${SAGA_SERVICES[@]}"; do
   svc_start "$s" 2
 done
 ports=("$(cat "$saga_work/api-1.port")" "$(cat "$saga_work/api-2.port")")
+if ((infra)); then
+  # The services made the DEPLOY stream; losing a node must lose nothing.
+  r=$(curl -fsS "$AD_NATS_MONITOR_URL/jsz?streams=true&config=true" |
+    jq '[.account_details[]?.stream_detail[]? | select(.name == "DEPLOY") | .config.num_replicas][0]') || r=""
+  echo "DEPLOY stream replicas: $r"
+  [[ $r == 3 ]] || fail "the DEPLOY stream has '$r' replicas, want 3"
+fi
 
 # Submissions run beside the driver; each retries on the other API
 # replica with the same Idempotency-Key until it gets an id.
@@ -77,29 +115,77 @@ for ((i = 0; i < n; i++)); do
 done
 
 ids() { cat "$saga_work"/ids/* 2>/dev/null || true; }
-finals() { q "SELECT count(*) FROM deployments WHERE app_name LIKE '$prefix%' AND status IN ('EXPOSED', 'ROLLED_BACK')"; }
+finals() { q "SELECT count(*) FROM deployments WHERE app_name LIKE '$prefix%' AND status IN ('EXPOSED', 'ROLLED_BACK')" 2>/dev/null || echo -1; }
+running() { [[ -n $1 && $(ps -o stat= -p "$1" 2>/dev/null) != Z* && -n $(ps -o stat= -p "$1" 2>/dev/null) ]]; }
 
 # The driver: each tick restarts what the last one killed, then kills a
 # random process (SIGKILL: no cleanup, no ack, no flush).
 declare -A kills
-total_kills=0
+declare -A infra_kills=([nats]=0 [postgres]=0 [engine]=0)
+infra_kinds=(engine nats postgres) # the engine first: while the first builds run
+total_kills=0 self_exits=0 tick=0 infra_n=0
 dead=()
+infra_down="" # the server an infrastructure fault took away, until infra_back
+infra_back=0
+infra_restore() {
+  pstack up || fail "cannot start $infra_down again"
+  echo "  $((SECONDS - t0))s: $infra_down back"
+  infra_down=""
+}
+# Every kind of infrastructure fault happened (or none is asked for).
+infra_covered() { ((!infra || infra_n >= ${#infra_kinds[@]})); }
 while ((SECONDS - t0 < chaos_s)); do
   sleep "$((interval - 1)).$((RANDOM % 10))"
+  tick=$((tick + 1))
+  if [[ -n $infra_down ]] && ((SECONDS >= infra_back)); then infra_restore; fi
   for p in "${dead[@]}"; do svc_start "${p% *}" "${p#* }" || fail "cannot restart $p"; done
   dead=()
-  if [[ $(ids | wc -l) == "$n" && $(finals) == "$n" ]]; then break; fi
+  # A service must survive the infrastructure's faults by itself.
+  for s in "${SAGA_SERVICES[@]}"; do
+    for r in 1 2; do
+      running "$(svc_pid "$s" "$r")" && continue
+      fail "$s-$r exited by itself: $(tail -n 2 "$(svc_log "$s" "$r")")"
+      self_exits=$((self_exits + 1))
+      svc_start "$s" "$r" || fail "cannot restart $s-$r"
+    done
+  done
+  if [[ $(ids | wc -l) == "$n" && $(finals) == "$n" ]] && infra_covered; then break; fi
   svc=${SAGA_SERVICES[$((RANDOM % ${#SAGA_SERVICES[@]}))]}
   r=$((RANDOM % 2 + 1))
   svc_kill9 "$svc" "$r"
   dead+=("$svc $r")
   kills[$svc]=$((${kills[$svc]:-0} + 1))
   total_kills=$((total_kills + 1))
+  if ((infra && tick % infra_every == 0)) && [[ -z $infra_down ]]; then
+    kind=${infra_kinds[$((infra_n % ${#infra_kinds[@]}))]}
+    infra_n=$((infra_n + 1))
+    infra_kills[$kind]=$((infra_kills[$kind] + 1))
+    case $kind in
+    nats)
+      infra_down=nats$((RANDOM % 3 + 1))
+      infra_back=$((SECONDS + nats_away))
+      pstack kill "$infra_down" || fail "cannot kill $infra_down"
+      echo "  $((SECONDS - t0))s: $infra_down killed"
+      ;;
+    postgres)
+      echo "  $((SECONDS - t0))s: postgres restarting"
+      pstack restart postgres || fail "cannot restart postgres"
+      ;;
+    engine)
+      infra_down=podman
+      infra_back=$((SECONDS + engine_away))
+      pstack kill podman || fail "cannot kill podman"
+      echo "  $((SECONDS - t0))s: the engine (podman service) killed"
+      ;;
+    esac
+  fi
 done
 for p in "${dead[@]}"; do svc_start "${p% *}" "${p#* }" || fail "cannot restart $p"; done
+if [[ -n $infra_down ]]; then infra_restore; fi
 chaos_end=$SECONDS
 wait "${subs[@]}" || true # the submissions (not the services)
-echo "driver: $total_kills kills in $((chaos_end - t0))s: $(for s in "${SAGA_SERVICES[@]}"; do printf '%s %s, ' "$s" "${kills[$s]:-0}"; done)"
+echo "driver: $total_kills service kills in $((chaos_end - t0))s: $(for s in "${SAGA_SERVICES[@]}"; do printf '%s %s, ' "$s" "${kills[$s]:-0}"; done)"
+echo "kills by kind: service $total_kills, nats ${infra_kills[nats]}, postgres ${infra_kills[postgres]}, engine ${infra_kills[engine]}; services that exited by themselves: $self_exits"
 
 submitted=$(ids | wc -l)
 [[ $submitted == "$n" ]] || fail "$submitted of $n submissions got an id"
@@ -167,6 +253,8 @@ echo "deployments: $deployments for $n requests; EXPOSED $exposed, ROLLED_BACK $
 echo "apps with more than one running container: $multi; EXPOSED apps without their container: $missing"
 echo "engine and ingress: $(count <<<"$all_containers") containers, $(count <<<"$all_networks") networks, $(count <<<"$all_routes") routes, $tags_seen registry tags for these apps"
 echo "left behind: containers $orphan_containers, apps with 2+ containers $extra_containers, networks $orphan_networks, routes $orphan_routes (EXPOSED without a route: $missing_routes), registry tags $orphan_tags"
+naks=$(cat "$saga_logs"/*.log | grep '"outcome":"retry"' || true)
+echo "deliveries NAKed for a retry: $(count <<<"$naks") (the container engine away: $(grep -c 'container engine' <<<"$naks" || true))"
 echo "event log: applied rows by subject: ${applied:-none}; steps applied more than once: $twice; events logged but not applied (late or duplicate; the coordinator's own compensate commands not counted): $dups"
 if ((stuck > 0)); then
   q "SELECT id, app_name, status FROM deployments WHERE app_name LIKE '$prefix%' AND status NOT IN ('EXPOSED', 'ROLLED_BACK')" >&2
@@ -177,8 +265,11 @@ if ((rolled > 0)); then
 fi
 
 never_exposed=$(grep -cxF -f <(never_apps) <<<"$live" || true)
-echo "never-healthy apps: $(never_apps | wc -l), of them EXPOSED: $never_exposed"
+healthy_rolled=$(q "SELECT app_name FROM deployments WHERE app_name LIKE '$prefix%' AND status = 'ROLLED_BACK'" |
+  { grep -cvxF -f <(never_apps) || true; })
+echo "never-healthy apps: $(never_apps | wc -l), of them EXPOSED: $never_exposed; healthy apps ROLLED_BACK: $healthy_rolled"
 ((never_exposed == 0)) || fail "$never_exposed never-healthy apps are EXPOSED"
+if ((infra)); then ((healthy_rolled == 0)) || fail "$healthy_rolled healthy apps rolled back"; fi
 [[ $deployments == "$n" ]] || fail "$deployments deployments for $n requests"
 ((stuck == 0)) || fail "$stuck deployments stuck"
 ((multi == 0)) || fail "$multi apps with more than one running container"
