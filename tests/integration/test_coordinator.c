@@ -119,6 +119,16 @@ static char *query1(const char *sql, const char *param)
         return v;
 }
 
+/* Asserts that the query's single value is `want`. */
+static void expect_query(const char *sql, const char *param, const char *want)
+{
+        char *v = query1(sql, param);
+
+        if (v == NULL || strcmp(v, want) != 0)
+                fail_msg("%s [%s]: got `%s`, want `%s`", sql, param, v ? v : "(no row)", want);
+        free(v);
+}
+
 /* Waits until the deployment's status is `want` (15 s at most). */
 static void wait_status(const char *dep, const char *want)
 {
@@ -254,25 +264,19 @@ static void test_happy_path_records_every_step(void **state)
         ad_uuid_v4(dep);
         new_app(app, sizeof(app));
         drive(dep, app, "1", "EXPOSED");
-        v = query1("SELECT string_agg(step || '=' || status, ',' ORDER BY started_at) FROM "
-                   "deployment_steps WHERE deployment_id = $1 AND ended_at IS NOT NULL",
-                   dep);
-        assert_string_equal(v, "analyze=done,build=done,provision=done,deploy=done");
-        free(v);
-        v = query1("SELECT url || ' ' || ip FROM deployments WHERE id = $1", dep);
-        assert_string_equal(v, "http://x.localhost:8080/ 127.0.0.1");
-        free(v);
+        expect_query("SELECT string_agg(step || '=' || status, ',' ORDER BY started_at) FROM "
+                     "deployment_steps WHERE deployment_id = $1 AND ended_at IS NOT NULL",
+                     dep, "analyze=done,build=done,provision=done,deploy=done");
+        expect_query("SELECT url || ' ' || ip FROM deployments WHERE id = $1", dep,
+                     "http://x.localhost:8080/ 127.0.0.1");
         v = query1("SELECT image FROM releases WHERE deployment_id = $1", dep);
         snprintf(want, sizeof(want), "127.0.0.1:5000/%s:1", app);
         assert_string_equal(v, want);
         free(v);
-        v = query1("SELECT analysis->>'language' FROM deployments WHERE id = $1", dep);
-        assert_string_equal(v, "node");
-        free(v);
+        expect_query("SELECT analysis->>'language' FROM deployments WHERE id = $1", dep, "node");
         /* Env values stay sealed at rest. */
-        v = query1("SELECT env->>'SECRET' FROM builds WHERE deployment_id = $1", dep);
-        assert_string_equal(v, "sealed:v1:AAAA");
-        free(v);
+        expect_query("SELECT env->>'SECRET' FROM builds WHERE deployment_id = $1", dep,
+                     "sealed:v1:AAAA");
 }
 
 static void test_duplicate_and_late_events_change_nothing(void **state)
@@ -327,15 +331,11 @@ static void test_duplicate_and_late_events_change_nothing(void **state)
         v = query1("SELECT count(*) FROM event_log WHERE deployment_id = $1", dep);
         assert_string_equal(v, "8"); /* 5 applied + 3 ignored, the copy not logged twice */
         free(v);
-        v = query1("SELECT count(*) FROM event_log WHERE deployment_id = $1 AND NOT applied "
-                   "AND note LIKE '%does not fit status EXPOSED%'",
-                   dep);
-        assert_string_equal(v, "3");
-        free(v);
-        v = query1("SELECT status || ' ' || coalesce(error, '-') FROM deployments WHERE id = $1",
-                   dep);
-        assert_string_equal(v, "EXPOSED -");
-        free(v);
+        expect_query("SELECT count(*) FROM event_log WHERE deployment_id = $1 AND NOT applied "
+                     "AND note LIKE '%does not fit status EXPOSED%'",
+                     dep, "3");
+        expect_query("SELECT status || ' ' || coalesce(error, '-') FROM deployments WHERE id = $1",
+                     dep, "EXPOSED -");
 }
 
 /* Lines of the coordinator's log holding both needles. */
@@ -366,7 +366,6 @@ static void test_request_published_twice_is_one_deployment(void **state)
         size_t len = 0;
         ad_error_t err = NULL;
         ad_envelope env;
-        char *v;
         int dups = 0;
 
         (void)state;
@@ -405,18 +404,10 @@ static void test_request_published_twice_is_one_deployment(void **state)
         if (dups != 2)
                 test_proc_dump(&coord);
         assert_int_equal(dups, 2);
-        v = query1("SELECT count(*) FROM deployments WHERE id = $1", dep);
-        assert_string_equal(v, "1");
-        free(v);
-        v = query1("SELECT count(*) FROM deployments WHERE id = $1", other_dep);
-        assert_string_equal(v, "0");
-        free(v);
-        v = query1("SELECT count(*) FROM event_log WHERE event_id = $1", id);
-        assert_string_equal(v, "1");
-        free(v);
-        v = query1("SELECT count(*) FROM event_log WHERE deployment_id = $1", dep);
-        assert_string_equal(v, "1");
-        free(v);
+        expect_query("SELECT count(*) FROM deployments WHERE id = $1", dep, "1");
+        expect_query("SELECT count(*) FROM deployments WHERE id = $1", other_dep, "0");
+        expect_query("SELECT count(*) FROM event_log WHERE event_id = $1", id, "1");
+        expect_query("SELECT count(*) FROM event_log WHERE deployment_id = $1", dep, "1");
 }
 
 static void test_early_event_waits_for_the_one_it_follows(void **state)
@@ -450,7 +441,6 @@ static void test_failure_is_compensated_newest_first(void **state)
 {
         Appdeployer__V1__DeployFailed fa = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
         char dep[AD_UUID_LEN + 1], app[32];
-        char *v;
 
         (void)state;
         ad_uuid_v4(dep);
@@ -470,14 +460,11 @@ static void test_failure_is_compensated_newest_first(void **state)
         compensated(dep, "deploy");
         compensated(dep, "build");
         wait_status(dep, "ROLLED_BACK");
-        v = query1("SELECT error || ' / ' || failed_step FROM deployments WHERE id = $1", dep);
-        assert_string_equal(v, "the app never answered on port 3000 / deploy");
-        free(v);
-        v = query1("SELECT string_agg(step, ',' ORDER BY seq) FROM compensations WHERE "
-                   "deployment_id = $1 AND status = 'done'",
-                   dep);
-        assert_string_equal(v, "deploy,provision,build");
-        free(v);
+        expect_query("SELECT error || ' / ' || failed_step FROM deployments WHERE id = $1", dep,
+                     "the app never answered on port 3000 / deploy");
+        expect_query("SELECT string_agg(step, ',' ORDER BY seq) FROM compensations WHERE "
+                     "deployment_id = $1 AND status = 'done'",
+                     dep, "deploy,provision,build");
 }
 
 static void test_failure_while_analyzing_needs_no_compensation(void **state)
@@ -544,9 +531,8 @@ static void test_rollback_runs_the_previous_image(void **state)
         snprintf(want, sizeof(want), "rollback %s", v2);
         assert_string_equal(v, want);
         free(v);
-        v = query1("SELECT env->>'SECRET' FROM builds WHERE deployment_id = $1", back);
-        assert_string_equal(v, "sealed:v1:AAAA");
-        free(v);
+        expect_query("SELECT env->>'SECRET' FROM builds WHERE deployment_id = $1", back,
+                     "sealed:v1:AAAA");
 }
 
 static void test_overdue_step_is_failed_and_compensated(void **state)
