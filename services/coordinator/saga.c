@@ -678,7 +678,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         /* The newest release of the app older than the target's own. */
         ret = ad_db_exec(db, &r,
                          "SELECT b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text, "
-                         "b.git_sha, r.deployment_id FROM releases r JOIN builds b USING "
+                         "b.git_sha, r.deployment_id, cardinality(r.container_ids) "
+                         "FROM releases r JOIN builds b USING "
                          "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
                          "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND d.created_at < $3 "
                          "ORDER BY r.id DESC LIMIT 1",
@@ -730,6 +731,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         b.port = (uint32_t)atoi(PQgetvalue(r, 0, 2));
         res_msg.cpu = atof(PQgetvalue(r, 0, 3));
         res_msg.memory_mb = (uint32_t)atoi(PQgetvalue(r, 0, 4));
+        /* As many containers as that release ran. */
+        res_msg.replicas = (uint32_t)atoi(PQgetvalue(r, 0, 8));
         b.resources = &res_msg;
         b.git_sha = PQgetvalue(r, 0, 6);
         envj = json_loads(PQgetvalue(r, 0, 5), 0, NULL);

@@ -506,20 +506,31 @@ static void test_rollback_runs_the_previous_image(void **state)
 {
         Appdeployer__V1__RollbackRequested rb = APPDEPLOYER__V1__ROLLBACK_REQUESTED__INIT;
         char v1[AD_UUID_LEN + 1], v2[AD_UUID_LEN + 1], back[AD_UUID_LEN + 1], app[32];
-        char want[128];
+        char want[128], rb_id[AD_UUID_LEN + 1], built_id[AD_UUID_LEN + 1];
         char *v;
 
         (void)state;
         new_app(app, sizeof(app));
         ad_uuid_v4(v1);
         drive(v1, app, "v1", "EXPOSED");
+        /* v1 ran two containers: the rollback asks for two again. */
+        {
+                const char *p[1] = { v1 };
+
+                assert_int_equal(
+                        ad_db_exec(db, NULL,
+                                   "UPDATE releases SET container_ids = '{c0ffee,c0ffee2}' "
+                                   "WHERE deployment_id = $1",
+                                   1, p, NULL),
+                        0);
+        }
         test_sleep_ms(20); /* created_at must differ */
         ad_uuid_v4(v2);
         drive(v2, app, "v2", "EXPOSED");
         ad_uuid_v4(back);
         rb.target_deployment_id = v2;
         rb.requested_by = "test";
-        publish(back, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK, &rb, AD_SUBJECT_ROLLBACK, NULL);
+        publish(back, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK, &rb, AD_SUBJECT_ROLLBACK, rb_id);
         /* The coordinator itself publishes deploy.built with v1's image;
          * the new deployment moves on to PROVISIONING. */
         wait_status(back, "PROVISIONING");
@@ -533,6 +544,27 @@ static void test_rollback_runs_the_previous_image(void **state)
         free(v);
         expect_query("SELECT env->>'SECRET' FROM builds WHERE deployment_id = $1", back,
                      "sealed:v1:AAAA");
+        /* The deploy.built the coordinator published for it. */
+        ad_uuid_derive(built_id, rb_id, "built");
+        v = query1("SELECT encode(payload, 'hex') FROM outbox WHERE event_id = $1", built_id);
+        assert_non_null(v);
+        {
+                size_t n = strlen(v) / 2;
+                uint8_t *bin = malloc(n);
+                ad_envelope *env = NULL;
+
+                assert_non_null(bin);
+                for (size_t i = 0; i < n; i++)
+                        sscanf(v + 2 * i, "%2hhx", &bin[i]);
+                assert_int_equal(ad_event_unpack(&env, bin, n, NULL), 0);
+                assert_int_equal(env->payload_case, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT);
+                assert_string_equal(env->deployment_id, back);
+                assert_non_null(env->built->resources);
+                assert_int_equal(env->built->resources->replicas, 2);
+                ad_event_free(env);
+                free(bin);
+        }
+        free(v);
 }
 
 static void test_overdue_step_is_failed_and_compensated(void **state)
