@@ -183,7 +183,8 @@ done
 for p in "${dead[@]}"; do svc_start "${p% *}" "${p#* }" || fail "cannot restart $p"; done
 if [[ -n $infra_down ]]; then infra_restore; fi
 chaos_end=$SECONDS
-wait "${subs[@]}" || true # the submissions (not the services)
+# The submissions (not the services); bash may have reaped finished ones.
+wait "${subs[@]}" 2>/dev/null || true
 echo "driver: $total_kills service kills in $((chaos_end - t0))s: $(for s in "${SAGA_SERVICES[@]}"; do printf '%s %s, ' "$s" "${kills[$s]:-0}"; done)"
 echo "kills by kind: service $total_kills, nats ${infra_kills[nats]}, postgres ${infra_kills[postgres]}, engine ${infra_kills[engine]}; services that exited by themselves: $self_exits"
 
