@@ -221,7 +221,7 @@ int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
 {
         struct adctl_reply reply;
         const char *id = NULL;
-        json_t *d, *build;
+        json_t *d, *build, *containers;
         char created[32], updated[32], line[512];
         int ret;
 
@@ -246,6 +246,15 @@ int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
         field("commit:", adctl_str(d, "git_sha"));
         field("url:", adctl_str(d, "url"));
         field("ip:", adctl_str(d, "ip"));
+        containers = json_object_get(d, "containers");
+        if (json_array_size(containers) > 0) {
+                snprintf(line, sizeof(line), "%zu (%.12s%s)", json_array_size(containers),
+                         json_string_value(json_array_get(containers, 0))
+                                 ? json_string_value(json_array_get(containers, 0))
+                                 : "?",
+                         json_array_size(containers) > 1 ? ", ..." : "");
+                field("replicas:", line);
+        }
         field("created:", short_time(adctl_str(d, "created_at"), created, sizeof(created)));
         field("updated:", short_time(adctl_str(d, "updated_at"), updated, sizeof(updated)));
         if (*adctl_str(d, "error")) {

@@ -99,6 +99,11 @@ for ex in node-express python-stdlib go-stdlib static-site dockerfile-app; do
     continue
   fi
   url=$(jq -r .url <<<"$json")
+  # One container per replica asked for (one: no deployer.yaml here), and
+  # `adctl status` says so.
+  [[ $(jq -r '.containers | length' <<<"$json") == 1 ]] ||
+    fail "$ex: containers $(jq -c .containers <<<"$json"), want one"
+  ctl status "$id" | grep -Eq '^replicas: +1 \(' || fail "$ex: adctl status shows no 'replicas: 1'"
   body=$(curl -fsS --max-time 10 "$url" || true)
   if [[ $body == *"Hello from $ex"* ]]; then
     echo "ok: $ex at $url ($(jq -r .ip <<<"$json")): $(step_times "$json")"
