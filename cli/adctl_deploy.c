@@ -168,8 +168,11 @@ static int wait_for(const struct adctl *ctl, const char *id, double start, long 
                 if (!ctl->json)
                         print_new_steps(reply.doc, &printed);
                 if (adctl_status_final(state)) {
-                        int ret =
-                                strcmp(state, "EXPOSED") == 0 ? ADCTL_EXIT_OK : ADCTL_EXIT_FAILURE;
+                        /* SUPERSEDED: it was exposed, and a newer
+                         * deployment of the app already replaced it. */
+                        int ret = strcmp(state, "EXPOSED") == 0 || strcmp(state, "SUPERSEDED") == 0
+                                          ? ADCTL_EXIT_OK
+                                          : ADCTL_EXIT_FAILURE;
 
                         if (ctl->json) {
                                 adctl_print_raw(&reply);

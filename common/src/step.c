@@ -113,8 +113,8 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { run->in->deployment_id };
-        static const char *const over[] = { "FAILED", "ROLLING_BACK", "ROLLED_BACK", "DESTROYING",
-                                            "DESTROYED" };
+        static const char *const over[] = { "FAILED",     "ROLLING_BACK", "ROLLED_BACK",
+                                            "DESTROYING", "DESTROYED",    "SUPERSEDED" };
         int ret;
 
         *status = NULL;

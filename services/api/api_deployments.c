@@ -42,8 +42,8 @@
 static const char sql_get[] =
         "SELECT json_build_object(" ITEM_FIELDS ", "
         "'ip', d.ip, 'requested_by', coalesce(nullif(d.requested_by, ''), r.requested_by), "
-        "'containers', (SELECT to_json(rl.container_ids) FROM releases rl "
-        "  WHERE rl.deployment_id = k.id ORDER BY rl.id DESC LIMIT 1), "
+        "'containers', CASE WHEN d.status = 'EXPOSED' THEN (SELECT to_json(rl.container_ids) "
+        "  FROM releases rl WHERE rl.deployment_id = k.id ORDER BY rl.id DESC LIMIT 1) END, "
         "'steps', (SELECT coalesce(json_agg(json_build_object("
         "  'step', s.step, 'status', s.status, 'started_at', " TS(
                 "s.started_at") ", "

@@ -214,7 +214,7 @@ static int touched_steps(const char *status)
         if (!strcmp(status, "PROVISIONING"))
                 return 2; /* provision, build */
         if (!strcmp(status, "DEPLOYING") || !strcmp(status, "HEALTHY") ||
-            !strcmp(status, "EXPOSED"))
+            !strcmp(status, "EXPOSED") || !strcmp(status, "SUPERSEDED"))
                 return 3;
         return 0;
 }
@@ -269,6 +269,13 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
                 return ret;
         if (PQntuples(r) == 0) {
                 snprintf(res->status, sizeof(res->status), "%s", final);
+                /* A destroyed deployment serves nothing: no URL to show. */
+                if (strcmp(final, "DESTROYED") == 0) {
+                        ret = exec(db, "UPDATE deployments SET url = NULL, ip = NULL WHERE id = $1",
+                                   1, p, err);
+                        if (ret < 0)
+                                return ret;
+                }
                 return set_status(db, d, in->deployment_id, final, err);
         }
         p[1] = PQgetvalue(r, 0, 0);
@@ -529,6 +536,19 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
                 ret = step_end(db, in->deployment_id, "deploy", "done", err);
         if (ret == 0)
                 ret = set_status(db, d, in->deployment_id, "EXPOSED", err);
+        /* The app's earlier releases no longer serve (the deployer retired
+         * their containers): they are SUPERSEDED, so one deployment of an
+         * app shows EXPOSED.  The app's lock makes two exposures of one app
+         * take turns, so the later one always sees the earlier. */
+        if (ret == 0)
+                ret = exec(db, "SELECT pg_advisory_xact_lock(hashtext('app:' || $1))", 1,
+                           (const char *[]){ d->app }, err);
+        if (ret == 0)
+                ret = exec(db,
+                           "UPDATE deployments SET status = 'SUPERSEDED', version = version + 1, "
+                           "updated_at = now() WHERE app_name = $1 AND status = 'EXPOSED' "
+                           "AND id <> $2",
+                           2, (const char *[]){ d->app, in->deployment_id }, err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "EXPOSED");
         return ret;

@@ -23,22 +23,34 @@ unset AD_NATS_URL AD_DATABASE_URL AD_REGISTRY_ADDRESS AD_CADDY_ADMIN_URL AD_INGR
 export DOCKER_HOST=unix://$AD_ENGINE_SOCKET ENGINE_SOCKET=$AD_ENGINE_SOCKET COMPOSE_PROJECT_NAME=adcompose$$
 compose=(docker-compose -f "$root/deploy/compose/compose.yaml")
 work=$(mktemp -d /tmp/adcompose.XXXXXX)
-failures=0
+failures=0 dumped=0
 fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
 }
 t0=$SECONDS
 
+# On failure, before anything is torn down: the last lines of every
+# platform container and where the app's containers publish their ports.
+dump_logs() {
+  local c
+  ((failures && !dumped)) || return 0
+  dumped=1
+  for c in $(podman --remote --url "$DOCKER_HOST" ps -aq \
+    --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" 2>/dev/null); do
+    echo "--- $(podman --remote --url "$DOCKER_HOST" inspect --format '{{.Name}}' "$c")" >&2
+    podman --remote --url "$DOCKER_HOST" logs --tail 15 "$c" 2>&1 | cut -c1-400 >&2 || true
+  done
+  for c in $(podman --remote --url "$DOCKER_HOST" ps -aq --filter "label=app-deployer.app=$app" \
+    2>/dev/null); do
+    echo "--- app container $c: $(podman --remote --url "$DOCKER_HOST" inspect \
+      --format '{{.State.Status}} {{json .NetworkSettings.Ports}}' "$c" 2>&1)" >&2
+  done
+}
+
 cleanup() {
   local ids
-  if ((failures)); then
-    for c in $(podman --remote --url "$DOCKER_HOST" ps -aq \
-      --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" 2>/dev/null); do
-      echo "--- $(podman --remote --url "$DOCKER_HOST" inspect --format '{{.Name}}' "$c")" >&2
-      podman --remote --url "$DOCKER_HOST" logs --tail 15 "$c" >&2 2>&1 || true
-    done
-  fi
+  dump_logs
   "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || true
   ids=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "label=app-deployer.app=$app" 2>/dev/null || true)
   [[ -z $ids ]] || podman --remote --url "$DOCKER_HOST" rm -f $ids >/dev/null 2>&1 || true
@@ -137,6 +149,7 @@ if [[ -n ${id:-} ]]; then
   ((left == 0)) || fail "$left containers of $app left after DELETE"
 fi
 
+dump_logs
 "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || fail "docker-compose down"
 left=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "$project_label" | wc -l)
 ((left == 0)) || fail "$left platform containers left after down"

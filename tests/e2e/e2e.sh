@@ -138,6 +138,7 @@ echo "polled $total requests through the switch, $bad failed"
 [[ $bad == 0 ]] || fail "$bad of $total requests failed during the switch: $(sort "$work/poll.log" | uniq -c | tr '\n' ' ')"
 [[ $(curl -fsS "$url") == *"v2"* ]] || fail "v2 is not served after the redeploy"
 v2=$(jq -r .id <<<"$json")
+[[ $(status_of "$v1") == SUPERSEDED ]] || fail "v1 is $(status_of "$v1") after the redeploy, want SUPERSEDED"
 [[ $(app_containers "$app") == 1 ]] || fail "$app has $(app_containers "$app") containers after the switch, want 1"
 echo "redeploy: $(step_times "$json")"
 
@@ -146,6 +147,7 @@ s=$(wait_final "$rb")
 [[ $s == EXPOSED ]] || fail "rollback ended $s: $(ctl --json status "$rb" | jq -r '.error // empty')"
 body=$(curl -fsS "$url" || true)
 [[ $body == *"Hello from python-stdlib"* && $body != *v2* ]] || fail "rollback serves: $body"
+[[ $(status_of "$v2") == SUPERSEDED ]] || fail "v2 is $(status_of "$v2") after the rollback, want SUPERSEDED"
 echo "ok: rollback serves the previous version"
 
 echo "== an app that never becomes healthy ends ROLLED_BACK and leaves nothing"

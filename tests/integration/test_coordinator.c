@@ -500,6 +500,10 @@ static void test_destroy_removes_everything(void **state)
         expect_compensate(dep, "build");
         compensated(dep, "build");
         wait_status(dep, "DESTROYED");
+        /* It served at a URL; destroyed, it shows none. */
+        expect_query("SELECT coalesce(url, '-') || ' ' || coalesce(ip, '-') FROM deployments "
+                     "WHERE id = $1",
+                     dep, "- -");
 }
 
 static void test_rollback_runs_the_previous_image(void **state)
@@ -527,6 +531,11 @@ static void test_rollback_runs_the_previous_image(void **state)
         test_sleep_ms(20); /* created_at must differ */
         ad_uuid_v4(v2);
         drive(v2, app, "v2", "EXPOSED");
+        /* v2 serves now: v1 is superseded, one deployment of the app is
+         * EXPOSED. */
+        expect_query("SELECT status FROM deployments WHERE id = $1", v1, "SUPERSEDED");
+        expect_query("SELECT count(*) FROM deployments WHERE app_name = $1 AND status = 'EXPOSED'",
+                     app, "1");
         ad_uuid_v4(back);
         rb.target_deployment_id = v2;
         rb.requested_by = "test";
