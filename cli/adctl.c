@@ -154,13 +154,6 @@ int adctl_set_api(struct adctl *ctl, const char *url)
         return 0;
 }
 
-bool adctl_status_final(const char *status)
-{
-        return strcmp(status, "EXPOSED") == 0 || strcmp(status, "FAILED") == 0 ||
-               strcmp(status, "ROLLED_BACK") == 0 || strcmp(status, "DESTROYED") == 0 ||
-               strcmp(status, "SUPERSEDED") == 0;
-}
-
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {

@@ -95,7 +95,4 @@ int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv);
  * returns -1 otherwise. */
 int adctl_set_api(struct adctl *ctl, const char *url);
 
-/* Whether nothing more happens to a deployment in this status by itself. */
-bool adctl_status_final(const char *status);
-
 #endif

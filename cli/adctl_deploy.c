@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
+#include "ad/event.h"
 #include "adctl.h"
 
 #define POLL_MS 500
@@ -167,7 +168,7 @@ static int wait_for(const struct adctl *ctl, const char *id, double start, long 
                 }
                 if (!ctl->json)
                         print_new_steps(reply.doc, &printed);
-                if (adctl_status_final(state)) {
+                if (ad_status_final(state)) {
                         /* SUPERSEDED: it was exposed, and a newer
                          * deployment of the app already replaced it. */
                         int ret = strcmp(state, "EXPOSED") == 0 || strcmp(state, "SUPERSEDED") == 0

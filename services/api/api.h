@@ -98,9 +98,6 @@ void api_deployments_delete(struct api_call *call);
 void api_deployments_rollback(struct api_call *call);
 void api_logs_get(struct api_call *call);
 
-/* Statuses after which nothing more happens to a deployment by itself. */
-bool api_status_final(const char *status);
-
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */
 int api_relay_start(struct api *api, ad_error_t *err);

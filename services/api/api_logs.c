@@ -151,7 +151,7 @@ static int stream_poll(struct log_stream *s, ad_error_t *err)
         }
         if (n > 0)
                 return 1;
-        if (api_status_final(status)) {
+        if (ad_status_final(status)) {
                 buf_str(&s->out, "event: end\ndata: ");
                 buf_str(&s->out, status);
                 buf_str(&s->out, "\n\n");

@@ -274,14 +274,3 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
         count(&call, (double)(ad_monotonic_ms() - start) / 1000.0);
         log_request(&call, ad_monotonic_ms() - start);
 }
-
-bool api_status_final(const char *status)
-{
-        static const char *const final[] = { "EXPOSED", "FAILED", "ROLLED_BACK", "DESTROYED",
-                                             "SUPERSEDED" };
-
-        for (size_t i = 0; status && i < AD_ARRAY_SIZE(final); i++)
-                if (strcmp(status, final[i]) == 0)
-                        return true;
-        return false;
-}
