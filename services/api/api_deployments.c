@@ -191,17 +191,18 @@ static int seal_env(struct sealed_env *s, const struct api *api,
  * (or 409 when the key was used for a different request) and returns 1;
  * 0 when there is none; -1 when an error was replied. */
 static int replay(struct api_call *call, ad_db *db, const char *key,
-                  const struct api_deploy_request *dr)
+                  const struct api_deploy_request *dr, const char *env_digest)
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { key };
         const char *id, *app, *repo, *ref;
+        bool same_env;
 
         if (ad_db_exec(db, &r,
-                       "SELECT r.id, r.app_name, r.repo_url, r.ref, coalesce(d.status, 'QUEUED') "
-                       "FROM deployment_requests r LEFT JOIN deployments d ON d.id = r.id "
-                       "WHERE r.idempotency_key = $1",
+                       "SELECT r.id, r.app_name, r.repo_url, r.ref, coalesce(d.status, 'QUEUED'), "
+                       "r.env_digest FROM deployment_requests r "
+                       "LEFT JOIN deployments d ON d.id = r.id WHERE r.idempotency_key = $1",
                        1, params, &err) < 0) {
                 api_reply_error(call, "cannot look up an idempotency key", err);
                 return -1;
@@ -212,8 +213,10 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
         app = PQgetvalue(r, 0, 1);
         repo = PQgetvalue(r, 0, 2);
         ref = PQgetvalue(r, 0, 3);
+        /* Requests recorded before env fingerprints existed: not compared. */
+        same_env = PQgetisnull(r, 0, 5) || strcmp(PQgetvalue(r, 0, 5), env_digest) == 0;
         if (strcmp(app, dr->app) != 0 || strcmp(repo, dr->repo_url) != 0 ||
-            strcmp(ref, dr->ref) != 0) {
+            strcmp(ref, dr->ref) != 0 || !same_env) {
                 snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
                 ad_httpd_reply_error(call->reply, 409, "idempotency_key_reused",
                                      "this Idempotency-Key was already used for a different "
@@ -229,10 +232,12 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
  * Returns 1 when committed, 0 when the Idempotency-Key was taken by a
  * concurrent request meanwhile (nothing written), < 0 on error. */
 static int insert_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
-                          const char *id, const char *key, const ad_envelope *env, ad_error_t *err)
+                          const char *id, const char *key, const char *env_digest,
+                          const ad_envelope *env, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
-        const char *params[6] = { id, dr->app, dr->repo_url, dr->ref, call->principal, key };
+        const char *params[7] = { id,  dr->app,   dr->repo_url, dr->ref, call->principal,
+                                  key, env_digest };
         int ret;
 
         ret = ad_db_begin(db, err);
@@ -240,10 +245,10 @@ static int insert_request(struct api_call *call, ad_db *db, const struct api_dep
                 return ret;
         ret = ad_db_exec(db, &r,
                          "INSERT INTO deployment_requests "
-                         "(id, app_name, repo_url, ref, requested_by, idempotency_key) "
-                         "VALUES ($1, $2, $3, $4, $5, $6) "
+                         "(id, app_name, repo_url, ref, requested_by, idempotency_key, "
+                         "env_digest) VALUES ($1, $2, $3, $4, $5, $6, $7) "
                          "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                         6, params, err);
+                         7, params, err);
         if (ret == 0 && PQntuples(r) == 0) {
                 ad_db_rollback(db);
                 return 0;
@@ -315,7 +320,8 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
  * Returns 1 when recorded, 0 when a concurrent request took the
  * Idempotency-Key, < 0 on error. */
 static int record_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
-                          const char *key, const char *id, const char *trace, ad_error_t *err)
+                          const char *key, const char *env_digest, const char *id,
+                          const char *trace, ad_error_t *err)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
         struct sealed_env sealed = { 0 };
@@ -334,7 +340,7 @@ static int record_request(struct api_call *call, ad_db *db, const struct api_dep
         rq.n_env = sealed.n;
         rq.env = sealed.ptrs;
         if (ret == 0)
-                ret = insert_request(call, db, dr, id, key, &env, err);
+                ret = insert_request(call, db, dr, id, key, env_digest, &env, err);
         sealed_env_free(&sealed);
         return ret;
 }
@@ -345,19 +351,27 @@ void api_deployments_create(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
         const char *key = NULL;
+        char env_digest[API_ENV_DIGEST_LEN + 1];
         ad_db *db;
         int ret;
 
         dr = accept_request(call, &key);
-        if (dr == NULL || (db = api_db_get(call)) == NULL)
+        if (dr == NULL)
                 return;
-        if (key && replay(call, db, key, dr) != 0)
+        /* accept_request() refused env without a key. */
+        if (api_deploy_request_env_digest(dr, &call->api->key, env_digest, &err) < 0) {
+                api_reply_error(call, "cannot fingerprint the env", err);
+                return;
+        }
+        if ((db = api_db_get(call)) == NULL)
+                return;
+        if (key && replay(call, db, key, dr, env_digest) != 0)
                 return;
 
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
-        ret = record_request(call, db, dr, key, id, trace, &err);
+        ret = record_request(call, db, dr, key, env_digest, id, trace, &err);
         if (ret < 0 && err->kind == AD_ERR_TOO_LARGE) {
                 ad_httpd_reply_error(call->reply, 413, "too_large",
                                      "the request does not fit in one event: %s",
@@ -370,7 +384,7 @@ void api_deployments_create(struct api_call *call)
         }
         /* Lost a race on the Idempotency-Key: answer with the winner. */
         if (ret == 0) {
-                if (replay(call, db, key, dr) == 0)
+                if (replay(call, db, key, dr, env_digest) == 0)
                         ad_httpd_reply_error(call->reply, 409, "conflict",
                                              "a concurrent request with this Idempotency-Key "
                                              "failed; retry");

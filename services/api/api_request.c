@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,5 +426,55 @@ int api_limit_parse(const char *text, long def, long max, long *out, ad_error_t 
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "limit must be a whole number from 1 to %ld", max);
         *out = v > max ? max : v;
+        return 0;
+}
+
+static int env_by_name(const void *a, const void *b)
+{
+        return strcmp((*(const struct api_env_var *const *)a)->name,
+                      (*(const struct api_env_var *const *)b)->name);
+}
+
+int api_deploy_request_env_digest(const struct api_deploy_request *req,
+                                  const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
+                                  ad_error_t *err)
+{
+        cleanup_free const struct api_env_var **sorted = NULL;
+        cleanup_free unsigned char *data = NULL;
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int mac_len = 0;
+        size_t len = 0, at = 0;
+
+        out[0] = '\0';
+        if (req->n_env == 0)
+                return 0;
+        sorted = calloc(req->n_env, sizeof(*sorted));
+        if (sorted == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        for (size_t i = 0; i < req->n_env; i++) {
+                sorted[i] = &req->env[i];
+                len += strlen(req->env[i].name) + strlen(req->env[i].value) + 2;
+        }
+        qsort(sorted, req->n_env, sizeof(*sorted), env_by_name);
+        /* Each string with its NUL: ("AB", "C") and ("A", "BC") differ. */
+        data = malloc(len);
+        if (data == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        for (size_t i = 0; i < req->n_env; i++) {
+                size_t n = strlen(sorted[i]->name) + 1, v = strlen(sorted[i]->value) + 1;
+
+                memcpy(data + at, sorted[i]->name, n);
+                memcpy(data + at + n, sorted[i]->value, v);
+                at += n + v;
+        }
+        if (HMAC(EVP_sha256(), key->bytes, (int)sizeof(key->bytes), data, len, mac, &mac_len) ==
+                    NULL ||
+            mac_len * 2 != API_ENV_DIGEST_LEN) {
+                explicit_bzero(data, len);
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "cannot fingerprint the env");
+        }
+        explicit_bzero(data, len);
+        for (unsigned int i = 0; i < mac_len; i++)
+                snprintf(out + 2 * i, 3, "%02x", mac[i]);
         return 0;
 }

@@ -15,6 +15,7 @@
 #include "ad/error.h"
 #include "ad/event.h"
 #include "ad/names.h"
+#include "ad/secret.h"
 
 #define API_ENV_MAX_VARS 100
 #define API_ENV_NAME_MAX 255
@@ -45,6 +46,15 @@ struct api_deploy_request {
  * On failure *code is set to the error code for the reply. */
 int api_deploy_request_parse(struct api_deploy_request **out, const char *body, size_t len,
                              bool allow_local, const char **code, ad_error_t *err);
+
+/* A fingerprint of the request's env: HMAC-SHA256 under key of the
+ * variables sorted by name (name, NUL, value, NUL each), in hex; "" when
+ * there are none.  Tells two requests' env apart without keeping the
+ * values (they are secrets). */
+#define API_ENV_DIGEST_LEN 64
+int api_deploy_request_env_digest(const struct api_deploy_request *req,
+                                  const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
+                                  ad_error_t *err);
 
 /* Frees the request, wiping the env values first.  NULL is a no-op. */
 void api_deploy_request_free(struct api_deploy_request *req);

@@ -35,6 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 if (!api_env_name_valid(req->env[i].name) ||
                                     strlen(req->env[i].value) > API_ENV_VALUE_MAX)
                                         abort();
+                        {
+                                /* The Idempotency-Key comparison's fingerprint. */
+                                struct ad_secret_key key = { { 0 } };
+                                char digest[API_ENV_DIGEST_LEN + 1];
+
+                                if (api_deploy_request_env_digest(req, &key, digest, NULL) < 0 ||
+                                    strlen(digest) != (req->n_env ? API_ENV_DIGEST_LEN : 0))
+                                        abort();
+                        }
                         api_deploy_request_free(req);
                         req = NULL;
                 } else if (code == NULL || ad_error_message(err) == NULL) {

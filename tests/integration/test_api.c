@@ -615,6 +615,40 @@ static void test_idempotency_key(void **state)
         assert_int_equal(r.status, 409);
         assert_string_equal(error_code(&r), "idempotency_key_reused");
         resp_free(&r);
+
+        /* Env counts too: the same values (in any order) replay, others
+         * conflict. */
+        ad_uuid_v4(key);
+        snprintf(key_header, sizeof(key_header), "Idempotency-Key: %s", key);
+        r = request("POST", "/deployments",
+                    "{\"repo_url\": \"https://example.com/acme/env.git\", "
+                    "\"env\": {\"A\": \"1\", \"B\": \"2\"}}",
+                    "application/json", headers);
+        assert_int_equal(r.status, 202);
+        snprintf(id, sizeof(id), "%s", str(r.doc, "id"));
+        resp_free(&r);
+        r = request("POST", "/deployments",
+                    "{\"repo_url\": \"https://example.com/acme/env.git\", "
+                    "\"env\": {\"B\": \"2\", \"A\": \"1\"}}",
+                    "application/json", headers);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(str(r.doc, "id"), id);
+        resp_free(&r);
+        r = request("POST", "/deployments",
+                    "{\"repo_url\": \"https://example.com/acme/env.git\", "
+                    "\"env\": {\"A\": \"1\", \"B\": \"3\"}}",
+                    "application/json", headers);
+        assert_int_equal(r.status, 409);
+        assert_string_equal(error_code(&r), "idempotency_key_reused");
+        resp_free(&r);
+        /* The fingerprint at rest is not the value. */
+        assert_int_equal(ad_db_exec(fx.db, &res,
+                                    "SELECT env_digest FROM deployment_requests "
+                                    "WHERE idempotency_key = $1",
+                                    1, p, NULL),
+                         0);
+        assert_int_equal(strlen(PQgetvalue(res, 0, 0)), 64);
+        PQclear(res);
 }
 
 static void test_delete_publishes_destroy(void **state)

@@ -51,6 +51,47 @@ static void assert_rejected(const char *body, bool allow_local, const char *code
         parsed_free(&p);
 }
 
+/* The env fingerprint of body under key (hex). */
+static void digest_of(const char *body, const struct ad_secret_key *key,
+                      char out[API_ENV_DIGEST_LEN + 1])
+{
+        struct parsed p = parse(body, false);
+
+        assert_int_equal(p.ret, 0);
+        assert_int_equal(api_deploy_request_env_digest(p.req, key, out, NULL), 0);
+        parsed_free(&p);
+}
+
+static void test_env_digest(void **state)
+{
+        struct ad_secret_key k1, k2;
+        char a[API_ENV_DIGEST_LEN + 1], b[API_ENV_DIGEST_LEN + 1];
+
+        (void)state;
+        memset(&k1, 1, sizeof(k1));
+        memset(&k2, 2, sizeof(k2));
+        digest_of("{\"repo_url\": \"https://x.test/a.git\"}", &k1, a);
+        assert_string_equal(a, ""); /* no env */
+        digest_of("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"2\"}}",
+                  &k1, a);
+        assert_int_equal(strlen(a), API_ENV_DIGEST_LEN);
+        /* The order of the variables does not matter... */
+        digest_of("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"B\": \"2\", \"A\": \"1\"}}",
+                  &k1, b);
+        assert_string_equal(a, b);
+        /* ...a value, a name's boundary and the key do. */
+        digest_of("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"3\"}}",
+                  &k1, b);
+        assert_string_not_equal(a, b);
+        digest_of(
+                "{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1B\", \"C\": \"2\"}}",
+                &k1, b);
+        assert_string_not_equal(a, b);
+        digest_of("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"2\"}}",
+                  &k2, b);
+        assert_string_not_equal(a, b);
+}
+
 static void test_minimal_body(void **state)
 {
         struct parsed p = parse("{\"repo_url\": \"https://github.com/acme/Web_Shop.git\"}", false);
@@ -358,6 +399,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_minimal_body),
+                cmocka_unit_test(test_env_digest),
                 cmocka_unit_test(test_full_body),
                 cmocka_unit_test(test_nulls_mean_absent),
                 cmocka_unit_test(test_malformed_json_says_where),
