@@ -72,6 +72,9 @@ static void usage(FILE *f)
                 "  -h, --help  show this help (or a command's: adctl deploy --help)\n"
                 "  -V, --version\n"
                 "\n"
+                "Environment: ADCTL_TOKEN, when set, is sent as Authorization: Bearer (an API\n"
+                "with api.tokens asks for it).\n"
+                "\n"
                 "Exit status: 0 success, 1 the API refused, could not be reached or the\n"
                 "deployment failed, 2 bad usage.\n",
                 ADCTL_DEFAULT_API);
@@ -160,7 +163,7 @@ int main(int argc, char **argv)
                 { "version", no_argument, NULL, 'V' },
                 ADCTL_COMMON_LONGOPTS,
         };
-        struct adctl ctl = { .json = false };
+        struct adctl ctl = { .json = false, .token = getenv("ADCTL_TOKEN") };
         const char *api = getenv("ADCTL_API");
         int c;
 

@@ -16,8 +16,9 @@
 #define ADCTL_DEFAULT_API "http://127.0.0.1:8080"
 
 struct adctl {
-        char api[1024]; /* base URL without a trailing '/' */
-        bool json;      /* print the API's raw JSON */
+        char api[1024];    /* base URL without a trailing '/' */
+        bool json;         /* print the API's raw JSON */
+        const char *token; /* $ADCTL_TOKEN: sent as Authorization: Bearer */
 };
 
 struct adctl_reply {

@@ -56,6 +56,9 @@ int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct
         const char *method = call->method ? call->method : "GET";
         cleanup_error ad_error_t err = NULL;
         cleanup_free char *url = NULL;
+        cleanup_free char *auth = NULL;
+        const char *headers[8] = { NULL };
+        size_t n = 0;
 
         memset(reply, 0, sizeof(*reply));
         if (asprintf(&url, "%s%s", ctl->api, call->path) < 0) {
@@ -68,7 +71,17 @@ int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct
         req.body = call->body;
         req.body_len = call->body ? strlen(call->body) : 0;
         req.content_type = call->body ? "application/json" : NULL;
-        req.headers = call->headers;
+        for (size_t i = 0; call->headers && call->headers[i] && n < AD_ARRAY_SIZE(headers) - 2; i++)
+                headers[n++] = call->headers[i];
+        if (ctl->token && *ctl->token) {
+                if (asprintf(&auth, "Authorization: Bearer %s", ctl->token) < 0) {
+                        auth = NULL;
+                        fprintf(stderr, "adctl: out of memory\n");
+                        return -1;
+                }
+                headers[n++] = auth;
+        }
+        req.headers = n ? headers : NULL;
         req.timeout_ms = call->timeout_ms;
         req.max_body = call->max_body;
         if (call->on_chunk) {

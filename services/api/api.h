@@ -20,6 +20,7 @@
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "api_pool.h"
+#include "api_request.h"
 
 #define API_DEFAULT_MAX_BODY (64 * 1024)
 #define API_MAX_HOOKS 8
@@ -71,6 +72,11 @@ static inline struct api *api_from_service(struct ad_service *svc)
 {
         return (struct api *)((char *)svc - offsetof(struct api, svc));
 }
+
+/* api_auth.c: the api.tokens hook (ud: the struct api_tokens), and
+ * whether an http.bind address is loopback-only. */
+int api_auth_hook(struct api_call *call, void *ud);
+bool api_bind_is_loopback(const char *bind);
 
 /* Registers a pre-handler; only before the API is ready. */
 int api_hook_add(struct api *api, api_hook_fn fn, void *ud, ad_error_t *err);

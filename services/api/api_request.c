@@ -5,7 +5,9 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,4 +479,92 @@ int api_deploy_request_env_digest(const struct api_deploy_request *req,
         for (unsigned int i = 0; i < mac_len; i++)
                 snprintf(out + 2 * i, 3, "%02x", mac[i]);
         return 0;
+}
+
+static int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int api_tokens_parse(struct api_tokens *out, const char *spec, ad_error_t *err)
+{
+        const char *p = spec;
+
+        memset(out, 0, sizeof(*out));
+        while (p && *p) {
+                const char *end = strchr(p, ','), *colon;
+                size_t len = end ? (size_t)(end - p) : strlen(p), name_len;
+                struct api_token *t;
+
+                while (len > 0 && (*p == ' ' || *p == '\t')) {
+                        p++;
+                        len--;
+                }
+                while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                        len--;
+                colon = memchr(p, ':', len);
+                name_len = colon ? (size_t)(colon - p) : 0;
+                if (colon == NULL || name_len == 0 || name_len > API_TOKEN_NAME_MAX ||
+                    len - name_len - 1 != 2 * sizeof(t->hash))
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "api.tokens: entry %zu is not name:<64 hex "
+                                             "characters of the token's SHA-256>",
+                                             out->n + 1);
+                if (out->n == API_TOKENS_MAX)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "api.tokens: more than %d tokens", API_TOKENS_MAX);
+                t = &out->tokens[out->n];
+                for (size_t i = 0; i < name_len; i++) {
+                        if (!(isalnum((unsigned char)p[i]) || p[i] == '.' || p[i] == '_' ||
+                              p[i] == '-'))
+                                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                                     "api.tokens: entry %zu: a name is 1 to %d "
+                                                     "of [A-Za-z0-9._-]",
+                                                     out->n + 1, API_TOKEN_NAME_MAX);
+                        t->name[i] = p[i];
+                }
+                t->name[name_len] = '\0';
+                for (size_t i = 0; i < sizeof(t->hash); i++) {
+                        int hi = hex_value(colon[1 + 2 * i]), lo = hex_value(colon[2 + 2 * i]);
+
+                        if (hi < 0 || lo < 0)
+                                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                                     "api.tokens: entry %zu (%s): the hash is "
+                                                     "not hex",
+                                                     out->n + 1, t->name);
+                        t->hash[i] = (unsigned char)(hi << 4 | lo);
+                }
+                out->n++;
+                p = end ? end + 1 : NULL;
+        }
+        return 0;
+}
+
+#define API_TOKEN_MAX 1024
+
+const char *api_tokens_match(const struct api_tokens *t, const char *authorization)
+{
+        unsigned char hash[SHA256_DIGEST_LENGTH];
+        const char *token, *found = NULL;
+        size_t len;
+
+        if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+                return NULL;
+        token = authorization + 7;
+        while (*token == ' ')
+                token++;
+        len = strnlen(token, API_TOKEN_MAX + 1);
+        if (len == 0 || len > API_TOKEN_MAX)
+                return NULL;
+        SHA256((const unsigned char *)token, len, hash);
+        for (size_t i = 0; i < t->n; i++)
+                if (CRYPTO_memcmp(hash, t->tokens[i].hash, sizeof(hash)) == 0 && found == NULL)
+                        found = t->tokens[i].name;
+        return found;
 }

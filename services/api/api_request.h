@@ -56,6 +56,27 @@ int api_deploy_request_env_digest(const struct api_deploy_request *req,
                                   const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
                                   ad_error_t *err);
 
+/* API bearer tokens (api.tokens): "name:sha256hex[,name:sha256hex...]",
+ * where sha256hex is the SHA-256 of the token in hex, so the tokens
+ * themselves are never in the configuration.  A name (1..63 of
+ * [A-Za-z0-9._-]) becomes the requests' principal (requested_by). */
+#define API_TOKEN_NAME_MAX 63
+#define API_TOKENS_MAX 64
+struct api_token {
+        char name[API_TOKEN_NAME_MAX + 1];
+        unsigned char hash[32];
+};
+struct api_tokens {
+        struct api_token tokens[API_TOKENS_MAX];
+        size_t n;
+};
+int api_tokens_parse(struct api_tokens *out, const char *spec, ad_error_t *err);
+
+/* The token's name when `authorization` (the header's value) is
+ * "Bearer <a configured token>", NULL otherwise.  Compares in constant
+ * time with every configured hash. */
+const char *api_tokens_match(const struct api_tokens *t, const char *authorization);
+
 /* Frees the request, wiping the env values first.  NULL is a no-op. */
 void api_deploy_request_free(struct api_deploy_request *req);
 

@@ -8,7 +8,9 @@
 #include "api.h"
 
 static const char *const api_keys[] = {
-        "api.max_body_bytes", "api.allow_local_sources", "api.db_pool_size", "secrets.key", NULL,
+        "api.max_body_bytes", "api.allow_local_sources",
+        "api.db_pool_size",   "api.tokens",
+        "secrets.key",        NULL,
 };
 
 /* The body limit must be known before ad_service_start() starts the HTTP
@@ -35,6 +37,29 @@ static size_t peek_max_body(int argc, char **argv)
                 v = API_DEFAULT_MAX_BODY;
         ad_config_free(cfg);
         return (size_t)v;
+}
+
+/* The bearer tokens; none is allowed only on a loopback address. */
+static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t *err)
+{
+        const char *spec = ad_config_string(api->svc.cfg, "api.tokens", "");
+        const char *bind = ad_config_string(api->svc.cfg, "http.bind", "127.0.0.1");
+        int ret = api_tokens_parse(tokens, spec, err);
+
+        if (ret < 0)
+                return ret;
+        if (tokens->n == 0) {
+                if (!api_bind_is_loopback(bind))
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "http.bind is %s but api.tokens is empty: an API "
+                                             "reachable from the network needs tokens "
+                                             "(name:sha256-of-token, comma-separated)",
+                                             bind);
+                ad_log(AD_LOG_WARN,
+                       "api.tokens is empty: every request is anonymous (loopback only)", NULL);
+                return 0;
+        }
+        return api_hook_add(api, api_auth_hook, tokens, err);
 }
 
 static int configure(struct api *api, ad_error_t *err)
@@ -72,6 +97,7 @@ static int configure(struct api *api, ad_error_t *err)
 int main(int argc, char **argv)
 {
         static struct api api;
+        static struct api_tokens tokens;
         struct ad_service_options opts = {
                 .needs_bus = true,
                 .needs_db = true,
@@ -86,14 +112,13 @@ int main(int argc, char **argv)
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
-        if (configure(&api, &err) < 0) {
+        if (configure(&api, &err) < 0 || configure_auth(&api, &tokens, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_error_release(&err);
                 ad_service_stop(&api.svc);
                 api_pool_free(api.pool);
                 return AD_EXIT_CONFIG;
         }
-        /* Authentication and rate limiting hooks go here (api_hook_add). */
         if (api_relay_start(&api, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "cannot start", "error", ad_error_message(err), NULL);
                 ad_error_release(&err);
@@ -103,7 +128,7 @@ int main(int argc, char **argv)
         }
         atomic_store(&api.ready, true);
         ad_log(AD_LOG_INFO, "serving the REST API", "allow_local_sources",
-               api.allow_local ? "true" : "false", NULL);
+               api.allow_local ? "true" : "false", "auth", tokens.n ? "bearer" : "none", NULL);
 
         ad_service_wait();
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);

@@ -89,6 +89,14 @@ out=$("$bin/adbuilder" --config "$work/typo.yaml" 2>&1) || rc=$?
 rc=0
 out=$("$bin/adprovisioner" --config "$work/missing.yaml" 2>&1) || rc=$?
 [[ $rc == 2 && $out == *"missing.yaml"* ]] || fail "missing config file: rc $rc: $out"
+# An API reachable from the network without tokens does not start.
+rc=0
+out=$(AD_HTTP_BIND=0.0.0.0 AD_HTTP_PORT=0 AD_API_TOKENS= "$bin/adapi" 2>&1) || rc=$?
+[[ $rc == 2 && $out == *"http.bind is 0.0.0.0 but api.tokens is empty"* ]] ||
+  fail "adapi on 0.0.0.0 without tokens: rc $rc: $out"
+rc=0
+out=$(AD_API_TOKENS='ci:not-hex' "$bin/adapi" 2>&1) || rc=$?
+[[ $rc == 2 && $out == *"api.tokens: entry 1"* ]] || fail "adapi with a malformed token: rc $rc: $out"
 echo "ok: malformed configurations are reported with file, line and key"
 
 # Dependencies down: retried with backoff, then a clear message and exit 1.

@@ -16,6 +16,7 @@ api_pid=
 fake_ids=()
 cleanup() {
   [[ -n $api_pid ]] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+  [[ -n ${auth_pid:-} ]] && kill "$auth_pid" 2>/dev/null && wait "$auth_pid" 2>/dev/null
   for id in "${fake_ids[@]}"; do
     psql "$AD_DATABASE_URL" -qAt -c "DELETE FROM deployments WHERE id = '$id'" >/dev/null 2>&1 || true
   done
@@ -140,6 +141,46 @@ done
 "$adctl" --help | grep -q 'adctl deploy URL' || fail "--help"
 "$adctl" deploy --help | grep -q -- '--wait' || fail "deploy --help"
 echo "ok: bad usage exits 2"
+
+# Bearer tokens: a second API with api.tokens (the SHA-256 of each token).
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+hash=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
+: >"$work/api-auth.log"
+AD_HTTP_PORT=0 AD_API_TOKENS="ci-bot:$hash,other:$(printf x | sha256sum | cut -d' ' -f1)" \
+  "$bin/adapi" 2>"$work/api-auth.log" &
+auth_pid=$!
+for ((i = 0; i < 300; i++)); do
+  grep -q 'serving the REST API' "$work/api-auth.log" && break
+  sleep 0.1
+done
+auth_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$work/api-auth.log" | head -1)
+if [[ -z $auth_port ]]; then
+  fail "adapi with api.tokens did not start: $(tail -n 3 "$work/api-auth.log")"
+else
+  auth_api=http://127.0.0.1:$auth_port
+  code=$(curl -s -o "$work/r.json" -w '%{http_code}' "$auth_api/deployments")
+  [[ $code == 401 && $(jq -r .error.code "$work/r.json") == unauthorized ]] ||
+    fail "no token: $code $(cat "$work/r.json")"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer x$token" "$auth_api/deployments")
+  [[ $code == 401 ]] || fail "a wrong token: $code, want 401"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $token" "$auth_api/deployments")
+  [[ $code == 401 ]] || fail "not a bearer token: $code, want 401"
+  [[ $(curl -s -o /dev/null -w '%{http_code}' "$auth_api/healthz") == 200 ]] ||
+    fail "/healthz needs no token"
+  # adctl sends $ADCTL_TOKEN; the token's name is who requested.
+  out=$(ADCTL_API=$auth_api ADCTL_TOKEN=$token "$adctl" deploy https://example.com/acme/auth-app.git \
+    --name auth-app) || fail "adctl deploy with ADCTL_TOKEN: exit $?: $out"
+  aid=$(grep -o '[0-9a-f]\{8\}-[0-9a-f-]\{27\}' <<<"$out" | head -1)
+  [[ -n $aid ]] && [[ $(sql "SELECT requested_by FROM deployment_requests WHERE id = '$aid'") == ci-bot ]] ||
+    fail "requested_by of $aid is not ci-bot"
+  rc=0
+  out=$(ADCTL_API=$auth_api "$adctl" ls 2>&1) || rc=$?
+  [[ $rc == 1 && $out == *"unauthorized"* || $rc == 1 && $out == *"Bearer"* ]] ||
+    fail "adctl without a token: rc $rc: $out"
+  grep -q "$token" "$work/api-auth.log" && fail "the token appears in the API's log"
+  kill "$auth_pid" && wait "$auth_pid" 2>/dev/null || true
+  echo "ok: api.tokens: 401 without or with a wrong token, adctl with ADCTL_TOKEN, requested_by ci-bot"
+fi
 
 if ((failures > 0)); then
   echo "$failures failure(s)" >&2

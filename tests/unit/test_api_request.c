@@ -92,6 +92,49 @@ static void test_env_digest(void **state)
         assert_string_not_equal(a, b);
 }
 
+static void test_tokens(void **state)
+{
+        /* sha256("s3cret") and sha256("other") */
+        const char *spec =
+                " ci-bot:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0 ,"
+                "deploy.team_1:D9298A10D1B0735837DC4BD85DAC641B0F3CEF27A47E5D53A54F2F3F5B2FCFFA";
+        struct api_tokens t;
+        ad_error_t err = NULL;
+
+        (void)state;
+        assert_int_equal(api_tokens_parse(&t, spec, &err), 0);
+        assert_int_equal(t.n, 2);
+        assert_string_equal(t.tokens[0].name, "ci-bot");
+        assert_string_equal(t.tokens[1].name, "deploy.team_1");
+        assert_string_equal(api_tokens_match(&t, "Bearer s3cret"), "ci-bot");
+        assert_string_equal(api_tokens_match(&t, "bearer other"), "deploy.team_1");
+        assert_null(api_tokens_match(&t, "Bearer s3cret2"));
+        assert_null(api_tokens_match(&t, "Bearer "));
+        assert_null(api_tokens_match(&t, "Basic s3cret"));
+        assert_null(api_tokens_match(&t, "s3cret"));
+        assert_null(api_tokens_match(&t, NULL));
+        assert_int_equal(api_tokens_parse(&t, "", &err), 0);
+        assert_int_equal(t.n, 0);
+        assert_null(api_tokens_match(&t, "Bearer s3cret"));
+
+        assert_int_equal(api_tokens_parse(&t, "ci-bot", &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "entry 1"));
+        ad_error_release(&err);
+        assert_int_equal(
+                api_tokens_parse(
+                        &t, "a b:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0",
+                        &err),
+                -AD_ERR_INVALID);
+        ad_error_release(&err);
+        assert_int_equal(
+                api_tokens_parse(
+                        &t, "ci:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcbaz",
+                        &err),
+                -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "not hex"));
+        ad_error_release(&err);
+}
+
 static void test_minimal_body(void **state)
 {
         struct parsed p = parse("{\"repo_url\": \"https://github.com/acme/Web_Shop.git\"}", false);
@@ -400,6 +443,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_minimal_body),
                 cmocka_unit_test(test_env_digest),
+                cmocka_unit_test(test_tokens),
                 cmocka_unit_test(test_full_body),
                 cmocka_unit_test(test_nulls_mean_absent),
                 cmocka_unit_test(test_malformed_json_says_where),
