@@ -1,9 +1,11 @@
 /* POST /deployments bodies and list cursors, as adapi parses them: any
  * input is accepted or rejected with a message, never a crash or a leak. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_request.h"
 
@@ -72,6 +74,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         api_content_type_is_json(text);
         api_ref_valid(text);
+        {
+                /* An Authorization header against a token table, and the
+                 * input as an api.tokens setting. */
+                static struct api_tokens tokens;
+                static bool loaded;
+                struct api_tokens parsed;
+
+                if (!loaded)
+                        loaded = api_tokens_parse(&tokens,
+                                                  "ci:1ec1c26b50d5d3c58d9583181af8076655fe00756bf"
+                                                  "7285940ba3670f99fcba0",
+                                                  NULL) == 0;
+                if (api_tokens_match(&tokens, text) != NULL && strcmp(text, "Bearer s3cret") != 0 &&
+                    strncasecmp(text, "bearer ", 7) != 0)
+                        abort();
+                if (api_tokens_parse(&parsed, text, &err) == 0 && parsed.n > API_TOKENS_MAX)
+                        abort();
+                ad_error_release(&err);
+        }
         free(text);
         return 0;
 }
