@@ -30,15 +30,25 @@ fail() {
 }
 sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
-: >"$work/api.log"
-AD_HTTP_PORT=0 AD_API_ALLOW_LOCAL_SOURCES=true AD_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
-  "$bin/adapi" 2>"$work/api.log" &
-api_pid=$!
-for ((i = 0; i < 300; i++)); do
-  grep -q 'serving the REST API' "$work/api.log" && break
-  sleep 0.1
-done
-port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$work/api.log" | head -1)
+# start_api LOG [VAR=VALUE...]: adapi on a free port with that extra
+# environment, logging to LOG; sets started_pid, and started_port (empty
+# when it did not come up within 30 s).
+start_api() {
+  local log=$1 i
+  shift
+  : >"$log"
+  env AD_HTTP_PORT=0 "$@" "$bin/adapi" 2>"$log" &
+  started_pid=$!
+  for ((i = 0; i < 300; i++)); do
+    grep -q 'serving the REST API' "$log" && break
+    sleep 0.1
+  done
+  started_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
+}
+
+start_api "$work/api.log" AD_API_ALLOW_LOCAL_SOURCES=true \
+  AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+api_pid=$started_pid port=$started_port
 [[ -n $port ]] || { cat "$work/api.log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
 export ADCTL_API=http://127.0.0.1:$port
 adctl=$bin/adctl
@@ -145,15 +155,8 @@ echo "ok: bad usage exits 2"
 # Bearer tokens: a second API with api.tokens (the SHA-256 of each token).
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 hash=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
-: >"$work/api-auth.log"
-AD_HTTP_PORT=0 AD_API_TOKENS="ci-bot:$hash,other:$(printf x | sha256sum | cut -d' ' -f1)" \
-  "$bin/adapi" 2>"$work/api-auth.log" &
-auth_pid=$!
-for ((i = 0; i < 300; i++)); do
-  grep -q 'serving the REST API' "$work/api-auth.log" && break
-  sleep 0.1
-done
-auth_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$work/api-auth.log" | head -1)
+start_api "$work/api-auth.log" AD_API_TOKENS="ci-bot:$hash,other:$(printf x | sha256sum | cut -d' ' -f1)"
+auth_pid=$started_pid auth_port=$started_port
 if [[ -z $auth_port ]]; then
   fail "adapi with api.tokens did not start: $(tail -n 3 "$work/api-auth.log")"
 else
