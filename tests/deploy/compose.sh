@@ -16,6 +16,7 @@ set -euo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
 : "${AD_ENGINE_SOCKET:?start the stack first (scripts/stack.sh up; . .stack/env)}"
 # Nothing of the stack's own servers may leak into the platform's config.
 unset AD_NATS_URL AD_DATABASE_URL AD_REGISTRY_ADDRESS AD_CADDY_ADMIN_URL AD_INGRESS_HTTP_PORT \
@@ -69,7 +70,7 @@ echo "compose: images"
 bash "$root/deploy/compose/images.sh" "$build/compose-release/bin" 2>&1 | grep -v debconf || true
 
 for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT CADDY_ADMIN_PORT INGRESS_HTTP_PORT \
-  INGRESS_HTTPS_PORT API_PORT git_port; do
+  INGRESS_HTTPS_PORT API_PORT; do
   ad_pick_port "$v"
   export "${v?}"
 done
@@ -92,14 +93,8 @@ for s in nats postgres registry caddy api coordinator analyzer builder provision
 done
 
 # A git daemon on the host: the analyzer and builder (host network) reach it.
-mkdir -p "$work/git/$app"
-cp -r "$root/examples/python-stdlib/." "$work/git/$app/"
-git -C "$work/git/$app" init -q -b main
-git -C "$work/git/$app" add -A
-git -C "$work/git/$app" -c user.name=t -c user.email=t@localhost commit -qm v1
-git daemon --reuseaddr --listen=127.0.0.1 --port="$git_port" --export-all \
-  --base-path="$work/git" "$work/git" >"$work/gitd.log" 2>&1 &
-gitd=$!
+git_repo_from "$work/git/$app" "$root/examples/python-stdlib"
+git_daemon_start "$work/git" "$work/gitd.log"
 sleep 0.5
 
 echo "compose: deploying $app"

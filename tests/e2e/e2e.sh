@@ -14,6 +14,7 @@ bin=${1:?usage: e2e.sh BIN_DIR}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${AD_STATE_DIR:?start the stack first (scripts/stack.sh up; . .stack/env)}"
 . "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
 
 work=$(mktemp -d)
 suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
@@ -40,18 +41,8 @@ ctl() { "$bin/adctl" "$@"; }
 # A git daemon serving each example as a repository.
 repos=$work/git
 mkdir -p "$repos"
-make_repo() { # NAME SRC
-  mkdir -p "$repos/$1"
-  cp -r "$2"/. "$repos/$1/"
-  rm -rf "$repos/$1/node_modules"
-  git -C "$repos/$1" init -q -b main
-  git -C "$repos/$1" add -A
-  git -C "$repos/$1" -c user.name=e2e -c user.email=e2e@localhost commit -qm "v1"
-}
-ad_pick_port git_port
-git daemon --reuseaddr --listen=127.0.0.1 --port="$git_port" --export-all \
-  --base-path="$repos" "$repos" >"$work/git-daemon.log" 2>&1 &
-gitd=$!
+make_repo() { git_repo_from "$repos/$1" "$2"; } # NAME SRC
+git_daemon_start "$repos" "$work/git-daemon.log"
 
 engine() { curl -fsS --unix-socket "$AD_ENGINE_SOCKET" "http://d/v1.41$1"; }
 app_containers() { # APP -> number of containers (any state) labelled with the app

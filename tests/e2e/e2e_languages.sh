@@ -11,6 +11,7 @@ bin=${1:?usage: e2e_languages.sh BIN_DIR}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${AD_STATE_DIR:?start the stack first (scripts/stack.sh up; . .stack/env)}"
 . "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
 
 # example -> the language the analyzer must report
 declare -A want_lang=(
@@ -42,17 +43,9 @@ ctl() { "$bin/adctl" "$@"; }
 repos=$work/git
 mkdir -p "$repos"
 for ex in "${examples[@]}"; do
-  mkdir -p "$repos/$ex"
-  cp -r "$root/examples/$ex"/. "$repos/$ex/"
-  rm -rf "$repos/$ex/node_modules" "$repos/$ex/dist"
-  git -C "$repos/$ex" init -q -b main
-  git -C "$repos/$ex" add -A
-  git -C "$repos/$ex" -c user.name=e2e -c user.email=e2e@localhost commit -qm v1
+  git_repo_from "$repos/$ex" "$root/examples/$ex"
 done
-ad_pick_port git_port
-git daemon --reuseaddr --listen=127.0.0.1 --port="$git_port" --export-all \
-  --base-path="$repos" "$repos" >"$work/git-daemon.log" 2>&1 &
-gitd=$!
+git_daemon_start "$repos" "$work/git-daemon.log"
 
 status_of() { ctl --json status "$1" | jq -r .status; }
 wait_final() {

@@ -9,6 +9,7 @@
 # shellcheck disable=SC2154,SC2034
 
 . "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
 : "${AD_STATE_DIR:?start the stack first (scripts/stack.sh up; . .stack/env)}"
 # shellcheck disable=SC1091
 . "$AD_STATE_DIR/env"
@@ -102,21 +103,13 @@ SAGA_SERVICES=(coordinator analyzer builder provisioner deployer api)
 
 # A git daemon serving copies of examples as repositories.
 saga_git_start() {
-  ad_pick_port git_port
   mkdir -p "$saga_work/git"
-  git daemon --reuseaddr --listen=127.0.0.1 --port="$git_port" --export-all \
-    --base-path="$saga_work/git" "$saga_work/git" >"$saga_work/git-daemon.log" 2>&1 &
-  gitd=$!
+  git_daemon_start "$saga_work/git" "$saga_work/git-daemon.log"
 }
 saga_repo() { # NAME EXAMPLE|DIR -> prints the repository's URL
-  local d=$saga_work/git/$1 src=$2
+  local src=$2
   [[ $src == /* ]] || src=$root/examples/$src
-  mkdir -p "$d"
-  cp -r "$src"/. "$d/"
-  rm -rf "$d/node_modules"
-  git -C "$d" init -q -b main
-  git -C "$d" add -A
-  git -C "$d" -c user.name=t -c user.email=t@localhost commit -qm v1
+  git_repo_from "$saga_work/git/$1" "$src"
   echo "git://127.0.0.1:$git_port/$1"
 }
 
