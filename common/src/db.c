@@ -164,19 +164,21 @@ int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, in
 {
         int count = 0, ret;
 
-        ret = ad_db_exec(db, NULL,
-                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         " version integer PRIMARY KEY,"
-                         " name text NOT NULL,"
-                         " applied_at timestamptz NOT NULL DEFAULT now())",
-                         0, NULL, err);
-        if (ret < 0)
-                return ad_error_wrap(err, "migrations");
         ret = ad_db_begin(db, err);
         if (ret < 0)
-                return ret;
-        /* One migrator at a time across all replicas of all services. */
+                return ad_error_wrap(err, "migrations");
+        /* One migrator at a time across all replicas of all services, and
+         * the lock comes first: even CREATE TABLE IF NOT EXISTS races when
+         * several services start at once on an empty database (two
+         * creators, one fails on the catalog's unique index). */
         ret = ad_db_exec(db, NULL, "SELECT pg_advisory_xact_lock(7420001)", 0, NULL, err);
+        if (ret == 0)
+                ret = ad_db_exec(db, NULL,
+                                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                 " version integer PRIMARY KEY,"
+                                 " name text NOT NULL,"
+                                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                                 0, NULL, err);
         for (size_t i = 0; ret == 0 && i < n; i++) {
                 PGresult *r = NULL;
                 char version[16];

@@ -162,6 +162,52 @@ static void test_concurrent_migrators_apply_once(void **state)
         ad_db_close(db);
 }
 
+/* Every service migrates at start-up; on a fresh machine they all start at
+ * once on an empty database.  Six migrators (one per service), on a new
+ * database each round: all succeed and every migration is applied once. */
+static void test_concurrent_migrators_on_empty_database(void **state)
+{
+        enum { MIGRATORS = 6, ROUNDS = 5 };
+
+        (void)state;
+        memcpy(all, ad_migrations, ad_migrations_count * sizeof(all[0]));
+        nall = ad_migrations_count;
+        for (int round = 0; round < ROUNDS; round++) {
+                char saved[sizeof(dburl)], name[64], id[AD_UUID_LEN + 1], sql[160];
+                pthread_t t[MIGRATORS];
+                int applied[MIGRATORS], total = 0;
+                ad_db *admin = open_db(), *db;
+
+                ad_uuid_v4(id);
+                snprintf(name, sizeof(name), "adfresh_%.8s", id);
+                snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+                assert_int_equal(ad_db_exec(admin, NULL, sql, 0, NULL, NULL), 0);
+                memcpy(saved, dburl, sizeof(saved));
+                make_url(dburl, sizeof(dburl), name);
+                for (int i = 0; i < MIGRATORS; i++) {
+                        applied[i] = 0;
+                        pthread_create(&t[i], NULL, migrate_thread, &applied[i]);
+                }
+                for (int i = 0; i < MIGRATORS; i++)
+                        pthread_join(t[i], NULL);
+                db = open_db();
+                assert_int_equal(count(db, "SELECT count(*) FROM schema_migrations"),
+                                 (long)ad_migrations_count);
+                ad_db_close(db);
+                memcpy(dburl, saved, sizeof(dburl));
+                snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", name);
+                ad_db_exec(admin, NULL, sql, 0, NULL, NULL);
+                ad_db_close(admin);
+                for (int i = 0; i < MIGRATORS; i++) {
+                        if (applied[i] < 0)
+                                fail_msg("round %d: migrator %d failed on an empty database", round,
+                                         i);
+                        total += applied[i];
+                }
+                assert_int_equal(total, (int)ad_migrations_count);
+        }
+}
+
 static void test_transactions(void **state)
 {
         ad_db *db = open_db();
@@ -210,6 +256,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_migrations_twice_is_a_noop),
                 cmocka_unit_test(test_concurrent_migrators_apply_once),
+                cmocka_unit_test(test_concurrent_migrators_on_empty_database),
                 cmocka_unit_test(test_transactions),
                 cmocka_unit_test(test_unreachable_server),
         };

@@ -349,9 +349,9 @@ static void test_forward_work_is_shared_and_applied_once(void **state)
 /* Which replica logged the handling of event `id` (0, 1; -1: none yet). */
 static int handled_by(const char *id)
 {
-        char needle[64];
+        char needle[sizeof("\"event_id\":\"\"") + AD_UUID_LEN];
 
-        snprintf(needle, sizeof(needle), "\"event_id\":\"%s\"", id);
+        snprintf(needle, sizeof(needle), "\"event_id\":\"%.*s\"", AD_UUID_LEN, id);
         for (int i = 0; i < 2; i++)
                 if (log_count(&coord[i], "\"msg\":\"event handled\"", needle, NULL) > 0)
                         return i;
