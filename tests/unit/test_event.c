@@ -10,8 +10,7 @@
 
 #include "ad/event.h"
 
-/* protobuf-c fields are `char *`; the literals below are never written. */
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 static const char *const dep = "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11";
 
