@@ -192,14 +192,3 @@ const char *ad_event_kind(const ad_envelope *env)
                 return "";
         }
 }
-
-bool ad_status_final(const char *status)
-{
-        static const char *const final[] = { "EXPOSED", "SUPERSEDED", "ROLLED_BACK", "FAILED",
-                                             "DESTROYED" };
-
-        for (size_t i = 0; status && i < sizeof(final) / sizeof(final[0]); i++)
-                if (strcmp(status, final[i]) == 0)
-                        return true;
-        return false;
-}

@@ -8,6 +8,7 @@
 #include "ad/db.h"
 #include "ad/fault.h"
 #include "ad/log.h"
+#include "ad/status.h"
 
 int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
 {
@@ -113,8 +114,7 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { run->in->deployment_id };
-        static const char *const over[] = { "FAILED",     "ROLLING_BACK", "ROLLED_BACK",
-                                            "DESTROYING", "DESTROYED",    "SUPERSEDED" };
+        enum ad_status now;
         int ret;
 
         *status = NULL;
@@ -126,12 +126,11 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
                 return ad_error_wrap(err, "deployment status");
         if (PQntuples(r) == 0)
                 return 0;
-        for (size_t i = 0; i < AD_ARRAY_SIZE(over); i++)
-                if (strcmp(PQgetvalue(r, 0, 0), over[i]) == 0) {
-                        *status = over[i];
-                        return 1;
-                }
-        return 0;
+        now = ad_status_parse(PQgetvalue(r, 0, 0));
+        if (!ad_status_is_abandoned(now))
+                return 0;
+        *status = ad_status_name(now);
+        return 1;
 }
 
 struct work {

@@ -158,22 +158,6 @@ static void test_every_payload_round_trips(void **state)
         }
 }
 
-static void test_final_statuses(void **state)
-{
-        static const char *const final[] = { "EXPOSED", "SUPERSEDED", "ROLLED_BACK", "FAILED",
-                                             "DESTROYED" };
-        static const char *const moving[] = { "QUEUED",       "ANALYZING", "BUILDING",
-                                              "PROVISIONING", "DEPLOYING", "ROLLING_BACK",
-                                              "DESTROYING",   "exposed",   "" };
-
-        (void)state;
-        for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
-                assert_true(ad_status_final(final[i]));
-        for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
-                assert_false(ad_status_final(moving[i]));
-        assert_false(ad_status_final(NULL));
-}
-
 static void test_garbage_is_rejected(void **state)
 {
         static const uint8_t garbage[][8] = {
@@ -232,7 +216,6 @@ int main(void)
                 cmocka_unit_test(test_requested_round_trip),
                 cmocka_unit_test(test_every_payload_round_trips),
                 cmocka_unit_test(test_garbage_is_rejected),
-                cmocka_unit_test(test_final_statuses),
                 cmocka_unit_test(test_uuid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,10 +38,6 @@ bool ad_uuid_valid(const char *s);
  * the coordinator's event log) drops the copy. */
 void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt);
 
-/* True for the statuses a deployment ends in (EXPOSED, SUPERSEDED,
- * ROLLED_BACK, FAILED, DESTROYED): nothing more happens to it by itself. */
-bool ad_status_final(const char *status);
-
 int64_t ad_now_ms(void);
 int64_t ad_monotonic_ms(void);
 
