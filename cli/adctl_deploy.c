@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
-#include "ad/event.h"
 #include "ad/status.h"
 #include "adctl.h"
 

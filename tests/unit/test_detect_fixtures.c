@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "ad/analysis.h"
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/cleanup.h"
 #include "detect.h"
 
