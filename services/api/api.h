@@ -5,7 +5,7 @@
  * outbox relay runs on one more.  libpq connections are not thread-safe,
  * so request handlers borrow a connection from a small mutex-protected pool
  * (api_pool.h) for the length of one handler (or one poll of a log
- * stream), and the relay thread owns the service's own connection.  The
+ * stream), and the relay thread (ad_relay) owns a connection of its own.  The
  * NATS connection (cnats) is thread-safe and shared. */
 #ifndef AD_API_H
 #define AD_API_H
@@ -17,6 +17,7 @@
 
 #include "ad/event.h"
 #include "ad/httpd.h"
+#include "ad/outbox.h"
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "api_pool.h"
@@ -63,9 +64,7 @@ struct api {
         } hooks[API_MAX_HOOKS];
         size_t n_hooks;
         /* The outbox relay thread (api_relay.c). */
-        pthread_t relay;
-        bool relay_running;
-        atomic_bool relay_stop;
+        ad_relay *relay;
 };
 
 static inline struct api *api_from_service(struct ad_service *svc)
