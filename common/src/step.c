@@ -285,3 +285,38 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
         ad_event_free(env);
         return disp;
 }
+
+int ad_step_serve(struct ad_service *svc, struct ad_step_def *defs, size_t n)
+{
+        struct ad_consumer consumers[8];
+        char subjects[8][64];
+
+        if (n == 0 || n > AD_ARRAY_SIZE(consumers)) {
+                ad_log(AD_LOG_ERROR, "a step service needs 1 to 8 steps", NULL);
+                return AD_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *subject = defs[i].subject;
+
+                if (defs[i].compensation) {
+                        snprintf(subjects[i], sizeof(subjects[i]), "%s.%s", AD_SUBJECT_COMPENSATE,
+                                 defs[i].step);
+                        subject = subjects[i];
+                }
+                if (subject == NULL || defs[i].consumer == NULL) {
+                        ad_log(AD_LOG_ERROR, "a forward step needs a consumer and a subject",
+                               "step", defs[i].step, NULL);
+                        return AD_EXIT_FAILURE;
+                }
+                defs[i].svc = svc;
+                consumers[i] = (struct ad_consumer){
+                        .spec = { .durable = defs[i].consumer,
+                                  .filter_subject = subject,
+                                  .ack_wait_ms = defs[i].ack_wait_ms,
+                                  .max_deliver = defs[i].max_deliver },
+                        .handler = ad_step_handle,
+                        .userdata = &defs[i],
+                };
+        }
+        return ad_service_run_consumers(svc, consumers, n);
+}

@@ -167,7 +167,9 @@ int analyzer_service_main(int argc, char **argv)
         static struct ad_step_def step = {
                 .consumer = "analyzer",
                 .step = "analyze",
+                .subject = AD_SUBJECT_REQUESTED,
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED,
+                .ack_wait_ms = 60000,
                 .ping_ms = 5000,
                 .run = analyze,
                 .ud = &an,
@@ -177,15 +179,6 @@ int analyzer_service_main(int argc, char **argv)
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("analyzer"),
                 .known_keys = known_keys,
-        };
-        struct ad_consumer consumers[] = {
-                {
-                        .spec = { .durable = "analyzer",
-                                  .filter_subject = AD_SUBJECT_REQUESTED,
-                                  .ack_wait_ms = 60000 },
-                        .handler = ad_step_handle,
-                        .userdata = &step,
-                },
         };
         cleanup_error ad_error_t err = NULL;
         int ret;
@@ -209,10 +202,9 @@ int analyzer_service_main(int argc, char **argv)
                                       getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         an.duration = ad_metric_get(AD_METRIC_HISTOGRAM, "ad_analyzer_duration_seconds",
                                     "Clone and detection time of successful analyses.");
-        step.svc = &an.svc;
         step.max_attempts = an.max_attempts;
 
-        ret = ad_service_run_consumers(&an.svc, consumers, AD_ARRAY_SIZE(consumers));
+        ret = ad_step_serve(&an.svc, &step, 1);
         ad_log(AD_LOG_INFO, "stopping", NULL);
         ad_service_stop(&an.svc);
         ad_log(AD_LOG_INFO, "stopped", NULL);
