@@ -140,7 +140,7 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
         int ret;
 
         /* Checks a user can act on come before any network I/O. */
-        if (app_name(app, req, &cause) < 0 ||
+        if (ad_requested_check(req, &cause) < 0 || app_name(app, req, &cause) < 0 ||
             ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0)
                 return ad_step_fail(run, false, ad_error_message(cause), err);
         if (clone_and_detect(an, req, sha, &a, &cause) < 0) {

@@ -36,7 +36,9 @@ for layer in "${!files_of[@]}"; do
     layer_of_header[${f%.c}.h]=$layer
   done
 done
+# Header-only parts of the base layer.
 layer_of_header[cleanup.h]=adbase
+layer_of_header[limits.h]=adbase
 
 # Which layers each layer may include (its own and the ones below it).
 clients="adhttp adbus addb adsecret adgit adengine adcaddy"
