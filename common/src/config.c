@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "ad/cleanup.h"
+#include "ad/log.h"
 
 struct config_entry {
         char *key;
@@ -429,4 +430,175 @@ int ad_config_bool(const ad_config *cfg, const char *key, bool def, bool *out, a
         return ad_error_make(err, AD_ERR_INVALID, 0,
                              "%s: key `%s`: expected true or false, got `%.40s`",
                              ad_config_origin(cfg, key, origin, sizeof(origin)), key, v);
+}
+
+const struct ad_config_key *ad_config_key_find(const struct ad_config_key *const *tables,
+                                               const char *key)
+{
+        for (size_t t = 0; tables && tables[t]; t++)
+                for (const struct ad_config_key *k = tables[t]; k->key; k++) {
+                        const char *known[2] = { k->key, NULL };
+
+                        if (key_is_known(key, known))
+                                return k;
+                }
+        return NULL;
+}
+
+static const char *type_name(enum ad_config_type t)
+{
+        switch (t) {
+        case AD_CONFIG_INT:
+                return "an integer";
+        case AD_CONFIG_BOOL:
+                return "a boolean";
+        default:
+                return "a string";
+        }
+}
+
+/* The declaration of key with type t, or an error naming the mismatch. */
+static const struct ad_config_key *declared(const struct ad_config_key *const *tables,
+                                            const char *key, enum ad_config_type t, ad_error_t *err)
+{
+        const struct ad_config_key *k = ad_config_key_find(tables, key);
+        bool string_like = t == AD_CONFIG_STRING;
+
+        if (k == NULL) {
+                ad_error_make(err, AD_ERR_GENERIC, 0, "config key `%s` is read but not declared",
+                              key);
+                return NULL;
+        }
+        if (k->type != t &&
+            !(string_like && (k->type == AD_CONFIG_SECRET || k->type == AD_CONFIG_URL))) {
+                ad_error_make(err, AD_ERR_GENERIC, 0,
+                              "config key `%s` is declared as %s but read as %s", key,
+                              type_name(k->type), type_name(t));
+                return NULL;
+        }
+        return k;
+}
+
+static int parse_default_int(const struct ad_config_key *k, long *out, ad_error_t *err)
+{
+        char *end;
+
+        errno = 0;
+        *out = k->def ? strtol(k->def, &end, 10) : 0;
+        if (k->def && (errno || end == k->def || *end))
+                return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                     "config key `%s`: declared default `%s` is not an integer",
+                                     k->key, k->def);
+        return 0;
+}
+
+int ad_config_get_int(const ad_config *cfg, const struct ad_config_key *const *tables,
+                      const char *key, long *out, ad_error_t *err)
+{
+        const struct ad_config_key *k = declared(tables, key, AD_CONFIG_INT, err);
+        long def;
+
+        if (k == NULL || parse_default_int(k, &def, err) < 0)
+                return -AD_ERR_GENERIC;
+        return ad_config_int(cfg, key, def, k->min, k->max, out, err);
+}
+
+int ad_config_get_bool(const ad_config *cfg, const struct ad_config_key *const *tables,
+                       const char *key, bool *out, ad_error_t *err)
+{
+        const struct ad_config_key *k = declared(tables, key, AD_CONFIG_BOOL, err);
+
+        if (k == NULL)
+                return -AD_ERR_GENERIC;
+        return ad_config_bool(cfg, key, k->def && strcmp(k->def, "true") == 0, out, err);
+}
+
+const char *ad_config_get_string(const ad_config *cfg, const struct ad_config_key *const *tables,
+                                 const char *key)
+{
+        const struct ad_config_key *k = ad_config_key_find(tables, key);
+
+        return ad_config_string(cfg, key, k && k->def ? k->def : "");
+}
+
+/* Checks the value of one declared key that is set. */
+static int check_value(const ad_config *cfg, const struct ad_config_key *k, const char *key,
+                       ad_error_t *err)
+{
+        long n;
+        bool b;
+
+        if (k->type == AD_CONFIG_INT) {
+                long def;
+
+                if (parse_default_int(k, &def, err) < 0)
+                        return -AD_ERR_GENERIC;
+                return ad_config_int(cfg, key, def, k->min, k->max, &n, err);
+        }
+        if (k->type == AD_CONFIG_BOOL)
+                return ad_config_bool(cfg, key, false, &b, err);
+        return 0;
+}
+
+int ad_config_check_tables(const ad_config *cfg, const struct ad_config_key *const *tables,
+                           const char *const *also_known, ad_error_t *err)
+{
+        for (size_t i = 0; i < cfg->n; i++) {
+                const struct ad_config_key *k = ad_config_key_find(tables, cfg->entries[i].key);
+
+                if (k == NULL && also_known && key_is_known(cfg->entries[i].key, also_known))
+                        continue;
+                if (k == NULL)
+                        return ad_error_make(err, AD_ERR_INVALID, 0, "%s:%u: unknown key `%s`",
+                                             cfg->name, cfg->entries[i].line, cfg->entries[i].key);
+                if (check_value(cfg, k, cfg->entries[i].key, err) < 0)
+                        return -AD_ERR_INVALID;
+        }
+        /* Set in the environment only (prefix families are checked when
+         * read: their members are not known in advance). */
+        for (size_t t = 0; tables && tables[t]; t++)
+                for (const struct ad_config_key *k = tables[t]; k->key; k++) {
+                        size_t l = strlen(k->key);
+
+                        if (l >= 2 && strcmp(k->key + l - 2, ".*") == 0)
+                                continue;
+                        if (check_value(cfg, k, k->key, err) < 0)
+                                return -AD_ERR_INVALID;
+                }
+        return 0;
+}
+
+void ad_config_print(FILE *f, const ad_config *cfg, const struct ad_config_key *const *tables)
+{
+        for (size_t t = 0; tables && tables[t]; t++)
+                for (const struct ad_config_key *k = tables[t]; k->key; k++) {
+                        const char *v = ad_config_string(cfg, k->key, NULL);
+                        char origin[300];
+
+                        if (k->type == AD_CONFIG_SECRET) {
+                                fprintf(f, "%s = %s", k->key, v && *v ? "(set)" : "(unset)");
+                        } else if (k->type == AD_CONFIG_URL) {
+                                char *shown = ad_log_redact_url(v ? v : (k->def ? k->def : ""));
+
+                                fprintf(f, "%s = %s", k->key, shown ? shown : "(hidden)");
+                                free(shown);
+                        } else
+                                fprintf(f, "%s = %s", k->key,
+                                        v ? v : (k->def ? k->def : (k->doc_def ? k->doc_def : "")));
+                        fprintf(f, "  # %s\n",
+                                ad_config_origin(cfg, k->key, origin, sizeof(origin)));
+                }
+}
+
+void ad_config_print_doc(FILE *f, const struct ad_config_key *const *tables)
+{
+        for (size_t t = 0; tables && tables[t]; t++)
+                for (const struct ad_config_key *k = tables[t]; k->key; k++) {
+                        if (k->doc_def)
+                                fprintf(f, "| `%s` | %s | %s |\n", k->key, k->doc_def, k->doc);
+                        else if (k->def && *k->def)
+                                fprintf(f, "| `%s` | `%s` | %s |\n", k->key, k->def, k->doc);
+                        else
+                                fprintf(f, "| `%s` | none | %s |\n", k->key, k->doc);
+                }
 }

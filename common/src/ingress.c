@@ -6,22 +6,43 @@
 
 #include "ad/cleanup.h"
 
+const struct ad_config_key ingress_config[] = {
+        { "engine.socket", AD_CONFIG_STRING, "/run/podman/podman.sock", 0, 0,
+          "the container engine's Docker API socket", NULL },
+        { "caddy.admin_url", AD_CONFIG_URL, "http://127.0.0.1:2019", 0, 0, "caddy's admin API",
+          NULL },
+        { "caddy.server", AD_CONFIG_STRING, "apps", 0, 0, "caddy HTTP server that holds app routes",
+          NULL },
+        { "caddy.tls_server", AD_CONFIG_STRING, "apps_tls", 0, 0,
+          "caddy HTTPS server that holds app routes when `ingress.tls` is on", NULL },
+        { "ingress.base_domain", AD_CONFIG_STRING, "localhost", 0, 0,
+          "apps get `<app>.<base domain>`", NULL },
+        { "ingress.address", AD_CONFIG_STRING, "127.0.0.1", 0, 0, "the IP reported for apps",
+          NULL },
+        { "ingress.http_port", AD_CONFIG_INT, "80", 1, 65535, "HTTP port in app URLs", NULL },
+        { "ingress.https_port", AD_CONFIG_INT, "443", 1, 65535, "HTTPS port in app URLs", NULL },
+        { "ingress.tls", AD_CONFIG_BOOL, "false", 0, 0,
+          "also route on the TLS server (caddy's internal CA) and give `https://` URLs", NULL },
+        { NULL },
+};
+
 int ingress_load(struct ingress *in, const ad_config *cfg, ad_error_t *err)
 {
+        static const struct ad_config_key *const t[] = { ingress_config, NULL };
         int ret;
 
         memset(in, 0, sizeof(*in));
-        in->engine_socket = ad_config_string(cfg, "engine.socket", "/run/podman/podman.sock");
-        in->caddy_admin_url = ad_config_string(cfg, "caddy.admin_url", "http://127.0.0.1:2019");
-        in->server = ad_config_string(cfg, "caddy.server", "apps");
-        in->tls_server = ad_config_string(cfg, "caddy.tls_server", "apps_tls");
-        in->base_domain = ad_config_string(cfg, "ingress.base_domain", "localhost");
-        in->address = ad_config_string(cfg, "ingress.address", "127.0.0.1");
-        ret = ad_config_bool(cfg, "ingress.tls", false, &in->tls, err);
+        in->engine_socket = ad_config_get_string(cfg, t, "engine.socket");
+        in->caddy_admin_url = ad_config_get_string(cfg, t, "caddy.admin_url");
+        in->server = ad_config_get_string(cfg, t, "caddy.server");
+        in->tls_server = ad_config_get_string(cfg, t, "caddy.tls_server");
+        in->base_domain = ad_config_get_string(cfg, t, "ingress.base_domain");
+        in->address = ad_config_get_string(cfg, t, "ingress.address");
+        ret = ad_config_get_bool(cfg, t, "ingress.tls", &in->tls, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "ingress.http_port", 80, 1, 65535, &in->http_port, err);
+                ret = ad_config_get_int(cfg, t, "ingress.http_port", &in->http_port, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "ingress.https_port", 443, 1, 65535, &in->https_port, err);
+                ret = ad_config_get_int(cfg, t, "ingress.https_port", &in->https_port, err);
         if (ret < 0)
                 return ret;
         if (*in->base_domain == '\0' || strlen(in->base_domain) > 200 ||

@@ -19,16 +19,25 @@
  * are safe in both places. */
 static atomic_int stop_requested;
 
-static const char *const common_keys[] = {
-        "log.level",
-        "nats.url",
-        "nats.replicas",
-        "nats.connect_timeout_s",
-        "database.url",
-        "database.connect_timeout_s",
-        "http.bind",
-        "http.port",
-        NULL,
+const struct ad_config_key ad_service_common_config[] = {
+        { "log.level", AD_CONFIG_STRING, "info", 0, 0, "`debug`, `info`, `warn` or `error`", NULL },
+        { "nats.url", AD_CONFIG_URL, "nats://127.0.0.1:4222", 0, 0, "NATS server(s) with JetStream",
+          NULL },
+        { "nats.replicas", AD_CONFIG_INT, "1", 1, 5, "copies of the DEPLOY stream (3 on a cluster)",
+          NULL },
+        { "nats.connect_timeout_s", AD_CONFIG_INT, "30", 0, 3600,
+          "keep retrying (with backoff) at start-up for this long, then exit 1", NULL },
+        { "database.url", AD_CONFIG_URL, "postgresql://127.0.0.1:5432/appdeployer", 0, 0,
+          "libpq connection string or URI", NULL },
+        { "database.connect_timeout_s", AD_CONFIG_INT, "30", 0, 3600, "as for NATS", NULL },
+        { "http.bind", AD_CONFIG_STRING, "127.0.0.1", 0, 0,
+          "address of `/healthz`, `/metrics` (and the API)", NULL },
+        /* The default is the service's own (ad_service_default_port). */
+        { "http.port", AD_CONFIG_INT, NULL, 0, 65535,
+          "api 8080, coordinator 9101, analyzer 9102, builder 9103, provisioner 9104, deployer "
+          "9105; `0` picks a free port (logged in the `ready` line)",
+          "per service" },
+        { NULL },
 };
 
 int ad_service_default_port(const char *name)
@@ -93,6 +102,8 @@ static void usage(FILE *f, const char *name)
                 "  -c, --config PATH   configuration file (default: $AD_CONFIG; none: environment "
                 "only)\n"
                 "      --check-config  validate the configuration and exit\n"
+                "      --print-config  print every key, its value and where it came from\n"
+                "      --config-doc    print the keys as docs/configuration.md's table rows\n"
                 "  -h, --help          show this help\n"
                 "  -V, --version       show the version\n"
                 "\n"
@@ -102,18 +113,20 @@ static void usage(FILE *f, const char *name)
                 name, name);
 }
 
-static int check_keys(struct ad_service *svc, ad_error_t *err)
+static void init_tables(struct ad_service *svc)
 {
-        const char *all[128];
         size_t n = 0;
 
-        for (size_t i = 0; common_keys[i] && n + 1 < AD_ARRAY_SIZE(all); i++)
-                all[n++] = common_keys[i];
+        svc->tables[n++] = ad_service_common_config;
         for (size_t i = 0;
-             svc->opts.known_keys && svc->opts.known_keys[i] && n + 1 < AD_ARRAY_SIZE(all); i++)
-                all[n++] = svc->opts.known_keys[i];
-        all[n] = NULL;
-        return ad_config_check_known(svc->cfg, all, err);
+             svc->opts.config && svc->opts.config[i] && n + 1 < AD_ARRAY_SIZE(svc->tables); i++)
+                svc->tables[n++] = svc->opts.config[i];
+        svc->tables[n] = NULL;
+}
+
+static int check_keys(struct ad_service *svc, ad_error_t *err)
+{
+        return ad_config_check_tables(svc->cfg, svc->tables, svc->opts.known_keys, err);
 }
 
 int ad_service_config_int(struct ad_service *svc, const char *key, long def, long min, long max,
@@ -167,7 +180,7 @@ static int connect_with_retry(struct ad_service *svc, const char *what, const ch
         int64_t deadline;
         int ret;
 
-        ret = ad_config_int(svc->cfg, timeout_key, 30, 0, 3600, &timeout_s, err);
+        ret = ad_config_get_int(svc->cfg, svc->tables, timeout_key, &timeout_s, err);
         if (ret < 0)
                 return ret;
         deadline = ad_monotonic_ms() + timeout_s * 1000;
@@ -201,7 +214,7 @@ static int ensure_stream(struct ad_service *svc, int replicas, ad_error_t *err)
         int64_t deadline;
         int ret;
 
-        ret = ad_config_int(svc->cfg, "nats.connect_timeout_s", 30, 0, 3600, &timeout_s, err);
+        ret = ad_config_get_int(svc->cfg, svc->tables, "nats.connect_timeout_s", &timeout_s, err);
         if (ret < 0)
                 return ret;
         deadline = ad_monotonic_ms() + timeout_s * 1000;
@@ -223,16 +236,13 @@ static int connect_bus(struct ad_service *svc, ad_error_t *err)
         char client[96];
 
         snprintf(client, sizeof(client), "ad%s-%s", svc->name, svc->instance_id);
-        return ad_bus_connect(&svc->bus,
-                              ad_config_string(svc->cfg, "nats.url", "nats://127.0.0.1:4222"),
+        return ad_bus_connect(&svc->bus, ad_config_get_string(svc->cfg, svc->tables, "nats.url"),
                               client, err);
 }
 
 static int connect_db(struct ad_service *svc, ad_error_t *err)
 {
-        return ad_db_connect(&svc->db,
-                             ad_config_string(svc->cfg, "database.url",
-                                              "postgresql://127.0.0.1:5432/appdeployer"),
+        return ad_db_connect(&svc->db, ad_config_get_string(svc->cfg, svc->tables, "database.url"),
                              err);
 }
 
@@ -250,6 +260,8 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check-config", no_argument, NULL, 'k' },
+                { "print-config", no_argument, NULL, 'p' },
+                { "config-doc", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { NULL, 0, NULL, 0 },
@@ -257,7 +269,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         cleanup_error ad_error_t err = NULL;
         struct ad_httpd_options hopts = { 0 };
         enum ad_log_level level = AD_LOG_INFO;
-        bool check_only = false;
+        bool check_only = false, print_config = false;
         long port, replicas;
         int c, applied = 0;
         char uuid[AD_UUID_LEN + 1];
@@ -265,6 +277,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         memset(svc, 0, sizeof(*svc));
         svc->name = name;
         svc->opts = *opts;
+        init_tables(svc);
         ad_uuid_v4(uuid);
         /* A short id is enough to tell replicas apart in logs. */
         snprintf(svc->instance_id, sizeof(svc->instance_id), "%.8s", uuid);
@@ -280,6 +293,12 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 case 'k':
                         check_only = true;
                         break;
+                case 'p':
+                        print_config = true;
+                        break;
+                case 'd':
+                        ad_config_print_doc(stdout, svc->tables);
+                        return -1;
                 case 'h':
                         usage(stdout, name);
                         return -1;
@@ -299,7 +318,8 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
 
         if (ad_config_load(&svc->cfg, svc->config_path, &err) < 0 || check_keys(svc, &err) < 0)
                 return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
-        if (ad_log_level_parse(ad_config_string(svc->cfg, "log.level", "info"), &level) < 0) {
+        if (ad_log_level_parse(ad_config_get_string(svc->cfg, svc->tables, "log.level"), &level) <
+            0) {
                 ad_error_make(&err, AD_ERR_INVALID, 0,
                               "key `log.level`: expected debug, info, warn or error, got `%s`",
                               ad_config_string(svc->cfg, "log.level", ""));
@@ -308,8 +328,13 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         ad_log_init(name, level);
         if (ad_config_int(svc->cfg, "http.port", opts->default_http_port, 0, 65535, &port, &err) <
                     0 ||
-            ad_config_int(svc->cfg, "nats.replicas", 1, 1, 5, &replicas, &err) < 0)
+            ad_config_get_int(svc->cfg, svc->tables, "nats.replicas", &replicas, &err) < 0)
                 return fail(svc, AD_EXIT_CONFIG, "invalid configuration", &err);
+        if (print_config) {
+                ad_config_print(stdout, svc->cfg, svc->tables);
+                ad_service_stop(svc);
+                return -1;
+        }
         if (check_only) {
                 printf("configuration OK\n");
                 ad_service_stop(svc);
@@ -317,7 +342,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         }
 
         install_signals();
-        hopts.bind = ad_config_string(svc->cfg, "http.bind", "127.0.0.1");
+        hopts.bind = ad_config_get_string(svc->cfg, svc->tables, "http.bind");
         hopts.port = (int)port;
         hopts.max_body = opts->max_body;
         if (ad_httpd_start(&svc->httpd, &hopts, health_route, svc, &err) < 0)
@@ -341,8 +366,10 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         {
                 json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
                                       ad_httpd_port(svc->httpd));
-                char *nats = ad_log_redact_url(ad_config_string(svc->cfg, "nats.url", ""));
-                char *db = ad_log_redact_url(ad_config_string(svc->cfg, "database.url", ""));
+                char *nats =
+                        ad_log_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
+                char *db = ad_log_redact_url(
+                        ad_config_get_string(svc->cfg, svc->tables, "database.url"));
 
                 if (opts->needs_bus)
                         json_object_set_new(f, "nats", json_string(nats ? nats : ""));

@@ -19,11 +19,20 @@
 #include "ad/step.h"
 #include "detect.h"
 
-static const char *const known_keys[] = {
-        "analyzer.allow_local_sources", "analyzer.max_repo_mb",
-        "analyzer.clone_timeout_s",     "analyzer.work_dir",
-        "analyzer.max_attempts",        NULL,
+static const struct ad_config_key analyzer_config[] = {
+        { "analyzer.allow_local_sources", AD_CONFIG_BOOL, "false", 0, 0,
+          "clone `file://` URLs and local paths (tests, the demo)", NULL },
+        { "analyzer.max_repo_mb", AD_CONFIG_INT, "512", 1, 1 << 20, "a larger clone fails the step",
+          NULL },
+        { "analyzer.clone_timeout_s", AD_CONFIG_INT, "300", 1, 86400,
+          "a slower clone fails the step", NULL },
+        { "analyzer.max_attempts", AD_CONFIG_INT, "5", 1, 1000,
+          "deliveries before a retryable failure (git server away) fails the step", NULL },
+        { "analyzer.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "where clones are made (and removed)",
+          "`$TMPDIR` or `/tmp`" },
+        { NULL },
 };
+static const struct ad_config_key *const config[] = { analyzer_config, NULL };
 
 struct analyzer {
         struct ad_service svc;
@@ -178,7 +187,7 @@ int analyzer_service_main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("analyzer"),
-                .known_keys = known_keys,
+                .config = config,
         };
         cleanup_error ad_error_t err = NULL;
         int ret;
@@ -186,14 +195,13 @@ int analyzer_service_main(int argc, char **argv)
         ret = ad_service_start(&an.svc, "analyzer", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
-        if (ad_config_bool(an.svc.cfg, "analyzer.allow_local_sources", false, &an.allow_local,
-                           &err) < 0 ||
-            ad_config_int(an.svc.cfg, "analyzer.max_repo_mb", 512, 1, 1 << 20, &an.max_repo_mb,
-                          &err) < 0 ||
-            ad_config_int(an.svc.cfg, "analyzer.clone_timeout_s", 300, 1, 86400,
-                          &an.clone_timeout_s, &err) < 0 ||
-            ad_config_int(an.svc.cfg, "analyzer.max_attempts", 5, 1, 1000, &an.max_attempts, &err) <
-                    0) {
+        const struct ad_config_key *const *t = an.svc.tables;
+        if (ad_config_get_bool(an.svc.cfg, t, "analyzer.allow_local_sources", &an.allow_local,
+                               &err) < 0 ||
+            ad_config_get_int(an.svc.cfg, t, "analyzer.max_repo_mb", &an.max_repo_mb, &err) < 0 ||
+            ad_config_get_int(an.svc.cfg, t, "analyzer.clone_timeout_s", &an.clone_timeout_s,
+                              &err) < 0 ||
+            ad_config_get_int(an.svc.cfg, t, "analyzer.max_attempts", &an.max_attempts, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;

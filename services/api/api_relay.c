@@ -13,7 +13,7 @@
 int api_relay_start(struct api *api, ad_error_t *err)
 {
         const struct ad_relay_options o = {
-                .database_url = ad_config_string(api->svc.cfg, "database.url", ""),
+                .database_url = ad_config_get_string(api->svc.cfg, api->svc.tables, "database.url"),
                 .bus = api->svc.bus,
                 .interval_ms = RELAY_INTERVAL_MS,
         };

@@ -89,8 +89,7 @@ static int configure(struct api *api, ad_error_t *err)
                        NULL);
         }
         return api_pool_new(&api->pool,
-                            ad_config_string(api->svc.cfg, "database.url",
-                                             "postgresql://127.0.0.1:5432/appdeployer"),
+                            ad_config_get_string(api->svc.cfg, api->svc.tables, "database.url"),
                             (unsigned)pool_size, err);
 }
 

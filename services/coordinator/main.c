@@ -17,17 +17,28 @@
 #include "ad/service.h"
 #include "saga.h"
 
-static const char *const known_keys[] = {
-        "coordinator.relay_interval_ms",
-        "coordinator.max_unknown_deliveries",
-        "coordinator.sweep_interval_ms",
-        "coordinator.deadline.analyze_s",
-        "coordinator.deadline.build_s",
-        "coordinator.deadline.provision_s",
-        "coordinator.deadline.deploy_s",
-        "coordinator.compensate_retry_s",
-        NULL,
+static const struct ad_config_key coordinator_config[] = {
+        { "coordinator.relay_interval_ms", AD_CONFIG_INT, "500", 10, 60000,
+          "how often the outbox relay looks for unpublished events", NULL },
+        { "coordinator.max_unknown_deliveries", AD_CONFIG_INT, "10", 1, 1000,
+          "an event for a deployment still unknown (or arriving before the event it follows) "
+          "after this many deliveries is dropped",
+          NULL },
+        { "coordinator.sweep_interval_ms", AD_CONFIG_INT, "2000", 100, 600000,
+          "how often deadlines and compensations are checked (also once at start-up)", NULL },
+        { "coordinator.deadline.analyze_s", AD_CONFIG_INT, "600", 1, 86400,
+          "an analysis that produced no event by then is failed", NULL },
+        { "coordinator.deadline.build_s", AD_CONFIG_INT, "1800", 1, 86400,
+          "a build that produced no event by then is failed and compensated", NULL },
+        { "coordinator.deadline.provision_s", AD_CONFIG_INT, "300", 1, 86400,
+          "a provisioning that produced no event by then is failed and compensated", NULL },
+        { "coordinator.deadline.deploy_s", AD_CONFIG_INT, "600", 1, 86400,
+          "a deploy step that produced no event by then is failed and compensated", NULL },
+        { "coordinator.compensate_retry_s", AD_CONFIG_INT, "60", 1, 86400,
+          "an unanswered compensation request is sent again after this long", NULL },
+        { NULL },
 };
+static const struct ad_config_key *const config[] = { coordinator_config, NULL };
 
 struct coordinator {
         struct ad_service svc;
@@ -151,7 +162,7 @@ int main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("coordinator"),
-                .known_keys = known_keys,
+                .config = config,
         };
         struct ad_consumer consumers[] = {
                 {
@@ -169,22 +180,23 @@ int main(int argc, char **argv)
         ret = ad_service_start(&co.svc, "coordinator", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
-        if (ad_config_int(co.svc.cfg, "coordinator.relay_interval_ms", 500, 10, 60000,
-                          &co.relay_interval_ms, &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.max_unknown_deliveries", 10, 1, 1000,
-                          &co.max_unknown, &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.sweep_interval_ms", 2000, 100, 600000,
-                          &co.sweep_interval_ms, &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.deadline.analyze_s", 600, 1, 86400,
-                          &dl.analyze_s, &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.deadline.build_s", 1800, 1, 86400, &dl.build_s,
-                          &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.deadline.provision_s", 300, 1, 86400,
-                          &dl.provision_s, &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.deadline.deploy_s", 600, 1, 86400, &dl.deploy_s,
-                          &err) < 0 ||
-            ad_config_int(co.svc.cfg, "coordinator.compensate_retry_s", 60, 1, 86400,
-                          &dl.compensate_retry_s, &err) < 0) {
+        const struct ad_config_key *const *t = co.svc.tables;
+        if (ad_config_get_int(co.svc.cfg, t, "coordinator.relay_interval_ms", &co.relay_interval_ms,
+                              &err) < 0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.max_unknown_deliveries", &co.max_unknown,
+                              &err) < 0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.sweep_interval_ms", &co.sweep_interval_ms,
+                              &err) < 0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.deadline.analyze_s", &dl.analyze_s,
+                              &err) < 0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.deadline.build_s", &dl.build_s, &err) <
+                    0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.deadline.provision_s", &dl.provision_s,
+                              &err) < 0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.deadline.deploy_s", &dl.deploy_s, &err) <
+                    0 ||
+            ad_config_get_int(co.svc.cfg, t, "coordinator.compensate_retry_s",
+                              &dl.compensate_retry_s, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_service_stop(&co.svc);
                 return AD_EXIT_CONFIG;
@@ -200,7 +212,7 @@ int main(int argc, char **argv)
          * just before a crash, or whose publish failed) without waiting
          * for new input, and sweeps for overdue steps. */
         const struct ad_relay_options relay = {
-                .database_url = ad_config_string(co.svc.cfg, "database.url", ""),
+                .database_url = ad_config_get_string(co.svc.cfg, co.svc.tables, "database.url"),
                 .bus = co.svc.bus,
                 .interval_ms = co.relay_interval_ms,
                 .tick = sweep_tick,

@@ -15,10 +15,10 @@
 #define PING_MS 15000
 
 static const char *const known_keys[] = {
-        INGRESS_CONFIG_KEYS,
         DEPLOYER_CONFIG_KEYS,
         NULL,
 };
+static const struct ad_config_key *const config[] = { ingress_config, NULL };
 
 int main(int argc, char **argv)
 {
@@ -27,6 +27,7 @@ int main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("deployer"),
+                .config = config,
                 .known_keys = known_keys,
         };
         struct deployer dp = { 0 };

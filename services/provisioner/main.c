@@ -7,11 +7,13 @@
 #include "ad/service.h"
 #include "provision.h"
 
-static const char *const known_keys[] = {
-        INGRESS_CONFIG_KEYS,
-        "provisioner.max_attempts",
-        NULL,
+static const struct ad_config_key provisioner_config[] = {
+        /* 10: about 2 minutes of retries (see builder.max_attempts). */
+        { "provisioner.max_attempts", AD_CONFIG_INT, "10", 1, 1000,
+          "deliveries before a retryable failure (engine, caddy away) fails the step", NULL },
+        { NULL },
 };
+static const struct ad_config_key *const config[] = { ingress_config, provisioner_config, NULL };
 
 static int setup(struct provisioner *p, struct ad_service *svc, long *max_attempts, ad_error_t *err)
 {
@@ -19,10 +21,9 @@ static int setup(struct provisioner *p, struct ad_service *svc, long *max_attemp
 
         p->svc = svc;
         ret = ingress_load(&p->ingress, svc->cfg, err);
-        /* 10: about 2 minutes of retries (see builder.max_attempts). */
         if (ret == 0)
-                ret = ad_config_int(svc->cfg, "provisioner.max_attempts", 10, 1, 1000, max_attempts,
-                                    err);
+                ret = ad_config_get_int(svc->cfg, svc->tables, "provisioner.max_attempts",
+                                        max_attempts, err);
         if (ret == 0)
                 ret = ad_engine_open(&p->engine, p->ingress.engine_socket, err);
         if (ret == 0)
@@ -37,7 +38,7 @@ int main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("provisioner"),
-                .known_keys = known_keys,
+                .config = config,
         };
         struct provisioner p = { 0 };
         cleanup_error ad_error_t err = NULL;

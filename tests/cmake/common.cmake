@@ -14,3 +14,7 @@ ad_test(test_status SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_status.c LIBS 
 add_test(NAME layering
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/layering.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(layering PROPERTIES LABELS unit)
+# The configuration tables in the code and docs/configuration.md agree.
+add_test(NAME config_doc
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/config_doc.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(config_doc PROPERTIES LABELS unit)

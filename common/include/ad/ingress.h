@@ -15,11 +15,8 @@
 #include "ad/config.h"
 #include "ad/error.h"
 
-/* Config keys read by ingress_load(), for ad_service_options.known_keys. */
-#define INGRESS_CONFIG_KEYS                                                                        \
-        "engine.socket", "caddy.admin_url", "caddy.server", "caddy.tls_server",                    \
-                "ingress.base_domain", "ingress.tls", "ingress.http_port", "ingress.https_port",   \
-                "ingress.address"
+/* The keys ingress_load() reads, for ad_service_options.config. */
+extern const struct ad_config_key ingress_config[];
 
 #define INGRESS_HOST_MAX 256
 #define INGRESS_ROUTE_ID_MAX 80

@@ -31,8 +31,12 @@ struct ad_service_options {
         bool needs_bus;
         bool needs_db;
         int default_http_port;
-        /* Service-specific config keys (NULL-terminated), on top of the
-         * common ones; an unknown key in config.yaml is an error. */
+        /* The service's configuration tables (NULL-terminated), on top of
+         * the common one (ad_service_common_config): declared keys, with
+         * defaults, bounds and docs (ad/config.h). */
+        const struct ad_config_key *const *config;
+        /* Keys of a service not yet declared in a table (NULL-terminated);
+         * an unknown key in config.yaml is an error. */
         const char *const *known_keys;
         /* Called for paths other than /healthz and /metrics (the API's
          * whole REST surface); NULL: 404. */
@@ -49,10 +53,17 @@ struct ad_service {
         ad_db *db;
         ad_httpd *httpd;
         struct ad_service_options opts;
+        /* The common table, then opts.config's: what ad_config_get_*
+         * reads through (ad_service_start fills it). */
+        const struct ad_config_key *tables[8];
         void *userdata;
 };
 
-/* Parses argv (--config PATH, --check-config, --help, --version), loads the
+/* The keys every service reads (log, nats, database, http). */
+extern const struct ad_config_key ad_service_common_config[];
+
+/* Parses argv (--config PATH, --check-config, --print-config, --config-doc,
+ * --help, --version), loads the
  * configuration and connects.  On failure logs the reason and returns the
  * exit code to use (> 0); 0 when started; -1 when the process should exit
  * 0 at once (--help, --version, --check-config succeeded). */
