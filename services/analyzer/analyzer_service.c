@@ -20,9 +20,13 @@
 #include "detect.h"
 
 static const char *const known_keys[] = {
-        "analyzer.allow_local_sources", "analyzer.max_repo_mb",
-        "analyzer.clone_timeout_s",     "analyzer.work_dir",
-        "analyzer.max_attempts",        NULL,
+        "analyzer.allow_local_sources",
+        "analyzer.max_repo_mb",
+        "analyzer.clone_timeout_s",
+        "analyzer.work_dir",
+        "analyzer.max_attempts",
+        "analyzer.clone_allowlist",
+        NULL,
 };
 
 struct analyzer {
@@ -30,6 +34,7 @@ struct analyzer {
         bool allow_local;
         long max_repo_mb, clone_timeout_s, max_attempts;
         const char *workdir;
+        const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
         ad_metric *duration;
 };
 
@@ -108,6 +113,7 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                 .max_bytes = (uint64_t)an->max_repo_mb * 1024 * 1024,
                 .timeout_ms = an->clone_timeout_s * 1000,
                 .allow_local = an->allow_local,
+                .allowlist = an->clone_allowlist,
         };
         char dir[PATH_MAX], repo[PATH_MAX + 8];
         int ret;
@@ -141,7 +147,8 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
 
         /* Checks a user can act on come before any network I/O. */
         if (app_name(app, req, &cause) < 0 ||
-            ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0)
+            ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0 ||
+            ad_git_url_check_host(req->repo_url, an->clone_allowlist, &cause) < 0)
                 return ad_step_fail(run, false, ad_error_message(cause), err);
         if (clone_and_detect(an, req, sha, &a, &cause) < 0) {
                 /* A git server that is away is worth retrying (the runner
@@ -202,6 +209,13 @@ int analyzer_service_main(int argc, char **argv)
             ad_config_int(an.svc.cfg, "analyzer.max_attempts", 5, 1, 1000, &an.max_attempts, &err) <
                     0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&an.svc);
+                return AD_EXIT_CONFIG;
+        }
+        an.clone_allowlist = ad_config_string(an.svc.cfg, "analyzer.clone_allowlist", "");
+        if (ad_git_url_check_host("https://example.com/x", an.clone_allowlist, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "key", "analyzer.clone_allowlist",
+                       "error", ad_error_message(err), NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }

@@ -40,6 +40,7 @@
 
 struct builder_config {
         bool allow_local_sources;
+        const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
         uint64_t max_repo_bytes;
         int64_t clone_timeout_ms;
         const char *extra_ca_file; /* "" or NULL: none */

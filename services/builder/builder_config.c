@@ -2,11 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/git.h"
 #include "ad/names.h"
 #include "builder.h"
 
 const char *const builder_config_keys[] = {
         "builder.allow_local_sources",
+        "builder.clone_allowlist",
         "builder.max_repo_mb",
         "builder.clone_timeout_s",
         "builder.extra_ca_file",
@@ -89,6 +91,9 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "key `builder.work_dir`: expected an absolute path, got `%s`",
                                      c->work_dir);
+        c->clone_allowlist = ad_config_string(cfg, "builder.clone_allowlist", "");
+        if (ad_git_url_check_host("https://example.com/x", c->clone_allowlist, err) < 0)
+                return ad_error_wrap(err, "key `builder.clone_allowlist`");
         c->engine_socket = ad_config_string(cfg, "engine.socket", "/run/podman/podman.sock");
         c->registry = ad_config_string(cfg, "registry.address", "127.0.0.1:5000");
         return check_registry(c->registry, err);

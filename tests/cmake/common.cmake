@@ -9,3 +9,4 @@ add_test(NAME services_start
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/services_start.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(services_start PROPERTIES LABELS integration TIMEOUT 300)
 ad_test(test_secret_names SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_secret_names.c LIBS adcommon LABELS unit)
+ad_test(test_netguard SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_netguard.c LIBS adcommon LABELS unit)
