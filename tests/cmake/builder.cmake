@@ -21,3 +21,7 @@ ad_test(test_builder_tar SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_t
   ${PROJECT_SOURCE_DIR}/services/builder/builder_log.c
   LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
 target_include_directories(test_builder_tar PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)
+ad_test(test_builder_from SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_from.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_from.c
+  LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
+target_include_directories(test_builder_from PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)
