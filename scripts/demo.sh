@@ -36,11 +36,6 @@ scripts/stack.sh up >/dev/null
 step "building the platform's base images (once; cached afterwards)"
 scripts/base-images.sh
 
-step "starting the services"
-scripts/services.sh up "$root/build-demo/bin"
-# shellcheck disable=SC1091
-. "$AD_STATE_DIR/run/services/env"
-
 step "serving examples/node-express from a local git server"
 repos=$AD_STATE_DIR/git
 rm -rf "$repos/node-express"
@@ -61,6 +56,13 @@ if ! { [[ -f $AD_STATE_DIR/run/git-daemon.pid ]] && kill -0 "$(cat "$AD_STATE_DI
   sleep 0.5
 fi
 git_port=$(cat "$AD_STATE_DIR/run/git-daemon.port")
+# Clones refuse loopback addresses: allowlist exactly this git server.
+export AD_CLONE_ALLOWLIST=127.0.0.1:$git_port
+
+step "starting the services"
+scripts/services.sh up "$root/build-demo/bin"
+# shellcheck disable=SC1091
+. "$AD_STATE_DIR/run/services/env"
 
 step "deploying git://127.0.0.1:$git_port/node-express through the REST API ($ADCTL_API)"
 out=$(build-demo/bin/adctl deploy "git://127.0.0.1:$git_port/node-express" --name node-express \

@@ -4,7 +4,9 @@
 #
 # Usage: services.sh up [BIN_DIR] | down | status
 #   BIN_DIR defaults to build/bin.  Local repositories (file://, paths) are
-#   allowed, as the demo and the tests deploy from this machine.
+#   allowed, as the demo and the tests deploy from this machine.  Clones of
+#   non-public addresses are refused except AD_CLONE_ALLOWLIST's exact
+#   host:port pairs (the demo's and the tests' local git server).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -25,6 +27,9 @@ cmd_up() {
   # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env.
   export AD_API_ALLOW_LOCAL_SOURCES=true AD_ANALYZER_ALLOW_LOCAL_SOURCES=true \
     AD_BUILDER_ALLOW_LOCAL_SOURCES=true
+  export AD_API_CLONE_ALLOWLIST=${AD_API_CLONE_ALLOWLIST:-${AD_CLONE_ALLOWLIST:-}} \
+    AD_ANALYZER_CLONE_ALLOWLIST=${AD_ANALYZER_CLONE_ALLOWLIST:-${AD_CLONE_ALLOWLIST:-}} \
+    AD_BUILDER_CLONE_ALLOWLIST=${AD_BUILDER_CLONE_ALLOWLIST:-${AD_CLONE_ALLOWLIST:-}}
   for svc in "${SERVICES[@]}"; do
     if pid=$(ad_pid_from_file "$RUN/$svc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
       echo "$svc: already running (pid $pid)"

@@ -755,6 +755,28 @@ static char *build_path(const struct ad_engine_build *req)
                 ret = add_query(&query, "dockerfile", req->dockerfile);
         if (ret == 0)
                 ret = add_query(&query, "labels", ltext);
+        /* RUN steps never share the host's network namespace (podman 4.3's
+         * compat /build ignores Docker's networkmode=<name> and runs them
+         * on the host's: its own nsoptions and networkmode=1, "disabled",
+         * are what it honours). */
+        if (ret == 0 && req->network && strcmp(req->network, "none") == 0)
+                ret = add_query(&query, "networkmode", "1");
+        else if (ret == 0)
+                ret = add_query(&query, "nsoptions", "[{\"Name\":\"network\",\"Host\":false}]");
+        if (ret == 0 && req->memory_bytes > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)req->memory_bytes);
+                ret = add_query(&query, "memory", v);
+                if (ret == 0)
+                        ret = add_query(&query, "memswap", v); /* no swap beyond it */
+        }
+        if (ret == 0 && req->cpu_millis > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%ld", req->cpu_millis * 100);
+                ret = add_query(&query, "cpuperiod", "100000");
+                if (ret == 0)
+                        ret = add_query(&query, "cpuquota", v);
+        }
         /* Intermediate containers go, even after a failed step. */
         if (ret == 0)
                 ret = add_query(&query, "rm", "1");

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <git2/sys/stream.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +30,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/limits.h"
+#include "ad/netguard.h"
 
 #define DEFAULT_MAX_BYTES ((uint64_t)512 * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS ((int64_t)5 * 60 * 1000)
@@ -183,6 +186,224 @@ int ad_git_url_check(const char *url, bool allow_local, ad_error_t *err)
         return 0;
 }
 
+/* ---- Where a clone may go --------------------------------------------- */
+
+static bool is_local_url(const char *url)
+{
+        return has_prefix(url, "file://") || url[0] == '/';
+}
+
+/* The early refusal: an IP literal in any spelling, or a name that is
+ * loopback by definition (RFC 6761), that is not public and not on the
+ * allowlist.  Names are resolved at connect time (guard_connect). */
+static int host_check(const char *url, const struct ad_net_allowlist *al, ad_error_t *err)
+{
+        char host[AD_NET_HOST_MAX + 1];
+        struct sockaddr_storage ss;
+        enum ad_addr_class cls = AD_ADDR_PUBLIC;
+        unsigned port;
+        size_t n;
+
+        if (is_local_url(url))
+                return 0; /* allow_local's business */
+        if (ad_url_host_port(url, host, sizeof(host), &port, err) < 0)
+                return ad_error_wrap(err, "repository URL");
+        n = strlen(host);
+        if (ad_ip_literal_parse(&ss, host, n) == 1)
+                cls = ad_addr_classify((struct sockaddr *)&ss);
+        else if (strchr(host, ':') != NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "repository URL `%s`: `%s` is not a valid IPv6 address", url,
+                                     host);
+        else if (strcmp(host, "localhost") == 0 || strcmp(host, "localhost.") == 0 ||
+                 (n > 10 && strcmp(host + n - 10, ".localhost") == 0) ||
+                 (n > 11 && strcmp(host + n - 11, ".localhost.") == 0))
+                cls = AD_ADDR_LOOPBACK;
+        if (cls == AD_ADDR_PUBLIC || ad_net_allowlist_match(al, host, port, NULL))
+                return 0;
+        return ad_error_make(err, AD_ERR_INVALID, 0,
+                             "repository URL `%s`: the host is %s; only repositories on public "
+                             "hosts can be cloned (an operator can allowlist an exact host:port)",
+                             url, ad_addr_class_name(cls));
+}
+
+int ad_git_url_check_host(const char *url, const char *allowlist, ad_error_t *err)
+{
+        struct ad_net_allowlist *al;
+        int ret;
+
+        al = calloc(1, sizeof(*al));
+        if (al == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        ret = ad_net_allowlist_parse(al, allowlist, err);
+        if (ret < 0)
+                ad_error_wrap(err, "clone allowlist");
+        else
+                ret = host_check(url, al, err);
+        free(al);
+        return ret;
+}
+
+/* The authority: libgit2 opens every plain TCP connection (git://,
+ * http://, and under TLS for https://) through the registered standard
+ * stream, the first one and one per redirect.  This stream resolves the
+ * host itself, refuses when any address is not public (unless the
+ * host:port is allowlisted) and connects to the addresses it checked, so a
+ * second resolution cannot swap them (DNS rebinding).  Registered only in
+ * the clone's child process. */
+struct guard_stream {
+        git_stream parent;
+        char *host, *port;
+        int fd;
+};
+
+static struct {
+        const struct ad_net_allowlist *al;
+        bool refused;
+        char why[512];
+} guard;
+
+static int guard_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int guard_fail(const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(guard.why, sizeof(guard.why), fmt, ap);
+        va_end(ap);
+        git_error_set_str(GIT_ERROR_NET, guard.why);
+        return -1;
+}
+
+static int guard_connect(git_stream *stream)
+{
+        struct guard_stream *g = (struct guard_stream *)stream;
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *res = NULL;
+        unsigned port = 0;
+        int rc;
+
+        if (g->port[0] == '\0' || g->port[strspn(g->port, "0123456789")] != '\0' ||
+            strlen(g->port) > 5 || (port = (unsigned)atoi(g->port)) == 0 || port > 65535) {
+                guard.refused = true;
+                return guard_fail("the repository's server named an invalid port");
+        }
+        rc = getaddrinfo(g->host, g->port, &hints, &res);
+        if (rc != 0 || res == NULL)
+                return guard_fail("cannot resolve the host `%s`", g->host);
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                enum ad_addr_class cls = ad_addr_classify(ai->ai_addr);
+
+                if (cls != AD_ADDR_PUBLIC &&
+                    !ad_net_allowlist_match(guard.al, g->host, port, ai->ai_addr)) {
+                        freeaddrinfo(res);
+                        guard.refused = true;
+                        return guard_fail("the host `%s` is or resolves to %s; only "
+                                          "repositories on public hosts can be cloned",
+                                          g->host, ad_addr_class_name(cls));
+                }
+        }
+        for (struct addrinfo *ai = res; ai && g->fd < 0; ai = ai->ai_next) {
+                int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                if (fd < 0)
+                        continue;
+                if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+                        g->fd = fd;
+                else
+                        close(fd);
+        }
+        freeaddrinfo(res);
+        if (g->fd < 0)
+                return guard_fail("cannot connect to the host `%s`", g->host);
+        return 0;
+}
+
+static ssize_t guard_read(git_stream *stream, void *data, size_t len)
+{
+        struct guard_stream *g = (struct guard_stream *)stream;
+        ssize_t n;
+
+        while ((n = recv(g->fd, data, len, 0)) < 0 && errno == EINTR)
+                ;
+        if (n < 0)
+                guard_fail("the connection to the repository's server failed");
+        return n;
+}
+
+static ssize_t guard_write(git_stream *stream, const char *data, size_t len, int flags)
+{
+        struct guard_stream *g = (struct guard_stream *)stream;
+        size_t done = 0;
+
+        (void)flags;
+        while (done < len) {
+                ssize_t n = send(g->fd, data + done, len - done, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        guard_fail("the connection to the repository's server failed");
+                        return -1;
+                }
+                done += (size_t)n;
+        }
+        return (ssize_t)len;
+}
+
+static int guard_close(git_stream *stream)
+{
+        struct guard_stream *g = (struct guard_stream *)stream;
+
+        if (g->fd >= 0)
+                close(g->fd);
+        g->fd = -1;
+        return 0;
+}
+
+static void guard_free(git_stream *stream)
+{
+        struct guard_stream *g = (struct guard_stream *)stream;
+
+        guard_close(stream);
+        free(g->host);
+        free(g->port);
+        free(g);
+}
+
+static int guard_init(git_stream **out, const char *host, const char *port)
+{
+        struct guard_stream *g = calloc(1, sizeof(*g));
+
+        if (g == NULL || (g->host = strdup(host)) == NULL || (g->port = strdup(port)) == NULL) {
+                if (g)
+                        free(g->host);
+                free(g);
+                git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory");
+                return -1;
+        }
+        g->fd = -1;
+        g->parent.version = GIT_STREAM_VERSION;
+        g->parent.connect = guard_connect;
+        g->parent.read = guard_read;
+        g->parent.write = guard_write;
+        g->parent.close = guard_close;
+        g->parent.free = guard_free;
+        *out = &g->parent;
+        return 0;
+}
+
+static int guard_register(const struct ad_net_allowlist *al)
+{
+        static git_stream_registration reg = {
+                .version = GIT_STREAM_VERSION,
+                .init = guard_init,
+        };
+
+        guard.al = al;
+        return git_stream_register(GIT_STREAM_STANDARD, &reg);
+}
+
 /* ---- The clone (runs in the child) ------------------------------------ */
 
 static int set_result(struct clone_result *r, int kind, int status, const char *fmt, ...)
@@ -235,11 +456,6 @@ static bool text_has(const char *text, const char *needle)
         return text != NULL && strcasestr(text, needle) != NULL;
 }
 
-static bool is_local(const char *url)
-{
-        return has_prefix(url, "file://") || url[0] == '/';
-}
-
 /* Converts libgit2's error into our kind, keeping its text. */
 static int clone_error(struct clone_result *r, const struct clone_ctx *ctx, int code,
                        const char *url)
@@ -248,6 +464,8 @@ static int clone_error(struct clone_result *r, const struct clone_ctx *ctx, int 
         const char *text = e && e->message ? e->message : "unknown libgit2 error";
         int klass = e ? e->klass : 0;
 
+        if (guard.refused)
+                return set_result(r, AD_ERR_INVALID, code, "cannot clone %s: %s", url, guard.why);
         if (ctx->aborted == ABORT_SIZE)
                 return set_result(r, AD_ERR_TOO_LARGE, code,
                                   "%s: the repository is larger than the limit of %llu MiB", url,
@@ -260,7 +478,7 @@ static int clone_error(struct clone_result *r, const struct clone_ctx *ctx, int 
             text_has(text, "could not find repository") || text_has(text, "not exported") ||
             text_has(text, "does not appear to be a git repository") ||
             text_has(text, "repository not found") ||
-            (is_local(url) &&
+            (is_local_url(url) &&
              (text_has(text, "failed to resolve path") ||
               text_has(text, "unsupported URL protocol") || text_has(text, "no such file"))))
                 return set_result(r, AD_ERR_NOT_FOUND, code, "repository %s not found: %s", url,
@@ -271,8 +489,19 @@ static int clone_error(struct clone_result *r, const struct clone_ctx *ctx, int 
                                   "repository %s not found or private (it asks for credentials): "
                                   "%s",
                                   url, text);
-        if (code == GIT_ECERTIFICATE || klass == GIT_ERROR_NET || klass == GIT_ERROR_SSL ||
-            klass == GIT_ERROR_HTTP || klass == GIT_ERROR_OS)
+        /* Below, never libgit2's socket text ("connection refused",
+         * addresses, ports): what a user sees must not map a network. */
+        if (code == GIT_ECERTIFICATE || klass == GIT_ERROR_SSL)
+                return set_result(r, AD_ERR_UNAVAILABLE, code,
+                                  "cannot fetch %s: the server's TLS certificate could not be "
+                                  "verified",
+                                  url);
+        if (klass == GIT_ERROR_NET || klass == GIT_ERROR_OS)
+                return set_result(r, AD_ERR_UNAVAILABLE, code, "cannot fetch %s: %s", url,
+                                  guard.why[0] ? guard.why
+                                               : "the connection to the repository's server "
+                                                 "failed");
+        if (klass == GIT_ERROR_HTTP)
                 return set_result(r, AD_ERR_UNAVAILABLE, code, "cannot fetch %s: %s", url, text);
         return set_result(r, AD_ERR_GENERIC, code, "cannot clone %s: %s", url, text);
 }
@@ -462,6 +691,14 @@ static void clone_child(const char *url, const char *ref, const char *dir,
         opts.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
         opts.fetch_opts.proxy_opts.type = GIT_PROXY_AUTO;
 
+        /* The child's own copy: it lives until _exit (checked already). */
+        static struct ad_net_allowlist allow;
+
+        if (ad_net_allowlist_parse(&allow, limits->allowlist, NULL) < 0 ||
+            guard_register(&allow) < 0) {
+                clone_error(r, &ctx, -1, url);
+                goto out;
+        }
         rc = git_clone(&repo, url, dir, &opts);
         if (rc < 0) {
                 clone_error(r, &ctx, rc, url);
@@ -547,6 +784,8 @@ int ad_git_clone(const char *url, const char *ref, const char *dir,
         pid_t pid;
 
         ret = ad_git_url_check(url, lim.allow_local, err);
+        if (ret == 0)
+                ret = ad_git_url_check_host(url, lim.allowlist, err);
         if (ret < 0)
                 return ret;
         if (ref && *ref && !ref_shape_ok(ref))

@@ -22,6 +22,10 @@
 static const struct ad_config_key analyzer_config[] = {
         { "analyzer.allow_local_sources", AD_CONFIG_BOOL, "false", 0, 0,
           "clone `file://` URLs and local paths (tests, the demo)", NULL },
+        { "analyzer.clone_allowlist", AD_CONFIG_STRING, NULL, 0, 0,
+          "as `api.clone_allowlist`, checked again on every connection the clone makes "
+          "(redirects too) against the addresses the host resolves to",
+          "`\"\"`" },
         { "analyzer.max_repo_mb", AD_CONFIG_INT, "512", 1, 1 << 20, "a larger clone fails the step",
           NULL },
         { "analyzer.clone_timeout_s", AD_CONFIG_INT, "300", 1, 86400,
@@ -39,6 +43,7 @@ struct analyzer {
         bool allow_local;
         long max_repo_mb, clone_timeout_s, max_attempts;
         const char *workdir;
+        const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
         ad_metric *duration;
 };
 
@@ -117,6 +122,7 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                 .max_bytes = (uint64_t)an->max_repo_mb * 1024 * 1024,
                 .timeout_ms = an->clone_timeout_s * 1000,
                 .allow_local = an->allow_local,
+                .allowlist = an->clone_allowlist,
         };
         char dir[PATH_MAX], repo[PATH_MAX + 8];
         int ret;
@@ -150,7 +156,8 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
 
         /* Checks a user can act on come before any network I/O. */
         if (ad_requested_check(req, &cause) < 0 || app_name(app, req, &cause) < 0 ||
-            ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0)
+            ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0 ||
+            ad_git_url_check_host(req->repo_url, an->clone_allowlist, &cause) < 0)
                 return ad_step_fail(run, false, ad_error_message(cause), err);
         if (clone_and_detect(an, req, sha, &a, &cause) < 0) {
                 /* A git server that is away is worth retrying (the runner
@@ -203,6 +210,14 @@ int analyzer_service_main(int argc, char **argv)
                               &err) < 0 ||
             ad_config_get_int(an.svc.cfg, t, "analyzer.max_attempts", &an.max_attempts, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&an.svc);
+                return AD_EXIT_CONFIG;
+        }
+        an.clone_allowlist =
+                ad_config_get_string(an.svc.cfg, an.svc.tables, "analyzer.clone_allowlist");
+        if (ad_git_url_check_host("https://example.com/x", an.clone_allowlist, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "key", "analyzer.clone_allowlist",
+                       "error", ad_error_message(err), NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }

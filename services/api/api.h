@@ -51,11 +51,12 @@ struct api_call {
 typedef int (*api_hook_fn)(struct api_call *call, void *ud);
 
 struct api {
-        struct ad_service svc; /* the route callback gets &svc: see api_from_service() */
-        atomic_bool ready;     /* false until start-up is done: requests get 503 */
-        bool allow_local;      /* api.allow_local_sources */
-        size_t max_body;       /* api.max_body_bytes */
-        bool have_key;         /* secrets.key is set */
+        struct ad_service svc;       /* the route callback gets &svc: see api_from_service() */
+        atomic_bool ready;           /* false until start-up is done: requests get 503 */
+        bool allow_local;            /* api.allow_local_sources */
+        const char *clone_allowlist; /* api.clone_allowlist (ad/netguard.h) */
+        size_t max_body;             /* api.max_body_bytes */
+        bool have_key;               /* secrets.key is set */
         struct ad_secret_key key;
         struct api_pool *pool;
         struct {

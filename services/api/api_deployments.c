@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/git.h"
 #include "ad/cleanup.h"
 #include "ad/log.h"
 #include "ad/outbox.h"
@@ -304,6 +305,14 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
                         ad_httpd_reply_error(call->reply, 400, code, "%s", shown);
                 else
                         api_reply_error(call, "cannot parse a request", err);
+                return NULL;
+        }
+        /* Known internal hosts get a clear 400 now; names are checked
+         * again when the analyzer and builder connect. */
+        if (ad_git_url_check_host(dr->repo_url, api->clone_allowlist, &err) < 0) {
+                api_deploy_request_free(dr);
+                api_text_excerpt(shown, sizeof(shown), ad_error_message(err));
+                ad_httpd_reply_error(call->reply, 400, "repo_host_not_allowed", "%s", shown);
                 return NULL;
         }
         if (dr->n_env > 0 && !api->have_key) {

@@ -4,13 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/git.h"
 #include "ad/log.h"
 #include "api.h"
 
 static const char *const api_keys[] = {
-        "api.max_body_bytes", "api.allow_local_sources",
-        "api.db_pool_size",   "api.tokens",
-        "secrets.key",        NULL,
+        "api.max_body_bytes",
+        "api.allow_local_sources",
+        "api.db_pool_size",
+        "api.tokens",
+        "secrets.key",
+        "api.clone_allowlist",
+        NULL,
 };
 
 /* The body limit must be known before ad_service_start() starts the HTTP
@@ -77,6 +82,10 @@ static int configure(struct api *api, ad_error_t *err)
                                      &api->allow_local, err);
         if (ret < 0)
                 return ret;
+        api->clone_allowlist = ad_config_string(api->svc.cfg, "api.clone_allowlist", "");
+        ret = ad_git_url_check_host("https://example.com/x", api->clone_allowlist, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "key `api.clone_allowlist`");
         api->max_body = (size_t)max_body;
         if (*key) {
                 ret = ad_secret_key_parse(&api->key, key, err);

@@ -40,6 +40,10 @@
 
 struct builder_config {
         bool allow_local_sources;
+        const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
+        const char *build_network;   /* "private" or "none" */
+        uint64_t build_memory_bytes; /* 0: no limit */
+        long build_cpu_millis;       /* 0: no limit */
         uint64_t max_repo_bytes;
         int64_t clone_timeout_ms;
         const char *extra_ca_file; /* "" or NULL: none */

@@ -15,6 +15,8 @@
  *
  * Every failure reason also goes into the build log (builder_build_failed).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,9 @@
 #include "ad/log.h"
 #include "ad/names.h"
 #include "builder.h"
+#include "builder_from.h"
+
+#define BUILDER_DOCKERFILE_MAX (1024 * 1024)
 #include "builder_analysis.h"
 #include "builder_context.h"
 #include "builder_log.h"
@@ -178,6 +183,33 @@ static int fail_build(struct build_run *r, const char *engine_error, ad_error_t 
         return fail_step(r, false, err, BUILD_FAILED "%s", t);
 }
 
+/* The repository's own Dockerfile may not start from (or copy from)
+ * another app's image in the platform's registry. */
+static int check_images(const struct builder_context *ctx, const char *registry, const char *app,
+                        ad_error_t *err)
+{
+        char path[PATH_MAX + 300];
+        cleanup_free char *text = NULL;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/%s", ctx->src, ctx->dockerfile);
+        f = fopen(path, "re");
+        if (f == NULL)
+                return ad_error_make_errno(err, errno, "cannot read the Dockerfile");
+        text = malloc(BUILDER_DOCKERFILE_MAX + 1);
+        n = text ? fread(text, 1, BUILDER_DOCKERFILE_MAX + 1, f) : 0;
+        fclose(f);
+        if (text == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        if (n > BUILDER_DOCKERFILE_MAX)
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
+                                     "the Dockerfile is larger than %d bytes",
+                                     BUILDER_DOCKERFILE_MAX);
+        text[n] = '\0';
+        return builder_from_check(text, registry, app, err);
+}
+
 static int build_and_push(struct build_run *r, struct builder_context *ctx, int context_fd,
                           ad_error_t *err)
 {
@@ -194,6 +226,9 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
                 .on_line = build_line,
                 .ud = &r->log,
                 .cancel = ad_service_stopping,
+                .network = cfg->build_network,
+                .memory_bytes = cfg->build_memory_bytes,
+                .cpu_millis = cfg->build_cpu_millis,
         };
         struct ad_engine_build_result res;
         cleanup_free char *digest = NULL;
@@ -222,6 +257,16 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         }
         ad_step_log_int(r->step, "steps", res.steps);
         ad_step_log_int(r->step, "layers_cached", res.layers_cached);
+        /* SIGKILL under a memory limit: the kernel's OOM killer. */
+        if (res.error && cfg->build_memory_bytes > 0 && strstr(res.error, "exit status 137")) {
+                ret = fail_step(r, false, err,
+                                BUILD_FAILED "a build step was killed for using more than the "
+                                             "build memory limit of %llu MiB "
+                                             "(builder.build_memory_mb)",
+                                (unsigned long long)(cfg->build_memory_bytes >> 20));
+                ad_engine_build_result_clear(&res);
+                return ret;
+        }
         if (res.error) {
                 ret = fail_build(r, res.error, err);
                 ad_engine_build_result_clear(&res);
@@ -300,6 +345,14 @@ static int build(struct build_run *r, ad_error_t *err)
 
                 ret = fail_step(r, false, err, "cannot plan the build: %s",
                                 ad_error_message(cause));
+                goto out;
+        }
+        if (ret == 0 && !ctx.generated)
+                ret = check_images(&ctx, b->cfg.registry, an->app_name, err);
+        if (ret < 0) {
+                cleanup_error ad_error_t cause = TAKE_PTR(*err);
+
+                ret = fail_step(r, false, err, "%s", ad_error_message(cause));
                 goto out;
         }
         if (warning) {

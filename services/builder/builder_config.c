@@ -2,11 +2,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/git.h"
 #include "ad/names.h"
 #include "builder.h"
 
 const char *const builder_config_keys[] = {
         "builder.allow_local_sources",
+        "builder.clone_allowlist",
+        "builder.build_network",
+        "builder.build_memory_mb",
+        "builder.build_cpus",
         "builder.max_repo_mb",
         "builder.clone_timeout_s",
         "builder.extra_ca_file",
@@ -89,6 +94,26 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "key `builder.work_dir`: expected an absolute path, got `%s`",
                                      c->work_dir);
+        {
+                long mem_mb, cpu_millis;
+                ret = ad_config_int(cfg, "builder.build_memory_mb", 2048, 0, 1 << 20, &mem_mb, err);
+                if (ret == 0)
+                        ret = ad_config_int(cfg, "builder.build_cpus", 2000, 0, 1 << 20,
+                                            &cpu_millis, err);
+                if (ret < 0)
+                        return ret;
+                c->build_memory_bytes = (uint64_t)mem_mb * 1024 * 1024;
+                c->build_cpu_millis = cpu_millis;
+        }
+        c->build_network = ad_config_string(cfg, "builder.build_network", "private");
+        if (strcmp(c->build_network, "private") != 0 && strcmp(c->build_network, "none") != 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `builder.build_network`: expected `private` or `none` "
+                                     "(never the host's), got `%s`",
+                                     c->build_network);
+        c->clone_allowlist = ad_config_string(cfg, "builder.clone_allowlist", "");
+        if (ad_git_url_check_host("https://example.com/x", c->clone_allowlist, err) < 0)
+                return ad_error_wrap(err, "key `builder.clone_allowlist`");
         c->engine_socket = ad_config_string(cfg, "engine.socket", "/run/podman/podman.sock");
         c->registry = ad_config_string(cfg, "registry.address", "127.0.0.1:5000");
         return check_registry(c->registry, err);

@@ -36,6 +36,7 @@ int builder_context_clone(struct builder_context *ctx, const char *url, const ch
                 .max_bytes = cfg->max_repo_bytes,
                 .timeout_ms = cfg->clone_timeout_ms,
                 .allow_local = cfg->allow_local_sources,
+                .allowlist = cfg->clone_allowlist,
         };
 
         return ad_git_clone(url, sha, ctx->src, &lim, ctx->sha, err);

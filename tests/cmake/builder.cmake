@@ -2,6 +2,9 @@
 ad_test(test_git SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_git.c
   LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
 set_tests_properties(test_git PROPERTIES TIMEOUT 120)
+ad_test(test_clone_guard SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_clone_guard.c
+  LIBS adcommon PkgConfig::LIBGIT2 LABELS integration)
+set_tests_properties(test_clone_guard PROPERTIES TIMEOUT 120)
 
 # On the real stack: builds the examples with adbuilder.  The analysis in
 # each event comes from the detector library (addetect), as the analyzer
@@ -18,3 +21,7 @@ ad_test(test_builder_tar SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_t
   ${PROJECT_SOURCE_DIR}/services/builder/builder_log.c
   LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
 target_include_directories(test_builder_tar PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)
+ad_test(test_builder_from SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_from.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_from.c
+  LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
+target_include_directories(test_builder_from PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)

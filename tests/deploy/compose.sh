@@ -78,6 +78,13 @@ export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY
 SECRETS_KEY=$(openssl rand -hex 32)
 api=http://127.0.0.1:$API_PORT
 
+# A git daemon on the host: the analyzer and builder (host network) reach
+# it, and only it is allowlisted for clones.
+git_repo_from "$work/git/$app" "$root/examples/python-stdlib"
+git_daemon_start "$work/git" "$work/gitd.log"
+export CLONE_ALLOWLIST=$AD_CLONE_ALLOWLIST
+sleep 0.5
+
 echo "compose: up (project $COMPOSE_PROJECT_NAME)"
 "${compose[@]}" up -d >"$work/up.log" 2>&1 || {
   cat "$work/up.log" >&2
@@ -92,10 +99,6 @@ for s in nats postgres registry caddy api coordinator analyzer builder provision
   [[ $state == running ]] || fail "$s is '$state', not running"
 done
 
-# A git daemon on the host: the analyzer and builder (host network) reach it.
-git_repo_from "$work/git/$app" "$root/examples/python-stdlib"
-git_daemon_start "$work/git" "$work/gitd.log"
-sleep 0.5
 
 echo "compose: deploying $app"
 body=$(printf '{"repo_url":"git://127.0.0.1:%s/%s","name":"%s"}' "$git_port" "$app" "$app")

@@ -34,15 +34,15 @@ trap cleanup EXIT
 # Short health timeout: the never-healthy app should fail fast.
 export AD_DEPLOYER_HEALTH_TIMEOUT_S=${AD_DEPLOYER_HEALTH_TIMEOUT_S:-20}
 "$bin/../tests/ad_test_bus_reset"
-"$root/scripts/services.sh" up "$bin"
-. "$AD_STATE_DIR/run/services/env"
-ctl() { "$bin/adctl" "$@"; }
-
-# A git daemon serving each example as a repository.
+# A git daemon serving each example as a repository; started first, as it
+# allowlists its address for the services' clones.
 repos=$work/git
 mkdir -p "$repos"
 make_repo() { git_repo_from "$repos/$1" "$2"; } # NAME SRC
 git_daemon_start "$repos" "$work/git-daemon.log"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+ctl() { "$bin/adctl" "$@"; }
 
 engine() { curl -fsS --unix-socket "$AD_ENGINE_SOCKET" "http://d/v1.41$1"; }
 app_containers() { # APP -> number of containers (any state) labelled with the app

@@ -36,16 +36,16 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin/../tests/ad_test_bus_reset"
-"$root/scripts/services.sh" up "$bin"
-. "$AD_STATE_DIR/run/services/env"
-ctl() { "$bin/adctl" "$@"; }
-
+# The git daemon first: it allowlists its address for the services' clones.
 repos=$work/git
 mkdir -p "$repos"
 for ex in "${examples[@]}"; do
   git_repo_from "$repos/$ex" "$root/examples/$ex"
 done
 git_daemon_start "$repos" "$work/git-daemon.log"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+ctl() { "$bin/adctl" "$@"; }
 
 status_of() { ctl --json status "$1" | jq -r .status; }
 wait_final() {

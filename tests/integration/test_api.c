@@ -97,6 +97,7 @@ static int start_api(void)
                 dup2(fd, STDERR_FILENO);
                 setenv("AD_HTTP_PORT", "0", 1);
                 setenv("AD_API_ALLOW_LOCAL_SOURCES", "true", 1);
+                setenv("AD_API_CLONE_ALLOWLIST", "127.0.0.1:9418", 1);
                 setenv("AD_SECRETS_KEY", fx.key_hex, 1);
                 unsetenv("AD_API_MAX_BODY_BYTES");
                 execl(AD_BINARY_DIR "/bin/adapi", "adapi", (char *)NULL);
@@ -453,6 +454,19 @@ static void test_validation_errors(void **state)
                 { "{\"repo_url\": \"https://x/y\", \"env\": {\"BAD-NAME\": \"v\"}}", 400,
                   "invalid_env", "BAD-NAME" },
                 { "[]", 400, "invalid_body", "object" },
+                /* Internal hosts, in any spelling, off the allowlist. */
+                { "{\"repo_url\": \"http://127.0.0.1:2019/config.git\"}", 400,
+                  "repo_host_not_allowed", "loopback" },
+                { "{\"repo_url\": \"http://2130706433:4222/x.git\"}", 400, "repo_host_not_allowed",
+                  "loopback" },
+                { "{\"repo_url\": \"http://[::1]:5432/x.git\"}", 400, "repo_host_not_allowed",
+                  "loopback" },
+                { "{\"repo_url\": \"http://169.254.169.254/latest/x.git\"}", 400,
+                  "repo_host_not_allowed", "link-local" },
+                { "{\"repo_url\": \"https://10.1.2.3/x.git\"}", 400, "repo_host_not_allowed",
+                  "private" },
+                { "{\"repo_url\": \"git://127.0.0.1:9419/x.git\"}", 400, "repo_host_not_allowed",
+                  "allowlist" },
         };
         struct resp r;
 
@@ -468,6 +482,10 @@ static void test_validation_errors(void **state)
         r = post_json("/deployments", "{\"repo_url\": \"file:///srv/git/local-app\"}");
         assert_int_equal(r.status, 202);
         assert_string_equal(str(r.doc, "app"), "local-app");
+        resp_free(&r);
+        /* The allowlisted git server (AD_API_CLONE_ALLOWLIST), exactly. */
+        r = post_json("/deployments", "{\"repo_url\": \"git://127.0.0.1:9418/allowed-app\"}");
+        assert_int_equal(r.status, 202);
         resp_free(&r);
 }
 

@@ -15,11 +15,17 @@ git_repo_from() {
 
 # git_daemon_start ROOT LOG: serves every repository under ROOT on a free
 # loopback port (git://127.0.0.1:$git_port/NAME); sets git_port and gitd
-# (the daemon's pid, for the caller to kill).
+# (the daemon's pid, for the caller to kill).  Clones refuse loopback
+# addresses, so it also allowlists exactly this address and port for the
+# services started afterwards (AD_CLONE_ALLOWLIST, which services.sh
+# passes on, and each service's own key).
 # shellcheck disable=SC2154,SC2034 # git_port (set by ad_pick_port, a nameref) and gitd are for the caller
 git_daemon_start() {
   ad_pick_port git_port
   git daemon --reuseaddr --listen=127.0.0.1 --port="$git_port" --export-all \
     --base-path="$1" "$1" >"$2" 2>&1 &
   gitd=$!
+  export AD_CLONE_ALLOWLIST=127.0.0.1:$git_port
+  export AD_API_CLONE_ALLOWLIST=$AD_CLONE_ALLOWLIST AD_ANALYZER_CLONE_ALLOWLIST=$AD_CLONE_ALLOWLIST \
+    AD_BUILDER_CLONE_ALLOWLIST=$AD_CLONE_ALLOWLIST
 }

@@ -64,6 +64,16 @@ static inline int test_gitserver_start(struct test_gitserver *g)
                        "--export-all", base, g->root, (char *)NULL);
                 _exit(127);
         }
+        {
+                /* Clones refuse loopback: services started after this
+                 * (they inherit the environment) may reach exactly this
+                 * server, as tests/support/git_repos.sh does for scripts. */
+                char allow[64];
+                snprintf(allow, sizeof(allow), "127.0.0.1:%d", g->port);
+                setenv("AD_ANALYZER_CLONE_ALLOWLIST", allow, 1);
+                setenv("AD_BUILDER_CLONE_ALLOWLIST", allow, 1);
+                setenv("AD_API_CLONE_ALLOWLIST", allow, 1);
+        }
         for (int i = 0; i < 50; i++) {
                 if (test_sh("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null", g->port) == 0)
                         return 0;

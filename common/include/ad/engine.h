@@ -110,6 +110,13 @@ struct ad_engine_build {
         ad_engine_line_fn on_line; /* optional */
         void *ud;
         bool (*cancel)(void); /* optional: true abandons the build */
+        /* Isolation of the RUN steps.  network: "private" (the default, a
+         * network namespace of its own on the engine's bridge: the host's
+         * loopback services are not there), "none" (no network at all).
+         * memory_bytes and cpu_millis: 0 means no limit. */
+        const char *network;
+        uint64_t memory_bytes;
+        long cpu_millis;
 };
 
 struct ad_engine_build_result {
