@@ -34,7 +34,13 @@ k8s_built() {
 # of ours requires k8s.io/kubernetes and replaces each staging module with its
 # published tag v0.<minor>.<patch>, generated from that go.mod.
 cmd_build() {
+  # One build per version at a time: a second caller (test.sh's early
+  # background build, then the test's `up`) waits for the first.
+  mkdir -p "$(k8s_cache)"
+  exec 8>"$(k8s_cache)/.lock"
+  flock 8
   if k8s_built; then
+    exec 8>&-
     ad_log "k8s $K8S_VERSION already built in $(k8s_bin)"
     return 0
   fi
@@ -74,6 +80,7 @@ cmd_build() {
   GOBIN=$bin nice -n 10 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   touch "$bin/.complete"
   ad_log "k8s $K8S_VERSION built in $(($(date +%s) - t0)) s into $bin"
+  exec 8>&-
 }
 
 K8S_NODES=${AD_K8S_NODES:-2}
@@ -90,7 +97,7 @@ k8s_launch() {
   printf '=== %s: starting %s\n' "$(date -Is)" "$*" >>"$log"
   # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
   (cd / && exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$pidfile" "$@" \
-    </dev/null >>"$log" 2>&1) &
+    </dev/null >>"$log" 2>&1 8>&-) & # 8: the build lock, not for servers
   for ((i = 0; i < 100; i++)); do
     [[ -s $pidfile ]] && return 0
     sleep 0.05
