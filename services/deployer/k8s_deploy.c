@@ -127,7 +127,8 @@ static void inputs_clear(struct inputs *in)
                 }
         }
         free(in->env);
-        memset(in, 0, sizeof(*in));
+        in->env = NULL;
+        in->n_env = 0;
 }
 
 /* The app's env: plain values go to the ConfigMap as they are; sealed ones

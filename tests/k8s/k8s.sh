@@ -36,6 +36,7 @@ ok() {
 cleanup() {
   [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
   [[ -n ${play:-} && -f $play ]] && podman kube down "$play" >/dev/null 2>&1 || true
+  [[ -n ${psecret:-} ]] && podman secret rm "$psecret" >/dev/null 2>&1 || true
   "$root/scripts/services.sh" down >/dev/null 2>&1 || true
   [[ ${AD_K8S_KEEP:-} == 1 ]] || "$root/scripts/k8s.sh" down >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -145,16 +146,19 @@ ing=$(kapi "/apis/networking.k8s.io/v1/namespaces/$ns/ingresses/$app" || echo '{
 echo "== podman kube play of the generated Deployment, ConfigMap and Secret"
 # The objects as the deployer applied them (status and server fields
 # dropped); the one change is a host port on 127.0.0.1 so the test can
-# reach the pod without the cluster's network.
+# reach the pod without the cluster's network. podman 4.3 reads a
+# secretRef from its own secret store, as the Secret's `data` map.
 envname=$(jq -r "$c.envFrom[0].configMapRef.name" <<<"$d")
 hostport=
 ad_pick_port hostport
 play=$work/play.yaml
 strip='del(.status, .metadata.managedFields, .metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp, .metadata.generation, .metadata.annotations, .metadata.namespace)'
+kapi "/api/v1/namespaces/$ns/secrets/$envname" | jq -c '.data // {}' >"$work/secret.json"
+podman secret rm "$envname" >/dev/null 2>&1 || true
+podman secret create "$envname" "$work/secret.json" >/dev/null
+psecret=$envname
 {
   kapi "/api/v1/namespaces/$ns/configmaps/$envname" | jq "$strip"
-  echo '---'
-  kapi "/api/v1/namespaces/$ns/secrets/$envname" | jq "$strip"
   echo '---'
   jq "$strip | .metadata.name = \"kplay-$suffix\" | .spec.template.spec.containers[0].ports[0] += {hostPort: $hostport, hostIP: \"127.0.0.1\"}" <<<"$d"
 } >"$play"
@@ -168,14 +172,14 @@ if podman kube play "$play" >"$work/play.log" 2>&1; then
     fail "podman kube play: no answer on 127.0.0.1:$hostport: $(podman pod ps 2>&1 | tail -3)"
   ctr=$(podman ps --format '{{.Names}}' | grep "kplay-$suffix" | grep -v infra | head -n1)
   insp=$(podman inspect "$ctr" 2>/dev/null || echo '[{}]')
-  [[ $(jq -r '.[0].HostConfig.ReadonlyRootfs' <<<"$insp") == true &&
-    $(jq -r '.[0].Config.User' <<<"$insp") == 10001* ]] &&
-    ok "podman kube play: read-only root, user $(jq -r '.[0].Config.User' <<<"$insp")" ||
-    fail "podman kube play: $(jq -c '.[0] | {ro: .HostConfig.ReadonlyRootfs, user: .Config.User, caps: .HostConfig.CapDrop}' <<<"$insp")"
+  [[ $(jq -r '.[0] | .HostConfig.ReadonlyRootfs and (.Config.User | startswith("10001")) and ((.HostConfig.CapAdd // []) | length == 0) and ((.HostConfig.CapDrop // []) | index(["CAP_NET_RAW"]) != null)' <<<"$insp") == true ]] &&
+    ok "podman kube play: read-only root, user $(jq -r '.[0].Config.User' <<<"$insp"), capabilities dropped" ||
+    fail "podman kube play: $(jq -c '.[0] | {ro: .HostConfig.ReadonlyRootfs, user: .Config.User, drop: .HostConfig.CapDrop, add: .HostConfig.CapAdd}' <<<"$insp")"
   podman kube down "$play" >/dev/null 2>&1 || true
 else
   fail "podman kube play: $(tail -n 5 "$work/play.log")"
 fi
+podman secret rm "$psecret" >/dev/null 2>&1 || true
 
 echo "== more than the namespace quota: fails with the quota's message, compensated"
 s=$(wait_final "$bid")
@@ -226,11 +230,11 @@ left=0
 for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
   /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
   /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
-  n=$(kapi "$list?labelSelector=app.kubernetes.io/managed-by%3Dapp-deployer" | jq '.items | length')
+  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big)" | jq '.items | length')
   left=$((left + n))
-  ((n == 0)) || fail "$list: $n objects of app-deployer left"
+  ((n == 0)) || fail "$list: $n objects of the test's apps left"
 done
-((left == 0)) && ok "no object labelled managed-by=app-deployer left in the cluster"
+((left == 0)) && ok "no object of the test's apps left anywhere in the cluster"
 
 echo "$checks passed, $failures failed"
 ((failures == 0))
