@@ -8,6 +8,7 @@
 #                          $AD_STATE_DIR/k8s and write a kubeconfig
 #   scripts/k8s.sh down    stop them (state dir kept for the logs)
 #   scripts/k8s.sh env     print the variables the tests read
+#   scripts/k8s.sh helm    build Helm (helm.sh/helm/v3), cached; prints its path
 # Nodes are simulated by kwok: see docs/kubernetes.md for why no kubelet.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 K8S_VERSION=${AD_K8S_VERSION:-v1.34.4}
 KWOK_VERSION=${AD_KWOK_VERSION:-v0.7.0}
+HELM_VERSION=${AD_HELM_VERSION:-v3.22.0}
 k8s_cache() { printf '%s/k8s-%s\n' "$(ad_cache_dir)" "$K8S_VERSION"; }
 k8s_bin() { printf '%s/bin\n' "$(k8s_cache)"; }
 K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler)
@@ -304,6 +306,27 @@ export AD_K8S_BIN=$(k8s_bin)
 EOF
 }
 
+# Helm (helm.sh/helm/v3, no replace lines needed), for the chart test:
+# $AD_CACHE_DIR/helm-<version>/helm.
+cmd_helm() {
+  local dir
+  dir=$(ad_cache_dir)/helm-$HELM_VERSION
+  mkdir -p "$dir"
+  exec 7>"$dir/.lock"
+  flock 7
+  if [[ ! -x $dir/helm ]]; then
+    command -v go >/dev/null || ad_die "go not found (needed to build Helm)"
+    local t0=$SECONDS
+    ad_log "building helm $HELM_VERSION"
+    GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$dir/.tmp nice -n 10 \
+      go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+    mv "$dir/.tmp/helm" "$dir/helm"
+    ad_log "helm $HELM_VERSION built in $((SECONDS - t0)) s"
+  fi
+  exec 7>&-
+  printf '%s\n' "$dir/helm"
+}
+
 main() {
   local cmd=${1:-}
   case $cmd in
@@ -311,6 +334,7 @@ main() {
   up) cmd_up ;;
   down) cmd_down ;;
   env) cmd_env ;;
+  helm) cmd_helm ;;
   *) ad_die "usage: $0 build|up|down|env" ;;
   esac
 }
