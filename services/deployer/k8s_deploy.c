@@ -546,6 +546,17 @@ static void prune_env(struct k8s_backend *kb, const char *ns, const char *app, c
         }
 }
 
+/* An error the same input will meet again: the step fails (not retried)
+ * with its message as the reason. */
+static int fail_with(struct ad_step_run *run, ad_error_t *err)
+{
+        cleanup_free char *reason = strdup(err && *err ? ad_error_message(*err) : "invalid input");
+
+        if (err)
+                ad_error_release(err);
+        return ad_step_fail(run, false, reason ? reason : "invalid input", err);
+}
+
 int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
 {
         struct deployer *dp = run->def->ud;
@@ -622,8 +633,8 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                         ret = ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
         inputs_clear(&in); /* the Secret's data is in objs now */
-        if (ret == AD_ERR_INVALID * -1)
-                return ad_step_fail(run, false, ad_error_message(err ? *err : NULL), err);
+        if (ret == -AD_ERR_INVALID)
+                return fail_with(run, err);
         if (ret < 0)
                 return ret;
         k8s_namespace_name(ns, kb->namespace_prefix, pv->app_name);
