@@ -478,6 +478,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         int64_t t_start;
         int ret;
 
+        if (dp->k8s)
+                return k8s_deploy_run(run, err);
         ad_step_log_str(run, "app", pv->app_name);
         if (!ad_app_name_valid(pv->app_name))
                 return ad_error_make(err, AD_ERR_INVALID, 0, "app name `%.60s` is not valid",

@@ -12,6 +12,7 @@
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "ad/ingress.h"
+#include "k8s_deploy.h"
 #include "ad/step.h"
 
 /* The hard ceiling of deployer.max_replicas. */
@@ -46,6 +47,7 @@ struct deployer {
         bool registry_insecure;
         bool have_key;
         struct ad_secret_key key;
+        struct k8s_backend *k8s; /* deployer.backend: kubernetes; NULL: the engine */
 };
 
 /* Reads the deployer's configuration (and the ingress's). */

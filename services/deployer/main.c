@@ -16,6 +16,7 @@
 
 static const char *const known_keys[] = {
         DEPLOYER_CONFIG_KEYS,
+        K8S_CONFIG_KEYS,
         NULL,
 };
 static const struct ad_config_key *const config[] = { ingress_config, NULL };
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
         if (deployer_load(&dp, &svc, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_engine_close(dp.engine);
+                k8s_backend_free(dp.k8s);
                 ad_service_stop(&svc);
                 return AD_EXIT_CONFIG;
         }
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
         explicit_bzero(&dp.key, sizeof(dp.key));
         ad_caddy_close(dp.caddy);
         ad_engine_close(dp.engine);
+        k8s_backend_free(dp.k8s);
         ad_service_stop(&svc);
         curl_global_cleanup();
         ad_log(AD_LOG_INFO, "stopped", NULL);

@@ -76,6 +76,17 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                         return ret;
                 dp->have_key = true;
         }
+        key = ad_config_string(cfg, "deployer.backend", "engine");
+        if (strcmp(key, "kubernetes") == 0) {
+                ret = k8s_backend_load(&dp->k8s, cfg, err);
+                if (ret < 0)
+                        return ret;
+        } else if (strcmp(key, "engine") != 0) {
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `deployer.backend`: expected engine or kubernetes, got "
+                                     "`%.40s`",
+                                     key);
+        }
         ret = ad_engine_open(&dp->engine, dp->ingress.engine_socket, err);
         if (ret == 0)
                 ret = ad_caddy_open(&dp->caddy, dp->ingress.caddy_admin_url, err);

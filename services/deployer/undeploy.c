@@ -87,6 +87,8 @@ int deploy_undo(struct ad_step_run *run, ad_error_t *err)
         size_t n = 0;
         int ret;
 
+        if (dp->k8s)
+                return k8s_deploy_undo(run, err);
         snprintf(label, sizeof(label), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
         ret = ad_engine_container_list(dp->engine, filters, true, &list, &n, err);
         if (ret < 0) {

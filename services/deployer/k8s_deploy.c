@@ -1,0 +1,775 @@
+#include "k8s_deploy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/db.h"
+#include "ad/names.h"
+#include "deploy.h"
+#include "k8s_manifests.h"
+
+#define DEFAULT_APP_PORT 8080
+#define PATH_LEN 512
+#define REASON_LEN 1024
+/* Polls a pod problem must be seen in before the step gives up early
+ * (an image pull or a crash loop can clear up once). */
+#define FATAL_POLLS 3
+#define UNSCHEDULABLE_POLLS 10
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+static int parse_millicores(const char *v, long *out)
+{
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(v, &end);
+        if (errno || end == v || !(d > 0))
+                return -1;
+        if (*end == 'm' && end[1] == '\0')
+                *out = (long)d;
+        else if (*end == '\0')
+                *out = (long)(d * 1000.0 + 0.5);
+        else
+                return -1;
+        return *out > 0 ? 0 : -1;
+}
+
+int k8s_backend_load(struct k8s_backend **out, const ad_config *cfg, ad_error_t *err)
+{
+        struct k8s_backend *kb = calloc(1, sizeof(*kb));
+        const char *cpu;
+        int ret;
+
+        if (kb == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        kb->namespace_prefix = ad_config_string(cfg, "kubernetes.namespace_prefix", "ad-");
+        kb->ingress_class = ad_config_string(cfg, "kubernetes.ingress_class", "");
+        kb->cluster_issuer = ad_config_string(cfg, "kubernetes.cluster_issuer", "");
+        kb->ingress_namespace =
+                ad_config_string(cfg, "kubernetes.ingress_namespace", "ingress-nginx");
+        kb->service_type = ad_config_string(cfg, "kubernetes.service_type", "ClusterIP");
+        kb->address = ad_config_string(cfg, "kubernetes.address", "");
+        kb->image_registry = ad_config_string(cfg, "kubernetes.image_registry", "");
+        cpu = ad_config_string(cfg, "kubernetes.quota_cpu", "4");
+        if (parse_millicores(cpu, &kb->quota_cpu_millis) < 0) {
+                free(kb);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `kubernetes.quota_cpu`: expected cores (2, 0.5, 500m), "
+                                     "got `%.40s`",
+                                     cpu);
+        }
+        if (strcmp(kb->service_type, "ClusterIP") != 0 &&
+            strcmp(kb->service_type, "NodePort") != 0) {
+                const char *type = kb->service_type; /* cfg's */
+
+                free(kb);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `kubernetes.service_type`: expected ClusterIP or "
+                                     "NodePort, got `%.40s`",
+                                     type);
+        }
+        if ((ret = ad_config_int(cfg, "kubernetes.quota_memory_mb", 4096, 16, 1 << 24,
+                                 &kb->quota_memory_mb, err)) < 0 ||
+            (ret = ad_config_int(cfg, "kubernetes.quota_pods", 20, 1, 10000, &kb->quota_pods,
+                                 err)) < 0 ||
+            (ret = ad_config_int(cfg, "kubernetes.rollout_timeout_s", 300, 5, 3600,
+                                 &kb->rollout_timeout_s, err)) < 0 ||
+            (ret = ad_config_int(cfg, "kubernetes.poll_ms", 500, 50, 60000, &kb->poll_ms, err)) <
+                    0) {
+                free(kb);
+                return ret;
+        }
+        ret = k8s_client_open(&kb->client, ad_config_string(cfg, "kubernetes.kubeconfig", ""),
+                              ad_config_string(cfg, "kubernetes.context", ""), err);
+        if (ret < 0) {
+                free(kb);
+                return ret;
+        }
+        *out = kb;
+        return 0;
+}
+
+void k8s_backend_free(struct k8s_backend *kb)
+{
+        if (kb == NULL)
+                return;
+        k8s_client_close(kb->client);
+        free(kb);
+}
+
+/* --- inputs -------------------------------------------------------------- */
+
+struct inputs {
+        struct k8s_env *env;
+        size_t n_env;
+        char image[512];
+        char host[INGRESS_HOST_MAX];
+};
+
+static void inputs_clear(struct inputs *in)
+{
+        for (size_t i = 0; in->env && i < in->n_env; i++) {
+                if (in->env[i].secret && in->env[i].value) {
+                        explicit_bzero((char *)in->env[i].value, strlen(in->env[i].value));
+                        free((char *)in->env[i].value);
+                }
+        }
+        free(in->env);
+        in->env = NULL;
+        in->n_env = 0;
+}
+
+/* The app's env: plain values go to the ConfigMap as they are; sealed ones
+ * are opened here and go to the Secret (the deployer holds the key). */
+static int collect_env(struct deployer *dp, const Appdeployer__V1__DeployProvisioned *pv,
+                       struct inputs *in, ad_error_t *err)
+{
+        in->env = calloc(pv->n_env + 1, sizeof(*in->env));
+        if (in->env == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        for (size_t i = 0; i < pv->n_env; i++) {
+                const char *name = pv->env[i]->name, *value = pv->env[i]->value;
+                struct k8s_env *e = &in->env[in->n_env];
+
+                if (name == NULL || strcmp(name, "PORT") == 0)
+                        continue; /* the platform owns PORT */
+                e->name = name;
+                if (ad_secret_is_sealed(value)) {
+                        char *plain = NULL;
+                        int ret;
+
+                        if (!dp->have_key)
+                                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                                     "%s is sealed but the deployer has no "
+                                                     "secrets.key",
+                                                     name);
+                        ret = ad_secret_open(&plain, &dp->key, value, err);
+                        if (ret < 0)
+                                return ad_error_wrap(err, "environment variable %s", name);
+                        e->value = plain;
+                        e->secret = true;
+                } else {
+                        e->value = value ? value : "";
+                }
+                in->n_env++;
+        }
+        return 0;
+}
+
+/* "10001:10001" -> uid, gid (the gid defaults to the uid). */
+static int parse_user(const char *user, long *uid, long *gid, ad_error_t *err)
+{
+        char *end;
+
+        errno = 0;
+        *uid = strtol(user, &end, 10);
+        if (errno || end == user || *uid <= 0)
+                goto bad;
+        if (*end == '\0') {
+                *gid = *uid;
+                return 0;
+        }
+        if (*end != ':')
+                goto bad;
+        user = end + 1;
+        *gid = strtol(user, &end, 10);
+        if (errno || end == user || *end || *gid <= 0)
+                goto bad;
+        return 0;
+bad:
+        return ad_error_make(err, AD_ERR_INVALID, 0,
+                             "deployer.user `%.40s`: the kubernetes backend needs a numeric "
+                             "uid[:gid] other than 0 (runAsUser)",
+                             user);
+}
+
+/* deployer.yaml's autoscaling, from the analysis the coordinator stored. */
+static int load_autoscaling(struct deployer *dp, const char *deployment_id, struct k8s_app *a,
+                            ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[] = { deployment_id };
+        int ret = ad_db_exec(dp->svc->db, &r,
+                             "SELECT (analysis->'autoscaling'->>'min')::int, "
+                             "(analysis->'autoscaling'->>'max')::int, "
+                             "(analysis->'autoscaling'->>'cpuPercent')::int "
+                             "FROM deployments WHERE id = $1::uuid AND "
+                             "jsonb_typeof(analysis->'autoscaling') = 'object'",
+                             1, p, err);
+
+        if (ret < 0 || PQntuples(r) == 0 || PQgetisnull(r, 0, 1))
+                return ret;
+        a->autoscale_max = (unsigned)atoi(PQgetvalue(r, 0, 1));
+        a->autoscale_min = PQgetisnull(r, 0, 0) ? 1 : (unsigned)atoi(PQgetvalue(r, 0, 0));
+        a->autoscale_cpu = PQgetisnull(r, 0, 2) ? 80 : (unsigned)atoi(PQgetvalue(r, 0, 2));
+        return 0;
+}
+
+/* The image as the nodes see it: kubernetes.image_registry replaces the
+ * registry host of the reference. */
+static int node_image(const struct k8s_backend *kb, const char *image, char *out, size_t size,
+                      ad_error_t *err)
+{
+        const char *slash = strchr(image, '/');
+        int n;
+
+        if (*kb->image_registry && slash)
+                n = snprintf(out, size, "%s%s", kb->image_registry, slash);
+        else
+                n = snprintf(out, size, "%s", image);
+        if (n < 0 || (size_t)n >= size)
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "image reference too long");
+        return 0;
+}
+
+/* --- waits --------------------------------------------------------------- */
+
+static bool past(int64_t deadline)
+{
+        return ad_monotonic_ms() >= deadline;
+}
+
+/* A namespace being deleted (an earlier DELETE, a compensation) takes no
+ * new objects: wait until it is gone.  1: gone, 0: still there at the
+ * deadline. */
+static int wait_namespace_gone(struct k8s_backend *kb, const char *path, int64_t deadline,
+                               ad_error_t *err)
+{
+        for (;;) {
+                json_auto_t *ns = NULL;
+                cleanup_error ad_error_t lerr = NULL;
+                int ret = k8s_get(kb->client, path, &ns, &lerr);
+
+                if (ret == -AD_ERR_NOT_FOUND)
+                        return 1;
+                if (ret < 0) {
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                        return ret;
+                }
+                if (past(deadline) || ad_service_stopping())
+                        return 0;
+                sleep_ms(kb->poll_ms);
+        }
+}
+
+static bool is_terminating(const json_t *ns)
+{
+        const char *phase =
+                json_string_value(json_object_get(json_object_get(ns, "status"), "phase"));
+
+        return phase && strcmp(phase, "Terminating") == 0;
+}
+
+/* Quota admission refuses pods with "status unknown for quota" until the
+ * quota controller has computed its usage: wait for that (and for the
+ * namespace's default service account, which pod admission looks up). */
+static void wait_namespace_ready(struct k8s_backend *kb, const char *ns, int64_t deadline)
+{
+        char qpath[PATH_LEN], sapath[PATH_LEN];
+
+        snprintf(qpath, sizeof(qpath), "/api/v1/namespaces/%s/resourcequotas/quota", ns);
+        snprintf(sapath, sizeof(sapath), "/api/v1/namespaces/%s/serviceaccounts/default", ns);
+        while (!past(deadline) && !ad_service_stopping()) {
+                json_auto_t *q = NULL;
+                json_auto_t *sa = NULL;
+                bool quota_ok =
+                        k8s_get(kb->client, qpath, &q, NULL) == 0 &&
+                        json_object_size(json_object_get(json_object_get(q, "status"), "hard")) > 0;
+                bool sa_ok = k8s_get(kb->client, sapath, &sa, NULL) == 0;
+
+                if (quota_ok && sa_ok)
+                        return;
+                sleep_ms(kb->poll_ms);
+        }
+}
+
+static const json_t *condition(const json_t *status, const char *type)
+{
+        const json_t *c;
+        size_t i;
+
+        json_array_foreach (json_object_get(status, "conditions"), i, c) {
+                const char *t = json_string_value(json_object_get(c, "type"));
+
+                if (t && strcmp(t, type) == 0)
+                        return c;
+        }
+        return NULL;
+}
+
+static bool cond_is(const json_t *c, const char *status)
+{
+        const char *s = json_string_value(json_object_get(c, "status"));
+
+        return s && strcmp(s, status) == 0;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+        const char *s = json_string_value(json_object_get(o, key));
+
+        return s ? s : "";
+}
+
+static long num(const json_t *o, const char *key)
+{
+        return (long)json_integer_value(json_object_get(o, key));
+}
+
+struct pod_problem {
+        char what[REASON_LEN];
+        bool fatal;
+        bool unschedulable;
+};
+
+/* What keeps the release's pods from being ready, as Kubernetes says it. */
+static void pod_problems(struct k8s_backend *kb, const char *ns, const char *deployment_id,
+                         struct pod_problem *pp)
+{
+        char path[PATH_LEN];
+        json_auto_t *list = NULL;
+        const json_t *pod;
+        size_t i;
+
+        memset(pp, 0, sizeof(*pp));
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s", ns,
+                 AD_LABEL_DEPLOYMENT, deployment_id);
+        if (k8s_get(kb->client, path, &list, NULL) < 0)
+                return;
+        json_array_foreach (json_object_get(list, "items"), i, pod) {
+                const json_t *status = json_object_get(pod, "status"), *cs;
+                const json_t *sched = condition(status, "PodScheduled");
+                const char *name = str(json_object_get(pod, "metadata"), "name");
+                size_t j;
+
+                if (sched && cond_is(sched, "False") &&
+                    strcmp(str(sched, "reason"), "Unschedulable") == 0) {
+                        snprintf(pp->what, sizeof(pp->what), "pod %s is unschedulable: %s", name,
+                                 str(sched, "message"));
+                        pp->unschedulable = true;
+                        return;
+                }
+                json_array_foreach (json_object_get(status, "containerStatuses"), j, cs) {
+                        const json_t *w = json_object_get(json_object_get(cs, "state"), "waiting");
+                        const char *reason = str(w, "reason");
+                        static const char *const fatal[] = {
+                                "ImagePullBackOff",           "ErrImagePull",
+                                "CrashLoopBackOff",           "InvalidImageName",
+                                "CreateContainerError",       "ErrImageNeverPull",
+                                "CreateContainerConfigError",
+                        };
+
+                        for (size_t k = 0; w && k < AD_ARRAY_SIZE(fatal); k++)
+                                if (strcmp(reason, fatal[k]) == 0) {
+                                        snprintf(pp->what, sizeof(pp->what), "pod %s: %s: %s", name,
+                                                 reason, str(w, "message"));
+                                        pp->fatal = true;
+                                        return;
+                                }
+                }
+        }
+}
+
+struct rollout {
+        bool ok;
+        char reason[REASON_LEN * 3];
+        long ready;
+        long ms;
+};
+
+/* Until the Deployment's controller has seen this generation and every
+ * replica is updated and available (old ones gone), or Kubernetes says it
+ * cannot be. */
+static int wait_rollout(struct ad_step_run *run, struct k8s_backend *kb, const char *ns,
+                        const char *app, struct rollout *ro, ad_error_t *err)
+{
+        const char *dep = run->in->deployment_id;
+        int64_t t0 = ad_monotonic_ms(), deadline = t0 + kb->rollout_timeout_s * 1000;
+        char path[PATH_LEN], seen[REASON_LEN] = "not observed yet";
+        int fatal_polls = 0, unsched_polls = 0;
+        struct pod_problem pp = { 0 };
+
+        memset(ro, 0, sizeof(*ro));
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/%s", ns, app);
+        for (;;) {
+                json_auto_t *d = NULL;
+                const json_t *spec, *st, *c;
+                long want, gen, og, updated, available, total, unavailable;
+                int ret = k8s_get(kb->client, path, &d, err);
+
+                if (ret < 0)
+                        return ret;
+                spec = json_object_get(d, "spec");
+                st = json_object_get(d, "status");
+                want = json_object_get(spec, "replicas") ? num(spec, "replicas") : 1;
+                gen = num(json_object_get(d, "metadata"), "generation");
+                og = num(st, "observedGeneration");
+                updated = num(st, "updatedReplicas");
+                available = num(st, "availableReplicas");
+                total = num(st, "replicas");
+                unavailable = num(st, "unavailableReplicas");
+                ro->ready = num(st, "readyReplicas");
+                snprintf(seen, sizeof(seen),
+                         "%ld of %ld replicas updated, %ld available, %ld in all (generation "
+                         "%ld observed %ld)",
+                         updated, want, available, total, gen, og);
+                if (og >= gen && updated == want && available >= want && total == want &&
+                    unavailable == 0) {
+                        ro->ok = true;
+                        ro->ms = (long)(ad_monotonic_ms() - t0);
+                        return 0;
+                }
+                c = condition(st, "ReplicaFailure");
+                if (og >= gen && c && cond_is(c, "True") &&
+                    (strstr(str(c, "message"), "exceeded quota") ||
+                     strstr(str(c, "message"), "forbidden: maximum") ||
+                     strstr(str(c, "message"), "forbidden: minimum"))) {
+                        snprintf(ro->reason, sizeof(ro->reason),
+                                 "Kubernetes refused the release's pods (%.100s): %.1500s",
+                                 str(c, "reason"), str(c, "message"));
+                        break;
+                }
+                c = condition(st, "Progressing");
+                if (og >= gen && c && cond_is(c, "False") &&
+                    strcmp(str(c, "reason"), "ProgressDeadlineExceeded") == 0) {
+                        snprintf(ro->reason, sizeof(ro->reason), "rollout stalled: %.1000s (%s)",
+                                 str(c, "message"), seen);
+                        break;
+                }
+                pod_problems(kb, ns, dep, &pp);
+                fatal_polls = pp.fatal ? fatal_polls + 1 : 0;
+                unsched_polls = pp.unschedulable ? unsched_polls + 1 : 0;
+                if (fatal_polls >= FATAL_POLLS || unsched_polls >= UNSCHEDULABLE_POLLS) {
+                        snprintf(ro->reason, sizeof(ro->reason), "rollout failed: %s (%s)", pp.what,
+                                 seen);
+                        break;
+                }
+                if (past(deadline)) {
+                        snprintf(ro->reason, sizeof(ro->reason),
+                                 "rollout did not finish within %ld s (kubernetes."
+                                 "rollout_timeout_s): %s%s%s",
+                                 kb->rollout_timeout_s, seen, *pp.what ? "; " : "", pp.what);
+                        break;
+                }
+                if (ad_service_stopping())
+                        return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                             "deployer stopping while waiting for the rollout");
+                sleep_ms(kb->poll_ms);
+        }
+        ro->ms = (long)(ad_monotonic_ms() - t0);
+        ad_step_log_str(run, "rollout", seen);
+        return 0;
+}
+
+/* --- the steps ----------------------------------------------------------- */
+
+static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct k8s_backend *kb,
+                           const Appdeployer__V1__DeployProvisioned *pv, const char *ns,
+                           const char *url, long replicas, ad_error_t *err)
+{
+        Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
+        char path[PATH_LEN], ids[DEPLOYER_REPLICAS_MAX][K8S_NAME_MAX * 2];
+        char *idp[DEPLOYER_REPLICAS_MAX];
+        json_auto_t *ing = NULL;
+        json_auto_t *pods = NULL;
+        const json_t *lb0, *pod;
+        const char *ip = NULL;
+        size_t i, n = 0;
+        ad_envelope env;
+
+        /* The address clients reach: the Ingress's load balancer when the
+         * cluster has one, else the configured one. */
+        snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/ingresses/%s", ns,
+                 pv->app_name);
+        if (k8s_get(kb->client, path, &ing, NULL) == 0) {
+                lb0 = json_array_get(json_object_get(json_object_get(json_object_get(ing, "status"),
+                                                                     "loadBalancer"),
+                                                     "ingress"),
+                                     0);
+                ip = json_string_value(json_object_get(lb0, "ip"));
+                if (ip == NULL)
+                        ip = json_string_value(json_object_get(lb0, "hostname"));
+        }
+        if (ip == NULL)
+                ip = *kb->address ? kb->address : dp->ingress.address;
+        /* The release's pods stand for the engine's container ids. */
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s", ns,
+                 AD_LABEL_DEPLOYMENT, run->in->deployment_id);
+        if (k8s_get(kb->client, path, &pods, NULL) == 0)
+                json_array_foreach (json_object_get(pods, "items"), i, pod) {
+                        if (n >= AD_ARRAY_SIZE(ids))
+                                break;
+                        if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
+                                continue;
+                        snprintf(ids[n], sizeof(ids[n]), "%s/%s", ns,
+                                 str(json_object_get(pod, "metadata"), "name"));
+                        idp[n] = ids[n];
+                        n++;
+                }
+        out.url = (char *)url;
+        out.ip = (char *)ip;
+        out.replicas = (uint32_t)replicas;
+        out.n_container_ids = n;
+        out.container_ids = idp;
+        out.app_name = pv->app_name;
+        appdeployer__v1__envelope__init(&env);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
+        env.exposed = &out;
+        return ad_step_publish(run, AD_SUBJECT_EXPOSED, &env, err);
+}
+
+/* Removes the env ConfigMaps and Secrets of the app's other releases (the
+ * new pods no longer read them). Best effort. */
+static void prune_env(struct k8s_backend *kb, const char *ns, const char *app, const char *dep)
+{
+        static const char *const kinds[] = { "configmaps", "secrets" };
+        char path[PATH_LEN];
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(kinds); i++) {
+                snprintf(path, sizeof(path),
+                         "/api/v1/namespaces/%s/%s?labelSelector=%s%%3D%s%%2C%s%%21%%3D%s", ns,
+                         kinds[i], AD_LABEL_APP, app, AD_LABEL_DEPLOYMENT, dep);
+                k8s_delete(kb->client, path, NULL);
+        }
+}
+
+/* An error the same input will meet again: the step fails (not retried)
+ * with its message as the reason. */
+static int fail_with(struct ad_step_run *run, ad_error_t *err)
+{
+        cleanup_free char *reason = strdup(err && *err ? ad_error_message(*err) : "invalid input");
+
+        if (err)
+                ad_error_release(err);
+        return ad_step_fail(run, false, reason ? reason : "invalid input", err);
+}
+
+int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
+{
+        struct deployer *dp = run->def->ud;
+        struct k8s_backend *kb = dp->k8s;
+        const Appdeployer__V1__DeployProvisioned *pv = run->in->provisioned;
+        const char *dep = run->in->deployment_id;
+        char ns[K8S_NAME_MAX], ns_path[PATH_LEN];
+        struct inputs in = { 0 };
+        struct k8s_app a = { 0 };
+        json_auto_t *objs = NULL;
+        json_auto_t *cur = NULL;
+        struct rollout ro;
+        int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
+        const json_t *o;
+        size_t i;
+        int ret;
+
+        ad_step_log_str(run, "app", pv->app_name);
+        ad_step_log_str(run, "backend", "kubernetes");
+        if (pv->image == NULL || *pv->image == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0, "deploy.provisioned has no image");
+        a.app = pv->app_name;
+        a.deployment_id = dep;
+        a.namespace_prefix = kb->namespace_prefix;
+        a.port = pv->port ? pv->port : DEFAULT_APP_PORT;
+        a.replicas = pv->resources && pv->resources->replicas ? pv->resources->replicas : 1;
+        if (a.replicas > (unsigned)dp->max_replicas) {
+                char reason[300];
+
+                snprintf(reason, sizeof(reason),
+                         "the app asks for %u replicas; this platform runs at most %ld per "
+                         "deployment (deployer.max_replicas): lower `replicas` in deployer.yaml",
+                         a.replicas, dp->max_replicas);
+                return ad_step_fail(run, false, reason, err);
+        }
+        {
+                double cpus = pv->resources && pv->resources->cpu > 0 ? pv->resources->cpu
+                                                                      : dp->default_cpus;
+
+                a.cpu_millis = (long)(cpus * 1000.0 + 0.5);
+                if (a.cpu_millis < 1)
+                        a.cpu_millis = 1;
+        }
+        a.memory_mb = pv->resources && pv->resources->memory_mb ? (long)pv->resources->memory_mb
+                                                                : dp->default_memory_mb;
+        a.tls = pv->tls;
+        a.ingress_class = kb->ingress_class;
+        a.cluster_issuer = kb->cluster_issuer;
+        a.ingress_namespace = kb->ingress_namespace;
+        a.service_type = kb->service_type;
+        a.quota_cpu_millis = kb->quota_cpu_millis;
+        a.quota_memory_mb = kb->quota_memory_mb;
+        a.quota_pods = kb->quota_pods;
+        a.progress_deadline_s = kb->rollout_timeout_s;
+        if ((ret = parse_user(dp->user, &a.uid, &a.gid, err)) < 0 ||
+            (ret = node_image(kb, pv->image, in.image, sizeof(in.image), err)) < 0 ||
+            (ret = load_autoscaling(dp, dep, &a, err)) < 0)
+                return ret;
+        a.image = in.image;
+        if (pv->host_name && *pv->host_name)
+                snprintf(in.host, sizeof(in.host), "%s", pv->host_name);
+        else
+                ingress_host(in.host, &dp->ingress, pv->app_name);
+        a.host = in.host;
+        ret = collect_env(dp, pv, &in, err);
+        if (ret == 0) {
+                a.env = in.env;
+                a.n_env = in.n_env;
+                ret = k8s_app_check(&a, err);
+        }
+        if (ret == 0) {
+                objs = k8s_manifest_all(&a);
+                if (objs == NULL)
+                        ret = ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        inputs_clear(&in); /* the Secret's data is in objs now */
+        if (ret == -AD_ERR_INVALID)
+                return fail_with(run, err);
+        if (ret < 0)
+                return ret;
+        k8s_namespace_name(ns, kb->namespace_prefix, pv->app_name);
+        ad_step_log_str(run, "namespace", ns);
+        ad_step_log_str(run, "image", a.image);
+        if (a.autoscale_max)
+                ad_step_log_int(run, "autoscale_max", a.autoscale_max);
+
+        /* A namespace still terminating takes nothing new. */
+        snprintf(ns_path, sizeof(ns_path), "/api/v1/namespaces/%s", ns);
+        ret = k8s_get(kb->client, ns_path, &cur, NULL);
+        if (ret == 0 && is_terminating(cur)) {
+                ad_step_log_str(run, "waited_for", "namespace terminating");
+                ret = wait_namespace_gone(kb, ns_path, deadline, err);
+                if (ret <= 0)
+                        return ret < 0 ? ret
+                                       : ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                                       "namespace %s is still terminating", ns);
+        }
+        json_array_foreach (objs, i, o) {
+                const char *kind = json_string_value(json_object_get(o, "kind"));
+
+                ret = k8s_apply(kb->client, o, NULL, err);
+                if (ret < 0) {
+                        ad_error_wrap(err, "apply %s", kind);
+                        /* The API refusing an object (422) will refuse it
+                         * again: fail the step, with its reason. */
+                        if (ret == -AD_ERR_INVALID)
+                                return ad_step_fail(run, false, ad_error_message(err ? *err : NULL),
+                                                    err);
+                        return ret;
+                }
+                if (strcmp(kind, "LimitRange") == 0)
+                        wait_namespace_ready(kb, ns, deadline);
+        }
+        if (!a.autoscale_max) {
+                char hpa[PATH_LEN];
+
+                snprintf(hpa, sizeof(hpa),
+                         "/apis/autoscaling/v2/namespaces/%s/horizontalpodautoscalers/%s", ns,
+                         pv->app_name);
+                if ((ret = k8s_delete(kb->client, hpa, err)) < 0)
+                        return ret;
+        }
+        ad_step_log_int(run, "objects", (long long)json_array_size(objs));
+
+        ret = wait_rollout(run, kb, ns, pv->app_name, &ro, err);
+        if (ret < 0)
+                return ret;
+        ad_step_log_int(run, "rollout_ms", ro.ms);
+        if (!ro.ok)
+                return ad_step_fail(run, false, ro.reason, err);
+        prune_env(kb, ns, pv->app_name, dep);
+        {
+                cleanup_free char *url = pv->url && *pv->url
+                                                 ? strdup(pv->url)
+                                                 : ingress_url(&dp->ingress, in.host, pv->tls);
+
+                if (url == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                return publish_exposed(run, dp, kb, pv, ns, url, ro.ready, err);
+        }
+}
+
+/* The app's namespace goes with the deployment that last applied it (its
+ * label says which); a namespace another release took over since is left
+ * to that release, less this one's env objects. */
+int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err)
+{
+        struct deployer *dp = run->def->ud;
+        struct k8s_backend *kb = dp->k8s;
+        const char *dep = run->in->deployment_id;
+        Appdeployer__V1__Compensated done = APPDEPLOYER__V1__COMPENSATED__INIT;
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[] = { dep };
+        char ns[K8S_NAME_MAX], path[PATH_LEN];
+        json_auto_t *cur = NULL;
+        const char *app, *owner;
+        ad_envelope env;
+        int ret;
+
+        ad_step_log_str(run, "backend", "kubernetes");
+        ret = ad_db_exec(dp->svc->db, &r, "SELECT app_name FROM deployments WHERE id = $1::uuid", 1,
+                         p, err);
+        if (ret < 0)
+                return ret;
+        app = PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL;
+        if (app && ad_app_name_valid(app)) {
+                k8s_namespace_name(ns, kb->namespace_prefix, app);
+                ad_step_log_str(run, "namespace", ns);
+                snprintf(path, sizeof(path), "/api/v1/namespaces/%s", ns);
+                ret = k8s_get(kb->client, path, &cur, err);
+                if (ret == -AD_ERR_NOT_FOUND) {
+                        if (err)
+                                ad_error_release(err);
+                        ret = 0;
+                } else if (ret == 0) {
+                        owner = json_string_value(json_object_get(
+                                json_object_get(json_object_get(cur, "metadata"), "labels"),
+                                AD_LABEL_DEPLOYMENT));
+                        if (owner && strcmp(owner, dep) == 0) {
+                                ret = k8s_delete(kb->client, path, err);
+                                if (ret == 0) {
+                                        int64_t deadline =
+                                                ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
+
+                                        ret = wait_namespace_gone(kb, path, deadline, err);
+                                        if (ret == 0)
+                                                ret = ad_error_make(
+                                                        err, AD_ERR_TIMEOUT, 0,
+                                                        "namespace %s still terminating", ns);
+                                        else if (ret > 0)
+                                                ret = 0;
+                                }
+                                ad_step_log_str(run, "removed", ns);
+                        } else {
+                                char name[K8S_NAME_MAX];
+
+                                k8s_env_name(name, app, dep);
+                                snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps/%s",
+                                         ns, name);
+                                ret = k8s_delete(kb->client, path, err);
+                                snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns,
+                                         name);
+                                if (ret == 0)
+                                        ret = k8s_delete(kb->client, path, err);
+                                ad_step_log_str(run, "kept_for", owner ? owner : "(unlabelled)");
+                        }
+                }
+        }
+        if (ret < 0)
+                return ret;
+        done.step = (char *)"deploy";
+        appdeployer__v1__envelope__init(&env);
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
+        env.compensated = &done;
+        return ad_step_publish(run, AD_SUBJECT_COMPENSATED ".deploy", &env, err);
+}

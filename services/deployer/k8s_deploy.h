@@ -1,0 +1,46 @@
+/* deployer.backend: kubernetes.  The same two steps as the engine backend
+ * (deploy.provisioned -> deploy.exposed, deploy.compensate.deploy), on a
+ * Kubernetes cluster: server-side apply of the app's objects
+ * (k8s_manifests.h), a wait for the rollout, and the namespace's removal. */
+#ifndef AD_K8S_DEPLOY_H
+#define AD_K8S_DEPLOY_H
+
+#include "ad/config.h"
+#include "ad/error.h"
+#include "ad/step.h"
+#include "k8s_client.h"
+
+#define K8S_CONFIG_KEYS                                                                            \
+        "deployer.backend", "kubernetes.kubeconfig", "kubernetes.context",                         \
+                "kubernetes.namespace_prefix", "kubernetes.ingress_class",                         \
+                "kubernetes.cluster_issuer", "kubernetes.ingress_namespace",                       \
+                "kubernetes.service_type", "kubernetes.address", "kubernetes.image_registry",      \
+                "kubernetes.quota_cpu", "kubernetes.quota_memory_mb", "kubernetes.quota_pods",     \
+                "kubernetes.rollout_timeout_s", "kubernetes.poll_ms"
+
+struct k8s_backend {
+        k8s_client *client;
+        const char *namespace_prefix;
+        const char *ingress_class;
+        const char *cluster_issuer;
+        const char *ingress_namespace;
+        const char *service_type;
+        const char *address;        /* the IP reported when the Ingress has none */
+        const char *image_registry; /* replaces the image's registry host, for the nodes */
+        long quota_cpu_millis;
+        long quota_memory_mb;
+        long quota_pods;
+        long rollout_timeout_s;
+        long poll_ms;
+};
+
+struct deployer;
+
+/* Reads the kubernetes.* keys and opens the client (no request yet). */
+int k8s_backend_load(struct k8s_backend **out, const ad_config *cfg, ad_error_t *err);
+void k8s_backend_free(struct k8s_backend *kb);
+
+int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err);
+int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err);
+
+#endif

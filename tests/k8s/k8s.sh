@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# deployer.backend: kubernetes, through the REST API, against a real
+# Kubernetes control plane (scripts/k8s.sh: kube-apiserver,
+# kube-controller-manager, kube-scheduler built from their Go modules,
+# Debian's etcd; kwok nodes, see docs/kubernetes.md) with all six services:
+#   - an app reaches EXPOSED; its Deployment carries the probes, limits,
+#     security context and labels; its Service, Ingress, NetworkPolicy,
+#     ResourceQuota, LimitRange, ConfigMap and Secret exist;
+#   - the generated Deployment, ConfigMap and Secret, run by
+#     `podman kube play`, start the app and it answers;
+#   - a deployer.yaml asking more memory than the namespace quota fails
+#     with the quota's own message and is compensated (namespace gone);
+#   - a deployer.yaml with autoscaling gets an HPA;
+#   - DELETE leaves no object of the app behind.
+# Also prints the rollout times (median of 5 redeploys) for docs/kubernetes.md
+# when AD_K8S_MEASURE=1.  Usage: k8s.sh BIN_DIR
+set -euo pipefail
+bin=${1:?usage: k8s.sh BIN_DIR}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${AD_STATE_DIR:?start the stack first (scripts/stack.sh up; . .stack/env)}"
+. "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
+
+work=$(mktemp -d)
+suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
+failures=0
+checks=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+ok() {
+  checks=$((checks + 1))
+  echo "ok: $*"
+}
+cleanup() {
+  [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
+  [[ -n ${play:-} && -f $play ]] && podman kube down "$play" >/dev/null 2>&1 || true
+  [[ -n ${psecret:-} ]] && podman secret rm "$psecret" >/dev/null 2>&1 || true
+  "$root/scripts/services.sh" down >/dev/null 2>&1 || true
+  [[ ${AD_K8S_KEEP:-} == 1 ]] || "$root/scripts/k8s.sh" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The control plane: built from the Go module cache on first use (minutes),
+# reused afterwards.
+"$root/scripts/k8s.sh" up
+eval "$("$root/scripts/k8s.sh" env)"
+# The tests read the cluster with the bearer token, the deployer writes
+# with the kubeconfig's client certificate: both kinds of credentials.
+kapi() { # PATH -> JSON (status >= 400 prints the Status object and fails)
+  curl -sS --fail-with-body --cacert "$AD_K8S_CA" \
+    -H "Authorization: Bearer $(cat "$AD_K8S_TOKEN_FILE")" "$AD_K8S_SERVER$1"
+}
+kcode() { # PATH -> HTTP status
+  curl -sS -o /dev/null -w '%{http_code}' --cacert "$AD_K8S_CA" \
+    -H "Authorization: Bearer $(cat "$AD_K8S_TOKEN_FILE")" "$AD_K8S_SERVER$1"
+}
+
+export AD_DEPLOYER_BACKEND=kubernetes
+export AD_KUBERNETES_KUBECONFIG=$AD_K8S_KUBECONFIG
+export AD_KUBERNETES_QUOTA_MEMORY_MB=2048 AD_KUBERNETES_QUOTA_CPU=4
+export AD_KUBERNETES_ROLLOUT_TIMEOUT_S=${AD_KUBERNETES_ROLLOUT_TIMEOUT_S:-120}
+export AD_KUBERNETES_INGRESS_CLASS=nginx AD_KUBERNETES_POLL_MS=200
+"$bin/../tests/ad_test_bus_reset"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+ctl() { "$bin/adctl" "$@"; }
+status_of() { ctl --json status "$1" | jq -r .status; }
+wait_final() { # ID -> final status
+  local s i
+  for ((i = 0; i < 900; i++)); do
+    s=$(status_of "$1")
+    case $s in EXPOSED | ROLLED_BACK | DESTROYED | FAILED) echo "$s"; return 0 ;; esac
+    sleep 1
+  done
+  echo "$s"
+}
+
+repos=$work/git
+mkdir -p "$repos"
+git_daemon_start "$repos" "$work/git-daemon.log"
+git_repo_from "$repos/py" "$root/examples/python-stdlib"
+git_repo_from "$repos/big" "$root/examples/python-stdlib"
+printf 'resources: { cpu: 500m, memory: 4Gi }\n' >"$repos/big/deployer.yaml"
+git -C "$repos/big" add -A && git -C "$repos/big" -c user.name=t -c user.email=t@l commit -qm big
+git_repo_from "$repos/hpa" "$root/examples/python-stdlib"
+printf 'resources: { cpu: 250m, memory: 128Mi }\nautoscaling: { min: 2, max: 4, cpu: 60 }\n' \
+  >"$repos/hpa/deployer.yaml"
+git -C "$repos/hpa" add -A && git -C "$repos/hpa" -c user.name=t -c user.email=t@l commit -qm hpa
+
+app=k8s-py-$suffix big=k8s-big-$suffix hpa=k8s-hpa-$suffix
+id=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
+bid=$(ctl --json deploy "git://127.0.0.1:$git_port/big" --name "$big" | jq -r .id)
+hid=$(ctl --json deploy "git://127.0.0.1:$git_port/hpa" --name "$hpa" | jq -r .id)
+
+echo "== an app reaches EXPOSED on the cluster"
+s=$(wait_final "$id")
+json=$(ctl --json status "$id")
+ns=ad-$app
+if [[ $s == EXPOSED ]]; then
+  ok "$app EXPOSED at $(jq -r .url <<<"$json") ($(jq -r .ip <<<"$json"))"
+else
+  fail "$app ended $s: $(jq -r '.error // empty' <<<"$json")"
+  tail -n 30 "$AD_STATE_DIR/logs/services/deployer.log" >&2 || true
+fi
+d=$(kapi "/apis/apps/v1/namespaces/$ns/deployments/$app" || echo '{}')
+c='.spec.template.spec.containers[0]'
+check() { # DESCRIPTION JQ-EXPR (true when right) against $d
+  if [[ $(jq -r "$2" <<<"$d") == true ]]; then ok "$1"; else fail "$1: $(jq -c "$3" <<<"$d" 2>/dev/null)"; fi
+}
+check "readiness and liveness probes on the app's port" \
+  "$c.readinessProbe.httpGet.port == \"http\" and $c.livenessProbe.httpGet.port == \"http\" and $c.ports[0].containerPort == 8000" \
+  "$c | {readinessProbe, livenessProbe, ports}"
+check "PORT is the detected port" "[$c.env[] | select(.name == \"PORT\")][0].value == \"8000\"" "$c.env"
+check "requests and limits" \
+  "$c.resources.limits.memory != null and $c.resources.requests.cpu != null" "$c.resources"
+check "non-root, read-only root, no capabilities, RuntimeDefault seccomp" \
+  "$c.securityContext.runAsNonRoot and $c.securityContext.readOnlyRootFilesystem and $c.securityContext.capabilities.drop == [\"ALL\"] and .spec.template.spec.securityContext.seccompProfile.type == \"RuntimeDefault\" and .spec.template.spec.securityContext.runAsUser > 0" \
+  "$c.securityContext"
+check "emptyDir on /tmp" \
+  "$c.volumeMounts[0].mountPath == \"/tmp\" and .spec.template.spec.volumes[0].emptyDir != null" \
+  ".spec.template.spec.volumes"
+check "rolling update with maxUnavailable 0" \
+  ".spec.strategy.rollingUpdate.maxUnavailable == 0" ".spec.strategy"
+check "labels: app, deployment, managed-by" \
+  ".metadata.labels[\"app-deployer.app\"] == \"$app\" and .spec.template.metadata.labels[\"app-deployer.deployment\"] == \"$id\" and .metadata.labels[\"app.kubernetes.io/managed-by\"] == \"app-deployer\"" \
+  ".metadata.labels"
+check "every replica updated and available" \
+  ".status.availableReplicas == .spec.replicas and .status.updatedReplicas == .spec.replicas" ".status"
+check "applied by field manager app-deployer" \
+  "[.metadata.managedFields[] | select(.manager == \"app-deployer\" and .operation == \"Apply\")] | length == 1" \
+  "[.metadata.managedFields[] | {manager, operation}]"
+for obj in "api/v1/namespaces/$ns/services/$app" \
+  "apis/networking.k8s.io/v1/namespaces/$ns/ingresses/$app" \
+  "apis/networking.k8s.io/v1/namespaces/$ns/networkpolicies/$app" \
+  "api/v1/namespaces/$ns/resourcequotas/quota" "api/v1/namespaces/$ns/limitranges/limits"; do
+  code=$(kcode "/$obj")
+  [[ $code == 200 ]] && ok "${obj##*/namespaces/} exists" || fail "/$obj: $code"
+done
+ing=$(kapi "/apis/networking.k8s.io/v1/namespaces/$ns/ingresses/$app" || echo '{}')
+[[ $(jq -r '.spec.ingressClassName + " " + .spec.rules[0].host' <<<"$ing") == "nginx $app.localhost" ]] &&
+  ok "Ingress: class nginx, host $app.localhost" || fail "Ingress: $(jq -c .spec <<<"$ing")"
+
+echo "== podman kube play of the generated Deployment, ConfigMap and Secret"
+# The objects as the deployer applied them (status and server fields
+# dropped); the one change is a host port on 127.0.0.1 so the test can
+# reach the pod without the cluster's network. podman 4.3 reads a
+# secretRef from its own secret store, as the Secret's `data` map.
+envname=$(jq -r "$c.envFrom[0].configMapRef.name" <<<"$d")
+hostport=
+ad_pick_port hostport
+play=$work/play.yaml
+strip='del(.status, .metadata.managedFields, .metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp, .metadata.generation, .metadata.annotations, .metadata.namespace)'
+kapi "/api/v1/namespaces/$ns/secrets/$envname" | jq -c '.data // {}' >"$work/secret.json"
+podman secret rm "$envname" >/dev/null 2>&1 || true
+podman secret create "$envname" "$work/secret.json" >/dev/null
+psecret=$envname
+{
+  kapi "/api/v1/namespaces/$ns/configmaps/$envname" | jq "$strip"
+  echo '---'
+  jq "$strip | .metadata.name = \"kplay-$suffix\" | .spec.template.spec.containers[0].ports[0] += {hostPort: $hostport, hostIP: \"127.0.0.1\"}" <<<"$d"
+} >"$play"
+if podman kube play "$play" >"$work/play.log" 2>&1; then
+  body=
+  for ((i = 0; i < 100; i++)); do
+    body=$(curl -fsS --max-time 2 "http://127.0.0.1:$hostport/" 2>/dev/null) && break
+    sleep 0.3
+  done
+  [[ $body == *"Hello from python-stdlib"* ]] && ok "podman kube play: the app answers on 127.0.0.1:$hostport" ||
+    fail "podman kube play: no answer on 127.0.0.1:$hostport: $(podman pod ps 2>&1 | tail -3)"
+  ctr=$(podman ps --format '{{.Names}}' | grep "kplay-$suffix" | grep -v infra | head -n1)
+  insp=$(podman inspect "$ctr" 2>/dev/null || echo '[{}]')
+  [[ $(jq -r '.[0] | .HostConfig.ReadonlyRootfs and (.Config.User | startswith("10001")) and ((.HostConfig.CapAdd // []) | length == 0) and ((.HostConfig.CapDrop // []) | index(["CAP_NET_RAW"]) != null)' <<<"$insp") == true ]] &&
+    ok "podman kube play: read-only root, user $(jq -r '.[0].Config.User' <<<"$insp"), capabilities dropped" ||
+    fail "podman kube play: $(jq -c '.[0] | {ro: .HostConfig.ReadonlyRootfs, user: .Config.User, drop: .HostConfig.CapDrop, add: .HostConfig.CapAdd}' <<<"$insp")"
+  podman kube down "$play" >/dev/null 2>&1 || true
+else
+  fail "podman kube play: $(tail -n 5 "$work/play.log")"
+fi
+podman secret rm "$psecret" >/dev/null 2>&1 || true
+
+echo "== more than the namespace quota: fails with the quota's message, compensated"
+s=$(wait_final "$bid")
+json=$(ctl --json status "$bid")
+msg=$(jq -r '.error // ""' <<<"$json")
+if [[ $s == ROLLED_BACK && $msg == *"exceeded quota"* ]]; then
+  ok "$big ended ROLLED_BACK: ${msg:0:160}"
+else
+  fail "$big ended $s: $msg"
+fi
+code=$(kcode "/api/v1/namespaces/ad-$big")
+[[ $code == 404 ]] && ok "its namespace is gone" || fail "namespace ad-$big: $code"
+
+echo "== autoscaling in deployer.yaml: an HPA owns the replica count"
+s=$(wait_final "$hid")
+if [[ $s == EXPOSED ]]; then
+  h=$(kapi "/apis/autoscaling/v2/namespaces/ad-$hpa/horizontalpodautoscalers/$hpa" || echo '{}')
+  [[ $(jq -r '"\(.spec.minReplicas) \(.spec.maxReplicas) \(.spec.metrics[0].resource.target.averageUtilization)"' <<<"$h") == "2 4 60" ]] &&
+    ok "HPA min 2 max 4 cpu 60%" || fail "HPA: $(jq -c .spec <<<"$h")"
+else
+  fail "$hpa ended $s: $(ctl --json status "$hid" | jq -r '.error // empty')"
+fi
+
+if [[ ${AD_K8S_MEASURE:-} == 1 ]]; then
+  echo "== rollout time of a redeploy, 5 times"
+  for ((i = 1; i <= 5; i++)); do
+    sed -i "s/Hello from python-stdlib[^\\\\]*/Hello from python-stdlib r$i/" "$repos/py/app.py"
+    git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qam "r$i"
+    rid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
+    s=$(wait_final "$rid")
+    grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1
+    [[ $s == EXPOSED ]] || fail "redeploy $i ended $s"
+  done
+  id=$rid
+fi
+
+echo "== DELETE leaves no object behind"
+for x in "$id" "$hid"; do ctl --json rm "$x" >/dev/null; done
+for x in "$id" "$hid"; do
+  s=$(wait_final "$x")
+  [[ $s == DESTROYED ]] || fail "$x ended $s after DELETE"
+done
+for a in "$app" "$hpa"; do
+  code=$(kcode "/api/v1/namespaces/ad-$a")
+  [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
+done
+left=0
+for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
+  /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
+  /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
+  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big)" | jq '.items | length')
+  left=$((left + n))
+  ((n == 0)) || fail "$list: $n objects of the test's apps left"
+done
+((left == 0)) && ok "no object of the test's apps left anywhere in the cluster"
+
+echo "$checks passed, $failures failed"
+((failures == 0))
