@@ -188,6 +188,10 @@ const char *ad_event_kind(const ad_envelope *env)
                 return AD_SUBJECT_DESTROY;
         case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
                 return AD_SUBJECT_ROLLBACK;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
+                return AD_SUBJECT_RELEASE;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
+                return AD_SUBJECT_APP_DESTROY;
         default:
                 return "";
         }

@@ -8,9 +8,8 @@
 #include "api.h"
 
 static const char *const api_keys[] = {
-        "api.max_body_bytes", "api.allow_local_sources",
-        "api.db_pool_size",   "api.tokens",
-        "secrets.key",        NULL,
+        "api.max_body_bytes", "api.allow_local_sources", "api.db_pool_size",   "api.tokens",
+        "secrets.key",        "engine.socket",           "api.config_readers", NULL,
 };
 
 /* The body limit must be known before ad_service_start() starts the HTTP
@@ -88,6 +87,15 @@ static int configure(struct api *api, ad_error_t *err)
                        "secrets.key (AD_SECRETS_KEY) is not set: requests with env are refused",
                        NULL);
         }
+        snprintf(api->config_readers, sizeof(api->config_readers), "%s",
+                 ad_config_string(api->svc.cfg, "api.config_readers", "*"));
+        {
+                const char *sock =
+                        ad_config_string(api->svc.cfg, "engine.socket", "/run/podman/podman.sock");
+
+                if (*sock && (ret = ad_engine_open(&api->engine, sock, err)) < 0)
+                        return ret;
+        }
         return api_pool_new(&api->pool,
                             ad_config_string(api->svc.cfg, "database.url",
                                              "postgresql://127.0.0.1:5432/appdeployer"),
@@ -138,6 +146,7 @@ int main(int argc, char **argv)
          * connection once it returns. */
         ad_service_stop(&api.svc);
         api_pool_free(api.pool);
+        ad_engine_close(api.engine);
         ad_log(AD_LOG_INFO, "stopped", NULL);
         return AD_EXIT_OK;
 }

@@ -23,6 +23,8 @@ typedef Appdeployer__V1__Envelope ad_envelope;
 #define AD_SUBJECT_COMPENSATED "deploy.compensated" /* .<step> */
 #define AD_SUBJECT_DESTROY "deploy.destroy"
 #define AD_SUBJECT_ROLLBACK "deploy.rollback"
+#define AD_SUBJECT_RELEASE "deploy.release"
+#define AD_SUBJECT_APP_DESTROY "deploy.app.destroy"
 /* Core NATS (not stored): build and runtime log lines of a deployment. */
 #define AD_SUBJECT_LOGS "logs" /* .<deployment id> */
 
