@@ -39,8 +39,10 @@ static const struct {
         { "logs", adctl_cmd_logs, "logs ID [-f|--follow]",
           "Prints a deployment's build and runtime log lines.\n\n"
           "  -f, --follow      keep printing new lines until the deployment is done\n" },
-        { "rm", adctl_cmd_rm, "rm ID",
-          "Destroys a deployment: its container, route and network go away.\n" },
+        { "rm", adctl_cmd_rm, "rm ID | rm APP",
+          "rm ID: destroys a deployment: its container, route and network go away.\n"
+          "rm APP: destroys the app: every deployment's containers, its route, network\n"
+          "and images, its releases and config.\n" },
         { "rollback", adctl_cmd_rollback, "rollback ID | rollback APP [N] [--wait]",
           "rollback ID: runs the app's healthy release before deployment ID again, as\n"
           "a new deployment (printed), without building.\n"

@@ -16,8 +16,9 @@ struct change_opts {
         long timeout_s;
 };
 
-/* Parses the common options (and --wait/--timeout when `change` is set);
- * leaves the positional arguments at argv[optind...].  Returns
+/* Parses the common options (and --wait/--timeout when `change` is set)
+ * anywhere on the command line; leaves the positional arguments, in their
+ * order, at argv[optind...].  Returns
  * ADCTL_OPT_NEXT to go on, else the exit code. */
 static int parse_opts(struct adctl *ctl, int argc, char **argv, struct change_opts *change)
 {
@@ -29,7 +30,7 @@ static int parse_opts(struct adctl *ctl, int argc, char **argv, struct change_op
         int c, opt;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, change ? "+wh" : "+h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, change ? "wh" : "h", longopts, NULL)) != -1) {
                 if (change && c == 'w') {
                         change->wait = true;
                         continue;
@@ -311,9 +312,6 @@ int adctl_cmd_config(struct adctl *ctl, int argc, char **argv)
                 sub = argv[optind++];
         if ((app = app_arg(argc, argv, &ret)) == NULL)
                 return ret;
-        /* Options may follow the names too (adctl config set APP K=V --wait). */
-        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
-                return ret;
         if (strcmp(sub, "show") == 0) {
                 if (optind < argc)
                         return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
@@ -393,8 +391,6 @@ int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv)
                 return ret;
         if ((app = app_arg(argc, argv, &ret)) == NULL)
                 return ret;
-        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
-                return ret;
         if (optind + 1 != argc)
                 return adctl_usage_error(argv[0], "give one TYPE=N, such as web=3");
         arg = argv[optind];
@@ -425,8 +421,6 @@ int adctl_app_rollback(struct adctl *ctl, int argc, char **argv)
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
         if ((app = app_arg(argc, argv, &ret)) == NULL)
-                return ret;
-        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
         if (optind < argc) {
                 const char *v = argv[optind][0] == 'v' ? argv[optind] + 1 : argv[optind];
@@ -459,8 +453,6 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv)
                 return ret;
         if ((app = app_arg(argc, argv, &ret)) == NULL)
                 return ret;
-        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
-                return ret;
         if (optind < argc)
                 json_object_set_new(doc, "ref", json_string(argv[optind++]));
         if (optind < argc)
@@ -471,4 +463,29 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv)
         if ((ret = app_request(ctl, "POST", path, body, 202, &reply)) != 0)
                 return ret;
         return accepted(ctl, &reply, "Deploying", &o);
+}
+
+int adctl_app_rm(struct adctl *ctl, int argc, char **argv)
+{
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        if ((path = app_path(app, NULL)) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "DELETE", path, NULL, 202, &reply)) != 0)
+                return ret;
+        if (ctl->json)
+                adctl_print_raw(&reply);
+        else
+                printf("Destroying app %s and everything it owns\n", app);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
 }

@@ -36,3 +36,8 @@ SELECT DISTINCT ON (d.app_name) d.app_name, d.repo_url, d.ref, coalesce(b.env, '
     WHERE d.status NOT IN ('DESTROYING', 'DESTROYED')
     ORDER BY d.app_name, d.created_at DESC
 ON CONFLICT DO NOTHING;
+
+-- The app destroy request (deploy.app.destroy) a deployment is destroyed
+-- with: the coordinator destroys an app's deployments one after another.
+ALTER TABLE deployments ADD COLUMN app_destroy uuid;
+CREATE INDEX deployments_app_destroy_idx ON deployments (app_destroy) WHERE app_destroy IS NOT NULL;

@@ -255,6 +255,8 @@ static int request_compensation(ad_db *db, const char *deployment_id, const char
 
 /* Publishes the next pending compensation, or ends the saga with `final`
  * when none is left. */
+static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err);
+
 static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope *in,
                              const char *final, struct saga_result *res, ad_error_t *err)
 {
@@ -277,7 +279,11 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
                         if (ret < 0)
                                 return ret;
                 }
-                return set_status(db, d, in->deployment_id, final, err);
+                ret = set_status(db, d, in->deployment_id, final, err);
+                /* Part of an app's destroy: the next of its deployments. */
+                if (ret == 0 && strcmp(final, "DESTROYED") == 0)
+                        ret = app_destroy_next(db, in, NULL, err);
+                return ret;
         }
         p[1] = PQgetvalue(r, 0, 0);
         return request_compensation(db, in->deployment_id, in->trace_id, p[1],
@@ -1030,16 +1036,75 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                              replicas, err);
 }
 
+/* Deployments of an app's destroy that still own something: not yet
+ * destroyed, or destroyed or rolled back with an image kept for another
+ * release.  $1: the app destroy request. */
+#define APP_DESTROY_PENDING                                                                        \
+        "SELECT d.id, d.trace_id FROM deployments d WHERE d.app_destroy = $1::uuid AND "           \
+        "(d.status NOT IN ('DESTROYING', 'DESTROYED', 'ROLLED_BACK') OR "                          \
+        "(d.status IN ('DESTROYED', 'ROLLED_BACK') AND d.kind = 'deploy' AND "                     \
+        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AND NOT "                    \
+        "EXISTS (SELECT 1 FROM compensations c WHERE c.deployment_id = d.id "                      \
+        "AND c.step = 'build' AND c.status = 'done'))) ORDER BY d.created_at DESC LIMIT 1"
+
+/* Starts the destroy of the next deployment of an app's destroy (the
+ * newest first, one at a time: an image goes only after the containers of
+ * every later release that reused it), when `in`'s deployment (or, given,
+ * `request`) belongs to one.  A deployment with nothing to compensate ends
+ * DESTROYED at once and the next one follows. */
+static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *own = NULL, *next = NULL;
+        struct saga_result one;
+        struct deployment dd;
+        ad_envelope e = *in;
+        int ret;
+
+        if (request == NULL) {
+                ret = ad_db_exec(db, &own,
+                                 "SELECT app_destroy FROM deployments WHERE id = $1 AND "
+                                 "app_destroy IS NOT NULL",
+                                 1, (const char *[]){ in->deployment_id }, err);
+                if (ret < 0 || PQntuples(own) == 0)
+                        return ret;
+                request = PQgetvalue(own, 0, 0);
+        }
+        ret = ad_db_exec(db, &next, APP_DESTROY_PENDING, 1, (const char *[]){ request }, err);
+        if (ret < 0 || PQntuples(next) == 0)
+                return ret;
+        e.deployment_id = PQgetvalue(next, 0, 0);
+        e.trace_id = PQgetvalue(next, 0, 1);
+        memset(&one, 0, sizeof(one));
+        ret = load(db, e.deployment_id, &dd, err);
+        if (ret < 0)
+                return ret;
+        dd.whole_app = true;
+        if (strcmp(dd.status, "DESTROYED") != 0)
+                return on_destroy(db, &e, &dd, &one, err);
+        /* Back to DESTROYING for the image it kept. */
+        ret = plan_compensations(db, e.deployment_id, &dd, 1, err);
+        if (ret == 0)
+                ret = exec(db,
+                           "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "
+                           "AND step = 'build' AND status <> 'done'",
+                           1, (const char *[]){ e.deployment_id }, err);
+        if (ret == 0)
+                ret = set_status(db, &dd, e.deployment_id, "DESTROYING", err);
+        if (ret == 0)
+                ret = next_compensation(db, &dd, &e, "DESTROYED", &one, err);
+        return ret;
+}
+
 /* deploy.app.destroy: every deployment of the app that still owns
- * something is destroyed (the destroy saga of each, with the images the
- * app's releases shared), and the app and its releases are forgotten.
- * Its envelope's deployment_id names the request, not a deployment. */
+ * something is destroyed (the destroy saga of each, newest first, taking
+ * the images the app's releases shared), and the app and its releases are
+ * forgotten.  Its envelope's deployment_id names the request. */
 static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *res,
                           ad_error_t *err)
 {
         const char *app = in->app_destroy->app_name ? in->app_destroy->app_name : "";
-        cleanup_pgresult PGresult *a = NULL, *deps = NULL;
-        int ret, n = 0;
+        cleanup_pgresult PGresult *a = NULL, *marked = NULL;
+        int ret;
 
         if (!ad_app_name_valid(app)) {
                 note(res, "app destroy names no valid app");
@@ -1053,56 +1118,23 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
                 note(res, "app %s does not exist (already destroyed?)", app);
                 return 0;
         }
-        /* Still owning something: not yet destroyed, or destroyed or
-         * rolled back with an image kept for another release. */
-        ret = ad_db_exec(db, &deps,
-                         "SELECT d.id, d.trace_id FROM deployments d WHERE d.app_name = $1 AND "
-                         "(d.status NOT IN ('DESTROYING', 'DESTROYED', 'ROLLED_BACK') OR "
-                         "(d.status IN ('DESTROYED', 'ROLLED_BACK') AND d.kind = 'deploy' AND "
-                         "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AND NOT "
-                         "EXISTS (SELECT 1 FROM compensations c WHERE c.deployment_id = d.id "
-                         "AND c.step = 'build' AND c.status = 'done'))) ORDER BY d.created_at",
-                         1, (const char *[]){ app }, err);
-        if (ret < 0)
-                return ret;
-        for (int i = 0; i < PQntuples(deps); i++) {
-                struct saga_result one;
-                struct deployment dd;
-                ad_envelope e = *in;
-
-                e.deployment_id = PQgetvalue(deps, i, 0);
-                e.trace_id = PQgetvalue(deps, i, 1);
-                memset(&one, 0, sizeof(one));
-                ret = load(db, e.deployment_id, &dd, err);
-                if (ret < 0)
-                        return ret;
-                dd.whole_app = true;
-                if (!strcmp(dd.status, "DESTROYED")) {
-                        /* Back to DESTROYING for the image it kept. */
-                        ret = plan_compensations(db, e.deployment_id, &dd, 1, err);
-                        if (ret == 0)
-                                ret = exec(db,
-                                           "UPDATE compensations SET status = 'pending' WHERE "
-                                           "deployment_id = $1 AND step = 'build' AND status <> "
-                                           "'done'",
-                                           1, (const char *[]){ e.deployment_id }, err);
-                        if (ret == 0)
-                                ret = set_status(db, &dd, e.deployment_id, "DESTROYING", err);
-                        if (ret == 0)
-                                ret = next_compensation(db, &dd, &e, "DESTROYED", &one, err);
-                } else {
-                        ret = on_destroy(db, &e, &dd, &one, err);
-                }
-                if (ret < 0)
-                        return ret;
-                n++;
-        }
-        ret = exec(db, "DELETE FROM releases WHERE app_name = $1", 1, (const char *[]){ app }, err);
+        /* Every deployment not destroyed already, and those keeping an
+         * image: the predicate of APP_DESTROY_PENDING picks among them. */
+        ret = ad_db_exec(db, &marked,
+                         "UPDATE deployments SET app_destroy = $2::uuid WHERE app_name = $1 AND "
+                         "(status <> 'DESTROYED' OR kind = 'deploy') RETURNING 1",
+                         2, (const char *[]){ app, in->deployment_id }, err);
+        if (ret == 0)
+                ret = app_destroy_next(db, in, in->deployment_id, err);
+        if (ret == 0)
+                ret = exec(db, "DELETE FROM releases WHERE app_name = $1", 1,
+                           (const char *[]){ app }, err);
         if (ret == 0)
                 ret = exec(db, "DELETE FROM apps WHERE name = $1", 1, (const char *[]){ app }, err);
         res->outcome = SAGA_APPLIED;
         snprintf(res->status, sizeof(res->status), "DESTROYING");
-        note(res, "app %s: %d deployments to destroy", app, n);
+        note(res, "app %s: its %d deployments are destroyed one at a time", app,
+             marked ? PQntuples(marked) : 0);
         return ret;
 }
 
