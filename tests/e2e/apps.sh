@@ -131,7 +131,7 @@ kill "$poller"
 wait "$poller" 2>/dev/null || true
 poller=
 cfg_dep=$(jq -r .id <<<"$out")
-echo "config set -> serving: $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "config set -> serving: $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s"
 total=$(wc -l <"$work/poll.log")
 bad=$(grep -vc '^200$' "$work/poll.log" || true)
 echo "polled $total requests through the config switch, $bad failed"
@@ -176,7 +176,7 @@ for n in 3 1; do
   [[ $(through_caddy "$url") == "$n" ]] || fail "web=$n: caddy reached $(through_caddy "$url") containers"
   [[ $(ctl ps "$app" | grep -c ' healthy$') == "$n" ]] || fail "web=$n: adctl ps: $(ctl ps "$app")"
   [[ $(curl -fsS "$url") == "v1 greeting=hello world "* ]] || fail "web=$n lost the config"
-  echo "ok: web=$n: $running containers, all answering (scale took $(echo "$(date +%s.%N) - $t0" | bc) s with checks)"
+  echo "ok: web=$n: $running containers, all answering (scale took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s with checks)"
 done
 
 echo "== releases 2 and 3 from new commits with the stored config, rollback to release 1"
@@ -237,7 +237,7 @@ for ((i = 0; i < 300; i++)); do
   [[ $left == 0 ]] && break
   sleep 1
 done
-echo "DELETE /apps: $(q "SELECT count(*) FROM deployments WHERE app_name = '$app'") deployments destroyed in $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "DELETE /apps: $(q "SELECT count(*) FROM deployments WHERE app_name = '$app'") deployments destroyed in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s"
 [[ $left == 0 ]] || fail "$left deployments of $app are not DESTROYED: $(q "SELECT status, count(*) FROM deployments WHERE app_name = '$app' GROUP BY 1")"
 [[ $(containers_json "$app" 1 | jq length) == 0 ]] || fail "containers left: $(containers_json "$app" 1 | jq -c '[.[].Names]')"
 network_exists "$app" && fail "network ad-$app is left"
