@@ -36,9 +36,12 @@ static const struct {
         { "status", adctl_cmd_status, "status ID",
           "Shows a deployment: state, URL, IP, steps with their durations, the\n"
           "build, and the error of a failed one.\n" },
-        { "logs", adctl_cmd_logs, "logs ID [-f|--follow]",
-          "Prints a deployment's build and runtime log lines.\n\n"
-          "  -f, --follow      keep printing new lines until the deployment is done\n" },
+        { "logs", adctl_cmd_logs, "logs ID [-f|--follow] | logs APP [--tail] [-n N]",
+          "logs ID: prints a deployment's build and runtime log lines.\n"
+          "logs APP: the last N lines (default 100) of each running container of the\n"
+          "app, read from the engine now, as `web.<replica> | line`.\n\n"
+          "  -f, --follow      (ID) keep printing new lines until the deployment is done\n"
+          "  -n, --lines N     (APP) lines per container (1-1000)\n" },
         { "rm", adctl_cmd_rm, "rm ID | rm APP",
           "rm ID: destroys a deployment: its container, route and network go away.\n"
           "rm APP: destroys the app: every deployment's containers, its route, network\n"

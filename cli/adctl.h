@@ -101,6 +101,8 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);
+/* adctl logs APP [-n N]: the app's containers' last lines. */
+int adctl_app_logs(struct adctl *ctl, int argc, char **argv);
 /* adctl rm APP: destroys the app and everything it owns. */
 int adctl_app_rm(struct adctl *ctl, int argc, char **argv);
 

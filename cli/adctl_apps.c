@@ -489,3 +489,45 @@ int adctl_app_rm(struct adctl *ctl, int argc, char **argv)
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
 }
+
+/* adctl logs APP [--tail] [-n N]: the last N lines of each running
+ * container of the app, "web.<replica> | line". */
+int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "tail", no_argument, NULL, 't' },
+                { "lines", required_argument, NULL, 'n' },
+                ADCTL_COMMON_LONGOPTS,
+        };
+        cleanup_free char *path = NULL, *suffix = NULL;
+        struct adctl_reply reply;
+        const char *app, *lines = "100";
+        int c, opt, ret;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "tn:h", longopts, NULL)) != -1) {
+                if (c == 't')
+                        continue;
+                if (c == 'n') {
+                        lines = optarg;
+                        continue;
+                }
+                if ((opt = adctl_common_option(ctl, c, argv[0], argv)) != ADCTL_OPT_NEXT)
+                        return opt;
+        }
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        if (strspn(lines, "0123456789") != strlen(lines) || !*lines || strlen(lines) > 6)
+                return adctl_usage_error(argv[0], "-n takes a number of lines (got `%s`)", lines);
+        if (asprintf(&suffix, "/logs?tail=%s%s", lines, ctl->json ? "&format=json" : "") < 0 ||
+            (path = app_path(app, suffix)) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                return ret;
+        if (!ctl->json)
+                fwrite(reply.body, 1, reply.len, stdout);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}

@@ -126,6 +126,7 @@ void api_apps_config_get(struct api_call *call);
 void api_apps_config_patch(struct api_call *call);
 void api_apps_config_value(struct api_call *call);
 void api_apps_scale(struct api_call *call);
+void api_apps_logs(struct api_call *call);
 
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */

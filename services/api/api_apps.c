@@ -97,20 +97,20 @@ static json_t *links(const char *id)
         return json_pack("{s:s,s:s}", "self", self, "logs", logs);
 }
 
-/* The apps row of {name}: repo_url, ref, env (text), config_version, and
- * whether a release runs.  Returns 1 with *out, 0 when replied (404 or an
- * error). */
+/* The apps row of {name}: repo_url, ref, env (text), config_version,
+ * whether a release runs, and its web scale (0: not set).  Returns 1 with *out, 0 when replied (404
+ * or an error). */
 static int app_lookup(struct api_call *call, ad_db *db, PGresult **out)
 {
         cleanup_error ad_error_t err = NULL;
         PGresult *r = NULL;
 
-        if (ad_db_exec(
-                    db, &r,
-                    "SELECT a.repo_url, a.ref, a.env::text, a.config_version, EXISTS (SELECT 1 "
-                    "FROM releases r JOIN deployments d ON d.id = r.deployment_id WHERE "
-                    "r.app_name = a.name AND d.status = 'EXPOSED') FROM apps a WHERE a.name = $1",
-                    1, (const char *[]){ call->name }, &err) < 0) {
+        if (ad_db_exec(db, &r,
+                       "SELECT a.repo_url, a.ref, a.env::text, a.config_version, EXISTS (SELECT 1 "
+                       "FROM releases r JOIN deployments d ON d.id = r.deployment_id WHERE "
+                       "r.app_name = a.name AND d.status = 'EXPOSED'), a.web_replicas "
+                       "FROM apps a WHERE a.name = $1",
+                       1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot read an app", err);
                 return 0;
         }
@@ -416,6 +416,7 @@ void api_apps_deploy(struct api_call *call)
         rq.env = ptrs;
         rq.n_env = n;
         rq.keep_config = true;
+        rq.replicas = (uint32_t)atoi(PQgetvalue(app, 0, 5));
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
         env.requested = &rq;
         record_and_reply(call, db, app, rq.ref, id, AD_SUBJECT_REQUESTED, &env, "deploy");
@@ -654,4 +655,105 @@ out:
         for (size_t i = 0; i < sealed; i++)
                 free(vars[i].value);
         api_config_patch_free(patch);
+}
+
+/* Log lines kept per container for GET /apps/{name}/logs. */
+#define APP_LOGS_DEFAULT 100
+#define APP_LOGS_MAX 1000
+#define APP_LOGS_MAX_BYTES (256 * 1024)
+
+/* The replica number of a container named ad-<app>-<12 hex>[-<n>]. */
+static int replica_of(const char *name)
+{
+        const char *dash = strrchr(name, '-');
+        char *end;
+        long n;
+
+        if (dash == NULL)
+                return 1;
+        n = strtol(dash + 1, &end, 10);
+        return *end == '\0' && n > 1 && strlen(dash + 1) < 4 ? (int)n : 1;
+}
+
+/* GET /apps/{name}/logs?tail=N: the last N lines (stdout and stderr) of
+ * each running container of the app, read from the engine now, each
+ * with its process type and replica: "web.2 | line" as text, or objects
+ * with ?format=json.  Lines are grouped per container (the engine keeps
+ * no order across containers). */
+void api_apps_logs(struct api_call *call)
+{
+        cleanup_pgresult PGresult *app = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *format = ad_httpd_query(call->req, "format");
+        bool json = format && strcmp(format, "json") == 0;
+        char label[128];
+        const char *filters[] = { label, NULL };
+        struct ad_container *list = NULL;
+        json_t *lines = json_array();
+        size_t n = 0, text_len = 0;
+        char *text = NULL;
+        long tail;
+        ad_db *db;
+
+        if (api_limit_parse(ad_httpd_query(call->req, "tail"), APP_LOGS_DEFAULT, APP_LOGS_MAX,
+                            &tail, &err) < 0) {
+                ad_httpd_reply_error(call->reply, 400, "invalid_tail", "%s", ad_error_message(err));
+                goto out;
+        }
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
+                goto out;
+        if (call->api->engine == NULL) {
+                ad_httpd_reply_error(call->reply, 503, "unavailable",
+                                     "this API has no container engine (engine.socket)");
+                goto out;
+        }
+        snprintf(label, sizeof(label), "%s=%s", AD_LABEL_APP, call->name);
+        if (ad_engine_container_list(call->api->engine, filters, false, &list, &n, &err) < 0) {
+                api_reply_error(call, "cannot list an app's containers", err);
+                goto out;
+        }
+        /* Oldest container first, replicas in order. */
+        for (size_t k = n; k-- > 0;) {
+                cleanup_free char *logs = NULL;
+                cleanup_error ad_error_t lerr = NULL;
+                char *save = NULL, prefix[32];
+
+                if (ad_engine_container_logs(call->api->engine, list[k].id, (int)tail,
+                                             APP_LOGS_MAX_BYTES, &logs, &lerr) < 0)
+                        continue; /* gone meanwhile */
+                snprintf(prefix, sizeof(prefix), "web.%d", replica_of(list[k].name));
+                for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                        size_t ll = strlen(l);
+
+                        if (ll && l[ll - 1] == '\r')
+                                l[--ll] = '\0';
+                        if (json) {
+                                json_array_append_new(
+                                        lines, json_pack("{s:s,s:i,s:s,s:s,s:s%}", "process", "web",
+                                                         "replica", replica_of(list[k].name),
+                                                         "container", list[k].name, "deployment_id",
+                                                         list[k].deployment, "line", l, ll));
+                                continue;
+                        }
+                        {
+                                char *grown = realloc(text, text_len + strlen(prefix) + ll + 5);
+
+                                if (grown == NULL)
+                                        break;
+                                text = grown;
+                                text_len +=
+                                        (size_t)sprintf(text + text_len, "%s | %s\n", prefix, l);
+                        }
+                }
+        }
+        if (json)
+                ad_httpd_reply_json(call->reply, 200,
+                                    json_pack("{s:s,s:O}", "app", call->name, "lines", lines));
+        else
+                ad_httpd_reply_text(call->reply, 200, "text/plain; charset=utf-8",
+                                    text ? text : "");
+out:
+        ad_container_list_free(list, n);
+        json_decref(lines);
+        free(text);
 }

@@ -41,6 +41,7 @@ static const struct api_route_def routes[] = {
         { "PATCH", "/apps/{name}/config", "apps_config_patch", api_apps_config_patch },
         { "GET", "/apps/{name}/config/{key}", "apps_config_value", api_apps_config_value },
         { "POST", "/apps/{name}/scale", "apps_scale", api_apps_scale },
+        { "GET", "/apps/{name}/logs", "apps_logs", api_apps_logs },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -52,6 +53,7 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, DELETE";
         if (strcmp(pattern, "/deployments/{id}/logs") == 0 || strcmp(pattern, "/apps") == 0 ||
             strcmp(pattern, "/apps/{name}/releases") == 0 ||
+            strcmp(pattern, "/apps/{name}/logs") == 0 ||
             strcmp(pattern, "/apps/{name}/config/{key}") == 0)
                 return "GET";
         if (strcmp(pattern, "/apps/{name}") == 0)

@@ -8,10 +8,13 @@
 #     through caddy), with no build and no failed request during the
 #     switch; the value is sealed at rest and in no log; GET shows names,
 #     a value only one by one; unset removes it again;
-#   - scaling 1 -> 3 -> 1 gives that many containers, each answering, and
-#     caddy spreads requests over all of them;
+#   - scaling 1 -> 3 -> 1 (-> 2) gives that many containers, each
+#     answering, and caddy spreads requests over all of them;
 #   - POST /apps/{name}/deployments deploys a new commit with the stored
-#     config; rollback to release 1 of 3 serves release 1;
+#     config and scale; rollback to release 1 of 3 commits serves release
+#     1, at the app's scale;
+#   - adctl logs APP --tail shows each replica's lines, with process type
+#     and replica;
 #   - bad requests get clear 4xx errors;
 #   - DELETE /apps/{name} leaves no container, network, route, registry
 #     image, release or app row.
@@ -83,11 +86,14 @@ class H(BaseHTTPRequestHandler):
         pass
 
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("greet %s listening" % VERSION, flush=True)
 ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", 8000))), H).serve_forever()
 EOF
 repos=$work/git
 git_repo_from "$repos/greet" "$app_src"
 git_daemon_start "$repos" "$work/git-daemon.log"
+# shellcheck disable=SC2154 # git_port is set by git_daemon_start
+git_url=git://127.0.0.1:$git_port/greet
 commit_version() { # VERSION: a new commit that serves VERSION
   sed -i "s/^VERSION = .*/VERSION = \"$1\"/" "$repos/greet/app.py"
   git -C "$repos/greet" -c user.name=t -c user.email=t@localhost commit -qam "$1"
@@ -95,7 +101,7 @@ commit_version() { # VERSION: a new commit that serves VERSION
 app=greet-$suffix
 
 echo "== deploy, then the app as a resource"
-json=$(ctl --json deploy "git://127.0.0.1:$git_port/greet" --name "$app" --wait --timeout 900 | tail -n 1)
+json=$(ctl --json deploy "$git_url" --name "$app" --wait --timeout 900 | tail -n 1)
 [[ $(jq -r .status <<<"$json") == EXPOSED ]] || { fail "first deploy: $json"; exit 1; }
 url=$(jq -r .url <<<"$json")
 v1_image=$(q "SELECT image FROM builds WHERE deployment_id = '$(jq -r .id <<<"$json")'")
@@ -156,7 +162,27 @@ grep -q 'hello' <<<"$(curl -fsS "$api/apps/$app/config")" && fail "GET config sh
 grep -qx GREETING <<<"$(ctl config "$app")" || fail "adctl config: $(ctl config "$app")"
 echo "ok: config set served with no build"
 
-echo "== scale 1 -> 3 -> 1"
+echo "== two config changes at once lose neither"
+curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"A": "1"}' "$api/apps/$app/config" &
+curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"B": "2"}' "$api/apps/$app/config"
+wait
+for id in $(q "SELECT id FROM deployments WHERE app_name = '$app' AND kind = 'config' AND id <> '$cfg_dep'"); do
+  s=$(ctl --json status "$id" | jq -r .status)
+  for ((i = 0; i < 300; i++)); do
+    case $s in EXPOSED | SUPERSEDED | ROLLED_BACK | FAILED) break ;; esac
+    sleep 1
+    s=$(ctl --json status "$id" | jq -r .status)
+  done
+  [[ $s == EXPOSED || $s == SUPERSEDED ]] || fail "config release $id ended $s"
+done
+[[ $(curl -fsS "$api/apps/$app/config" | jq -c '[.config_version, .names]') == '[4,["A","B","GREETING"]]' ]] ||
+  fail "after two concurrent changes: $(curl -fsS "$api/apps/$app/config")"
+# The release serving last may be either; one more change serves all.
+ctl config unset "$app" A B --wait --timeout 300 >/dev/null || fail "config unset A B failed"
+[[ $(curl -fsS "$api/apps/$app/config" | jq -c .names) == '["GREETING"]' ]] || fail "unset A B: $(curl -fsS "$api/apps/$app/config")"
+echo "ok: both changes kept"
+
+echo "== scale 1 -> 3 -> 1 -> 2"
 answering() { # APP -> how many running containers answer on their own port
   local n=0 port
   for port in $(containers_json "$1" | jq -r '.[].Ports[]? | select(.PublicPort) | .PublicPort'); do
@@ -167,7 +193,7 @@ answering() { # APP -> how many running containers answer on their own port
 through_caddy() { # URL -> distinct containers that answered 30 requests
   for _ in $(seq 30); do curl -fsS --max-time 5 "$1"; done | sed 's/.*host=//' | sort -u | wc -l
 }
-for n in 3 1; do
+for n in 3 1 2; do
   t0=$(date +%s.%N)
   ctl scale "$app" "web=$n" --wait --timeout 300 >/dev/null || fail "scale web=$n did not reach EXPOSED"
   running=$(containers_json "$app" | jq length)
@@ -176,6 +202,10 @@ for n in 3 1; do
   [[ $(through_caddy "$url") == "$n" ]] || fail "web=$n: caddy reached $(through_caddy "$url") containers"
   [[ $(ctl ps "$app" | grep -c ' healthy$') == "$n" ]] || fail "web=$n: adctl ps: $(ctl ps "$app")"
   [[ $(curl -fsS "$url") == "v1 greeting=hello world "* ]] || fail "web=$n lost the config"
+  # The app's log tail: each replica's line, with its process and replica.
+  logs=$(ctl logs "$app" --tail -n 5)
+  [[ $(grep -c '^web\.[0-9]* | greet v1 listening$' <<<"$logs") == "$n" &&
+    $(grep -o '^web\.[0-9]*' <<<"$logs" | sort -u | wc -l) == "$n" ]] || fail "web=$n: adctl logs: $logs"
   echo "ok: web=$n: $running containers, all answering (scale took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s with checks)"
 done
 
@@ -183,6 +213,7 @@ echo "== releases 2 and 3 from new commits with the stored config, rollback to r
 commit_version v2
 ctl redeploy "$app" --wait --timeout 900 >/dev/null || fail "redeploy v2 failed"
 [[ $(curl -fsS "$url") == "v2 greeting=hello world "* ]] || fail "v2 (stored config) serves: $(curl -fsS "$url")"
+[[ $(containers_json "$app" | jq length) == 2 ]] || fail "the redeploy runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 commit_version v3
 out=$(curl -fsS -H 'Content-Type: application/json' -d '{}' "$api/apps/$app/deployments")
 [[ $(ctl --json status "$(jq -r .id <<<"$out")" | jq -r .app) == "$app" ]] || fail "POST /apps/$app/deployments: $out"
@@ -196,16 +227,16 @@ done
 [[ $(curl -fsS "$url") == "v3 "* ]] || fail "v3 is not served"
 rels=$(curl -fsS "$api/apps/$app/releases")
 echo "releases: $(jq -c '[.releases[] | "v\(.version) \(.description)"]' <<<"$rels")"
-# deploy, config, scale 3, scale 1, v2, v3
-[[ $(jq '.releases | length' <<<"$rels") == 6 && $(jq -r '.releases[0].current' <<<"$rels") == true ]] ||
+# deploy, config x4, scale 3, scale 1, scale 2, v2, v3
+[[ $(jq '.releases | length' <<<"$rels") == 10 && $(jq -r '.releases[0].current' <<<"$rels") == true ]] ||
   fail "releases: $rels"
 ctl rollback "$app" 1 --wait --timeout 300 >/dev/null || fail "rollback to v1 failed"
 body=$(curl -fsS "$url")
 [[ $body == "v1 greeting=none "* ]] || fail "rollback to release 1 serves: $body"
-[[ $(ctl releases "$app" | awk 'NR == 2 {print $1, $2}') == "v7 current" ]] ||
+[[ $(ctl releases "$app" | awk 'NR == 2 {print $1, $2}') == "v11 current" ]] ||
   fail "adctl releases: $(ctl releases "$app")"
 grep -q 'rollback to v1' <<<"$(ctl releases "$app")" || fail "no 'rollback to v1' release"
-[[ $(containers_json "$app" | jq length) == 1 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (1)"
+[[ $(containers_json "$app" | jq length) == 2 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 echo "ok: rollback to release 1 serves release 1"
 
 echo "== config unset, bad requests"
@@ -227,6 +258,7 @@ check 404 POST "/apps/$app/rollback" '{"release": 99}'
 check 400 POST "/apps/$app/rollback" '{"release": "one"}'
 check 404 GET "/apps/$app/config/NOPE"
 check 405 PUT "/apps/$app"
+check 400 GET "/apps/$app/logs?tail=x"
 echo "ok: bad requests answered 4xx"
 
 echo "== DELETE /apps/$app leaves nothing"
