@@ -19,8 +19,11 @@
 /* RFC 3339 in UTC with milliseconds, as in api_deployments.c. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* How long one replica's health probe may take. */
+/* How long one replica's health probe may take, and how many replicas
+ * one request probes (the others show "unknown"): a reply stays bounded
+ * in time. */
 #define PROBE_TIMEOUT_MS 2000
+#define PROBE_MAX 20
 
 /* The app's current release (its EXPOSED deployment) as `cur`, its newest
  * deployment as `last`; `a` is the apps row. */
@@ -264,11 +267,13 @@ static json_t *live_containers(struct api_call *call)
                 return NULL;
         }
         out = json_array();
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0, probed = 0; i < n; i++) {
                 const char *health = "stopped";
 
                 if (ad_container_live(&list[i]))
-                        health = list[i].host_port ? probe(list[i].host_port) : "unknown";
+                        health = list[i].host_port && probed++ < PROBE_MAX
+                                         ? probe(list[i].host_port)
+                                         : "unknown";
                 json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "web",
                                                      "name", list[i].name, "id", list[i].id,
                                                      "deployment_id", list[i].deployment, "state",
@@ -661,6 +666,8 @@ out:
 #define APP_LOGS_DEFAULT 100
 #define APP_LOGS_MAX 1000
 #define APP_LOGS_MAX_BYTES (256 * 1024)
+/* The whole reply's bound: containers past it are left out. */
+#define APP_LOGS_MAX_TOTAL (4 * 1024 * 1024)
 
 /* The replica number of a container named ad-<app>-<12 hex>[-<n>]. */
 static int replica_of(const char *name)
@@ -713,7 +720,8 @@ void api_apps_logs(struct api_call *call)
                 goto out;
         }
         /* Oldest container first, replicas in order. */
-        for (size_t k = n; k-- > 0;) {
+        for (size_t k = n; k-- > 0 && text_len < APP_LOGS_MAX_TOTAL &&
+                           json_array_size(lines) < APP_LOGS_MAX * 20;) {
                 cleanup_free char *logs = NULL;
                 cleanup_error ad_error_t lerr = NULL;
                 char *save = NULL, prefix[32];

@@ -164,8 +164,9 @@ echo "ok: config set served with no build"
 
 echo "== two config changes at once lose neither"
 curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"A": "1"}' "$api/apps/$app/config" &
+other=$!
 curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"B": "2"}' "$api/apps/$app/config"
-wait
+wait "$other" || fail "PATCH A failed"
 for id in $(q "SELECT id FROM deployments WHERE app_name = '$app' AND kind = 'config' AND id <> '$cfg_dep'"); do
   s=$(ctl --json status "$id" | jq -r .status)
   for ((i = 0; i < 300; i++)); do
@@ -202,10 +203,15 @@ for n in 3 1 2; do
   [[ $(through_caddy "$url") == "$n" ]] || fail "web=$n: caddy reached $(through_caddy "$url") containers"
   [[ $(ctl ps "$app" | grep -c ' healthy$') == "$n" ]] || fail "web=$n: adctl ps: $(ctl ps "$app")"
   [[ $(curl -fsS "$url") == "v1 greeting=hello world "* ]] || fail "web=$n lost the config"
-  # The app's log tail: each replica's line, with its process and replica.
-  logs=$(ctl logs "$app" --tail -n 5)
-  [[ $(grep -c '^web\.[0-9]* | greet v1 listening$' <<<"$logs") == "$n" &&
-    $(grep -o '^web\.[0-9]*' <<<"$logs" | sort -u | wc -l) == "$n" ]] || fail "web=$n: adctl logs: $logs"
+  # The app's log tail: each replica's line, with its process and replica
+  # (the engine may hand a new container's first line over a moment late).
+  for ((i = 0; i < 40; i++)); do
+    logs=$(ctl logs "$app" --tail -n 5)
+    [[ $(grep -c '^web\.[0-9]* | greet v1 listening$' <<<"$logs") == "$n" &&
+      $(grep -o '^web\.[0-9]*' <<<"$logs" | sort -u | wc -l) == "$n" ]] && break
+    sleep 0.5
+  done
+  ((i < 40)) || fail "web=$n: adctl logs: $logs"
   echo "ok: web=$n: $running containers, all answering (scale took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s with checks)"
 done
 
