@@ -36,14 +36,48 @@ static const struct {
         { "status", adctl_cmd_status, "status ID",
           "Shows a deployment: state, URL, IP, steps with their durations, the\n"
           "build, and the error of a failed one.\n" },
-        { "logs", adctl_cmd_logs, "logs ID [-f|--follow]",
-          "Prints a deployment's build and runtime log lines.\n\n"
-          "  -f, --follow      keep printing new lines until the deployment is done\n" },
-        { "rm", adctl_cmd_rm, "rm ID",
-          "Destroys a deployment: its container, route and network go away.\n" },
-        { "rollback", adctl_cmd_rollback, "rollback ID",
-          "Runs the app's healthy release before deployment ID again, as a new\n"
-          "deployment (printed), without building.\n" },
+        { "logs", adctl_cmd_logs, "logs ID [-f|--follow] | logs APP [--tail] [-n N]",
+          "logs ID: prints a deployment's build and runtime log lines.\n"
+          "logs APP: the last N lines (default 100) of each running container of the\n"
+          "app, read from the engine now, as `web.<replica> | line`.\n\n"
+          "  -f, --follow      (ID) keep printing new lines until the deployment is done\n"
+          "  -n, --lines N     (APP) lines per container (1-1000)\n" },
+        { "rm", adctl_cmd_rm, "rm ID | rm APP",
+          "rm ID: destroys a deployment: its container, route and network go away.\n"
+          "rm APP: destroys the app: every deployment's containers, its route, network\n"
+          "and images, its releases and config.\n" },
+        { "rollback", adctl_cmd_rollback, "rollback ID | rollback APP [N] [--wait]",
+          "rollback ID: runs the app's healthy release before deployment ID again, as\n"
+          "a new deployment (printed), without building.\n"
+          "rollback APP [N]: runs release N of APP again (default: the release before\n"
+          "the current one), with that release's config and the app's scale.\n\n"
+          "  -w, --wait        follow the new deployment to its end\n" },
+        { "apps", adctl_cmd_apps, "apps",
+          "Lists the apps: status, current release, replicas, URL.\n" },
+        { "info", adctl_cmd_info, "info APP",
+          "Shows an app: repository, URL, IP, current release, config version, scale,\n"
+          "last deployment, and each container with its state and health.\n" },
+        { "ps", adctl_cmd_ps, "ps APP",
+          "Lists an app's containers: process type, release, state, health (each\n"
+          "replica probed over HTTP now).\n" },
+        { "config", adctl_cmd_config,
+          "config APP | config get APP NAME | config set APP NAME=V... | config unset APP NAME...",
+          "Shows the names of an app's config variables (values stay sealed), one\n"
+          "value in clear (get), or changes them: set and unset make a new release of\n"
+          "the current image with the new config, no build, health-gated.\n\n"
+          "  -w, --wait        follow the new release to its end\n"
+          "  --timeout S       give up waiting after S seconds\n" },
+        { "scale", adctl_cmd_scale, "scale APP web=N [--wait]",
+          "Runs N containers of the app's web process (1-100, within the operator's\n"
+          "deployer.max_replicas): a new release of the current image, no build.\n\n"
+          "  -w, --wait        follow the new release to its end\n" },
+        { "releases", adctl_cmd_releases, "releases APP",
+          "Lists an app's releases, newest first: number, status, config version,\n"
+          "commit, when, who, what changed.\n" },
+        { "redeploy", adctl_cmd_redeploy, "redeploy APP [REF] [--wait]",
+          "Deploys the app's repository again (its stored ref, or REF) with its\n"
+          "stored config.\n\n"
+          "  -w, --wait        follow the deployment to its end\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -63,7 +97,12 @@ static void usage(FILE *f)
                 "  status      show a deployment: state, URL, steps, build, error\n"
                 "  logs        print a deployment's build and runtime logs; -f follows them\n"
                 "  rm          destroy a deployment (its container, route and network)\n"
-                "  rollback    run the app's previous healthy release again\n"
+                "  rollback    run the app's previous healthy release (or release N) again\n"
+                "  apps        list apps; info APP shows one, ps APP its containers\n"
+                "  config      show or change an app's config variables (a new release)\n"
+                "  scale       change how many containers run an app (a new release)\n"
+                "  releases    list an app's releases\n"
+                "  redeploy    deploy an app's repository again with its stored settings\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"

@@ -91,6 +91,24 @@ int adctl_cmd_status(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_rm(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_apps(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_info(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_ps(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_config(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_releases(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
+/* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
+ * adctl_commands.c. */
+int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);
+/* adctl logs APP [-n N]: the app's containers' last lines. */
+int adctl_app_logs(struct adctl *ctl, int argc, char **argv);
+/* adctl rm APP: destroys the app and everything it owns. */
+int adctl_app_rm(struct adctl *ctl, int argc, char **argv);
+
+/* Follows deployment id to its end like deploy --wait (adctl_deploy.c);
+ * returns the exit code. */
+int adctl_wait(const struct adctl *ctl, const char *id, long timeout_s);
 
 /* Sets the API's base URL (http:// or https://); prints why not and
  * returns -1 otherwise. */

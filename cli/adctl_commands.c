@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/uuid.h"
 #include "ad/http.h"
 #include "adctl.h"
 
@@ -282,6 +283,15 @@ int adctl_cmd_rm(struct adctl *ctl, int argc, char **argv)
         const char *id = NULL;
         int ret;
 
+        /* adctl rm APP: an app name rather than a deployment id. */
+        for (int i = 1; i < argc; i++) {
+                if (argv[i][0] == '-')
+                        continue;
+                if (!ad_uuid_valid(argv[i]))
+                        return adctl_app_rm(ctl, argc, argv);
+                break;
+        }
+
         if (!parse_id_args(ctl, argc, argv, &id, &ret))
                 return ret;
         ret = request_id(ctl, "DELETE", id, NULL, &reply, 202);
@@ -301,6 +311,15 @@ int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv)
         struct adctl_reply reply;
         const char *id = NULL;
         int ret;
+
+        /* adctl rollback APP [N]: an app name rather than a deployment id. */
+        for (int i = 1; i < argc; i++) {
+                if (argv[i][0] == '-')
+                        continue;
+                if (!ad_uuid_valid(argv[i]))
+                        return adctl_app_rollback(ctl, argc, argv);
+                break;
+        }
 
         if (!parse_id_args(ctl, argc, argv, &id, &ret))
                 return ret;

@@ -197,6 +197,11 @@ static int wait_for(const struct adctl *ctl, const char *id, double start, long 
         }
 }
 
+int adctl_wait(const struct adctl *ctl, const char *id, long timeout_s)
+{
+        return wait_for(ctl, id, now_s(), timeout_s);
+}
+
 int adctl_cmd_deploy(struct adctl *ctl, int argc, char **argv)
 {
         static const struct option longopts[] = {

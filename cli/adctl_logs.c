@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/uuid.h"
 #include "adctl.h"
 
 /* A followed stream may last as long as a build: a day at most. */
@@ -175,6 +176,17 @@ int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv)
         const char *id;
         int c, opt, ret;
 
+        /* adctl logs APP: an app name rather than a deployment id. */
+        for (int i = 1; i < argc; i++) {
+                if (argv[i][0] == '-') {
+                        if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--lines") == 0)
+                                i++;
+                        continue;
+                }
+                if (!ad_uuid_valid(argv[i]))
+                        return adctl_app_logs(ctl, argc, argv);
+                break;
+        }
         opterr = 0;
         while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
                 switch (c) {

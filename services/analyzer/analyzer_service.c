@@ -85,6 +85,9 @@ static int publish_analyzed(struct ad_step_run *run, const char *app, const char
         msg.n_env_var_names = a->n_env_vars;
         msg.env_var_names = a->env_vars;
         msg.resources = resources_of(a, &res);
+        /* The app's scale, when the request carries it, wins. */
+        if (req->replicas > 0)
+                res.replicas = req->replicas;
         msg.git_sha = (char *)sha;
         msg.app_name = (char *)app;
         msg.has_dockerfile = a->has_dockerfile;

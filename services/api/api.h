@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ad/engine.h"
 #include "ad/event.h"
 #include "ad/httpd.h"
 #include "ad/outbox.h"
@@ -43,6 +44,10 @@ struct api_call {
         ad_db *db; /* borrowed by api_db_get(), given back after the handler */
         /* Set by handlers so the request's log line names it. */
         char deployment_id[AD_UUID_LEN + 1];
+        /* The {name} (an app) and {key} (a config variable) path segments;
+         * empty when the segment is not a valid name. */
+        char name[AD_APP_NAME_MAX + 1];
+        char key[AD_ENV_NAME_MAX + 1];
 };
 
 /* A pre-handler (authentication, rate limiting), run in registration order
@@ -59,6 +64,12 @@ struct api {
         bool have_key;               /* secrets.key is set */
         struct ad_secret_key key;
         struct api_pool *pool;
+        /* The container engine, to show an app's containers and probe them
+         * (engine.socket); NULL: replicas are shown as recorded. */
+        ad_engine *engine;
+        /* api.config_readers: who may read a config value in clear ("*":
+         * every caller; else comma-separated token names). */
+        char config_readers[512];
         struct {
                 api_hook_fn fn;
                 void *ud;
@@ -103,6 +114,19 @@ void api_deployments_get(struct api_call *call);
 void api_deployments_delete(struct api_call *call);
 void api_deployments_rollback(struct api_call *call);
 void api_logs_get(struct api_call *call);
+
+/* api_apps.c: /apps and what hangs under it. */
+void api_apps_list(struct api_call *call);
+void api_apps_get(struct api_call *call);
+void api_apps_delete(struct api_call *call);
+void api_apps_deploy(struct api_call *call);
+void api_apps_releases(struct api_call *call);
+void api_apps_rollback(struct api_call *call);
+void api_apps_config_get(struct api_call *call);
+void api_apps_config_patch(struct api_call *call);
+void api_apps_config_value(struct api_call *call);
+void api_apps_scale(struct api_call *call);
+void api_apps_logs(struct api_call *call);
 
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */

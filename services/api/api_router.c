@@ -31,6 +31,17 @@ static const struct api_route_def routes[] = {
         { "DELETE", "/deployments/{id}", "deployments_delete", api_deployments_delete },
         { "GET", "/deployments/{id}/logs", "deployments_logs", api_logs_get },
         { "POST", "/deployments/{id}/rollback", "deployments_rollback", api_deployments_rollback },
+        { "GET", "/apps", "apps_list", api_apps_list },
+        { "GET", "/apps/{name}", "apps_get", api_apps_get },
+        { "DELETE", "/apps/{name}", "apps_delete", api_apps_delete },
+        { "POST", "/apps/{name}/deployments", "apps_deploy", api_apps_deploy },
+        { "GET", "/apps/{name}/releases", "apps_releases", api_apps_releases },
+        { "POST", "/apps/{name}/rollback", "apps_rollback", api_apps_rollback },
+        { "GET", "/apps/{name}/config", "apps_config_get", api_apps_config_get },
+        { "PATCH", "/apps/{name}/config", "apps_config_patch", api_apps_config_patch },
+        { "GET", "/apps/{name}/config/{key}", "apps_config_value", api_apps_config_value },
+        { "POST", "/apps/{name}/scale", "apps_scale", api_apps_scale },
+        { "GET", "/apps/{name}/logs", "apps_logs", api_apps_logs },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -40,8 +51,15 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, POST";
         if (strcmp(pattern, "/deployments/{id}") == 0)
                 return "GET, DELETE";
-        if (strcmp(pattern, "/deployments/{id}/logs") == 0)
+        if (strcmp(pattern, "/deployments/{id}/logs") == 0 || strcmp(pattern, "/apps") == 0 ||
+            strcmp(pattern, "/apps/{name}/releases") == 0 ||
+            strcmp(pattern, "/apps/{name}/logs") == 0 ||
+            strcmp(pattern, "/apps/{name}/config/{key}") == 0)
                 return "GET";
+        if (strcmp(pattern, "/apps/{name}") == 0)
+                return "GET, DELETE";
+        if (strcmp(pattern, "/apps/{name}/config") == 0)
+                return "GET, PATCH";
         return "POST";
 }
 
@@ -80,6 +98,25 @@ static bool path_match(const char *pattern, const char *path, struct api_call *c
                         if (!call->id_valid)
                                 call->id[0] = '\0';
                         p += 4;
+                        s += n;
+                        continue;
+                }
+                if (strncmp(p, "{name}", 6) == 0 || strncmp(p, "{key}", 5) == 0) {
+                        bool is_name = p[1] == 'n';
+                        char *out = is_name ? call->name : call->key;
+                        size_t max = is_name ? AD_APP_NAME_MAX : AD_ENV_NAME_MAX;
+                        size_t n = strcspn(s, "/");
+
+                        if (n == 0)
+                                return false;
+                        out[0] = '\0';
+                        if (n <= max) {
+                                memcpy(out, s, n);
+                                out[n] = '\0';
+                                if (is_name ? !ad_app_name_valid(out) : !api_env_name_valid(out))
+                                        out[0] = '\0';
+                        }
+                        p += is_name ? 6 : 5;
                         s += n;
                         continue;
                 }
@@ -233,6 +270,19 @@ static void dispatch(struct api_call *call)
                         ad_httpd_reply_error(call->reply, 400, "invalid_id",
                                              "the deployment id must be a UUID such as "
                                              "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11");
+                        return;
+                }
+                if (strstr(matched->pattern, "{name}") && call->name[0] == '\0') {
+                        ad_httpd_reply_error(call->reply, 404, "not_found",
+                                             "no such app: an app name is 1 to %d of a-z, 0-9 "
+                                             "and -",
+                                             AD_APP_NAME_MAX);
+                        return;
+                }
+                if (strstr(matched->pattern, "{key}") && call->key[0] == '\0') {
+                        ad_httpd_reply_error(call->reply, 400, "invalid_name",
+                                             "a variable name is letters, digits and _, not "
+                                             "starting with a digit");
                         return;
                 }
                 matched->fn(call);

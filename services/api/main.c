@@ -15,6 +15,8 @@ static const char *const api_keys[] = {
         "api.tokens",
         "secrets.key",
         "api.clone_allowlist",
+        "engine.socket",
+        "api.config_readers",
         NULL,
 };
 
@@ -97,6 +99,15 @@ static int configure(struct api *api, ad_error_t *err)
                        "secrets.key (AD_SECRETS_KEY) is not set: requests with env are refused",
                        NULL);
         }
+        snprintf(api->config_readers, sizeof(api->config_readers), "%s",
+                 ad_config_string(api->svc.cfg, "api.config_readers", "*"));
+        {
+                const char *sock =
+                        ad_config_string(api->svc.cfg, "engine.socket", "/run/podman/podman.sock");
+
+                if (*sock && (ret = ad_engine_open(&api->engine, sock, err)) < 0)
+                        return ret;
+        }
         return api_pool_new(&api->pool,
                             ad_config_get_string(api->svc.cfg, api->svc.tables, "database.url"),
                             (unsigned)pool_size, err);
@@ -146,6 +157,7 @@ int main(int argc, char **argv)
          * connection once it returns. */
         ad_service_stop(&api.svc);
         api_pool_free(api.pool);
+        ad_engine_close(api.engine);
         ad_log(AD_LOG_INFO, "stopped", NULL);
         return AD_EXIT_OK;
 }

@@ -20,6 +20,7 @@ struct deployment {
         char status[32];
         char app[AD_APP_NAME_MAX + 1];
         char kind[16];
+        bool whole_app; /* destroyed with its app: shared images go too */
 };
 
 static void note(struct saga_result *res, const char *fmt, ...)
@@ -227,6 +228,8 @@ static int request_compensation(ad_db *db, const char *deployment_id, const char
 
 /* Publishes the next pending compensation, or ends the saga with `final`
  * when none is left. */
+static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err);
+
 static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope *in,
                              const char *final, struct saga_result *res, ad_error_t *err)
 {
@@ -249,7 +252,11 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
                         if (ret < 0)
                                 return ret;
                 }
-                return set_status(db, d, in->deployment_id, final, err);
+                ret = set_status(db, d, in->deployment_id, final, err);
+                /* Part of an app's destroy: the next of its deployments. */
+                if (ret == 0 && strcmp(final, "DESTROYED") == 0)
+                        ret = app_destroy_next(db, in, NULL, err);
+                return ret;
         }
         p[1] = PQgetvalue(r, 0, 0);
         return request_compensation(db, in->deployment_id, in->trace_id, p[1],
@@ -269,11 +276,13 @@ static int plan_compensations(ad_db *db, const char *id, const struct deployment
                 char s[16];
                 const char *p[3] = { id, step, s };
 
-                if (!strcmp(step, "build")) {
+                /* A rollback, config or scale release reused an image; an
+                 * app going away takes every image. */
+                if (!strcmp(step, "build") && !d->whole_app) {
                         cleanup_pgresult PGresult *r = NULL;
                         const char *q[1] = { id };
 
-                        if (!strcmp(d->kind, "rollback"))
+                        if (strcmp(d->kind, "deploy") != 0)
                                 continue;
                         ret = ad_db_exec(db, &r,
                                          "SELECT 1 FROM builds b JOIN releases r "
@@ -293,6 +302,37 @@ static int plan_compensations(ad_db *db, const char *id, const struct deployment
                            3, p, err);
         }
         return ret;
+}
+
+static char *env_json(Appdeployer__V1__EnvVar **env, size_t n);
+
+/* A deploy request makes or updates its app: repository, ref, and the
+ * config (the request's env replaces it unless keep_config says the env is
+ * the app's own).  The deployment records the config version it runs. */
+static int remember_app(ad_db *db, const char *id, const char *app,
+                        const Appdeployer__V1__DeployRequested *q, ad_error_t *err)
+{
+        cleanup_free char *env = env_json(q->env, q->n_env);
+        const char *p[6] = { app,
+                             q->repo_url ? q->repo_url : "",
+                             q->ref ? q->ref : "",
+                             env ? env : "{}",
+                             q->keep_config ? "true" : "false",
+                             id };
+
+        return exec(db,
+                    "WITH a AS (INSERT INTO apps (name, repo_url, ref, env) "
+                    "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (name) DO UPDATE SET "
+                    "repo_url = EXCLUDED.repo_url, ref = EXCLUDED.ref, "
+                    "env = CASE WHEN $5::boolean THEN apps.env ELSE EXCLUDED.env END, "
+                    "config_version = CASE WHEN $5::boolean OR (apps.env = '{}' AND "
+                    "EXCLUDED.env = '{}') THEN apps.config_version "
+                    "ELSE apps.config_version + 1 END, updated_at = now() "
+                    "RETURNING config_version) "
+                    "UPDATE deployments SET config_version = (SELECT config_version FROM a), "
+                    "description = 'deploy ' || CASE WHEN $3 = '' THEN 'default branch' "
+                    "ELSE $3 END WHERE id = $6::uuid",
+                    6, p, err);
 }
 
 static int on_requested(ad_db *db, const ad_envelope *in, struct deployment *d,
@@ -322,6 +362,8 @@ static int on_requested(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "trace_id, status) VALUES ($1, $2, $3, $4, $5, $6, 'ANALYZING')",
                            6, p, err);
         }
+        if (ret == 0)
+                ret = remember_app(db, in->deployment_id, app, q, err);
         if (ret == 0)
                 ret = step_start(db, in->deployment_id, "analyze", err);
         res->outcome = SAGA_APPLIED;
@@ -496,13 +538,20 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
                 const char *p[3] = { in->deployment_id, x->url ? x->url : "", x->ip ? x->ip : "" };
                 ret = exec(db, "UPDATE deployments SET url = $2, ip = $3 WHERE id = $1", 3, p, err);
         }
+        /* The app's lock makes two exposures of one app take turns: the
+         * later one always sees the earlier (release numbers, SUPERSEDED). */
+        if (ret == 0)
+                ret = exec(db, "SELECT pg_advisory_xact_lock(hashtext('app:' || $1))", 1,
+                           (const char *[]){ d->app }, err);
         if (ret == 0) {
                 const char *p[3] = { in->deployment_id, d->app, ids };
                 ret = exec(db,
-                           "INSERT INTO releases (app_name, deployment_id, image, container_ids) "
-                           "SELECT $2, $1, coalesce((SELECT image FROM builds WHERE "
+                           "INSERT INTO releases (app_name, deployment_id, image, container_ids, "
+                           "version) SELECT $2, $1, coalesce((SELECT image FROM builds WHERE "
                            "deployment_id = $1), ''), "
-                           "ARRAY(SELECT jsonb_array_elements_text($3::jsonb))",
+                           "ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), "
+                           "coalesce((SELECT max(version) FROM releases WHERE app_name = $2), 0) "
+                           "+ 1",
                            3, p, err);
         }
         if (ret == 0)
@@ -511,11 +560,7 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
                 ret = set_status(db, d, in->deployment_id, "EXPOSED", err);
         /* The app's earlier releases no longer serve (the deployer retired
          * their containers): they are SUPERSEDED, so one deployment of an
-         * app shows EXPOSED.  The app's lock makes two exposures of one app
-         * take turns, so the later one always sees the earlier. */
-        if (ret == 0)
-                ret = exec(db, "SELECT pg_advisory_xact_lock(hashtext('app:' || $1))", 1,
-                           (const char *[]){ d->app }, err);
+         * app shows EXPOSED. */
         if (ret == 0)
                 ret = exec(db,
                            "UPDATE deployments SET status = 'SUPERSEDED', version = version + 1, "
@@ -636,18 +681,87 @@ static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
         return ret;
 }
 
+/* The columns of a release's build that running its image again needs,
+ * in this order; `b` is builds, `r` releases. */
+#define REUSE_COLUMNS                                                                              \
+        "b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text, b.git_sha, "                  \
+        "r.deployment_id, cardinality(r.container_ids)"
+
+/* Starts deployment `id` (its row written, status BUILDING) from an image
+ * an earlier release of the app built: its build step counts as reused,
+ * and deploy.built goes out with the image, `env` (a JSON object of
+ * sealed values) and `replicas`, so provisioning and deployment run again
+ * with no build.  `row` is a result of REUSE_COLUMNS. */
+static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const char *app,
+                         PGresult *row, const char *env_text, uint32_t replicas, ad_error_t *err)
+{
+        Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
+        Appdeployer__V1__Resources res_msg = APPDEPLOYER__V1__RESOURCES__INIT;
+        Appdeployer__V1__EnvVar *envs[128], envv[128];
+        char event_id[AD_UUID_LEN + 1];
+        const char *tags[1];
+        ad_envelope env;
+        json_t *envj;
+        const char *k;
+        json_t *v;
+        size_t n = 0;
+        int ret;
+
+        ret = step_start(db, id, "build", err);
+        if (ret < 0)
+                return ret;
+        ad_event_init(&env, id, in->trace_id, 1, "coordinator", event_id);
+        ad_uuid_derive(event_id, in->event_id, "built");
+        b.image = PQgetvalue(row, 0, 0);
+        b.digest = PQgetvalue(row, 0, 1);
+        tags[0] = b.image;
+        b.n_tags = 1;
+        b.tags = (char **)tags;
+        b.cache_hit = true;
+        b.app_name = (char *)app;
+        b.port = (uint32_t)atoi(PQgetvalue(row, 0, 2));
+        res_msg.cpu = atof(PQgetvalue(row, 0, 3));
+        res_msg.memory_mb = (uint32_t)atoi(PQgetvalue(row, 0, 4));
+        res_msg.replicas = replicas;
+        b.resources = &res_msg;
+        b.git_sha = PQgetvalue(row, 0, 6);
+        envj = json_loads(env_text, 0, NULL);
+        json_object_foreach (envj, k, v) {
+                if (n == AD_ARRAY_SIZE(envv))
+                        break;
+                appdeployer__v1__env_var__init(&envv[n]);
+                envv[n].name = (char *)k;
+                envv[n].value = (char *)json_string_value(v);
+                envs[n] = &envv[n];
+                n++;
+        }
+        b.n_env = n;
+        b.env = envs;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
+        env.built = &b;
+        ret = ad_outbox_add(db, AD_SUBJECT_BUILT, &env, err);
+        json_decref(envj);
+        return ret;
+}
+
+/* Ends a release request that cannot run: its deployment is FAILED with
+ * `why`, nothing else changes. */
+static int fail_request(ad_db *db, const char *id, const char *step, const char *why,
+                        struct saga_result *res, ad_error_t *err)
+{
+        snprintf(res->status, sizeof(res->status), "FAILED");
+        note(res, "%s", why);
+        return exec(db,
+                    "UPDATE deployments SET status = 'FAILED', error = $2, "
+                    "failed_step = $3 WHERE id = $1",
+                    3, (const char *[]){ id, why, step }, err);
+}
+
 static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                        struct saga_result *res, ad_error_t *err)
 {
         const char *target = in->rollback->target_deployment_id;
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
-        Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
-        Appdeployer__V1__Resources res_msg = APPDEPLOYER__V1__RESOURCES__INIT;
-        Appdeployer__V1__EnvVar *envs[128], envv[128];
-        char id[AD_UUID_LEN + 1];
-        const char *tags[2];
-        ad_envelope env;
-        json_t *envj = NULL;
         int ret;
 
         if (d->found) {
@@ -669,8 +783,7 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         }
         /* The newest release of the app older than the target's own. */
         ret = ad_db_exec(db, &r,
-                         "SELECT b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text, "
-                         "b.git_sha, r.deployment_id, cardinality(r.container_ids) "
+                         "SELECT " REUSE_COLUMNS ", r.version "
                          "FROM releases r JOIN builds b USING "
                          "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
                          "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND d.created_at < $3 "
@@ -680,76 +793,320 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         if (ret < 0)
                 return ret;
         {
-                const char *p[7] = { in->deployment_id,
+                const char *p[8] = { in->deployment_id,
                                      PQgetvalue(t, 0, 0),
                                      PQgetvalue(t, 0, 1),
                                      PQgetvalue(t, 0, 2),
                                      in->trace_id ? in->trace_id : "",
                                      target,
-                                     PQntuples(r) ? PQgetvalue(r, 0, 6) : "" };
+                                     PQntuples(r) ? PQgetvalue(r, 0, 6) : "",
+                                     PQntuples(r) ? PQgetvalue(r, 0, 9) : "" };
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
-                           "status, kind, rollback_of, git_sha, requested_by) VALUES ($1, $2, $3, "
-                           "$4, $5, 'BUILDING', 'rollback', $6, $7, 'rollback')",
-                           7, p, err);
+                           "status, kind, rollback_of, git_sha, requested_by, config_version, "
+                           "description) VALUES ($1, $2, $3, $4, $5, 'BUILDING', 'rollback', "
+                           "$6, $7, 'rollback', (SELECT config_version FROM deployments WHERE "
+                           "id = (SELECT deployment_id FROM releases WHERE app_name = $2 AND "
+                           "version = nullif($8, '')::int)), 'rollback to v' || $8)",
+                           8, p, err);
                 if (ret < 0)
                         return ret;
         }
         res->outcome = SAGA_APPLIED;
-        if (PQntuples(r) == 0) {
-                const char *p[2] = { in->deployment_id,
-                                     "no earlier healthy release of this app to roll back to" };
-                snprintf(res->status, sizeof(res->status), "FAILED");
-                ret = exec(db,
-                           "UPDATE deployments SET status = 'FAILED', error = $2, "
-                           "failed_step = 'rollback' WHERE id = $1",
-                           2, p, err);
-                return ret;
+        if (PQntuples(r) == 0)
+                return fail_request(db, in->deployment_id, "rollback",
+                                    "no earlier healthy release of this app to roll back to", res,
+                                    err);
+        snprintf(res->status, sizeof(res->status), "BUILDING");
+        /* As many containers as that release ran. */
+        return publish_reuse(db, in, in->deployment_id, PQgetvalue(t, 0, 0), r, PQgetvalue(r, 0, 5),
+                             (uint32_t)atoi(PQgetvalue(r, 0, 8)), err);
+}
+
+/* The app's config after a release request: `current` (a JSON object of
+ * sealed values) with the request's set and unset applied.  NULL when out
+ * of memory. */
+static char *config_apply(const char *current, const Appdeployer__V1__ReleaseRequested *q)
+{
+        json_t *o = json_loads(current, 0, NULL);
+        char *text;
+
+        if (o == NULL || !json_is_object(o)) {
+                json_decref(o);
+                o = json_object();
         }
-        /* The build step is the previous release's: record it as reused. */
-        ret = step_start(db, in->deployment_id, "build", err);
+        for (size_t i = 0; i < q->n_set_env; i++)
+                if (q->set_env[i]->name && q->set_env[i]->value)
+                        json_object_set_new(o, q->set_env[i]->name,
+                                            json_string(q->set_env[i]->value));
+        for (size_t i = 0; i < q->n_unset_env; i++)
+                json_object_del(o, q->unset_env[i]);
+        text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
+        return text;
+}
+
+/* What a release request does, for the deployment's description. */
+static void describe_release(char *out, size_t size, const Appdeployer__V1__ReleaseRequested *q)
+{
+        size_t used;
+
+        if (q->rollback_to) {
+                snprintf(out, size, "rollback to v%u", q->rollback_to);
+                return;
+        }
+        if (q->web_replicas) {
+                snprintf(out, size, "scale web=%u", q->web_replicas);
+                return;
+        }
+        used = (size_t)snprintf(out, size, "config");
+        for (size_t i = 0; i < q->n_set_env && used < size; i++)
+                used += (size_t)snprintf(out + used, size - used, " set %s", q->set_env[i]->name);
+        for (size_t i = 0; i < q->n_unset_env && used < size; i++)
+                used += (size_t)snprintf(out + used, size - used, " unset %s", q->unset_env[i]);
+}
+
+/* deploy.release: a config change, a scale or a rollback to a release
+ * number.  Each is a new deployment of the app from an image it has, with
+ * no build (publish_reuse), health-gated like any deployment.  The app's
+ * row lock orders it with other changes of the same app, so two config
+ * changes never lose one another. */
+static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
+                      struct saga_result *res, ad_error_t *err)
+{
+        const Appdeployer__V1__ReleaseRequested *q = in->release;
+        cleanup_pgresult PGresult *a = NULL, *src = NULL, *cur = NULL;
+        cleanup_free char *env = NULL;
+        const char *app = q->app_name ? q->app_name : "";
+        const char *kind = q->rollback_to ? "rollback" : q->web_replicas ? "scale" : "config";
+        char desc[512], ver[16], replicas_text[16];
+        const char *cfg_version;
+        uint32_t replicas;
+        int ret;
+
+        if (d->found) {
+                note(res, "release deployment exists already (%s)", d->status);
+                return 0;
+        }
+        if (!ad_app_name_valid(app)) {
+                note(res, "release request names no valid app");
+                return 0;
+        }
+        ret = ad_db_exec(db, &a,
+                         "SELECT repo_url, ref, env::text, config_version, web_replicas "
+                         "FROM apps WHERE name = $1 FOR UPDATE",
+                         1, (const char *[]){ app }, err);
         if (ret < 0)
                 return ret;
-
-        ad_event_init(&env, in->deployment_id, in->trace_id, 1, "coordinator", id);
-        ad_uuid_derive(id, in->event_id, "built");
-        b.image = PQgetvalue(r, 0, 0);
-        b.digest = PQgetvalue(r, 0, 1);
-        tags[0] = b.image;
-        b.n_tags = 1;
-        b.tags = (char **)tags;
-        b.cache_hit = true;
-        b.app_name = PQgetvalue(t, 0, 0);
-        b.port = (uint32_t)atoi(PQgetvalue(r, 0, 2));
-        res_msg.cpu = atof(PQgetvalue(r, 0, 3));
-        res_msg.memory_mb = (uint32_t)atoi(PQgetvalue(r, 0, 4));
-        /* As many containers as that release ran. */
-        res_msg.replicas = (uint32_t)atoi(PQgetvalue(r, 0, 8));
-        b.resources = &res_msg;
-        b.git_sha = PQgetvalue(r, 0, 6);
-        envj = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
-        {
-                const char *k;
-                json_t *v;
-                size_t n = 0;
-
-                json_object_foreach (envj, k, v) {
-                        if (n == AD_ARRAY_SIZE(envv))
-                                break;
-                        appdeployer__v1__env_var__init(&envv[n]);
-                        envv[n].name = (char *)k;
-                        envv[n].value = (char *)json_string_value(v);
-                        envs[n] = &envv[n];
-                        n++;
-                }
-                b.n_env = n;
-                b.env = envs;
+        /* The current release: the app's exposed deployment. */
+        ret = ad_db_exec(db, &cur,
+                         "SELECT " REUSE_COLUMNS " FROM releases r JOIN builds b USING "
+                         "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
+                         "WHERE r.app_name = $1 AND d.status = 'EXPOSED' ORDER BY r.id DESC "
+                         "LIMIT 1",
+                         1, (const char *[]){ app }, err);
+        if (ret < 0)
+                return ret;
+        snprintf(ver, sizeof(ver), "%u", q->rollback_to);
+        if (q->rollback_to) {
+                /* The release asked for, if its image is still in the
+                 * registry: no build compensation removed it since. */
+                ret = ad_db_exec(
+                        db, &src,
+                        "SELECT " REUSE_COLUMNS ", d.config_version FROM releases r JOIN builds b "
+                        "USING (deployment_id) JOIN deployments d ON d.id = r.deployment_id "
+                        "WHERE r.app_name = $1 AND r.version = $2::int AND NOT EXISTS ("
+                        "SELECT 1 FROM builds b2 JOIN compensations c ON c.deployment_id = "
+                        "b2.deployment_id AND c.step = 'build' AND c.status = 'done' "
+                        "WHERE b2.image = b.image AND c.done_at > (SELECT max(created_at) "
+                        "FROM builds WHERE image = b.image))",
+                        2, (const char *[]){ app, ver }, err);
+                if (ret < 0)
+                        return ret;
         }
-        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
-        env.built = &b;
-        ret = ad_outbox_add(db, AD_SUBJECT_BUILT, &env, err);
-        json_decref(envj);
+        describe_release(desc, sizeof(desc), q);
+        {
+                PGresult *from = q->rollback_to ? src : cur;
+                bool have = PQntuples(a) && from && PQntuples(from);
+                const char *p[7] = { in->deployment_id,
+                                     app,
+                                     PQntuples(a) ? PQgetvalue(a, 0, 0) : "",
+                                     PQntuples(a) ? PQgetvalue(a, 0, 1) : "",
+                                     in->trace_id ? in->trace_id : "",
+                                     q->requested_by ? q->requested_by : "",
+                                     desc };
+                const char *p2[3] = { in->deployment_id, kind,
+                                      have ? PQgetvalue(from, 0, 7) : NULL };
+
+                ret = exec(db,
+                           "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
+                           "status, requested_by, description) VALUES ($1, $2, $3, $4, $5, "
+                           "'BUILDING', $6, $7)",
+                           7, p, err);
+                if (ret == 0)
+                        ret = exec(db,
+                                   "UPDATE deployments SET kind = $2, rollback_of = $3::uuid, "
+                                   "git_sha = (SELECT git_sha FROM deployments WHERE id = "
+                                   "$3::uuid) WHERE id = $1",
+                                   3, p2, err);
+                if (ret < 0)
+                        return ret;
+        }
+        res->outcome = SAGA_APPLIED;
+        if (PQntuples(a) == 0)
+                return fail_request(db, in->deployment_id, "release", "no such app", res, err);
+        if (q->rollback_to && PQntuples(src) == 0)
+                return fail_request(db, in->deployment_id, "release",
+                                    "no such release of this app, or its image was removed", res,
+                                    err);
+        if (!q->rollback_to && PQntuples(cur) == 0)
+                return fail_request(db, in->deployment_id, "release",
+                                    "the app has no running release to change: deploy it first",
+                                    res, err);
+
+        /* The config it runs, and the app's from now on. */
+        if (q->rollback_to) {
+                env = strdup(PQgetvalue(src, 0, 5));
+                cfg_version = PQgetisnull(src, 0, 9) ? PQgetvalue(a, 0, 3) : PQgetvalue(src, 0, 9);
+        } else if (!strcmp(kind, "config")) {
+                env = config_apply(PQgetvalue(a, 0, 2), q);
+                cfg_version = NULL; /* the next one */
+        } else {
+                env = strdup(PQgetvalue(a, 0, 2));
+                cfg_version = PQgetvalue(a, 0, 3);
+        }
+        if (env == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        /* Scale is the app's: a rollback or config change keeps it. */
+        if (q->web_replicas)
+                replicas = q->web_replicas;
+        else if (atoi(PQgetvalue(a, 0, 4)) > 0)
+                replicas = (uint32_t)atoi(PQgetvalue(a, 0, 4));
+        else
+                replicas = (uint32_t)atoi(PQgetvalue(cur && PQntuples(cur) ? cur : src, 0, 8));
+        snprintf(replicas_text, sizeof(replicas_text), "%u", q->web_replicas);
+        {
+                const char *p[4] = { app, env, cfg_version, replicas_text };
+
+                ret = exec(db,
+                           "UPDATE apps SET env = $2::jsonb, config_version = coalesce($3::int, "
+                           "(SELECT max(v) FROM (SELECT config_version AS v FROM apps WHERE name "
+                           "= $1 UNION ALL SELECT config_version FROM deployments WHERE "
+                           "app_name = $1) x) + 1), web_replicas = CASE WHEN $4::int > 0 "
+                           "THEN $4::int ELSE web_replicas END, updated_at = now() WHERE name = $1",
+                           4, p, err);
+        }
+        if (ret == 0)
+                ret = exec(db,
+                           "UPDATE deployments SET config_version = (SELECT config_version FROM "
+                           "apps WHERE name = $2) WHERE id = $1",
+                           2, (const char *[]){ in->deployment_id, app }, err);
+        if (ret < 0)
+                return ret;
         snprintf(res->status, sizeof(res->status), "BUILDING");
+        return publish_reuse(db, in, in->deployment_id, app, q->rollback_to ? src : cur, env,
+                             replicas, err);
+}
+
+/* Deployments of an app's destroy that still own something: not yet
+ * destroyed, or destroyed or rolled back with an image kept for another
+ * release.  $1: the app destroy request. */
+#define APP_DESTROY_PENDING                                                                        \
+        "SELECT d.id, d.trace_id FROM deployments d WHERE d.app_destroy = $1::uuid AND "           \
+        "(d.status NOT IN ('DESTROYING', 'DESTROYED', 'ROLLED_BACK') OR "                          \
+        "(d.status IN ('DESTROYED', 'ROLLED_BACK') AND d.kind = 'deploy' AND "                     \
+        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AND NOT "                    \
+        "EXISTS (SELECT 1 FROM compensations c WHERE c.deployment_id = d.id "                      \
+        "AND c.step = 'build' AND c.status = 'done'))) ORDER BY d.created_at DESC LIMIT 1"
+
+/* Starts the destroy of the next deployment of an app's destroy (the
+ * newest first, one at a time: an image goes only after the containers of
+ * every later release that reused it), when `in`'s deployment (or, given,
+ * `request`) belongs to one.  A deployment with nothing to compensate ends
+ * DESTROYED at once and the next one follows. */
+static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *own = NULL, *next = NULL;
+        struct saga_result one;
+        struct deployment dd;
+        ad_envelope e = *in;
+        int ret;
+
+        if (request == NULL) {
+                ret = ad_db_exec(db, &own,
+                                 "SELECT app_destroy FROM deployments WHERE id = $1 AND "
+                                 "app_destroy IS NOT NULL",
+                                 1, (const char *[]){ in->deployment_id }, err);
+                if (ret < 0 || PQntuples(own) == 0)
+                        return ret;
+                request = PQgetvalue(own, 0, 0);
+        }
+        ret = ad_db_exec(db, &next, APP_DESTROY_PENDING, 1, (const char *[]){ request }, err);
+        if (ret < 0 || PQntuples(next) == 0)
+                return ret;
+        e.deployment_id = PQgetvalue(next, 0, 0);
+        e.trace_id = PQgetvalue(next, 0, 1);
+        memset(&one, 0, sizeof(one));
+        ret = load(db, e.deployment_id, &dd, err);
+        if (ret < 0)
+                return ret;
+        dd.whole_app = true;
+        if (strcmp(dd.status, "DESTROYED") != 0)
+                return on_destroy(db, &e, &dd, &one, err);
+        /* Back to DESTROYING for the image it kept. */
+        ret = plan_compensations(db, e.deployment_id, &dd, 1, err);
+        if (ret == 0)
+                ret = exec(db,
+                           "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "
+                           "AND step = 'build' AND status <> 'done'",
+                           1, (const char *[]){ e.deployment_id }, err);
+        if (ret == 0)
+                ret = set_status(db, &dd, e.deployment_id, "DESTROYING", err);
+        if (ret == 0)
+                ret = next_compensation(db, &dd, &e, "DESTROYED", &one, err);
+        return ret;
+}
+
+/* deploy.app.destroy: every deployment of the app that still owns
+ * something is destroyed (the destroy saga of each, newest first, taking
+ * the images the app's releases shared), and the app and its releases are
+ * forgotten.  Its envelope's deployment_id names the request. */
+static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *res,
+                          ad_error_t *err)
+{
+        const char *app = in->app_destroy->app_name ? in->app_destroy->app_name : "";
+        cleanup_pgresult PGresult *a = NULL, *marked = NULL;
+        int ret;
+
+        if (!ad_app_name_valid(app)) {
+                note(res, "app destroy names no valid app");
+                return 0;
+        }
+        ret = ad_db_exec(db, &a, "SELECT 1 FROM apps WHERE name = $1 FOR UPDATE", 1,
+                         (const char *[]){ app }, err);
+        if (ret < 0)
+                return ret;
+        if (PQntuples(a) == 0) {
+                note(res, "app %s does not exist (already destroyed?)", app);
+                return 0;
+        }
+        /* Every deployment not destroyed already, and those keeping an
+         * image: the predicate of APP_DESTROY_PENDING picks among them. */
+        ret = ad_db_exec(db, &marked,
+                         "UPDATE deployments SET app_destroy = $2::uuid WHERE app_name = $1 AND "
+                         "(status <> 'DESTROYED' OR kind = 'deploy') RETURNING 1",
+                         2, (const char *[]){ app, in->deployment_id }, err);
+        if (ret == 0)
+                ret = app_destroy_next(db, in, in->deployment_id, err);
+        if (ret == 0)
+                ret = exec(db, "DELETE FROM releases WHERE app_name = $1", 1,
+                           (const char *[]){ app }, err);
+        if (ret == 0)
+                ret = exec(db, "DELETE FROM apps WHERE name = $1", 1, (const char *[]){ app }, err);
+        res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "DESTROYING");
+        note(res, "app %s: its %d deployments are destroyed one at a time", app,
+             marked ? PQntuples(marked) : 0);
         return ret;
 }
 
@@ -806,7 +1163,9 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
         snprintf(res->status, sizeof(res->status), "%s", d.found ? d.status : "");
 
         if (!d.found && env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK) {
+            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK &&
+            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE &&
+            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY) {
                 /* Its deploy.requested may still be on its way. */
                 ad_db_rollback(db);
                 res->outcome = SAGA_RETRY;
@@ -841,6 +1200,12 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
                 break;
         case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
                 ret = on_rollback(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
+                ret = on_release(db, env, &d, res, err);
+                break;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
+                ret = on_app_destroy(db, env, res, err);
                 break;
         default:
                 /* deploy.compensate.* is the coordinator's own output. */

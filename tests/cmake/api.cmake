@@ -9,3 +9,5 @@ set_tests_properties(test_api PROPERTIES TIMEOUT 180)
 add_test(NAME test_api_cli
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_api_cli.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_api_cli PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_apps_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_apps_request.c
+        LIBS adapirequest adcommon LABELS unit)

@@ -9,6 +9,7 @@
 
 #include "ad/bus.h"
 #include "ad/error.h"
+#include "ad/uuid.h"
 #include "appdeployer/v1/events.pb-c.h"
 
 typedef Appdeployer__V1__Envelope ad_envelope;
@@ -23,20 +24,10 @@ typedef Appdeployer__V1__Envelope ad_envelope;
 #define AD_SUBJECT_COMPENSATED "deploy.compensated" /* .<step> */
 #define AD_SUBJECT_DESTROY "deploy.destroy"
 #define AD_SUBJECT_ROLLBACK "deploy.rollback"
+#define AD_SUBJECT_RELEASE "deploy.release"
+#define AD_SUBJECT_APP_DESTROY "deploy.app.destroy"
 /* Core NATS (not stored): build and runtime log lines of a deployment. */
 #define AD_SUBJECT_LOGS "logs" /* .<deployment id> */
-
-#define AD_UUID_LEN 36
-
-/* Writes a random (v4) UUID and its terminating NUL into out. */
-void ad_uuid_v4(char out[AD_UUID_LEN + 1]);
-bool ad_uuid_valid(const char *s);
-
-/* A UUID derived from base and salt (SHA-256, shaped as a version 5
- * UUID): a step's output event gets an id derived from its input event's
- * id, so a redelivered input re-publishes the same id and the server (or
- * the coordinator's event log) drops the copy. */
-void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt);
 
 int64_t ad_now_ms(void);
 int64_t ad_monotonic_ms(void);

@@ -1,0 +1,533 @@
+/* adctl apps, info, ps, config, scale, releases, rollback APP, redeploy:
+ * the app as the thing users work with (the /apps routes). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/http.h"
+#include "ad/names.h"
+#include "adctl.h"
+
+/* Options of the commands that change an app. */
+struct change_opts {
+        bool wait;
+        long timeout_s;
+};
+
+/* Parses the common options (and --wait/--timeout when `change` is set)
+ * anywhere on the command line; leaves the positional arguments, in their
+ * order, at argv[optind...].  Returns
+ * ADCTL_OPT_NEXT to go on, else the exit code. */
+static int parse_opts(struct adctl *ctl, int argc, char **argv, struct change_opts *change)
+{
+        static const struct option longopts[] = {
+                { "wait", no_argument, NULL, 'w' },
+                { "timeout", required_argument, NULL, 't' },
+                ADCTL_COMMON_LONGOPTS,
+        };
+        int c, opt;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, change ? "wh" : "h", longopts, NULL)) != -1) {
+                if (change && c == 'w') {
+                        change->wait = true;
+                        continue;
+                }
+                if (change && c == 't') {
+                        char *end;
+
+                        change->timeout_s = strtol(optarg, &end, 10);
+                        if (*end || change->timeout_s <= 0)
+                                return adctl_usage_error(
+                                        argv[0], "--timeout takes seconds (got `%s`)", optarg);
+                        continue;
+                }
+                if (c == 'w' || c == 't')
+                        c = '?';
+                if ((opt = adctl_common_option(ctl, c, argv[0], argv)) != ADCTL_OPT_NEXT)
+                        return opt;
+        }
+        return ADCTL_OPT_NEXT;
+}
+
+/* The app name argument at argv[optind]; NULL after printing why. */
+static const char *app_arg(int argc, char **argv, int *ret)
+{
+        if (optind >= argc) {
+                *ret = adctl_usage_error(argv[0], "the app name is missing");
+                return NULL;
+        }
+        if (!ad_app_name_valid(argv[optind])) {
+                *ret = adctl_usage_error(argv[0],
+                                         "`%s` is not an app name (1 to %d of a-z, 0-9 and -)",
+                                         argv[optind], AD_APP_NAME_MAX);
+                return NULL;
+        }
+        return argv[optind++];
+}
+
+/* Sends method path (body) and checks the status; prints the raw reply
+ * with --json.  Returns 0 with *reply to print, or the exit code. */
+static int app_request(const struct adctl *ctl, const char *method, const char *path,
+                       const char *body, long ok_status, struct adctl_reply *reply)
+{
+        struct adctl_call call = { .method = method, .path = path, .body = body };
+        int ret;
+
+        if (adctl_request(ctl, &call, reply) < 0)
+                return ADCTL_EXIT_FAILURE;
+        if (reply->status != ok_status) {
+                ret = adctl_fail(ctl, reply);
+                adctl_reply_free(reply);
+                return ret;
+        }
+        if (ctl->json && ok_status != 202)
+                adctl_print_raw(reply);
+        return 0;
+}
+
+static char *app_path(const char *app, const char *suffix)
+{
+        char *path = NULL;
+
+        if (asprintf(&path, "/apps/%s%s", app, suffix ? suffix : "") < 0)
+                return NULL;
+        return path;
+}
+
+/* A change was accepted (202): prints the new deployment, or follows it. */
+static int accepted(const struct adctl *ctl, struct adctl_reply *reply, const char *what,
+                    const struct change_opts *o)
+{
+        const char *id = adctl_str(reply->doc, "id");
+        cleanup_free char *copy = strdup(id);
+        int ret = ADCTL_EXIT_OK;
+
+        if (ctl->json && !o->wait)
+                adctl_print_raw(reply);
+        else if (!ctl->json)
+                printf("%s %s: new deployment %s\n", what, adctl_str(reply->doc, "app"), id);
+        adctl_reply_free(reply);
+        if (o->wait && copy)
+                ret = adctl_wait(ctl, copy, o->timeout_s);
+        else if (!ctl->json && copy)
+                printf("Follow it with: adctl status %s\n", copy);
+        return ret;
+}
+
+int adctl_cmd_apps(struct adctl *ctl, int argc, char **argv)
+{
+        struct adctl_reply reply;
+        size_t i;
+        json_t *a;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        if ((ret = app_request(ctl, NULL, "/apps", NULL, 200, &reply)) != 0)
+                return ret;
+        if (!ctl->json) {
+                printf("%-24s  %-8s  %-8s  %-8s  %s\n", "APP", "STATUS", "RELEASE", "REPLICAS",
+                       "URL");
+                json_array_foreach (json_object_get(reply.doc, "apps"), i, a) {
+                        char rel[16] = "-";
+
+                        if (json_is_integer(json_object_get(a, "release")))
+                                snprintf(rel, sizeof(rel), "v%lld",
+                                         (long long)json_integer_value(
+                                                 json_object_get(a, "release")));
+                        printf("%-24s  %-8s  %-8s  %-8lld  %s\n", adctl_str(a, "name"),
+                               adctl_str(a, "status"), rel,
+                               (long long)json_integer_value(json_object_get(a, "replicas")),
+                               adctl_str(a, "url"));
+                }
+        }
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+static void field(const char *name, const char *value)
+{
+        if (value && *value)
+                printf("%-16s %s\n", name, value);
+}
+
+static void print_processes(json_t *procs)
+{
+        size_t i;
+        json_t *p;
+
+        if (!json_is_array(procs)) {
+                printf("(the API cannot see the container engine: no live replicas shown)\n");
+                return;
+        }
+        printf("%-6s  %-28s  %-36s  %-10s  %s\n", "TYPE", "NAME", "DEPLOYMENT", "STATE", "HEALTH");
+        json_array_foreach (procs, i, p)
+                printf("%-6s  %-28s  %-36s  %-10s  %s\n", adctl_str(p, "type"),
+                       adctl_str(p, "name"), adctl_str(p, "deployment_id"), adctl_str(p, "state"),
+                       adctl_str(p, "health"));
+}
+
+int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
+{
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        json_t *rel, *last;
+        char line[512];
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if ((path = app_path(app, NULL)) == NULL ||
+            (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                return ret ? ret : ADCTL_EXIT_FAILURE;
+        if (ctl->json) {
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        field("app:", adctl_str(reply.doc, "name"));
+        field("status:", adctl_str(reply.doc, "status"));
+        snprintf(line, sizeof(line), "%s%s%s%s", adctl_str(reply.doc, "repo_url"),
+                 *adctl_str(reply.doc, "ref") ? " (" : "", adctl_str(reply.doc, "ref"),
+                 *adctl_str(reply.doc, "ref") ? ")" : "");
+        field("repo:", line);
+        field("url:", adctl_str(reply.doc, "url"));
+        field("ip:", adctl_str(reply.doc, "ip"));
+        snprintf(line, sizeof(line), "v%lld",
+                 (long long)json_integer_value(json_object_get(reply.doc, "config_version")));
+        field("config:", line);
+        rel = json_object_get(reply.doc, "release");
+        if (json_is_object(rel)) {
+                snprintf(line, sizeof(line), "v%lld  %s (config v%lld)",
+                         (long long)json_integer_value(json_object_get(rel, "version")),
+                         adctl_str(rel, "image"),
+                         (long long)json_integer_value(json_object_get(rel, "config_version")));
+                field("release:", line);
+        }
+        snprintf(line, sizeof(line), "web=%zu",
+                 json_array_size(json_object_get(reply.doc, "containers")));
+        field("replicas:", line);
+        last = json_object_get(reply.doc, "last_deployment");
+        if (json_is_object(last)) {
+                snprintf(line, sizeof(line), "%s %s (%s)%s%s", adctl_str(last, "id"),
+                         adctl_str(last, "status"), adctl_str(last, "description"),
+                         *adctl_str(last, "error") ? ": " : "", adctl_str(last, "error"));
+                field("last deploy:", line);
+        }
+        printf("\n");
+        print_processes(json_object_get(reply.doc, "processes"));
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+int adctl_cmd_ps(struct adctl *ctl, int argc, char **argv)
+{
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if ((path = app_path(app, NULL)) == NULL ||
+            (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                return ret ? ret : ADCTL_EXIT_FAILURE;
+        if (!ctl->json)
+                print_processes(json_object_get(reply.doc, "processes"));
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+int adctl_cmd_releases(struct adctl *ctl, int argc, char **argv)
+{
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        size_t i;
+        json_t *r;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if ((path = app_path(app, "/releases")) == NULL ||
+            (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                return ret ? ret : ADCTL_EXIT_FAILURE;
+        if (!ctl->json) {
+                printf("%-5s  %-11s  %-7s  %-12s  %-19s  %-12s  %s\n", "REL", "STATUS", "CONFIG",
+                       "COMMIT", "CREATED (UTC)", "BY", "DESCRIPTION");
+                json_array_foreach (json_object_get(reply.doc, "releases"), i, r) {
+                        char ver[16], cfg[16], when[32];
+
+                        snprintf(ver, sizeof(ver), "v%lld",
+                                 (long long)json_integer_value(json_object_get(r, "version")));
+                        snprintf(cfg, sizeof(cfg), "v%lld",
+                                 (long long)json_integer_value(
+                                         json_object_get(r, "config_version")));
+                        snprintf(when, sizeof(when), "%.19s", adctl_str(r, "created_at"));
+                        if (strlen(when) > 10)
+                                when[10] = ' ';
+                        printf("%-5s  %-11s  %-7s  %-12.12s  %-19s  %-12s  %s%s\n", ver,
+                               json_is_true(json_object_get(r, "current")) ? "current"
+                                                                           : adctl_str(r, "status"),
+                               cfg, adctl_str(r, "git_sha"), when, adctl_str(r, "requested_by"),
+                               adctl_str(r, "description"),
+                               json_is_true(json_object_get(r, "image_available"))
+                                       ? ""
+                                       : " (image removed)");
+                }
+        }
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+/* adctl config APP | config set APP K=V... | config unset APP K... |
+ * config get APP K */
+int adctl_cmd_config(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL, *body = NULL;
+        json_auto_t *patch = NULL;
+        struct adctl_reply reply;
+        const char *sub = "show", *app;
+        size_t i;
+        json_t *n;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (optind < argc &&
+            (strcmp(argv[optind], "set") == 0 || strcmp(argv[optind], "unset") == 0 ||
+             strcmp(argv[optind], "get") == 0))
+                sub = argv[optind++];
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (strcmp(sub, "show") == 0) {
+                if (optind < argc)
+                        return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+                if ((path = app_path(app, "/config")) == NULL ||
+                    (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                        return ret ? ret : ADCTL_EXIT_FAILURE;
+                if (!ctl->json) {
+                        printf("# %s config v%lld (values: adctl config get %s NAME)\n", app,
+                               (long long)json_integer_value(
+                                       json_object_get(reply.doc, "config_version")),
+                               app);
+                        json_array_foreach (json_object_get(reply.doc, "names"), i, n)
+                                printf("%s\n", json_string_value(n));
+                }
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        if (strcmp(sub, "get") == 0) {
+                cleanup_free char *esc = NULL, *suffix = NULL;
+
+                if (optind + 1 != argc)
+                        return adctl_usage_error(argv[0], "config get takes one NAME");
+                esc = ad_http_escape(argv[optind]);
+                if (esc == NULL || asprintf(&suffix, "/config/%s", esc) < 0 ||
+                    (path = app_path(app, suffix)) == NULL)
+                        return ADCTL_EXIT_FAILURE;
+                if ((ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                        return ret;
+                if (!ctl->json)
+                        printf("%s\n", adctl_str(reply.doc, "value"));
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "config %s needs at least one %s", sub,
+                                         strcmp(sub, "set") == 0 ? "NAME=value" : "NAME");
+        patch = json_object();
+        for (; optind < argc; optind++) {
+                const char *arg = argv[optind];
+                const char *eq = strchr(arg, '=');
+
+                if (strcmp(sub, "set") == 0) {
+                        char name[256];
+
+                        if (eq == NULL || eq == arg || (size_t)(eq - arg) >= sizeof(name))
+                                return adctl_usage_error(argv[0], "`%s` is not NAME=value", arg);
+                        memcpy(name, arg, (size_t)(eq - arg));
+                        name[eq - arg] = '\0';
+                        json_object_set_new(patch, name, json_string(eq + 1));
+                } else {
+                        if (eq)
+                                return adctl_usage_error(argv[0], "unset takes names, not `%s`",
+                                                         arg);
+                        json_object_set_new(patch, arg, json_null());
+                }
+        }
+        body = json_dumps(patch, JSON_COMPACT);
+        if (body == NULL || (path = app_path(app, "/config")) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "PATCH", path, body, 202, &reply)) != 0)
+                return ret;
+        return accepted(ctl, &reply, "Changing the config of", &o);
+}
+
+/* adctl scale APP web=N */
+int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app, *arg;
+        char body[64], *end;
+        long n;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind + 1 != argc)
+                return adctl_usage_error(argv[0], "give one TYPE=N, such as web=3");
+        arg = argv[optind];
+        if (strncmp(arg, "web=", 4) != 0)
+                return adctl_usage_error(argv[0], "`%s`: the only process type is web (web=N)",
+                                         arg);
+        n = strtol(arg + 4, &end, 10);
+        if (*end || end == arg + 4 || n < 1 || n > 100)
+                return adctl_usage_error(argv[0], "`%s`: N is a number from 1 to 100", arg);
+        snprintf(body, sizeof(body), "{\"web\":%ld}", n);
+        if ((path = app_path(app, "/scale")) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "POST", path, body, 202, &reply)) != 0)
+                return ret;
+        return accepted(ctl, &reply, "Scaling", &o);
+}
+
+/* adctl rollback APP [N] */
+int adctl_app_rollback(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        char body[64] = "{}";
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc) {
+                const char *v = argv[optind][0] == 'v' ? argv[optind] + 1 : argv[optind];
+                char *end;
+                long n = strtol(v, &end, 10);
+
+                if (*end || end == v || n < 1 || optind + 1 < argc)
+                        return adctl_usage_error(argv[0], "`%s` is not a release number",
+                                                 argv[optind]);
+                snprintf(body, sizeof(body), "{\"release\":%ld}", n);
+        }
+        if ((path = app_path(app, "/rollback")) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "POST", path, body, 202, &reply)) != 0)
+                return ret;
+        return accepted(ctl, &reply, "Rolling back", &o);
+}
+
+/* adctl redeploy APP [REF]: a new commit with the app's settings. */
+int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL, *body = NULL;
+        json_auto_t *doc = json_object();
+        struct adctl_reply reply;
+        const char *app;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc)
+                json_object_set_new(doc, "ref", json_string(argv[optind++]));
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        body = json_dumps(doc, JSON_COMPACT);
+        if (body == NULL || (path = app_path(app, "/deployments")) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "POST", path, body, 202, &reply)) != 0)
+                return ret;
+        return accepted(ctl, &reply, "Deploying", &o);
+}
+
+int adctl_app_rm(struct adctl *ctl, int argc, char **argv)
+{
+        cleanup_free char *path = NULL;
+        struct adctl_reply reply;
+        const char *app;
+        int ret;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        if ((path = app_path(app, NULL)) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, "DELETE", path, NULL, 202, &reply)) != 0)
+                return ret;
+        if (ctl->json)
+                adctl_print_raw(&reply);
+        else
+                printf("Destroying app %s and everything it owns\n", app);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+/* adctl logs APP [--tail] [-n N]: the last N lines of each running
+ * container of the app, "web.<replica> | line". */
+int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "tail", no_argument, NULL, 't' },
+                { "lines", required_argument, NULL, 'n' },
+                ADCTL_COMMON_LONGOPTS,
+        };
+        cleanup_free char *path = NULL, *suffix = NULL;
+        struct adctl_reply reply;
+        const char *app, *lines = "100";
+        int c, opt, ret;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "tn:h", longopts, NULL)) != -1) {
+                if (c == 't')
+                        continue;
+                if (c == 'n') {
+                        lines = optarg;
+                        continue;
+                }
+                if ((opt = adctl_common_option(ctl, c, argv[0], argv)) != ADCTL_OPT_NEXT)
+                        return opt;
+        }
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+        if (strspn(lines, "0123456789") != strlen(lines) || !*lines || strlen(lines) > 6)
+                return adctl_usage_error(argv[0], "-n takes a number of lines (got `%s`)", lines);
+        if (asprintf(&suffix, "/logs?tail=%s%s", lines, ctl->json ? "&format=json" : "") < 0 ||
+            (path = app_path(app, suffix)) == NULL)
+                return ADCTL_EXIT_FAILURE;
+        if ((ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                return ret;
+        if (!ctl->json)
+                fwrite(reply.body, 1, reply.len, stdout);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}

@@ -1,0 +1,46 @@
+/* Parsing the bodies of the /apps routes, without a server or a database
+ * (the unit tests and tests/fuzz/fuzz_apps_body.c call exactly this code).
+ * Every rejection is AD_ERR_INVALID (AD_ERR_TOO_LARGE for too many
+ * variables) with a message a user can act on. */
+#ifndef AD_API_APPS_REQUEST_H
+#define AD_API_APPS_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ad/error.h"
+#include "api_request.h"
+
+/* Containers of one process type: the bounds of a scale request (the
+ * deployer's deployer.max_replicas may be lower: a release above it fails
+ * with that reason and the current one keeps serving). */
+#define API_SCALE_MAX 100
+
+/* PATCH /apps/{name}/config: {"NAME": "value" | 123 | true, "OTHER": null}.
+ * A value sets (as text, like POST /deployments env), null unsets; at
+ * least one name, at most AD_ENV_MAX_VARS. */
+struct api_config_patch {
+        struct api_env_var *set; /* values plain text: seal before use */
+        size_t n_set;
+        char **unset;
+        size_t n_unset;
+};
+
+int api_config_patch_parse(struct api_config_patch **out, const char *body, size_t len,
+                           ad_error_t *err);
+/* Wipes the values; NULL is a no-op. */
+void api_config_patch_free(struct api_config_patch *p);
+
+/* POST /apps/{name}/scale: {"web": N}, 1 <= N <= API_SCALE_MAX.  Only the
+ * web process type exists yet; another name is rejected. */
+int api_scale_parse(uint32_t *web, const char *body, size_t len, ad_error_t *err);
+
+/* POST /apps/{name}/rollback: {"release": N} (N >= 1), or an empty body
+ * or {} for the release before the current one (*release = 0). */
+int api_rollback_parse(uint32_t *release, const char *body, size_t len, ad_error_t *err);
+
+/* POST /apps/{name}/deployments: {"ref": "..."} or an empty body (*ref =
+ * NULL: the app's stored ref).  The caller frees *ref. */
+int api_app_deploy_parse(char **ref, const char *body, size_t len, ad_error_t *err);
+
+#endif

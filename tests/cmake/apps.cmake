@@ -1,0 +1,4 @@
+# Living with an app (issue 15): config, scale, releases, rollback, DELETE
+# /apps through the REST API and adctl, against the real stack.
+add_test(NAME e2e_apps COMMAND bash ${PROJECT_SOURCE_DIR}/tests/e2e/apps.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(e2e_apps PROPERTIES LABELS "integration;e2e" TIMEOUT 1800 RUN_SERIAL TRUE)

@@ -1,0 +1,151 @@
+/* The /apps bodies (services/api/api_apps_request.c): config patches,
+ * scale, rollback and app deploy bodies, valid and invalid.  No server:
+ * the same functions tests/fuzz/fuzz_apps_body.c drives. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api_apps_request.h"
+
+static void expect_patch_error(const char *body, const char *needle)
+{
+        struct api_config_patch *p = NULL;
+        ad_error_t err = NULL;
+
+        assert_true(api_config_patch_parse(&p, body, strlen(body), &err) < 0);
+        assert_null(p);
+        assert_non_null(err);
+        if (strstr(ad_error_message(err), needle) == NULL)
+                fail_msg("%s: message \"%s\" lacks \"%s\"", body, ad_error_message(err), needle);
+        ad_error_release(&err);
+}
+
+static void test_config_patch_sets_and_unsets(void **state)
+{
+        const char *body = "{\"GREETING\": \"hello world\", \"N\": 3, \"ON\": true, \"OLD\": null}";
+        struct api_config_patch *p = NULL;
+        ad_error_t err = NULL;
+
+        (void)state;
+        assert_int_equal(api_config_patch_parse(&p, body, strlen(body), &err), 0);
+        assert_int_equal(p->n_set, 3);
+        assert_string_equal(p->set[0].name, "GREETING");
+        assert_string_equal(p->set[0].value, "hello world");
+        assert_string_equal(p->set[1].value, "3");
+        assert_string_equal(p->set[2].value, "true");
+        assert_int_equal(p->n_unset, 1);
+        assert_string_equal(p->unset[0], "OLD");
+        api_config_patch_free(p);
+        api_config_patch_free(NULL);
+}
+
+static void test_config_patch_rejects(void **state)
+{
+        (void)state;
+        expect_patch_error("", "JSON object");
+        expect_patch_error("[]", "JSON object");
+        expect_patch_error("{}", "nothing to change");
+        expect_patch_error("{\"1A\": \"x\"}", "not valid");
+        expect_patch_error("{\"A-B\": \"x\"}", "not valid");
+        expect_patch_error("{\"A\": [1]}", "must be a string");
+        expect_patch_error("{\"A\": 1.5}", "must be a string");
+        expect_patch_error("{\"A\": \"x\", \"A\": \"y\"}", "invalid JSON");
+        expect_patch_error("{\"A\": \"x\\u0000y\"}", "NUL");
+        expect_patch_error("{\"A\": ", "invalid JSON");
+        /* More than AD_ENV_MAX_VARS names. */
+        {
+                char *body = malloc(16 * (AD_ENV_MAX_VARS + 2));
+                size_t len = 0;
+
+                len += (size_t)sprintf(body + len, "{");
+                for (int i = 0; i <= AD_ENV_MAX_VARS; i++)
+                        len += (size_t)sprintf(body + len, "%s\"V%d\": null", i ? "," : "", i);
+                sprintf(body + len, "}");
+                expect_patch_error(body, "at most");
+                free(body);
+        }
+}
+
+static void test_scale(void **state)
+{
+        ad_error_t err = NULL;
+        uint32_t web = 0;
+
+        (void)state;
+        assert_int_equal(api_scale_parse(&web, "{\"web\": 3}", 10, &err), 0);
+        assert_int_equal(web, 3);
+        assert_true(api_scale_parse(&web, "{\"web\": 0}", 10, &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "from 1 to 100"));
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&web, "{\"web\": 101}", 12, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&web, "{\"web\": \"3\"}", 12, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&web, "{\"worker\": 1}", 13, &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "only process type is web"));
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&web, "", 0, &err) < 0);
+        ad_error_release(&err);
+        assert_int_equal(web, 3); /* untouched on failure */
+}
+
+static void test_rollback(void **state)
+{
+        ad_error_t err = NULL;
+        uint32_t rel = 7;
+
+        (void)state;
+        assert_int_equal(api_rollback_parse(&rel, "", 0, &err), 0);
+        assert_int_equal(rel, 0);
+        assert_int_equal(api_rollback_parse(&rel, "{}", 2, &err), 0);
+        assert_int_equal(rel, 0);
+        assert_int_equal(api_rollback_parse(&rel, "{\"release\": 2}", 14, &err), 0);
+        assert_int_equal(rel, 2);
+        assert_true(api_rollback_parse(&rel, "{\"release\": 0}", 14, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_rollback_parse(&rel, "{\"release\": -1}", 15, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_rollback_parse(&rel, "{\"version\": 1}", 14, &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "unknown field \"version\""));
+        ad_error_release(&err);
+}
+
+static void test_app_deploy(void **state)
+{
+        ad_error_t err = NULL;
+        char *ref = NULL;
+
+        (void)state;
+        assert_int_equal(api_app_deploy_parse(&ref, NULL, 0, &err), 0);
+        assert_null(ref);
+        assert_int_equal(api_app_deploy_parse(&ref, "{\"ref\": \"v2\"}", 13, &err), 0);
+        assert_string_equal(ref, "v2");
+        free(ref);
+        ref = NULL;
+        assert_true(api_app_deploy_parse(&ref, "{\"ref\": \"a..b\"}", 15, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_app_deploy_parse(&ref, "{\"ref\": 1}", 10, &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_app_deploy_parse(&ref, "{\"repo_url\": \"x\"}", 17, &err) < 0);
+        ad_error_release(&err);
+        assert_null(ref);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_config_patch_sets_and_unsets),
+                cmocka_unit_test(test_config_patch_rejects),
+                cmocka_unit_test(test_scale),
+                cmocka_unit_test(test_rollback),
+                cmocka_unit_test(test_app_deploy),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
