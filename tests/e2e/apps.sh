@@ -43,10 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/../tests/ad_test_bus_reset"
-"$root/scripts/services.sh" up "$bin"
-. "$AD_STATE_DIR/run/services/env"
-api=$ADCTL_API
 ctl() { "$bin/adctl" "$@"; }
 q() { psql "$AD_DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 engine() { curl -fsS --unix-socket "$AD_ENGINE_SOCKET" "http://d/v1.41$1"; }
@@ -92,6 +88,12 @@ EOF
 repos=$work/git
 git_repo_from "$repos/greet" "$app_src"
 git_daemon_start "$repos" "$work/git-daemon.log"
+# Services after the git server: git_daemon_start allowlists its exact
+# address for their clones (AD_CLONE_ALLOWLIST, read by services.sh).
+"$bin/../tests/ad_test_bus_reset"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+api=$ADCTL_API
 # shellcheck disable=SC2154 # git_port is set by git_daemon_start
 git_url=git://127.0.0.1:$git_port/greet
 commit_version() { # VERSION: a new commit that serves VERSION

@@ -63,6 +63,11 @@ export AD_KUBERNETES_KUBECONFIG=$AD_K8S_KUBECONFIG
 export AD_KUBERNETES_QUOTA_MEMORY_MB=2048 AD_KUBERNETES_QUOTA_CPU=4
 export AD_KUBERNETES_ROLLOUT_TIMEOUT_S=${AD_KUBERNETES_ROLLOUT_TIMEOUT_S:-120}
 export AD_KUBERNETES_INGRESS_CLASS=nginx AD_KUBERNETES_POLL_MS=200
+# The git server first: git_daemon_start allowlists its exact address for
+# the services' clones (AD_CLONE_ALLOWLIST, read by services.sh).
+repos=$work/git
+mkdir -p "$repos"
+git_daemon_start "$repos" "$work/git-daemon.log"
 "$bin/../tests/ad_test_bus_reset"
 "$root/scripts/services.sh" up "$bin"
 . "$AD_STATE_DIR/run/services/env"
@@ -78,9 +83,6 @@ wait_final() { # ID -> final status
   echo "$s"
 }
 
-repos=$work/git
-mkdir -p "$repos"
-git_daemon_start "$repos" "$work/git-daemon.log"
 git_repo_from "$repos/py" "$root/examples/python-stdlib"
 git_repo_from "$repos/big" "$root/examples/python-stdlib"
 printf 'resources: { cpu: 500m, memory: 4Gi }\n' >"$repos/big/deployer.yaml"
