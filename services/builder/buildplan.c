@@ -284,7 +284,7 @@ static int emit_runtime(FILE *f, const struct ad_analysis *a, const char *extra_
  * truststore in one JVM start (keytool would take one start per
  * certificate). */
 static const char truststore_java[] =
-        "import java.io.*;import java.security.*;import java.security.cert.*;"
+        "import java.io.*;import java.security.KeyStore;import java.security.cert.*;"
         "class T{public static void main(String[] a)throws Exception{"
         "KeyStore k=KeyStore.getInstance(\"PKCS12\");k.load(null,null);int i=0;"
         "for(Certificate c:CertificateFactory.getInstance(\"X.509\")"
@@ -492,6 +492,13 @@ static int plan_python(FILE *f, const struct ad_analysis *a,
                  * what we want. */
                 fprintf(f, "ENV PIP_NO_CACHE_DIR=1 PIP_BREAK_SYSTEM_PACKAGES=1 "
                            "PIP_DISABLE_PIP_VERSION_CHECK=1\n");
+                /* The python image has pip and venv since base-images.sh
+                 * added them; an older one gets them here (a layer shared
+                 * by every app on that image). */
+                fprintf(f, "RUN python3 -m pip --version >/dev/null 2>&1 || { export "
+                           "DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get "
+                           "install -y -q --no-install-recommends python3-pip python3-venv && "
+                           "rm -rf /var/lib/apt/lists/*; }\n");
                 /* uv must not download a Python of its own: the
                  * image's python3 is the one the app runs on. */
                 fprintf(f, "ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy "
