@@ -2,7 +2,11 @@
 # Build the platform's own base and runtime images from Debian packages (no
 # public image registry is reachable, so nothing can be pulled):
 #   localhost/app-deployer/base:bookworm    mmdebstrap minbase + ca-certificates, tini
-#   localhost/app-deployer/{node,python,go,static,php}:bookworm   FROM base
+#   localhost/app-deployer/{node,python,go,static,php,rust,java,jre}:bookworm   FROM base
+# go and rust are build-stage images with the host's own toolchain when it
+# has one (Debian's Go 1.19 and Rust 1.63 are too old for today's modules
+# and crates; cargo 1.63 cannot read crates.io's sparse index), else
+# Debian's; java is the JDK with Maven (build stage), jre the runtime.
 # Every image has user `app` (uid/gid 10001) and /app owned by it; runtime
 # images run as `app` in /app with PORT=8080 by default, under tini
 # (ENTRYPOINT) so SIGTERM stops them promptly.
@@ -14,7 +18,9 @@
 # Env: AD_DEBIAN_MIRROR, AD_DEBIAN_SECURITY_MIRROR (default: what the host's
 #      apt uses), AD_CACHE_DIR (default /var/cache/app-deployer: rootfs tar),
 #      AD_STATE_DIR (its podman/containers.conf is used if present),
-#      AD_IMAGES (space-separated subset of: node python go static php).
+#      AD_IMAGES (space-separated subset of: node python go static php rust java
+#      jre), AD_HOST_TOOLCHAINS=0 (Debian's Go and Rust even when the host has
+#      its own).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,7 +32,24 @@ PREFIX=localhost/app-deployer
 BASE=$PREFIX/base:$SUITE
 CACHE=$(ad_cache_dir)
 FORCE=${AD_FORCE_REBUILD:-0}
-read -r -a IMAGES <<<"${AD_IMAGES:-node python go static php}"
+read -r -a IMAGES <<<"${AD_IMAGES:-node python go static php rust java jre}"
+HOST_TOOLCHAINS=${AD_HOST_TOOLCHAINS:-1}
+
+# The host's Go root and Rust sysroot, when usable (empty otherwise).
+host_goroot() {
+  ((HOST_TOOLCHAINS)) || return 0
+  local root
+  root=$(go env GOROOT 2>/dev/null) || return 0
+  [[ -x $root/bin/go && $root == /* ]] && echo "$root"
+}
+host_rust_sysroot() {
+  ((HOST_TOOLCHAINS)) || return 0
+  local root
+  root=$(rustc --print sysroot 2>/dev/null) || return 0
+  [[ -x $root/bin/rustc && -x $root/bin/cargo && $root == /* ]] && echo "$root"
+}
+GOROOT_HOST=$(host_goroot || true)
+RUST_HOST=$(host_rust_sysroot || true)
 
 # The first http(s) URI of the host's apt sources ending in /debian (or
 # /debian-security): that mirror is known to be reachable from here.
@@ -136,21 +159,64 @@ build_base() {
 # recipe NAME: print the Containerfile body (after FROM) for NAME.
 # shellcheck disable=SC2016 # $PORT etc. are for the container shell
 recipe() {
-  local pkgs cmd env=""
+  local pkgs cmd env="" pre="" post=""
   case $1 in
   node)
     pkgs="nodejs npm"
     cmd='["node"]'
     ;;
   python)
-    pkgs="python3"
+    # pip and venv: pip, uv, Poetry, PDM and Pipenv installs.
+    pkgs="python3 python3-pip python3-venv"
     cmd='["python3"]'
     ;;
   go)
     # Build-stage image. No gcc (no recommends): pure-Go static binaries.
-    pkgs="golang-go git"
-    env='ENV CGO_ENABLED=0'
+    if [[ -n $GOROOT_HOST ]]; then
+      pkgs="git"
+      post="# host toolchain: $("$GOROOT_HOST/bin/go" version)
+COPY --chown=0:0 . /usr/local/go/"
+      env='ENV CGO_ENABLED=0 PATH=/usr/local/go/bin:$PATH'
+    else
+      pkgs="golang-go git"
+      env='ENV CGO_ENABLED=0'
+    fi
+    # The standard library compiled once, with the flags of generated
+    # builds (buildplan.c: CGO_ENABLED=0 GOFLAGS=-trimpath, GOCACHE=/go/cache):
+    # an app's build then compiles only its own packages and modules.
+    post="$post
+ENV GOPATH=/go GOCACHE=/go/cache
+RUN PATH=/usr/local/go/bin:\$PATH CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local go build std && \\
+ chmod -R a+rwX /go"
     cmd='["go", "version"]'
+    ;;
+  rust)
+    # Build-stage image: cargo + rustc, cc as the linker, what the usual
+    # -sys crates need (pkg-config, OpenSSL headers).
+    if [[ -n $RUST_HOST ]]; then
+      pkgs="gcc libc6-dev pkg-config libssl-dev git"
+      post="# host toolchain: $("$RUST_HOST/bin/rustc" --version)
+COPY --chown=0:0 bin/cargo bin/rustc /usr/local/rust/bin/
+COPY --chown=0:0 lib/ /usr/local/rust/lib/
+COPY --chown=0:0 libexec/ /usr/local/rust/libexec/"
+      env='ENV PATH=/usr/local/rust/bin:$PATH CARGO_HOME=/cargo'
+    else
+      pkgs="cargo rustc gcc libc6-dev pkg-config libssl-dev git"
+      env='ENV CARGO_HOME=/cargo'
+    fi
+    cmd='["cargo", "--version"]'
+    ;;
+  java)
+    # Build-stage image. The JDK's postinst wants man directories that the
+    # base image leaves out.
+    pre='mkdir -p /usr/share/man/man1 &&'
+    pkgs="openjdk-17-jdk-headless maven"
+    cmd='["java", "-version"]'
+    ;;
+  jre)
+    pre='mkdir -p /usr/share/man/man1 &&'
+    pkgs="openjdk-17-jre-headless"
+    cmd='["java", "-version"]'
     ;;
   static)
     # busybox httpd: ~1 MB, serves $STATIC_DIR on $PORT as non-root.
@@ -165,10 +231,11 @@ recipe() {
   *) ad_die "unknown runtime image: $1" ;;
   esac
   cat <<EOF
-RUN export DEBIAN_FRONTEND=noninteractive \\
- && apt-get update -q \\
+RUN export DEBIAN_FRONTEND=noninteractive && $pre \\
+ apt-get update -q \\
  && apt-get install -y -q --no-install-recommends $pkgs \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+$post
 ENV PORT=8080
 $env
 WORKDIR /app
@@ -178,8 +245,17 @@ CMD $cmd
 EOF
 }
 
+# The build context of NAME: the host toolchain it copies, or nothing.
+context_of() {
+  case $1 in
+  go) [[ -n $GOROOT_HOST ]] && echo "$GOROOT_HOST" ;;
+  rust) [[ -n $RUST_HOST ]] && echo "$RUST_HOST" ;;
+  esac
+  return 0
+}
+
 build_runtime() {
-  local name=$1 image=$PREFIX/$1:$SUITE t0=$SECONDS ctx base_id hash old_id
+  local name=$1 image=$PREFIX/$1:$SUITE t0=$SECONDS ctx base_id hash old_id src
   base_id=$(podman image inspect --format '{{.Id}}' "$BASE")
   # Rebuild when the recipe or the base image changed.
   hash=$( (
@@ -201,7 +277,8 @@ build_runtime() {
   # --pull=never: the base is local; never look for it in a registry.
   # --layers=false: one layer on the base, no intermediate images left
   # behind (the whole image is cached instead, see the label check above).
-  if ! podman build --runtime runc --pull=never --layers=false -t "$image" -f "$ctx/Containerfile" "$ctx" >&2; then
+  src=$(context_of "$name")
+  if ! podman build --runtime runc --pull=never --layers=false -t "$image" -f "$ctx/Containerfile" "${src:-$ctx}" >&2; then
     rm -rf "$ctx"
     ad_die "building $image failed"
   fi

@@ -183,6 +183,36 @@ static int dir_is_main(struct analyzer_repo *repo, const char *dir, ad_error_t *
         return 0;
 }
 
+/* Does a package directory start a network server?  Among several
+ * commands the server is the one to deploy (a CLI or a migrator is not). */
+static int dir_serves(struct analyzer_repo *repo, const char *dir, ad_error_t *err)
+{
+        static const char *const marks[] = { "ListenAndServe", "net.Listen(",    "http.Serve(",
+                                             "gin.Default()",  "gin.New()",      "echo.New()",
+                                             "fiber.New(",     "grpc.NewServer(" };
+        size_t dlen = strlen(dir);
+
+        for (size_t i = 0; i < repo->n_files; i++) {
+                const char *path = repo->files[i].path;
+                cleanup_free char *data = NULL;
+                size_t len;
+                int r;
+
+                if (strncmp(path, dir, dlen) != 0 || strchr(path + dlen, '/') != NULL ||
+                    !analyzer_has_suffix(path, ".go") || analyzer_has_suffix(path, "_test.go"))
+                        continue;
+                r = analyzer_repo_read(repo, path, ANALYZER_MAX_SCAN_FILE, true, &data, &len, err);
+                if (r == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                for (size_t m = 0; m < AD_ARRAY_SIZE(marks); m++)
+                        if (strstr(data, marks[m]))
+                                return 1;
+        }
+        return 0;
+}
+
 /* A name usable as bin/<name> and in a COPY line unquoted. */
 static bool plain_name(const char *s, size_t n)
 {
@@ -205,7 +235,7 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
                            ad_error_t *err)
 {
         char **dirs = NULL;
-        size_t n = 0, mains = 0, found = 0;
+        size_t n = 0, mains = 0, servers = 0, found = 0;
         const char *base;
         int r, root_main = 0;
 
@@ -223,7 +253,10 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
                 if (r == 1) {
                         if (mains++ == 0)
                                 found = i;
-                        r = 0;
+                        r = servers == 0 ? dir_serves(repo, dir, err) : 0;
+                        if (r == 1 && servers++ == 0)
+                                found = i;
+                        r = r < 0 ? r : 0;
                 }
         }
         /* Railpack's order: a main package at the root wins, then the
@@ -240,9 +273,16 @@ static int go_main_package(struct analyzer_repo *repo, struct ad_analysis *a, st
                 else if (mains == 1)
                         r = analyzer_why(a, err, "goMainPackage",
                                          "the only main package under cmd/");
+                else if (servers > 0)
+                        r = analyzer_why(a, err, "goMainPackage",
+                                         "of %zu main packages under cmd/, cmd/%s is the first "
+                                         "that starts a server (set deployer.yaml start to run "
+                                         "another)",
+                                         mains, dirs[found]);
                 else
                         r = analyzer_why(a, err, "goMainPackage",
-                                         "the first of %zu main packages under cmd/ (set "
+                                         "the first of %zu main packages under cmd/, none of "
+                                         "which starts a server that we can see (set "
                                          "deployer.yaml start to run another)",
                                          mains);
         } else if (r == 0) {

@@ -209,6 +209,19 @@ static int java_maven(struct analyzer_repo *repo, struct ad_analysis *a, bool *s
         if (r == 0)
                 r = analyzer_why(a, err, "packageManager", "pom.xml%s",
                                  wrapper ? " and the mvnw wrapper" : "");
+        /* The pom alone keys the dependency layer (Maven's repository in
+         * the image); a multi-module build resolves the rest itself. */
+        if (r == 0) {
+                static const char *const deps[] = { "pom.xml", NULL };
+
+                r = analyzer_set_deps(repo, a, deps, true, err);
+        }
+        if (r == 0)
+                r = analyzer_setf(&a->install_command, err, "mvn -B -q dependency:go-offline");
+        if (r == 0)
+                r = analyzer_why(a, err, "installCommand",
+                                 "pom.xml: the dependencies and plugins resolved in their own "
+                                 "cached layer");
         if (r == 0)
                 r = analyzer_setf(&a->build_command, err, "%s -B -DskipTests clean package",
                                   wrapper ? "sh ./mvnw" : "mvn");

@@ -242,7 +242,10 @@ struct python_ctx {
         const char *entry; /* main.py, app.py or server.py */
         char *entry_data;  /* its first ANALYZER_MAX_SCAN_FILE bytes */
         const char *framework;
-        bool gunicorn;
+        bool gunicorn, uvicorn;
+        /* The production server the start command runs but the app does
+         * not depend on: installed after its dependencies. */
+        const char *add_server;
 };
 
 static int read_optional(struct analyzer_repo *repo, const char *name, size_t max, char **data,
@@ -527,6 +530,37 @@ static char *django_project_from_manage(struct analyzer_repo *repo)
         return strndup(p, (size_t)(e - p));
 }
 
+/* collectstatic at build time when the settings name a STATIC_ROOT
+ * (without one Django refuses to collect). */
+static int django_static(struct analyzer_repo *repo, struct ad_analysis *a, const char *module,
+                         ad_error_t *err)
+{
+        cleanup_free char *settings = NULL;
+        cleanup_free char *data = NULL;
+        size_t len = 0;
+        int r;
+
+        if (asprintf(&settings, "%s/settings.py", module) < 0)
+                return analyzer_oom(err);
+        r = analyzer_repo_read(repo, settings, ANALYZER_MAX_SCAN_FILE, true, &data, &len, err);
+        if (r == -AD_ERR_NOT_FOUND)
+                return analyzer_why(a, err, "buildCommand", "django: no %s, no collectstatic",
+                                    settings);
+        if (r < 0)
+                return r;
+        if (strstr(data, "STATIC_ROOT") == NULL)
+                return analyzer_why(a, err, "buildCommand",
+                                    "django: %s sets no STATIC_ROOT, no collectstatic", settings);
+        if (*(a->build_command ? a->build_command : "") != '\0')
+                return 0;
+        r = analyzer_setf(&a->build_command, err, "python3 manage.py collectstatic --noinput");
+        return r < 0 ? r
+                     : analyzer_why(a, err, "buildCommand",
+                                    "django: %s sets STATIC_ROOT: the static files are "
+                                    "collected into the image",
+                                    settings);
+}
+
 static int django_start(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
                         ad_error_t *err)
 {
@@ -552,20 +586,30 @@ static int django_start(struct analyzer_repo *repo, struct ad_analysis *a, struc
                                  "release: line or deployer.yaml release overrides it)");
         if (r < 0)
                 return r;
-        if (module && c->gunicorn) {
-                r = analyzer_setf(&a->start_command, err,
-                                  "python3 -m gunicorn %s.wsgi:application --bind 0.0.0.0:$PORT",
-                                  module);
+        if (module) {
+                r = django_static(repo, a, module, err);
+                if (r == 0)
+                        r = analyzer_setf(&a->start_command, err,
+                                          "python3 -m gunicorn %s.wsgi:application --bind "
+                                          "0.0.0.0:$PORT",
+                                          module);
+                if (r == 0 && !c->gunicorn)
+                        c->add_server = "gunicorn";
                 return r < 0 ? r
                              : analyzer_why(a, err, "startCommand",
-                                            "django with gunicorn: the WSGI module %s/wsgi.py "
-                                            "(DJANGO_SETTINGS_MODULE of manage.py)",
-                                            module);
+                                            "django under gunicorn (a production WSGI server, "
+                                            "never runserver): the WSGI module %s/wsgi.py "
+                                            "(DJANGO_SETTINGS_MODULE of manage.py)%s",
+                                            module,
+                                            c->gunicorn ? ""
+                                                        : "; gunicorn is not a dependency, "
+                                                          "so the build installs it");
         }
         r = analyzer_setf(&a->start_command, err, "python3 manage.py runserver 0.0.0.0:$PORT");
         return r < 0 ? r
                      : analyzer_why(a, err, "startCommand",
-                                    "django: manage.py runserver (gunicorn is not a dependency)");
+                                    "django: manage.py runserver, the development server: no "
+                                    "<project>/wsgi.py found for gunicorn");
 }
 
 static int python_start(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
@@ -575,12 +619,11 @@ static int python_start(struct analyzer_repo *repo, struct ad_analysis *a, struc
         cleanup_free char *module = NULL;
         cleanup_free char *target = NULL;
         cleanup_free char *where = NULL;
-        bool self = c->entry && runs_itself(c->entry_data);
         int r;
 
         if (strcmp(fw, "django") == 0 && analyzer_repo_has_file(repo, "manage.py"))
                 return django_start(repo, a, c, err);
-        if ((strcmp(fw, "fastapi") == 0 || strcmp(fw, "flask") == 0) && (!self || c->gunicorn)) {
+        if (strcmp(fw, "fastapi") == 0 || strcmp(fw, "flask") == 0) {
                 bool fastapi = strcmp(fw, "fastapi") == 0;
 
                 r = find_app_object(repo, c, fastapi ? "FastAPI(" : "Flask(", &target, &where, err);
@@ -594,35 +637,34 @@ static int python_start(struct analyzer_repo *repo, struct ad_analysis *a, struc
                 r = analyzer_setf(&a->start_command, err,
                                   "python3 -m uvicorn %s%.*s --host 0.0.0.0 --port $PORT",
                                   target[n] ? "--factory " : "", (int)n, target);
+                if (r == 0 && !c->uvicorn)
+                        c->add_server = "uvicorn";
                 return r < 0 ? r
                              : analyzer_why(a, err, "startCommand",
                                             "fastapi: the ASGI app %s found in %s, served by "
-                                            "uvicorn",
-                                            target, where);
+                                            "uvicorn%s",
+                                            target, where,
+                                            c->uvicorn ? ""
+                                                       : " (not a dependency: the build "
+                                                         "installs it)");
         }
-        if (target && c->gunicorn) {
+        if (target) {
                 r = analyzer_setf(&a->start_command, err,
                                   strchr(target, '(')
                                           ? "python3 -m gunicorn '%s' --bind 0.0.0.0:$PORT"
                                           : "python3 -m gunicorn %s --bind 0.0.0.0:$PORT",
                                   target);
+                if (r == 0 && !c->gunicorn)
+                        c->add_server = "gunicorn";
                 return r < 0 ? r
                              : analyzer_why(a, err, "startCommand",
-                                            "flask with gunicorn: the WSGI app %s found in %s",
-                                            target, where);
-        }
-        if (target) {
-                r = analyzer_setf(
-                        &a->start_command, err,
-                        strchr(target, '(')
-                                ? "python3 -m flask --app '%s' run --host 0.0.0.0 --port $PORT"
-                                : "python3 -m flask --app %s run --host 0.0.0.0 --port $PORT",
-                        target);
-                return r < 0 ? r
-                             : analyzer_why(a, err, "startCommand",
-                                            "flask app %s found in %s (add gunicorn for a "
-                                            "production server)",
-                                            target, where);
+                                            "flask under gunicorn (a production WSGI server, "
+                                            "never the development server): the WSGI app %s "
+                                            "found in %s%s",
+                                            target, where,
+                                            c->gunicorn ? ""
+                                                        : "; gunicorn is not a dependency, "
+                                                          "so the build installs it");
         }
         if (c->entry == NULL)
                 return analyzer_why(a, err, "startCommand",
@@ -661,6 +703,25 @@ static int python_port(struct analyzer_repo *repo, struct ad_analysis *a, struct
                             DEFAULT_PORT);
 }
 
+/* The server goes in after the app's own dependencies, with the same
+ * installer: uv's environments have no pip of their own. */
+static int python_add_server(struct ad_analysis *a, const char *server, ad_error_t *err)
+{
+        const char *install = a->install_command ? a->install_command : "";
+        const char *pm = a->package_manager ? a->package_manager : "";
+        cleanup_free char *old = *install ? strdup(install) : NULL;
+
+        if (*install && old == NULL)
+                return analyzer_oom(err);
+        if (strcmp(pm, "pip") == 0 && strstr(install, "-r requirements.txt"))
+                return analyzer_setf(&a->install_command, err, "%s %s", old, server);
+        if (*install == '\0')
+                return analyzer_setf(&a->install_command, err, "python3 -m pip install %s", server);
+        return analyzer_setf(&a->install_command, err, "%s && %s %s", old,
+                             strcmp(pm, "uv") == 0 ? "uv pip install" : "python3 -m pip install",
+                             server);
+}
+
 static int python_run(struct analyzer_repo *repo, struct ad_analysis *a, struct python_ctx *c,
                       ad_error_t *err)
 {
@@ -674,6 +735,7 @@ static int python_run(struct analyzer_repo *repo, struct ad_analysis *a, struct 
 
         c->framework = c->req.framework ? c->req.framework : c->pyproject.framework;
         c->gunicorn = c->req.has_gunicorn || c->pyproject.has_gunicorn;
+        c->uvicorn = c->req.has_uvicorn || c->pyproject.has_uvicorn;
         r = analyzer_setf(&a->language, err, "python");
         if (r == 0)
                 r = analyzer_why(a, err, "language", "%s at the root", trigger);
@@ -698,6 +760,8 @@ static int python_run(struct analyzer_repo *repo, struct ad_analysis *a, struct 
                 r = python_version(repo, a, c, err);
         if (r == 0)
                 r = python_start(repo, a, c, err);
+        if (r == 0 && c->add_server)
+                r = python_add_server(a, c->add_server, err);
         if (r == 0)
                 r = python_port(repo, a, c, err);
         return r;

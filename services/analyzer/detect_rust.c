@@ -274,11 +274,27 @@ int analyzer_detect_rust(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
                 if (r == 0)
                         r = analyzer_why(a, err, "version", "Cargo.toml rust-version");
         }
-        /* cargo needs the targets (src/) to read the manifest: no early
-         * copy of Cargo.toml alone. */
-        if (r == 0)
+        /* A single crate: its manifests alone key the dependency layer
+         * (the builder stands an empty main in for src/ there).  A
+         * workspace needs every member's manifest: no early layer. */
+        if (r == 0 && c.n_members == 0) {
+                static const char *const deps[] = { "Cargo.toml", "Cargo.lock", NULL };
+
+                r = analyzer_set_deps(repo, a, deps, true, err);
+                if (r == 0)
+                        r = analyzer_setf(&a->install_command, err, "cargo fetch%s",
+                                          analyzer_repo_has_file(repo, "Cargo.lock") ? " --locked"
+                                                                                     : "");
+                if (r == 0)
+                        r = analyzer_why(a, err, "installCommand",
+                                         "the crates of %s fetched and compiled in their own "
+                                         "cached layer",
+                                         analyzer_repo_has_file(repo, "Cargo.lock") ? "Cargo.lock"
+                                                                                    : "Cargo.toml");
+        } else if (r == 0) {
                 r = analyzer_why(a, err, "installCommand",
-                                 "none: cargo build fetches the crates in Cargo.lock");
+                                 "none: a workspace; cargo build fetches the crates");
+        }
         if (r == 0 && bin) {
                 r = analyzer_setf(&a->build_command, err, "cargo build --release --bin %s", bin);
                 if (r == 0)

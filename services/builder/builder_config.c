@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/cleanup.h"
 #include "ad/git.h"
 #include "ad/names.h"
 #include "builder.h"
@@ -16,6 +17,7 @@ const char *const builder_config_keys[] = {
         "builder.clone_timeout_s",
         "builder.extra_ca_file",
         "builder.images.*",
+        "builder.mirrors.*",
         "builder.max_log_lines",
         "builder.build_timeout_s",
         "builder.push_timeout_s",
@@ -35,6 +37,30 @@ static int check_registry(const char *r, ad_error_t *err)
                     '\0')
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "key `registry.address`: expected host:port, got `%s`", r);
+        return 0;
+}
+
+/* builder.mirrors.<name>: package-registry mirrors for generated builds. */
+static int load_mirrors(struct ad_buildplan_mirrors *m, const ad_config *cfg, ad_error_t *err)
+{
+        const struct {
+                const char *key;
+                const char **out;
+        } keys[] = {
+                { "builder.mirrors.pypi", &m->pypi },
+                { "builder.mirrors.npm", &m->npm },
+                { "builder.mirrors.goproxy", &m->goproxy },
+                { "builder.mirrors.gosumdb", &m->gosumdb },
+                { "builder.mirrors.goflags", &m->goflags },
+                { "builder.mirrors.maven", &m->maven },
+                { "builder.mirrors.cargo", &m->cargo },
+        };
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(keys); i++) {
+                *keys[i].out = ad_config_string(cfg, keys[i].key, "");
+                if (ad_buildplan_check_mirror(keys[i].key, *keys[i].out, err) < 0)
+                        return -AD_ERR_INVALID;
+        }
         return 0;
 }
 
@@ -86,6 +112,12 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 ad_config_string(cfg, "builder.images.static", c->images.static_site);
         c->images.php = ad_config_string(cfg, "builder.images.php", c->images.php);
         c->images.base = ad_config_string(cfg, "builder.images.base", c->images.base);
+        c->images.rust = ad_config_string(cfg, "builder.images.rust", c->images.rust);
+        c->images.java = ad_config_string(cfg, "builder.images.java", c->images.java);
+        c->images.jre = ad_config_string(cfg, "builder.images.jre", c->images.jre);
+        ret = load_mirrors(&c->images.mirrors, cfg, err);
+        if (ret < 0)
+                return ret;
 
         c->work_dir = ad_config_string(cfg, "builder.work_dir", getenv("TMPDIR"));
         if (c->work_dir == NULL || *c->work_dir == '\0')

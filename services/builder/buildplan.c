@@ -11,7 +11,12 @@
 /* Where the extra CA lands in the image.  /etc/ssl/certs is also a
  * directory Go's crypto/x509 scans, so Go builds trust it with no env. */
 #define EXTRA_CA_PATH "/etc/ssl/certs/ad-extra-ca.pem"
+/* The system bundle plus the extra CA: tools that take one file get it. */
+#define CA_BUNDLE_PATH "/etc/ssl/certs/ad-ca-bundle.pem"
+/* The same certificates for the JVM (PKCS#12, password "changeit"). */
+#define TRUSTSTORE_PATH "/etc/ssl/certs/ad-truststore.p12"
 #define MAX_COMMAND 4096
+#define MAX_MIRROR 512
 
 void ad_buildplan_images_default(struct ad_buildplan_images *images)
 {
@@ -22,6 +27,9 @@ void ad_buildplan_images_default(struct ad_buildplan_images *images)
                 .static_site = "localhost/app-deployer/static:bookworm",
                 .php = "localhost/app-deployer/php:bookworm",
                 .base = "localhost/app-deployer/base:bookworm",
+                .rust = "localhost/app-deployer/rust:bookworm",
+                .java = "localhost/app-deployer/java:bookworm",
+                .jre = "localhost/app-deployer/jre:bookworm",
                 .extra_ca = false,
         };
 }
@@ -39,9 +47,6 @@ static const struct toolchain toolchains[] = {
         { "ruby", NULL, "ruby-full bundler build-essential git",
           "BUNDLE_WITHOUT=development:test BUNDLE_JOBS=4 RAILS_ENV=production "
           "RACK_ENV=production" },
-        { "java", "gradle", "default-jdk-headless gradle", NULL },
-        { "java", NULL, "default-jdk-headless maven", NULL },
-        { "rust", NULL, "cargo rustc build-essential pkg-config libssl-dev", NULL },
         { "elixir", NULL, "elixir erlang-dev erlang-xmerl build-essential git",
           "MIX_ENV=prod LANG=C.UTF-8" },
         { "cpp", "meson", "meson ninja-build g++ pkg-config", NULL },
@@ -78,8 +83,10 @@ const char *ad_buildplan_image(const struct ad_buildplan_images *images, const c
                 return images->node;
         if (strcmp(language, "python") == 0)
                 return images->python;
-        if (strcmp(language, "go") == 0)
-                return images->base; /* the runtime; images->go only builds */
+        if (strcmp(language, "go") == 0 || strcmp(language, "rust") == 0)
+                return images->base; /* the runtime; images->go/rust only build */
+        if (strcmp(language, "java") == 0)
+                return images->jre;
         if (strcmp(language, "static") == 0)
                 return images->static_site;
         if (strcmp(language, "php") == 0)
@@ -272,12 +279,129 @@ static int emit_runtime(FILE *f, const struct ad_analysis *a, const char *extra_
         return emit_cmd(f, str(a->release_command), a->start_command, err);
 }
 
-static void emit_extra_ca(FILE *f, const struct ad_buildplan_images *images)
+/* The JVM reads no PEM bundle: a single-file Java program (java >= 11
+ * runs a .java source directly) turns the combined bundle into a PKCS#12
+ * truststore in one JVM start (keytool would take one start per
+ * certificate). */
+static const char truststore_java[] =
+        "import java.io.*;import java.security.KeyStore;import java.security.cert.*;"
+        "class T{public static void main(String[] a)throws Exception{"
+        "KeyStore k=KeyStore.getInstance(\"PKCS12\");k.load(null,null);int i=0;"
+        "for(Certificate c:CertificateFactory.getInstance(\"X.509\")"
+        ".generateCertificates(new FileInputStream(a[0])))k.setCertificateEntry(\"ad\"+i++,c);"
+        "try(OutputStream o=new FileOutputStream(a[1])){k.store(o,\"changeit\".toCharArray());}}}";
+
+/* The operator's extra CA (e.g. a TLS-inspecting proxy) for every tool
+ * of the build: one bundle (the image's system store plus the extra CA,
+ * PEM blocks only) and each tool's own variable for it.  `java` adds the
+ * truststore and the JVM options that make Maven and Gradle use it. */
+static void emit_trust(FILE *f, const struct ad_buildplan_images *images, bool java)
 {
         if (!images->extra_ca)
                 return;
         fprintf(f, "# The operator's extra CA (e.g. a TLS-inspecting proxy) for the install.\n");
         fprintf(f, "COPY %s %s\n", AD_BUILDPLAN_EXTRA_CA_FILE, EXTRA_CA_PATH);
+        fprintf(f,
+                "RUN cat /etc/ssl/certs/ca-certificates.crt %s 2>/dev/null | sed -n "
+                "'/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p' > %s\n",
+                EXTRA_CA_PATH, CA_BUNDLE_PATH);
+        fprintf(f,
+                "ENV SSL_CERT_FILE=%s REQUESTS_CA_BUNDLE=%s PIP_CERT=%s CURL_CA_BUNDLE=%s "
+                "GIT_SSL_CAINFO=%s CARGO_HTTP_CAINFO=%s NODE_EXTRA_CA_CERTS=%s DENO_CERT=%s "
+                "UV_NATIVE_TLS=1\n",
+                CA_BUNDLE_PATH, CA_BUNDLE_PATH, CA_BUNDLE_PATH, CA_BUNDLE_PATH, CA_BUNDLE_PATH,
+                CA_BUNDLE_PATH, CA_BUNDLE_PATH, CA_BUNDLE_PATH);
+        if (!java)
+                return;
+        fprintf(f,
+                "RUN mkdir -p /tmp/ad-ts && printf '%%s' '%s' > /tmp/ad-ts/T.java && "
+                "java /tmp/ad-ts/T.java %s %s && rm -rf /tmp/ad-ts\n",
+                truststore_java, CA_BUNDLE_PATH, TRUSTSTORE_PATH);
+        fprintf(f,
+                "ENV JAVA_TOOL_OPTIONS=\"-Djavax.net.ssl.trustStore=%s "
+                "-Djavax.net.ssl.trustStoreType=PKCS12 "
+                "-Djavax.net.ssl.trustStorePassword=changeit\"\n",
+                TRUSTSTORE_PATH);
+}
+
+static bool set(const char *s)
+{
+        return s != NULL && *s != '\0';
+}
+
+int ad_buildplan_check_mirror(const char *what, const char *value, ad_error_t *err)
+{
+        if (!set(value))
+                return 0;
+        if (strlen(value) > MAX_MIRROR)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "%s is longer than %d bytes", what,
+                                     MAX_MIRROR);
+        /* It goes into ENV lines, a quoted printf argument and XML. */
+        if (value[strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789:/._~%@+=,?- ")] != '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "%s `%.64s` has a character outside "
+                                     "[A-Za-z0-9:/._~%%@+=,?- ]",
+                                     what, value);
+        return 0;
+}
+
+static int check_mirrors(const struct ad_buildplan_mirrors *m, ad_error_t *err)
+{
+        const struct {
+                const char *what, *value;
+        } all[] = {
+                { "mirrors.pypi", m->pypi },       { "mirrors.npm", m->npm },
+                { "mirrors.goproxy", m->goproxy }, { "mirrors.gosumdb", m->gosumdb },
+                { "mirrors.goflags", m->goflags }, { "mirrors.maven", m->maven },
+                { "mirrors.cargo", m->cargo },
+        };
+
+        for (size_t i = 0; i < AD_ARRAY_SIZE(all); i++)
+                if (ad_buildplan_check_mirror(all[i].what, all[i].value, err) < 0)
+                        return -AD_ERR_INVALID;
+        return 0;
+}
+
+enum ecosystem { ECO_NPM = 1, ECO_PYPI = 2, ECO_GO = 4, ECO_MAVEN = 8, ECO_CARGO = 16 };
+
+/* Each configured mirror as the tools of `eco` read it.  Build stage
+ * only for Go, Rust and Java (the final stage starts afresh). */
+static void emit_mirrors(FILE *f, const struct ad_buildplan_images *images, unsigned eco)
+{
+        const struct ad_buildplan_mirrors *m = &images->mirrors;
+
+        if ((eco & ECO_NPM) && set(m->npm))
+                fprintf(f,
+                        "ENV NPM_CONFIG_REGISTRY=\"%s\" YARN_REGISTRY=\"%s\" "
+                        "YARN_NPM_REGISTRY_SERVER=\"%s\" BUN_CONFIG_REGISTRY=\"%s\"\n",
+                        m->npm, m->npm, m->npm, m->npm);
+        if ((eco & ECO_PYPI) && set(m->pypi))
+                fprintf(f,
+                        "ENV PIP_INDEX_URL=\"%s\" UV_DEFAULT_INDEX=\"%s\" PDM_PYPI_URL=\"%s\" "
+                        "PIPENV_PYPI_MIRROR=\"%s\"\n",
+                        m->pypi, m->pypi, m->pypi, m->pypi);
+        if ((eco & ECO_GO) && set(m->goproxy))
+                fprintf(f, "ENV GOPROXY=\"%s\"\n", m->goproxy);
+        if ((eco & ECO_GO) && set(m->gosumdb))
+                fprintf(f, "ENV GOSUMDB=\"%s\"\n", m->gosumdb);
+        if ((eco & ECO_GO) && set(m->goflags))
+                fprintf(f, "ENV GOFLAGS=\"-trimpath %s\"\n", m->goflags);
+        if ((eco & ECO_MAVEN) && set(m->maven))
+                fprintf(f,
+                        "RUN mkdir -p /root/.m2 && printf '<settings><mirrors><mirror><id>"
+                        "ad-mirror</id><mirrorOf>*</mirrorOf><url>%%s</url></mirror></mirrors>"
+                        "</settings>\\n' '%s' > /root/.m2/settings.xml\n",
+                        m->maven);
+        if ((eco & ECO_CARGO) && set(m->cargo))
+                fprintf(f,
+                        "RUN mkdir -p \"$CARGO_HOME\" && printf '[source.crates-io]\\n"
+                        "replace-with = \"ad-mirror\"\\n[source.ad-mirror]\\nregistry = "
+                        "\"%%s\"\\n' '%s%s' >> \"$CARGO_HOME/config.toml\"\n",
+                        strncmp(m->cargo, "sparse+", 7) == 0 || strncmp(m->cargo, "git+", 4) == 0
+                                ? ""
+                                : "sparse+",
+                        m->cargo);
 }
 
 /* Manifests first, install, then the source: the install layer is reused
@@ -321,10 +445,8 @@ static int plan_node(FILE *f, const struct ad_analysis *a, const struct ad_build
         if (r < 0)
                 return r;
         emit_from(f, images->node, *str(a->output_dir) ? "build" : NULL);
-        if (images->extra_ca) {
-                emit_extra_ca(f, images);
-                fprintf(f, "ENV NODE_EXTRA_CA_CERTS=%s\n", EXTRA_CA_PATH);
-        }
+        emit_trust(f, images, false);
+        emit_mirrors(f, images, ECO_NPM);
         /* The image ships npm only (Debian's nodejs + npm). */
         if (strcmp(pm, "yarn") == 0 && strstr(str(a->install_command), "--immutable"))
                 /* Yarn berry: corepack (bundled with node >= 16.9) or the
@@ -370,17 +492,19 @@ static int plan_python(FILE *f, const struct ad_analysis *a,
                  * what we want. */
                 fprintf(f, "ENV PIP_NO_CACHE_DIR=1 PIP_BREAK_SYSTEM_PACKAGES=1 "
                            "PIP_DISABLE_PIP_VERSION_CHECK=1\n");
-                if (images->extra_ca) {
-                        emit_extra_ca(f, images);
-                        /* pip does not read the system store: give it the
-                         * system bundle plus the extra CA. */
-                        fprintf(f,
-                                "RUN cat /etc/ssl/certs/ca-certificates.crt %s "
-                                "> /etc/ssl/certs/ad-ca-bundle.pem 2>/dev/null || "
-                                "cp %s /etc/ssl/certs/ad-ca-bundle.pem\n",
-                                EXTRA_CA_PATH, EXTRA_CA_PATH);
-                        fprintf(f, "ENV PIP_CERT=/etc/ssl/certs/ad-ca-bundle.pem\n");
-                }
+                /* The python image has pip and venv since base-images.sh
+                 * added them; an older one gets them here (a layer shared
+                 * by every app on that image). */
+                fprintf(f, "RUN python3 -m pip --version >/dev/null 2>&1 || { export "
+                           "DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get "
+                           "install -y -q --no-install-recommends python3-pip python3-venv && "
+                           "rm -rf /var/lib/apt/lists/*; }\n");
+                /* uv must not download a Python of its own: the
+                 * image's python3 is the one the app runs on. */
+                fprintf(f, "ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy "
+                           "UV_COMPILE_BYTECODE=0\n");
+                emit_trust(f, images, false);
+                emit_mirrors(f, images, ECO_PYPI);
         }
         {
                 const char *pm = str(a->package_manager);
@@ -427,7 +551,8 @@ static int plan_go(FILE *f, const struct ad_analysis *a, const struct ad_buildpl
          * newer toolchain (no network here). */
         fprintf(f, "ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local GOPATH=/go "
                    "GOCACHE=/go/cache\n");
-        emit_extra_ca(f, images);
+        emit_trust(f, images, false);
+        emit_mirrors(f, images, ECO_GO);
         emit_install_and_source(f, &copy);
         fprintf(f, "\n");
         emit_from(f, images->base, NULL);
@@ -452,21 +577,91 @@ static int plan_simple(FILE *f, const struct ad_analysis *a, const char *what, c
         return emit_runtime(f, a, "", err);
 }
 
-/* A combined CA bundle (system + extra) for toolchains that take one file. */
-static void emit_ca_bundle(FILE *f, const struct ad_buildplan_images *images)
+/* The final stage of a compiled language: what the build stage left in
+ * /ad-out/ (nothing else of it) lands in /app on `image`. */
+static int emit_final(FILE *f, const struct ad_analysis *a, const char *image, ad_error_t *err)
 {
-        if (!images->extra_ca)
-                return;
-        emit_extra_ca(f, images);
+        fprintf(f, "\n");
+        emit_from(f, image, NULL);
+        fprintf(f, "COPY --from=build /ad-out/ /app/\n");
+        return emit_runtime(f, a, "", err);
+}
+
+/* The dependency layer of a compiled language: the manifests alone, the
+ * install (a download), then `warm` against a stand-in source, best
+ * effort: a failure there leaves the work to the real build, which says
+ * why.  Reused until a manifest changes. */
+static void emit_warm_deps(FILE *f, const struct ad_analysis *a, const char *stub, const char *warm)
+{
+        fprintf(f, "COPY");
+        for (size_t i = 0; i < a->n_dependency_files; i++)
+                fprintf(f, " %s", a->dependency_files[i]);
+        fprintf(f, " ./\n");
         fprintf(f,
-                "RUN cat /etc/ssl/certs/ca-certificates.crt %s > /etc/ssl/certs/ad-ca-bundle.pem "
-                "2>/dev/null || cp %s /etc/ssl/certs/ad-ca-bundle.pem\n",
-                EXTRA_CA_PATH, EXTRA_CA_PATH);
-        fprintf(f,
-                "ENV SSL_CERT_FILE=/etc/ssl/certs/ad-ca-bundle.pem "
-                "CARGO_HTTP_CAINFO=/etc/ssl/certs/ad-ca-bundle.pem "
-                "NODE_EXTRA_CA_CERTS=%s\n",
-                EXTRA_CA_PATH);
+                "RUN %s(%s%s%s) || echo 'dependency layer incomplete: the build below "
+                "fetches the rest'%s\n",
+                stub ? stub : "", str(a->install_command), *warm ? " && " : "", warm,
+                stub ? "; rm -rf src" : "");
+}
+
+static int plan_rust(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        int r = check_image("rust", images->rust, err);
+
+        if (r == 0)
+                r = check_image("base", images->base, err);
+        if (r < 0)
+                return r;
+        emit_from(f, images->rust, "build");
+        fprintf(f, "ENV CARGO_HOME=/cargo CARGO_TERM_COLOR=never CARGO_NET_RETRY=5\n");
+        emit_trust(f, images, false);
+        emit_mirrors(f, images, ECO_CARGO);
+        if (a->n_dependency_files > 0 && *str(a->install_command) != '\0')
+                /* The crates compile against an empty main in the cached
+                 * layer; the real source then rebuilds only the app. */
+                emit_warm_deps(f, a, "mkdir -p src && echo 'fn main() {}' > src/main.rs && ",
+                               "cargo build --release");
+        fprintf(f, "COPY . .\n");
+        /* Newer than the stand-in's build, whatever the checkout's times. */
+        fprintf(f, "RUN find . -path ./target -prune -o -name '*.rs' -exec touch {} + && %s\n",
+                *str(a->build_command) ? a->build_command : "cargo build --release");
+        /* Only the executables: the final image holds the binaries alone. */
+        fprintf(f, "RUN mkdir -p /ad-out/target/release && find target/release -maxdepth 1 "
+                   "-type f -perm -u+x -exec cp {} /ad-out/target/release/ \\;\n");
+        return emit_final(f, a, images->base, err);
+}
+
+static int plan_java(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        int r = check_image("java", images->java, err);
+
+        if (r == 0)
+                r = check_image("jre", images->jre, err);
+        if (r < 0)
+                return r;
+        emit_from(f, images->java, "build");
+        if (strncmp(str(a->build_command), "gradle ", 7) == 0)
+                /* No wrapper: Debian's Gradle (the java image has Maven only). */
+                fprintf(f, "RUN command -v gradle >/dev/null || { export "
+                           "DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get "
+                           "install -y -q --no-install-recommends gradle && rm -rf "
+                           "/var/lib/apt/lists/*; }\n");
+        emit_trust(f, images, true);
+        emit_mirrors(f, images, ECO_MAVEN);
+        if (a->n_dependency_files > 0 && *str(a->install_command) != '\0')
+                emit_warm_deps(f, a, NULL, "");
+        fprintf(f, "COPY . .\n");
+        if (*str(a->build_command) != '\0')
+                fprintf(f, "RUN %s\n", a->build_command);
+        /* The jars Maven (target/) or Gradle (build/libs/) wrote. */
+        fprintf(f, "RUN mkdir -p /ad-out/target /ad-out/build/libs && "
+                   "{ cp target/*.jar /ad-out/target/ 2>/dev/null; "
+                   "cp build/libs/*.jar /ad-out/build/libs/ 2>/dev/null; "
+                   "ls /ad-out/target/*.jar /ad-out/build/libs/*.jar >/dev/null 2>&1 || "
+                   "{ echo 'the build wrote no jar to target/ or build/libs/' >&2; exit 1; }; }\n");
+        return emit_final(f, a, images->jre, err);
 }
 
 /* The .NET channel from "net8.0" (TargetFramework); 8.0 by default. */
@@ -509,7 +704,7 @@ static int plan_toolchain(FILE *f, const struct ad_analysis *a,
         }
         if (t->env)
                 fprintf(f, "ENV %s\n", t->env);
-        emit_ca_bundle(f, images);
+        emit_trust(f, images, false);
         emit_install_and_source(f, a);
         return emit_runtime(f, a, "", err);
 }
@@ -522,7 +717,8 @@ static int plan_deno(FILE *f, const struct ad_analysis *a, const struct ad_build
         if (r < 0)
                 return r;
         emit_from(f, images->node, NULL);
-        emit_ca_bundle(f, images);
+        emit_trust(f, images, false);
+        emit_mirrors(f, images, ECO_NPM);
         fprintf(f, "# Deno is not in Debian: the npm package ships its binary.\n");
         fprintf(f, "RUN npm install -g --no-audit --no-fund deno\n");
         fprintf(f, "ENV DENO_DIR=/app/.deno\n");
@@ -545,7 +741,7 @@ static int plan_php(FILE *f, const struct ad_analysis *a, const struct ad_buildp
                            "apt-get install -y -q --no-install-recommends composer unzip "
                            "php-xml php-mbstring php-curl php-zip && "
                            "rm -rf /var/lib/apt/lists/*\n");
-                emit_ca_bundle(f, images);
+                emit_trust(f, images, false);
         }
         emit_install_and_source(f, a);
         return emit_runtime(f, a, "", err);
@@ -571,6 +767,8 @@ int ad_buildplan_dockerfile(char **out, const struct ad_analysis *a,
                                      *lang ? lang : "unknown",
                                      strcmp(lang, "node") == 0 ? " or scripts.start" : "");
         r = check_analysis(a, err);
+        if (r == 0)
+                r = check_mirrors(&images->mirrors, err);
         if (r < 0)
                 return r;
 
@@ -595,6 +793,10 @@ int ad_buildplan_dockerfile(char **out, const struct ad_analysis *a,
                 r = plan_simple(f, a, "base", images->base, NULL, err);
         else if (strcmp(lang, "deno") == 0)
                 r = plan_deno(f, a, images, err);
+        else if (strcmp(lang, "rust") == 0)
+                r = plan_rust(f, a, images, err);
+        else if (strcmp(lang, "java") == 0)
+                r = plan_java(f, a, images, err);
         else if (toolchain_of(lang) != NULL)
                 r = plan_toolchain(f, a, images, err);
         else

@@ -12,8 +12,17 @@
  *    copied into the small base image;
  *  - a single-page app (analysis->output_dir) is built in a node stage and
  *    only its output is copied into the static image;
- *  - languages with no runtime image of their own (ruby, java, rust,
- *    elixir, cpp, dotnet) start FROM the base image and install their
+ *  - Rust and Java build in their own stage (the rust and java images);
+ *    the final stage holds the executables of target/release, or the
+ *    jars of target/ and build/libs, on the base or jre image;
+ *  - with an extra CA, one combined bundle and every tool's variable for
+ *    it (pip, uv, Poetry, PDM, Pipenv, requests, Go, Cargo, git, curl,
+ *    npm/yarn/pnpm/bun, Deno) and, for Java, a PKCS#12 truststore made
+ *    from it (JAVA_TOOL_OPTIONS, so Maven and Gradle use it);
+ *  - mirrors (images->mirrors) go in as each tool's own settings, in the
+ *    build stage;
+ *  - other languages with no runtime image of their own (ruby, elixir,
+ *    cpp, dotnet) start FROM the base image and install their
  *    toolchain from Debian's archive (.NET, not in Debian, from Microsoft's
  *    installer); deno comes from npm on the node image;
  *  - the final stage sets the deployer.yaml env defaults, ENV PORT,
@@ -37,6 +46,22 @@ struct ad_buildplan_images {
         const char *static_site; /* serves its WORKDIR /app on $PORT by default */
         const char *php;         /* php-cli */
         const char *base;        /* Go binaries and Procfile-only apps */
+        const char *rust;        /* rustc + cargo (build stage only) */
+        const char *java;        /* JDK + Maven (build stage only) */
+        const char *jre;         /* the Java runtime of the final stage */
+
+        /* Package-registry mirrors (builder.mirrors.*), NULL or "": the
+         * ecosystem's default registry.  URLs without quotes, spaces,
+         * `$` or backslashes (checked by ad_buildplan_check_mirror). */
+        struct ad_buildplan_mirrors {
+                const char *pypi;    /* pip, uv, PDM, Pipenv index (a /simple URL) */
+                const char *npm;     /* npm, yarn, pnpm, bun registry */
+                const char *goproxy; /* GOPROXY, e.g. "https://proxy.corp,direct" */
+                const char *gosumdb; /* GOSUMDB, e.g. "off" or "sum.golang.org https://..." */
+                const char *goflags; /* GOFLAGS added to -trimpath, e.g. "-mod=mod" */
+                const char *maven;   /* a Maven repository mirroring central (mirrorOf *) */
+                const char *cargo;   /* the crates.io index replacement (sparse+https://...) */
+        } mirrors;
 
         /* The build context contains `.ad-extra-ca.pem` (the operator's
          * extra CA bundle, e.g. a TLS-inspecting proxy): trust it for the
@@ -47,7 +72,11 @@ struct ad_buildplan_images {
 /* The file name the builder must put in the context when extra_ca is set. */
 #define AD_BUILDPLAN_EXTRA_CA_FILE ".ad-extra-ca.pem"
 
-/* localhost/app-deployer/<lang>:bookworm, extra_ca false. */
+/* 0 when `value` can be a mirror setting (see struct ad_buildplan_mirrors);
+ * AD_ERR_INVALID naming `what` otherwise.  NULL and "" are valid (unset). */
+int ad_buildplan_check_mirror(const char *what, const char *value, ad_error_t *err);
+
+/* localhost/app-deployer/<lang>:bookworm, extra_ca false, no mirrors. */
 void ad_buildplan_images_default(struct ad_buildplan_images *images);
 
 /* The runtime image for a language (the base image for the toolchain

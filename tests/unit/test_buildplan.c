@@ -109,6 +109,16 @@ static bool has_line(const char *text, const char *line)
         return false;
 }
 
+/* Offset of the first occurrence of `part`, which must occur. */
+static size_t at(const char *text, const char *part)
+{
+        const char *p = strstr(text, part);
+
+        if (p == NULL)
+                fail_msg("no `%s` in:\n%s", part, text);
+        return (size_t)(p - text);
+}
+
 static const char *const node_deps[] = { "package.json", "package-lock.json", NULL };
 
 static void test_images_default(void **state)
@@ -163,7 +173,7 @@ static void test_node_extra_ca_and_build(void **state)
         (void)state;
         df = plan(a, true);
         ca = line_at(df, "COPY .ad-extra-ca.pem /etc/ssl/certs/ad-extra-ca.pem");
-        env = line_at(df, "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ad-extra-ca.pem");
+        env = at(df, "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ad-ca-bundle.pem");
         manifests = line_at(df, "COPY package.json package-lock.json ./");
         install = line_at(df, "RUN npm ci");
         source = line_at(df, "COPY . .");
@@ -205,7 +215,7 @@ static void test_python(void **state)
         df = plan(a, true);
         assert_true(line_at(df, "COPY requirements.txt ./") <
                     line_at(df, "RUN python3 -m pip install -r requirements.txt"));
-        assert_true(line_at(df, "ENV PIP_CERT=/etc/ssl/certs/ad-ca-bundle.pem") <
+        assert_true(at(df, "PIP_CERT=/etc/ssl/certs/ad-ca-bundle.pem") <
                     line_at(df, "RUN python3 -m pip install -r requirements.txt"));
         line_at(df, "FROM localhost/app-deployer/python:bookworm");
         line_at(df, "ENV PORT=8000");
@@ -419,9 +429,6 @@ static void test_toolchains_from_debian(void **state)
                 const char *language, *pm, *packages;
         } cases[] = {
                 { "ruby", "bundler", "ruby-full bundler build-essential git" },
-                { "java", "maven", "default-jdk-headless maven" },
-                { "java", "gradle", "default-jdk-headless gradle" },
-                { "rust", "cargo", "cargo rustc" },
                 { "elixir", "mix", "elixir erlang-dev" },
                 { "cpp", "cmake", "cmake make g++" },
                 { "cpp", "meson", "meson ninja-build g++" },
@@ -447,6 +454,190 @@ static void test_toolchains_from_debian(void **state)
                 ca = plan(a, true);
                 assert_non_null(strstr(ca, "SSL_CERT_FILE=/etc/ssl/certs/ad-ca-bundle.pem"));
         }
+}
+
+/* Rust: crates in a layer keyed by Cargo.toml/Cargo.lock, the build in
+ * its own stage, the final image holds target/release's executables. */
+static void test_rust_multi_stage(void **state)
+{
+        static const char *const deps[] = { "Cargo.toml", "Cargo.lock", NULL };
+        cleanup_analysis struct ad_analysis *a =
+                analysis("rust", "cargo fetch --locked", "cargo build --release --bin api",
+                         "./target/release/api", 8080, deps);
+        cleanup_free char *d = NULL;
+        size_t build, final;
+
+        (void)state;
+        replace(&a->package_manager, "cargo");
+        d = plan(a, true);
+        build = line_at(d, "FROM localhost/app-deployer/rust:bookworm AS build");
+        final = line_at(d, "FROM localhost/app-deployer/base:bookworm");
+        assert_true(build < at(d, "CARGO_HTTP_CAINFO=/etc/ssl/certs/ad-ca-bundle.pem"));
+        assert_true(at(d, "CARGO_HTTP_CAINFO") < line_at(d, "COPY Cargo.toml Cargo.lock ./"));
+        assert_true(line_at(d, "COPY Cargo.toml Cargo.lock ./") < at(d, "cargo fetch --locked"));
+        assert_true(at(d, "cargo fetch --locked") < line_at(d, "COPY . ."));
+        assert_true(line_at(d, "COPY . .") < at(d, "&& cargo build --release --bin api\n"));
+        assert_true(at(d, "--bin api\n") < final);
+        /* Nothing of the build stage but /ad-out; no toolchain after FROM. */
+        assert_true(final < line_at(d, "COPY --from=build /ad-out/ /app/"));
+        assert_null(strstr(d + final, "cargo"));
+        assert_null(strstr(d + final, "CA_BUNDLE"));
+        line_at(d, "CMD [\"sh\",\"-c\",\"exec ./target/release/api\"]");
+}
+
+/* Java: Maven resolves in a layer keyed by pom.xml; the jar runs on the
+ * JRE image; the JVM trusts the extra CA through a truststore. */
+static void test_java_multi_stage(void **state)
+{
+        static const char *const deps[] = { "pom.xml", NULL };
+        cleanup_analysis struct ad_analysis *a =
+                analysis("java", "mvn -B -q dependency:go-offline", "mvn -B -DskipTests package",
+                         "java $JAVA_OPTS -Dserver.port=$PORT -jar target/*.jar", 8080, deps);
+        cleanup_free char *d = NULL;
+        cleanup_free char *plain = NULL;
+        size_t final;
+
+        (void)state;
+        replace(&a->package_manager, "maven");
+        d = plan(a, true);
+        final = line_at(d, "FROM localhost/app-deployer/jre:bookworm");
+        assert_true(line_at(d, "FROM localhost/app-deployer/java:bookworm AS build") <
+                    at(d, "java /tmp/ad-ts/T.java"));
+        assert_true(at(d, "ad-truststore.p12 -Djavax.net.ssl.trustStoreType=PKCS12") <
+                    line_at(d, "COPY pom.xml ./"));
+        assert_true(line_at(d, "COPY pom.xml ./") < at(d, "mvn -B -q dependency:go-offline"));
+        assert_true(line_at(d, "COPY . .") < line_at(d, "RUN mvn -B -DskipTests package"));
+        assert_true(line_at(d, "RUN mvn -B -DskipTests package") < at(d, "cp target/*.jar"));
+        assert_true(at(d, "cp target/*.jar") < final);
+        assert_null(strstr(d + final, "JAVA_TOOL_OPTIONS"));
+        line_at(d, "CMD [\"sh\",\"-c\",\"exec java $JAVA_OPTS -Dserver.port=$PORT -jar "
+                   "target/*.jar\"]");
+        plain = plan(a, false);
+        assert_null(strstr(plain, "truststore"));
+}
+
+/* With an extra CA every plan that installs anything gives every tool
+ * its variable, before the install. */
+static void test_trust_reaches_every_tool(void **state)
+{
+        static const char *const vars[] = {
+                "SSL_CERT_FILE=",
+                "REQUESTS_CA_BUNDLE=",
+                "PIP_CERT=",
+                "CURL_CA_BUNDLE=",
+                "GIT_SSL_CAINFO=",
+                "CARGO_HTTP_CAINFO=",
+                "DENO_CERT=",
+                "UV_NATIVE_TLS=1",
+                "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ad-ca-bundle.pem",
+        };
+        static const char *const py_deps[] = { "pyproject.toml", "uv.lock", NULL };
+        static const char *const go_deps[] = { "go.mod", "go.sum", NULL };
+        struct {
+                const char *language, *pm, *install, *build, *start;
+                const char *const *deps;
+        } cases[] = {
+                { "node", "pnpm", "pnpm install --frozen-lockfile", "", "pnpm start", node_deps },
+                { "python", "uv", "python3 -m pip install uv && uv sync --frozen", "",
+                  "python3 -m uvicorn main:app", py_deps },
+                { "go", "go", "go mod download", "go build -o bin/app .", "./bin/app", go_deps },
+                { "ruby", "bundler", "bundle install", "", "bundle exec puma", NULL },
+                { "deno", "deno", "", "", "deno task start", NULL },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(cases); i++) {
+                cleanup_analysis struct ad_analysis *a =
+                        analysis(cases[i].language, cases[i].install, cases[i].build,
+                                 cases[i].start, 8080, cases[i].deps);
+                cleanup_free char *d = NULL;
+                size_t first_run;
+
+                replace(&a->package_manager, cases[i].pm);
+                d = plan(a, true);
+                first_run = line_at(d, "COPY . .");
+                if (*cases[i].install)
+                        first_run = at(d, cases[i].install);
+                for (size_t v = 0; v < AD_ARRAY_SIZE(vars); v++)
+                        if (at(d, vars[v]) > first_run)
+                                fail_msg("%s: %s after the install in:\n%s", cases[i].language,
+                                         vars[v], d);
+                /* The bundle is PEM blocks only: comments in the extra file
+                 * would stop the JVM's parser. */
+                at(d, "sed -n '/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p' > "
+                      "/etc/ssl/certs/ad-ca-bundle.pem");
+        }
+}
+
+static void test_mirrors(void **state)
+{
+        static const char *const go_deps[] = { "go.mod", "go.sum", NULL };
+        static const char *const py_deps[] = { "requirements.txt", NULL };
+        cleanup_analysis struct ad_analysis *go = analysis(
+                "go", "go mod download", "go build -o bin/app .", "./bin/app", 8080, go_deps);
+        cleanup_analysis struct ad_analysis *py =
+                analysis("python", "python3 -m pip install -r requirements.txt", "",
+                         "python3 -m gunicorn app:app", 8000, py_deps);
+        cleanup_analysis struct ad_analysis *node =
+                analysis("node", "npm ci", "", "npm start", 3000, node_deps);
+        cleanup_analysis struct ad_analysis *rust =
+                analysis("rust", "", "cargo build --release", "./target/release/x", 8080, NULL);
+        cleanup_analysis struct ad_analysis *java =
+                analysis("java", "", "mvn -B package", "java -jar target/x.jar", 8080, NULL);
+        struct ad_buildplan_images images;
+        ad_error_t err = NULL;
+        char *d = NULL;
+
+        (void)state;
+        ad_buildplan_images_default(&images);
+        images.mirrors = (struct ad_buildplan_mirrors){
+                .pypi = "https://pypi.corp/simple",
+                .npm = "https://npm.corp/",
+                .goproxy = "https://goproxy.corp,direct",
+                .gosumdb = "off",
+                .goflags = "-mod=mod",
+                .maven = "https://maven.corp/central",
+                .cargo = "https://cargo.corp/index/",
+        };
+        assert_int_equal(ad_buildplan_dockerfile(&d, go, &images, &err), 0);
+        assert_true(line_at(d, "ENV GOPROXY=\"https://goproxy.corp,direct\"") <
+                    line_at(d, "RUN go mod download"));
+        line_at(d, "ENV GOSUMDB=\"off\"");
+        line_at(d, "ENV GOFLAGS=\"-trimpath -mod=mod\"");
+        assert_null(strstr(d, "PIP_INDEX_URL"));
+        free(d);
+        assert_int_equal(ad_buildplan_dockerfile(&d, py, &images, &err), 0);
+        assert_true(at(d, "PIP_INDEX_URL=\"https://pypi.corp/simple\"") <
+                    line_at(d, "RUN python3 -m pip install -r requirements.txt"));
+        at(d, "UV_DEFAULT_INDEX=\"https://pypi.corp/simple\"");
+        assert_null(strstr(d, "GOPROXY"));
+        free(d);
+        assert_int_equal(ad_buildplan_dockerfile(&d, node, &images, &err), 0);
+        assert_true(at(d, "NPM_CONFIG_REGISTRY=\"https://npm.corp/\"") < line_at(d, "RUN npm ci"));
+        at(d, "YARN_NPM_REGISTRY_SERVER=\"https://npm.corp/\"");
+        free(d);
+        assert_int_equal(ad_buildplan_dockerfile(&d, rust, &images, &err), 0);
+        at(d, "replace-with = \"ad-mirror\"");
+        at(d, "' 'sparse+https://cargo.corp/index/' >> \"$CARGO_HOME/config.toml\"");
+        free(d);
+        assert_int_equal(ad_buildplan_dockerfile(&d, java, &images, &err), 0);
+        at(d, "<mirrorOf>*</mirrorOf><url>%s</url>");
+        at(d, "'https://maven.corp/central' > /root/.m2/settings.xml");
+        free(d);
+        d = NULL;
+
+        /* A mirror cannot break out of its ENV line or its quotes. */
+        images.mirrors.npm = "https://x/\"; RUN evil";
+        assert_true(ad_buildplan_dockerfile(&d, node, &images, &err) < 0);
+        assert_null(d);
+        assert_non_null(strstr(ad_error_message(err), "mirrors.npm"));
+        ad_error_release(&err);
+        assert_true(ad_buildplan_check_mirror("m", "https://x/$HOME", &err) < 0);
+        ad_error_release(&err);
+        assert_true(ad_buildplan_check_mirror("m", "https://x/'", &err) < 0);
+        ad_error_release(&err);
+        assert_int_equal(ad_buildplan_check_mirror("m", NULL, &err), 0);
+        assert_int_equal(ad_buildplan_check_mirror("m", "", &err), 0);
 }
 
 static void test_dotnet_channel_and_deno(void **state)
@@ -524,6 +715,10 @@ int main(void)
                 cmocka_unit_test(test_spa_builds_with_node_serves_static),
                 cmocka_unit_test(test_release_runs_before_start),
                 cmocka_unit_test(test_toolchains_from_debian),
+                cmocka_unit_test(test_rust_multi_stage),
+                cmocka_unit_test(test_java_multi_stage),
+                cmocka_unit_test(test_trust_reaches_every_tool),
+                cmocka_unit_test(test_mirrors),
                 cmocka_unit_test(test_dotnet_channel_and_deno),
                 cmocka_unit_test(test_json_new_fields_round_trip),
         };

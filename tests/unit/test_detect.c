@@ -199,7 +199,8 @@ static void test_python_requirements_flask(void **state)
         /* gunicorn is a dependency: it serves the app object, not app.run(). */
         assert_string_equal(a->start_command, "python3 -m gunicorn app:app --bind 0.0.0.0:$PORT");
         assert_string_equal(why(a, "startCommand"),
-                            "flask with gunicorn: the WSGI app app:app found in app.py");
+                            "flask under gunicorn (a production WSGI server, never the development "
+                            "server): the WSGI app app:app found in app.py");
         assert_int_equal(a->port, 5001);
         assert_env(a, env);
         assert_deps(a, deps);

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# End to end, the apps whose dependencies come from PyPI, the Go module
+# proxy, crates.io and Maven Central (through the extra CA bundle for builds,
+# $SSL_CERT_FILE by default): each example is served by a git daemon,
+# deployed through the REST API (adctl) with no configuration, and must
+# answer through its URL with its own text.  Also checked: the start
+# command the analysis chose and its `why`, that a compiled app's final
+# image holds no toolchain, and that Django's release step ran `migrate`.
+# Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
+set -euo pipefail
+bin=${1:?usage: e2e_registries.sh BIN_DIR [EXAMPLE...]}
+shift
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${AD_STATE_DIR:?start the stack first (scripts/stack.sh up; . .stack/env)}"
+. "$root/scripts/lib.sh"
+. "$root/tests/support/git_repos.sh"
+
+# example -> language, a part of the start command, a part of its why, the
+# text the app answers with, tools its final image must not have.
+declare -A want_lang want_start want_why want_body no_tools
+add() { want_lang[$1]=$2 want_start[$1]=$3 want_why[$1]=$4 want_body[$1]=$5 no_tools[$1]=${6:-}; }
+add python-flask python "python3 -m gunicorn app:app" "flask under gunicorn" \
+  "Hello from python-flask (gunicorn)"
+add python-fastapi-uv python "python3 -m uvicorn main:app" "served by uvicorn" \
+  "Hello from python-fastapi-uv"
+add python-django-poetry python "python3 -m gunicorn mysite.wsgi:application" \
+  "django under gunicorn" "Hello from python-django-poetry (migrated: True)"
+add go-modules go "./bin/go-modules" "the binary built from" "Hello from go-modules (request " \
+  "go gcc"
+add go-multi-cmd go "./bin/web" "cmd/web is the first that starts a server" \
+  "Hello from go-multi-cmd (cmd/web)" "go"
+add rust-crates rust "./target/release/rust-crates" "" "Hello from rust-crates" "cargo rustc gcc"
+add java-spring-maven java "-Dserver.port=\$PORT -jar target/*.jar" "the jar maven wrote" \
+  "Hello from java-spring-maven (java 17" "mvn javac"
+# The source file a redeploy changes by one line (a comment).
+declare -A edit=(
+  [python-flask]="app.py #" [python-fastapi-uv]="main.py #" [python-django-poetry]="mysite/urls.py #"
+  [go-modules]="main.go //" [go-multi-cmd]="cmd/web/main.go //" [rust-crates]="src/main.rs //"
+  [java-spring-maven]="src/main/java/example/Application.java //"
+)
+if (($# > 0)); then examples=("$@"); else
+  examples=(python-flask python-fastapi-uv python-django-poetry go-modules go-multi-cmd
+    rust-crates java-spring-maven)
+fi
+
+work=$(mktemp -d)
+suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
+failures=0
+t_start=$SECONDS
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+cleanup() {
+  [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
+  "$root/scripts/services.sh" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin/../tests/ad_test_bus_reset"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+ctl() { "$bin/adctl" "$@"; }
+
+repos=$work/git
+mkdir -p "$repos"
+for ex in "${examples[@]}"; do
+  [[ -n ${want_lang[$ex]:-} ]] || ad_die "unknown example $ex"
+  git_repo_from "$repos/$ex" "$root/examples/$ex"
+done
+git_daemon_start "$repos" "$work/git-daemon.log"
+
+status_of() { ctl --json status "$1" | jq -r .status; }
+wait_final() {
+  local s i
+  for ((i = 0; i < 1500; i++)); do
+    s=$(status_of "$1")
+    case $s in EXPOSED | ROLLED_BACK | DESTROYED | FAILED) echo "$s"; return 0 ;; esac
+    sleep 1
+  done
+  echo "$s"
+}
+
+declare -A ids ids2 cold
+for ex in "${examples[@]}"; do
+  ids[$ex]=$(ctl --json deploy "git://127.0.0.1:$git_port/$ex" --name "reg-$ex-$suffix" | jq -r .id)
+done
+for ex in "${examples[@]}"; do
+  id=${ids[$ex]}
+  t0=$SECONDS
+  s=$(wait_final "$id")
+  json=$(ctl --json status "$id")
+  if [[ $s != EXPOSED ]]; then
+    fail "$ex ended $s: $(jq -r '.error // empty' <<<"$json")"
+    ctl logs "$id" 2>/dev/null | tail -n 30 >&2 || true
+    continue
+  fi
+  lang=$(jq -r '.analysis.language // empty' <<<"$json")
+  start=$(jq -r '.analysis.startCommand // empty' <<<"$json")
+  # The start command's why, or for Go the main package's.
+  why=$(jq -r '[.analysis.why.startCommand, .analysis.why.goMainPackage] | map(values) | join("; ")' <<<"$json")
+  [[ $lang == "${want_lang[$ex]}" ]] || fail "$ex analysed as '$lang', want ${want_lang[$ex]}"
+  [[ $start == *"${want_start[$ex]}"* ]] || fail "$ex: start command '$start' lacks '${want_start[$ex]}'"
+  [[ $why == *"${want_why[$ex]}"* ]] || fail "$ex: why '$why' lacks '${want_why[$ex]}'"
+  cold[$ex]=$(jq -r '.build.duration_ms // 0' <<<"$json")
+  url=$(jq -r .url <<<"$json")
+  body=$(curl -fsS --max-time 20 "$url" || true)
+  if [[ $body == *"${want_body[$ex]}"* ]]; then
+    echo "ok: $ex ($lang: $start) at $url, built in ${cold[$ex]} ms"
+  else
+    fail "$ex: $url answered: ${body:0:200}"
+  fi
+  # The final image of a compiled language holds the app, not its toolchain.
+  if [[ -n ${no_tools[$ex]} ]]; then
+    image=$(jq -r '.image // .build.image // empty' <<<"$json")
+    if [[ -z $image ]]; then
+      fail "$ex: no image in the deployment's status"
+    else
+      found=$(podman run --rm --pull=never --entrypoint /bin/sh "$image" -c \
+        "for t in ${no_tools[$ex]}; do command -v \$t; done; true" 2>&1 || true)
+      [[ -z $found ]] && echo "ok: $ex's image has none of: ${no_tools[$ex]}" ||
+        fail "$ex: the final image has $found"
+    fi
+  fi
+done
+
+# A redeploy after a one-line change reuses the dependency layer: it must
+# still answer; its build time is reported beside the first one's.
+if [[ ${AD_E2E_REDEPLOY:-1} == 1 ]]; then
+  for ex in "${examples[@]}"; do
+    read -r file mark <<<"${edit[$ex]}"
+    echo "$mark redeploy $suffix" >>"$repos/$ex/$file"
+    git -C "$repos/$ex" -c user.name=test -c user.email=test@localhost commit -qam v2
+    ids2[$ex]=$(ctl --json deploy "git://127.0.0.1:$git_port/$ex" --name "reg-$ex-$suffix" | jq -r .id)
+  done
+  for ex in "${examples[@]}"; do
+    s=$(wait_final "${ids2[$ex]}")
+    json=$(ctl --json status "${ids2[$ex]}")
+    if [[ $s != EXPOSED ]]; then
+      fail "$ex redeploy ended $s: $(jq -r '.error // empty' <<<"$json")"
+      continue
+    fi
+    warm=$(jq -r '.build.duration_ms // 0' <<<"$json")
+    body=$(curl -fsS --max-time 20 "$(jq -r .url <<<"$json")" || true)
+    [[ $body == *"${want_body[$ex]}"* ]] || fail "$ex redeploy answered: ${body:0:200}"
+    echo "build time: $ex cold ${cold[$ex]:-?} ms, after a one-line change $warm ms"
+  done
+fi
+
+for ex in "${examples[@]}"; do
+  ctl rm "${ids2[$ex]:-${ids[$ex]}}" >/dev/null 2>&1 || true
+done
+echo "e2e_registries: $((SECONDS - t_start))s"
+if ((failures > 0)); then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "e2e_registries: all checks passed"
