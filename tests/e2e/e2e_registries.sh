@@ -58,10 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/../tests/ad_test_bus_reset"
-"$root/scripts/services.sh" up "$bin"
-. "$AD_STATE_DIR/run/services/env"
-ctl() { "$bin/adctl" "$@"; }
 
 repos=$work/git
 mkdir -p "$repos"
@@ -70,6 +66,12 @@ for ex in "${examples[@]}"; do
   git_repo_from "$repos/$ex" "$root/examples/$ex"
 done
 git_daemon_start "$repos" "$work/git-daemon.log"
+# Services after the git server: git_daemon_start allowlists its exact
+# address for their clones (AD_CLONE_ALLOWLIST, read by services.sh).
+"$bin/../tests/ad_test_bus_reset"
+"$root/scripts/services.sh" up "$bin"
+. "$AD_STATE_DIR/run/services/env"
+ctl() { "$bin/adctl" "$@"; }
 
 status_of() { ctl --json status "$1" | jq -r .status; }
 wait_final() {
