@@ -203,22 +203,50 @@ else
   fail "$hpa ended $s: $(ctl --json status "$hid" | jq -r '.error // empty')"
 fi
 
-if [[ ${AD_K8S_MEASURE:-} == 1 ]]; then
-  echo "== rollout time of a redeploy, 5 times"
-  for ((i = 1; i <= 5; i++)); do
-    sed -i "s/Hello from python-stdlib[^\\\\]*/Hello from python-stdlib r$i/" "$repos/py/app.py"
-    git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qam "r$i"
-    rid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
-    s=$(wait_final "$rid")
-    grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1
-    [[ $s == EXPOSED ]] || fail "redeploy $i ended $s"
+echo "== a one-line change rolls out as a new ReplicaSet with no unavailable replica; rollback"
+dpath=/apis/apps/v1/namespaces/$ns/deployments/$app
+image1=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+rounds=1
+[[ ${AD_K8S_MEASURE:-} == 1 ]] && rounds=5 && echo "(rollout_ms of $rounds redeploys, for docs/kubernetes.md)"
+for ((r = 1; r <= rounds; r++)); do
+  sed -i "s/Hello from python-stdlib[^\\\\]*/Hello from python-stdlib r$r/" "$repos/py/app.py"
+  git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qam "r$r"
+  rid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
+  # Watch the Deployment through the rollout: never fewer available
+  # replicas than asked for (maxUnavailable 0). Bounded: 900 polls.
+  dropped=0
+  for ((i = 0; i < 900; i++)); do
+    st=$(kapi "$dpath" | jq -c '{a: (.status.availableReplicas // 0), w: .spec.replicas, d: .spec.template.metadata.labels["app-deployer.deployment"], u: (.status.updatedReplicas // 0), t: (.status.replicas // 0), g: (.metadata.generation == .status.observedGeneration)}')
+    (($(jq .a <<<"$st") < $(jq .w <<<"$st"))) && dropped=$((dropped + 1))
+    [[ $(jq -r '.d == "'"$rid"'" and .g and .u == .w and .t == .w and .a == .w' <<<"$st") == true ]] && break
+    case $(status_of "$rid") in ROLLED_BACK | FAILED) break ;; esac
+    sleep 0.1
   done
-  id=$rid
+  s=$(wait_final "$rid")
+  [[ $s == EXPOSED ]] || fail "redeploy $r ended $s: $(ctl --json status "$rid" | jq -r '.error // empty')"
+  ((dropped == 0)) || fail "redeploy $r: $dropped polls saw fewer available replicas than asked for"
+  grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1
+done
+rs=$(kapi "/apis/apps/v1/namespaces/$ns/replicasets")
+[[ $(jq --arg d "$rid" '[.items[] | select(.spec.template.metadata.labels["app-deployer.deployment"] == $d and .status.availableReplicas == 1)] | length' <<<"$rs") == 1 &&
+  $(jq --arg d "$id" '[.items[] | select(.spec.template.metadata.labels["app-deployer.deployment"] == $d and .spec.replicas == 0)] | length' <<<"$rs") == 1 ]] &&
+  ok "redeploy: a new ReplicaSet serves, the first one is scaled to 0, no poll saw an unavailable replica" ||
+  fail "ReplicaSets: $(jq -c '[.items[] | {d: .spec.template.metadata.labels["app-deployer.deployment"], want: .spec.replicas, avail: .status.availableReplicas}]' <<<"$rs")"
+image2=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+[[ $image2 != "$image1" ]] && ok "the redeploy runs a new image ($image2)" || fail "redeploy kept image $image1"
+bid2=$(ctl --json rollback "$rid" | jq -r .id)
+s=$(wait_final "$bid2")
+image3=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+if [[ $s == EXPOSED && $(kapi "$dpath" | jq -r '.spec.template.metadata.labels["app-deployer.deployment"]') == "$bid2" ]]; then
+  ok "rollback EXPOSED, the Deployment runs $image3"
+else
+  fail "rollback ended $s: $(ctl --json status "$bid2" | jq -r '.error // empty')"
 fi
+[[ $rounds == 1 ]] && { [[ $image3 == "$image1" ]] && ok "rollback runs the first release's image again" || fail "rollback runs $image3, want $image1"; }
 
 echo "== DELETE leaves no object behind"
-for x in "$id" "$hid"; do ctl --json rm "$x" >/dev/null; done
-for x in "$id" "$hid"; do
+for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done
+for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
   [[ $s == DESTROYED ]] || fail "$x ended $s after DELETE"
 done
