@@ -9,6 +9,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/fault.h"
 #include "ad/names.h"
 #include "deploy.h"
 #include "k8s_manifests.h"
@@ -680,6 +681,9 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                         return ret;
         }
         ad_step_log_int(run, "objects", (long long)json_array_size(objs));
+        /* Tests: the deployer dies mid-rollout; the redelivery re-applies
+         * the same objects and waits again. */
+        AD_FAULT("k8s.after_apply", pv->app_name);
 
         ret = wait_rollout(run, kb, ns, pv->app_name, &ro, err);
         if (ret < 0)

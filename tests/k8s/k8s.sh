@@ -203,6 +203,37 @@ else
   fail "$hpa ended $s: $(ctl --json status "$hid" | jq -r '.error // empty')"
 fi
 
+echo "== the deployer killed mid-rollout: one Deployment, nothing orphaned"
+# Restarted with a fault point that _exit()s right after the objects are
+# applied (a build with -DAD_FAULT_POINTS=ON, as scripts/test.sh makes);
+# the redelivery (after the ack wait) applies them again and waits.
+crash=k8s-crash-$suffix
+run=$AD_STATE_DIR/run/services logs=$AD_STATE_DIR/logs/services
+start_deployer() { # ENV...
+  env "$@" AD_HTTP_PORT=0 nohup "$bin/addeployer" >>"$logs/deployer.log" 2>&1 &
+  echo $! >"$run/deployer.pid"
+}
+ad_stop_pid deployer "$(cat "$run/deployer.pid")" 20
+start_deployer AD_FAULT="k8s.after_apply@$crash:crash"
+dpid=$(cat "$run/deployer.pid")
+cid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$crash" | jq -r .id)
+for ((i = 0; i < 600; i++)); do ad_alive "$dpid" || break; sleep 0.5; done
+if ad_alive "$dpid"; then
+  fail "the deployer did not reach k8s.after_apply"
+  ad_stop_pid deployer "$dpid" 20
+else
+  ok "the deployer died after applying $crash's objects"
+fi
+start_deployer
+s=$(wait_final "$cid")
+[[ $s == EXPOSED ]] && ok "$crash EXPOSED after the restart" || fail "$crash ended $s: $(ctl --json status "$cid" | jq -r '.error // empty')"
+nd=$(kapi "/apis/apps/v1/namespaces/ad-$crash/deployments" | jq '.items | length')
+nrs=$(kapi "/apis/apps/v1/namespaces/ad-$crash/replicasets" | jq '.items | length')
+np=$(kapi "/api/v1/namespaces/ad-$crash/pods" | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')
+[[ "$nd $nrs $np" == "1 1 1" ]] && ok "one Deployment, one ReplicaSet, one pod" ||
+  fail "after the crash: $nd Deployments, $nrs ReplicaSets, $np pods"
+ctl --json rm "$cid" >/dev/null
+
 echo "== a one-line change rolls out as a new ReplicaSet with no unavailable replica; rollback"
 dpath=/apis/apps/v1/namespaces/$ns/deployments/$app
 image1=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
@@ -250,7 +281,9 @@ for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
   [[ $s == DESTROYED ]] || fail "$x ended $s after DELETE"
 done
-for a in "$app" "$hpa"; do
+s=$(wait_final "$cid")
+[[ $s == DESTROYED ]] || fail "$cid ended $s after DELETE"
+for a in "$app" "$hpa" "$crash"; do
   code=$(kcode "/api/v1/namespaces/ad-$a")
   [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
 done
@@ -258,7 +291,7 @@ left=0
 for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
   /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
   /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
-  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big)" | jq '.items | length')
+  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big,$crash)" | jq '.items | length')
   left=$((left + n))
   ((n == 0)) || fail "$list: $n objects of the test's apps left"
 done
