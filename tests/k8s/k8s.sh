@@ -234,6 +234,21 @@ np=$(kapi "/api/v1/namespaces/ad-$crash/pods" | jq '[.items[] | select(.metadata
   fail "after the crash: $nd Deployments, $nrs ReplicaSets, $np pods"
 ctl --json rm "$cid" >/dev/null
 
+echo "== a redeploy over the quota fails; the serving release keeps serving"
+git -C "$repos/py" checkout -qb big
+printf 'resources: { cpu: 500m, memory: 4Gi }\n' >"$repos/py/deployer.yaml"
+git -C "$repos/py" add -A && git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qm big
+fid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --ref big --name "$app" | jq -r .id)
+git -C "$repos/py" checkout -q main
+s=$(wait_final "$fid")
+msg=$(ctl --json status "$fid" | jq -r '.error // ""')
+[[ $s == ROLLED_BACK && $msg == *"exceeded quota"* ]] && ok "the redeploy ended ROLLED_BACK (exceeded quota)" ||
+  fail "the failed redeploy ended $s: $msg"
+d=$(kapi "/apis/apps/v1/namespaces/$ns/deployments/$app" || echo '{}')
+[[ $(jq -r ".spec.template.metadata.labels[\"app-deployer.deployment\"] == \"$id\" and .status.availableReplicas == 1 and $c.resources.limits.memory != \"4096Mi\"" <<<"$d") == true ]] &&
+  ok "the Deployment is back on the first release, available" ||
+  fail "after the failed redeploy: $(jq -c "{d: .spec.template.metadata.labels, s: .status, r: $c.resources}" <<<"$d")"
+
 echo "== a one-line change rolls out as a new ReplicaSet with no unavailable replica; rollback"
 dpath=/apis/apps/v1/namespaces/$ns/deployments/$app
 image1=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
@@ -256,7 +271,7 @@ for ((r = 1; r <= rounds; r++)); do
   s=$(wait_final "$rid")
   [[ $s == EXPOSED ]] || fail "redeploy $r ended $s: $(ctl --json status "$rid" | jq -r '.error // empty')"
   ((dropped == 0)) || fail "redeploy $r: $dropped polls saw fewer available replicas than asked for"
-  grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1
+  grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1 || true
 done
 rs=$(kapi "/apis/apps/v1/namespaces/$ns/replicasets")
 [[ $(jq --arg d "$rid" '[.items[] | select(.spec.template.metadata.labels["app-deployer.deployment"] == $d and .status.availableReplicas == 1)] | length' <<<"$rs") == 1 &&
