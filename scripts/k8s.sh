@@ -318,7 +318,7 @@ cmd_helm() {
     command -v go >/dev/null || ad_die "go not found (needed to build Helm)"
     local t0=$SECONDS
     ad_log "building helm $HELM_VERSION"
-    GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$dir/.tmp nice -n 10 \
+    GOFLAGS='' GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$dir/.tmp nice -n 10 \
       go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
     mv "$dir/.tmp/helm" "$dir/helm"
     ad_log "helm $HELM_VERSION built in $((SECONDS - t0)) s"

@@ -27,9 +27,10 @@ scripts/install-deps.sh
 # The Kubernetes control plane for the k8s tests is built from Go modules
 # (minutes on a fresh machine, cached after): started now, at low priority,
 # so it overlaps the C build; the k8s test waits for it.
-step "building the Kubernetes test control plane in the background (scripts/k8s.sh build)"
+step "building the Kubernetes test control plane and Helm in the background (scripts/k8s.sh build, helm)"
 mkdir -p "${AD_STATE_DIR:-$root/.stack-test}"
-nice -n 15 scripts/k8s.sh build >"${AD_STATE_DIR:-$root/.stack-test}/k8s-build.log" 2>&1 &
+(nice -n 15 scripts/k8s.sh build && nice -n 15 scripts/k8s.sh helm) \
+  >"${AD_STATE_DIR:-$root/.stack-test}/k8s-build.log" 2>&1 &
 
 build=${AD_BUILD_DIR:-build}
 step "building with AddressSanitizer and UndefinedBehaviorSanitizer in $build/"

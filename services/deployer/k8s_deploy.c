@@ -9,6 +9,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/fault.h"
 #include "ad/names.h"
 #include "deploy.h"
 #include "k8s_manifests.h"
@@ -680,6 +681,9 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                         return ret;
         }
         ad_step_log_int(run, "objects", (long long)json_array_size(objs));
+        /* Tests: the deployer dies mid-rollout; the redelivery re-applies
+         * the same objects and waits again. */
+        AD_FAULT("k8s.after_apply", pv->app_name);
 
         ret = wait_rollout(run, kb, ns, pv->app_name, &ro, err);
         if (ret < 0)
@@ -697,6 +701,106 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
                 return publish_exposed(run, dp, kb, pv, ns, url, ro.ready, err);
         }
+}
+
+/* Deletes deployment dep's env ConfigMap and Secret in ns. */
+static int remove_env(struct k8s_backend *kb, const char *ns, const char *app, const char *dep,
+                      ad_error_t *err)
+{
+        char name[K8S_NAME_MAX], path[PATH_LEN];
+        int ret;
+
+        k8s_env_name(name, app, dep);
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps/%s", ns, name);
+        ret = k8s_delete(kb->client, path, err);
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
+        return ret < 0 ? ret : k8s_delete(kb->client, path, err);
+}
+
+/* A failed redeploy must not take the serving release down: when the
+ * app's newest other EXPOSED deployment still has available pods here, the
+ * Deployment gets that ReplicaSet's pod template back (a rollback, on the
+ * old pods that maxUnavailable 0 kept serving) and the namespace is
+ * labelled with it.  *restored: whether that happened. */
+static int restore_previous(struct ad_step_run *run, struct deployer *dp, struct k8s_backend *kb,
+                            const char *ns, const char *app, bool *restored, ad_error_t *err)
+{
+        const char *dep = run->in->deployment_id;
+        cleanup_pgresult PGresult *r = NULL;
+        const char *p[] = { app, dep };
+        char path[PATH_LEN];
+        json_auto_t *rsl = NULL;
+        json_auto_t *cur = NULL;
+        json_auto_t *obj = NULL;
+        json_auto_t *nsobj = NULL;
+        json_t *tmpl, *spec, *labels;
+        const char *prev;
+        int ret;
+
+        *restored = false;
+        ret = ad_db_exec(dp->svc->db, &r,
+                         "SELECT id::text FROM deployments WHERE app_name = $1 AND "
+                         "id <> $2::uuid AND status = 'EXPOSED' ORDER BY created_at DESC LIMIT 1",
+                         2, p, err);
+        if (ret < 0 || PQntuples(r) == 0)
+                return ret;
+        prev = PQgetvalue(r, 0, 0);
+        snprintf(path, sizeof(path),
+                 "/apis/apps/v1/namespaces/%s/replicasets?labelSelector=%s%%3D%s", ns,
+                 AD_LABEL_DEPLOYMENT, prev);
+        if ((ret = k8s_get(kb->client, path, &rsl, err)) < 0)
+                return ret;
+        {
+                /* Only a release that still serves (as the engine backend
+                 * falls back only to live containers): after a finished
+                 * rollout the old ReplicaSet is at 0 and DELETE removes
+                 * everything. */
+                const json_t *rs = json_array_get(json_object_get(rsl, "items"), 0);
+
+                tmpl = num(json_object_get(rs, "status"), "availableReplicas") > 0
+                               ? json_object_get(json_object_get(rs, "spec"), "template")
+                               : NULL;
+        }
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/%s", ns, app);
+        ret = k8s_get(kb->client, path, &cur, err);
+        if (ret == -AD_ERR_NOT_FOUND || tmpl == NULL) {
+                if (err)
+                        ad_error_release(err);
+                return 0;
+        }
+        if (ret < 0)
+                return ret;
+        tmpl = json_deep_copy(tmpl);
+        json_object_del(json_object_get(json_object_get(tmpl, "metadata"), "labels"),
+                        "pod-template-hash");
+        spec = json_deep_copy(json_object_get(cur, "spec"));
+        labels = json_deep_copy(json_object_get(json_object_get(cur, "metadata"), "labels"));
+        if (tmpl == NULL || spec == NULL || labels == NULL) {
+                json_decref(tmpl);
+                json_decref(spec);
+                json_decref(labels);
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        json_object_set_new(spec, "template", tmpl);
+        json_object_set_new(labels, AD_LABEL_DEPLOYMENT, json_string(prev));
+        /* The whole spec, as before: an apply that left a field out would
+         * remove it. */
+        obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:o}", "apiVersion", "apps/v1", "kind",
+                        "Deployment", "metadata", "name", app, "namespace", ns, "labels", labels,
+                        "spec", spec);
+        nsobj = json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s, s:s, s:s}}}", "apiVersion", "v1", "kind",
+                          "Namespace", "metadata", "name", ns, "labels", "app.kubernetes.io/name",
+                          app, "app.kubernetes.io/managed-by", "app-deployer", AD_LABEL_APP, app,
+                          AD_LABEL_DEPLOYMENT, prev);
+        if (obj == NULL || nsobj == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        if ((ret = k8s_apply(kb->client, obj, NULL, err)) < 0 ||
+            (ret = k8s_apply(kb->client, nsobj, NULL, err)) < 0 ||
+            (ret = remove_env(kb, ns, app, dep, err)) < 0)
+                return ret;
+        ad_step_log_str(run, "restored", prev);
+        *restored = true;
+        return 0;
 }
 
 /* The app's namespace goes with the deployment that last applied it (its
@@ -735,7 +839,13 @@ int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err)
                         owner = json_string_value(json_object_get(
                                 json_object_get(json_object_get(cur, "metadata"), "labels"),
                                 AD_LABEL_DEPLOYMENT));
-                        if (owner && strcmp(owner, dep) == 0) {
+                        bool restored = false;
+
+                        if (owner && strcmp(owner, dep) == 0)
+                                ret = restore_previous(run, dp, kb, ns, app, &restored, err);
+                        if (ret < 0 || restored) {
+                                /* done, or retried */
+                        } else if (owner && strcmp(owner, dep) == 0) {
                                 ret = k8s_delete(kb->client, path, err);
                                 if (ret == 0) {
                                         int64_t deadline =
@@ -751,16 +861,7 @@ int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err)
                                 }
                                 ad_step_log_str(run, "removed", ns);
                         } else {
-                                char name[K8S_NAME_MAX];
-
-                                k8s_env_name(name, app, dep);
-                                snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps/%s",
-                                         ns, name);
-                                ret = k8s_delete(kb->client, path, err);
-                                snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns,
-                                         name);
-                                if (ret == 0)
-                                        ret = k8s_delete(kb->client, path, err);
+                                ret = remove_env(kb, ns, app, dep, err);
                                 ad_step_log_str(run, "kept_for", owner ? owner : "(unlabelled)");
                         }
                 }

@@ -205,26 +205,102 @@ else
   fail "$hpa ended $s: $(ctl --json status "$hid" | jq -r '.error // empty')"
 fi
 
-if [[ ${AD_K8S_MEASURE:-} == 1 ]]; then
-  echo "== rollout time of a redeploy, 5 times"
-  for ((i = 1; i <= 5; i++)); do
-    sed -i "s/Hello from python-stdlib[^\\\\]*/Hello from python-stdlib r$i/" "$repos/py/app.py"
-    git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qam "r$i"
-    rid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
-    s=$(wait_final "$rid")
-    grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1
-    [[ $s == EXPOSED ]] || fail "redeploy $i ended $s"
-  done
-  id=$rid
+echo "== the deployer killed mid-rollout: one Deployment, nothing orphaned"
+# Restarted with a fault point that _exit()s right after the objects are
+# applied (a build with -DAD_FAULT_POINTS=ON, as scripts/test.sh makes);
+# the redelivery (after the ack wait) applies them again and waits.
+crash=k8s-crash-$suffix
+run=$AD_STATE_DIR/run/services logs=$AD_STATE_DIR/logs/services
+start_deployer() { # ENV...
+  env "$@" AD_HTTP_PORT=0 nohup "$bin/addeployer" >>"$logs/deployer.log" 2>&1 &
+  echo $! >"$run/deployer.pid"
+}
+ad_stop_pid deployer "$(cat "$run/deployer.pid")" 20
+start_deployer AD_FAULT="k8s.after_apply@$crash:crash"
+dpid=$(cat "$run/deployer.pid")
+cid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$crash" | jq -r .id)
+for ((i = 0; i < 600; i++)); do ad_alive "$dpid" || break; sleep 0.5; done
+if ad_alive "$dpid"; then
+  fail "the deployer did not reach k8s.after_apply"
+  ad_stop_pid deployer "$dpid" 20
+else
+  ok "the deployer died after applying $crash's objects"
 fi
+start_deployer
+s=$(wait_final "$cid")
+[[ $s == EXPOSED ]] && ok "$crash EXPOSED after the restart" || fail "$crash ended $s: $(ctl --json status "$cid" | jq -r '.error // empty')"
+nd=$(kapi "/apis/apps/v1/namespaces/ad-$crash/deployments" | jq '.items | length')
+nrs=$(kapi "/apis/apps/v1/namespaces/ad-$crash/replicasets" | jq '.items | length')
+np=$(kapi "/api/v1/namespaces/ad-$crash/pods" | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')
+[[ "$nd $nrs $np" == "1 1 1" ]] && ok "one Deployment, one ReplicaSet, one pod" ||
+  fail "after the crash: $nd Deployments, $nrs ReplicaSets, $np pods"
+ctl --json rm "$cid" >/dev/null
+
+echo "== a redeploy over the quota fails; the serving release keeps serving"
+git -C "$repos/py" checkout -qb big
+printf 'resources: { cpu: 500m, memory: 4Gi }\n' >"$repos/py/deployer.yaml"
+git -C "$repos/py" add -A && git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qm big
+fid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --ref big --name "$app" | jq -r .id)
+git -C "$repos/py" checkout -q main
+s=$(wait_final "$fid")
+msg=$(ctl --json status "$fid" | jq -r '.error // ""')
+[[ $s == ROLLED_BACK && $msg == *"exceeded quota"* ]] && ok "the redeploy ended ROLLED_BACK (exceeded quota)" ||
+  fail "the failed redeploy ended $s: $msg"
+d=$(kapi "/apis/apps/v1/namespaces/$ns/deployments/$app" || echo '{}')
+[[ $(jq -r ".spec.template.metadata.labels[\"app-deployer.deployment\"] == \"$id\" and .status.availableReplicas == 1 and $c.resources.limits.memory != \"4096Mi\"" <<<"$d") == true ]] &&
+  ok "the Deployment is back on the first release, available" ||
+  fail "after the failed redeploy: $(jq -c "{d: .spec.template.metadata.labels, s: .status, r: $c.resources}" <<<"$d")"
+
+echo "== a one-line change rolls out as a new ReplicaSet with no unavailable replica; rollback"
+dpath=/apis/apps/v1/namespaces/$ns/deployments/$app
+image1=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+rounds=1
+[[ ${AD_K8S_MEASURE:-} == 1 ]] && rounds=5 && echo "(rollout_ms of $rounds redeploys, for docs/kubernetes.md)"
+for ((r = 1; r <= rounds; r++)); do
+  sed -i "s/Hello from python-stdlib[^\\\\]*/Hello from python-stdlib r$r/" "$repos/py/app.py"
+  git -C "$repos/py" -c user.name=t -c user.email=t@l commit -qam "r$r"
+  rid=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
+  # Watch the Deployment through the rollout: never fewer available
+  # replicas than asked for (maxUnavailable 0). Bounded: 900 polls.
+  dropped=0
+  for ((i = 0; i < 900; i++)); do
+    st=$(kapi "$dpath" | jq -c '{a: (.status.availableReplicas // 0), w: .spec.replicas, d: .spec.template.metadata.labels["app-deployer.deployment"], u: (.status.updatedReplicas // 0), t: (.status.replicas // 0), g: (.metadata.generation == .status.observedGeneration)}')
+    (($(jq .a <<<"$st") < $(jq .w <<<"$st"))) && dropped=$((dropped + 1))
+    [[ $(jq -r '.d == "'"$rid"'" and .g and .u == .w and .t == .w and .a == .w' <<<"$st") == true ]] && break
+    case $(status_of "$rid") in ROLLED_BACK | FAILED) break ;; esac
+    sleep 0.1
+  done
+  s=$(wait_final "$rid")
+  [[ $s == EXPOSED ]] || fail "redeploy $r ended $s: $(ctl --json status "$rid" | jq -r '.error // empty')"
+  ((dropped == 0)) || fail "redeploy $r: $dropped polls saw fewer available replicas than asked for"
+  grep "\"$rid\"" "$AD_STATE_DIR/logs/services/deployer.log" | grep -o '"rollout_ms":[0-9]*' | tail -n1 || true
+done
+rs=$(kapi "/apis/apps/v1/namespaces/$ns/replicasets")
+[[ $(jq --arg d "$rid" '[.items[] | select(.spec.template.metadata.labels["app-deployer.deployment"] == $d and .status.availableReplicas == 1)] | length' <<<"$rs") == 1 &&
+  $(jq --arg d "$id" '[.items[] | select(.spec.template.metadata.labels["app-deployer.deployment"] == $d and .spec.replicas == 0)] | length' <<<"$rs") == 1 ]] &&
+  ok "redeploy: a new ReplicaSet serves, the first one is scaled to 0, no poll saw an unavailable replica" ||
+  fail "ReplicaSets: $(jq -c '[.items[] | {d: .spec.template.metadata.labels["app-deployer.deployment"], want: .spec.replicas, avail: .status.availableReplicas}]' <<<"$rs")"
+image2=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+[[ $image2 != "$image1" ]] && ok "the redeploy runs a new image ($image2)" || fail "redeploy kept image $image1"
+bid2=$(ctl --json rollback "$rid" | jq -r .id)
+s=$(wait_final "$bid2")
+image3=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+if [[ $s == EXPOSED && $(kapi "$dpath" | jq -r '.spec.template.metadata.labels["app-deployer.deployment"]') == "$bid2" ]]; then
+  ok "rollback EXPOSED, the Deployment runs $image3"
+else
+  fail "rollback ended $s: $(ctl --json status "$bid2" | jq -r '.error // empty')"
+fi
+[[ $rounds == 1 ]] && { [[ $image3 == "$image1" ]] && ok "rollback runs the first release's image again" || fail "rollback runs $image3, want $image1"; }
 
 echo "== DELETE leaves no object behind"
-for x in "$id" "$hid"; do ctl --json rm "$x" >/dev/null; done
-for x in "$id" "$hid"; do
+for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done
+for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
   [[ $s == DESTROYED ]] || fail "$x ended $s after DELETE"
 done
-for a in "$app" "$hpa"; do
+s=$(wait_final "$cid")
+[[ $s == DESTROYED ]] || fail "$cid ended $s after DELETE"
+for a in "$app" "$hpa" "$crash"; do
   code=$(kcode "/api/v1/namespaces/ad-$a")
   [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
 done
@@ -232,7 +308,7 @@ left=0
 for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
   /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
   /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
-  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big)" | jq '.items | length')
+  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big,$crash)" | jq '.items | length')
   left=$((left + n))
   ((n == 0)) || fail "$list: $n objects of the test's apps left"
 done
