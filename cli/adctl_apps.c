@@ -502,7 +502,7 @@ int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
         cleanup_free char *path = NULL, *suffix = NULL;
         struct adctl_reply reply;
         const char *app, *lines = "100";
-        int c, opt, ret;
+        int c, opt, ret = ADCTL_EXIT_FAILURE;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "tn:h", longopts, NULL)) != -1) {

@@ -23,7 +23,7 @@ const struct ad_config_key ingress_config[] = {
         { "ingress.https_port", AD_CONFIG_INT, "443", 1, 65535, "HTTPS port in app URLs", NULL },
         { "ingress.tls", AD_CONFIG_BOOL, "false", 0, 0,
           "also route on the TLS server (caddy's internal CA) and give `https://` URLs", NULL },
-        { NULL },
+        AD_CONFIG_END,
 };
 
 int ingress_load(struct ingress *in, const ad_config *cfg, ad_error_t *err)

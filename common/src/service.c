@@ -37,7 +37,7 @@ const struct ad_config_key ad_service_common_config[] = {
           "api 8080, coordinator 9101, analyzer 9102, builder 9103, provisioner 9104, deployer "
           "9105; `0` picks a free port (logged in the `ready` line)",
           "per service" },
-        { NULL },
+        AD_CONFIG_END,
 };
 
 int ad_service_default_port(const char *name)

@@ -34,7 +34,7 @@ static const struct ad_config_key analyzer_config[] = {
           "deliveries before a retryable failure (git server away) fails the step", NULL },
         { "analyzer.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "where clones are made (and removed)",
           "`$TMPDIR` or `/tmp`" },
-        { NULL },
+        AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { analyzer_config, NULL };
 

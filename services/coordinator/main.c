@@ -36,7 +36,7 @@ static const struct ad_config_key coordinator_config[] = {
           "a deploy step that produced no event by then is failed and compensated", NULL },
         { "coordinator.compensate_retry_s", AD_CONFIG_INT, "60", 1, 86400,
           "an unanswered compensation request is sent again after this long", NULL },
-        { NULL },
+        AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { coordinator_config, NULL };
 

@@ -11,7 +11,7 @@ static const struct ad_config_key provisioner_config[] = {
         /* 10: about 2 minutes of retries (see builder.max_attempts). */
         { "provisioner.max_attempts", AD_CONFIG_INT, "10", 1, 1000,
           "deliveries before a retryable failure (engine, caddy away) fails the step", NULL },
-        { NULL },
+        AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { ingress_config, provisioner_config, NULL };
 

@@ -67,7 +67,10 @@ struct ad_config_key {
         const char *doc_def; /* the default as docs say it, when not `def` ("per service") */
 };
 
-/* A NULL-terminated list of tables, each ending with a { NULL } entry. */
+/* The entry that ends a table. */
+#define AD_CONFIG_END { .key = NULL }
+
+/* A NULL-terminated list of tables, each ending with AD_CONFIG_END. */
 typedef const struct ad_config_key *const ad_config_tables[];
 
 /* The declaration of key (exact, or under a "prefix.*" entry); NULL when
