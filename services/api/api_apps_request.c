@@ -182,7 +182,7 @@ static int only_field(json_t *root, const char *allowed, const char *what, ad_er
 int api_scale_parse(uint32_t *web, const char *body, size_t len, ad_error_t *err)
 {
         json_auto_t *root = NULL;
-        long n;
+        long n = 0;
         int ret;
 
         ret = load_object(&root, body, len, false, err);
