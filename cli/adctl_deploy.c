@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
-#include "ad/event.h"
+#include "ad/status.h"
 #include "adctl.h"
 
 #define POLL_MS 500
@@ -171,9 +171,8 @@ static int wait_for(const struct adctl *ctl, const char *id, double start, long 
                 if (ad_status_final(state)) {
                         /* SUPERSEDED: it was exposed, and a newer
                          * deployment of the app already replaced it. */
-                        int ret = strcmp(state, "EXPOSED") == 0 || strcmp(state, "SUPERSEDED") == 0
-                                          ? ADCTL_EXIT_OK
-                                          : ADCTL_EXIT_FAILURE;
+                        int ret = ad_status_served(ad_status_parse(state)) ? ADCTL_EXIT_OK
+                                                                           : ADCTL_EXIT_FAILURE;
 
                         if (ctl->json) {
                                 adctl_print_raw(&reply);

@@ -6,8 +6,15 @@
 #   runs every test with ctest, and stops what it started.
 # Exits non-zero on any failure.
 #
+# Besides the sanitizer build it runs the build gates of scripts/ci-gates.sh:
+# lint of the shell scripts, a Release (gcc) and a clang build with their unit tests,
+# clang-tidy, and a ThreadSanitizer build whose threaded tests run against
+# the stack after the main suite.
+#
 # Environment: AD_BUILD_DIR (default build), AD_STATE_DIR (default
-# .stack-test), AD_TEST_ARGS (extra ctest arguments, e.g. "-R bus").
+# .stack-test), AD_TEST_ARGS (extra ctest arguments, e.g. "-R bus"),
+# AD_SKIP_GATES=1 (a developer's quick run: the sanitizer build only; CI
+# never sets it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -24,6 +31,10 @@ cmake --build "$build" -j"$(nproc)"
 
 step "checking formatting (clang-format)"
 scripts/format.sh --check
+
+gates=()
+[[ ${AD_SKIP_GATES:-0} == 1 ]] || gates=(lint-shell release clang tidy tsan-build)
+((${#gates[@]} == 0)) || scripts/ci-gates.sh "${gates[@]}"
 
 step "fuzzing every parser briefly (scripts/fuzz.sh --long for longer runs)"
 AD_FUZZ_SECONDS=${AD_FUZZ_SECONDS:-8} scripts/fuzz.sh
@@ -48,3 +59,4 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # shellcheck disable=SC2086
 ctest --test-dir "$build" --output-on-failure --no-tests=error ${AD_TEST_ARGS:-}
+((${#gates[@]} == 0)) || scripts/ci-gates.sh tsan

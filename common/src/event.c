@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ad/limits.h"
+
 void ad_uuid_v4(char out[AD_UUID_LEN + 1])
 {
         unsigned char b[16];
@@ -197,13 +199,29 @@ const char *ad_event_kind(const ad_envelope *env)
         }
 }
 
-bool ad_status_final(const char *status)
+int ad_requested_check(const Appdeployer__V1__DeployRequested *req, ad_error_t *err)
 {
-        static const char *const final[] = { "EXPOSED", "SUPERSEDED", "ROLLED_BACK", "FAILED",
-                                             "DESTROYED" };
+        size_t n;
 
-        for (size_t i = 0; status && i < sizeof(final) / sizeof(final[0]); i++)
-                if (strcmp(status, final[i]) == 0)
-                        return true;
-        return false;
+        if (req->repo_url == NULL || *req->repo_url == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0, "the request has no repository URL");
+        if (strlen(req->repo_url) > AD_REPO_URL_MAX)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "the repository URL is longer than %d bytes", AD_REPO_URL_MAX);
+        if (req->ref && strlen(req->ref) > AD_REF_MAX)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "the ref is longer than %d bytes",
+                                     AD_REF_MAX);
+        if (req->n_env > AD_ENV_MAX_VARS)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "the request has %zu environment variables, the limit is %d",
+                                     req->n_env, AD_ENV_MAX_VARS);
+        for (size_t i = 0; i < req->n_env; i++) {
+                n = req->env[i] && req->env[i]->name ? strlen(req->env[i]->name) : 0;
+                if (n == 0 || n > AD_ENV_NAME_MAX)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "environment variable %zu has a name of %zu bytes: "
+                                             "use 1 to %d",
+                                             i + 1, n, AD_ENV_NAME_MAX);
+        }
+        return 0;
 }

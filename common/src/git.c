@@ -27,11 +27,10 @@
 #include <unistd.h>
 
 #include "ad/cleanup.h"
+#include "ad/limits.h"
 
 #define DEFAULT_MAX_BYTES ((uint64_t)512 * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS ((int64_t)5 * 60 * 1000)
-#define MAX_URL 2048
-#define MAX_REF 255
 #define MAX_TREE_ENTRIES 200000
 #define MAX_RMTREE_DEPTH 256
 /* After the deadline the child gets this long to report before SIGKILL. */
@@ -128,9 +127,9 @@ int ad_git_url_check(const char *url, bool allow_local, ad_error_t *err)
         if (url == NULL || *url == '\0')
                 return ad_error_make(err, AD_ERR_INVALID, 0, "the repository URL is empty");
         len = strlen(url);
-        if (len > MAX_URL)
+        if (len > AD_REPO_URL_MAX)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "the repository URL is longer than %d bytes", MAX_URL);
+                                     "the repository URL is longer than %d bytes", AD_REPO_URL_MAX);
         for (const unsigned char *p = (const unsigned char *)url; *p; p++)
                 if (*p <= ' ' || *p == 0x7f)
                         return ad_error_make(err, AD_ERR_INVALID, 0,
@@ -282,7 +281,7 @@ static bool ref_shape_ok(const char *ref)
 {
         size_t n = strlen(ref);
 
-        if (n == 0 || n > MAX_REF || ref[0] == '-' || ref[0] == '/' || ref[n - 1] == '/' ||
+        if (n == 0 || n > AD_REF_MAX || ref[0] == '-' || ref[0] == '/' || ref[n - 1] == '/' ||
             strstr(ref, "..") != NULL || strstr(ref, "//") != NULL || strstr(ref, "@{") != NULL)
                 return false;
         return ref[strspn(ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -317,7 +316,7 @@ static int lookup_ref_commit(git_commit **out, git_repository *repo, const char 
 static int resolve_ref(git_commit **out, git_repository *repo, const char *ref,
                        struct clone_result *r, const char *url)
 {
-        char name[MAX_REF + 64];
+        char name[AD_REF_MAX + 64];
         int rc = GIT_ENOTFOUND;
 
         if (ref == NULL || *ref == '\0') {

@@ -1,11 +1,18 @@
 #include "ad/outbox.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ad/cleanup.h"
 #include "ad/fault.h"
+#include "ad/log.h"
+
+#define RELAY_BATCH 100
 
 int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_error_t *err)
 {
@@ -89,4 +96,150 @@ fail:
         PQclear(r);
         ad_db_rollback(db);
         return ad_error_wrap(err, "outbox relay");
+}
+
+int ad_outbox_flush(ad_db *db, ad_bus *bus, int *published, ad_error_t *err)
+{
+        int n = 0, total = 0, ret;
+
+        do {
+                ret = ad_outbox_relay(db, bus, RELAY_BATCH, &n, err);
+                if (ret < 0)
+                        return ret;
+                total += n;
+        } while (n == RELAY_BATCH);
+        if (published)
+                *published = total;
+        return 0;
+}
+
+struct ad_relay {
+        struct ad_relay_options o;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool stop, woken;
+};
+
+/* One pass: (re)connect if needed, tick when due, flush.  Returns the
+ * connection to keep (NULL after a loss, so the next pass reconnects). */
+static ad_db *relay_pass(struct ad_relay *r, ad_db *db, int64_t *next_tick, bool *failing)
+{
+        cleanup_error ad_error_t err = NULL;
+        int published = 0;
+
+        if (db == NULL && ad_db_connect(&db, r->o.database_url, &err) < 0) {
+                if (!*failing)
+                        ad_log(AD_LOG_WARN, "outbox relay cannot reach PostgreSQL, retrying",
+                               "error", ad_error_message(err), NULL);
+                *failing = true;
+                return NULL;
+        }
+        if (r->o.tick && ad_monotonic_ms() >= *next_tick) {
+                r->o.tick(db, r->o.tick_ud);
+                *next_tick = ad_monotonic_ms() + r->o.tick_ms;
+        }
+        if (ad_outbox_flush(db, r->o.bus, &published, &err) < 0) {
+                if (!*failing)
+                        ad_log(AD_LOG_WARN, "outbox relay failed, retrying", "error",
+                               ad_error_message(err), NULL);
+                *failing = true;
+                return db;
+        }
+        if (*failing)
+                ad_log(AD_LOG_INFO, "outbox relay recovered", NULL);
+        *failing = false;
+        if (published > 0) {
+                char n[16];
+
+                snprintf(n, sizeof(n), "%d", published);
+                ad_log(AD_LOG_DEBUG, "outbox relay published", "events", n, NULL);
+        }
+        return db;
+}
+
+static void *relay_main(void *arg)
+{
+        struct ad_relay *r = arg;
+        int64_t next_tick = 0;
+        bool failing = false;
+        ad_db *db = NULL;
+
+        pthread_mutex_lock(&r->lock);
+        while (!r->stop) {
+                struct timespec ts;
+
+                r->woken = false;
+                pthread_mutex_unlock(&r->lock);
+                db = relay_pass(r, db, &next_tick, &failing);
+                pthread_mutex_lock(&r->lock);
+                if (r->stop || r->woken)
+                        continue;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += r->o.interval_ms / 1000;
+                ts.tv_nsec += (r->o.interval_ms % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                while (!r->stop && !r->woken &&
+                       pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
+                        ;
+        }
+        pthread_mutex_unlock(&r->lock);
+        ad_db_close(db);
+        return NULL;
+}
+
+int ad_relay_start(ad_relay **out, const struct ad_relay_options *opts, ad_error_t *err)
+{
+        struct ad_relay *r;
+        pthread_condattr_t attr;
+        int ret;
+
+        if (opts->interval_ms <= 0 || opts->bus == NULL || opts->database_url == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "outbox relay: a bus, a database URL and an interval");
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        r->o = *opts;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&r->cond, &attr);
+        pthread_condattr_destroy(&attr);
+        ret = pthread_create(&r->thread, NULL, relay_main, r);
+        if (ret != 0) {
+                pthread_cond_destroy(&r->cond);
+                pthread_mutex_destroy(&r->lock);
+                free(r);
+                return ad_error_make_errno(err, ret, "cannot start the outbox relay thread");
+        }
+        *out = r;
+        return 0;
+}
+
+void ad_relay_wake(ad_relay *r)
+{
+        if (r == NULL)
+                return;
+        pthread_mutex_lock(&r->lock);
+        r->woken = true;
+        pthread_cond_signal(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
+void ad_relay_stop(ad_relay *r)
+{
+        if (r == NULL)
+                return;
+        pthread_mutex_lock(&r->lock);
+        r->stop = true;
+        pthread_cond_signal(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
 }

@@ -8,6 +8,7 @@
 #include "ad/db.h"
 #include "ad/fault.h"
 #include "ad/log.h"
+#include "ad/status.h"
 
 int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *out, ad_error_t *err)
 {
@@ -113,8 +114,7 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { run->in->deployment_id };
-        static const char *const over[] = { "FAILED",     "ROLLING_BACK", "ROLLED_BACK",
-                                            "DESTROYING", "DESTROYED",    "SUPERSEDED" };
+        enum ad_status now;
         int ret;
 
         *status = NULL;
@@ -126,12 +126,11 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
                 return ad_error_wrap(err, "deployment status");
         if (PQntuples(r) == 0)
                 return 0;
-        for (size_t i = 0; i < AD_ARRAY_SIZE(over); i++)
-                if (strcmp(PQgetvalue(r, 0, 0), over[i]) == 0) {
-                        *status = over[i];
-                        return 1;
-                }
-        return 0;
+        now = ad_status_parse(PQgetvalue(r, 0, 0));
+        if (!ad_status_is_abandoned(now))
+                return 0;
+        *status = ad_status_name(now);
+        return 1;
 }
 
 struct work {
@@ -285,4 +284,39 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
         free(run.failure);
         ad_event_free(env);
         return disp;
+}
+
+int ad_step_serve(struct ad_service *svc, struct ad_step_def *defs, size_t n)
+{
+        struct ad_consumer consumers[8];
+        char subjects[8][64];
+
+        if (n == 0 || n > AD_ARRAY_SIZE(consumers)) {
+                ad_log(AD_LOG_ERROR, "a step service needs 1 to 8 steps", NULL);
+                return AD_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *subject = defs[i].subject;
+
+                if (defs[i].compensation) {
+                        snprintf(subjects[i], sizeof(subjects[i]), "%s.%s", AD_SUBJECT_COMPENSATE,
+                                 defs[i].step);
+                        subject = subjects[i];
+                }
+                if (subject == NULL || defs[i].consumer == NULL) {
+                        ad_log(AD_LOG_ERROR, "a forward step needs a consumer and a subject",
+                               "step", defs[i].step, NULL);
+                        return AD_EXIT_FAILURE;
+                }
+                defs[i].svc = svc;
+                consumers[i] = (struct ad_consumer){
+                        .spec = { .durable = defs[i].consumer,
+                                  .filter_subject = subject,
+                                  .ack_wait_ms = defs[i].ack_wait_ms,
+                                  .max_deliver = defs[i].max_deliver },
+                        .handler = ad_step_handle,
+                        .userdata = &defs[i],
+                };
+        }
+        return ad_service_run_consumers(svc, consumers, n);
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/cleanup.h"
 #include "detect.h"
 

@@ -143,7 +143,7 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
         int ret;
 
         /* Checks a user can act on come before any network I/O. */
-        if (app_name(app, req, &cause) < 0 ||
+        if (ad_requested_check(req, &cause) < 0 || app_name(app, req, &cause) < 0 ||
             ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0)
                 return ad_step_fail(run, false, ad_error_message(cause), err);
         if (clone_and_detect(an, req, sha, &a, &cause) < 0) {
@@ -170,7 +170,9 @@ int analyzer_service_main(int argc, char **argv)
         static struct ad_step_def step = {
                 .consumer = "analyzer",
                 .step = "analyze",
+                .subject = AD_SUBJECT_REQUESTED,
                 .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED,
+                .ack_wait_ms = 60000,
                 .ping_ms = 5000,
                 .run = analyze,
                 .ud = &an,
@@ -180,15 +182,6 @@ int analyzer_service_main(int argc, char **argv)
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("analyzer"),
                 .known_keys = known_keys,
-        };
-        struct ad_consumer consumers[] = {
-                {
-                        .spec = { .durable = "analyzer",
-                                  .filter_subject = AD_SUBJECT_REQUESTED,
-                                  .ack_wait_ms = 60000 },
-                        .handler = ad_step_handle,
-                        .userdata = &step,
-                },
         };
         cleanup_error ad_error_t err = NULL;
         int ret;
@@ -212,10 +205,9 @@ int analyzer_service_main(int argc, char **argv)
                                       getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         an.duration = ad_metric_get(AD_METRIC_HISTOGRAM, "ad_analyzer_duration_seconds",
                                     "Clone and detection time of successful analyses.");
-        step.svc = &an.svc;
         step.max_attempts = an.max_attempts;
 
-        ret = ad_service_run_consumers(&an.svc, consumers, AD_ARRAY_SIZE(consumers));
+        ret = ad_step_serve(&an.svc, &step, 1);
         ad_log(AD_LOG_INFO, "stopping", NULL);
         ad_service_stop(&an.svc);
         ad_log(AD_LOG_INFO, "stopped", NULL);

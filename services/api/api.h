@@ -5,7 +5,7 @@
  * outbox relay runs on one more.  libpq connections are not thread-safe,
  * so request handlers borrow a connection from a small mutex-protected pool
  * (api_pool.h) for the length of one handler (or one poll of a log
- * stream), and the relay thread owns the service's own connection.  The
+ * stream), and the relay thread (ad_relay) owns a connection of its own.  The
  * NATS connection (cnats) is thread-safe and shared. */
 #ifndef AD_API_H
 #define AD_API_H
@@ -18,6 +18,7 @@
 #include "ad/engine.h"
 #include "ad/event.h"
 #include "ad/httpd.h"
+#include "ad/outbox.h"
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "api_pool.h"
@@ -46,7 +47,7 @@ struct api_call {
         /* The {name} (an app) and {key} (a config variable) path segments;
          * empty when the segment is not a valid name. */
         char name[AD_APP_NAME_MAX + 1];
-        char key[API_ENV_NAME_MAX + 1];
+        char key[AD_ENV_NAME_MAX + 1];
 };
 
 /* A pre-handler (authentication, rate limiting), run in registration order
@@ -74,9 +75,7 @@ struct api {
         } hooks[API_MAX_HOOKS];
         size_t n_hooks;
         /* The outbox relay thread (api_relay.c). */
-        pthread_t relay;
-        bool relay_running;
-        atomic_bool relay_stop;
+        ad_relay *relay;
 };
 
 static inline struct api *api_from_service(struct ad_service *svc)

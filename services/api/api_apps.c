@@ -387,7 +387,7 @@ static int config_vars(json_t *cfg, Appdeployer__V1__EnvVar **ptrs, Appdeployer_
 void api_apps_deploy(struct api_call *call)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
-        Appdeployer__V1__EnvVar vars[API_ENV_MAX_VARS], *ptrs[API_ENV_MAX_VARS];
+        Appdeployer__V1__EnvVar vars[AD_ENV_MAX_VARS], *ptrs[AD_ENV_MAX_VARS];
         cleanup_pgresult PGresult *app = NULL;
         cleanup_error ad_error_t err = NULL;
         cleanup_free char *ref = NULL;
@@ -406,7 +406,7 @@ void api_apps_deploy(struct api_call *call)
         if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
                 return;
         cfg = json_loads(PQgetvalue(app, 0, 2), 0, NULL);
-        if (cfg == NULL || config_vars(cfg, ptrs, vars, API_ENV_MAX_VARS, &n) < 0) {
+        if (cfg == NULL || config_vars(cfg, ptrs, vars, AD_ENV_MAX_VARS, &n) < 0) {
                 api_reply_error(call, "cannot read an app's config", NULL);
                 return;
         }
@@ -619,7 +619,7 @@ void api_apps_config_value(struct api_call *call)
 void api_apps_config_patch(struct api_call *call)
 {
         Appdeployer__V1__ReleaseRequested rr = APPDEPLOYER__V1__RELEASE_REQUESTED__INIT;
-        Appdeployer__V1__EnvVar vars[API_ENV_MAX_VARS], *ptrs[API_ENV_MAX_VARS];
+        Appdeployer__V1__EnvVar vars[AD_ENV_MAX_VARS], *ptrs[AD_ENV_MAX_VARS];
         struct api_config_patch *patch = NULL;
         cleanup_pgresult PGresult *app = NULL;
         cleanup_error ad_error_t err = NULL;

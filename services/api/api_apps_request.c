@@ -85,10 +85,9 @@ int api_config_patch_parse(struct api_config_patch **out, const char *body, size
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "nothing to change: give {\"NAME\": \"value\"} to set a "
                                      "variable, {\"NAME\": null} to unset it");
-        if (n > API_ENV_MAX_VARS)
+        if (n > AD_ENV_MAX_VARS)
                 return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
-                                     "%zu variables in one change; at most %d", n,
-                                     API_ENV_MAX_VARS);
+                                     "%zu variables in one change; at most %d", n, AD_ENV_MAX_VARS);
         p = calloc(1, sizeof(*p));
         if (p)
                 p->set = calloc(n, sizeof(*p->set));
@@ -123,11 +122,11 @@ int api_config_patch_parse(struct api_config_patch **out, const char *body, size
                                              "boolean, or null to unset it",
                                              name);
                 }
-                if (json_is_string(v) && json_string_length(v) > API_ENV_VALUE_MAX) {
+                if (json_is_string(v) && json_string_length(v) > AD_ENV_VALUE_MAX) {
                         api_config_patch_free(p);
                         return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
                                              "the value of %s is longer than %d bytes", name,
-                                             API_ENV_VALUE_MAX);
+                                             AD_ENV_VALUE_MAX);
                 }
                 if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
                         api_config_patch_free(p);
@@ -231,13 +230,13 @@ int api_app_deploy_parse(char **ref, const char *body, size_t len, ad_error_t *e
                 *ref = NULL;
                 return 0;
         }
-        if (!json_is_string(v) || json_string_length(v) > API_REF_MAX ||
+        if (!json_is_string(v) || json_string_length(v) > AD_REF_MAX ||
             strlen(json_string_value(v)) != json_string_length(v) ||
             (*json_string_value(v) && !api_ref_valid(json_string_value(v))))
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "\"ref\" must be a branch, tag or commit name (at most %d "
                                      "characters)",
-                                     API_REF_MAX);
+                                     AD_REF_MAX);
         *ref = strdup(json_string_value(v));
         if (*ref == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");

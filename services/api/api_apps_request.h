@@ -18,7 +18,7 @@
 
 /* PATCH /apps/{name}/config: {"NAME": "value" | 123 | true, "OTHER": null}.
  * A value sets (as text, like POST /deployments env), null unsets; at
- * least one name, at most API_ENV_MAX_VARS. */
+ * least one name, at most AD_ENV_MAX_VARS. */
 struct api_config_patch {
         struct api_env_var *set; /* values plain text: seal before use */
         size_t n_set;

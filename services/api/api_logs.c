@@ -12,6 +12,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/log.h"
+#include "ad/status.h"
 #include "api.h"
 
 #define LOG_POLL_MS 300

@@ -51,7 +51,7 @@ bool api_env_name_valid(const char *name)
 {
         size_t n = name ? strlen(name) : 0;
 
-        if (n == 0 || n > API_ENV_NAME_MAX || isdigit((unsigned char)name[0]))
+        if (n == 0 || n > AD_ENV_NAME_MAX || isdigit((unsigned char)name[0]))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!(isalnum((unsigned char)name[i]) || name[i] == '_') ||
@@ -65,7 +65,7 @@ bool api_ref_valid(const char *ref)
         size_t n = ref ? strlen(ref) : 0;
 
         /* A leading '-' would read as an option to any git tool. */
-        if (n == 0 || n > API_REF_MAX || ref[0] == '-' || ref[0] == '/' || ref[n - 1] == '/' ||
+        if (n == 0 || n > AD_REF_MAX || ref[0] == '-' || ref[0] == '/' || ref[n - 1] == '/' ||
             ref[n - 1] == '.')
                 return false;
         if (strstr(ref, "..") || strstr(ref, "@{") || strstr(ref, "//") || strcmp(ref, "@") == 0)
@@ -154,9 +154,9 @@ static int parse_repo_url(struct api_deploy_request *req, json_t *v, bool allow_
         url = json_string_value(v);
         if (*url == '\0')
                 return invalid(code, "invalid_repo_url", err, "\"repo_url\" is empty");
-        if (strlen(url) > API_REPO_URL_MAX)
+        if (strlen(url) > AD_REPO_URL_MAX)
                 return invalid(code, "invalid_repo_url", err,
-                               "\"repo_url\" is longer than %d characters", API_REPO_URL_MAX);
+                               "\"repo_url\" is longer than %d characters", AD_REPO_URL_MAX);
         if (!printable(url))
                 return invalid(code, "invalid_repo_url", err,
                                "\"repo_url\" contains control characters");
@@ -180,7 +180,7 @@ static int parse_ref(struct api_deploy_request *req, json_t *v, const char **cod
                         return invalid(code, "invalid_ref", err,
                                        "\"ref\" must be a branch, tag or commit name (at most %d "
                                        "printable characters, no spaces, not starting with '-')",
-                                       API_REF_MAX);
+                                       AD_REF_MAX);
         }
         req->ref = strdup(ref);
         return req->ref ? 0 : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
@@ -234,9 +234,9 @@ static int parse_env(struct api_deploy_request *req, json_t *v, const char **cod
                 return invalid(code, "invalid_env", err,
                                "\"env\" must be an object of NAME: value pairs");
         n = json_object_size(v);
-        if (n > API_ENV_MAX_VARS)
+        if (n > AD_ENV_MAX_VARS)
                 return invalid(code, "invalid_env", err,
-                               "\"env\" has %zu variables, the limit is %d", n, API_ENV_MAX_VARS);
+                               "\"env\" has %zu variables, the limit is %d", n, AD_ENV_MAX_VARS);
         if (n == 0)
                 return 0;
         req->env = calloc(n, sizeof(*req->env));
@@ -253,17 +253,17 @@ static int parse_env(struct api_deploy_request *req, json_t *v, const char **cod
                         return invalid(code, "invalid_env", err,
                                        "env name `%s` is invalid: use letters, digits and '_', "
                                        "not starting with a digit (at most %d characters)",
-                                       shown, API_ENV_NAME_MAX);
+                                       shown, AD_ENV_NAME_MAX);
                 }
                 if (!(json_is_string(value) || json_is_integer(value) || json_is_boolean(value)))
                         return invalid(code, "invalid_env", err,
                                        "env %s: the value must be a string, an integer or a "
                                        "boolean",
                                        name);
-                if (json_is_string(value) && json_string_length(value) > API_ENV_VALUE_MAX)
+                if (json_is_string(value) && json_string_length(value) > AD_ENV_VALUE_MAX)
                         return invalid(code, "invalid_env", err,
                                        "env %s: the value is %zu bytes, the limit is %d", name,
-                                       json_string_length(value), API_ENV_VALUE_MAX);
+                                       json_string_length(value), AD_ENV_VALUE_MAX);
                 e->name = strdup(name);
                 e->value = env_value_text(value);
                 /* Counted now so a failure below frees what was made. */

@@ -14,14 +14,11 @@
 
 #include "ad/error.h"
 #include "ad/event.h"
+#include "ad/limits.h"
 #include "ad/names.h"
 #include "ad/secret.h"
 
-#define API_ENV_MAX_VARS 100
-#define API_ENV_NAME_MAX 255
-#define API_ENV_VALUE_MAX (32 * 1024)
-#define API_REPO_URL_MAX 2048
-#define API_REF_MAX 255
+/* The request's own bounds come from the contract (ad/limits.h). */
 #define API_IDEMPOTENCY_KEY_MAX 255
 
 struct api_env_var {
@@ -91,7 +88,7 @@ static inline void api_deploy_request_freep(struct api_deploy_request **req)
  * must not break the reply's JSON (which needs valid UTF-8). */
 void api_text_excerpt(char *out, size_t size, const char *s);
 
-/* [A-Za-z_][A-Za-z0-9_]*, at most API_ENV_NAME_MAX characters. */
+/* [A-Za-z_][A-Za-z0-9_]*, at most AD_ENV_NAME_MAX characters. */
 bool api_env_name_valid(const char *name);
 
 /* A branch, tag or commit: printable, no spaces, no leading '-', nothing

@@ -104,7 +104,7 @@ static bool path_match(const char *pattern, const char *path, struct api_call *c
                 if (strncmp(p, "{name}", 6) == 0 || strncmp(p, "{key}", 5) == 0) {
                         bool is_name = p[1] == 'n';
                         char *out = is_name ? call->name : call->key;
-                        size_t max = is_name ? AD_APP_NAME_MAX : API_ENV_NAME_MAX;
+                        size_t max = is_name ? AD_APP_NAME_MAX : AD_ENV_NAME_MAX;
                         size_t n = strcspn(s, "/");
 
                         if (n == 0)

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "ad/bus.h"
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/config.h"
 #include "ad/engine.h"
 #include "ad/error.h"

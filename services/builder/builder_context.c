@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/cleanup.h"
 
 int builder_context_create(struct builder_context *ctx, const char *work_dir, ad_error_t *err)

@@ -29,51 +29,38 @@ int main(int argc, char **argv)
         }
 
         {
-                struct ad_step_def build = {
-                        .consumer = BUILDER_CONSUMER,
-                        .step = BUILDER_STEP,
-                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED,
-                        .max_attempts = b.cfg.max_attempts,
-                        .ping_ms = BUILDER_PING_MS,
-                        .svc = &svc,
-                        .run = builder_build_run,
-                        .on_fail = builder_build_failed,
-                        .ud = &b,
-                };
-                struct ad_step_def undo = {
-                        .consumer = BUILDER_COMPENSATE_CONSUMER,
-                        .step = BUILDER_STEP,
-                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
-                        .compensation = true,
-                        .max_attempts = b.cfg.max_attempts,
-                        .ping_ms = BUILDER_PING_MS,
-                        .svc = &svc,
-                        .run = builder_compensate_run,
-                        .ud = &b,
-                };
-                /* A delivery that keeps crashing the builder stops being
-                 * redelivered at some point; normal failures end sooner
-                 * (max_attempts, then deploy.failed). */
-                int64_t max_deliver = b.cfg.max_attempts + 3;
-                struct ad_consumer consumers[] = {
+                struct ad_step_def steps[] = {
                         {
-                                .spec = { .durable = BUILDER_CONSUMER,
-                                          .filter_subject = AD_SUBJECT_ANALYZED,
-                                          .ack_wait_ms = BUILDER_ACK_WAIT_MS,
-                                          .max_deliver = max_deliver },
-                                .handler = ad_step_handle,
-                                .userdata = &build,
+                                .consumer = BUILDER_CONSUMER,
+                                .step = BUILDER_STEP,
+                                .subject = AD_SUBJECT_ANALYZED,
+                                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED,
+                                .ack_wait_ms = BUILDER_ACK_WAIT_MS,
+                                /* A delivery that keeps crashing the builder
+                                 * stops being redelivered at some point;
+                                 * normal failures end sooner (max_attempts,
+                                 * then deploy.failed). */
+                                .max_deliver = b.cfg.max_attempts + 3,
+                                .max_attempts = b.cfg.max_attempts,
+                                .ping_ms = BUILDER_PING_MS,
+                                .run = builder_build_run,
+                                .on_fail = builder_build_failed,
+                                .ud = &b,
                         },
                         {
-                                .spec = { .durable = BUILDER_COMPENSATE_CONSUMER,
-                                          .filter_subject = AD_SUBJECT_COMPENSATE "." BUILDER_STEP,
-                                          .ack_wait_ms = BUILDER_ACK_WAIT_MS },
-                                .handler = ad_step_handle,
-                                .userdata = &undo,
+                                .consumer = BUILDER_COMPENSATE_CONSUMER,
+                                .step = BUILDER_STEP,
+                                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                                .compensation = true,
+                                .ack_wait_ms = BUILDER_ACK_WAIT_MS,
+                                .max_attempts = b.cfg.max_attempts,
+                                .ping_ms = BUILDER_PING_MS,
+                                .run = builder_compensate_run,
+                                .ud = &b,
                         },
                 };
 
-                ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+                ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         }
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         ad_engine_close(b.engine);

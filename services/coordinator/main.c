@@ -35,8 +35,7 @@ struct coordinator {
         long sweep_interval_ms;
         long max_unknown;
         ad_metric *events;
-        pthread_t relay;
-        bool relay_running;
+        ad_relay *relay;
 };
 
 static const char *outcome_name(enum saga_outcome o)
@@ -54,18 +53,17 @@ static const char *outcome_name(enum saga_outcome o)
         return "?";
 }
 
+/* Publishes what the handler just committed, on its own connection; on
+ * failure the relay thread's pass (asked for at once) retries. */
 static void relay_now(struct coordinator *co, ad_db *db)
 {
         cleanup_error ad_error_t err = NULL;
-        int n = 0;
 
-        do {
-                if (ad_outbox_relay(db, co->svc.bus, 100, &n, &err) < 0) {
-                        ad_log(AD_LOG_WARN, "outbox relay failed, will retry", "error",
-                               ad_error_message(err), NULL);
-                        return;
-                }
-        } while (n == 100);
+        if (ad_outbox_flush(db, co->svc.bus, NULL, &err) < 0) {
+                ad_log(AD_LOG_WARN, "outbox relay failed, will retry", "error",
+                       ad_error_message(err), NULL);
+                ad_relay_wake(co->relay);
+        }
 }
 
 /* Fails overdue steps and repeats unanswered compensations. */
@@ -82,36 +80,11 @@ static void sweep(ad_db *db)
                             json_pack("{s:i}", "deployments", acted));
 }
 
-/* Publishes what the outbox holds, so an event committed just before a
- * crash (or a failed publish) goes out without waiting for new input; and
- * sweeps for overdue steps. */
-static void *relay_thread(void *arg)
+/* The relay thread's periodic work on its own connection (ad_relay). */
+static void sweep_tick(ad_db *db, void *ud)
 {
-        struct coordinator *co = arg;
-        int64_t next_sweep = 0;
-        ad_db *db = NULL;
-
-        while (!ad_service_stopping()) {
-                struct timespec ts = { co->relay_interval_ms / 1000,
-                                       (co->relay_interval_ms % 1000) * 1000000L };
-
-                if (db == NULL) {
-                        cleanup_error ad_error_t err = NULL;
-                        if (ad_db_connect(&db, ad_config_string(co->svc.cfg, "database.url", ""),
-                                          &err) < 0)
-                                ad_log(AD_LOG_WARN, "relay cannot reach PostgreSQL", "error",
-                                       ad_error_message(err), NULL);
-                }
-                if (db && ad_monotonic_ms() >= next_sweep) {
-                        sweep(db);
-                        next_sweep = ad_monotonic_ms() + co->sweep_interval_ms;
-                }
-                if (db)
-                        relay_now(co, db);
-                nanosleep(&ts, NULL);
-        }
-        ad_db_close(db);
-        return NULL;
+        (void)ud;
+        sweep(db);
 }
 
 static enum ad_disposition handle_event(struct ad_delivery *d, void *ud)
@@ -223,13 +196,26 @@ int main(int argc, char **argv)
         sweep(co.svc.db);
         co.events = ad_metric_get(AD_METRIC_COUNTER, "ad_coordinator_events_total",
                                   "Events the coordinator handled, by outcome.");
-        co.relay_running = pthread_create(&co.relay, NULL, relay_thread, &co) == 0;
+        /* The relay publishes what the outbox holds (an event committed
+         * just before a crash, or whose publish failed) without waiting
+         * for new input, and sweeps for overdue steps. */
+        const struct ad_relay_options relay = {
+                .database_url = ad_config_string(co.svc.cfg, "database.url", ""),
+                .bus = co.svc.bus,
+                .interval_ms = co.relay_interval_ms,
+                .tick = sweep_tick,
+                .tick_ms = co.sweep_interval_ms,
+        };
+        if (ad_relay_start(&co.relay, &relay, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "cannot start", "error", ad_error_message(err), NULL);
+                ad_service_stop(&co.svc);
+                return AD_EXIT_FAILURE;
+        }
 
         ret = ad_service_run_consumers(&co.svc, consumers, AD_ARRAY_SIZE(consumers));
         ad_log(AD_LOG_INFO, "stopping", NULL);
         ad_service_request_stop();
-        if (co.relay_running)
-                pthread_join(co.relay, NULL);
+        ad_relay_stop(co.relay);
         ad_service_stop(&co.svc);
         ad_log(AD_LOG_INFO, "stopped", NULL);
         return ret;

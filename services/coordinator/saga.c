@@ -9,6 +9,7 @@
 #include "ad/cleanup.h"
 #include "ad/names.h"
 #include "ad/outbox.h"
+#include "ad/status.h"
 
 /* Steps with side effects, newest first: the order of compensation. */
 static const char *const compensable[] = { "deploy", "provision", "build" };
@@ -172,27 +173,15 @@ static int advance(ad_db *db, struct deployment *d, const char *id, const char *
         return ret;
 }
 
-/* The order of the forward states; -1 for the others. */
-static int rank(const char *status)
-{
-        static const char *const order[] = { "QUEUED",    "ANALYZING", "BUILDING", "PROVISIONING",
-                                             "DEPLOYING", "HEALTHY",   "EXPOSED" };
-
-        for (size_t i = 0; i < AD_ARRAY_SIZE(order); i++)
-                if (strcmp(status, order[i]) == 0)
-                        return (int)i;
-        return -1;
-}
-
 /* An event expected in state `expected` that finds the deployment in an
  * earlier forward state came before the event it follows (a redelivery,
  * or another coordinator replica holding the earlier one): it is retried
  * later rather than dropped.  Returns true when so. */
 static bool arrived_early(const struct deployment *d, const char *expected, struct saga_result *res)
 {
-        int now = rank(d->status);
+        int now = ad_status_rank(ad_status_parse(d->status));
 
-        if (now < 0 || now >= rank(expected))
+        if (now < 0 || now >= ad_status_rank(ad_status_parse(expected)))
                 return false;
         res->outcome = SAGA_RETRY;
         note(res, "arrived in %s, before the event that leads to %s", d->status, expected);
@@ -201,23 +190,7 @@ static bool arrived_early(const struct deployment *d, const char *expected, stru
 
 static bool is_active(const char *status)
 {
-        return !strcmp(status, "ANALYZING") || !strcmp(status, "BUILDING") ||
-               !strcmp(status, "PROVISIONING") || !strcmp(status, "DEPLOYING") ||
-               !strcmp(status, "QUEUED");
-}
-
-/* How many of `compensable` (from the end) a deployment in `status` has
- * touched: the steps done and the one running. */
-static int touched_steps(const char *status)
-{
-        if (!strcmp(status, "BUILDING"))
-                return 1; /* build */
-        if (!strcmp(status, "PROVISIONING"))
-                return 2; /* provision, build */
-        if (!strcmp(status, "DEPLOYING") || !strcmp(status, "HEALTHY") ||
-            !strcmp(status, "EXPOSED") || !strcmp(status, "SUPERSEDED"))
-                return 3;
-        return 0;
+        return ad_status_is_active(ad_status_parse(status));
 }
 
 /* Asks (through the outbox) the service of `step` to undo its work, and
@@ -624,7 +597,8 @@ static int on_failed(ad_db *db, const ad_envelope *in, struct deployment *d,
         if (ret == 0)
                 ret = set_status(db, d, in->deployment_id, "FAILED", err);
         if (ret == 0)
-                ret = plan_compensations(db, in->deployment_id, d, touched_steps(d->status), err);
+                ret = plan_compensations(db, in->deployment_id, d,
+                                         ad_status_touched_steps(ad_status_parse(d->status)), err);
         if (ret == 0)
                 ret = set_status(db, d, in->deployment_id, "ROLLING_BACK", err);
         snprintf(res->status, sizeof(res->status), "ROLLING_BACK");
@@ -689,12 +663,10 @@ static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
                         return ret;
         }
         /* A rolled-back deployment may still own its image (kept while
-         * another release shared it): plan the build's removal again. */
+         * another release shared it): ad_status_destroy_steps plans the
+         * build's removal again. */
         ret = plan_compensations(db, in->deployment_id, d,
-                                 !strcmp(d->status, "ROLLED_BACK") || !strcmp(d->status, "FAILED")
-                                         ? 1
-                                         : touched_steps(d->status),
-                                 err);
+                                 ad_status_destroy_steps(ad_status_parse(d->status)), err);
         if (ret == 0)
                 ret = exec(db,
                            "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "

@@ -11,7 +11,7 @@
 #include "ad/engine.h"
 #include "ad/secret.h"
 #include "ad/service.h"
-#include "ingress.h"
+#include "ad/ingress.h"
 #include "ad/step.h"
 
 /* The hard ceiling of deployer.max_replicas. */

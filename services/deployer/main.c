@@ -45,38 +45,32 @@ int main(int argc, char **argv)
                 return AD_EXIT_CONFIG;
         }
 
-        struct ad_step_def deploy = {
-                .consumer = "deployer",
-                .step = "deploy",
-                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED,
-                .max_attempts = dp.max_attempts,
-                .ping_ms = PING_MS,
-                .svc = &svc,
-                .run = deploy_run,
-                .ud = &dp,
-        };
-        struct ad_step_def undo = {
-                .consumer = "deployer-compensate",
-                .step = "deploy",
-                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
-                .compensation = true,
-                .max_attempts = dp.max_attempts,
-                .ping_ms = PING_MS,
-                .svc = &svc,
-                .run = deploy_undo,
-                .ud = &dp,
-        };
-        struct ad_consumer consumers[] = {
-                { .spec = { "deployer", AD_SUBJECT_PROVISIONED, ACK_WAIT_MS, 0 },
-                  .handler = ad_step_handle,
-                  .userdata = &deploy },
-                { .spec = { "deployer-compensate", AD_SUBJECT_COMPENSATE ".deploy", ACK_WAIT_MS,
-                            0 },
-                  .handler = ad_step_handle,
-                  .userdata = &undo },
+        struct ad_step_def steps[] = {
+                {
+                        .consumer = "deployer",
+                        .step = "deploy",
+                        .subject = AD_SUBJECT_PROVISIONED,
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED,
+                        .ack_wait_ms = ACK_WAIT_MS,
+                        .max_attempts = dp.max_attempts,
+                        .ping_ms = PING_MS,
+                        .run = deploy_run,
+                        .ud = &dp,
+                },
+                {
+                        .consumer = "deployer-compensate",
+                        .step = "deploy",
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                        .compensation = true,
+                        .ack_wait_ms = ACK_WAIT_MS,
+                        .max_attempts = dp.max_attempts,
+                        .ping_ms = PING_MS,
+                        .run = deploy_undo,
+                        .ud = &dp,
+                },
         };
 
-        ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+        ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         explicit_bzero(&dp.key, sizeof(dp.key));
         ad_caddy_close(dp.caddy);

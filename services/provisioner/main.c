@@ -54,35 +54,28 @@ int main(int argc, char **argv)
                 return AD_EXIT_CONFIG;
         }
 
-        struct ad_step_def provision = {
-                .consumer = "provisioner",
-                .step = "provision",
-                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT,
-                .max_attempts = max_attempts,
-                .svc = &svc,
-                .run = provision_run,
-                .ud = &p,
-        };
-        struct ad_step_def undo = {
-                .consumer = "provisioner-compensate",
-                .step = "provision",
-                .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
-                .compensation = true,
-                .max_attempts = max_attempts,
-                .svc = &svc,
-                .run = provision_undo,
-                .ud = &p,
-        };
-        struct ad_consumer consumers[] = {
-                { .spec = { "provisioner", AD_SUBJECT_BUILT, 0, 0 },
-                  .handler = ad_step_handle,
-                  .userdata = &provision },
-                { .spec = { "provisioner-compensate", AD_SUBJECT_COMPENSATE ".provision", 0, 0 },
-                  .handler = ad_step_handle,
-                  .userdata = &undo },
+        struct ad_step_def steps[] = {
+                {
+                        .consumer = "provisioner",
+                        .step = "provision",
+                        .subject = AD_SUBJECT_BUILT,
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT,
+                        .max_attempts = max_attempts,
+                        .run = provision_run,
+                        .ud = &p,
+                },
+                {
+                        .consumer = "provisioner-compensate",
+                        .step = "provision",
+                        .payload = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATE,
+                        .compensation = true,
+                        .max_attempts = max_attempts,
+                        .run = provision_undo,
+                        .ud = &p,
+                },
         };
 
-        ret = ad_service_run_consumers(&svc, consumers, AD_ARRAY_SIZE(consumers));
+        ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         ad_caddy_close(p.caddy);
         ad_engine_close(p.engine);

@@ -8,7 +8,7 @@
 #include "ad/engine.h"
 #include "ad/names.h"
 #include "ad/service.h"
-#include "ingress.h"
+#include "ad/ingress.h"
 #include "ad/step.h"
 
 struct provisioner {

@@ -1,7 +1,7 @@
 # services/provisioner + services/deployer and their clients in common/
 # (engine.c: the Docker Engine API; caddy.c: caddy's admin API).
 ad_test(test_engine SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_engine.c
-        LIBS adprovision adcommon LABELS unit)
+        LIBS adcommon LABELS unit)
 ad_test(test_provision_deploy SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_provision_deploy.c
         LIBS adcommon PkgConfig::LIBCURL LABELS integration)
 set_tests_properties(test_provision_deploy PROPERTIES TIMEOUT 300)

@@ -31,11 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (api_deploy_request_parse(&req, text, size, allow_local, &code, &err) == 0) {
                         /* What is accepted is what the service relies on. */
                         if (!ad_app_name_valid(req->app) || req->ref == NULL ||
-                            req->n_env > API_ENV_MAX_VARS)
+                            req->n_env > AD_ENV_MAX_VARS)
                                 abort();
                         for (size_t i = 0; i < req->n_env; i++)
                                 if (!api_env_name_valid(req->env[i].name) ||
-                                    strlen(req->env[i].value) > API_ENV_VALUE_MAX)
+                                    strlen(req->env[i].value) > AD_ENV_VALUE_MAX)
                                         abort();
                         {
                                 /* The Idempotency-Key comparison's fingerprint. */

@@ -28,11 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (api_config_patch_parse(&patch, text, size, &err) == 0) {
                 if (patch->n_set + patch->n_unset == 0 ||
-                    patch->n_set + patch->n_unset > API_ENV_MAX_VARS)
+                    patch->n_set + patch->n_unset > AD_ENV_MAX_VARS)
                         abort();
                 for (size_t i = 0; i < patch->n_set; i++)
                         if (!api_env_name_valid(patch->set[i].name) ||
-                            strlen(patch->set[i].value) > API_ENV_VALUE_MAX)
+                            strlen(patch->set[i].value) > AD_ENV_VALUE_MAX)
                                 abort();
                 for (size_t i = 0; i < patch->n_unset; i++)
                         if (!api_env_name_valid(patch->unset[i]))

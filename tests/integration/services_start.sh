@@ -117,7 +117,7 @@ out=$("$bin/adprovisioner" --config "$work/missing.yaml" 2>&1) || rc=$?
 [[ $rc == 2 && $out == *"missing.yaml"* ]] || fail "missing config file: rc $rc: $out"
 # An API reachable from the network without tokens does not start.
 rc=0
-out=$(AD_HTTP_BIND=0.0.0.0 AD_HTTP_PORT=0 AD_API_TOKENS= "$bin/adapi" 2>&1) || rc=$?
+out=$(AD_HTTP_BIND=0.0.0.0 AD_HTTP_PORT=0 AD_API_TOKENS='' "$bin/adapi" 2>&1) || rc=$?
 [[ $rc == 2 && $out == *"http.bind is 0.0.0.0 but api.tokens is empty"* ]] ||
   fail "adapi on 0.0.0.0 without tokens: rc $rc: $out"
 rc=0

@@ -16,6 +16,7 @@
 #include "ad/bus.h"
 #include "ad/db.h"
 #include "ad/event.h"
+#include "ad/limits.h"
 
 static struct test_proc analyzer;
 static struct test_gitserver git;
@@ -221,6 +222,47 @@ static void test_bad_inputs_fail_before_any_io(void **state)
         expect_failure("git://127.0.0.1:1/x", NULL, "Not_Valid", "app name");
 }
 
+/* Another system publishing deploy.requested straight onto the bus is held
+ * to the contract's limits (ad/limits.h) as the API is: one variable too
+ * many fails the deployment with the limit's words, before any clone. */
+static void test_request_past_the_limits_fails(void **state)
+{
+        static Appdeployer__V1__EnvVar vars[AD_ENV_MAX_VARS + 1];
+        static Appdeployer__V1__EnvVar *ptrs[AD_ENV_MAX_VARS + 1];
+        static char names[AD_ENV_MAX_VARS + 1][16];
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        char dep[AD_UUID_LEN + 1], id[AD_UUID_LEN + 1], url[128];
+        ad_envelope env, *failed;
+        ad_error_t err = NULL;
+
+        (void)state;
+        for (int i = 0; i <= AD_ENV_MAX_VARS; i++) {
+                appdeployer__v1__env_var__init(&vars[i]);
+                snprintf(names[i], sizeof(names[i]), "VAR_%d", i);
+                vars[i].name = names[i];
+                vars[i].value = (char *)"sealed";
+                ptrs[i] = &vars[i];
+        }
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/node-express", git.port);
+        ad_uuid_v4(dep);
+        ad_event_init(&env, dep, "trace", 1, "test", id);
+        rq.repo_url = url;
+        rq.n_env = AD_ENV_MAX_VARS + 1;
+        rq.env = ptrs;
+        env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
+        env.requested = &rq;
+        if (ad_event_publish(bus, AD_SUBJECT_REQUESTED, &env, NULL, &err) < 0)
+                fail_msg("publish: %s", ad_error_message(err));
+        failed = next_for(failed_sub, dep, 60000);
+        if (failed == NULL)
+                test_proc_dump(&analyzer);
+        assert_non_null(failed);
+        assert_false(failed->failed->retryable);
+        if (strstr(failed->failed->reason, "101 environment variables, the limit is 100") == NULL)
+                fail_msg("reason `%s` does not name the limit", failed->failed->reason);
+        ad_event_free(failed);
+}
+
 static void test_redelivered_request_is_analyzed_once(void **state)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
@@ -308,6 +350,7 @@ int main(void)
                 cmocka_unit_test(test_missing_repo_fails_with_reason),
                 cmocka_unit_test(test_missing_ref_fails_with_reason),
                 cmocka_unit_test(test_bad_inputs_fail_before_any_io),
+                cmocka_unit_test(test_request_past_the_limits_fails),
                 cmocka_unit_test(test_redelivered_request_is_analyzed_once),
                 cmocka_unit_test(test_rolled_back_deployment_is_not_analyzed),
                 cmocka_unit_test(test_garbage_does_not_stop_it),

@@ -29,8 +29,7 @@
 #include "ad/http.h"
 #include "ad/secret.h"
 
-/* protobuf-c fields are `char *`; the literals below are never written. */
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 #define MAX_BODY 65536
 

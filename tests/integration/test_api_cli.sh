@@ -95,7 +95,7 @@ wait_deploy() { # NAME FINAL [ERROR]
   sql "INSERT INTO deployment_steps (deployment_id, step, status, started_at) VALUES ('$id', 'build', 'running', now() + interval '1200 ms')"
   sql "UPDATE deployments SET status = 'BUILDING' WHERE id = '$id'"
   sleep 0.6
-  sql "UPDATE deployment_steps SET status = '$([[ $2 == EXPOSED ]] && echo done || echo failed)', ended_at = started_at + interval '3400 ms' WHERE deployment_id = '$id' AND step = 'build'"
+  sql "UPDATE deployment_steps SET status = '$([[ $2 == EXPOSED ]] && echo 'done' || echo failed)', ended_at = started_at + interval '3400 ms' WHERE deployment_id = '$id' AND step = 'build'"
   if [[ $2 == EXPOSED ]]; then
     sql "UPDATE deployments SET status = 'EXPOSED', url = 'http://$1.localhost:8080/' WHERE id = '$id'"
   else

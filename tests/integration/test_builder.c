@@ -274,6 +274,20 @@ static char *builder_log_line(const char *deployment_id, const char *msg)
         return found;
 }
 
+/* The builder logs "event handled" after it published the event the test
+ * waited for: on a loaded machine the line may not be written yet. */
+static char *builder_log_line_wait(const char *deployment_id, const char *msg)
+{
+        char *line = NULL;
+
+        for (int i = 0; i < 300 && line == NULL; i++) {
+                line = builder_log_line(deployment_id, msg);
+                if (line == NULL)
+                        test_sleep_ms(100);
+        }
+        return line;
+}
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -470,7 +484,7 @@ static void test_second_build_reuses(void **state)
         publish_analyzed(&edit, "node-cold", first.app);
         changed = wait_built(&edit);
         assert_false(changed->cache_hit);
-        line = builder_log_line(edit.id, "\"msg\":\"event handled\"");
+        line = builder_log_line_wait(edit.id, "\"msg\":\"event handled\"");
         assert_non_null(line);
         {
                 json_t *j = json_loads(line, 0, NULL);

@@ -17,7 +17,7 @@
 #include "ad/db.h"
 #include "ad/event.h"
 
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 static struct test_proc coord;
 static ad_bus *bus;

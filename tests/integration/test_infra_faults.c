@@ -34,7 +34,7 @@
 #include "ad/db.h"
 #include "ad/event.h"
 
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 #define MAX_MSGS 400
 

@@ -26,7 +26,7 @@
 #include "ad/event.h"
 #include "saga.h"
 
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 #define N_FORWARD 40  /* deployments driven to EXPOSED */
 #define N_CONFLICT 30 /* deployments that get two conflicting events */

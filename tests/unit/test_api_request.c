@@ -304,10 +304,10 @@ static void test_env_rules(void **state)
                         "invalid_env", "string");
 
         /* A value over 32 KiB; the message gives the size, never the value. */
-        big = malloc(API_ENV_VALUE_MAX + 128);
+        big = malloc(AD_ENV_VALUE_MAX + 128);
         off = (size_t)sprintf(big, "{\"repo_url\": \"https://x/y\", \"env\": {\"BIG\": \"");
-        memset(big + off, 's', API_ENV_VALUE_MAX + 1);
-        strcpy(big + off + API_ENV_VALUE_MAX + 1, "\"}}");
+        memset(big + off, 's', AD_ENV_VALUE_MAX + 1);
+        strcpy(big + off + AD_ENV_VALUE_MAX + 1, "\"}}");
         assert_rejected(big, false, "invalid_env", "the limit is 32768");
         {
                 struct parsed p = parse(big, false);
@@ -319,7 +319,7 @@ static void test_env_rules(void **state)
         /* 101 variables. */
         many = malloc(64 * 1024);
         off = (size_t)sprintf(many, "{\"repo_url\": \"https://x/y\", \"env\": {");
-        for (int i = 0; i <= API_ENV_MAX_VARS; i++)
+        for (int i = 0; i <= AD_ENV_MAX_VARS; i++)
                 off += (size_t)sprintf(many + off, "%s\"V%d\": \"x\"", i ? ", " : "", i);
         strcpy(many + off, "}}");
         assert_rejected(many, false, "invalid_env", "the limit is 100");

@@ -58,13 +58,13 @@ static void test_config_patch_rejects(void **state)
         expect_patch_error("{\"A\": \"x\", \"A\": \"y\"}", "invalid JSON");
         expect_patch_error("{\"A\": \"x\\u0000y\"}", "NUL");
         expect_patch_error("{\"A\": ", "invalid JSON");
-        /* More than API_ENV_MAX_VARS names. */
+        /* More than AD_ENV_MAX_VARS names. */
         {
-                char *body = malloc(16 * (API_ENV_MAX_VARS + 2));
+                char *body = malloc(16 * (AD_ENV_MAX_VARS + 2));
                 size_t len = 0;
 
                 len += (size_t)sprintf(body + len, "{");
-                for (int i = 0; i <= API_ENV_MAX_VARS; i++)
+                for (int i = 0; i <= AD_ENV_MAX_VARS; i++)
                         len += (size_t)sprintf(body + len, "%s\"V%d\": null", i ? "," : "", i);
                 sprintf(body + len, "}");
                 expect_patch_error(body, "at most");

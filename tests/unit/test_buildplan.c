@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "ad/analysis.h"
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/cleanup.h"
 
 static char **strv(const char *const *v, size_t *n)

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "ad/analysis.h"
-#include "ad/buildplan.h"
+#include "buildplan.h"
 #include "ad/cleanup.h"
 #include "detect.h"
 
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
         while ((de = readdir(d)) != NULL) {
                 size_t len = strlen(de->d_name);
 
-                if (len <= strlen(SUFFIX) || strcmp(de->d_name + len - strlen(SUFFIX), SUFFIX))
+                if (len <= strlen(SUFFIX) || strcmp(de->d_name + len - strlen(SUFFIX), SUFFIX) != 0)
                         continue;
                 if (argc > 1 && strncmp(de->d_name, argv[1], strlen(argv[1])) != 0)
                         continue;

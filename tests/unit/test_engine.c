@@ -13,7 +13,7 @@
 #include "ad/caddy.h"
 #include "ad/engine.h"
 #include "ad/event.h"
-#include "ingress.h"
+#include "ad/ingress.h"
 
 static void demux_frames(void **state)
 {

@@ -9,9 +9,9 @@
 #include <cmocka.h>
 
 #include "ad/event.h"
+#include "ad/limits.h"
 
-/* protobuf-c fields are `char *`; the literals below are never written. */
-#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "../support/proto_literals.h"
 
 static const char *const dep = "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11";
 
@@ -159,20 +159,46 @@ static void test_every_payload_round_trips(void **state)
         }
 }
 
-static void test_final_statuses(void **state)
+static void expect_refused(const Appdeployer__V1__DeployRequested *rq, const char *words)
 {
-        static const char *const final[] = { "EXPOSED", "SUPERSEDED", "ROLLED_BACK", "FAILED",
-                                             "DESTROYED" };
-        static const char *const moving[] = { "QUEUED",       "ANALYZING", "BUILDING",
-                                              "PROVISIONING", "DEPLOYING", "ROLLING_BACK",
-                                              "DESTROYING",   "exposed",   "" };
+        ad_error_t err = NULL;
+
+        assert_int_equal(ad_requested_check(rq, &err), -AD_ERR_INVALID);
+        if (strstr(ad_error_message(err), words) == NULL)
+                fail_msg("`%s` does not say `%s`", ad_error_message(err), words);
+        ad_error_release(&err);
+}
+
+/* ad/limits.h, as a step applies it to an event from the bus. */
+static void test_requested_limits(void **state)
+{
+        static char url[AD_REPO_URL_MAX + 2], ref[AD_REF_MAX + 2], name[AD_ENV_NAME_MAX + 2];
+        Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
+        Appdeployer__V1__EnvVar var = APPDEPLOYER__V1__ENV_VAR__INIT, *vars[1] = { &var };
 
         (void)state;
-        for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
-                assert_true(ad_status_final(final[i]));
-        for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
-                assert_false(ad_status_final(moving[i]));
-        assert_false(ad_status_final(NULL));
+        memset(url, 'u', AD_REPO_URL_MAX);
+        memset(ref, 'r', AD_REF_MAX);
+        memset(name, 'N', AD_ENV_NAME_MAX);
+        rq.repo_url = url;
+        rq.ref = ref;
+        rq.n_env = 1;
+        rq.env = vars;
+        var.name = name;
+        /* Exactly at every limit: accepted. */
+        assert_int_equal(ad_requested_check(&rq, NULL), 0);
+        url[AD_REPO_URL_MAX] = 'u';
+        expect_refused(&rq, "longer than 2048 bytes");
+        url[AD_REPO_URL_MAX] = '\0';
+        ref[AD_REF_MAX] = 'r';
+        expect_refused(&rq, "ref is longer than 255");
+        ref[AD_REF_MAX] = '\0';
+        name[AD_ENV_NAME_MAX] = 'N';
+        expect_refused(&rq, "name of 256 bytes");
+        var.name = (char *)"";
+        expect_refused(&rq, "name of 0 bytes");
+        rq.repo_url = (char *)"";
+        expect_refused(&rq, "no repository URL");
 }
 
 static void test_garbage_is_rejected(void **state)
@@ -232,8 +258,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_requested_round_trip),
                 cmocka_unit_test(test_every_payload_round_trips),
+                cmocka_unit_test(test_requested_limits),
                 cmocka_unit_test(test_garbage_is_rejected),
-                cmocka_unit_test(test_final_statuses),
                 cmocka_unit_test(test_uuid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,10 +40,6 @@ bool ad_uuid_valid(const char *s);
  * the coordinator's event log) drops the copy. */
 void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt);
 
-/* True for the statuses a deployment ends in (EXPOSED, SUPERSEDED,
- * ROLLED_BACK, FAILED, DESTROYED): nothing more happens to it by itself. */
-bool ad_status_final(const char *status);
-
 int64_t ad_now_ms(void);
 int64_t ad_monotonic_ms(void);
 
@@ -66,5 +62,12 @@ int ad_event_pack(const ad_envelope *env, uint8_t **out, size_t *len, ad_error_t
 
 /* The subject an envelope's payload travels on; "" when unknown. */
 const char *ad_event_kind(const ad_envelope *env);
+
+/* A deploy.requested within the contract's limits (ad/limits.h): a
+ * repository URL, a ref, at most AD_ENV_MAX_VARS variables with names of
+ * 1 to AD_ENV_NAME_MAX bytes.  AD_ERR_INVALID with the limit's words
+ * otherwise: the API refuses the same with a 400, and a step given such an
+ * event by another system fails the deployment with this message. */
+int ad_requested_check(const Appdeployer__V1__DeployRequested *req, ad_error_t *err);
 
 #endif

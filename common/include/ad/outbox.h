@@ -21,4 +21,33 @@ int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_err
  * (rows are locked with SKIP LOCKED). */
 int ad_outbox_relay(ad_db *db, ad_bus *bus, int batch, int *published, ad_error_t *err);
 
+/* Publishes every pending row, batch after batch, on the caller's
+ * connection: what a handler calls right after its commit, so the event
+ * normally leaves before the reply.  *published (optional) gets the total. */
+int ad_outbox_flush(ad_db *db, ad_bus *bus, int *published, ad_error_t *err);
+
+/* The relay thread every service with an outbox runs (one implementation
+ * for the API and the coordinator): on a connection of its own (made, and
+ * made again after a loss, from `database_url`), it flushes the outbox
+ * every `interval_ms` and when woken, so an event whose publish failed
+ * (NATS away) or that was committed just before a crash still goes out.
+ * `tick`, when set, runs on the same connection every `tick_ms` (the
+ * coordinator's sweep for overdue steps).  It logs once per outage, not on
+ * every pass. */
+struct ad_relay_options {
+        const char *database_url;
+        ad_bus *bus;
+        long interval_ms;
+        void (*tick)(ad_db *db, void *ud);
+        void *tick_ud;
+        long tick_ms;
+};
+typedef struct ad_relay ad_relay;
+
+int ad_relay_start(ad_relay **out, const struct ad_relay_options *opts, ad_error_t *err);
+/* Asks for a pass now (a commit just added rows); never blocks. */
+void ad_relay_wake(ad_relay *r);
+/* Stops and joins the thread, closes its connection; NULL is a no-op. */
+void ad_relay_stop(ad_relay *r);
+
 #endif

@@ -44,8 +44,13 @@ struct ad_step_run;
 struct ad_step_def {
         const char *consumer; /* durable name, also the processed_events consumer */
         const char *step;     /* provision, deploy: named in deploy.failed and logs */
+        /* The subject its consumer reads; NULL for a compensation, which
+         * reads deploy.compensate.<step>. */
+        const char *subject;
         Appdeployer__V1__Envelope__PayloadCase payload; /* the one accepted */
         bool compensation;
+        int64_t ack_wait_ms; /* 0: the bus's default (30 s) */
+        int64_t max_deliver; /* 0: unlimited (the runner's max_attempts ends it) */
         long max_attempts;
         int64_t ping_ms; /* > 0: the work runs on a thread, in-progress every ping_ms */
         struct ad_service *svc;
@@ -72,6 +77,12 @@ struct ad_step_run {
 /* The consumer handler: a struct ad_consumer's handler with the
  * step_def as userdata. */
 enum ad_disposition ad_step_handle(struct ad_delivery *d, void *def);
+
+/* A step service's loop: one durable consumer per def, named and filtered
+ * from the def itself (consumer, subject or deploy.compensate.<step>,
+ * ack_wait_ms, max_deliver), each handled by ad_step_handle, until
+ * SIGTERM.  Returns the service's exit code. */
+int ad_step_serve(struct ad_service *svc, struct ad_step_def *defs, size_t n);
 
 /* Fills out's header as caused by run's input event (deployment, trace,
  * attempt carried; producer = the service) with an id derived from the

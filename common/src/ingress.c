@@ -1,4 +1,4 @@
-#include "ingress.h"
+#include "ad/ingress.h"
 
 #include <stdio.h>
 #include <stdlib.h>

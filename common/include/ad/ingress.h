@@ -2,7 +2,8 @@
  * listens, what host and URL an app gets, and its routes (one per app on
  * the `apps` server, a second one with @id "<route id>-tls" on the TLS
  * server when TLS is on: caddy @ids are unique across its config).
- * Part of the `adprovision` library, shared with the deployer. */
+ * Part of the `adingress` library (common/), next to the caddy client it
+ * drives; the provisioner and the deployer link it. */
 #ifndef AD_INGRESS_H
 #define AD_INGRESS_H
 

@@ -1,5 +1,5 @@
-/* Generated Dockerfiles: see ad/buildplan.h for the contract. */
-#include "ad/buildplan.h"
+/* Generated Dockerfiles: see buildplan.h for the contract. */
+#include "buildplan.h"
 
 #include <errno.h>
 #include <stdio.h>
