@@ -55,6 +55,9 @@ void adctl_print_raw(const struct adctl_reply *reply);
 /* "/deployments/<id>" + suffix with id percent-encoded; the caller frees. */
 char *adctl_deployment_path(const char *id, const char *suffix);
 
+/* Whether s has a UUID's shape (a deployment id rather than an app name). */
+bool adctl_is_uuid(const char *s);
+
 /* A field of a JSON object as a string, "" when missing or null. */
 const char *adctl_str(const json_t *obj, const char *key);
 

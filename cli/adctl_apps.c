@@ -74,7 +74,7 @@ static int app_request(const struct adctl *ctl, const char *method, const char *
                        const char *body, long ok_status, struct adctl_reply *reply)
 {
         struct adctl_call call = { .method = method, .path = path, .body = body };
-        int ret;
+        int ret = 0;
 
         if (adctl_request(ctl, &call, reply) < 0)
                 return ADCTL_EXIT_FAILURE;
@@ -122,7 +122,7 @@ int adctl_cmd_apps(struct adctl *ctl, int argc, char **argv)
         struct adctl_reply reply;
         size_t i;
         json_t *a;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -179,7 +179,7 @@ int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
         const char *app;
         json_t *rel, *last;
         char line[512];
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -232,7 +232,7 @@ int adctl_cmd_ps(struct adctl *ctl, int argc, char **argv)
         cleanup_free char *path = NULL;
         struct adctl_reply reply;
         const char *app;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -254,7 +254,7 @@ int adctl_cmd_releases(struct adctl *ctl, int argc, char **argv)
         const char *app;
         size_t i;
         json_t *r;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -302,7 +302,7 @@ int adctl_cmd_config(struct adctl *ctl, int argc, char **argv)
         const char *sub = "show", *app;
         size_t i;
         json_t *n;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -385,7 +385,7 @@ int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv)
         const char *app, *arg;
         char body[64], *end;
         long n;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -416,7 +416,7 @@ int adctl_app_rollback(struct adctl *ctl, int argc, char **argv)
         struct adctl_reply reply;
         const char *app;
         char body[64] = "{}";
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -447,7 +447,7 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv)
         json_auto_t *doc = json_object();
         struct adctl_reply reply;
         const char *app;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
@@ -470,7 +470,7 @@ int adctl_app_rm(struct adctl *ctl, int argc, char **argv)
         cleanup_free char *path = NULL;
         struct adctl_reply reply;
         const char *app;
-        int ret;
+        int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
                 return ret;

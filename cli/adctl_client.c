@@ -1,4 +1,5 @@
 /* Talking to the API: one request, its JSON, and its errors in words. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,17 @@ const char *adctl_str(const json_t *obj, const char *key)
         const char *s = json_string_value(json_object_get(obj, key));
 
         return s ? s : "";
+}
+
+bool adctl_is_uuid(const char *s)
+{
+        if (s == NULL || strlen(s) != 36)
+                return false;
+        for (int i = 0; i < 36; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+                if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+                        return false;
+        }
+        return true;
 }

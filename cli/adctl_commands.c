@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
-#include "ad/uuid.h"
 #include "ad/http.h"
 #include "adctl.h"
 
@@ -287,7 +286,7 @@ int adctl_cmd_rm(struct adctl *ctl, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (argv[i][0] == '-')
                         continue;
-                if (!ad_uuid_valid(argv[i]))
+                if (!adctl_is_uuid(argv[i]))
                         return adctl_app_rm(ctl, argc, argv);
                 break;
         }
@@ -316,7 +315,7 @@ int adctl_cmd_rollback(struct adctl *ctl, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (argv[i][0] == '-')
                         continue;
-                if (!ad_uuid_valid(argv[i]))
+                if (!adctl_is_uuid(argv[i]))
                         return adctl_app_rollback(ctl, argc, argv);
                 break;
         }

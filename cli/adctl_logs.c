@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
-#include "ad/uuid.h"
 #include "adctl.h"
 
 /* A followed stream may last as long as a build: a day at most. */
@@ -183,7 +182,7 @@ int adctl_cmd_logs(struct adctl *ctl, int argc, char **argv)
                                 i++;
                         continue;
                 }
-                if (!ad_uuid_valid(argv[i]))
+                if (!adctl_is_uuid(argv[i]))
                         return adctl_app_logs(ctl, argc, argv);
                 break;
         }

@@ -727,8 +727,13 @@ void api_apps_logs(struct api_call *call)
                 char *save = NULL, prefix[32];
 
                 if (ad_engine_container_logs(call->api->engine, list[k].id, (int)tail,
-                                             APP_LOGS_MAX_BYTES, &logs, &lerr) < 0)
-                        continue; /* gone meanwhile */
+                                             APP_LOGS_MAX_BYTES, &logs, &lerr) < 0) {
+                        /* Gone meanwhile, or the engine failed: the others
+                         * are still shown. */
+                        ad_log(AD_LOG_WARN, "cannot read a container's log", "app", call->name,
+                               "container", list[k].name, "error", ad_error_message(lerr), NULL);
+                        continue;
+                }
                 snprintf(prefix, sizeof(prefix), "web.%d", replica_of(list[k].name));
                 for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                         size_t ll = strlen(l);

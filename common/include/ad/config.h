@@ -68,7 +68,10 @@ struct ad_config_key {
 };
 
 /* The entry that ends a table. */
-#define AD_CONFIG_END { .key = NULL }
+#define AD_CONFIG_END                                                                              \
+        {                                                                                          \
+                .key = NULL                                                                        \
+        }
 
 /* A NULL-terminated list of tables, each ending with AD_CONFIG_END. */
 typedef const struct ad_config_key *const ad_config_tables[];
