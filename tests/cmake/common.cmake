@@ -10,3 +10,4 @@ add_test(NAME services_start
 set_tests_properties(services_start PROPERTIES LABELS integration TIMEOUT 300)
 ad_test(test_secret_names SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_secret_names.c LIBS adcommon LABELS unit)
 ad_test(test_netguard SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_netguard.c LIBS adcommon LABELS unit)
+ad_test(test_nats_auth SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_nats_auth.c LIBS adcommon LABELS integration)

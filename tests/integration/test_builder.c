@@ -580,7 +580,13 @@ static void test_second_build_reuses(void **state)
         publish_analyzed(&edit, "node-cold", first.app);
         changed = wait_built(&edit);
         assert_false(changed->cache_hit);
-        line = builder_log_line(edit.id, "\"msg\":\"event handled\"");
+        /* The runner logs the event after deploy.built is out: wait for
+         * the line rather than race it. */
+        for (int i = 0; i < 200 && line == NULL; i++) {
+                line = builder_log_line(edit.id, "\"msg\":\"event handled\"");
+                if (line == NULL)
+                        usleep(50000);
+        }
         assert_non_null(line);
         {
                 json_t *j = json_loads(line, 0, NULL);
