@@ -298,7 +298,7 @@ ready_nats() {
 # Cluster node natsI: its own store dir and server name, one cluster name,
 # routes to every other node (a node that is down is retried by the
 # others). JetStream elects a meta leader once a majority of nodes is up.
-# No accounts or users: loopback only, the default account (see
+# The users of nats-auth.conf, in the default account (see
 # docs/operations.md about CVE-2023-47090 before exposing it).
 start_nats_node() {
   local i=$1 j routes=""
