@@ -241,8 +241,9 @@ pg_prefix() {
 NATS_USERS=(admin api coordinator analyzer builder provisioner deployer external)
 nats_publish_of() {
   case $1 in
-  api) echo '"deploy.requested", "deploy.destroy", "deploy.rollback"' ;;
-  coordinator) echo '"deploy.>"' ;;
+  # The API and the coordinator share the outbox table, and either's relay
+  # publishes any row of it: the same subjects for both.
+  api | coordinator) echo '"deploy.>"' ;;
   analyzer) echo '"deploy.analyzed", "deploy.failed", "logs.>"' ;;
   builder) echo '"deploy.built", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
   provisioner) echo '"deploy.provisioned", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
@@ -270,9 +271,10 @@ nats_auth_conf() {
         ;;
       *)
         pub=$(nats_publish_of "$u")
-        # The coordinator publishes any deploy.* but the steps' own results.
+        # The API and the coordinator publish any deploy.* but the results
+        # only a step may announce.
         local deny='[]'
-        [[ $u == coordinator ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
+        [[ $u == coordinator || $u == api ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
         # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
         printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: ["_INBOX.>"] } } }\n' \
           "$u" "$(nats_password "$u")" "$pub" "$deny"
