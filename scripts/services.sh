@@ -19,7 +19,7 @@ SERVICES=(coordinator analyzer builder provisioner deployer api)
 binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
 cmd_up() {
-  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
@@ -43,7 +43,10 @@ cmd_up() {
     else
       http_port=0
     fi
-    AD_HTTP_PORT=$http_port nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
+    # Each service's own NATS user (scripts/stack.sh), else the stack's URL.
+    nats_var=AD_NATS_URL_${svc^^}
+    AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_HTTP_PORT=$http_port \
+      nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do

@@ -231,10 +231,65 @@ pg_prefix() {
 
 # --- per-server start ------------------------------------------------------
 
+# --- NATS users -----------------------------------------------------------
+# One user per service with only the subjects it publishes (only the
+# deployer publishes deploy.exposed), `external` for systems that publish
+# deploy.requested from outside, and `admin` (everything) for tests and
+# tools.  Every service needs the JetStream API ($JS.API.>, its pull
+# consumers and the stream), acks ($JS.ACK.>) and replies on _INBOX.>.
+# Passwords are made once, kept in $STATE/nats-users (root only).
+NATS_USERS=(admin api coordinator analyzer builder provisioner deployer external)
+nats_publish_of() {
+  case $1 in
+  # The API and the coordinator share the outbox table, and either's relay
+  # publishes any row of it: the same subjects for both.
+  api | coordinator) echo '"deploy.>"' ;;
+  analyzer) echo '"deploy.analyzed", "deploy.failed", "logs.>"' ;;
+  builder) echo '"deploy.built", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
+  provisioner) echo '"deploy.provisioned", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
+  deployer) echo '"deploy.exposed", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
+  esac
+}
+nats_password() { sed -n "s/^$1=//p" "$STATE/nats-users"; }
+nats_auth_conf() {
+  local u pub
+  if [[ ! -s $STATE/nats-users ]]; then
+    (umask 077 && for u in "${NATS_USERS[@]}"; do
+      echo "$u=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    done >"$STATE/nats-users")
+  fi
+  (
+    umask 077
+    echo "# Written by scripts/stack.sh: users and permissions (docs/security.md)."
+    echo "authorization { users = ["
+    for u in "${NATS_USERS[@]}"; do
+      case $u in
+      admin) printf '  { user: admin, password: "%s" }\n' "$(nats_password admin)" ;;
+      external)
+        printf '  { user: external, password: "%s", permissions: { publish: { allow: ["deploy.requested"] }, subscribe: { allow: ["_INBOX.>"] } } }\n' \
+          "$(nats_password external)"
+        ;;
+      *)
+        pub=$(nats_publish_of "$u")
+        # The API and the coordinator publish any deploy.* but the results
+        # only a step may announce.
+        local deny='[]'
+        [[ $u == coordinator || $u == api ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
+        # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
+        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: ["_INBOX.>"] } } }\n' \
+          "$u" "$(nats_password "$u")" "$pub" "$deny"
+        ;;
+      esac
+    done
+    echo "] }"
+  ) >"$STATE/nats-auth.conf"
+}
+
 start_nats() {
   mkdir -p "$STATE/nats"
+  nats_auth_conf
   # -a also binds the monitoring port (-m) to 127.0.0.1.
-  launch nats nats-server -n app-deployer-local -js -sd "$STATE/nats" \
+  launch nats nats-server -c "$STATE/nats-auth.conf" -n app-deployer-local -js -sd "$STATE/nats" \
     -a 127.0.0.1 -p "${PORT[NATS_PORT]}" -m "${PORT[NATS_MONITOR_PORT]}"
 }
 ready_nats() {
@@ -245,7 +300,7 @@ ready_nats() {
 # Cluster node natsI: its own store dir and server name, one cluster name,
 # routes to every other node (a node that is down is retried by the
 # others). JetStream elects a meta leader once a majority of nodes is up.
-# No accounts or users: loopback only, the default account (see
+# The users of nats-auth.conf, in the default account (see
 # docs/operations.md about CVE-2023-47090 before exposing it).
 start_nats_node() {
   local i=$1 j routes=""
@@ -253,7 +308,8 @@ start_nats_node() {
     ((j == i)) || routes+="${routes:+,}nats://127.0.0.1:${PORT[NATS${j}_CLUSTER_PORT]}"
   done
   mkdir -p "$STATE/nats$i"
-  launch "nats$i" nats-server -n "app-deployer-nats$i" -js -sd "$STATE/nats$i" \
+  nats_auth_conf
+  launch "nats$i" nats-server -c "$STATE/nats-auth.conf" -n "app-deployer-nats$i" -js -sd "$STATE/nats$i" \
     -a 127.0.0.1 -p "${PORT[NATS${i}_PORT]}" -m "${PORT[NATS${i}_MONITOR_PORT]}" \
     --cluster_name app-deployer-local --cluster "nats://127.0.0.1:${PORT[NATS${i}_CLUSTER_PORT]}" \
     --routes "$routes"
@@ -414,7 +470,7 @@ ready_podman() {
 # --- commands --------------------------------------------------------------
 
 write_env() {
-  local urls="" i
+  local urls="" i u
   # The platform key that seals app secrets: made once, readable by root
   # only, and read from its file (never copied into the env file).
   if [[ ! -s $STATE/secrets.key ]]; then
@@ -424,14 +480,24 @@ write_env() {
     echo "# app-deployer local stack ($(date -Is)); source this file."
     printf 'export AD_STATE_DIR=%q\n' "$STATE"
     if selected nats; then
-      printf 'export AD_NATS_URL=%q\n' "nats://127.0.0.1:${PORT[NATS_PORT]}"
+      # AD_NATS_URL is admin's (tests, tools); AD_NATS_URL_<SERVICE> each
+      # service's own, which scripts/services.sh passes on.
+      for u in "${NATS_USERS[@]}"; do
+        printf 'export AD_NATS_URL_%s=%q\n' "${u^^}" \
+          "nats://$u:$(nats_password "$u")@127.0.0.1:${PORT[NATS_PORT]}"
+      done
+      printf 'export AD_NATS_URL=%q\n' "nats://admin:$(nats_password admin)@127.0.0.1:${PORT[NATS_PORT]}"
       printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS_MONITOR_PORT]}"
     elif selected nats1; then
       # Every node: a client connects to any and fails over to the others.
-      for ((i = 1; i <= NATS_NODES; i++)); do
-        urls+="${urls:+,}nats://127.0.0.1:${PORT[NATS${i}_PORT]}"
+      for u in "${NATS_USERS[@]}"; do
+        urls=""
+        for ((i = 1; i <= NATS_NODES; i++)); do
+          urls+="${urls:+,}nats://$u:$(nats_password "$u")@127.0.0.1:${PORT[NATS${i}_PORT]}"
+        done
+        [[ $u == admin ]] && printf "export AD_NATS_URL='%s'\n" "$urls"
+        printf "export AD_NATS_URL_%s='%s'\n" "${u^^}" "$urls"
       done
-      printf "export AD_NATS_URL='%s'\n" "$urls"
       printf 'export AD_NATS_MONITOR_URL=%q\n' "http://127.0.0.1:${PORT[NATS1_MONITOR_PORT]}"
       printf 'export AD_NATS_REPLICAS=3\n'
     fi

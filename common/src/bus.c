@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
+#include "ad/log.h"
 
 struct ad_bus {
         natsConnection *nc;
@@ -107,10 +108,14 @@ int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_er
 
         nurls = split_urls(url, &buf, urls);
         if (nurls == 0) {
+                /* The URLs carry passwords: the message must not. */
+                char *shown = ad_log_redact_url(url ? url : "");
+                int ret = ad_error_make(err, AD_ERR_INVALID, 0,
+                                        "NATS URL `%s`: expected 1 to %d comma-separated URLs",
+                                        shown ? shown : "", AD_BUS_MAX_URLS);
+                free(shown);
                 free(buf);
-                return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "NATS URL `%s`: expected 1 to %d comma-separated URLs",
-                                     url ? url : "", AD_BUS_MAX_URLS);
+                return ret;
         }
         bus = calloc(1, sizeof(*bus));
         if (bus == NULL) {

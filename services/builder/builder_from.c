@@ -72,6 +72,18 @@ static int check_line(const char *line, size_t len, unsigned lineno, const char 
         if (!is_from && !(((size_t)(end - p) > 5 &&
                            (strncasecmp(p, "COPY", 4) == 0 || strncasecmp(p, "ADD ", 4) == 0))))
                 return 0;
+        /* ADD <url> is fetched by the engine on the host, outside the
+         * build's network namespace: refused (curl in a RUN step instead). */
+        if (!is_from && strncasecmp(p, "ADD", 3) == 0) {
+                for (const char *q = p + 4; q + 3 <= end; q++)
+                        if (memcmp(q, "://", 3) == 0)
+                                return ad_error_make(
+                                        err, AD_ERR_INVALID, 0,
+                                        "Dockerfile line %u: ADD from a URL is not allowed (it "
+                                        "would be fetched from the build host's network): "
+                                        "download it in a RUN step instead",
+                                        lineno);
+        }
         p += 4;
         while (p < end) {
                 const char *tok;

@@ -560,6 +560,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         .pids_limit = dp->pids_limit,
                         .cap_drop_all = true,
                         .no_new_privileges = true,
+                        .read_only_rootfs = dp->read_only_rootfs,
                         .restart_policy = dp->restart_policy,
                 };
 

@@ -23,7 +23,8 @@
                 "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
                 "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
                 "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
-                "deployer.max_replicas", "registry.insecure", "secrets.key"
+                "deployer.max_replicas", "registry.insecure", "secrets.key",                       \
+                "deployer.read_only_rootfs"
 
 struct deployer {
         struct ad_service *svc;
@@ -37,6 +38,7 @@ struct deployer {
         long health_timeout_s;
         long health_interval_ms;
         long pids_limit;
+        bool read_only_rootfs; /* and a tmpfs on /tmp */
         long stop_timeout_s;
         long drain_ms; /* between the route switch and stopping the old release */
         const char *restart_policy;

@@ -52,7 +52,10 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                  err)) < 0 ||
             (ret = ad_config_int(cfg, "deployer.max_replicas", 10, 1, DEPLOYER_REPLICAS_MAX,
                                  &dp->max_replicas, err)) < 0 ||
-            (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) < 0)
+            (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) <
+                    0 ||
+            (ret = ad_config_bool(cfg, "deployer.read_only_rootfs", true, &dp->read_only_rootfs,
+                                  err)) < 0)
                 return ret;
         dp->user = ad_config_string(cfg, "deployer.user", "10001:10001");
         dp->restart_policy = ad_config_string(cfg, "deployer.restart_policy", "unless-stopped");

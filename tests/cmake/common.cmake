@@ -19,3 +19,4 @@ add_test(NAME config_doc
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/config_doc.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(config_doc PROPERTIES LABELS unit)
 ad_test(test_netguard SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_netguard.c LIBS adcommon LABELS unit)
+ad_test(test_nats_auth SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_nats_auth.c LIBS adcommon LABELS integration)

@@ -74,6 +74,9 @@ for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT CADDY_ADMIN_PORT INGRESS_HTTP_POR
   ad_pick_port "$v"
   export "${v?}"
 done
+for u in API COORDINATOR ANALYZER BUILDER PROVISIONER DEPLOYER EXTERNAL; do
+  export "NATS_PASSWORD_$u=$(openssl rand -hex 16)"
+done
 export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY
 SECRETS_KEY=$(openssl rand -hex 32)
 api=http://127.0.0.1:$API_PORT

@@ -426,6 +426,15 @@ static CURLcode http_get(const char *path, bool https, struct http_get *g)
         return rc;
 }
 
+static int count_of(const char *s, const char *needle)
+{
+        int n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+                n++;
+        return n;
+}
+
 /* The engine's raw inspect JSON of a container; NULL when it is gone. */
 static json_t *inspect_raw(const char *id)
 {
@@ -866,7 +875,47 @@ static void deploy_v1(void **state)
                 "unless-stopped");
         assert_non_null(json_object_get(
                 json_object_get(json_object_get(j, "NetworkSettings"), "Networks"), T.network));
+        assert_true(json_is_true(json_object_get(hc, "ReadonlyRootfs")));
+        assert_non_null(json_object_get(json_object_get(hc, "Tmpfs"), "/tmp"));
         json_decref(j);
+        /* The root filesystem is read-only, /tmp is writable; the host's
+         * platform ports on loopback (caddy's admin API, NATS, PostgreSQL,
+         * the registry) are not the app's loopback. */
+        {
+                const char *urls[] = { stack_env("AD_CADDY_ADMIN_URL"), stack_env("AD_NATS_URL"),
+                                       strrchr(stack_env("AD_DATABASE_URL"), '@'),
+                                       stack_env("AD_REGISTRY_ADDRESS") };
+                char ports[128] = "";
+                cleanup_free char *out = NULL;
+
+                for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+                        const char *c = strrchr(urls[i], ':');
+                        size_t n = strlen(ports);
+                        snprintf(ports + n, sizeof(ports) - n, "%s%.*s", n ? "," : "",
+                                 (int)strspn(c + 1, "0123456789"), c + 1);
+                }
+                snprintf(
+                        cmd, sizeof(cmd),
+                        "podman --remote --url unix://%s exec %s python3 -c \""
+                        "import socket\n"
+                        "for p in [%s]:\n"
+                        "  s = socket.socket(); s.settimeout(3)\n"
+                        "  print('LEAK' if s.connect_ex(('127.0.0.1', p)) == 0 else 'blocked', p)\n"
+                        "for f in ['/app/x', '/etc/x', '/tmp/x']:\n"
+                        "  try:\n"
+                        "    open(f, 'w').close(); print('wrote', f)\n"
+                        "  except OSError as e:\n"
+                        "    print('readonly', f)\n"
+                        "\"",
+                        stack_env("AD_ENGINE_SOCKET"), T.d1_container, ports);
+                out = sh_out(cmd);
+                assert_non_null(out);
+                printf("%s", out);
+                if (strstr(out, "LEAK") || !strstr(out, "readonly /app/x") ||
+                    !strstr(out, "readonly /etc/x") || !strstr(out, "wrote /tmp/x") ||
+                    count_of(out, "blocked") != 4)
+                        fail_msg("the app reached the platform or wrote its root fs:\n%s", out);
+        }
         /* ...and what the process really has. */
         snprintf(cmd, sizeof(cmd),
                  "podman --remote --url unix://%s exec %s grep -E '^(Uid|CapEff|NoNewPrivs):' "

@@ -26,6 +26,12 @@ static void test_refused(void **state)
                 "FROM \\\n  127.0.0.1:5000/other\n",
                 "  FROM 127.0.0.1:5000/mine-not\n",
         };
+        static const char *const add_url[] = {
+                "FROM debian\nADD http://127.0.0.1:8222/varz /varz\n",
+                "FROM debian\nadd --chown=1:1 https://example.com/x.tgz /x\n",
+                "FROM debian\nADD [\"http://2130706433:2019/config/\", \"/c\"]\n",
+                "FROM debian\nADD \\\n  http://169.254.169.254/latest /m\n",
+        };
         (void)state;
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -33,6 +39,13 @@ static void test_refused(void **state)
                 if (builder_from_check(bad[i], REG, "mine", &err) != -AD_ERR_INVALID)
                         fail_msg("accepted: %s", bad[i]);
                 assert_non_null(strstr(ad_error_message(err), "another app's image"));
+                ad_error_release(&err);
+        }
+        for (size_t i = 0; i < sizeof(add_url) / sizeof(add_url[0]); i++) {
+                ad_error_t err = NULL;
+                if (builder_from_check(add_url[i], REG, "mine", &err) != -AD_ERR_INVALID)
+                        fail_msg("accepted: %s", add_url[i]);
+                assert_non_null(strstr(ad_error_message(err), "ADD from a URL"));
                 ad_error_release(&err);
         }
 }
@@ -48,6 +61,8 @@ static void test_allowed(void **state)
                 "FROM 127.0.0.1:6000/other\n",
                 "# FROM 127.0.0.1:5000/other\nFROM debian\n",
                 "RUN echo FROM 127.0.0.1:5000/other\n",
+                "FROM debian\nADD app.tar.gz /app/\nCOPY . /src\n",
+                "FROM debian\nRUN curl -fsS https://example.com/x -o /x\n",
                 "",
         };
         (void)state;

@@ -154,6 +154,10 @@ static void test_log_redacts_secrets(void **state)
         assert_string_equal(json_string_value(json_object_get(line, "database")),
                             "postgresql://app:***@127.0.0.1:5432/db");
         free(text);
+        /* Every server of a NATS list. */
+        text = ad_log_redact_url("nats://a:pw1@127.0.0.1:1,nats://b:pw2@127.0.0.1:2,nats://h:3");
+        assert_string_equal(text, "nats://a:***@127.0.0.1:1,nats://b:***@127.0.0.1:2,nats://h:3");
+        free(text);
         json_decref(line);
 }
 

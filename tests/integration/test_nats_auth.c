@@ -1,0 +1,143 @@
+/* The bus needs credentials (scripts/stack.sh's users): against the
+ * stack's real NATS server, a connection without them is refused, the
+ * analyzer's user cannot publish deploy.exposed while the deployer's can,
+ * and the `external` user may publish deploy.requested and nothing else. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <nats/nats.h>
+
+#include "../support/stack.h"
+
+/* url without its user:password@ parts. */
+static void strip_credentials(char *out, size_t size, const char *url)
+{
+        size_t o = 0;
+
+        for (const char *p = url; *p && o + 1 < size;) {
+                const char *end = p + strcspn(p, ","), *at = memchr(p, '@', (size_t)(end - p));
+                const char *scheme = strstr(p, "://");
+
+                if (at && scheme && scheme < at) {
+                        size_t n = (size_t)(scheme + 3 - p);
+                        o += (size_t)snprintf(out + o, size - o, "%.*s", (int)n, p);
+                        p = at + 1;
+                }
+                o += (size_t)snprintf(out + o, size - o, "%.*s", (int)(end - p), p);
+                p = *end ? end + 1 : end;
+                if (*end && o + 1 < size)
+                        out[o++] = ',', out[o] = '\0';
+        }
+}
+
+static natsConnection *connect_as(const char *var)
+{
+        natsConnection *nc = NULL;
+        natsStatus s = natsConnection_ConnectTo(&nc, stack_env(var));
+
+        if (s != NATS_OK)
+                fail_msg("%s: cannot connect: %s", var, natsStatus_GetText(s));
+        return nc;
+}
+
+/* Publishes and flushes (the server answers a refused publish with -ERR
+ * before the PONG); the connection's last error tells. */
+static natsStatus publish_status(natsConnection *nc, const char *subject)
+{
+        const char *text = NULL;
+
+        assert_int_equal(natsConnection_PublishString(nc, subject, "not an event"), NATS_OK);
+        assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+        return natsConnection_GetLastError(nc, &text);
+}
+
+static void test_no_credentials_refused(void **state)
+{
+        char url[1024];
+        natsConnection *nc = NULL;
+        natsStatus s;
+
+        (void)state;
+        strip_credentials(url, sizeof(url), stack_env("AD_NATS_URL"));
+        assert_null(strchr(url, '@'));
+        s = natsConnection_ConnectTo(&nc, url);
+        if (s == NATS_OK)
+                fail_msg("connected to %s without credentials", url);
+        natsConnection_Destroy(nc);
+        /* A wrong password neither. */
+        {
+                char bad[1100];
+                snprintf(bad, sizeof(bad), "nats://analyzer:wrong@%s", strstr(url, "://") + 3);
+                bad[strcspn(bad, ",")] = '\0';
+                assert_int_not_equal(natsConnection_ConnectTo(&nc, bad), NATS_OK);
+                natsConnection_Destroy(nc);
+        }
+}
+
+static void test_analyzer_cannot_publish_exposed(void **state)
+{
+        natsConnection *nc;
+
+        (void)state;
+        nc = connect_as("AD_NATS_URL_ANALYZER");
+        assert_int_equal(publish_status(nc, "deploy.exposed"), NATS_NOT_PERMITTED);
+        natsConnection_Destroy(nc);
+        /* Its own subject is fine (the same publish, so the refusal above is
+         * the permission and not the publish itself). */
+        nc = connect_as("AD_NATS_URL_ANALYZER");
+        assert_int_equal(publish_status(nc, "deploy.analyzed"), NATS_OK);
+        natsConnection_Destroy(nc);
+        nc = connect_as("AD_NATS_URL_DEPLOYER");
+        assert_int_equal(publish_status(nc, "deploy.exposed"), NATS_OK);
+        natsConnection_Destroy(nc);
+        /* Neither the coordinator nor the API may forge a step's result. */
+        nc = connect_as("AD_NATS_URL_COORDINATOR");
+        assert_int_equal(publish_status(nc, "deploy.exposed"), NATS_NOT_PERMITTED);
+        natsConnection_Destroy(nc);
+        nc = connect_as("AD_NATS_URL_API");
+        assert_int_equal(publish_status(nc, "deploy.provisioned"), NATS_NOT_PERMITTED);
+        natsConnection_Destroy(nc);
+}
+
+static void test_external_only_requests(void **state)
+{
+        natsConnection *nc;
+        natsSubscription *sub = NULL;
+        const char *text = NULL;
+
+        (void)state;
+        nc = connect_as("AD_NATS_URL_EXTERNAL");
+        assert_int_equal(publish_status(nc, "deploy.requested"), NATS_OK);
+        natsConnection_Destroy(nc);
+        nc = connect_as("AD_NATS_URL_EXTERNAL");
+        assert_int_equal(publish_status(nc, "deploy.destroy"), NATS_NOT_PERMITTED);
+        natsConnection_Destroy(nc);
+        nc = connect_as("AD_NATS_URL_EXTERNAL");
+        assert_int_equal(publish_status(nc, "$JS.API.STREAM.DELETE.DEPLOY"), NATS_NOT_PERMITTED);
+        natsConnection_Destroy(nc);
+        /* Nor read the events. */
+        nc = connect_as("AD_NATS_URL_EXTERNAL");
+        assert_int_equal(natsConnection_SubscribeSync(&sub, nc, "deploy.>"), NATS_OK);
+        assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+        assert_int_equal(natsConnection_GetLastError(nc, &text), NATS_NOT_PERMITTED);
+        natsSubscription_Destroy(sub);
+        natsConnection_Destroy(nc);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_no_credentials_refused),
+                cmocka_unit_test(test_analyzer_cannot_publish_exposed),
+                cmocka_unit_test(test_external_only_requests),
+        };
+        int ret = cmocka_run_group_tests(tests, NULL, NULL);
+
+        nats_Close();
+        return ret;
+}
