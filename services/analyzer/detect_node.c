@@ -864,6 +864,49 @@ static int in_app_dir(char **dst, const struct node_ctx *c, const char *cmd, ad_
         return analyzer_setf(dst, err, "%s", cmd);
 }
 
+/* A Bun app (its lockfile says so) with no start script: Bun runs
+ * TypeScript itself, so `bun <entry>`: package.json main, else the usual
+ * entry files, .ts first. */
+static int bun_start(struct analyzer_repo *repo, struct ad_analysis *a, struct node_ctx *c,
+                     const char *dir, const char *main, ad_error_t *err)
+{
+        static const char *const entries[] = { "index.ts",     "index.js",     "server.ts",
+                                               "server.js",    "app.ts",       "main.ts",
+                                               "src/index.ts", "src/server.ts" };
+        const char *found = NULL;
+        cleanup_free char *cmd = NULL;
+        int r;
+
+        for (size_t i = 0; i <= AD_ARRAY_SIZE(entries) && found == NULL; i++) {
+                const char *name = i == 0 ? main : entries[i - 1];
+                cleanup_free char *path = NULL;
+
+                if (name == NULL || *name == '\0' ||
+                    name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._-/")] != '\0')
+                        continue;
+                if (asprintf(&path, "%s%s", dir, name) < 0)
+                        return analyzer_oom(err);
+                if (!analyzer_repo_has_file(repo, path))
+                        continue;
+                found = name;
+                free(c->entry);
+                c->entry = TAKE_PTR(path);
+        }
+        if (found == NULL)
+                return analyzer_why(a, err, "startCommand",
+                                    "none: a Bun app with no scripts.start, no main file and "
+                                    "no index.ts, index.js, server.ts, app.ts or main.ts");
+        if (asprintf(&cmd, "bun %s", found) < 0)
+                return analyzer_oom(err);
+        r = in_app_dir(&a->start_command, c, cmd, err);
+        return r < 0 ? r
+                     : analyzer_why(a, err, "startCommand",
+                                    "a Bun app (bun lockfile) with no scripts.start: bun runs "
+                                    "%s%s directly",
+                                    found, found == main ? " (package.json main)" : "");
+}
+
 /* Frameworks whose production server is known without a start script. */
 static int framework_start(struct analyzer_repo *repo, struct ad_analysis *a, struct node_ctx *c,
                            bool *done, ad_error_t *err)
@@ -950,6 +993,8 @@ static int node_start(struct analyzer_repo *repo, struct ad_analysis *a, struct 
         r = framework_start(repo, a, c, &done, err);
         if (r < 0 || done)
                 return r;
+        if (c->pm && strcmp(c->pm, "bun") == 0)
+                return bun_start(repo, a, c, dir, main, err);
         /* "main" may name a file the build produces (dist/index.js). */
         if (main && *main) {
                 cleanup_free char *path = NULL;

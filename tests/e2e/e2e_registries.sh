@@ -6,6 +6,7 @@
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
 # image holds no toolchain, and that Django's release step ran `migrate`.
+# Also a Bun app with no start script (Bun from the npm registry).
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
 set -euo pipefail
 bin=${1:?usage: e2e_registries.sh BIN_DIR [EXAMPLE...]}
@@ -38,9 +39,11 @@ declare -A edit=(
   [go-modules]="main.go //" [go-multi-cmd]="cmd/web/main.go //" [rust-crates]="src/main.rs //"
   [java-spring-maven]="src/main/java/example/Application.java //"
 )
+add bun-app node "bun index.ts" "bun runs index.ts directly" "Hello from bun-app (bun 1."
+edit[bun-app]="index.ts //"
 if (($# > 0)); then examples=("$@"); else
   examples=(python-flask python-fastapi-uv python-django-poetry go-modules go-multi-cmd
-    rust-crates java-spring-maven)
+    rust-crates java-spring-maven bun-app)
 fi
 
 work=$(mktemp -d)
