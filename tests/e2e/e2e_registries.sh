@@ -6,7 +6,8 @@
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
 # image holds no toolchain, and that Django's release step ran `migrate`.
-# Also a Bun app with no start script (Bun from the npm registry).
+# Also a Bun app with no start script (Bun from the npm registry) and a
+# SvelteKit app with adapter-node.
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
 set -euo pipefail
 bin=${1:?usage: e2e_registries.sh BIN_DIR [EXAMPLE...]}
@@ -41,9 +42,11 @@ declare -A edit=(
 )
 add bun-app node "bun index.ts" "bun runs index.ts directly" "Hello from bun-app (bun 1."
 edit[bun-app]="index.ts //"
+add sveltekit-node node "node build" "SvelteKit with adapter-node" "Hello from sveltekit-node"
+edit[sveltekit-node]="src/routes/+page.server.js //"
 if (($# > 0)); then examples=("$@"); else
   examples=(python-flask python-fastapi-uv python-django-poetry go-modules go-multi-cmd
-    rust-crates java-spring-maven bun-app)
+    rust-crates java-spring-maven bun-app sveltekit-node)
 fi
 
 work=$(mktemp -d)
@@ -91,7 +94,6 @@ for ex in "${examples[@]}"; do
 done
 for ex in "${examples[@]}"; do
   id=${ids[$ex]}
-  t0=$SECONDS
   s=$(wait_final "$id")
   json=$(ctl --json status "$id")
   if [[ $s != EXPOSED ]]; then
@@ -145,6 +147,16 @@ if [[ ${AD_E2E_REDEPLOY:-1} == 1 ]]; then
       continue
     fi
     warm=$(jq -r '.build.duration_ms // 0' <<<"$json")
+    # The dependency layer came from the cache: no download again.
+    install=$(jq -r '.analysis.installCommand // empty' <<<"$json")
+    if [[ -n $install ]]; then
+      if ctl logs "${ids2[$ex]}" 2>/dev/null | grep -F -A1 "STEP" | grep -F -A1 "$install" |
+        grep -q "Using cache"; then
+        echo "ok: $ex redeploy reused the dependency layer ($install)"
+      else
+        fail "$ex redeploy ran its install again: $install"
+      fi
+    fi
     body=$(curl -fsS --max-time 20 "$(jq -r .url <<<"$json")" || true)
     [[ $body == *"${want_body[$ex]}"* ]] || fail "$ex redeploy answered: ${body:0:200}"
     echo "build time: $ex cold ${cold[$ex]:-?} ms, after a one-line change $warm ms"
