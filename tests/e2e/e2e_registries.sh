@@ -64,6 +64,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Mirrors (builder.mirrors.*): the tools' own default registries, named
+# through the config, must reach the builds and serve them.
+declare -A mirror_line=()
+if gp=$(go env GOPROXY 2>/dev/null) && [[ -n $gp && $gp != off ]]; then
+  export AD_BUILDER_MIRRORS_GOPROXY=$gp
+  mirror_line[go-modules]="ENV GOPROXY=\"$gp\""
+fi
+if nr=$(npm config get registry 2>/dev/null) && [[ $nr == http* ]]; then
+  export AD_BUILDER_MIRRORS_NPM=$nr
+  mirror_line[bun-app]="NPM_CONFIG_REGISTRY=\"$nr\""
+fi
+
 "$bin/../tests/ad_test_bus_reset"
 "$root/scripts/services.sh" up "$bin"
 . "$AD_STATE_DIR/run/services/env"
@@ -116,6 +128,15 @@ for ex in "${examples[@]}"; do
   else
     fail "$ex: $url answered: ${body:0:200}"
   fi
+  if [[ -n ${mirror_line[$ex]:-} ]]; then
+    # The log in a variable first: grep -q ends the pipe early (pipefail).
+    log=$(ctl logs "$id" 2>/dev/null || true)
+    if grep -qF "${mirror_line[$ex]}" <<<"$log"; then
+      echo "ok: $ex built through the configured mirror (${mirror_line[$ex]})"
+    else
+      fail "$ex: the build log has no ${mirror_line[$ex]}"
+    fi
+  fi
   # The final image of a compiled language holds the app, not its toolchain.
   if [[ -n ${no_tools[$ex]} ]]; then
     image=$(jq -r '.image // .build.image // empty' <<<"$json")
@@ -150,8 +171,8 @@ if [[ ${AD_E2E_REDEPLOY:-1} == 1 ]]; then
     # The dependency layer came from the cache: no download again.
     install=$(jq -r '.analysis.installCommand // empty' <<<"$json")
     if [[ -n $install ]]; then
-      if ctl logs "${ids2[$ex]}" 2>/dev/null | grep -F -A1 "STEP" | grep -F -A1 "$install" |
-        grep -q "Using cache"; then
+      log=$(ctl logs "${ids2[$ex]}" 2>/dev/null || true)
+      if grep -F -A1 "STEP" <<<"$log" | grep -F -A1 "$install" | grep -c "Using cache" >/dev/null; then
         echo "ok: $ex redeploy reused the dependency layer ($install)"
       else
         fail "$ex redeploy ran its install again: $install"
