@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
-#include "ad/log.h"
+#include "ad/redact.h"
 
 struct ad_bus {
         natsConnection *nc;
@@ -109,7 +109,7 @@ int ad_bus_connect(ad_bus **out, const char *url, const char *client_name, ad_er
         nurls = split_urls(url, &buf, urls);
         if (nurls == 0) {
                 /* The URLs carry passwords: the message must not. */
-                char *shown = ad_log_redact_url(url ? url : "");
+                char *shown = ad_redact_url(url ? url : "");
                 int ret = ad_error_make(err, AD_ERR_INVALID, 0,
                                         "NATS URL `%s`: expected 1 to %d comma-separated URLs",
                                         shown ? shown : "", AD_BUS_MAX_URLS);

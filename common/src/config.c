@@ -12,6 +12,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/log.h"
+#include "ad/redact.h"
 
 struct config_entry {
         char *key;
@@ -578,7 +579,7 @@ void ad_config_print(FILE *f, const ad_config *cfg, const struct ad_config_key *
                         if (k->type == AD_CONFIG_SECRET) {
                                 fprintf(f, "%s = %s", k->key, v && *v ? "(set)" : "(unset)");
                         } else if (k->type == AD_CONFIG_URL) {
-                                char *shown = ad_log_redact_url(v ? v : (k->def ? k->def : ""));
+                                char *shown = ad_redact_url(v ? v : (k->def ? k->def : ""));
 
                                 fprintf(f, "%s = %s", k->key, shown ? shown : "(hidden)");
                                 free(shown);

@@ -1,4 +1,5 @@
 #include "ad/log.h"
+#include "ad/redact.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -46,55 +47,6 @@ static int key_is_secret(const char *key)
         return 0;
 }
 
-/* One URL of a list: "scheme://user:***@rest" when it has a password. */
-static void redact_one(FILE *f, const char *url, size_t len)
-{
-        const char *scheme = memmem(url, len, "://", 3), *at, *colon, *slash;
-        size_t rest;
-
-        if (scheme == NULL) {
-                fwrite(url, 1, len, f);
-                return;
-        }
-        scheme += 3;
-        rest = len - (size_t)(scheme - url);
-        slash = memchr(scheme, '/', rest);
-        at = memchr(scheme, '@', rest);
-        if (at == NULL || (slash && at > slash) ||
-            (colon = memchr(scheme, ':', (size_t)(at - scheme))) == NULL) {
-                fwrite(url, 1, len, f);
-                return;
-        }
-        fprintf(f, "%.*s:***%.*s", (int)(colon - url), url, (int)(len - (size_t)(at - url)), at);
-}
-
-/* Every URL of a comma-separated list (NATS servers) is redacted. */
-char *ad_log_redact_url(const char *url)
-{
-        char *out = NULL;
-        size_t size = 0;
-        FILE *f;
-
-        if (url == NULL)
-                return NULL;
-        f = open_memstream(&out, &size);
-        if (f == NULL)
-                return NULL;
-        for (const char *p = url;;) {
-                size_t n = strcspn(p, ",");
-                redact_one(f, p, n);
-                if (p[n] == '\0')
-                        break;
-                fputc(',', f);
-                p += n + 1;
-        }
-        if (fclose(f) != 0) {
-                free(out);
-                return NULL;
-        }
-        return out;
-}
-
 static void redact_fields(json_t *fields)
 {
         const char *key;
@@ -104,7 +56,7 @@ static void redact_fields(json_t *fields)
                 if (key_is_secret(key)) {
                         json_object_set_new(fields, key, json_string("***"));
                 } else if (json_is_string(value) && strstr(json_string_value(value), "://")) {
-                        char *r = ad_log_redact_url(json_string_value(value));
+                        char *r = ad_redact_url(json_string_value(value));
                         if (r) {
                                 json_object_set_new(fields, key, json_string(r));
                                 free(r);

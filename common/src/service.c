@@ -14,6 +14,7 @@
 #include "ad/event.h"
 #include "ad/log.h"
 #include "ad/metrics.h"
+#include "ad/redact.h"
 
 /* Set by the signal handler, read from every thread: lock-free atomics
  * are safe in both places. */
@@ -366,10 +367,9 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         {
                 json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
                                       ad_httpd_port(svc->httpd));
-                char *nats =
-                        ad_log_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
-                char *db = ad_log_redact_url(
-                        ad_config_get_string(svc->cfg, svc->tables, "database.url"));
+                char *nats = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
+                char *db =
+                        ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "database.url"));
 
                 if (opts->needs_bus)
                         json_object_set_new(f, "nats", json_string(nats ? nats : ""));

@@ -864,6 +864,103 @@ static int in_app_dir(char **dst, const struct node_ctx *c, const char *cmd, ad_
         return analyzer_setf(dst, err, "%s", cmd);
 }
 
+/* A Bun app (its lockfile says so) with no start script: Bun runs
+ * TypeScript itself, so `bun <entry>`: package.json main, else the usual
+ * entry files, .ts first. */
+static int bun_start(struct analyzer_repo *repo, struct ad_analysis *a, struct node_ctx *c,
+                     const char *dir, const char *main, ad_error_t *err)
+{
+        static const char *const entries[] = { "index.ts",     "index.js",     "server.ts",
+                                               "server.js",    "app.ts",       "main.ts",
+                                               "src/index.ts", "src/server.ts" };
+        const char *found = NULL;
+        cleanup_free char *cmd = NULL;
+        int r;
+
+        for (size_t i = 0; i <= AD_ARRAY_SIZE(entries) && found == NULL; i++) {
+                const char *name = i == 0 ? main : entries[i - 1];
+                cleanup_free char *path = NULL;
+
+                if (name == NULL || *name == '\0' ||
+                    name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._-/")] != '\0')
+                        continue;
+                if (asprintf(&path, "%s%s", dir, name) < 0)
+                        return analyzer_oom(err);
+                if (!analyzer_repo_has_file(repo, path))
+                        continue;
+                found = name;
+                free(c->entry);
+                c->entry = TAKE_PTR(path);
+        }
+        if (found == NULL)
+                return analyzer_why(a, err, "startCommand",
+                                    "none: a Bun app with no scripts.start, no main file and "
+                                    "no index.ts, index.js, server.ts, app.ts or main.ts");
+        if (asprintf(&cmd, "bun %s", found) < 0)
+                return analyzer_oom(err);
+        r = in_app_dir(&a->start_command, c, cmd, err);
+        return r < 0 ? r
+                     : analyzer_why(a, err, "startCommand",
+                                    "a Bun app (bun lockfile) with no scripts.start: bun runs "
+                                    "%s%s directly",
+                                    found, found == main ? " (package.json main)" : "");
+}
+
+/* Next.js with `output: "standalone"` (next.config.*) and no start script
+ * of its own but `next start`: the self-contained server the build writes
+ * to .next/standalone (`next start` refuses that output).  The build then
+ * copies the static assets beside it, as Next's docs say to. */
+static int next_standalone(struct analyzer_repo *repo, struct ad_analysis *a, struct node_ctx *c,
+                           bool *done, ad_error_t *err)
+{
+        static const char *const configs[] = { "next.config.js", "next.config.mjs",
+                                               "next.config.ts", "next.config.cjs" };
+        const struct analyzer_package_json *pj = app_pj(c);
+        const char *config = NULL;
+        int r;
+
+        *done = false;
+        if (pj->framework == NULL || strcmp(pj->framework, "next") != 0 ||
+            (c->app_dir && *c->app_dir) || a->build_command == NULL || *a->build_command == '\0' ||
+            (pj->start_script && strcmp(pj->start_script, "next start") != 0))
+                return 0;
+        for (size_t i = 0; i < AD_ARRAY_SIZE(configs) && config == NULL; i++) {
+                cleanup_free char *data = NULL;
+                size_t len = 0;
+
+                r = analyzer_repo_read(repo, configs[i], ANALYZER_MAX_SCAN_FILE, true, &data, &len,
+                                       err);
+                if (r == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (strstr(data, "standalone"))
+                        config = configs[i];
+        }
+        if (config == NULL)
+                return 0;
+        r = analyzer_setf(&a->build_command, err,
+                          "%s && cp -r .next/static .next/standalone/.next/ && "
+                          "{ [ ! -d public ] || cp -r public .next/standalone/; }",
+                          a->build_command);
+        if (r == 0)
+                r = analyzer_why(a, err, "buildCommand",
+                                 "the build, then Next's static assets copied beside the "
+                                 "standalone server");
+        if (r == 0)
+                r = analyzer_setf(&a->start_command, err,
+                                  "HOSTNAME=0.0.0.0 node .next/standalone/server.js");
+        if (r < 0)
+                return r;
+        *done = true;
+        return analyzer_why(a, err, "startCommand",
+                            "Next.js with output \"standalone\" (%s): its own server, "
+                            ".next/standalone/server.js (reads $PORT; HOSTNAME so that it "
+                            "listens on every interface)",
+                            config);
+}
+
 /* Frameworks whose production server is known without a start script. */
 static int framework_start(struct analyzer_repo *repo, struct ad_analysis *a, struct node_ctx *c,
                            bool *done, ad_error_t *err)
@@ -925,6 +1022,9 @@ static int node_start(struct analyzer_repo *repo, struct ad_analysis *a, struct 
 
         if (c->output_dir)
                 return 0; /* the static image serves the SPA */
+        r = next_standalone(repo, a, c, &done, err);
+        if (r < 0 || done)
+                return r;
         /* NestJS: start is `nest start` (compiles at boot, needs the CLI);
          * start:prod runs the build output. */
         if (pj->start_prod_script && pj->framework && strcmp(pj->framework, "nestjs") == 0) {
@@ -950,6 +1050,8 @@ static int node_start(struct analyzer_repo *repo, struct ad_analysis *a, struct 
         r = framework_start(repo, a, c, &done, err);
         if (r < 0 || done)
                 return r;
+        if (c->pm && strcmp(c->pm, "bun") == 0)
+                return bun_start(repo, a, c, dir, main, err);
         /* "main" may name a file the build produces (dist/index.js). */
         if (main && *main) {
                 cleanup_free char *path = NULL;

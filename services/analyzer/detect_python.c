@@ -294,8 +294,12 @@ static int python_install(struct analyzer_repo *repo, struct ad_analysis *a, str
 
         if (analyzer_repo_has_file(repo, "uv.lock") || (pp->uv && c->has_pyproject)) {
                 pm = "uv";
-                install = "python3 -m pip install uv && uv sync --frozen --no-dev "
-                          "--no-install-project";
+                /* --frozen needs the lockfile: without one uv resolves. */
+                install = analyzer_repo_has_file(repo, "uv.lock")
+                                  ? "python3 -m pip install uv && uv sync --frozen --no-dev "
+                                    "--no-install-project"
+                                  : "python3 -m pip install uv && uv sync --no-dev "
+                                    "--no-install-project";
                 why = analyzer_repo_has_file(repo, "uv.lock") ? "uv.lock" : "[tool.uv]";
                 deps[0] = "pyproject.toml";
                 deps[1] = "uv.lock";

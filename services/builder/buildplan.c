@@ -659,7 +659,8 @@ static int plan_java(FILE *f, const struct ad_analysis *a, const struct ad_build
         fprintf(f, "RUN mkdir -p /ad-out/target /ad-out/build/libs && "
                    "{ cp target/*.jar /ad-out/target/ 2>/dev/null; "
                    "cp build/libs/*.jar /ad-out/build/libs/ 2>/dev/null; "
-                   "ls /ad-out/target/*.jar /ad-out/build/libs/*.jar >/dev/null 2>&1 || "
+                   "ls /ad-out/target/*.jar >/dev/null 2>&1 || "
+                   "ls /ad-out/build/libs/*.jar >/dev/null 2>&1 || "
                    "{ echo 'the build wrote no jar to target/ or build/libs/' >&2; exit 1; }; }\n");
         return emit_final(f, a, images->jre, err);
 }

@@ -6,6 +6,8 @@
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
 # image holds no toolchain, and that Django's release step ran `migrate`.
+# Also a Bun app with no start script (Bun from the npm registry) and a
+# SvelteKit app with adapter-node.
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
 set -euo pipefail
 bin=${1:?usage: e2e_registries.sh BIN_DIR [EXAMPLE...]}
@@ -38,9 +40,13 @@ declare -A edit=(
   [go-modules]="main.go //" [go-multi-cmd]="cmd/web/main.go //" [rust-crates]="src/main.rs //"
   [java-spring-maven]="src/main/java/example/Application.java //"
 )
+add bun-app node "bun index.ts" "bun runs index.ts directly" "Hello from bun-app (bun 1."
+edit[bun-app]="index.ts //"
+add sveltekit-node node "node build" "SvelteKit with adapter-node" "Hello from sveltekit-node"
+edit[sveltekit-node]="src/routes/+page.server.js //"
 if (($# > 0)); then examples=("$@"); else
   examples=(python-flask python-fastapi-uv python-django-poetry go-modules go-multi-cmd
-    rust-crates java-spring-maven)
+    rust-crates java-spring-maven bun-app sveltekit-node)
 fi
 
 work=$(mktemp -d)
@@ -58,6 +64,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Mirrors (builder.mirrors.*): the tools' own default registries, named
+# through the config, must reach the builds and serve them.
+declare -A mirror_line=()
+if gp=$(go env GOPROXY 2>/dev/null) && [[ -n $gp && $gp != off ]]; then
+  export AD_BUILDER_MIRRORS_GOPROXY=$gp
+  mirror_line[go-modules]="ENV GOPROXY=\"$gp\""
+fi
+if nr=$(npm config get registry 2>/dev/null) && [[ $nr == http* ]]; then
+  export AD_BUILDER_MIRRORS_NPM=$nr
+  mirror_line[bun-app]="NPM_CONFIG_REGISTRY=\"$nr\""
+fi
 
 repos=$work/git
 mkdir -p "$repos"
@@ -90,7 +107,6 @@ for ex in "${examples[@]}"; do
 done
 for ex in "${examples[@]}"; do
   id=${ids[$ex]}
-  t0=$SECONDS
   s=$(wait_final "$id")
   json=$(ctl --json status "$id")
   if [[ $s != EXPOSED ]]; then
@@ -112,6 +128,15 @@ for ex in "${examples[@]}"; do
     echo "ok: $ex ($lang: $start) at $url, built in ${cold[$ex]} ms"
   else
     fail "$ex: $url answered: ${body:0:200}"
+  fi
+  if [[ -n ${mirror_line[$ex]:-} ]]; then
+    # The log in a variable first: grep -q ends the pipe early (pipefail).
+    log=$(ctl logs "$id" 2>/dev/null || true)
+    if grep -qF "${mirror_line[$ex]}" <<<"$log"; then
+      echo "ok: $ex built through the configured mirror (${mirror_line[$ex]})"
+    else
+      fail "$ex: the build log has no ${mirror_line[$ex]}"
+    fi
   fi
   # The final image of a compiled language holds the app, not its toolchain.
   if [[ -n ${no_tools[$ex]} ]]; then
@@ -144,6 +169,16 @@ if [[ ${AD_E2E_REDEPLOY:-1} == 1 ]]; then
       continue
     fi
     warm=$(jq -r '.build.duration_ms // 0' <<<"$json")
+    # The dependency layer came from the cache: no download again.
+    install=$(jq -r '.analysis.installCommand // empty' <<<"$json")
+    if [[ -n $install ]]; then
+      log=$(ctl logs "${ids2[$ex]}" 2>/dev/null || true)
+      if grep -F -A1 "STEP" <<<"$log" | grep -F -A1 "$install" | grep -c "Using cache" >/dev/null; then
+        echo "ok: $ex redeploy reused the dependency layer ($install)"
+      else
+        fail "$ex redeploy ran its install again: $install"
+      fi
+    fi
     body=$(curl -fsS --max-time 20 "$(jq -r .url <<<"$json")" || true)
     [[ $body == *"${want_body[$ex]}"* ]] || fail "$ex redeploy answered: ${body:0:200}"
     echo "build time: $ex cold ${cold[$ex]:-?} ms, after a one-line change $warm ms"

@@ -114,11 +114,15 @@ static bool has_line(const char *text, const char *line)
  * one into plan()'s local once both are inlined into a test. */
 __attribute__((noinline)) static size_t at(const char *text, const char *part)
 {
-        const char *p = strstr(text, part);
+        size_t n = strlen(part);
 
-        if (p == NULL)
-                fail_msg("no `%s` in:\n%s", part, text);
-        return (size_t)(p - text);
+        /* An index, not strstr() - text: gcc 12 -O2 takes that pointer
+         * for one to plan()'s `out` (its address escaped) and warns. */
+        for (size_t i = 0; text[i] != '\0'; i++)
+                if (strncmp(text + i, part, n) == 0)
+                        return i;
+        fail_msg("no `%s` in:\n%s", part, text);
+        return 0;
 }
 
 static const char *const node_deps[] = { "package.json", "package-lock.json", NULL };

@@ -13,6 +13,7 @@
 #include "ad/cleanup.h"
 #include "ad/error.h"
 #include "ad/log.h"
+#include "ad/redact.h"
 
 static int fails_with_io(ad_error_t *err)
 {
@@ -155,7 +156,7 @@ static void test_log_redacts_secrets(void **state)
                             "postgresql://app:***@127.0.0.1:5432/db");
         free(text);
         /* Every server of a NATS list. */
-        text = ad_log_redact_url("nats://a:pw1@127.0.0.1:1,nats://b:pw2@127.0.0.1:2,nats://h:3");
+        text = ad_redact_url("nats://a:pw1@127.0.0.1:1,nats://b:pw2@127.0.0.1:2,nats://h:3");
         assert_string_equal(text, "nats://a:***@127.0.0.1:1,nats://b:***@127.0.0.1:2,nats://h:3");
         free(text);
         json_decref(line);

@@ -28,7 +28,4 @@ void ad_log(enum ad_log_level level, const char *msg, ...) __attribute__((sentin
  * may be NULL). */
 void ad_log_json(enum ad_log_level level, const char *msg, json_t *fields);
 
-/* Returns a copy of url with any password replaced by "***". */
-char *ad_log_redact_url(const char *url);
-
 #endif

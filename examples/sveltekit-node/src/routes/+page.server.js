@@ -1,0 +1,4 @@
+// Rendered on the server by the adapter-node build (`node build`).
+export function load() {
+  return { at: new Date().toISOString() };
+}
