@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ad/buf.h"
 #include "ad/cleanup.h"
 #include "ad/fault.h"
 #include "ad/http.h"
@@ -415,8 +416,7 @@ int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error
  * each handed to on_object as it completes.  A line longer than
  * ENGINE_MAX_JSON_LINE carries nothing we need: it is skipped. */
 struct json_lines {
-        char *buf;
-        size_t len, cap;
+        struct ad_buf line; /* the line being read */
         bool overflow;
         void (*on_object)(json_t *obj, void *ud);
         void *ud;
@@ -444,31 +444,17 @@ static int json_lines_feed(const char *data, size_t len, void *ud)
                 const char *nl = memchr(data, '\n', len);
                 size_t n = nl ? (size_t)(nl - data) : len;
 
-                if (!jl->overflow && jl->len + n > ENGINE_MAX_JSON_LINE) {
+                if (!jl->overflow && jl->line.len + n > ENGINE_MAX_JSON_LINE) {
                         jl->overflow = true;
-                        jl->len = 0;
+                        jl->line.len = 0;
                 }
-                if (!jl->overflow) {
-                        if (jl->len + n + 1 > jl->cap) {
-                                size_t cap = jl->cap ? jl->cap : 4096;
-                                char *b;
-
-                                while (cap < jl->len + n + 1)
-                                        cap *= 2;
-                                b = realloc(jl->buf, cap);
-                                if (b == NULL)
-                                        return -1;
-                                jl->buf = b;
-                                jl->cap = cap;
-                        }
-                        memcpy(jl->buf + jl->len, data, n);
-                        jl->len += n;
-                }
+                if (!jl->overflow && ad_buf_append(&jl->line, data, n) < 0)
+                        return -1;
                 if (nl == NULL)
                         break;
                 if (!jl->overflow)
-                        json_lines_line(jl, jl->buf, jl->len);
-                jl->len = 0;
+                        json_lines_line(jl, jl->line.data, jl->line.len);
+                jl->line.len = 0;
                 jl->overflow = false;
                 data += n + 1;
                 len -= n + 1;
@@ -479,11 +465,9 @@ static int json_lines_feed(const char *data, size_t len, void *ud)
 /* The last line, when the stream did not end with a newline. */
 static void json_lines_end(struct json_lines *jl)
 {
-        if (!jl->overflow && jl->len > 0)
-                json_lines_line(jl, jl->buf, jl->len);
-        free(jl->buf);
-        jl->buf = NULL;
-        jl->len = jl->cap = 0;
+        if (!jl->overflow && jl->line.len > 0)
+                json_lines_line(jl, jl->line.data, jl->line.len);
+        ad_buf_free(&jl->line);
 }
 
 static const char *str_member(const json_t *obj, const char *key)

@@ -6,12 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ad/buf.h"
+
 #define MAX_HEADER_VALUE 1024
 
 struct sink {
         const struct ad_http_request *req;
-        char *buf;
-        size_t len, cap, max;
+        struct ad_buf body;
+        size_t max;
         int too_large;
         int aborted;
         char *header_value; /* req->capture_header's value */
@@ -37,26 +39,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
                 }
                 return n;
         }
-        if (s->len + n > s->max) {
+        if (s->body.len + n > s->max) {
                 s->too_large = 1;
                 return 0;
         }
-        if (s->len + n + 1 > s->cap) {
-                size_t cap = s->cap ? s->cap : 4096;
-                char *b;
-
-                while (cap < s->len + n + 1)
-                        cap *= 2;
-                b = realloc(s->buf, cap);
-                if (b == NULL)
-                        return 0;
-                s->buf = b;
-                s->cap = cap;
-        }
-        memcpy(s->buf + s->len, data, n);
-        s->len += n;
-        s->buf[s->len] = '\0';
-        return n;
+        return ad_buf_append(&s->body, data, n) < 0 ? 0 : n;
 }
 
 /* Keeps the value of req->capture_header; a later response (after a 100
@@ -200,14 +187,14 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                                             req->unix_socket ? " via " : "",
                                             req->unix_socket ? req->unix_socket : "",
                                             *errbuf ? errbuf : curl_easy_strerror(rc));
-                free(sink.buf);
+                ad_buf_free(&sink.body);
                 free(sink.header_value);
         } else {
                 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-                if (!req->on_chunk && sink.buf == NULL)
-                        sink.buf = calloc(1, 1);
-                resp->body = sink.buf;
-                resp->len = sink.len;
+                if (!req->on_chunk && sink.body.data == NULL)
+                        sink.body.data = calloc(1, 1);
+                resp->body = sink.body.data;
+                resp->len = sink.body.len;
                 resp->header_value = sink.header_value;
         }
         curl_slist_free_all(hdrs);

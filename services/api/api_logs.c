@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ad/buf.h"
 #include "ad/cleanup.h"
 #include "ad/log.h"
 #include "ad/status.h"
@@ -39,34 +40,9 @@ static const char sql_lines[] = "SELECT seq, source, line, " TS(
                       "FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 "
                       "ORDER BY seq LIMIT $3";
 
-struct buf {
-        char *data;
-        size_t len, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
+static int buf_str(struct ad_buf *b, const char *s)
 {
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 4096;
-                char *d;
-
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                d = realloc(b->data, cap);
-                if (d == NULL)
-                        return -1;
-                b->data = d;
-                b->cap = cap;
-        }
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-}
-
-static int buf_str(struct buf *b, const char *s)
-{
-        return buf_add(b, s, strlen(s));
+        return ad_buf_append(b, s, strlen(s));
 }
 
 static void sleep_ms(long ms)
@@ -80,7 +56,7 @@ struct log_stream {
         struct api *api;
         char id[AD_UUID_LEN + 1];
         long long last_seq;
-        struct buf out;
+        struct ad_buf out;
         size_t sent; /* of out */
         bool ended;  /* the end event is queued */
         int failures;
@@ -89,7 +65,7 @@ struct log_stream {
 
 /* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
  * newlines in it becomes several data fields, which clients join back. */
-static int sse_line(struct buf *b, const char *seq, const char *line)
+static int sse_line(struct ad_buf *b, const char *seq, const char *line)
 {
         size_t n = strlen(line);
         int ret = 0;
@@ -105,7 +81,7 @@ static int sse_line(struct buf *b, const char *seq, const char *line)
                 if (i + len > n)
                         len = n - i;
                 ret |= buf_str(b, "data: ");
-                ret |= buf_add(b, line + i, len);
+                ret |= ad_buf_append(b, line + i, len);
                 ret |= buf_str(b, "\n");
                 i += len;
                 if (i < n)
@@ -278,7 +254,7 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
                 return;
         }
         {
-                struct buf b = { 0 };
+                struct ad_buf b = { 0 };
 
                 for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
                         if (buf_str(&b, PQgetvalue(r, i, 2)) < 0 || buf_str(&b, "\n") < 0) {

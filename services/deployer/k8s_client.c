@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "ad/buf.h"
 #include "ad/cleanup.h"
 
 #define K8S_MAX_BODY (16 * 1024 * 1024)
@@ -459,8 +460,7 @@ int k8s_client_open(k8s_client **out, const char *path, const char *context, ad_
 }
 
 struct sink {
-        char *buf;
-        size_t len, cap;
+        struct ad_buf body;
         bool too_large;
 };
 
@@ -469,26 +469,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
         struct sink *s = ud;
         size_t n = size * nmemb;
 
-        if (s->len + n > K8S_MAX_BODY) {
+        if (s->body.len + n > K8S_MAX_BODY) {
                 s->too_large = true;
                 return 0;
         }
-        if (s->len + n + 1 > s->cap) {
-                size_t cap = s->cap ? s->cap : 8192;
-                char *b;
-
-                while (cap < s->len + n + 1)
-                        cap *= 2;
-                b = realloc(s->buf, cap);
-                if (b == NULL)
-                        return 0;
-                s->buf = b;
-                s->cap = cap;
-        }
-        memcpy(s->buf + s->len, data, n);
-        s->len += n;
-        s->buf[s->len] = '\0';
-        return n;
+        return ad_buf_append(&s->body, data, n) < 0 ? 0 : n;
 }
 
 static int status_error(long status, const char *method, const char *path, json_t *body,
@@ -615,7 +600,7 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
         curl_easy_cleanup(curl);
         curl_slist_free_all(hdrs); /* the Authorization line is freed with it */
         if (rc != CURLE_OK) {
-                free(s.buf);
+                ad_buf_free(&s.body);
                 if (s.too_large)
                         return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
                                              "Kubernetes API %s %.200s: answer larger than %d "
@@ -633,9 +618,9 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
         }
         if (status)
                 *status = code;
-        if (s.len)
-                j = json_loadb(s.buf, s.len, 0, NULL);
-        free(s.buf);
+        if (s.body.len)
+                j = json_loadb(s.body.data, s.body.len, 0, NULL);
+        ad_buf_free(&s.body);
         if (code >= 400) {
                 ret = status_error(code, method, path, j, err);
                 json_decref(j);
