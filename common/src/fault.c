@@ -15,11 +15,13 @@
 #define FAULT_MAX 16
 #define FAULT_NAME_MAX 64
 #define FAULT_WHERE_MAX 96
+#define FAULT_STALL_S 2
 
 struct fault {
         char name[FAULT_NAME_MAX];
         char where[FAULT_WHERE_MAX]; /* empty: any */
         bool crash;
+        bool stall;
         unsigned long first, count;
         atomic_ulong hits;
 };
@@ -66,6 +68,8 @@ static bool parse_one(char *spec, struct fault *f)
         strcpy(f->name, name);
         if (strcmp(action, "crash") == 0)
                 f->crash = true;
+        else if (strcmp(action, "stall") == 0)
+                f->stall = true;
         else if (strcmp(action, "fail") != 0)
                 return false;
         f->first = 1;
@@ -101,6 +105,7 @@ static void load(void)
                 memcpy(faults[nfaults].name, f.name, sizeof(f.name));
                 memcpy(faults[nfaults].where, f.where, sizeof(f.where));
                 faults[nfaults].crash = f.crash;
+                faults[nfaults].stall = f.stall;
                 faults[nfaults].first = f.first;
                 faults[nfaults].count = f.count;
                 atomic_init(&faults[nfaults].hits, 0);
@@ -120,8 +125,11 @@ static void announce(const struct fault *f, const char *where, unsigned long hit
         int n = snprintf(line, sizeof(line),
                          "{\"level\":\"error\",\"msg\":\"fault injected\",\"fault\":\"%s\","
                          "\"where\":\"%s\",\"action\":\"%s\",\"hit\":%lu,\"pid\":%ld}\n",
-                         f->name, where ? where : "", f->crash ? "crash" : "fail", hit,
-                         (long)getpid());
+                         f->name, where ? where : "",
+                         f->crash   ? "crash"
+                         : f->stall ? "stall"
+                                    : "fail",
+                         hit, (long)getpid());
 
         if (n > 0)
                 (void)!write(STDERR_FILENO, line,
@@ -145,6 +153,10 @@ int ad_fault_hit(const char *name, const char *where, ad_error_t *err)
                 announce(f, where, hit);
                 if (f->crash)
                         _exit(137);
+                if (f->stall) {
+                        sleep(FAULT_STALL_S);
+                        return 0;
+                }
                 return ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "fault injected: %s (hit %lu)",
                                      name, hit);
         }

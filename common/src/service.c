@@ -364,24 +364,28 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                         return fail(svc, AD_EXIT_FAILURE, "cannot apply database migrations", &err);
         }
 
-        {
-                json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
-                                      ad_httpd_port(svc->httpd));
-                char *nats = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
-                char *db =
-                        ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "database.url"));
-
-                if (opts->needs_bus)
-                        json_object_set_new(f, "nats", json_string(nats ? nats : ""));
-                if (opts->needs_db) {
-                        json_object_set_new(f, "database", json_string(db ? db : ""));
-                        json_object_set_new(f, "migrations_applied", json_integer(applied));
-                }
-                free(nats);
-                free(db);
-                ad_log_json(AD_LOG_INFO, "ready", f);
-        }
+        svc->migrations_applied = applied;
+        if (!opts->ready_later)
+                ad_service_ready(svc);
         return 0;
+}
+
+void ad_service_ready(struct ad_service *svc)
+{
+        json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
+                              ad_httpd_port(svc->httpd));
+        char *nats = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
+        char *db = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "database.url"));
+
+        if (svc->opts.needs_bus)
+                json_object_set_new(f, "nats", json_string(nats ? nats : ""));
+        if (svc->opts.needs_db) {
+                json_object_set_new(f, "database", json_string(db ? db : ""));
+                json_object_set_new(f, "migrations_applied", json_integer(svc->migrations_applied));
+        }
+        free(nats);
+        free(db);
+        ad_log_json(AD_LOG_INFO, "ready", f);
 }
 
 void ad_service_stop(struct ad_service *svc)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/fault.h"
 #include "ad/git.h"
 #include "ad/log.h"
 #include "api.h"
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
                 .known_keys = api_keys,
                 .route = api_route,
                 .max_body = peek_max_body(argc, argv),
+                .ready_later = true,
         };
         ad_error_t err = NULL;
         int ret;
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
+        AD_FAULT("api.start", NULL);
         if (configure(&api, &err) < 0 || configure_auth(&api, &tokens, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_error_release(&err);
@@ -146,6 +149,7 @@ int main(int argc, char **argv)
                 return AD_EXIT_FAILURE;
         }
         atomic_store(&api.ready, true);
+        ad_service_ready(&api.svc);
         ad_log(AD_LOG_INFO, "serving the REST API", "allow_local_sources",
                api.allow_local ? "true" : "false", "auth", tokens.n ? "bearer" : "none", NULL);
 

@@ -32,7 +32,8 @@ sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
 # start_api LOG [VAR=VALUE...]: adapi on a free port with that extra
 # environment, logging to LOG; sets started_pid, and started_port (empty
-# when it did not come up within 30 s).
+# when it did not come up within 30 s).  It waits for the "ready" line only,
+# as scripts/services.sh does: the API must serve from that line on.
 start_api() {
   local log=$1 i
   shift
@@ -40,18 +41,26 @@ start_api() {
   env AD_HTTP_PORT=0 "$@" "$bin/adapi" 2>"$log" &
   started_pid=$!
   for ((i = 0; i < 300; i++)); do
-    grep -q 'serving the REST API' "$log" && break
+    grep -q '"msg":"ready"' "$log" && break
     sleep 0.1
   done
   started_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
 }
 
-start_api "$work/api.log" AD_API_ALLOW_LOCAL_SOURCES=true \
+# api.start:stall holds the API's own set-up (pool, relay) for 2 s after
+# the service runtime is up, so a ready line logged too early is seen.
+start_api "$work/api.log" AD_FAULT=api.start:stall AD_API_ALLOW_LOCAL_SOURCES=true \
   AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 api_pid=$started_pid port=$started_port
 [[ -n $port ]] || { cat "$work/api.log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
 export ADCTL_API=http://127.0.0.1:$port
 adctl=$bin/adctl
+
+# The first request right after the ready line is served, never "starting"
+# (the ready line once came before the API's pool and relay were up, and a
+# deploy sent at once got 503).
+code=$(curl -s -o /dev/null -w '%{http_code}' "$ADCTL_API/deployments")
+[[ $code == 200 ]] || fail "GET /deployments right after the ready line: HTTP $code"
 
 # deploy, then ls --json / status / logs / rm.
 out=$("$adctl" deploy https://example.com/acme/cli-app.git --name cli-app --env GREETING=hi) ||

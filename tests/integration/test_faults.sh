@@ -35,6 +35,7 @@ repo=$(saga_repo faults-app python-stdlib)
 for s in "${SAGA_SERVICES[@]}"; do svc_start "$s" 1; done
 api_port=$(cat "$saga_work/api-1.port")
 ids=()
+saga_wait_quiet 300
 
 # restart_with NAME [VAR=VALUE...]: the service's replica 1 again, with env.
 restart_with() {

@@ -121,6 +121,19 @@ saga_cleanup() {
 
 q() { psql "$AD_DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 
+# saga_wait_quiet [SECONDS]: waits (default 300 s) until no deployment is in
+# flight.  An earlier test's deletions are durable sagas that the services
+# started here carry on; a fault armed for a step must not fire on those.
+saga_wait_quiet() {
+  local i n=0
+  for ((i = 0; i < ${1:-300}; i++)); do
+    n=$(q "SELECT count(*) FROM deployments WHERE status NOT IN ('EXPOSED', 'SUPERSEDED', 'ROLLED_BACK', 'DESTROYED', 'FAILED')")
+    ((n == 0)) && return 0
+    sleep 1
+  done
+  echo "warning: $n deployment(s) still in flight after ${1:-300} s" >&2
+}
+
 # api_post_deploy PORT REPO_URL APP KEY -> prints the deployment id (the
 # Idempotency-Key makes a retry against another replica safe).
 api_post_deploy() {

@@ -10,13 +10,16 @@
  *   NAME[@WHERE]:ACTION[:N[:COUNT]]
  *
  *   NAME    the point, e.g. step.after_effect, outbox.after_publish,
- *           coordinator.after_commit, engine.call
+ *           coordinator.after_commit, engine.call, api.start (the API's
+ *           set-up after the service runtime started)
  *   WHERE   only hits whose qualifier is WHERE count (the step for
  *           step.after_effect, the subject for outbox.after_publish and
  *           coordinator.after_commit); none: every hit counts
  *   ACTION  crash: _exit(137) at once, like SIGKILL (no cleanup, no flush)
  *           fail:  the point fails with an AD_ERR_UNAVAILABLE error
  *                  (points that cannot fail, AD_FAULT, ignore it)
+ *           stall: the point sleeps 2 s, then goes on (a slow step made
+ *                  slow on purpose, to open a window a test must see shut)
  *   N       the first hit that acts (default 1)
  *   COUNT   how many hits from the Nth act (default 1)
  *

@@ -42,6 +42,10 @@ struct ad_service_options {
          * whole REST surface); NULL: 404. */
         ad_service_route_fn route;
         size_t max_body;
+        /* The service has more to set up after ad_service_start (the
+         * API's pool and relay): "ready" is logged by its own
+         * ad_service_ready() call, so nobody sends it requests too soon. */
+        bool ready_later;
 };
 
 struct ad_service {
@@ -57,6 +61,7 @@ struct ad_service {
          * reads through (ad_service_start fills it). */
         const struct ad_config_key *tables[8];
         void *userdata;
+        long migrations_applied; /* by ad_service_start, for the ready line */
 };
 
 /* The keys every service reads (log, nats, database, http). */
@@ -69,6 +74,12 @@ extern const struct ad_config_key ad_service_common_config[];
  * 0 at once (--help, --version, --check-config succeeded). */
 int ad_service_start(struct ad_service *svc, const char *name, int argc, char **argv,
                      const struct ad_service_options *opts);
+
+/* Logs the one "ready" line (instance, port, NATS and database URLs
+ * redacted, migrations applied) that scripts and operators wait for:
+ * called by ad_service_start unless opts.ready_later, else by the service
+ * once it accepts work. */
+void ad_service_ready(struct ad_service *svc);
 
 /* Disconnects and frees; safe on a partly started service. */
 void ad_service_stop(struct ad_service *svc);
