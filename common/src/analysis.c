@@ -57,6 +57,7 @@ void ad_analysis_free(struct ad_analysis *a)
                 free(*string_slot(a, &string_fields[i]));
         free_strv(a->env_vars, a->n_env_vars);
         free_strv(a->dependency_files, a->n_dependency_files);
+        free(a->backend);
         json_decref(a->env);
         json_decref(a->why);
         free(a);
@@ -120,6 +121,8 @@ json_t *ad_analysis_to_json(const struct ad_analysis *a)
                                                    (json_int_t)a->autoscale_min, "max",
                                                    (json_int_t)a->autoscale_max, "cpuPercent",
                                                    (json_int_t)a->autoscale_cpu));
+        if (a->backend && *a->backend)
+                r |= json_object_set_new(j, "backend", json_string(a->backend));
         r |= json_object_set_new(j, "env", a->env ? json_deep_copy(a->env) : json_object());
         r |= json_object_set_new(j, "why", a->why ? json_deep_copy(a->why) : json_object());
         if (r != 0) {
@@ -307,6 +310,16 @@ int ad_analysis_from_json(struct ad_analysis **out, const json_t *j, ad_error_t 
         if (r == 0 && v != NULL)
                 r = uint_from_json(&a->autoscale_cpu, json_object_get(v, "cpuPercent"),
                                    "autoscaling.cpuPercent", 0, 100, err);
+        v = json_object_get(j, "backend");
+        if (r == 0 && v != NULL) {
+                const char *b = json_string_value(v);
+
+                if (b == NULL || (strcmp(b, "engine") != 0 && strcmp(b, "kubernetes") != 0))
+                        r = ad_error_make(err, AD_ERR_INVALID, 0,
+                                          "analysis: backend must be \"engine\" or \"kubernetes\"");
+                else if ((a->backend = strdup(b)) == NULL)
+                        r = ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
         if (r < 0)
                 goto fail;
         v = json_object_get(j, "env");

@@ -524,6 +524,12 @@ static int apply_config(struct analyzer_repo *repo, struct ad_analysis *a, const
                 a->autoscale_cpu = c->autoscale_cpu ? c->autoscale_cpu : 80;
                 r = analyzer_why(a, err, "autoscaling", "%s autoscaling", cfg);
         }
+        if (r == 0 && c->backend) {
+                free(a->backend);
+                a->backend = strdup(c->backend);
+                r = a->backend ? analyzer_why(a, err, "backend", "%s backend", cfg)
+                               : analyzer_oom(err);
+        }
         if (r == 0 && c->env) {
                 const char *key;
                 json_t *v;

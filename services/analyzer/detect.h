@@ -186,6 +186,7 @@ struct analyzer_config {
         unsigned cpu_millis, memory_mb;
         unsigned replicas;
         unsigned autoscale_min, autoscale_max, autoscale_cpu;
+        char *backend;      /* "engine" or "kubernetes" */
         int use_dockerfile; /* -1 unset, 0 false (ignore it), 1 true */
         json_t *env;        /* name -> value (strings) or NULL */
 };

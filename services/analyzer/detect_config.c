@@ -14,6 +14,7 @@
  *   resources: { cpu: 500m, memory: 512Mi }
  *   replicas: 2
  *   autoscaling: { min: 1, max: 4, cpu: 70 }
+ *   backend: kubernetes       # where it runs, when the operator allows a choice
  *
  * Unknown keys are errors (a typo must not be silently ignored), and
  * every error names the line and the key.
@@ -40,6 +41,7 @@ void analyzer_config_clear(struct analyzer_config *c)
         free(c->start);
         free(c->release);
         free(c->output_dir);
+        free(c->backend);
         json_decref(c->env);
         *c = (struct analyzer_config){ .use_dockerfile = -1 };
 }
@@ -160,6 +162,15 @@ STRING_FIELD(f_release, release)
 STRING_FIELD(f_install, install)
 STRING_FIELD(f_build_command, build)
 STRING_FIELD(f_output, output_dir)
+
+static int f_backend(struct cfg_ctx *x, const yaml_node_t *v, const char *key)
+{
+        const char *s = scalar(v);
+
+        if (s == NULL || (strcmp(s, "engine") != 0 && strcmp(s, "kubernetes") != 0))
+                return bad(x, v, key, "expected engine or kubernetes");
+        return get_string(x, v, key, &x->c->backend);
+}
 
 static int f_port(struct cfg_ctx *x, const yaml_node_t *v, const char *key)
 {
@@ -289,6 +300,7 @@ static const struct field top_fields[] = {
         { "release", f_release },   { "build", f_build },
         { "env", f_env },           { "resources", f_resources },
         { "replicas", f_replicas }, { "autoscaling", f_autoscaling },
+        { "backend", f_backend },
 };
 
 static const char *const known_languages[] = {

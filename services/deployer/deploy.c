@@ -484,11 +484,14 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct ad_container *cs = NULL;
         size_t started = 0, reused = 0;
         struct health h;
-        bool pulled = false;
+        bool pulled = false, k8s = false;
         int64_t t_start;
         int ret;
 
-        if (dp->k8s)
+        ret = deployer_backend(dp, run, true, &k8s, err);
+        if (ret != 0)
+                return ret < 0 ? ret : 0;
+        if (k8s)
                 return k8s_deploy_run(run, err);
         ad_step_log_str(run, "app", pv->app_name);
         if (!ad_app_name_valid(pv->app_name))

@@ -49,11 +49,23 @@ struct deployer {
         bool registry_insecure;
         bool have_key;
         struct ad_secret_key key;
-        struct k8s_backend *k8s; /* deployer.backend: kubernetes; NULL: the engine */
+        /* The Kubernetes client: loaded when deployer.backend is kubernetes,
+         * or when apps may choose (deployer.app_backends) and kubernetes.*
+         * names a cluster; NULL otherwise. */
+        struct k8s_backend *k8s;
+        bool k8s_default;  /* deployer.backend: kubernetes */
+        bool app_backends; /* deployer.yaml `backend:` may choose */
 };
 
 /* Reads the deployer's configuration (and the ingress's). */
 int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err);
+
+/* backend.c: the backend of run's deployment (*k8s true: kubernetes).
+ * With `checked` (the deploy step), a choice the platform does not allow,
+ * or one that would move a served app to the other backend, fails the
+ * step with a reason and returns 1 (the run then returns 0). */
+int deployer_backend(struct deployer *dp, struct ad_step_run *run, bool checked, bool *k8s,
+                     ad_error_t *err);
 
 /* step_def.run for deploy.provisioned. */
 int deploy_run(struct ad_step_run *run, ad_error_t *err);

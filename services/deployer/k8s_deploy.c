@@ -235,6 +235,28 @@ static int node_image(const struct k8s_backend *kb, const char *image, char *out
         return 0;
 }
 
+/* The reference pinned to the registry's manifest digest: name@sha256:...
+ * in place of name:tag, so every node runs exactly the image the build
+ * pushed (a tag can move).  A missing or malformed digest (an event from
+ * an older builder) keeps the tag. */
+static int pin_digest(char *image, size_t size, const char *digest, ad_error_t *err)
+{
+        const char *slash, *colon;
+        size_t name_len;
+        int n;
+
+        if (digest == NULL || strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 7 + 64 ||
+            strspn(digest + 7, "0123456789abcdef") != 64 || strchr(image, '@') != NULL)
+                return 0;
+        slash = strrchr(image, '/');
+        colon = strrchr(slash ? slash : image, ':');
+        name_len = colon ? (size_t)(colon - image) : strlen(image);
+        n = snprintf(image + name_len, size - name_len, "@%s", digest);
+        if (n < 0 || (size_t)n >= size - name_len)
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "image reference too long");
+        return 0;
+}
+
 /* --- waits --------------------------------------------------------------- */
 
 static bool past(int64_t deadline)
@@ -614,6 +636,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         a.progress_deadline_s = kb->rollout_timeout_s;
         if ((ret = parse_user(dp->user, &a.uid, &a.gid, err)) < 0 ||
             (ret = node_image(kb, pv->image, in.image, sizeof(in.image), err)) < 0 ||
+            (ret = pin_digest(in.image, sizeof(in.image), pv->image_digest, err)) < 0 ||
             (ret = load_autoscaling(dp, dep, &a, err)) < 0)
                 return ret;
         a.image = in.image;

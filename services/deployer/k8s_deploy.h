@@ -11,8 +11,8 @@
 #include "k8s_client.h"
 
 #define K8S_CONFIG_KEYS                                                                            \
-        "deployer.backend", "kubernetes.kubeconfig", "kubernetes.context",                         \
-                "kubernetes.namespace_prefix", "kubernetes.ingress_class",                         \
+        "deployer.backend", "deployer.app_backends", "kubernetes.kubeconfig",                      \
+                "kubernetes.context", "kubernetes.namespace_prefix", "kubernetes.ingress_class",   \
                 "kubernetes.cluster_issuer", "kubernetes.ingress_namespace",                       \
                 "kubernetes.service_type", "kubernetes.address", "kubernetes.image_registry",      \
                 "kubernetes.quota_cpu", "kubernetes.quota_memory_mb", "kubernetes.quota_pods",     \

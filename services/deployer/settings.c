@@ -79,8 +79,14 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                         return ret;
                 dp->have_key = true;
         }
+        ret = ad_config_bool(cfg, "deployer.app_backends", false, &dp->app_backends, err);
+        if (ret < 0)
+                return ret;
         key = ad_config_string(cfg, "deployer.backend", "engine");
-        if (strcmp(key, "kubernetes") == 0) {
+        dp->k8s_default = strcmp(key, "kubernetes") == 0;
+        if (dp->k8s_default ||
+            (dp->app_backends && (*ad_config_string(cfg, "kubernetes.kubeconfig", "") != '\0' ||
+                                  getenv("KUBERNETES_SERVICE_HOST") != NULL))) {
                 ret = k8s_backend_load(&dp->k8s, cfg, err);
                 if (ret < 0)
                         return ret;

@@ -82,13 +82,22 @@ int deploy_undo(struct ad_step_run *run, ad_error_t *err)
         char label[NAME_LEN];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
-        json_t *removed = json_array();
+        json_t *removed = NULL;
         ad_envelope env;
+        bool k8s = false;
         size_t n = 0;
         int ret;
 
-        if (dp->k8s)
+        ret = deployer_backend(dp, run, false, &k8s, err);
+        if (ret < 0)
+                return ret;
+        if (k8s && dp->k8s == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "the deployment ran on kubernetes and this deployer has no "
+                                     "cluster configured (kubernetes.*)");
+        if (k8s)
                 return k8s_deploy_undo(run, err);
+        removed = json_array();
         snprintf(label, sizeof(label), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
         ret = ad_engine_container_list(dp->engine, filters, true, &list, &n, err);
         if (ret < 0) {

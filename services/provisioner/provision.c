@@ -66,6 +66,7 @@ int provision_run(struct ad_step_run *run, ad_error_t *err)
         out.tls = p->ingress.tls;
         out.route_id = route_id;
         out.image = b->image;
+        out.image_digest = b->digest;
         out.app_name = b->app_name;
         out.port = b->port;
         out.resources = b->resources;

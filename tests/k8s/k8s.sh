@@ -59,6 +59,8 @@ kcode() { # PATH -> HTTP status
 }
 
 export AD_DEPLOYER_BACKEND=kubernetes
+# Apps may choose their backend in deployer.yaml (one does, below).
+export AD_DEPLOYER_APP_BACKENDS=true
 export AD_KUBERNETES_KUBECONFIG=$AD_K8S_KUBECONFIG
 export AD_KUBERNETES_QUOTA_MEMORY_MB=2048 AD_KUBERNETES_QUOTA_CPU=4
 export AD_KUBERNETES_ROLLOUT_TIMEOUT_S=${AD_KUBERNETES_ROLLOUT_TIMEOUT_S:-120}
@@ -254,6 +256,8 @@ d=$(kapi "/apis/apps/v1/namespaces/$ns/deployments/$app" || echo '{}')
 echo "== a one-line change rolls out as a new ReplicaSet with no unavailable replica; rollback"
 dpath=/apis/apps/v1/namespaces/$ns/deployments/$app
 image1=$(kapi "$dpath" | jq -r '.spec.template.spec.containers[0].image')
+[[ $image1 =~ /$app@sha256:[0-9a-f]{64}$ ]] && ok "the Deployment runs the image by its registry digest ($image1)" ||
+  fail "the Deployment's image is not pinned by digest: $image1"
 rounds=1
 [[ ${AD_K8S_MEASURE:-} == 1 ]] && rounds=5 && echo "(rollout_ms of $rounds redeploys, for docs/kubernetes.md)"
 for ((r = 1; r <= rounds; r++)); do
@@ -291,6 +295,47 @@ else
   fail "rollback ended $s: $(ctl --json status "$bid2" | jq -r '.error // empty')"
 fi
 [[ $rounds == 1 ]] && { [[ $image3 == "$image1" ]] && ok "rollback runs the first release's image again" || fail "rollback runs $image3, want $image1"; }
+
+echo "== an app chooses the engine in its deployer.yaml; it cannot move to the cluster later"
+eng=k8s-eng-$suffix
+engine() { curl -fsS --unix-socket "$AD_ENGINE_SOCKET" "http://d/v1.41$1"; }
+eng_containers() {
+  engine "/containers/json?all=1&filters=$(printf '{"label":["app-deployer.app=%s"]}' "$eng" | jq -sRr @uri)" | jq length
+}
+git_repo_from "$repos/eng" "$root/examples/python-stdlib"
+printf 'backend: engine\n' >"$repos/eng/deployer.yaml"
+git -C "$repos/eng" add -A && git -C "$repos/eng" -c user.name=t -c user.email=t@l commit -qm engine
+eid=$(ctl --json deploy "git://127.0.0.1:$git_port/eng" --name "$eng" | jq -r .id)
+s=$(wait_final "$eid")
+if [[ $s == EXPOSED ]]; then
+  url=$(ctl --json status "$eid" | jq -r .url)
+  body=$(curl -fsS --max-time 10 "$url" || true)
+  [[ $body == *"Hello from python-stdlib"* ]] && ok "backend: engine is served by the engine at $url" ||
+    fail "$eng at $url answered '$body'"
+else
+  fail "$eng (backend: engine) ended $s: $(ctl --json status "$eid" | jq -r '.error // empty')"
+fi
+n=$(eng_containers)
+[[ $n == 1 ]] && ok "$eng runs one engine container" || fail "$eng has $n engine containers, want 1"
+code=$(kcode "/api/v1/namespaces/ad-$eng")
+[[ $code == 404 ]] && ok "$eng has no namespace in the cluster" || fail "namespace ad-$eng: $code"
+printf 'backend: kubernetes\n' >"$repos/eng/deployer.yaml"
+git -C "$repos/eng" add -A && git -C "$repos/eng" -c user.name=t -c user.email=t@l commit -qm move
+mid=$(ctl --json deploy "git://127.0.0.1:$git_port/eng" --name "$eng" | jq -r .id)
+s=$(wait_final "$mid")
+why=$(ctl --json status "$mid" | jq -r '.error // empty')
+[[ $s == ROLLED_BACK && $why == *"does not move between backends"* ]] &&
+  ok "moving a served app to the cluster is refused: $why" || fail "the move ended $s: $why"
+body=$(curl -fsS --max-time 10 "$url" || true)
+[[ $body == *"Hello from python-stdlib"* ]] && ok "the engine release keeps serving" ||
+  fail "after the refused move $url answered '$body'"
+code=$(kcode "/api/v1/namespaces/ad-$eng")
+[[ $code == 404 ]] || fail "the refused move left namespace ad-$eng ($code)"
+ctl --json rm "$eid" >/dev/null
+s=$(wait_final "$eid")
+n=$(eng_containers)
+[[ $s == DESTROYED && $n == 0 ]] && ok "DELETE of the engine app leaves no container" ||
+  fail "the engine app ended $s with $n containers"
 
 echo "== DELETE leaves no object behind"
 for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done

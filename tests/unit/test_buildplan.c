@@ -281,7 +281,7 @@ static void test_static(void **state)
 static void test_php_and_shell(void **state)
 {
         cleanup_analysis struct ad_analysis *php =
-                analysis("php", "", "", "php -S 0.0.0.0:$PORT -t .", 8080, NULL);
+                analysis("php", "", "", "php-serve .", 8080, NULL);
         cleanup_analysis struct ad_analysis *shell =
                 analysis("shell", "", "", "./run.sh --port $PORT", 8080, NULL);
         cleanup_free char *df = NULL;
@@ -290,7 +290,7 @@ static void test_php_and_shell(void **state)
         (void)state;
         df = plan(php, false);
         line_at(df, "FROM localhost/app-deployer/php:bookworm");
-        line_at(df, "CMD [\"sh\",\"-c\",\"exec php -S 0.0.0.0:$PORT -t .\"]");
+        line_at(df, "CMD [\"sh\",\"-c\",\"exec php-serve .\"]");
         df2 = plan(shell, false);
         line_at(df2, "FROM localhost/app-deployer/base:bookworm");
 }
@@ -683,7 +683,9 @@ static void test_json_new_fields_round_trip(void **state)
         a->autoscale_max = 5;
         a->autoscale_cpu = 70;
         a->env = json_pack("{s:s}", "LOG_LEVEL", "info");
+        a->backend = strdup("kubernetes");
         j = ad_analysis_to_json(a);
+        assert_string_equal(json_string_value(json_object_get(j, "backend")), "kubernetes");
         assert_int_equal(json_integer_value(json_object_get(j, "replicas")), 3);
         assert_int_equal(
                 json_integer_value(json_object_get(json_object_get(j, "autoscaling"), "max")), 5);
@@ -697,6 +699,11 @@ static void test_json_new_fields_round_trip(void **state)
         b = NULL;
         assert_int_equal(ad_analysis_from_json(&b, bad, &err), -AD_ERR_INVALID);
         assert_non_null(strstr(err->msg, "replicas"));
+        ad_error_release(&err);
+        json_decref(bad);
+        bad = json_pack("{s:s}", "backend", "nomad"); /* only engine or kubernetes */
+        assert_int_equal(ad_analysis_from_json(&b, bad, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "backend"));
         ad_error_release(&err);
         json_decref(bad);
         json_decref(j);

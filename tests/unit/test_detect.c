@@ -323,7 +323,7 @@ static void test_php_index(void **state)
 
         (void)state;
         assert_string_equal(a->language, "php");
-        assert_string_equal(a->start_command, "php -S 0.0.0.0:$PORT -t .");
+        assert_string_equal(a->start_command, "php-serve .");
         assert_int_equal(a->port, 8080);
         assert_env(a, env);
 }
@@ -955,6 +955,10 @@ static void test_parse_config(void **state)
         assert_string_equal(json_string_value(json_object_get(c.env, "B")), "two");
         assert_int_equal(c.cpu_millis, 2000);
         assert_int_equal(c.memory_mb, 256);
+        assert_null(c.backend); /* not named: the platform's */
+        analyzer_config_clear(&c);
+        assert_int_equal(analyzer_parse_config(&c, "backend: kubernetes\n", 20, &err), 0);
+        assert_string_equal(c.backend, "kubernetes");
         analyzer_config_clear(&c);
         assert_int_equal(analyzer_parse_config(&c, "", 0, &err), 0); /* empty: nothing set */
         analyzer_config_clear(&c);
@@ -966,6 +970,8 @@ static void test_parse_config(void **state)
                      "line 2: resources.cpu: expected millicores (\"500m\") or cores (\"2\")");
         config_fails("env:\n  9X: y\n", "line 2: env: names must match [A-Za-z_][A-Za-z0-9_]*");
         config_fails("start: \"a\\nb\"\n", "line 1: start: value contains a control character");
+        config_fails("backend: nomad\n", "line 1: backend: expected engine or kubernetes");
+        config_fails("backend: [kubernetes]\n", "line 1: backend: expected engine or kubernetes");
         config_fails("autoscaling:\n  min: 5\n  max: 2\n",
                      "line 2: autoscaling: min is larger than max");
         config_fails("replicas: 1\nreplicas: [\n", "line 3: did not find expected node content "

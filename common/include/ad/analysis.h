@@ -63,7 +63,10 @@ struct ad_analysis {
         unsigned autoscale_min; /* deployer.yaml autoscaling; all 0: off */
         unsigned autoscale_max;
         unsigned autoscale_cpu; /* target CPU utilisation, percent */
-        json_t *env;            /* deployer.yaml env: name -> default value */
+        /* deployer.yaml backend: "engine" or "kubernetes"; NULL or "": the
+         * platform's (deployer.backend). */
+        char *backend;
+        json_t *env; /* deployer.yaml env: name -> default value */
 
         json_t *why; /* JSON field name -> explanation string (owned ref) */
 };
@@ -88,6 +91,7 @@ static inline void ad_analysis_freep(struct ad_analysis **a)
  *     "hasDockerfile": false, "dockerfilePath": "",
  *     "releaseCommand": "", "outputDir": "", "replicas": 1,
  *     "autoscaling": { "min": 1, "max": 4, "cpuPercent": 70 },  (only when set)
+ *     "backend": "kubernetes",                                  (only when set)
  *     "env": { "LOG_LEVEL": "info" },
  *     "why": { "startCommand": "from package.json scripts.start", ... } }
  * Unknown strings are "" (never null) so consumers need no NULL checks. */
