@@ -105,7 +105,7 @@ label_of() {
 # Bump when the base recipe below changes (forces a new rootfs and image).
 BASE_RECIPE=2
 # tini: runtime images run it as PID 1. Servers started as PID 1 (node,
-# php -S, busybox httpd) ignore SIGTERM, so every stop would take podman's
+# busybox httpd) ignore SIGTERM, so every stop would take podman's
 # full 10 s timeout and end in SIGKILL.
 BASE_INCLUDE=ca-certificates,tini
 
@@ -225,8 +225,13 @@ COPY --chown=0:0 libexec/ /usr/local/rust/libexec/"
     cmd='["/bin/sh", "-c", "exec busybox httpd -f -v -p \"$PORT\" -h \"$STATIC_DIR\""]'
     ;;
   php)
-    pkgs="php-cli"
-    cmd='["/bin/sh", "-c", "exec php -S \"0.0.0.0:$PORT\" -t /app"]'
+    # Production PHP: php-fpm behind caddy (scripts/images/php-serve), not
+    # PHP's development server. The launcher's hash is part of the recipe,
+    # so editing it rebuilds the image.
+    pkgs="php-cli php-fpm caddy"
+    post="# php-serve $(sha256sum <"$here/images/php-serve" | cut -c1-16)
+COPY --chown=0:0 php-serve /usr/local/bin/php-serve"
+    cmd='["php-serve", "/app"]'
     ;;
   *) ad_die "unknown runtime image: $1" ;;
   esac
@@ -250,6 +255,7 @@ context_of() {
   case $1 in
   go) [[ -n $GOROOT_HOST ]] && echo "$GOROOT_HOST" ;;
   rust) [[ -n $RUST_HOST ]] && echo "$RUST_HOST" ;;
+  php) echo "$here/images" ;;
   esac
   return 0
 }

@@ -98,19 +98,16 @@ int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
                 if (r == 0)
                         r = analyzer_why(a, err, "version", "composer.json require.php");
         }
-        if (r == 0 && laravel) {
-                r = analyzer_setf(&a->start_command, err,
-                                  "php artisan serve --host=0.0.0.0 --port=$PORT");
+        if (r == 0) {
+                /* Never PHP's development server (php -S, artisan serve:
+                 * one request at a time): php-fpm workers behind caddy,
+                 * both started by the php image's php-serve. */
+                r = analyzer_setf(&a->start_command, err, "php-serve %s", docroot);
                 if (r == 0)
                         r = analyzer_why(a, err, "startCommand",
-                                         "Laravel: artisan serve (PHP's server with Laravel's "
-                                         "router) on $PORT");
-        } else if (r == 0) {
-                r = analyzer_setf(&a->start_command, err, "php -S 0.0.0.0:$PORT -t %s", docroot);
-                if (r == 0)
-                        r = analyzer_why(a, err, "startCommand",
-                                         "PHP's built-in server on $PORT, document root %s",
-                                         docroot);
+                                         "php-fpm behind caddy (php-serve) on $PORT, document "
+                                         "root %s%s",
+                                         docroot, laravel ? " (Laravel's front controller)" : "");
         }
         if (r == 0 && c.n_require > 0 && !analyzer_repo_has_dir(repo, "vendor")) {
                 r = analyzer_setf(&a->install_command, err,

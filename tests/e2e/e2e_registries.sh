@@ -6,7 +6,7 @@
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
 # image holds no toolchain, and that Django's release step ran `migrate`.
-# Also a Bun app with no start script (Bun from the npm registry) and a
+# Also a Java app built by Gradle (Debian's, no wrapper), a Bun app with no start script (Bun from the npm registry) and a
 # SvelteKit app with adapter-node.
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
 set -euo pipefail
@@ -40,13 +40,16 @@ declare -A edit=(
   [go-modules]="main.go //" [go-multi-cmd]="cmd/web/main.go //" [rust-crates]="src/main.rs //"
   [java-spring-maven]="src/main/java/example/Application.java //"
 )
+add java-gradle java "-jar \$(ls build/libs/*.jar" "the jar gradle wrote to build/libs" \
+  "Hello from java-gradle {\"built_with\":\"gradle\"" "gradle javac"
+edit[java-gradle]="src/main/java/example/App.java //"
 add bun-app node "bun index.ts" "bun runs index.ts directly" "Hello from bun-app (bun 1."
 edit[bun-app]="index.ts //"
 add sveltekit-node node "node build" "SvelteKit with adapter-node" "Hello from sveltekit-node"
 edit[sveltekit-node]="src/routes/+page.server.js //"
 if (($# > 0)); then examples=("$@"); else
   examples=(python-flask python-fastapi-uv python-django-poetry go-modules go-multi-cmd
-    rust-crates java-spring-maven bun-app sveltekit-node)
+    rust-crates java-spring-maven java-gradle bun-app sveltekit-node)
 fi
 
 work=$(mktemp -d)
