@@ -18,8 +18,15 @@ SERVICES=(coordinator analyzer builder provisioner deployer api)
 
 binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
+# started_ready SVC: the "ready" line is in what SVC logged since this start
+# (from byte offset[SVC] of its log on).
+started_ready() {
+  tail -c +"$((${offset[$1]} + 1))" "$LOGS/$1.log" 2>/dev/null | grep -q '"msg":"ready"'
+}
+
 cmd_up() {
   local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var
+  local -A offset=()
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
@@ -45,18 +52,22 @@ cmd_up() {
     fi
     # Each service's own NATS user (scripts/stack.sh), else the stack's URL.
     nats_var=AD_NATS_URL_${svc^^}
+    # The log is appended to across runs: only what this start writes
+    # counts, or an earlier run's "ready" line would pass for this one's.
+    offset[$svc]=$(stat -c %s "$LOGS/$svc.log" 2>/dev/null || echo 0)
     AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_HTTP_PORT=$http_port \
       nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do
+    [[ -n ${offset[$svc]:-} ]] || continue # already running
     for ((i = 0; i < 300; i++)); do
-      grep -q '"msg":"ready"' "$LOGS/$svc.log" 2>/dev/null && break
+      started_ready "$svc" && break
       pid=$(cat "$RUN/$svc.pid")
       kill -0 "$pid" 2>/dev/null || ad_die "$svc exited: see $LOGS/$svc.log"
       sleep 0.1
     done
-    grep -q '"msg":"ready"' "$LOGS/$svc.log" || ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
+    started_ready "$svc" || ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
   done
   api_port=$(cat "$RUN/api.port")
   echo "export ADCTL_API=http://127.0.0.1:$api_port" >"$RUN/env"
