@@ -89,20 +89,32 @@ static const char sql_get[] =
         "($1::bigint IS NULL OR (" t ".created_at, " t ".id) < "                                   \
         "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid))"
 
+/* $4: the caller's team, NULL for an operator (every team). */
+#define TEAM_FILTER(t)                                                                             \
+        "($4::uuid IS NULL OR " t ".app_name IN (SELECT app_name FROM app_owners WHERE team_id = " \
+        "$4::uuid))"
+
 static const char sql_list[] =
         "WITH page AS ("
         " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " AFTER_CURSOR(
-                "r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
-                     " UNION ALL"
-                     " (SELECT d.id, d.created_at FROM deployments d WHERE " AFTER_CURSOR(
-                             "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
-                                  "x.id = d.id)"
-                                  "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
-                                  "SELECT json_build_object(" ITEM_FIELDS ")::text, "
-                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint, k.id "
-                                  "FROM page k LEFT JOIN deployment_requests r ON r.id = k.id "
-                                  "LEFT JOIN deployments d ON d.id = k.id "
-                                  "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
+                "r") " AND " TEAM_FILTER("r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
+                                              " UNION ALL"
+                                              " (SELECT d.id, d.created_at FROM deployments d "
+                                              "WHERE " AFTER_CURSOR("d") " AND " TEAM_FILTER(
+                                                      "d") "  AND NOT EXISTS (SELECT 1 FROM "
+                                                           "deployment_requests x WHERE "
+                                                           "x.id = d.id)"
+                                                           "  ORDER BY d.created_at DESC, d.id "
+                                                           "DESC LIMIT $3)) "
+                                                           "SELECT json_build_object(" ITEM_FIELDS
+                                                           ")::text, "
+                                                           " (extract(epoch FROM k.created_at) * "
+                                                           "1000000)::bigint, k.id "
+                                                           "FROM page k LEFT JOIN "
+                                                           "deployment_requests r ON r.id = k.id "
+                                                           "LEFT JOIN deployments d ON d.id = k.id "
+                                                           "ORDER BY k.created_at DESC, k.id DESC "
+                                                           "LIMIT $3";
 
 /* Status, app, repo and ref of one deployment.  $1: id. */
 static const char sql_lookup[] =
@@ -231,7 +243,8 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
 
 /* Inserts the request and its deploy.requested event in one transaction.
  * Returns 1 when committed, 0 when the Idempotency-Key was taken by a
- * concurrent request meanwhile (nothing written), < 0 on error. */
+ * concurrent request meanwhile, 2 when the app name is another team's
+ * (nothing written either way), < 0 on error. */
 static int insert_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *id, const char *key, const char *env_digest,
                           const ad_envelope *env, ad_error_t *err)
@@ -244,6 +257,12 @@ static int insert_request(struct api_call *call, ad_db *db, const struct api_dep
         ret = ad_db_begin(db, err);
         if (ret < 0)
                 return ret;
+        /* The first team to deploy a name owns it (api_teams.c). */
+        ret = api_team_claim_app(call, db, dr->app, err);
+        if (ret <= 0) {
+                ad_db_rollback(db);
+                return ret < 0 ? ret : 2;
+        }
         ret = ad_db_exec(db, &r,
                          "INSERT INTO deployment_requests "
                          "(id, app_name, repo_url, ref, requested_by, idempotency_key, "
@@ -327,7 +346,7 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
 
 /* Records a new deployment and its deploy.requested event (env sealed).
  * Returns 1 when recorded, 0 when a concurrent request took the
- * Idempotency-Key, < 0 on error. */
+ * Idempotency-Key, 2 when the name is another team's, < 0 on error. */
 static int record_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *key, const char *env_digest, const char *id,
                           const char *trace, ad_error_t *err)
@@ -361,12 +380,19 @@ void api_deployments_create(struct api_call *call)
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
         const char *key = NULL;
         char env_digest[API_ENV_DIGEST_LEN + 1];
+        char scoped[AD_UUID_LEN + 1 + API_IDEMPOTENCY_KEY_MAX + 1];
         ad_db *db;
         int ret;
 
         dr = accept_request(call, &key);
         if (dr == NULL)
                 return;
+        /* A team's Idempotency-Keys are its own: another team's same key
+         * neither replays nor blocks. */
+        if (key && call->team_id[0]) {
+                snprintf(scoped, sizeof(scoped), "%s:%s", call->team_id, key);
+                key = scoped;
+        }
         /* accept_request() refused env without a key. */
         if (api_deploy_request_env_digest(dr, &call->api->key, env_digest, &err) < 0) {
                 api_reply_error(call, "cannot fingerprint the env", err);
@@ -391,6 +417,13 @@ void api_deployments_create(struct api_call *call)
                 api_reply_error(call, "cannot record a deployment request", err);
                 return;
         }
+        if (ret == 2) {
+                ad_httpd_reply_error(call->reply, 409, "app_name_taken",
+                                     "the app name %s belongs to another team: choose another "
+                                     "name (\"name\" in the request)",
+                                     dr->app);
+                return;
+        }
         /* Lost a race on the Idempotency-Key: answer with the winner. */
         if (ret == 0) {
                 if (replay(call, db, key, dr, env_digest) == 0)
@@ -412,7 +445,7 @@ void api_deployments_list(struct api_call *call)
         json_auto_t *items = NULL;
         struct api_cursor cursor = { 0 };
         char us[24], limit_text[24];
-        const char *params[3] = { NULL, NULL, limit_text };
+        const char *params[4] = { NULL, NULL, limit_text, api_team_param(call) };
         const char *cursor_text = ad_httpd_query(call->req, "cursor");
         json_t *next = json_null();
         long limit;
@@ -440,7 +473,7 @@ void api_deployments_list(struct api_call *call)
         db = api_db_get(call);
         if (db == NULL)
                 return;
-        if (ad_db_exec(db, &r, sql_list, 3, params, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_list, 4, params, &err) < 0) {
                 api_reply_error(call, "cannot list deployments", err);
                 return;
         }

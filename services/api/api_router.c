@@ -42,6 +42,10 @@ static const struct api_route_def routes[] = {
         { "GET", "/apps/{name}/config/{key}", "apps_config_value", api_apps_config_value },
         { "POST", "/apps/{name}/scale", "apps_scale", api_apps_scale },
         { "GET", "/apps/{name}/logs", "apps_logs", api_apps_logs },
+        { "GET", "/tokens", "tokens_list", api_tokens_list },
+        { "POST", "/tokens", "tokens_create", api_tokens_create },
+        { "DELETE", "/tokens/{id}", "tokens_delete", api_tokens_delete },
+        { "GET", "/whoami", "whoami", api_whoami },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -51,6 +55,12 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, POST";
         if (strcmp(pattern, "/deployments/{id}") == 0)
                 return "GET, DELETE";
+        if (strcmp(pattern, "/tokens") == 0)
+                return "GET, POST";
+        if (strcmp(pattern, "/tokens/{id}") == 0)
+                return "DELETE";
+        if (strcmp(pattern, "/whoami") == 0)
+                return "GET";
         if (strcmp(pattern, "/deployments/{id}/logs") == 0 || strcmp(pattern, "/apps") == 0 ||
             strcmp(pattern, "/apps/{name}/releases") == 0 ||
             strcmp(pattern, "/apps/{name}/logs") == 0 ||
@@ -285,6 +295,8 @@ static void dispatch(struct api_call *call)
                                              "starting with a digit");
                         return;
                 }
+                if (api_authorize(call, matched->method, matched->pattern, matched->name) < 0)
+                        return;
                 matched->fn(call);
                 return;
         }
