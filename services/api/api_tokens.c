@@ -83,34 +83,33 @@ void api_tokens_list(struct api_call *call)
 
         if (db == NULL)
                 return;
-        if (
-                ad_db_exec(db, &r,
-                           "SELECT json_build_object('tokens', coalesce(json_agg(json_build_object("
-                           "'id', k.id, 'name', k.name, 'team', t.name, 'role', k.role, 'user', "
-                           "u.name, 'prefix', k.prefix, 'created_by', k.created_by, "
-                           "'created_at', " TS("k.created_at") ", 'expires_at', " TS(
-                                   "k.expires_at") ", "
-                                                   "'last_used_at', " TS(
-                                                           "k.last_used_at") ", 'expired', "
-                                                                             "coalesce(k.expires_"
-                                                                             "at <= "
-                                                                             "now(), false)) ORDER "
-                                                                             "BY "
-                                                                             "t.name, "
-                                                                             "k.created_at), "
-                                                                             "'[]'))::text FROM "
-                                                                             "api_keys k JOIN "
-                                                                             "teams t "
-                                                                             "ON t.id = k.team_id "
-                                                                             "LEFT JOIN users u ON "
-                                                                             "u.id = k.user_id "
-                                                                             "WHERE "
-                                                                             "k.revoked_at IS NULL "
-                                                                             "AND ($1::uuid IS "
-                                                                             "NULL OR "
-                                                                             "k.team_id = "
-                                                                             "$1::uuid)",
-                           1, (const char *[]){ api_team_param(call) }, &err) < 0) {
+        if (ad_db_exec(db, &r,
+                       "SELECT json_build_object('tokens', coalesce(json_agg(json_build_object("
+                       "'id', k.id, 'name', k.name, 'team', t.name, 'role', k.role, 'user', "
+                       "u.name, 'prefix', k.prefix, 'created_by', k.created_by, "
+                       "'created_at', " TS("k.created_at") ", 'expires_at', " TS(
+                               "k.expires_at") ", "
+                                               "'last_used_at', " TS(
+                                                       "k.last_used_at") ", 'expired', "
+                                                                         "coalesce(k.expires_"
+                                                                         "at <= "
+                                                                         "now(), false)) ORDER "
+                                                                         "BY "
+                                                                         "t.name, "
+                                                                         "k.created_at), "
+                                                                         "'[]'))::text FROM "
+                                                                         "api_keys k JOIN "
+                                                                         "teams t "
+                                                                         "ON t.id = k.team_id "
+                                                                         "LEFT JOIN users u ON "
+                                                                         "u.id = k.user_id "
+                                                                         "WHERE "
+                                                                         "k.revoked_at IS NULL "
+                                                                         "AND ($1::uuid IS "
+                                                                         "NULL OR "
+                                                                         "k.team_id = "
+                                                                         "$1::uuid)",
+                       1, (const char *[]){ api_team_param(call) }, &err) < 0) {
                 api_reply_error(call, "cannot list API keys", err);
                 return;
         }
