@@ -91,6 +91,10 @@ static const struct {
           "Reads an API key from stdin, checks it with the API (GET /whoami) and keeps\n"
           "it with the API's address in ~/.config/adctl/config (mode 0600).  Later\n"
           "commands send it; $ADCTL_TOKEN, when set, wins.\n" },
+        { "audit", adctl_cmd_audit, "audit [-n|--limit N]",
+          "Shows your team's audit log, newest first (team admins): who asked for\n"
+          "which change, when, from where, and the answer.\n\n"
+          "  -n, --limit N     how many entries (default 50, at most 500)\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -118,6 +122,7 @@ static void usage(FILE *f)
                 "  redeploy    deploy an app's repository again with its stored settings\n"
                 "  tokens      list, create or revoke your team's API keys (team admins)\n"
                 "  login       keep an API key for later commands\n"
+                "  audit       your team's audit log (team admins)\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"

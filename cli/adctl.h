@@ -107,6 +107,7 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
  * $ADCTL_API or $AD_API_URL is given. */
 int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_login(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv);
 void adctl_config_load(struct adctl *ctl, bool api_given);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */

@@ -340,3 +340,58 @@ int adctl_cmd_login(struct adctl *ctl, int argc, char **argv)
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
 }
+
+/* adctl audit [--limit N]: the team's audit log, newest first. */
+int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "limit", required_argument, NULL, 'n' },
+                ADCTL_COMMON_LONGOPTS,
+        };
+        cleanup_free char *path = NULL;
+        struct adctl_call call = { 0 };
+        struct adctl_reply reply;
+        const char *limit = "50";
+        size_t i;
+        json_t *e;
+        int c, ret;
+
+        opterr = 0;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+hn:", longopts, NULL)) != -1) {
+                if (c == 'n') {
+                        limit = optarg;
+                        continue;
+                }
+                if ((ret = adctl_common_option(ctl, c, "audit", argv)) != ADCTL_OPT_NEXT)
+                        return ret;
+        }
+        if (optind != argc)
+                return adctl_usage_error("audit", "audit takes no argument");
+        if (strspn(limit, "0123456789") != strlen(limit) || !*limit || strlen(limit) > 4)
+                return adctl_usage_error("audit", "--limit is a number (1 to 500)");
+        if (asprintf(&path, "/audit?limit=%s", limit) < 0)
+                return ADCTL_EXIT_FAILURE;
+        call.path = path;
+        if (adctl_request(ctl, &call, &reply) < 0)
+                return ADCTL_EXIT_FAILURE;
+        if (reply.status != 200) {
+                ret = adctl_fail(ctl, &reply);
+                adctl_reply_free(&reply);
+                return ret;
+        }
+        if (ctl->json) {
+                adctl_print_raw(&reply);
+        } else {
+                printf("%-23s  %-24s  %-15s  %-20s  %-6s  %s\n", "AT (UTC)", "WHO", "FROM",
+                       "ACTION", "STATUS", "TARGET");
+                json_array_foreach (json_object_get(reply.doc, "entries"), i, e)
+                        printf("%-23.23s  %-24s  %-15s  %-20s  %-6lld  %s\n", adctl_str(e, "at"),
+                               adctl_str(e, "principal"), adctl_str(e, "remote"),
+                               adctl_str(e, "action"),
+                               (long long)json_integer_value(json_object_get(e, "status")),
+                               *adctl_str(e, "app") ? adctl_str(e, "app") : adctl_str(e, "path"));
+        }
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}

@@ -58,3 +58,22 @@ CREATE INDEX app_owners_team_idx ON app_owners (team_id);
 
 -- Claiming a name checks that no request used it before.
 CREATE INDEX deployment_requests_app_idx ON deployment_requests (app_name);
+
+-- Who changed what, when and from where: every request that asks for a
+-- change (any method but GET) once its handler answered, refusals too,
+-- and `adapi admin` commands.  Never a body or a header value.  team_id
+-- is the caller's team, or for a platform operator the team owning the
+-- app it acted on; team admins read their team's rows (GET /audit).
+CREATE TABLE audit_log (
+    id            bigserial PRIMARY KEY,
+    at            timestamptz NOT NULL DEFAULT now(),
+    team_id       uuid,
+    principal     text NOT NULL,
+    remote        text NOT NULL DEFAULT '',
+    action        text NOT NULL,
+    path          text NOT NULL DEFAULT '',
+    app           text,
+    deployment_id uuid,
+    status        integer NOT NULL
+);
+CREATE INDEX audit_log_team_idx ON audit_log (team_id, id DESC);

@@ -87,6 +87,9 @@ struct api {
          * api.require_auth off). */
         const struct api_tokens *tokens;
         bool anonymous_ok;
+        /* limits.max_deployments_per_user: live apps per team, 0 for no
+         * limit (operators are not limited). */
+        long max_apps_per_team;
         /* The outbox relay thread (api_relay.c). */
         ad_relay *relay;
 };
@@ -109,9 +112,12 @@ bool api_bind_is_loopback(const char *bind);
 int api_authorize(struct api_call *call, const char *method, const char *pattern,
                   const char *route);
 /* In the transaction recording a deployment request under app: claims
- * the name for the caller's team when nobody has it.  1: the team's (or
- * the caller is an operator), 0: another team's or the platform's. */
-int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, ad_error_t *err);
+ * the name for the caller's team when nobody has it, and checks the
+ * team's quota of live apps.  1: go on (the team's, or the caller is an
+ * operator), 0: another team's or the platform's, 3: a new app over
+ * limits.max_deployments_per_user (*live gets the team's count). */
+int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *live,
+                       ad_error_t *err);
 /* "$N::uuid IS NULL OR <col> IN (the team's apps)" as a parameter value:
  * the caller's team id, NULL for an operator. */
 const char *api_team_param(const struct api_call *call);
@@ -131,6 +137,14 @@ void api_whoami(struct api_call *call);
 int api_key_create(ad_db *db, const struct api_token_create *req, const char *created_by,
                    char key[API_KEY_LEN + 1], char id[AD_UUID_LEN + 1], char expires[32],
                    ad_error_t *err);
+
+/* api_audit.c: the audit log.  api_audit_record() runs after every
+ * request's handler (it records changes only); api_audit_admin() records
+ * an `adapi admin` command; GET /audit lists a team's entries. */
+void api_audit_record(struct api_call *call);
+int api_audit_admin(ad_db *db, const char *action, const char *team, const char *target,
+                    ad_error_t *err);
+void api_audit_list(struct api_call *call);
 
 /* api_admin.c: `adapi admin ...` (argv[0] is "admin"); the exit code. */
 int api_admin_main(int argc, char **argv);

@@ -95,6 +95,8 @@ static int create_team(ad_db *db, const struct opts *o)
                 fprintf(stderr, "adapi admin: team %s exists already\n", o->positional);
                 return AD_EXIT_FAILURE;
         }
+        if (api_audit_admin(db, "admin_create_team", o->positional, o->positional, &err) < 0)
+                return fail("cannot write the audit log", err);
         fprintf(stderr, "team %s created (%s)\n", o->positional, id);
         return 0;
 }
@@ -128,6 +130,8 @@ static int create_user(ad_db *db, const struct opts *o)
                         o->team);
                 return AD_EXIT_FAILURE;
         }
+        if (api_audit_admin(db, "admin_create_user", o->team, o->positional, &err) < 0)
+                return fail("cannot write the audit log", err);
         fprintf(stderr, "user %s is a %s of team %s\n", o->positional, api_role_name(role),
                 o->team);
         return 0;
@@ -155,6 +159,9 @@ static int create_token(ad_db *db, const struct opts *o)
         snprintf(req.user, sizeof(req.user), "%s", o->user ? o->user : "");
         if (api_key_create(db, &req, "adapi admin", key, id, expires, &err) < 0)
                 return fail("cannot create the key", err);
+        if (api_audit_admin(db, "admin_create_token", req.team, req.name, &err) < 0)
+                fprintf(stderr, "adapi admin: cannot write the audit log: %s\n",
+                        ad_error_message(err));
         fprintf(stderr, "key %s (%s) of team %s, role %s, expires %s: shown once, keep it\n",
                 req.name, id, req.team, api_role_name(req.role), expires[0] ? expires : "never");
         printf("%s\n", key);
@@ -179,6 +186,8 @@ static int assign_app(ad_db *db, const struct opts *o)
                 fprintf(stderr, "adapi admin: no team %s\n", o->team);
                 return AD_EXIT_FAILURE;
         }
+        if (api_audit_admin(db, "admin_assign_app", o->team, o->positional, &err) < 0)
+                return fail("cannot write the audit log", err);
         fprintf(stderr, "app %s belongs to team %s\n", o->positional, o->team);
         return 0;
 }

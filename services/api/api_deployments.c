@@ -243,11 +243,12 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
 
 /* Inserts the request and its deploy.requested event in one transaction.
  * Returns 1 when committed, 0 when the Idempotency-Key was taken by a
- * concurrent request meanwhile, 2 when the app name is another team's
- * (nothing written either way), < 0 on error. */
+ * concurrent request meanwhile, 2 when the app name is another team's,
+ * 3 when a new app would exceed the team's quota (*live: its live apps;
+ * nothing written in these cases), < 0 on error. */
 static int insert_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *id, const char *key, const char *env_digest,
-                          const ad_envelope *env, ad_error_t *err)
+                          const ad_envelope *env, long *live, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[7] = { id,  dr->app,   dr->repo_url, dr->ref, call->principal,
@@ -257,11 +258,12 @@ static int insert_request(struct api_call *call, ad_db *db, const struct api_dep
         ret = ad_db_begin(db, err);
         if (ret < 0)
                 return ret;
-        /* The first team to deploy a name owns it (api_teams.c). */
-        ret = api_team_claim_app(call, db, dr->app, err);
-        if (ret <= 0) {
+        /* The first team to deploy a name owns it; the team's quota
+         * (api_teams.c). */
+        ret = api_team_claim_app(call, db, dr->app, live, err);
+        if (ret != 1) {
                 ad_db_rollback(db);
-                return ret < 0 ? ret : 2;
+                return ret < 0 ? ret : ret == 0 ? 2 : 3;
         }
         ret = ad_db_exec(db, &r,
                          "INSERT INTO deployment_requests "
@@ -346,10 +348,11 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
 
 /* Records a new deployment and its deploy.requested event (env sealed).
  * Returns 1 when recorded, 0 when a concurrent request took the
- * Idempotency-Key, 2 when the name is another team's, < 0 on error. */
+ * Idempotency-Key, 2 when the name is another team's, 3 over the team's
+ * quota, < 0 on error. */
 static int record_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *key, const char *env_digest, const char *id,
-                          const char *trace, ad_error_t *err)
+                          const char *trace, long *live, ad_error_t *err)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
         struct sealed_env sealed = { 0 };
@@ -368,7 +371,7 @@ static int record_request(struct api_call *call, ad_db *db, const struct api_dep
         rq.n_env = sealed.n;
         rq.env = sealed.ptrs;
         if (ret == 0)
-                ret = insert_request(call, db, dr, id, key, env_digest, &env, err);
+                ret = insert_request(call, db, dr, id, key, env_digest, &env, live, err);
         sealed_env_free(&sealed);
         return ret;
 }
@@ -381,6 +384,7 @@ void api_deployments_create(struct api_call *call)
         const char *key = NULL;
         char env_digest[API_ENV_DIGEST_LEN + 1];
         char scoped[AD_UUID_LEN + 1 + API_IDEMPOTENCY_KEY_MAX + 1];
+        long live = 0;
         ad_db *db;
         int ret;
 
@@ -406,7 +410,7 @@ void api_deployments_create(struct api_call *call)
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
-        ret = record_request(call, db, dr, key, env_digest, id, trace, &err);
+        ret = record_request(call, db, dr, key, env_digest, id, trace, &live, &err);
         if (ret < 0 && err->kind == AD_ERR_TOO_LARGE) {
                 ad_httpd_reply_error(call->reply, 413, "too_large",
                                      "the request does not fit in one event: %s",
@@ -422,6 +426,14 @@ void api_deployments_create(struct api_call *call)
                                      "the app name %s belongs to another team: choose another "
                                      "name (\"name\" in the request)",
                                      dr->app);
+                return;
+        }
+        if (ret == 3) {
+                ad_httpd_reply_error(call->reply, 403, "quota_exceeded",
+                                     "team %s has %ld live apps and "
+                                     "limits.max_deployments_per_user is %ld: delete an app "
+                                     "(DELETE /apps/{name}) before deploying a new one",
+                                     call->team, live, call->api->max_apps_per_team);
                 return;
         }
         /* Lost a race on the Idempotency-Key: answer with the winner. */

@@ -46,6 +46,7 @@ static const struct api_route_def routes[] = {
         { "POST", "/tokens", "tokens_create", api_tokens_create },
         { "DELETE", "/tokens/{id}", "tokens_delete", api_tokens_delete },
         { "GET", "/whoami", "whoami", api_whoami },
+        { "GET", "/audit", "audit", api_audit_list },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -59,7 +60,7 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, POST";
         if (strcmp(pattern, "/tokens/{id}") == 0)
                 return "DELETE";
-        if (strcmp(pattern, "/whoami") == 0)
+        if (strcmp(pattern, "/whoami") == 0 || strcmp(pattern, "/audit") == 0)
                 return "GET";
         if (strcmp(pattern, "/deployments/{id}/logs") == 0 || strcmp(pattern, "/apps") == 0 ||
             strcmp(pattern, "/apps/{name}/releases") == 0 ||
@@ -331,6 +332,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_audit_record(&call);
         }
         api_pool_put(api->pool, call.db);
         count(&call, (double)(ad_monotonic_ms() - start) / 1000.0);

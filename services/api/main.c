@@ -89,6 +89,9 @@ static int configure(struct api *api, ad_error_t *err)
         if (ret == 0)
                 ret = ad_config_bool(api->svc.cfg, "api.allow_local_sources", false,
                                      &api->allow_local, err);
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "limits.max_deployments_per_user", 0, 0, 1000000,
+                                    &api->max_apps_per_team, err);
         if (ret < 0)
                 return ret;
         api->clone_allowlist = ad_config_string(api->svc.cfg, "api.clone_allowlist", "");

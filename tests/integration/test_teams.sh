@@ -11,7 +11,9 @@
 #  - Idempotency-Keys are per team;
 #  - /tokens for team admins (create, list, revoke at once), adctl tokens
 #    and adctl login (config file mode 0600, ADCTL_TOKEN wins);
-#  - no key ever appears in the API's log.
+#  - the audit log (GET /audit): per team, refusals and operators' changes;
+#  - api.require_auth, and limits.max_deployments_per_user (live apps);
+#  - no key ever appears in the API's log or the audit log.
 # The coordinator is not running: the rows it would write are written here.
 # Usage: test_teams.sh BIN_DIR
 set -euo pipefail
@@ -32,6 +34,7 @@ DELETE FROM releases WHERE app_name LIKE '%-$run';
 DELETE FROM deployments WHERE app_name LIKE '%-$run';
 DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
 DELETE FROM apps WHERE name LIKE '%-$run';
+DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
 DELETE FROM teams WHERE name LIKE '%-$run';
 DELETE FROM users WHERE name LIKE '%-$run';
 SQL
@@ -363,8 +366,50 @@ out=$("$adctl" apps 2>&1) || rc=$?
 [[ $rc == 1 && $out == *"revoked"* ]] || fail "the saved key after rm: rc $rc $out"
 echo "ok: adctl tokens ls|create|rm, login (0600), ADCTL_TOKEN wins"
 
-# ---- api.require_auth: keys only, no anonymous operator ----
-start_api "$work/api2.log" AD_API_REQUIRE_AUTH=true AD_API_TOKENS=
+# ---- the audit log ----
+call red-viewer GET /audit
+expect 403 "a viewer reads the audit log"
+call ops DELETE /deployments/"$bid"
+expect 202 "an operator deletes blue's deployment"
+call red-admin GET "/audit?limit=500"
+expect 200 "red admin reads the audit log"
+cp "$work/r.json" "$work/audit-red.json"
+jq -e --arg p "$red/deployer-key" --arg r "$rid" \
+  '.entries | any(.principal == $p and .action == "deployments_create" and .deployment_id == $r and .status == 202)' \
+  "$work/audit-red.json" >/dev/null || fail "red's audit lacks its deployment: $(head -c 600 "$work/audit-red.json")"
+jq -e --arg p "$red/viewer-key" '.entries | any(.principal == $p and .status == 403)' \
+  "$work/audit-red.json" >/dev/null || fail "red's audit lacks the viewer's refused change"
+jq -e --arg p "$red/admin-key" --arg a "$rapp" \
+  '.entries | any(.principal == $p and .action == "apps_deploy" and .app == $a and .remote == "127.0.0.1")' \
+  "$work/audit-red.json" >/dev/null || fail "red's audit lacks the admin's redeploy with its address"
+jq -e --arg r "$red" '.entries | any(.action == "admin_create_team" and .team == $r)' \
+  "$work/audit-red.json" >/dev/null || fail "red's audit lacks adapi admin create-team"
+jq -e --arg r "$red" '.entries | all(.team == $r)' "$work/audit-red.json" >/dev/null ||
+  fail "red's audit shows other teams' entries"
+call blue-admin GET "/audit?limit=500"
+jq -e --arg a "$rapp" '.entries | any(.action == "deployments_create" and .status == 409)' "$work/r.json" >/dev/null ||
+  fail "blue's audit lacks its refused takeover"
+jq -e --arg b "$bid" '.entries | any(.principal == "ops" and .deployment_id == $b and .action == "deployments_delete")' \
+  "$work/r.json" >/dev/null || fail "blue's audit lacks the operator's change of its deployment"
+call red-admin GET "/audit?limit=1"
+nb=$(jq -r .next_before "$work/r.json")
+call red-admin GET "/audit?limit=1&before=$nb"
+[[ $code == 200 && $(jq -r '.entries[0].id' "$work/r.json") -lt $nb ]] || fail "audit pagination: $(cat "$work/r.json")"
+call red-admin GET "/audit?before=x"
+expect 400 "a bad audit cursor"
+out=$(ADCTL_TOKEN=${key[red-admin]} "$adctl" audit -n 500) || fail "adctl audit: exit $?"
+[[ $out == AT*WHO*ACTION* && $out == *"$red/deployer-key"*deployments_create*202*"$rapp"* ]] ||
+  fail "adctl audit: $out"
+rc=0
+ADCTL_TOKEN=${key[red-deployer]} "$adctl" audit >/dev/null 2>&1 || rc=$?
+[[ $rc == 1 ]] || fail "adctl audit as a deployer: rc $rc"
+echo "ok: the audit log: per team, refusals, operators' changes, adapi admin, pagination"
+
+# ---- api.require_auth (keys only) and the quota of live apps ----
+green=green-$run
+admin create-team "$green" 2>/dev/null || fail "create-team $green"
+key[green-deployer]=$(admin create-token --team "$green" --role deployer --name d 2>/dev/null)
+start_api "$work/api2.log" AD_API_REQUIRE_AUTH=true AD_API_TOKENS= AD_LIMITS_MAX_DEPLOYMENTS_PER_USER=2
 api2_pid=$started_pid
 if [[ -z $started_port ]]; then
   fail "adapi with api.require_auth did not start: $(tail -n 3 "$work/api2.log")"
@@ -374,11 +419,37 @@ else
   c=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${key[blue-viewer]}" "http://127.0.0.1:$started_port/apps")
   [[ $c == 200 ]] || fail "api.require_auth with a key: $c"
   echo "ok: api.require_auth"
+  api=http://127.0.0.1:$started_port
+  for a in g1 g2; do
+    call green-deployer POST /deployments "{\"repo_url\":\"https://example.com/acme/g.git\",\"name\":\"$a-$run\"}"
+    expect 202 "green deploys $a (under the quota)"
+  done
+  g1=$(sql "SELECT id FROM deployment_requests WHERE app_name = 'g1-$run'")
+  call green-deployer POST /deployments "{\"repo_url\":\"https://example.com/acme/g.git\",\"name\":\"g3-$run\"}"
+  expect 403 "a third live app over limits.max_deployments_per_user=2"
+  [[ $(jq -r .error.code "$work/r.json") == quota_exceeded && $(msg) == *"limits.max_deployments_per_user is 2"* ]] ||
+    fail "quota refusal: $(cat "$work/r.json")"
+  [[ $(sql "SELECT count(*) FROM deployment_requests WHERE app_name = 'g3-$run'") == 0 &&
+    $(sql "SELECT count(*) FROM app_owners WHERE app_name = 'g3-$run'") == 0 ]] ||
+    fail "the refused request left a request or an owner row"
+  call green-deployer POST /deployments "{\"repo_url\":\"https://example.com/acme/g.git\",\"name\":\"g1-$run\"}"
+  expect 202 "a new deployment of a live app (no new app)"
+  # g1 destroyed, as the coordinator leaves it: no apps row, its
+  # deployments DESTROYED.  Then a new app fits.
+  for id in $(sql "SELECT id FROM deployment_requests WHERE app_name = 'g1-$run'"); do
+    sql "INSERT INTO deployments (id, app_name, repo_url, status) VALUES ('$id', 'g1-$run', 'https://example.com/acme/g.git', 'DESTROYED')"
+  done
+  [[ -n $g1 ]] || fail "no request for g1"
+  call green-deployer POST /deployments "{\"repo_url\":\"https://example.com/acme/g.git\",\"name\":\"g3-$run\"}"
+  expect 202 "a new app once another was destroyed"
+  echo "ok: the quota of live apps per team"
 fi
 
 # No key, ever, in the logs.
+psql "$AD_DATABASE_URL" -qAt -c "SELECT audit_log::text FROM audit_log" >"$work/audit.txt"
 for k in "${key[@]}" "$optoken" "$new"; do
   grep -q "$k" "$work/api.log" "$work/api2.log" && fail "a key appears in the API's log"
+  grep -q "$k" "$work/audit.txt" && fail "a key appears in the audit log"
 done
 
 if ((failures > 0)); then
