@@ -421,6 +421,11 @@ void api_deployments_create(struct api_call *call)
                 api_reply_error(call, "cannot record a deployment request", err);
                 return;
         }
+        /* The audit log names the app (api_audit.c); a refused request
+         * made no deployment. */
+        snprintf(call->name, sizeof(call->name), "%s", dr->app);
+        if (ret == 2 || ret == 3)
+                call->deployment_id[0] = '\0';
         if (ret == 2) {
                 ad_httpd_reply_error(call->reply, 409, "app_name_taken",
                                      "the app name %s belongs to another team: choose another "

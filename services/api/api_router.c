@@ -279,8 +279,11 @@ static void dispatch(struct api_call *call)
         if (matched) {
                 if (strstr(matched->pattern, "{id}") && !call->id_valid) {
                         ad_httpd_reply_error(call->reply, 400, "invalid_id",
-                                             "the deployment id must be a UUID such as "
-                                             "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11");
+                                             "the %s id must be a UUID such as "
+                                             "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11",
+                                             strncmp(matched->pattern, "/tokens", 7) == 0
+                                                     ? "key"
+                                                     : "deployment");
                         return;
                 }
                 if (strstr(matched->pattern, "{name}") && call->name[0] == '\0') {

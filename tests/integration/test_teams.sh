@@ -387,7 +387,7 @@ jq -e --arg r "$red" '.entries | any(.action == "admin_create_team" and .team ==
 jq -e --arg r "$red" '.entries | all(.team == $r)' "$work/audit-red.json" >/dev/null ||
   fail "red's audit shows other teams' entries"
 call blue-admin GET "/audit?limit=500"
-jq -e --arg a "$rapp" '.entries | any(.action == "deployments_create" and .status == 409)' "$work/r.json" >/dev/null ||
+jq -e --arg a "$rapp" '.entries | any(.action == "deployments_create" and .status == 409 and .app == $a and .deployment_id == null)' "$work/r.json" >/dev/null ||
   fail "blue's audit lacks its refused takeover"
 jq -e --arg b "$bid" '.entries | any(.principal == "ops" and .deployment_id == $b and .action == "deployments_delete")' \
   "$work/r.json" >/dev/null || fail "blue's audit lacks the operator's change of its deployment"
