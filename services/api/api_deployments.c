@@ -90,31 +90,25 @@ static const char sql_get[] =
         "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid))"
 
 /* $4: the caller's team, NULL for an operator (every team). */
-#define TEAM_FILTER(t)                                                                             \
-        "($4::uuid IS NULL OR " t ".app_name IN (SELECT app_name FROM app_owners WHERE team_id = " \
-        "$4::uuid))"
+#define PAGE_FILTER(t)                                                                             \
+        AFTER_CURSOR(t)                                                                            \
+        " AND ($4::uuid IS NULL OR " t ".app_name IN (SELECT app_name FROM "                       \
+        "app_owners WHERE team_id = $4::uuid))"
 
 static const char sql_list[] =
         "WITH page AS ("
-        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " AFTER_CURSOR(
-                "r") " AND " TEAM_FILTER("r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
-                                              " UNION ALL"
-                                              " (SELECT d.id, d.created_at FROM deployments d "
-                                              "WHERE " AFTER_CURSOR("d") " AND " TEAM_FILTER(
-                                                      "d") "  AND NOT EXISTS (SELECT 1 FROM "
-                                                           "deployment_requests x WHERE "
-                                                           "x.id = d.id)"
-                                                           "  ORDER BY d.created_at DESC, d.id "
-                                                           "DESC LIMIT $3)) "
-                                                           "SELECT json_build_object(" ITEM_FIELDS
-                                                           ")::text, "
-                                                           " (extract(epoch FROM k.created_at) * "
-                                                           "1000000)::bigint, k.id "
-                                                           "FROM page k LEFT JOIN "
-                                                           "deployment_requests r ON r.id = k.id "
-                                                           "LEFT JOIN deployments d ON d.id = k.id "
-                                                           "ORDER BY k.created_at DESC, k.id DESC "
-                                                           "LIMIT $3";
+        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " PAGE_FILTER(
+                "r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
+                     " UNION ALL"
+                     " (SELECT d.id, d.created_at FROM deployments d WHERE " PAGE_FILTER(
+                             "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
+                                  "x.id = d.id)"
+                                  "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
+                                  "SELECT json_build_object(" ITEM_FIELDS ")::text, "
+                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint, k.id "
+                                  "FROM page k LEFT JOIN deployment_requests r ON r.id = k.id "
+                                  "LEFT JOIN deployments d ON d.id = k.id "
+                                  "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
 
 /* Status, app, repo and ref of one deployment.  $1: id. */
 static const char sql_lookup[] =

@@ -9,13 +9,22 @@
 #include "ad/log.h"
 #include "api.h"
 
+/* One key a line, so additions merge cleanly. */
+/* clang-format off */
 static const char *const api_keys[] = {
-        "api.max_body_bytes", "api.allow_local_sources",
-        "api.db_pool_size",   "api.tokens",
-        "secrets.key",        "api.clone_allowlist",
-        "engine.socket",      "api.config_readers",
-        "api.require_auth",   NULL,
+        "api.max_body_bytes",
+        "api.allow_local_sources",
+        "api.db_pool_size",
+        "api.tokens",
+        "secrets.key",
+        "api.clone_allowlist",
+        "engine.socket",
+        "api.config_readers",
+        "api.require_auth",
+        "limits.max_deployments_per_user",
+        NULL,
 };
+/* clang-format on */
 
 /* The body limit must be known before ad_service_start() starts the HTTP
  * server, so the configuration is read once here too.  Any problem is left

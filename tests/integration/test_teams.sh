@@ -409,7 +409,9 @@ echo "ok: the audit log: per team, refusals, operators' changes, adapi admin, pa
 green=green-$run
 admin create-team "$green" 2>/dev/null || fail "create-team $green"
 key[green-deployer]=$(admin create-token --team "$green" --role deployer --name d 2>/dev/null)
-start_api "$work/api2.log" AD_API_REQUIRE_AUTH=true AD_API_TOKENS= AD_LIMITS_MAX_DEPLOYMENTS_PER_USER=2
+# From a config file: the keys are known to adapi (an unknown one stops it).
+printf 'api:\n  require_auth: true\nlimits:\n  max_deployments_per_user: 2\n' >"$work/api2.yaml"
+start_api "$work/api2.log" AD_CONFIG="$work/api2.yaml" AD_API_TOKENS=
 api2_pid=$started_pid
 if [[ -z $started_port ]]; then
   fail "adapi with api.require_auth did not start: $(tail -n 3 "$work/api2.log")"
