@@ -138,7 +138,7 @@ int api_key_generate(char key[API_KEY_LEN + 1], char hash[65], ad_error_t *err)
 
         if (RAND_bytes(raw, sizeof(raw)) != 1)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "no random bytes for a key");
-        memcpy(key, API_KEY_PREFIX, 4);
+        snprintf(key, API_KEY_LEN + 1, "%s", API_KEY_PREFIX);
         for (size_t i = 0; i < sizeof(raw); i++)
                 snprintf(key + 4 + 2 * i, 3, "%02x", raw[i]);
         explicit_bzero(raw, sizeof(raw));
