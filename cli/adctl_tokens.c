@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "ad/cleanup.h"
@@ -286,6 +287,27 @@ static int save_config(const struct adctl *ctl, const char *key, char *path, siz
         return 0;
 }
 
+/* One line of stdin; on a terminal, asked for and not echoed. */
+static int read_key(const struct adctl *ctl, char *key, size_t size)
+{
+        struct termios old, quiet;
+        bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+        char *got;
+
+        if (tty) {
+                fprintf(stderr, "API key for %s: ", ctl->api);
+                quiet = old;
+                quiet.c_lflag &= ~(tcflag_t)ECHO;
+                tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        }
+        got = fgets(key, (int)size, stdin);
+        if (tty) {
+                tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+                fputc('\n', stderr);
+        }
+        return got ? 0 : -1;
+}
+
 int adctl_cmd_login(struct adctl *ctl, int argc, char **argv)
 {
         char key[256], path[1100];
@@ -300,9 +322,7 @@ int adctl_cmd_login(struct adctl *ctl, int argc, char **argv)
         if (optind != argc)
                 return adctl_usage_error("login", "login reads the key from stdin");
         (void)from_stdin;
-        if (isatty(STDIN_FILENO))
-                fprintf(stderr, "API key for %s: ", ctl->api);
-        if (fgets(key, sizeof(key), stdin) == NULL) {
+        if (read_key(ctl, key, sizeof(key)) < 0) {
                 fprintf(stderr, "adctl: no key on stdin\n");
                 return ADCTL_EXIT_USAGE;
         }

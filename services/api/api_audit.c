@@ -43,7 +43,9 @@ void api_audit_record(struct api_call *call)
         size_t n = 0;
 
         /* Only routes that exist, asked by someone the API knows. */
-        if (!is_change(call->req->method) || status == 401 ||
+        /* 503: the database is away (or the API starting): not waited
+         * for again here. */
+        if (!is_change(call->req->method) || status == 401 || status == 503 ||
             strcmp(call->route, "unmatched") == 0 || strcmp(call->route, "starting") == 0 ||
             strcmp(call->route, "method_not_allowed") == 0)
                 return;
