@@ -65,15 +65,13 @@ void adctl_config_load(struct adctl *ctl, bool api_given)
  * first: stop at the first argument that is not an option (the
  * subcommand), else take options anywhere. */
 static int parse(struct adctl *ctl, int argc, char **argv, const char *cmd, bool first,
-                 const char **role, const char **expires, const char **user, const char **team,
-                 bool *stdin_key)
+                 const char **role, const char **expires, const char **user, const char **team)
 {
         static const struct option longopts[] = {
                 { "role", required_argument, NULL, 'r' },
                 { "expires", required_argument, NULL, 'e' },
                 { "user", required_argument, NULL, 'u' },
                 { "team", required_argument, NULL, 't' },
-                { "token-stdin", no_argument, NULL, 's' },
                 ADCTL_COMMON_LONGOPTS,
         };
         int c, ret;
@@ -87,15 +85,11 @@ static int parse(struct adctl *ctl, int argc, char **argv, const char *cmd, bool
                                     : c == 't' ? team
                                                : NULL;
 
-                if (c == 's' && stdin_key) {
-                        *stdin_key = true;
-                        continue;
-                }
                 if (slot) {
                         *slot = optarg;
                         continue;
                 }
-                if (c == 'r' || c == 'e' || c == 'u' || c == 't' || c == 's')
+                if (c == 'r' || c == 'e' || c == 'u' || c == 't')
                         return adctl_usage_error(cmd, "`%s` does not take that option",
                                                  argv[optind - 1]);
                 if ((ret = adctl_common_option(ctl, c, cmd, argv)) != ADCTL_OPT_NEXT)
@@ -203,7 +197,7 @@ static int tokens_rm(struct adctl *ctl, const char *id)
 int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv)
 {
         const char *role = NULL, *expires = NULL, *user = NULL, *team = NULL, *sub;
-        int ret = parse(ctl, argc, argv, "tokens", true, NULL, NULL, NULL, NULL, NULL);
+        int ret = parse(ctl, argc, argv, "tokens", true, NULL, NULL, NULL, NULL);
         int rest;
 
         if (ret != ADCTL_OPT_NEXT)
@@ -213,8 +207,7 @@ int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv)
                 return adctl_usage_error("tokens", "which one: ls, create or rm?");
         sub = argv[optind];
         rest = optind;
-        ret = parse(ctl, argc - rest, argv + rest, "tokens", false, &role, &expires, &user, &team,
-                    NULL);
+        ret = parse(ctl, argc - rest, argv + rest, "tokens", false, &role, &expires, &user, &team);
         if (ret != ADCTL_OPT_NEXT)
                 return ret;
         {
@@ -311,17 +304,15 @@ static int read_key(const struct adctl *ctl, char *key, size_t size)
 int adctl_cmd_login(struct adctl *ctl, int argc, char **argv)
 {
         char key[256], path[1100];
-        bool from_stdin = false;
         struct adctl_call call = { .path = "/whoami" };
         struct adctl_reply reply;
         struct adctl probe = *ctl;
-        int ret = parse(ctl, argc, argv, "login", false, NULL, NULL, NULL, NULL, &from_stdin);
+        int ret = parse(ctl, argc, argv, "login", false, NULL, NULL, NULL, NULL);
 
         if (ret != ADCTL_OPT_NEXT)
                 return ret;
         if (optind != argc)
                 return adctl_usage_error("login", "login reads the key from stdin");
-        (void)from_stdin;
         if (read_key(ctl, key, sizeof(key)) < 0) {
                 fprintf(stderr, "adctl: no key on stdin\n");
                 return ADCTL_EXIT_USAGE;
