@@ -78,6 +78,23 @@ static const struct {
           "Deploys the app's repository again (its stored ref, or REF) with its\n"
           "stored config.\n\n"
           "  -w, --wait        follow the deployment to its end\n" },
+        { "tokens", adctl_cmd_tokens,
+          "tokens ls | tokens create NAME --role ROLE [--expires 30d|never] [--user U] | "
+          "tokens rm ID",
+          "Lists, creates or revokes your team's API keys (team admins).  create prints\n"
+          "the new key once; rm takes effect on the key's next request.\n\n"
+          "  --role ROLE       admin, deployer or viewer (at most your own)\n"
+          "  --expires D       lifetime: 30d, 12h, 90m, 2w, or never (default 90d)\n"
+          "  --user U          bind the key to a member; it acts with the weaker role\n"
+          "  --team T          the key's team (platform operators only)\n" },
+        { "login", adctl_cmd_login, "login [--api URL] < KEYFILE",
+          "Reads an API key from stdin, checks it with the API (GET /whoami) and keeps\n"
+          "it with the API's address in ~/.config/adctl/config (mode 0600).  Later\n"
+          "commands send it; $ADCTL_TOKEN, when set, wins.\n" },
+        { "audit", adctl_cmd_audit, "audit [-n|--limit N]",
+          "Shows your team's audit log, newest first (team admins): who asked for\n"
+          "which change, when, from where, and the answer.\n\n"
+          "  -n, --limit N     how many entries (default 50, at most 500)\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -103,6 +120,9 @@ static void usage(FILE *f)
                 "  scale       change how many containers run an app (a new release)\n"
                 "  releases    list an app's releases\n"
                 "  redeploy    deploy an app's repository again with its stored settings\n"
+                "  tokens      list, create or revoke your team's API keys (team admins)\n"
+                "  login       keep an API key for later commands\n"
+                "  audit       your team's audit log (team admins)\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"
@@ -112,7 +132,8 @@ static void usage(FILE *f)
                 "  -V, --version\n"
                 "\n"
                 "Environment: ADCTL_TOKEN, when set, is sent as Authorization: Bearer (an API\n"
-                "with api.tokens asks for it).\n"
+                "key or a token of api.tokens); else the key adctl login saved in\n"
+                "~/.config/adctl/config.\n"
                 "\n"
                 "Exit status: 0 success, 1 the API refused, could not be reached or the\n"
                 "deployment failed, 2 bad usage.\n",
@@ -204,14 +225,20 @@ int main(int argc, char **argv)
         };
         struct adctl ctl = { .json = false, .token = getenv("ADCTL_TOKEN") };
         const char *api = getenv("ADCTL_API");
+        bool api_given;
         int c;
 
+        if (ctl.token && *ctl.token == '\0')
+                ctl.token = NULL;
         if (api == NULL || *api == '\0')
                 api = getenv("AD_API_URL");
-        if (api == NULL || *api == '\0')
+        api_given = api && *api;
+        if (!api_given)
                 api = ADCTL_DEFAULT_API;
         if (adctl_set_api(&ctl, api) < 0)
                 return ADCTL_EXIT_USAGE;
+        /* adctl login's file: the key when $ADCTL_TOKEN is not set. */
+        adctl_config_load(&ctl, api_given);
 
         /* Options before the command; '+' stops at the command name, whose
          * own parser accepts these options too. */

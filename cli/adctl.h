@@ -101,6 +101,14 @@ int adctl_cmd_config(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_releases(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
+/* adctl_tokens.c: tokens ls|create|rm, login, and the config file
+ * login writes ($XDG_CONFIG_HOME or ~/.config, adctl/config): its token
+ * is used when $ADCTL_TOKEN is not set, its api when no --api,
+ * $ADCTL_API or $AD_API_URL is given. */
+int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_login(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv);
+void adctl_config_load(struct adctl *ctl, bool api_given);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);

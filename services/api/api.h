@@ -23,6 +23,7 @@
 #include "ad/service.h"
 #include "api_pool.h"
 #include "api_request.h"
+#include "api_tokens_request.h"
 
 #define API_DEFAULT_MAX_BODY (64 * 1024)
 #define API_MAX_HOOKS 8
@@ -41,6 +42,12 @@ struct api_call {
         /* Who asks: "anonymous" until an authentication hook sets it.  It
          * becomes requested_by in the events. */
         char principal[API_PRINCIPAL_MAX];
+        /* What the caller may do and whose things it sees (api_teams.c):
+         * a team key's role and team, or API_ROLE_OPERATOR with no team
+         * (api.tokens, the anonymous loopback mode): every team. */
+        enum api_role role;
+        char team_id[AD_UUID_LEN + 1]; /* "" for an operator */
+        char team[API_TEAM_NAME_MAX + 1];
         ad_db *db; /* borrowed by api_db_get(), given back after the handler */
         /* Set by handlers so the request's log line names it. */
         char deployment_id[AD_UUID_LEN + 1];
@@ -75,6 +82,14 @@ struct api {
                 void *ud;
         } hooks[API_MAX_HOOKS];
         size_t n_hooks;
+        /* api.tokens (operators) and whether a request without a key is
+         * served as an anonymous operator (no api.tokens, loopback bind,
+         * api.require_auth off). */
+        const struct api_tokens *tokens;
+        bool anonymous_ok;
+        /* limits.max_deployments_per_user: live apps per team, 0 for no
+         * limit (operators are not limited). */
+        long max_apps_per_team;
         /* The outbox relay thread (api_relay.c). */
         ad_relay *relay;
 };
@@ -88,6 +103,51 @@ static inline struct api *api_from_service(struct ad_service *svc)
  * whether an http.bind address is loopback-only. */
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
+
+/* api_teams.c: teams, roles and ownership.  api_authorize() runs after
+ * the route is matched: the route's role (GET: viewer, a change:
+ * deployer, /tokens: admin), then the team's ownership of the {id}
+ * deployment or {name} app (404 as if it did not exist).  Returns 0 to go
+ * on, < 0 with the reply made. */
+int api_authorize(struct api_call *call, const char *method, const char *pattern,
+                  const char *route);
+/* In the transaction recording a deployment request under app: claims
+ * the name for the caller's team when nobody has it, and checks the
+ * team's quota of live apps.  1: go on (the team's, or the caller is an
+ * operator), 0: another team's or the platform's, 3: a new app over
+ * limits.max_deployments_per_user (*live gets the team's count). */
+int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *live,
+                       ad_error_t *err);
+/* "$N::uuid IS NULL OR <col> IN (the team's apps)" as a parameter value:
+ * the caller's team id, NULL for an operator. */
+const char *api_team_param(const struct api_call *call);
+
+/* api_tokens.c: GET/POST /tokens, DELETE /tokens/{id}, GET /whoami. */
+void api_tokens_list(struct api_call *call);
+void api_tokens_create(struct api_call *call);
+void api_tokens_delete(struct api_call *call);
+void api_whoami(struct api_call *call);
+
+/* Creates an API key of team (a name) for the API and `adapi admin`:
+ * user "" for none (else a member, whose role caps the key's), ttl_s 0
+ * for no expiry.  Fills key (shown once, never stored), id and expires
+ * ("" for never).  AD_ERR_NOT_FOUND: no such team or member;
+ * AD_ERR_CONFLICT: the team has a key of that name; AD_ERR_INVALID: the
+ * role is above the user's. */
+int api_key_create(ad_db *db, const struct api_token_create *req, const char *created_by,
+                   char key[API_KEY_LEN + 1], char id[AD_UUID_LEN + 1], char expires[32],
+                   ad_error_t *err);
+
+/* api_audit.c: the audit log.  api_audit_record() runs after every
+ * request's handler (it records changes only); api_audit_admin() records
+ * an `adapi admin` command; GET /audit lists a team's entries. */
+void api_audit_record(struct api_call *call);
+int api_audit_admin(ad_db *db, const char *action, const char *team, const char *target,
+                    ad_error_t *err);
+void api_audit_list(struct api_call *call);
+
+/* api_admin.c: `adapi admin ...` (argv[0] is "admin"); the exit code. */
+int api_admin_main(int argc, char **argv);
 
 /* Registers a pre-handler; only before the API is ready. */
 int api_hook_add(struct api *api, api_hook_fn fn, void *ud, ad_error_t *err);

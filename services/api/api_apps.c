@@ -48,7 +48,9 @@ static const char sql_list[] =
         "'release', cur.version, 'replicas', coalesce(cardinality(cur.container_ids), 0), "
         "'status', CASE WHEN cur.version IS NOT NULL THEN 'running' ELSE 'stopped' END, "
         "'last_deployment', " LAST_FIELDS ") ORDER BY a.name), '[]')::text "
-        "FROM apps a " APP_JOINS;
+        "FROM apps a " APP_JOINS
+        "WHERE $1::uuid IS NULL OR a.name IN (SELECT app_name FROM app_owners WHERE team_id = "
+        "$1::uuid)";
 
 static const char sql_get[] =
         "SELECT json_build_object('name', a.name, 'repo_url', a.repo_url, 'ref', a.ref, "
@@ -211,7 +213,8 @@ void api_apps_list(struct api_call *call)
 
         if (db == NULL)
                 return;
-        if (ad_db_exec(db, &r, sql_list, 0, NULL, &err) < 0) {
+        /* Only the caller's team's apps (all of them for an operator). */
+        if (ad_db_exec(db, &r, sql_list, 1, (const char *[]){ api_team_param(call) }, &err) < 0) {
                 api_reply_error(call, "cannot list apps", err);
                 return;
         }

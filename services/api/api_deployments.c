@@ -89,12 +89,18 @@ static const char sql_get[] =
         "($1::bigint IS NULL OR (" t ".created_at, " t ".id) < "                                   \
         "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid))"
 
+/* $4: the caller's team, NULL for an operator (every team). */
+#define PAGE_FILTER(t)                                                                             \
+        AFTER_CURSOR(t)                                                                            \
+        " AND ($4::uuid IS NULL OR " t ".app_name IN (SELECT app_name FROM "                       \
+        "app_owners WHERE team_id = $4::uuid))"
+
 static const char sql_list[] =
         "WITH page AS ("
-        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " AFTER_CURSOR(
+        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " PAGE_FILTER(
                 "r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
                      " UNION ALL"
-                     " (SELECT d.id, d.created_at FROM deployments d WHERE " AFTER_CURSOR(
+                     " (SELECT d.id, d.created_at FROM deployments d WHERE " PAGE_FILTER(
                              "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
                                   "x.id = d.id)"
                                   "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
@@ -231,10 +237,12 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
 
 /* Inserts the request and its deploy.requested event in one transaction.
  * Returns 1 when committed, 0 when the Idempotency-Key was taken by a
- * concurrent request meanwhile (nothing written), < 0 on error. */
+ * concurrent request meanwhile, 2 when the app name is another team's,
+ * 3 when a new app would exceed the team's quota (*live: its live apps;
+ * nothing written in these cases), < 0 on error. */
 static int insert_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *id, const char *key, const char *env_digest,
-                          const ad_envelope *env, ad_error_t *err)
+                          const ad_envelope *env, long *live, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[7] = { id,  dr->app,   dr->repo_url, dr->ref, call->principal,
@@ -244,6 +252,13 @@ static int insert_request(struct api_call *call, ad_db *db, const struct api_dep
         ret = ad_db_begin(db, err);
         if (ret < 0)
                 return ret;
+        /* The first team to deploy a name owns it; the team's quota
+         * (api_teams.c). */
+        ret = api_team_claim_app(call, db, dr->app, live, err);
+        if (ret != 1) {
+                ad_db_rollback(db);
+                return ret < 0 ? ret : ret == 0 ? 2 : 3;
+        }
         ret = ad_db_exec(db, &r,
                          "INSERT INTO deployment_requests "
                          "(id, app_name, repo_url, ref, requested_by, idempotency_key, "
@@ -327,10 +342,11 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
 
 /* Records a new deployment and its deploy.requested event (env sealed).
  * Returns 1 when recorded, 0 when a concurrent request took the
- * Idempotency-Key, < 0 on error. */
+ * Idempotency-Key, 2 when the name is another team's, 3 over the team's
+ * quota, < 0 on error. */
 static int record_request(struct api_call *call, ad_db *db, const struct api_deploy_request *dr,
                           const char *key, const char *env_digest, const char *id,
-                          const char *trace, ad_error_t *err)
+                          const char *trace, long *live, ad_error_t *err)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
         struct sealed_env sealed = { 0 };
@@ -349,7 +365,7 @@ static int record_request(struct api_call *call, ad_db *db, const struct api_dep
         rq.n_env = sealed.n;
         rq.env = sealed.ptrs;
         if (ret == 0)
-                ret = insert_request(call, db, dr, id, key, env_digest, &env, err);
+                ret = insert_request(call, db, dr, id, key, env_digest, &env, live, err);
         sealed_env_free(&sealed);
         return ret;
 }
@@ -361,12 +377,20 @@ void api_deployments_create(struct api_call *call)
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
         const char *key = NULL;
         char env_digest[API_ENV_DIGEST_LEN + 1];
+        char scoped[AD_UUID_LEN + 1 + API_IDEMPOTENCY_KEY_MAX + 1];
+        long live = 0;
         ad_db *db;
         int ret;
 
         dr = accept_request(call, &key);
         if (dr == NULL)
                 return;
+        /* A team's Idempotency-Keys are its own: another team's same key
+         * neither replays nor blocks. */
+        if (key && call->team_id[0]) {
+                snprintf(scoped, sizeof(scoped), "%s:%s", call->team_id, key);
+                key = scoped;
+        }
         /* accept_request() refused env without a key. */
         if (api_deploy_request_env_digest(dr, &call->api->key, env_digest, &err) < 0) {
                 api_reply_error(call, "cannot fingerprint the env", err);
@@ -380,7 +404,7 @@ void api_deployments_create(struct api_call *call)
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
-        ret = record_request(call, db, dr, key, env_digest, id, trace, &err);
+        ret = record_request(call, db, dr, key, env_digest, id, trace, &live, &err);
         if (ret < 0 && err->kind == AD_ERR_TOO_LARGE) {
                 ad_httpd_reply_error(call->reply, 413, "too_large",
                                      "the request does not fit in one event: %s",
@@ -389,6 +413,26 @@ void api_deployments_create(struct api_call *call)
         }
         if (ret < 0) {
                 api_reply_error(call, "cannot record a deployment request", err);
+                return;
+        }
+        /* The audit log names the app (api_audit.c); a refused request
+         * made no deployment. */
+        snprintf(call->name, sizeof(call->name), "%s", dr->app);
+        if (ret == 2 || ret == 3)
+                call->deployment_id[0] = '\0';
+        if (ret == 2) {
+                ad_httpd_reply_error(call->reply, 409, "app_name_taken",
+                                     "the app name %s belongs to another team: choose another "
+                                     "name (\"name\" in the request)",
+                                     dr->app);
+                return;
+        }
+        if (ret == 3) {
+                ad_httpd_reply_error(call->reply, 403, "quota_exceeded",
+                                     "team %s has %ld live apps and "
+                                     "limits.max_deployments_per_user is %ld: delete an app "
+                                     "(DELETE /apps/{name}) before deploying a new one",
+                                     call->team, live, call->api->max_apps_per_team);
                 return;
         }
         /* Lost a race on the Idempotency-Key: answer with the winner. */
@@ -412,7 +456,7 @@ void api_deployments_list(struct api_call *call)
         json_auto_t *items = NULL;
         struct api_cursor cursor = { 0 };
         char us[24], limit_text[24];
-        const char *params[3] = { NULL, NULL, limit_text };
+        const char *params[4] = { NULL, NULL, limit_text, api_team_param(call) };
         const char *cursor_text = ad_httpd_query(call->req, "cursor");
         json_t *next = json_null();
         long limit;
@@ -440,7 +484,7 @@ void api_deployments_list(struct api_call *call)
         db = api_db_get(call);
         if (db == NULL)
                 return;
-        if (ad_db_exec(db, &r, sql_list, 3, params, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_list, 4, params, &err) < 0) {
                 api_reply_error(call, "cannot list deployments", err);
                 return;
         }

@@ -42,6 +42,11 @@ static const struct api_route_def routes[] = {
         { "GET", "/apps/{name}/config/{key}", "apps_config_value", api_apps_config_value },
         { "POST", "/apps/{name}/scale", "apps_scale", api_apps_scale },
         { "GET", "/apps/{name}/logs", "apps_logs", api_apps_logs },
+        { "GET", "/tokens", "tokens_list", api_tokens_list },
+        { "POST", "/tokens", "tokens_create", api_tokens_create },
+        { "DELETE", "/tokens/{id}", "tokens_delete", api_tokens_delete },
+        { "GET", "/whoami", "whoami", api_whoami },
+        { "GET", "/audit", "audit", api_audit_list },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -51,6 +56,12 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, POST";
         if (strcmp(pattern, "/deployments/{id}") == 0)
                 return "GET, DELETE";
+        if (strcmp(pattern, "/tokens") == 0)
+                return "GET, POST";
+        if (strcmp(pattern, "/tokens/{id}") == 0)
+                return "DELETE";
+        if (strcmp(pattern, "/whoami") == 0 || strcmp(pattern, "/audit") == 0)
+                return "GET";
         if (strcmp(pattern, "/deployments/{id}/logs") == 0 || strcmp(pattern, "/apps") == 0 ||
             strcmp(pattern, "/apps/{name}/releases") == 0 ||
             strcmp(pattern, "/apps/{name}/logs") == 0 ||
@@ -268,8 +279,11 @@ static void dispatch(struct api_call *call)
         if (matched) {
                 if (strstr(matched->pattern, "{id}") && !call->id_valid) {
                         ad_httpd_reply_error(call->reply, 400, "invalid_id",
-                                             "the deployment id must be a UUID such as "
-                                             "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11");
+                                             "the %s id must be a UUID such as "
+                                             "0b7c4a52-6f7e-4e0e-9d55-3c1f0d0a9b11",
+                                             strncmp(matched->pattern, "/tokens", 7) == 0
+                                                     ? "key"
+                                                     : "deployment");
                         return;
                 }
                 if (strstr(matched->pattern, "{name}") && call->name[0] == '\0') {
@@ -285,6 +299,8 @@ static void dispatch(struct api_call *call)
                                              "starting with a digit");
                         return;
                 }
+                if (api_authorize(call, matched->method, matched->pattern, matched->name) < 0)
+                        return;
                 matched->fn(call);
                 return;
         }
@@ -319,6 +335,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_audit_record(&call);
         }
         api_pool_put(api->pool, call.db);
         count(&call, (double)(ad_monotonic_ms() - start) / 1000.0);

@@ -9,6 +9,8 @@
 #include "ad/log.h"
 #include "api.h"
 
+/* One key a line, so additions merge cleanly. */
+/* clang-format off */
 static const char *const api_keys[] = {
         "api.max_body_bytes",
         "api.allow_local_sources",
@@ -18,8 +20,11 @@ static const char *const api_keys[] = {
         "api.clone_allowlist",
         "engine.socket",
         "api.config_readers",
+        "api.require_auth",
+        "limits.max_deployments_per_user",
         NULL,
 };
+/* clang-format on */
 
 /* The body limit must be known before ad_service_start() starts the HTTP
  * server, so the configuration is read once here too.  Any problem is left
@@ -47,25 +52,35 @@ static size_t peek_max_body(int argc, char **argv)
         return (size_t)v;
 }
 
-/* The bearer tokens; none is allowed only on a loopback address. */
+/* The bearer tokens and API keys (api_auth.c).  Without api.tokens and
+ * api.require_auth a request with no key is an anonymous operator, which
+ * only a loopback bind allows. */
 static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t *err)
 {
         const char *spec = ad_config_string(api->svc.cfg, "api.tokens", "");
         const char *bind = ad_config_string(api->svc.cfg, "http.bind", "127.0.0.1");
+        bool require = false;
         int ret = api_tokens_parse(tokens, spec, err);
 
+        if (ret == 0)
+                ret = ad_config_bool(api->svc.cfg, "api.require_auth", false, &require, err);
         if (ret < 0)
                 return ret;
-        if (tokens->n == 0) {
+        api->tokens = tokens;
+        api->anonymous_ok = tokens->n == 0 && !require;
+        if (api->anonymous_ok) {
                 if (!api_bind_is_loopback(bind))
                         return ad_error_make(err, AD_ERR_INVALID, 0,
-                                             "http.bind is %s but api.tokens is empty: an API "
-                                             "reachable from the network needs tokens "
-                                             "(name:sha256-of-token, comma-separated)",
+                                             "http.bind is %s but api.tokens is empty and "
+                                             "api.require_auth is off: an API reachable from the "
+                                             "network needs tokens (name:sha256-of-token, "
+                                             "comma-separated) or API keys only "
+                                             "(api.require_auth: true)",
                                              bind);
                 ad_log(AD_LOG_WARN,
-                       "api.tokens is empty: every request is anonymous (loopback only)", NULL);
-                return 0;
+                       "api.tokens is empty: a request without an API key is an anonymous "
+                       "operator (loopback only)",
+                       NULL);
         }
         return api_hook_add(api, api_auth_hook, tokens, err);
 }
@@ -83,6 +98,9 @@ static int configure(struct api *api, ad_error_t *err)
         if (ret == 0)
                 ret = ad_config_bool(api->svc.cfg, "api.allow_local_sources", false,
                                      &api->allow_local, err);
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "limits.max_deployments_per_user", 0, 0, 1000000,
+                                    &api->max_apps_per_team, err);
         if (ret < 0)
                 return ret;
         api->clone_allowlist = ad_config_string(api->svc.cfg, "api.clone_allowlist", "");
@@ -130,6 +148,9 @@ int main(int argc, char **argv)
         ad_error_t err = NULL;
         int ret;
 
+        /* Operators' commands (teams, users, keys): no service starts. */
+        if (argc > 1 && strcmp(argv[1], "admin") == 0)
+                return api_admin_main(argc - 1, argv + 1);
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
@@ -151,7 +172,8 @@ int main(int argc, char **argv)
         atomic_store(&api.ready, true);
         ad_service_ready(&api.svc);
         ad_log(AD_LOG_INFO, "serving the REST API", "allow_local_sources",
-               api.allow_local ? "true" : "false", "auth", tokens.n ? "bearer" : "none", NULL);
+               api.allow_local ? "true" : "false", "auth", api.anonymous_ok ? "none" : "keys",
+               NULL);
 
         ad_service_wait();
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);

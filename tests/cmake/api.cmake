@@ -11,3 +11,8 @@ add_test(NAME test_api_cli
 set_tests_properties(test_api_cli PROPERTIES LABELS integration TIMEOUT 180)
 ad_test(test_apps_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_apps_request.c
         LIBS adapirequest adcommon LABELS unit)
+add_test(NAME test_teams
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_teams.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_teams PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_tokens_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tokens_request.c
+        LIBS adapirequest adcommon LABELS unit)
