@@ -78,6 +78,13 @@ static const struct {
           "Deploys the app's repository again (its stored ref, or REF) with its\n"
           "stored config.\n\n"
           "  -w, --wait        follow the deployment to its end\n" },
+        { "domains", adctl_cmd_domains,
+          "domains ls APP | domains add APP HOST | domains rm APP HOST",
+          "Lists, adds or removes an app's custom domains.  A domain added is routed\n"
+          "to the app's current release at once, over HTTP and over HTTPS (a\n"
+          "certificate from the configured issuer), and stays routed across\n"
+          "redeploys, rollbacks, config changes and scaling.  A name another app has\n"
+          "(or <app>.<base domain>) is refused.\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -103,6 +110,7 @@ static void usage(FILE *f)
                 "  scale       change how many containers run an app (a new release)\n"
                 "  releases    list an app's releases\n"
                 "  redeploy    deploy an app's repository again with its stored settings\n"
+                "  domains     list, add or remove an app's custom domains\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"

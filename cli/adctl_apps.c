@@ -531,3 +531,83 @@ int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
 }
+
+/* adctl domains ls APP | domains add APP HOST | domains rm APP HOST */
+int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv)
+{
+        char host[AD_HOSTNAME_MAX + 1];
+        cleanup_free char *path = NULL, *body = NULL, *esc = NULL;
+        cleanup_error ad_error_t err = NULL;
+        struct adctl_reply reply;
+        const char *sub, *app, *added;
+        size_t i;
+        json_t *d;
+        int ret = 0;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "say ls, add or rm");
+        sub = argv[optind++];
+        if (strcmp(sub, "ls") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "rm") != 0)
+                return adctl_usage_error(argv[0], "unknown subcommand `%s`: ls, add or rm", sub);
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (strcmp(sub, "ls") == 0) {
+                if (optind < argc)
+                        return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+                if ((path = app_path(app, "/domains")) == NULL ||
+                    (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                        return ret ? ret : ADCTL_EXIT_FAILURE;
+                if (!ctl->json)
+                        json_array_foreach (json_object_get(reply.doc, "domains"), i, d)
+                                printf("%-40s  %s\n", adctl_str(d, "hostname"),
+                                       adctl_str(d, "url"));
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "the host name is missing");
+        if (optind + 1 < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind + 1]);
+        if (ad_hostname_normalize(host, argv[optind], strlen(argv[optind]), &err) < 0)
+                return adctl_usage_error(argv[0], "`%s`: %s", argv[optind], ad_error_message(err));
+        if (strcmp(sub, "add") == 0) {
+                json_auto_t *doc = json_pack("{s:s}", "hostname", host);
+
+                body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+                path = app_path(app, "/domains");
+                if (body == NULL || path == NULL)
+                        return ADCTL_EXIT_FAILURE;
+                /* 201 added, 200 already there: both are fine. */
+                {
+                        struct adctl_call call = { .method = "POST", .path = path, .body = body };
+
+                        if (adctl_request(ctl, &call, &reply) < 0)
+                                return ADCTL_EXIT_FAILURE;
+                }
+                if (reply.status != 201 && reply.status != 200) {
+                        ret = adctl_fail(ctl, &reply);
+                        adctl_reply_free(&reply);
+                        return ret;
+                }
+                added = reply.status == 201 ? "added" : "already there";
+                if (ctl->json)
+                        adctl_print_raw(&reply);
+                else
+                        printf("%s: %s %s (%s)\n", app, host, added, adctl_str(reply.doc, "url"));
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        esc = ad_http_escape(host);
+        if (esc == NULL || asprintf(&path, "/apps/%s/domains/%s", app, esc) < 0) {
+                path = NULL;
+                return ADCTL_EXIT_FAILURE;
+        }
+        if ((ret = app_request(ctl, "DELETE", path, NULL, 200, &reply)) != 0)
+                return ret;
+        if (!ctl->json)
+                printf("%s: %s removed\n", app, host);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}

@@ -242,3 +242,25 @@ int api_app_deploy_parse(char **ref, const char *body, size_t len, ad_error_t *e
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         return 0;
 }
+
+int api_domain_parse(char out[AD_HOSTNAME_MAX + 1], const char *body, size_t len, ad_error_t *err)
+{
+        json_auto_t *root = NULL;
+        json_t *v;
+        int ret;
+
+        ret = load_object(&root, body, len, false, err);
+        if (ret == 0)
+                ret = only_field(root, "hostname", "give {\"hostname\": \"www.example.com\"}", err);
+        if (ret < 0)
+                return ret;
+        v = json_object_get(root, "hostname");
+        if (!json_is_string(v))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "\"hostname\" is required: a host name such as "
+                                     "www.example.com");
+        ret = ad_hostname_normalize(out, json_string_value(v), json_string_length(v), err);
+        if (ret < 0)
+                return ad_error_wrap(err, "\"hostname\"");
+        return 0;
+}

@@ -42,6 +42,9 @@ static const struct api_route_def routes[] = {
         { "GET", "/apps/{name}/config/{key}", "apps_config_value", api_apps_config_value },
         { "POST", "/apps/{name}/scale", "apps_scale", api_apps_scale },
         { "GET", "/apps/{name}/logs", "apps_logs", api_apps_logs },
+        { "GET", "/apps/{name}/domains", "apps_domains_list", api_domains_list },
+        { "POST", "/apps/{name}/domains", "apps_domains_add", api_domains_add },
+        { "DELETE", "/apps/{name}/domains/{host}", "apps_domains_remove", api_domains_remove },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -60,6 +63,10 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, DELETE";
         if (strcmp(pattern, "/apps/{name}/config") == 0)
                 return "GET, PATCH";
+        if (strcmp(pattern, "/apps/{name}/domains") == 0)
+                return "GET, POST";
+        if (strcmp(pattern, "/apps/{name}/domains/{host}") == 0)
+                return "DELETE";
         return "POST";
 }
 
@@ -98,6 +105,17 @@ static bool path_match(const char *pattern, const char *path, struct api_call *c
                         if (!call->id_valid)
                                 call->id[0] = '\0';
                         p += 4;
+                        s += n;
+                        continue;
+                }
+                if (strncmp(p, "{host}", 6) == 0) {
+                        size_t n = strcspn(s, "/");
+
+                        if (n == 0)
+                                return false;
+                        if (ad_hostname_normalize(call->host, s, n, NULL) < 0)
+                                call->host[0] = '\0';
+                        p += 6;
                         s += n;
                         continue;
                 }

@@ -15,6 +15,11 @@
 #     1, at the app's scale;
 #   - adctl logs APP --tail shows each replica's lines, with process type
 #     and replica;
+#   - a custom domain (POST /apps/{name}/domains, adctl domains) answers
+#     over TLS with a certificate of caddy's internal CA and over HTTP,
+#     survives config changes, scaling, redeploys and a rollback; another
+#     app claiming it (or an app's platform host) gets 409; removing it, or
+#     destroying its app, stops it answering;
 #   - bad requests get clear 4xx errors;
 #   - DELETE /apps/{name} leaves no container, network, route, registry
 #     image, release or app row.
@@ -122,6 +127,66 @@ grep -Eq "^$app +running +v1 +1 " <<<"$(ctl apps)" || fail "adctl apps: $(ctl ap
 grep -Eq '^release: +v1 ' <<<"$(ctl info "$app")" || fail "adctl info: $(ctl info "$app")"
 [[ $(ctl ps "$app" | grep -c ' healthy$') == 1 ]] || fail "adctl ps: $(ctl ps "$app")"
 echo "ok: $app at $url, release v1"
+
+echo "== custom domains"
+domain=www-$suffix.example.test
+url_host=$(sed -E 's#^https?://([^:/]+).*#\1#' <<<"$url")
+# HOST [PATH] -> the body https://HOST/ answers through caddy's TLS port,
+# trusting only caddy's root CA (curl checks the certificate names HOST).
+tls_get() {
+  curl -sS --max-time 15 --cacert "$AD_INGRESS_CA_FILE" \
+    --resolve "$1:$AD_INGRESS_HTTPS_PORT:127.0.0.1" "https://$1:$AD_INGRESS_HTTPS_PORT/" 2>&1 || true
+}
+http_get() { curl -sS --max-time 15 --resolve "$1:$AD_INGRESS_HTTP_PORT:127.0.0.1" "http://$1:$AD_INGRESS_HTTP_PORT/" 2>&1 || true; }
+domain_serves() { # HOST VERSION: the app answers for HOST over TLS
+  local body
+  body=$(tls_get "$1")
+  [[ $body == "$2 "* ]] || { echo "$body"; return 1; }
+}
+check_domain() { # WANT METHOD PATH [BODY] (as check, defined before the later checks)
+  local got
+  got=$(http_code "$2" "$3" "${4:-}")
+  [[ $got == "$1" ]] || fail "$2 $3 ${4:-}: $got, want $1: $(cat "$work/body")"
+}
+check_domain 201 POST "/apps/$app/domains" "{\"hostname\": \"$domain\"}"
+[[ $(jq -r .url "$work/body") == "https://$domain:$AD_INGRESS_HTTPS_PORT/" ]] || fail "POST domain reply: $(cat "$work/body")"
+out=$(domain_serves "$domain" v1) || fail "$domain over TLS answers: $out"
+[[ $(http_get "$domain") == "v1 "* ]] || fail "$domain over HTTP answers: $(http_get "$domain")"
+# The certificate is caddy's internal CA's, for that name.
+issuer=$(curl -sS -o /dev/null -w '%{certs}' --cacert "$AD_INGRESS_CA_FILE" --resolve "$domain:$AD_INGRESS_HTTPS_PORT:127.0.0.1" \
+  "https://$domain:$AD_INGRESS_HTTPS_PORT/" 2>/dev/null | grep -m1 '^Issuer:' || true)
+echo "certificate of $domain: ${issuer:-(curl shows no certs)}"
+# Again (any case, trailing dot): the same domain, 200; adctl lists it.
+check_domain 200 POST "/apps/$app/domains" "{\"hostname\": \"${domain^^}.\"}"
+grep -q "^$domain " <<<"$(ctl domains ls "$app")" || fail "adctl domains ls: $(ctl domains ls "$app")"
+grep -q 'already there' <<<"$(ctl domains add "$app" "$domain")" || fail "adctl domains add (again)"
+check_domain 400 POST "/apps/$app/domains" '{"hostname": "bad_name.example.test"}'
+check_domain 400 POST "/apps/$app/domains" '{"hostname": "10.1.2.3"}'
+check_domain 400 POST "/apps/$app/domains" '{"host": "a.example.test"}'
+check_domain 409 POST "/apps/$app/domains" "{\"hostname\": \"$url_host\"}"
+check_domain 404 DELETE "/apps/$app/domains/nope.example.test"
+check_domain 404 POST "/apps/no-such-app/domains" '{"hostname": "x.example.test"}'
+# A second app: the first one's domain and platform host are not its to take.
+app2=greet2-$suffix
+json2=$(ctl --json deploy "$git_url" --name "$app2" --wait --timeout 900 | tail -n 1)
+[[ $(jq -r .status <<<"$json2") == EXPOSED ]] || fail "second app: $json2"
+check_domain 409 POST "/apps/$app2/domains" "{\"hostname\": \"$domain\"}"
+grep -q "domain_taken\|already a domain of app $app" "$work/body" || fail "409 says: $(cat "$work/body")"
+check_domain 409 POST "/apps/$app2/domains" "{\"hostname\": \"$url_host\"}"
+if ctl domains add "$app2" "$domain" >/dev/null 2>&1; then fail "adctl domains add of another app's domain succeeded"; fi
+out=$(domain_serves "$domain" v1) || fail "$domain after the 409s: $out"
+# The second app's own domain goes with the app.
+domain2=www2-$suffix.example.test
+ctl domains add "$app2" "$domain2" >/dev/null || fail "adctl domains add $app2 $domain2"
+out=$(domain_serves "$domain2" v1) || fail "$domain2 answers: $out"
+ctl rm "$app2" >/dev/null || fail "adctl rm $app2"
+for ((i = 0; i < 300; i++)); do
+  [[ $(q "SELECT count(*) FROM deployments WHERE app_name = '$app2' AND status <> 'DESTROYED'") == 0 ]] && break
+  sleep 1
+done
+[[ $(q "SELECT count(*) FROM domains WHERE app_name = '$app2'") == 0 ]] || fail "domain rows of $app2 left"
+domain_serves "$domain2" v1 >/dev/null && fail "$domain2 still answers after DELETE /apps/$app2"
+echo "ok: $domain answers over TLS, another app gets 409, a destroyed app's domain stops answering"
 
 echo "== config set: a new release serving the value, no build, no failed request"
 : >"$work/poll.log"
@@ -249,6 +314,25 @@ grep -q 'rollback to v1' <<<"$(ctl releases "$app")" || fail "no 'rollback to v1
 [[ $(containers_json "$app" | jq length) == 2 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 echo "ok: rollback to release 1 serves release 1"
 
+echo "== the custom domain followed every release; removing it stops it"
+# (config set, two config changes, scale 3/1/2, redeploys v2 and v3 and
+# the rollback above each switched the route.)
+out=$(domain_serves "$domain" "v1 greeting=none") || fail "$domain after the releases: $out"
+[[ $(curl -fsS "$api/apps/$app/domains" | jq -r '.domains[].hostname') == "$domain" ]] ||
+  fail "GET domains: $(curl -fsS "$api/apps/$app/domains")"
+grep -q 'removed' <<<"$(ctl domains rm "$app" "$domain")" || fail "adctl domains rm"
+domain_serves "$domain" v1 >/dev/null && fail "$domain still answers after its removal"
+[[ $(http_get "$domain") == v1* ]] && fail "$domain still answers over HTTP after its removal"
+[[ $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match" | jq -c '.[0].host') == "[\"$url_host\"]" ]] ||
+  fail "route hosts after removal: $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match")"
+curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app-tls" >/dev/null 2>&1 && fail "the TLS twin made for the domain is left"
+[[ $(curl -fsS "$url") == "v1 greeting=none "* ]] || fail "the app's own host after the domain's removal"
+check_domain 404 DELETE "/apps/$app/domains/$domain"
+# Added again, it goes with the app below.
+ctl domains add "$app" "$domain" >/dev/null || fail "adctl domains add (again)"
+out=$(domain_serves "$domain" "v1") || fail "$domain added again: $out"
+echo "ok: $domain survived every release and stopped answering when removed"
+
 echo "== config unset, bad requests"
 ctl config unset "$app" GREETING --wait --timeout 300 >/dev/null || true # already unset by the rollback: a release anyway
 [[ $(curl -fsS "$api/apps/$app/config" | jq -c .names) == '[]' ]] || fail "unset left $(curl -fsS "$api/apps/$app/config")"
@@ -290,6 +374,8 @@ route_exists "$app" && fail "route ad-route-$app is left"
 [[ $(q "SELECT (SELECT count(*) FROM apps WHERE name = '$app') + (SELECT count(*) FROM releases WHERE app_name = '$app')") == 0 ]] ||
   fail "app or release rows left"
 check 404 GET "/apps/$app"
+[[ $(q "SELECT count(*) FROM domains WHERE app_name = '$app'") == 0 ]] || fail "domain rows of $app left"
+domain_serves "$domain" v1 >/dev/null && fail "$domain still answers after DELETE /apps/$app"
 echo "ok: nothing of $app is left"
 
 hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$AD_STATE_DIR"/logs/services/*.log 2>/dev/null || true)
