@@ -8,12 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct {
-        const char *name;
-        int (*fn)(struct adctl *ctl, int argc, char **argv);
-        const char *synopsis;
-        const char *help;
-} commands[] = {
+const struct adctl_command adctl_commands[] = {
         { "deploy", adctl_cmd_deploy,
           "deploy URL [--name N] [--ref R] [--env K=V]... [--wait [--timeout S]]",
           "Queues a deployment of the git repository at URL (https://, http://, git://;\n"
@@ -85,17 +80,24 @@ static const struct {
           "certificate from the configured issuer), and stays routed across\n"
           "redeploys, rollbacks, config changes and scaling.  A name another app has\n"
           "(or <app>.<base domain>) is refused.\n" },
+        { "completion", adctl_cmd_completion, "completion bash|zsh",
+          "Prints a completion script for bash or zsh, made from this command table:\n"
+          "commands, their subcommands and options, and app names (asked of the API\n"
+          "when completing).  Load it with `source <(adctl completion bash)` (zsh:\n"
+          "`source <(adctl completion zsh)`).\n" },
+        { "man", adctl_cmd_man, "man",
+          "Prints adctl's manual page (roff, from this command table): `adctl man >\n"
+          "adctl.1; man ./adctl.1`.\n" },
 };
-
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+const size_t adctl_n_commands = sizeof(adctl_commands) / sizeof(adctl_commands[0]);
 
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: adctl [--api URL] [--json] COMMAND [ARGS]\n\n"
                    "Deploy and manage apps through the app-deployer REST API.\n\n"
                    "Commands:\n");
-        for (size_t i = 0; i < N_COMMANDS; i++)
-                fprintf(f, "  adctl %s\n", commands[i].synopsis);
+        for (size_t i = 0; i < adctl_n_commands; i++)
+                fprintf(f, "  adctl %s\n", adctl_commands[i].synopsis);
         fprintf(f,
                 "\n"
                 "  deploy      queue a deployment of a git repository; --wait follows it\n"
@@ -111,6 +113,7 @@ static void usage(FILE *f)
                 "  releases    list an app's releases\n"
                 "  redeploy    deploy an app's repository again with its stored settings\n"
                 "  domains     list, add or remove an app's custom domains\n"
+                "  completion  print a bash or zsh completion script; man: the manual page\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"
@@ -136,9 +139,9 @@ int adctl_usage_error(const char *cmd, const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
-        for (size_t i = 0; cmd && i < N_COMMANDS; i++)
-                if (strcmp(commands[i].name, cmd) == 0)
-                        fprintf(stderr, "usage: adctl %s\n", commands[i].synopsis);
+        for (size_t i = 0; cmd && i < adctl_n_commands; i++)
+                if (strcmp(adctl_commands[i].name, cmd) == 0)
+                        fprintf(stderr, "usage: adctl %s\n", adctl_commands[i].synopsis);
         if (cmd)
                 fprintf(stderr, "Try `adctl %s --help`.\n", cmd);
         else
@@ -173,12 +176,12 @@ int adctl_common_option(struct adctl *ctl, int c, const char *cmd, char **argv)
 
 int adctl_command_help(const char *cmd)
 {
-        for (size_t i = 0; i < N_COMMANDS; i++)
-                if (strcmp(commands[i].name, cmd) == 0)
+        for (size_t i = 0; i < adctl_n_commands; i++)
+                if (strcmp(adctl_commands[i].name, cmd) == 0)
                         printf("Usage: adctl %s\n\n%s\n"
                                "  --api URL         the API's address\n"
                                "  --json            print the API's JSON reply as it is\n",
-                               commands[i].synopsis, commands[i].help);
+                               adctl_commands[i].synopsis, adctl_commands[i].help);
         return ADCTL_EXIT_OK;
 }
 
@@ -247,13 +250,13 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return ADCTL_EXIT_USAGE;
         }
-        for (size_t i = 0; i < N_COMMANDS; i++) {
-                if (strcmp(argv[optind], commands[i].name) == 0) {
+        for (size_t i = 0; i < adctl_n_commands; i++) {
+                if (strcmp(argv[optind], adctl_commands[i].name) == 0) {
                         int sub_argc = argc - optind;
                         char **sub_argv = argv + optind;
 
                         optind = 0; /* a full reset for the command's getopt */
-                        return commands[i].fn(&ctl, sub_argc, sub_argv);
+                        return adctl_commands[i].fn(&ctl, sub_argc, sub_argv);
                 }
         }
         if (strcmp(argv[optind], "help") == 0) {
