@@ -80,6 +80,14 @@ const struct adctl_command adctl_commands[] = {
           "certificate from the configured issuer), and stays routed across\n"
           "redeploys, rollbacks, config changes and scaling.  A name another app has\n"
           "(or <app>.<base domain>) is refused.\n" },
+        { "run", adctl_cmd_run, "run APP [--timeout S] -- CMD...",
+          "Runs CMD once in a new container of the app's current release, with its\n"
+          "config, as the app runs (same user, limits, no capabilities), no port and\n"
+          "no route; prints its output (stdout and stderr) and exits with its exit\n"
+          "code.  One CMD argument is a shell command line (`adctl run shop -- 'echo\n"
+          "$HOME; ls'`); several are quoted, one word each.\n\n"
+          "  --timeout S       kill it after S seconds (default and most: the\n"
+          "                    deployer's deployer.run_timeout_s)\n" },
         { "completion", adctl_cmd_completion, "completion bash|zsh",
           "Prints a completion script for bash or zsh, made from this command table:\n"
           "commands, their subcommands and options, and app names (asked of the API\n"
@@ -113,6 +121,7 @@ static void usage(FILE *f)
                 "  releases    list an app's releases\n"
                 "  redeploy    deploy an app's repository again with its stored settings\n"
                 "  domains     list, add or remove an app's custom domains\n"
+                "  run         run a one-off command in a new container of an app\n"
                 "  completion  print a bash or zsh completion script; man: the manual page\n"
                 "\n"
                 "Options (anywhere on the command line):\n"

@@ -102,6 +102,7 @@ int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_releases(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_run(struct adctl *ctl, int argc, char **argv);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);

@@ -611,3 +611,107 @@ int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv)
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
 }
+
+/* Appends arg to *line for /bin/sh: as it is when it has only safe
+ * characters, else in single quotes. */
+static int shell_append(char **line, const char *arg)
+{
+        const char *safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                           "-_./=:,+@%";
+        size_t n = *line ? strlen(*line) : 0, add = strlen(arg) * 4 + 4;
+        char *grown = realloc(*line, n + add), *p;
+
+        if (grown == NULL)
+                return -1;
+        *line = grown;
+        p = grown + n;
+        if (n)
+                *p++ = ' ';
+        if (*arg && strspn(arg, safe) == strlen(arg)) {
+                strcpy(p, arg);
+                return 0;
+        }
+        *p++ = '\'';
+        for (const char *a = arg; *a; a++) {
+                if (*a == '\'') {
+                        memcpy(p, "'\\''", 4);
+                        p += 4;
+                } else {
+                        *p++ = *a;
+                }
+        }
+        *p++ = '\'';
+        *p = '\0';
+        return 0;
+}
+
+/* adctl run APP [--timeout S] -- CMD...: prints the command's output and
+ * exits with its code. */
+int adctl_cmd_run(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL, *line = NULL, *body = NULL;
+        json_auto_t *doc = NULL;
+        struct adctl_reply reply;
+        const char *app, *out;
+        int ret = 0, code;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (o.wait)
+                return adctl_usage_error(argv[0], "run always waits: no --wait");
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind >= argc)
+                return adctl_usage_error(argv[0],
+                                         "the command is missing (adctl run APP -- CMD...)");
+        /* One argument is a command line as it is; several are quoted
+         * for the shell, each one word. */
+        if (optind + 1 == argc)
+                line = strdup(argv[optind]);
+        else
+                for (int i = optind; i < argc; i++)
+                        if (shell_append(&line, argv[i]) < 0)
+                                return ADCTL_EXIT_FAILURE;
+        doc = line ? json_pack("{s:s}", "command", line) : NULL;
+        if (doc && o.timeout_s > 0)
+                json_object_set_new(doc, "timeout_s", json_integer(o.timeout_s));
+        body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        path = app_path(app, "/run");
+        if (body == NULL || path == NULL)
+                return ADCTL_EXIT_FAILURE;
+        {
+                struct adctl_call call = {
+                        .method = "POST",
+                        .path = path,
+                        .body = body,
+                        /* The command's time, a minute for the image, a
+                         * margin. */
+                        .timeout_ms = ((o.timeout_s > 0 ? o.timeout_s : 300) + 90) * 1000L,
+                        .max_body = 2 * 1024 * 1024,
+                };
+
+                if (adctl_request(ctl, &call, &reply) < 0)
+                        return ADCTL_EXIT_FAILURE;
+        }
+        if (reply.status != 200) {
+                ret = adctl_fail(ctl, &reply);
+                adctl_reply_free(&reply);
+                return ret;
+        }
+        code = (int)json_integer_value(json_object_get(reply.doc, "exit_code"));
+        if (ctl->json) {
+                adctl_print_raw(&reply);
+        } else {
+                out = adctl_str(reply.doc, "output");
+                fwrite(out, 1, strlen(out), stdout);
+                fflush(stdout);
+                if (json_is_true(json_object_get(reply.doc, "truncated")))
+                        fprintf(stderr,
+                                "adctl: the output was cut (deployer.run_max_output_bytes)\n");
+                if (json_is_true(json_object_get(reply.doc, "timed_out")))
+                        fprintf(stderr, "adctl: the command ran out of time and was killed\n");
+        }
+        adctl_reply_free(&reply);
+        return code < 0 || code > 255 ? ADCTL_EXIT_FAILURE : code;
+}

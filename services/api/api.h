@@ -142,6 +142,9 @@ void api_domains_list(struct api_call *call);
 void api_domains_add(struct api_call *call);
 void api_domains_remove(struct api_call *call);
 
+/* api_run.c: POST /apps/{name}/run. */
+void api_apps_run(struct api_call *call);
+
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */
 int api_relay_start(struct api *api, ad_error_t *err);

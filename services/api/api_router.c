@@ -45,6 +45,7 @@ static const struct api_route_def routes[] = {
         { "GET", "/apps/{name}/domains", "apps_domains_list", api_domains_list },
         { "POST", "/apps/{name}/domains", "apps_domains_add", api_domains_add },
         { "DELETE", "/apps/{name}/domains/{host}", "apps_domains_remove", api_domains_remove },
+        { "POST", "/apps/{name}/run", "apps_run", api_apps_run },
 };
 
 /* The Allow header of each pattern, for 405 replies. */

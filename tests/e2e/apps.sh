@@ -20,6 +20,10 @@
 #     survives config changes, scaling, redeploys and a rollback; another
 #     app claiming it (or an app's platform host) gets 409; removing it, or
 #     destroying its app, stops it answering;
+#   - adctl run / POST /apps/{name}/run runs a one-off command in a new
+#     container of the current release with the app's config, as the app's
+#     user, and returns its output and exit code; a command past its
+#     timeout is killed, a long output cut; no container is left;
 #   - bad requests get clear 4xx errors;
 #   - DELETE /apps/{name} leaves no container, network, route, registry
 #     image, release or app row.
@@ -228,6 +232,44 @@ grep -q 'hello' <<<"$(curl -fsS "$api/apps/$app/config")" && fail "GET config sh
 [[ $(ctl config get "$app" GREETING) == "hello world" ]] || fail "config get: $(ctl config get "$app" GREETING)"
 grep -qx GREETING <<<"$(ctl config "$app")" || fail "adctl config: $(ctl config "$app")"
 echo "ok: config set served with no build"
+
+echo "== one-off commands"
+rc=0
+out=$(ctl run "$app" -- 'echo hi; echo oops >&2; exit 3') || rc=$?
+[[ $rc == 3 ]] || fail "adctl run exited $rc, want 3 (output: $out)"
+[[ $out == *hi* && $out == *oops* ]] || fail "adctl run printed: $out"
+reply=$(curl -sS -X POST -H 'Content-Type: application/json' \
+  -d "{\"command\": \"sh -c 'echo hi; exit 3'\"}" "$api/apps/$app/run")
+[[ $(jq -c '[.exit_code, .output, .timed_out, .truncated]' <<<"$reply") == '[3,"hi\n",false,false]' ]] ||
+  fail "POST /apps/$app/run: $reply"
+# The app's config, the app's user, no capabilities, a read-only root.
+out=$(ctl run "$app" -- 'id -u; printenv GREETING; grep CapEff /proc/self/status; touch /x 2>/dev/null || echo read-only') ||
+  fail "adctl run (config) exited $?"
+[[ $out == $'10001\nhello world\nCapEff:\t0000000000000000\nread-only'* ]] || fail "run sees: $out"
+grep -q 'hello world' "$AD_STATE_DIR"/logs/services/*.log && fail "a config value is in a service log after run"
+ctl run "$app" -- printf '%s|' one 'two words' "it's" >"$work/words" || fail "adctl run with words"
+[[ $(cat "$work/words") == "one|two words|it's|" ]] || fail "adctl run quoting: $(cat "$work/words")"
+t0=$(date +%s)
+rc=0
+reply=$(ctl --json run "$app" --timeout 2 -- sleep 60) || rc=$?
+[[ $(jq -r .timed_out <<<"$reply") == true && $rc == 137 ]] || fail "run --timeout 2: rc $rc, $reply"
+(($(date +%s) - t0 < 30)) || fail "run --timeout 2 took $(($(date +%s) - t0)) s"
+reply=$(curl -sS -X POST -H 'Content-Type: application/json' \
+  -d '{"command": "head -c 400000 /dev/zero | tr \"\\000\" a"}' "$api/apps/$app/run")
+[[ $(jq -c '[.truncated, (.output | length)]' <<<"$reply") == '[true,262144]' ]] ||
+  fail "a long output: $(jq -c '[.truncated, (.output | length), .exit_code]' <<<"$reply")"
+check_run() { # WANT BODY
+  local got
+  got=$(http_code POST "/apps/$app/run" "$2")
+  [[ $got == "$1" ]] || fail "POST /apps/$app/run $2: $got, want $1: $(cat "$work/body")"
+}
+check_run 400 '{"command": ""}'
+check_run 400 '{"cmd": "ls"}'
+check_run 400 '{"command": "ls", "timeout_s": 0}'
+[[ $(http_code POST /apps/no-such-app/run '{"command": "ls"}') == 404 ]] || fail "run of no app: $(cat "$work/body")"
+[[ $(engine "/containers/json?all=1&filters=$(uri "{\"label\":[\"app-deployer.run=$app\"]}")" | jq length) == 0 ]] ||
+  fail "one-off containers are left"
+echo "ok: run returns the output and the exit code"
 
 echo "== two config changes at once lose neither"
 curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"A": "1"}' "$api/apps/$app/config" &

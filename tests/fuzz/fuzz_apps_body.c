@@ -1,5 +1,5 @@
 /* The /apps bodies as adapi parses them (config patch, scale, rollback,
- * app deploy, custom domain) and the host name rules of a {host} path
+ * app deploy, custom domain, one-off run) and the host name rules of a {host} path
  * segment: any input is accepted or rejected with a message, never a
  * crash or a leak, and what is accepted keeps the parsers' promises. */
 #include <stdbool.h>
@@ -86,6 +86,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(ref);
         ad_error_release(&err);
 
+        {
+                char *command = NULL;
+                long timeout_s = -1;
+
+                if (api_run_parse(&command, &timeout_s, text, size, &err) == 0 &&
+                    (command == NULL || *command == '\0' || strlen(command) > API_RUN_COMMAND_MAX ||
+                     timeout_s < 0 || timeout_s > API_RUN_TIMEOUT_MAX))
+                        abort();
+                free(command);
+                ad_error_release(&err);
+        }
         {
                 char host[AD_HOSTNAME_MAX + 1], again[AD_HOSTNAME_MAX + 1];
 

@@ -36,7 +36,7 @@ expect() { # WANT WORDS...
   [[ $got == "$want" ]] || fail "completing '$*': got '$got', want '$want'"
 }
 expect 'domains' adctl dom
-expect 'redeploy releases rm rollback' adctl r
+expect 'redeploy releases rm rollback run' adctl r
 expect '--api --help --json --version' adctl --
 expect 'add api-gw' adctl domains a
 expect 'api-gw shop' adctl domains add ''

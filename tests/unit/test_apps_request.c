@@ -215,6 +215,43 @@ static void test_domain(void **state)
         ad_error_release(&err);
 }
 
+static void test_run(void **state)
+{
+        ad_error_t err = NULL;
+        char *cmd = NULL, body[64];
+        long t = -1;
+
+        (void)state;
+        snprintf(body, sizeof(body), "{\"command\": \"echo hi; exit 3\"}");
+        assert_int_equal(api_run_parse(&cmd, &t, body, strlen(body), &err), 0);
+        assert_string_equal(cmd, "echo hi; exit 3");
+        assert_int_equal(t, 0);
+        free(cmd);
+        cmd = NULL;
+        snprintf(body, sizeof(body), "{\"command\": \"x\", \"timeout_s\": 5}");
+        assert_int_equal(api_run_parse(&cmd, &t, body, strlen(body), &err), 0);
+        assert_int_equal(t, 5);
+        free(cmd);
+        cmd = NULL;
+        snprintf(body, sizeof(body), "{\"command\": \"\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": \"x\", \"timeout_s\": 0}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": [\"x\"]}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"cmd\": \"x\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "unknown field"));
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": \"a\\u0000b\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        assert_null(cmd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -224,6 +261,7 @@ int main(void)
                 cmocka_unit_test(test_rollback),
                 cmocka_unit_test(test_app_deploy),
                 cmocka_unit_test(test_domain),
+                cmocka_unit_test(test_run),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
