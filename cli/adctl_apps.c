@@ -199,6 +199,17 @@ int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
                  *adctl_str(reply.doc, "ref") ? ")" : "");
         field("repo:", line);
         field("url:", adctl_str(reply.doc, "url"));
+        {
+                json_t *d;
+                size_t k, n = 0;
+
+                line[0] = '\0';
+                json_array_foreach (json_object_get(reply.doc, "domains"), k, d)
+                        if (json_is_string(d) && n + json_string_length(d) + 2 < sizeof(line))
+                                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s",
+                                                      n ? ", " : "", json_string_value(d));
+                field("domains:", line);
+        }
         field("ip:", adctl_str(reply.doc, "ip"));
         snprintf(line, sizeof(line), "v%lld",
                  (long long)json_integer_value(json_object_get(reply.doc, "config_version")));

@@ -163,6 +163,8 @@ echo "certificate of $domain: ${issuer:-(curl shows no certs)}"
 # Again (any case, trailing dot): the same domain, 200; adctl lists it.
 check_domain 200 POST "/apps/$app/domains" "{\"hostname\": \"${domain^^}.\"}"
 grep -q "^$domain " <<<"$(ctl domains ls "$app")" || fail "adctl domains ls: $(ctl domains ls "$app")"
+[[ $(curl -fsS "$api/apps/$app" | jq -c .domains) == "[\"$domain\"]" ]] || fail "GET /apps/$app domains: $(curl -fsS "$api/apps/$app" | jq -c .domains)"
+grep -Eq "^domains: +$domain$" <<<"$(ctl info "$app")" || fail "adctl info: $(ctl info "$app")"
 grep -q 'already there' <<<"$(ctl domains add "$app" "$domain")" || fail "adctl domains add (again)"
 check_domain 400 POST "/apps/$app/domains" '{"hostname": "bad_name.example.test"}'
 check_domain 400 POST "/apps/$app/domains" '{"hostname": "10.1.2.3"}'
