@@ -152,7 +152,9 @@ check_domain() { # WANT METHOD PATH [BODY] (as check, defined before the later c
   got=$(http_code "$2" "$3" "${4:-}")
   [[ $got == "$1" ]] || fail "$2 $3 ${4:-}: $got, want $1: $(cat "$work/body")"
 }
+t0=$(date +%s.%N)
 check_domain 201 POST "/apps/$app/domains" "{\"hostname\": \"$domain\"}"
+echo "POST domain answered in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}') s"
 [[ $(jq -r .url "$work/body") == "https://$domain:$AD_INGRESS_HTTPS_PORT/" ]] || fail "POST domain reply: $(cat "$work/body")"
 out=$(domain_serves "$domain" v1) || fail "$domain over TLS answers: $out"
 [[ $(http_get "$domain") == "v1 "* ]] || fail "$domain over HTTP answers: $(http_get "$domain")"
@@ -237,7 +239,9 @@ echo "ok: config set served with no build"
 
 echo "== one-off commands"
 rc=0
+t0=$(date +%s.%N)
 out=$(ctl run "$app" -- 'echo hi; echo oops >&2; exit 3') || rc=$?
+echo "adctl run took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}') s"
 [[ $rc == 3 ]] || fail "adctl run exited $rc, want 3 (output: $out)"
 [[ $out == *hi* && $out == *oops* ]] || fail "adctl run printed: $out"
 reply=$(curl -sS -X POST -H 'Content-Type: application/json' \
