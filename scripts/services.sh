@@ -20,6 +20,7 @@ binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
 cmd_up() {
   local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var
+  local -A start_line=()
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
@@ -45,18 +46,21 @@ cmd_up() {
     fi
     # Each service's own NATS user (scripts/stack.sh), else the stack's URL.
     nats_var=AD_NATS_URL_${svc^^}
+    # Logs are appended across runs: only this start's lines count below.
+    start_line[$svc]=$(($(wc -l <"$LOGS/$svc.log" 2>/dev/null || echo 0) + 1))
     AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_HTTP_PORT=$http_port \
       nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do
     for ((i = 0; i < 300; i++)); do
-      grep -q '"msg":"ready"' "$LOGS/$svc.log" 2>/dev/null && break
+      tail -n "+${start_line[$svc]}" "$LOGS/$svc.log" 2>/dev/null | grep -q '"msg":"ready"' && break
       pid=$(cat "$RUN/$svc.pid")
       kill -0 "$pid" 2>/dev/null || ad_die "$svc exited: see $LOGS/$svc.log"
       sleep 0.1
     done
-    grep -q '"msg":"ready"' "$LOGS/$svc.log" || ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
+    tail -n "+${start_line[$svc]}" "$LOGS/$svc.log" | grep -q '"msg":"ready"' ||
+      ad_die "$svc not ready in 30 s: see $LOGS/$svc.log"
   done
   api_port=$(cat "$RUN/api.port")
   echo "export ADCTL_API=http://127.0.0.1:$api_port" >"$RUN/env"

@@ -141,6 +141,7 @@ void api_apps_logs(struct api_call *call);
 void api_domains_list(struct api_call *call);
 void api_domains_add(struct api_call *call);
 void api_domains_remove(struct api_call *call);
+void api_domains_allowed(struct api_call *call);
 
 /* api_run.c: POST /apps/{name}/run. */
 void api_apps_run(struct api_call *call);

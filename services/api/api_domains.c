@@ -290,3 +290,46 @@ void api_domains_list(struct api_call *call)
         ad_httpd_reply_json(call->reply, 200,
                             json_pack("{s:s,s:o}", "app", call->name, "domains", list));
 }
+
+/* GET /domains/allowed?domain=NAME: 200 when NAME is served by the
+ * platform (an app's custom domain, or <app>.<base domain> of an app that
+ * exists), else 404.  It is the `ask` endpoint of caddy's on-demand TLS
+ * (caddy asks it before getting a certificate for a name a client sent),
+ * so a public ACME issuer is asked only for names of apps.  It answers
+ * without a token (caddy sends none) and says no more than DNS does. */
+void api_domains_allowed(struct api_call *call)
+{
+        const char *q = ad_httpd_query(call->req, "domain");
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *base = call->api->ingress.base_domain;
+        char host[AD_HOSTNAME_MAX + 1], label[AD_HOSTNAME_MAX + 1] = "";
+        size_t hl, bl = strlen(base);
+        ad_db *db;
+
+        if (q == NULL || ad_hostname_normalize(host, q, strlen(q), &err) < 0) {
+                ad_httpd_reply_error(call->reply, 400, "invalid_request",
+                                     "give ?domain=<host name>%s%s", err ? ": " : "",
+                                     err ? ad_error_message(err) : "");
+                return;
+        }
+        hl = strlen(host);
+        if (hl > bl + 1 && host[hl - bl - 1] == '.' && strcmp(host + hl - bl, base) == 0)
+                snprintf(label, sizeof(label), "%.*s", (int)(hl - bl - 1), host);
+        if ((db = api_db_get(call)) == NULL)
+                return;
+        if (ad_db_exec(db, &r,
+                       "SELECT app_name FROM domains WHERE hostname = $1 UNION ALL "
+                       "SELECT name FROM apps WHERE name = $2 LIMIT 1",
+                       2, (const char *[]){ host, label }, &err) < 0) {
+                api_reply_error(call, "cannot read domains", err);
+                return;
+        }
+        if (PQntuples(r) == 0) {
+                ad_httpd_reply_error(call->reply, 404, "not_found", "%s is not an app's host name",
+                                     host);
+                return;
+        }
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:s,s:s}", "domain", host, "app", PQgetvalue(r, 0, 0)));
+}

@@ -46,6 +46,7 @@ static const struct api_route_def routes[] = {
         { "POST", "/apps/{name}/domains", "apps_domains_add", api_domains_add },
         { "DELETE", "/apps/{name}/domains/{host}", "apps_domains_remove", api_domains_remove },
         { "POST", "/apps/{name}/run", "apps_run", api_apps_run },
+        { "GET", "/domains/allowed", "domains_allowed", api_domains_allowed },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -68,6 +69,8 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, POST";
         if (strcmp(pattern, "/apps/{name}/domains/{host}") == 0)
                 return "DELETE";
+        if (strcmp(pattern, "/domains/allowed") == 0)
+                return "GET";
         return "POST";
 }
 

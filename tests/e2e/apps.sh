@@ -19,7 +19,8 @@
 #     over TLS with a certificate of caddy's internal CA and over HTTP,
 #     survives config changes, scaling, redeploys and a rollback; another
 #     app claiming it (or an app's platform host) gets 409; removing it, or
-#     destroying its app, stops it answering;
+#     destroying its app, stops it answering; GET /domains/allowed (caddy's
+#     on-demand TLS ask) says yes to the apps' names only;
 #   - adctl run / POST /apps/{name}/run runs a one-off command in a new
 #     container of the current release with the app's config, as the app's
 #     user, and returns its output and exit code; a command past its
@@ -173,6 +174,12 @@ check_domain 400 POST "/apps/$app/domains" '{"hostname": "10.1.2.3"}'
 check_domain 400 POST "/apps/$app/domains" '{"host": "a.example.test"}'
 check_domain 409 POST "/apps/$app/domains" "{\"hostname\": \"$url_host\"}"
 check_domain 404 DELETE "/apps/$app/domains/nope.example.test"
+# caddy's on-demand TLS `ask`: yes for the apps' names, no for others.
+check_domain 200 GET "/domains/allowed?domain=$domain"
+[[ $(jq -r .app "$work/body") == "$app" ]] || fail "allowed $domain: $(cat "$work/body")"
+check_domain 200 GET "/domains/allowed?domain=$url_host"
+check_domain 404 GET "/domains/allowed?domain=nope.example.test"
+check_domain 400 GET "/domains/allowed?domain=not_a_host"
 check_domain 404 POST "/apps/no-such-app/domains" '{"hostname": "x.example.test"}'
 # A second app: the first one's domain and platform host are not its to take.
 app2=greet2-$suffix
