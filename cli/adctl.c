@@ -8,12 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct {
-        const char *name;
-        int (*fn)(struct adctl *ctl, int argc, char **argv);
-        const char *synopsis;
-        const char *help;
-} commands[] = {
+const struct adctl_command adctl_commands[] = {
         { "deploy", adctl_cmd_deploy,
           "deploy URL [--name N] [--ref R] [--env K=V]... [--wait [--timeout S]]",
           "Queues a deployment of the git repository at URL (https://, http://, git://;\n"
@@ -95,17 +90,39 @@ static const struct {
           "Shows your team's audit log, newest first (team admins): who asked for\n"
           "which change, when, from where, and the answer.\n\n"
           "  -n, --limit N     how many entries (default 50, at most 500)\n" },
+        { "domains", adctl_cmd_domains,
+          "domains ls APP | domains add APP HOST | domains rm APP HOST",
+          "Lists, adds or removes an app's custom domains.  A domain added is routed\n"
+          "to the app's current release at once, over HTTP and over HTTPS (a\n"
+          "certificate from the configured issuer), and stays routed across\n"
+          "redeploys, rollbacks, config changes and scaling.  A name another app has\n"
+          "(or <app>.<base domain>) is refused.\n" },
+        { "run", adctl_cmd_run, "run APP [--timeout S] -- CMD...",
+          "Runs CMD once in a new container of the app's current release, with its\n"
+          "config, as the app runs (same user, limits, no capabilities), no port and\n"
+          "no route; prints its output (stdout and stderr) and exits with its exit\n"
+          "code.  One CMD argument is a shell command line (`adctl run shop -- 'echo\n"
+          "$HOME; ls'`); several are quoted, one word each.\n\n"
+          "  --timeout S       kill it after S seconds (default and most: the\n"
+          "                    deployer's deployer.run_timeout_s)\n" },
+        { "completion", adctl_cmd_completion, "completion bash|zsh",
+          "Prints a completion script for bash or zsh, made from this command table:\n"
+          "commands, their subcommands and options, and app names (asked of the API\n"
+          "when completing).  Load it with `source <(adctl completion bash)` (zsh:\n"
+          "`source <(adctl completion zsh)`).\n" },
+        { "man", adctl_cmd_man, "man",
+          "Prints adctl's manual page (roff, from this command table): `adctl man >\n"
+          "adctl.1; man ./adctl.1`.\n" },
 };
-
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+const size_t adctl_n_commands = sizeof(adctl_commands) / sizeof(adctl_commands[0]);
 
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: adctl [--api URL] [--json] COMMAND [ARGS]\n\n"
                    "Deploy and manage apps through the app-deployer REST API.\n\n"
                    "Commands:\n");
-        for (size_t i = 0; i < N_COMMANDS; i++)
-                fprintf(f, "  adctl %s\n", commands[i].synopsis);
+        for (size_t i = 0; i < adctl_n_commands; i++)
+                fprintf(f, "  adctl %s\n", adctl_commands[i].synopsis);
         fprintf(f,
                 "\n"
                 "  deploy      queue a deployment of a git repository; --wait follows it\n"
@@ -123,6 +140,9 @@ static void usage(FILE *f)
                 "  tokens      list, create or revoke your team's API keys (team admins)\n"
                 "  login       keep an API key for later commands\n"
                 "  audit       your team's audit log (team admins)\n"
+                "  domains     list, add or remove an app's custom domains\n"
+                "  run         run a one-off command in a new container of an app\n"
+                "  completion  print a bash or zsh completion script; man: the manual page\n"
                 "\n"
                 "Options (anywhere on the command line):\n"
                 "  --api URL   the API's address (default: $ADCTL_API, else $AD_API_URL,\n"
@@ -149,9 +169,9 @@ int adctl_usage_error(const char *cmd, const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
-        for (size_t i = 0; cmd && i < N_COMMANDS; i++)
-                if (strcmp(commands[i].name, cmd) == 0)
-                        fprintf(stderr, "usage: adctl %s\n", commands[i].synopsis);
+        for (size_t i = 0; cmd && i < adctl_n_commands; i++)
+                if (strcmp(adctl_commands[i].name, cmd) == 0)
+                        fprintf(stderr, "usage: adctl %s\n", adctl_commands[i].synopsis);
         if (cmd)
                 fprintf(stderr, "Try `adctl %s --help`.\n", cmd);
         else
@@ -186,12 +206,12 @@ int adctl_common_option(struct adctl *ctl, int c, const char *cmd, char **argv)
 
 int adctl_command_help(const char *cmd)
 {
-        for (size_t i = 0; i < N_COMMANDS; i++)
-                if (strcmp(commands[i].name, cmd) == 0)
+        for (size_t i = 0; i < adctl_n_commands; i++)
+                if (strcmp(adctl_commands[i].name, cmd) == 0)
                         printf("Usage: adctl %s\n\n%s\n"
                                "  --api URL         the API's address\n"
                                "  --json            print the API's JSON reply as it is\n",
-                               commands[i].synopsis, commands[i].help);
+                               adctl_commands[i].synopsis, adctl_commands[i].help);
         return ADCTL_EXIT_OK;
 }
 
@@ -266,13 +286,13 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return ADCTL_EXIT_USAGE;
         }
-        for (size_t i = 0; i < N_COMMANDS; i++) {
-                if (strcmp(argv[optind], commands[i].name) == 0) {
+        for (size_t i = 0; i < adctl_n_commands; i++) {
+                if (strcmp(argv[optind], adctl_commands[i].name) == 0) {
                         int sub_argc = argc - optind;
                         char **sub_argv = argv + optind;
 
                         optind = 0; /* a full reset for the command's getopt */
-                        return commands[i].fn(&ctl, sub_argc, sub_argv);
+                        return adctl_commands[i].fn(&ctl, sub_argc, sub_argv);
                 }
         }
         if (strcmp(argv[optind], "help") == 0) {

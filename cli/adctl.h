@@ -109,6 +109,8 @@ int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_login(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv);
 void adctl_config_load(struct adctl *ctl, bool api_given);
+int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_run(struct adctl *ctl, int argc, char **argv);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);
@@ -116,6 +118,21 @@ int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);
 int adctl_app_logs(struct adctl *ctl, int argc, char **argv);
 /* adctl rm APP: destroys the app and everything it owns. */
 int adctl_app_rm(struct adctl *ctl, int argc, char **argv);
+
+/* The command table (adctl.c): --help, the completion scripts and the
+ * manual page are all made from it. */
+struct adctl_command {
+        const char *name;
+        int (*fn)(struct adctl *ctl, int argc, char **argv);
+        const char *synopsis;
+        const char *help;
+};
+extern const struct adctl_command adctl_commands[];
+extern const size_t adctl_n_commands;
+
+/* adctl_completion.c: adctl completion bash|zsh, adctl man. */
+int adctl_cmd_completion(struct adctl *ctl, int argc, char **argv);
+int adctl_cmd_man(struct adctl *ctl, int argc, char **argv);
 
 /* Follows deployment id to its end like deploy --wait (adctl_deploy.c);
  * returns the exit code. */

@@ -199,6 +199,17 @@ int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
                  *adctl_str(reply.doc, "ref") ? ")" : "");
         field("repo:", line);
         field("url:", adctl_str(reply.doc, "url"));
+        {
+                json_t *d;
+                size_t k, n = 0;
+
+                line[0] = '\0';
+                json_array_foreach (json_object_get(reply.doc, "domains"), k, d)
+                        if (json_is_string(d) && n + json_string_length(d) + 2 < sizeof(line))
+                                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s",
+                                                      n ? ", " : "", json_string_value(d));
+                field("domains:", line);
+        }
         field("ip:", adctl_str(reply.doc, "ip"));
         snprintf(line, sizeof(line), "v%lld",
                  (long long)json_integer_value(json_object_get(reply.doc, "config_version")));
@@ -530,4 +541,188 @@ int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
                 fwrite(reply.body, 1, reply.len, stdout);
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;
+}
+
+/* adctl domains ls APP | domains add APP HOST | domains rm APP HOST */
+int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv)
+{
+        char host[AD_HOSTNAME_MAX + 1];
+        cleanup_free char *path = NULL, *body = NULL, *esc = NULL;
+        cleanup_error ad_error_t err = NULL;
+        struct adctl_reply reply;
+        const char *sub, *app, *added;
+        size_t i;
+        json_t *d;
+        int ret = 0;
+
+        if ((ret = parse_opts(ctl, argc, argv, NULL)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "say ls, add or rm");
+        sub = argv[optind++];
+        if (strcmp(sub, "ls") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "rm") != 0)
+                return adctl_usage_error(argv[0], "unknown subcommand `%s`: ls, add or rm", sub);
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (strcmp(sub, "ls") == 0) {
+                if (optind < argc)
+                        return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
+                if ((path = app_path(app, "/domains")) == NULL ||
+                    (ret = app_request(ctl, NULL, path, NULL, 200, &reply)) != 0)
+                        return ret ? ret : ADCTL_EXIT_FAILURE;
+                if (!ctl->json)
+                        json_array_foreach (json_object_get(reply.doc, "domains"), i, d)
+                                printf("%-40s  %s\n", adctl_str(d, "hostname"),
+                                       adctl_str(d, "url"));
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "the host name is missing");
+        if (optind + 1 < argc)
+                return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind + 1]);
+        if (ad_hostname_normalize(host, argv[optind], strlen(argv[optind]), &err) < 0)
+                return adctl_usage_error(argv[0], "`%s`: %s", argv[optind], ad_error_message(err));
+        if (strcmp(sub, "add") == 0) {
+                json_auto_t *doc = json_pack("{s:s}", "hostname", host);
+
+                body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+                path = app_path(app, "/domains");
+                if (body == NULL || path == NULL)
+                        return ADCTL_EXIT_FAILURE;
+                /* 201 added, 200 already there: both are fine. */
+                {
+                        struct adctl_call call = { .method = "POST", .path = path, .body = body };
+
+                        if (adctl_request(ctl, &call, &reply) < 0)
+                                return ADCTL_EXIT_FAILURE;
+                }
+                if (reply.status != 201 && reply.status != 200) {
+                        ret = adctl_fail(ctl, &reply);
+                        adctl_reply_free(&reply);
+                        return ret;
+                }
+                added = reply.status == 201 ? "added" : "already there";
+                if (ctl->json)
+                        adctl_print_raw(&reply);
+                else
+                        printf("%s: %s %s (%s)\n", app, host, added, adctl_str(reply.doc, "url"));
+                adctl_reply_free(&reply);
+                return ADCTL_EXIT_OK;
+        }
+        esc = ad_http_escape(host);
+        if (esc == NULL || asprintf(&path, "/apps/%s/domains/%s", app, esc) < 0) {
+                path = NULL;
+                return ADCTL_EXIT_FAILURE;
+        }
+        if ((ret = app_request(ctl, "DELETE", path, NULL, 200, &reply)) != 0)
+                return ret;
+        if (!ctl->json)
+                printf("%s: %s removed\n", app, host);
+        adctl_reply_free(&reply);
+        return ADCTL_EXIT_OK;
+}
+
+/* Appends arg to *line for /bin/sh: as it is when it has only safe
+ * characters, else in single quotes. */
+static int shell_append(char **line, const char *arg)
+{
+        const char *safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                           "-_./=:,+@%";
+        size_t n = *line ? strlen(*line) : 0, add = strlen(arg) * 4 + 4;
+        char *grown = realloc(*line, n + add), *p;
+
+        if (grown == NULL)
+                return -1;
+        *line = grown;
+        p = grown + n;
+        if (n)
+                *p++ = ' ';
+        if (*arg && strspn(arg, safe) == strlen(arg)) {
+                strcpy(p, arg);
+                return 0;
+        }
+        *p++ = '\'';
+        for (const char *a = arg; *a; a++) {
+                if (*a == '\'') {
+                        memcpy(p, "'\\''", 4);
+                        p += 4;
+                } else {
+                        *p++ = *a;
+                }
+        }
+        *p++ = '\'';
+        *p = '\0';
+        return 0;
+}
+
+/* adctl run APP [--timeout S] -- CMD...: prints the command's output and
+ * exits with its code. */
+int adctl_cmd_run(struct adctl *ctl, int argc, char **argv)
+{
+        struct change_opts o = { 0 };
+        cleanup_free char *path = NULL, *line = NULL, *body = NULL;
+        json_auto_t *doc = NULL;
+        struct adctl_reply reply;
+        const char *app, *out;
+        int ret = 0, code;
+
+        if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
+                return ret;
+        if (o.wait)
+                return adctl_usage_error(argv[0], "run always waits: no --wait");
+        if ((app = app_arg(argc, argv, &ret)) == NULL)
+                return ret;
+        if (optind >= argc)
+                return adctl_usage_error(argv[0],
+                                         "the command is missing (adctl run APP -- CMD...)");
+        /* One argument is a command line as it is; several are quoted
+         * for the shell, each one word. */
+        if (optind + 1 == argc)
+                line = strdup(argv[optind]);
+        else
+                for (int i = optind; i < argc; i++)
+                        if (shell_append(&line, argv[i]) < 0)
+                                return ADCTL_EXIT_FAILURE;
+        doc = line ? json_pack("{s:s}", "command", line) : NULL;
+        if (doc && o.timeout_s > 0)
+                json_object_set_new(doc, "timeout_s", json_integer(o.timeout_s));
+        body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        path = app_path(app, "/run");
+        if (body == NULL || path == NULL)
+                return ADCTL_EXIT_FAILURE;
+        {
+                struct adctl_call call = {
+                        .method = "POST",
+                        .path = path,
+                        .body = body,
+                        /* The command's time, a minute for the image, a
+                         * margin. */
+                        .timeout_ms = ((o.timeout_s > 0 ? o.timeout_s : 300) + 90) * 1000L,
+                        .max_body = 2 * 1024 * 1024,
+                };
+
+                if (adctl_request(ctl, &call, &reply) < 0)
+                        return ADCTL_EXIT_FAILURE;
+        }
+        if (reply.status != 200) {
+                ret = adctl_fail(ctl, &reply);
+                adctl_reply_free(&reply);
+                return ret;
+        }
+        code = (int)json_integer_value(json_object_get(reply.doc, "exit_code"));
+        if (ctl->json) {
+                adctl_print_raw(&reply);
+        } else {
+                out = adctl_str(reply.doc, "output");
+                fwrite(out, 1, strlen(out), stdout);
+                fflush(stdout);
+                if (json_is_true(json_object_get(reply.doc, "truncated")))
+                        fprintf(stderr,
+                                "adctl: the output was cut (deployer.run_max_output_bytes)\n");
+                if (json_is_true(json_object_get(reply.doc, "timed_out")))
+                        fprintf(stderr, "adctl: the command ran out of time and was killed\n");
+        }
+        adctl_reply_free(&reply);
+        return code < 0 || code > 255 ? ADCTL_EXIT_FAILURE : code;
 }

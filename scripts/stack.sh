@@ -243,11 +243,22 @@ nats_publish_of() {
   case $1 in
   # The API and the coordinator share the outbox table, and either's relay
   # publishes any row of it: the same subjects for both.
-  api | coordinator) echo '"deploy.>"' ;;
+  # The API also asks deployers to run one-off commands (app.run.<app>).
+  api) echo '"deploy.>", "app.run.>"' ;;
+  coordinator) echo '"deploy.>"' ;;
   analyzer) echo '"deploy.analyzed", "deploy.failed", "logs.>"' ;;
   builder) echo '"deploy.built", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
   provisioner) echo '"deploy.provisioned", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
   deployer) echo '"deploy.exposed", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
+  esac
+}
+# The deployer takes the API's one-off command requests (app.run.<app>)
+# and may answer each once on its reply subject (allow_responses), not
+# publish into any other inbox.
+nats_subscribe_of() {
+  case $1 in
+  deployer) echo '"_INBOX.>", "app.run.>"' ;;
+  *) echo '"_INBOX.>"' ;;
   esac
 }
 nats_password() { sed -n "s/^$1=//p" "$STATE/nats-users"; }
@@ -276,8 +287,10 @@ nats_auth_conf() {
         local deny='[]'
         [[ $u == coordinator || $u == api ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
         # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
-        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: ["_INBOX.>"] } } }\n' \
-          "$u" "$(nats_password "$u")" "$pub" "$deny"
+        local responses=''
+        [[ $u == deployer ]] && responses=', allow_responses: { max: 1 }'
+        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: [%s] }%s } }\n' \
+          "$u" "$(nats_password "$u")" "$pub" "$deny" "$(nats_subscribe_of "$u")" "$responses"
         ;;
       esac
     done

@@ -15,6 +15,10 @@ struct ad_bus {
 
 struct ad_bus_sub {
         natsSubscription *sub;
+        /* ad_bus_serve() */
+        natsConnection *nc;
+        ad_bus_reply_fn fn;
+        void *ud;
 };
 
 /* Converts a cnats status into our error, keeping cnats' own text. */
@@ -316,6 +320,9 @@ void ad_bus_sub_free(ad_bus_sub *sub)
 {
         if (sub == NULL)
                 return;
+        /* A served subject: no more requests once this returns. */
+        if (sub->fn)
+                natsSubscription_Unsubscribe(sub->sub);
         /* Destroy without Unsubscribe: the durable consumer stays. */
         natsSubscription_Destroy(sub->sub);
         free(sub);
@@ -617,4 +624,69 @@ out:
         }
         free(st);
         return ret;
+}
+
+int ad_bus_request(ad_bus *bus, const char *subject, const void *data, size_t len,
+                   int64_t timeout_ms, char **reply, size_t *reply_len, ad_error_t *err)
+{
+        natsMsg *msg = NULL;
+        natsStatus s;
+        char *out;
+        int n;
+
+        if (len > AD_BUS_MAX_PAYLOAD)
+                return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "a request of %zu bytes", len);
+        s = natsConnection_Request(&msg, bus->nc, subject, data, (int)len, timeout_ms);
+        if (s != NATS_OK)
+                return nats_error(err, s, 0, "no reply");
+        n = natsMsg_GetDataLength(msg);
+        out = malloc((size_t)n + 1);
+        if (out == NULL) {
+                natsMsg_Destroy(msg);
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        memcpy(out, natsMsg_GetData(msg), (size_t)n);
+        out[n] = '\0';
+        natsMsg_Destroy(msg);
+        *reply = out;
+        *reply_len = (size_t)n;
+        return 0;
+}
+
+static void serve_one(natsConnection *nc, natsSubscription *nsub, natsMsg *msg, void *closure)
+{
+        ad_bus_sub *sub = closure;
+        const char *to = natsMsg_GetReply(msg);
+        char *reply = NULL;
+        size_t reply_len = 0;
+
+        (void)nsub;
+        sub->fn(natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+                &reply, &reply_len, sub->ud);
+        /* A request without a reply subject was a plain publish: its
+         * work is done, nobody waits for the answer. */
+        if (to && *to)
+                natsConnection_Publish(nc, to, reply ? reply : "", reply ? (int)reply_len : 0);
+        free(reply);
+        natsMsg_Destroy(msg);
+}
+
+int ad_bus_serve(ad_bus_sub **out, ad_bus *bus, const char *subject, const char *queue,
+                 ad_bus_reply_fn fn, void *ud, ad_error_t *err)
+{
+        ad_bus_sub *sub = calloc(1, sizeof(*sub));
+        natsStatus s;
+
+        if (sub == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        sub->nc = bus->nc;
+        sub->fn = fn;
+        sub->ud = ud;
+        s = natsConnection_QueueSubscribe(&sub->sub, bus->nc, subject, queue, serve_one, sub);
+        if (s != NATS_OK) {
+                free(sub);
+                return nats_error(err, s, 0, "cannot subscribe");
+        }
+        *out = sub;
+        return 0;
 }

@@ -157,3 +157,60 @@ int ingress_route_remove(ad_caddy *caddy, const char *route_id, ad_error_t *err)
         }
         return 0;
 }
+
+int ingress_route_hosts(ad_caddy *caddy, const char *route_id, const json_t *hosts, ad_error_t *err)
+{
+        json_auto_t *want = json_pack("[{s:O}]", "host", (json_t *)hosts);
+        char tls_id[INGRESS_ROUTE_ID_MAX];
+        const char *ids[2] = { route_id, tls_id };
+
+        if (want == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        ingress_tls_route_id(tls_id, route_id);
+        for (size_t i = 0; i < AD_ARRAY_SIZE(ids); i++) {
+                cleanup_error ad_error_t gerr = NULL;
+                json_auto_t *match = NULL;
+                int ret = ad_caddy_get(caddy, ids[i], "match", &match, &gerr);
+
+                if (ret == -AD_ERR_NOT_FOUND)
+                        continue;
+                if (ret < 0) {
+                        if (err)
+                                *err = TAKE_PTR(gerr);
+                        return ret;
+                }
+                if (json_equal(match, want))
+                        continue; /* no change, no caddy reload */
+                /* A route removed meanwhile (NOT_FOUND) is fine: the app
+                 * is going away. */
+                ret = ad_caddy_patch(caddy, ids[i], "match", want, &gerr);
+                if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                        if (err)
+                                *err = TAKE_PTR(gerr);
+                        return ret;
+                }
+        }
+        return 0;
+}
+
+int ingress_tls_twin_ensure(ad_caddy *caddy, const struct ingress *in, const char *route_id,
+                            ad_error_t *err)
+{
+        char tls_id[INGRESS_ROUTE_ID_MAX];
+        cleanup_error ad_error_t gerr = NULL;
+        json_auto_t *route = NULL;
+        int ret;
+
+        ret = ad_caddy_get(caddy, route_id, NULL, &route, &gerr);
+        if (ret == -AD_ERR_NOT_FOUND)
+                return 0;
+        if (ret < 0) {
+                if (err)
+                        *err = TAKE_PTR(gerr);
+                return ret;
+        }
+        ingress_tls_route_id(tls_id, route_id);
+        if (json_object_set_new(route, "@id", json_string(tls_id)) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        return ad_caddy_route_ensure(caddy, in->tls_server, route, NULL, err);
+}

@@ -20,6 +20,63 @@ bool ad_app_name_valid(const char *name)
         return true;
 }
 
+int ad_hostname_normalize(char out[AD_HOSTNAME_MAX + 1], const char *in, size_t len,
+                          ad_error_t *err)
+{
+        char buf[AD_HOSTNAME_MAX + 1];
+        size_t label = 0, labels = 1;
+        bool last_digits = true;
+
+        if (in == NULL || len == 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "the host name is empty");
+        if (in[len - 1] == '.')
+                len--; /* the absolute form names the same host */
+        if (len == 0 || len > AD_HOSTNAME_MAX)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "a host name has 1 to %d characters",
+                                     AD_HOSTNAME_MAX);
+        for (size_t i = 0; i < len; i++) {
+                char c = (char)tolower((unsigned char)in[i]);
+
+                if (c == '.') {
+                        if (label == 0 || buf[i - 1] == '-')
+                                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                                     "host name labels must be 1 to 63 "
+                                                     "characters, not ending with '-'");
+                        labels++;
+                        label = 0;
+                        last_digits = true;
+                        buf[i] = c;
+                        continue;
+                }
+                if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-'))
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "a host name has only letters, digits, '-' and '.' "
+                                             "(character %zu is not one)",
+                                             i + 1);
+                if (c == '-' && label == 0)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "host name labels must not start with '-'");
+                if (++label > 63)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "host name labels have at most 63 characters");
+                last_digits = last_digits && isdigit((unsigned char)c);
+                buf[i] = c;
+        }
+        if (label == 0 || buf[len - 1] == '-')
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "host name labels must be 1 to 63 characters, not ending "
+                                     "with '-'");
+        if (labels < 2)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "give a fully qualified host name such as www.example.com");
+        if (last_digits)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "an IP address is not a host name: give a DNS name");
+        buf[len] = '\0';
+        memcpy(out, buf, len + 1);
+        return 0;
+}
+
 int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_error_t *err)
 {
         const char *end, *start;

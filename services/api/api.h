@@ -18,6 +18,8 @@
 #include "ad/engine.h"
 #include "ad/event.h"
 #include "ad/httpd.h"
+#include "ad/ingress.h"
+#include "ad/names.h"
 #include "ad/outbox.h"
 #include "ad/secret.h"
 #include "ad/service.h"
@@ -55,6 +57,9 @@ struct api_call {
          * empty when the segment is not a valid name. */
         char name[AD_APP_NAME_MAX + 1];
         char key[AD_ENV_NAME_MAX + 1];
+        /* The {host} segment (a custom domain), normalized; empty when it
+         * is not a host name. */
+        char host[AD_HOSTNAME_MAX + 1];
 };
 
 /* A pre-handler (authentication, rate limiting), run in registration order
@@ -74,6 +79,10 @@ struct api {
         /* The container engine, to show an app's containers and probe them
          * (engine.socket); NULL: replicas are shown as recorded. */
         ad_engine *engine;
+        /* The ingress (ingress.*, caddy.*): custom domains are put on the
+         * app's caddy route by the API (api_domains.c). */
+        struct ingress ingress;
+        ad_caddy *caddy;
         /* api.config_readers: who may read a config value in clear ("*":
          * every caller; else comma-separated token names). */
         char config_readers[512];
@@ -187,6 +196,15 @@ void api_apps_config_patch(struct api_call *call);
 void api_apps_config_value(struct api_call *call);
 void api_apps_scale(struct api_call *call);
 void api_apps_logs(struct api_call *call);
+
+/* api_domains.c: /apps/{name}/domains. */
+void api_domains_list(struct api_call *call);
+void api_domains_add(struct api_call *call);
+void api_domains_remove(struct api_call *call);
+void api_domains_allowed(struct api_call *call);
+
+/* api_run.c: POST /apps/{name}/run. */
+void api_apps_run(struct api_call *call);
 
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */

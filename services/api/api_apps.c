@@ -63,6 +63,9 @@ static const char sql_get[] =
         "  'created_at', " TS(
                 "cur.created_at") ") END, "
                                   "'containers', coalesce(to_json(cur.container_ids), '[]'), "
+                                  "'domains', (SELECT coalesce(json_agg(dm.hostname ORDER BY "
+                                  "dm.hostname), '[]') FROM domains dm WHERE dm.app_name = "
+                                  "a.name), "
                                   "'last_deployment', " LAST_FIELDS ", "
                                   "'created_at', " TS("a.created_at") ")::text "
                                                                       "FROM apps a " APP_JOINS

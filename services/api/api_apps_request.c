@@ -242,3 +242,65 @@ int api_app_deploy_parse(char **ref, const char *body, size_t len, ad_error_t *e
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         return 0;
 }
+
+int api_domain_parse(char out[AD_HOSTNAME_MAX + 1], const char *body, size_t len, ad_error_t *err)
+{
+        json_auto_t *root = NULL;
+        json_t *v;
+        int ret;
+
+        ret = load_object(&root, body, len, false, err);
+        if (ret == 0)
+                ret = only_field(root, "hostname", "give {\"hostname\": \"www.example.com\"}", err);
+        if (ret < 0)
+                return ret;
+        v = json_object_get(root, "hostname");
+        if (!json_is_string(v))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "\"hostname\" is required: a host name such as "
+                                     "www.example.com");
+        ret = ad_hostname_normalize(out, json_string_value(v), json_string_length(v), err);
+        if (ret < 0)
+                return ad_error_wrap(err, "\"hostname\"");
+        return 0;
+}
+
+int api_run_parse(char **command, long *timeout_s, const char *body, size_t len, ad_error_t *err)
+{
+        json_auto_t *root = NULL;
+        const char *name;
+        json_t *v;
+        long t = 0;
+        int ret;
+
+        ret = load_object(&root, body, len, false, err);
+        if (ret < 0)
+                return ret;
+        json_object_foreach (root, name, v) {
+                char shown[80];
+
+                if (strcmp(name, "command") == 0 || strcmp(name, "timeout_s") == 0)
+                        continue;
+                api_text_excerpt(shown, sizeof(shown), name);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "unknown field \"%s\": give {\"command\": \"...\"} and "
+                                     "optionally \"timeout_s\"",
+                                     shown);
+        }
+        v = json_object_get(root, "command");
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) > API_RUN_COMMAND_MAX ||
+            strlen(json_string_value(v)) != json_string_length(v))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "\"command\" must be a command line of 1 to %d bytes (no "
+                                     "NUL), run by /bin/sh -c",
+                                     API_RUN_COMMAND_MAX);
+        if (json_object_get(root, "timeout_s") &&
+            (ret = int_field(root, "timeout_s", 1, API_RUN_TIMEOUT_MAX, &t, err)) < 0)
+                return ret;
+        *command = strdup(json_string_value(v));
+        if (*command == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        *timeout_s = t;
+        return 0;
+}

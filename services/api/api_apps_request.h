@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ad/error.h"
+#include "ad/names.h"
 #include "api_request.h"
 
 /* Containers of one process type: the bounds of a scale request (the
@@ -42,5 +43,17 @@ int api_rollback_parse(uint32_t *release, const char *body, size_t len, ad_error
 /* POST /apps/{name}/deployments: {"ref": "..."} or an empty body (*ref =
  * NULL: the app's stored ref).  The caller frees *ref. */
 int api_app_deploy_parse(char **ref, const char *body, size_t len, ad_error_t *err);
+
+/* POST /apps/{name}/domains: {"hostname": "www.example.com"}, checked and
+ * normalized by ad_hostname_normalize() (lower case, no trailing dot). */
+int api_domain_parse(char out[AD_HOSTNAME_MAX + 1], const char *body, size_t len, ad_error_t *err);
+
+/* POST /apps/{name}/run: {"command": "...", "timeout_s": N}: a shell
+ * command line of 1 to API_RUN_COMMAND_MAX bytes (no NUL), run by
+ * /bin/sh -c; timeout_s 1 to API_RUN_TIMEOUT_MAX, 0 when not given (the
+ * deployer's deployer.run_timeout_s).  The caller frees *command. */
+#define API_RUN_COMMAND_MAX (16 * 1024)
+#define API_RUN_TIMEOUT_MAX 86400
+int api_run_parse(char **command, long *timeout_s, const char *body, size_t len, ad_error_t *err);
 
 #endif

@@ -47,6 +47,11 @@ static const struct api_route_def routes[] = {
         { "DELETE", "/tokens/{id}", "tokens_delete", api_tokens_delete },
         { "GET", "/whoami", "whoami", api_whoami },
         { "GET", "/audit", "audit", api_audit_list },
+        { "GET", "/apps/{name}/domains", "apps_domains_list", api_domains_list },
+        { "POST", "/apps/{name}/domains", "apps_domains_add", api_domains_add },
+        { "DELETE", "/apps/{name}/domains/{host}", "apps_domains_remove", api_domains_remove },
+        { "POST", "/apps/{name}/run", "apps_run", api_apps_run },
+        { "GET", "/domains/allowed", "domains_allowed", api_domains_allowed },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -71,6 +76,12 @@ static const char *allowed_methods(const char *pattern)
                 return "GET, DELETE";
         if (strcmp(pattern, "/apps/{name}/config") == 0)
                 return "GET, PATCH";
+        if (strcmp(pattern, "/apps/{name}/domains") == 0)
+                return "GET, POST";
+        if (strcmp(pattern, "/apps/{name}/domains/{host}") == 0)
+                return "DELETE";
+        if (strcmp(pattern, "/domains/allowed") == 0)
+                return "GET";
         return "POST";
 }
 
@@ -109,6 +120,17 @@ static bool path_match(const char *pattern, const char *path, struct api_call *c
                         if (!call->id_valid)
                                 call->id[0] = '\0';
                         p += 4;
+                        s += n;
+                        continue;
+                }
+                if (strncmp(p, "{host}", 6) == 0) {
+                        size_t n = strcspn(s, "/");
+
+                        if (n == 0)
+                                return false;
+                        if (ad_hostname_normalize(call->host, s, n, NULL) < 0)
+                                call->host[0] = '\0';
+                        p += 6;
                         s += n;
                         continue;
                 }

@@ -26,6 +26,9 @@ static const char *const api_keys[] = {
 };
 /* clang-format on */
 
+/* The ingress keys (caddy.*, ingress.*): for custom domains. */
+static const struct ad_config_key *const api_config[] = { ingress_config, NULL };
+
 /* The body limit must be known before ad_service_start() starts the HTTP
  * server, so the configuration is read once here too.  Any problem is left
  * for ad_service_start() to report. */
@@ -127,6 +130,11 @@ static int configure(struct api *api, ad_error_t *err)
                 if (*sock && (ret = ad_engine_open(&api->engine, sock, err)) < 0)
                         return ret;
         }
+        ret = ingress_load(&api->ingress, api->svc.cfg, err);
+        if (ret == 0)
+                ret = ad_caddy_open(&api->caddy, api->ingress.caddy_admin_url, err);
+        if (ret < 0)
+                return ret;
         return api_pool_new(&api->pool,
                             ad_config_get_string(api->svc.cfg, api->svc.tables, "database.url"),
                             (unsigned)pool_size, err);
@@ -141,6 +149,7 @@ int main(int argc, char **argv)
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("api"),
                 .known_keys = api_keys,
+                .config = api_config,
                 .route = api_route,
                 .max_body = peek_max_body(argc, argv),
                 .ready_later = true,
@@ -184,6 +193,7 @@ int main(int argc, char **argv)
         ad_service_stop(&api.svc);
         api_pool_free(api.pool);
         ad_engine_close(api.engine);
+        ad_caddy_close(api.caddy);
         ad_log(AD_LOG_INFO, "stopped", NULL);
         return AD_EXIT_OK;
 }

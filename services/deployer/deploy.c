@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
+#include "ad/db.h"
 #include "ad/names.h"
 #include "probe.h"
 
@@ -393,9 +394,34 @@ static void remove_all(struct deployer *dp, const struct ad_container *cs, size_
                         release_remove(dp, cs[i].id, NULL);
 }
 
-static int switch_route(struct ad_step_run *run, struct deployer *dp,
-                        const Appdeployer__V1__DeployProvisioned *pv, const char *route_id,
-                        const char *host, const struct ad_container *cs, size_t n, ad_error_t *err)
+/* The app's hosts for its route: the platform host, then its custom
+ * domains (the API's `domains` table); *tls is set when it has any (a
+ * custom domain is served over TLS whatever ingress.tls says). */
+static int app_hosts(struct deployer *dp, const char *app, const char *host, json_t **out,
+                     bool *tls, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        json_t *hosts;
+        int ret;
+
+        ret = ad_db_exec(dp->svc->db, &r,
+                         "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
+                         (const char *[]){ app }, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "the app's domains");
+        hosts = json_pack("[s]", host);
+        for (int i = 0; hosts && i < PQntuples(r); i++)
+                json_array_append_new(hosts, json_string(PQgetvalue(r, i, 0)));
+        if (hosts == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        *tls = *tls || PQntuples(r) > 0;
+        *out = hosts;
+        return 0;
+}
+
+static int switch_route(struct ad_step_run *run, struct deployer *dp, const char *route_id,
+                        const char *host, const json_t *hosts, bool tls,
+                        const struct ad_container *cs, size_t n, ad_error_t *err)
 {
         const char *dep = run->in->deployment_id;
         unsigned ports[DEPLOYER_REPLICAS_MAX];
@@ -423,14 +449,21 @@ static int switch_route(struct ad_step_run *run, struct deployer *dp,
 
                 ingress_tls_route_id(tls_id, route_id);
                 if (route_serves(dp, route_id, cs, n, dep) &&
-                    (!pv->tls || route_serves(dp, tls_id, cs, n, dep))) {
+                    (!tls || route_serves(dp, tls_id, cs, n, dep))) {
                         ad_step_log_str(run, "route", "already serving this release");
                 } else {
-                        ret = ingress_route_set(dp->caddy, &dp->ingress, route_id, host, pv->tls,
+                        ret = ingress_route_set(dp->caddy, &dp->ingress, route_id, host, tls,
                                                 handler, err);
                         if (ret < 0)
                                 return ret;
                 }
+                /* Its custom domains on a route made again (only the
+                 * handle of an existing one changes). */
+                ret = ingress_route_hosts(dp->caddy, route_id, hosts, err);
+                if (ret < 0)
+                        return ret;
+                if (json_array_size(hosts) > 1)
+                        ad_step_log_int(run, "domains", (long long)json_array_size(hosts) - 1);
         }
         if (verify_ingress(dp, host, dep, seen, sizeof(seen)))
                 return 0;
@@ -607,7 +640,14 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         }
         ad_step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
 
-        ret = switch_route(run, dp, pv, route_id, host, cs, n, err);
+        {
+                json_auto_t *hosts = NULL;
+                bool tls = pv->tls;
+
+                ret = app_hosts(dp, pv->app_name, host, &hosts, &tls, err);
+                if (ret == 0)
+                        ret = switch_route(run, dp, route_id, host, hosts, tls, cs, n, err);
+        }
         if (ret != 0) {
                 ret = ret < 0 ? ret : 0;
                 goto out;

@@ -24,7 +24,8 @@
                 "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
                 "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
                 "deployer.max_replicas", "registry.insecure", "secrets.key",                       \
-                "deployer.read_only_rootfs"
+                "deployer.read_only_rootfs", "deployer.run_timeout_s",                             \
+                "deployer.run_max_output_bytes"
 
 struct deployer {
         struct ad_service *svc;
@@ -45,7 +46,9 @@ struct deployer {
         const char *publish_address; /* host address container ports are published on */
         long runtime_log_lines;      /* first lines stored in deployment_logs */
         long max_attempts;
-        long max_replicas; /* most containers one deployment may ask for */
+        long max_replicas;   /* most containers one deployment may ask for */
+        long run_timeout_s;  /* longest one-off command (run.c) */
+        long run_max_output; /* bytes of its output kept */
         bool registry_insecure;
         bool have_key;
         struct ad_secret_key key;
@@ -72,6 +75,11 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err);
 
 /* step_def.run for deploy.compensate.deploy. */
 int deploy_undo(struct ad_step_run *run, ad_error_t *err);
+
+/* run.c: answers app.run.<app> requests (an ad_bus_reply_fn; ud: the
+ * struct deployer). */
+void run_serve(const char *subject, const void *data, size_t len, char **reply, size_t *reply_len,
+               void *ud);
 
 /* --- release.c: pieces of both ------------------------------------------ */
 

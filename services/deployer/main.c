@@ -73,7 +73,18 @@ int main(int argc, char **argv)
                 },
         };
 
+        /* One-off commands (run.c): requests on app.run.<app>, one
+         * deployer of the group answers each. */
+        ad_bus_sub *runs = NULL;
+
+        if (ad_bus_serve(&runs, svc.bus, AD_SUBJECT_RUN_ALL, "deployer", run_serve, &dp, &err) <
+            0) {
+                ad_log(AD_LOG_ERROR, "cannot serve one-off commands", "error",
+                       ad_error_message(err), NULL);
+                ad_error_release(&err);
+        }
         ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
+        ad_bus_sub_free(runs);
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         explicit_bzero(&dp.key, sizeof(dp.key));
         ad_caddy_close(dp.caddy);

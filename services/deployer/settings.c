@@ -55,7 +55,12 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
             (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) <
                     0 ||
             (ret = ad_config_bool(cfg, "deployer.read_only_rootfs", true, &dp->read_only_rootfs,
-                                  err)) < 0)
+                                  err)) < 0 ||
+            (ret = ad_config_int(cfg, "deployer.run_timeout_s", 300, 1, 86400, &dp->run_timeout_s,
+                                 err)) < 0 ||
+            /* A reply travels in one NATS message (1 MiB by default). */
+            (ret = ad_config_int(cfg, "deployer.run_max_output_bytes", 256 * 1024, 1024, 512 * 1024,
+                                 &dp->run_max_output, err)) < 0)
                 return ret;
         dp->user = ad_config_string(cfg, "deployer.user", "10001:10001");
         dp->restart_policy = ad_config_string(cfg, "deployer.restart_policy", "unless-stopped");

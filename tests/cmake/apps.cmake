@@ -2,3 +2,7 @@
 # /apps through the REST API and adctl, against the real stack.
 add_test(NAME e2e_apps COMMAND bash ${PROJECT_SOURCE_DIR}/tests/e2e/apps.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(e2e_apps PROPERTIES LABELS "integration;e2e" TIMEOUT 1800 RUN_SERIAL TRUE)
+
+# adctl completion bash|zsh and adctl man, made from the command table.
+add_test(NAME adctl_completion COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/adctl_completion.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(adctl_completion PROPERTIES LABELS unit)

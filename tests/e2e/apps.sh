@@ -15,6 +15,16 @@
 #     1, at the app's scale;
 #   - adctl logs APP --tail shows each replica's lines, with process type
 #     and replica;
+#   - a custom domain (POST /apps/{name}/domains, adctl domains) answers
+#     over TLS with a certificate of caddy's internal CA and over HTTP,
+#     survives config changes, scaling, redeploys and a rollback; another
+#     app claiming it (or an app's platform host) gets 409; removing it, or
+#     destroying its app, stops it answering; GET /domains/allowed (caddy's
+#     on-demand TLS ask) says yes to the apps' names only;
+#   - adctl run / POST /apps/{name}/run runs a one-off command in a new
+#     container of the current release with the app's config, as the app's
+#     user, and returns its output and exit code; a command past its
+#     timeout is killed, a long output cut; no container is left;
 #   - bad requests get clear 4xx errors;
 #   - DELETE /apps/{name} leaves no container, network, route, registry
 #     image, release or app row.
@@ -123,6 +133,76 @@ grep -Eq '^release: +v1 ' <<<"$(ctl info "$app")" || fail "adctl info: $(ctl inf
 [[ $(ctl ps "$app" | grep -c ' healthy$') == 1 ]] || fail "adctl ps: $(ctl ps "$app")"
 echo "ok: $app at $url, release v1"
 
+echo "== custom domains"
+domain=www-$suffix.example.test
+url_host=$(sed -E 's#^https?://([^:/]+).*#\1#' <<<"$url")
+# HOST [PATH] -> the body https://HOST/ answers through caddy's TLS port,
+# trusting only caddy's root CA (curl checks the certificate names HOST).
+tls_get() {
+  curl -sS --max-time 15 --cacert "$AD_INGRESS_CA_FILE" \
+    --resolve "$1:$AD_INGRESS_HTTPS_PORT:127.0.0.1" "https://$1:$AD_INGRESS_HTTPS_PORT/" 2>&1 || true
+}
+http_get() { curl -sS --max-time 15 --resolve "$1:$AD_INGRESS_HTTP_PORT:127.0.0.1" "http://$1:$AD_INGRESS_HTTP_PORT/" 2>&1 || true; }
+domain_serves() { # HOST VERSION: the app answers for HOST over TLS
+  local body
+  body=$(tls_get "$1")
+  [[ $body == "$2 "* ]] || { echo "$body"; return 1; }
+}
+check_domain() { # WANT METHOD PATH [BODY] (as check, defined before the later checks)
+  local got
+  got=$(http_code "$2" "$3" "${4:-}")
+  [[ $got == "$1" ]] || fail "$2 $3 ${4:-}: $got, want $1: $(cat "$work/body")"
+}
+t0=$(date +%s.%N)
+check_domain 201 POST "/apps/$app/domains" "{\"hostname\": \"$domain\"}"
+echo "POST domain answered in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}') s"
+[[ $(jq -r .url "$work/body") == "https://$domain:$AD_INGRESS_HTTPS_PORT/" ]] || fail "POST domain reply: $(cat "$work/body")"
+out=$(domain_serves "$domain" v1) || fail "$domain over TLS answers: $out"
+[[ $(http_get "$domain") == "v1 "* ]] || fail "$domain over HTTP answers: $(http_get "$domain")"
+# The certificate is caddy's internal CA's, for that name.
+issuer=$(curl -sS -o /dev/null -w '%{certs}' --cacert "$AD_INGRESS_CA_FILE" --resolve "$domain:$AD_INGRESS_HTTPS_PORT:127.0.0.1" \
+  "https://$domain:$AD_INGRESS_HTTPS_PORT/" 2>/dev/null | grep -m1 '^Issuer:' || true)
+echo "certificate of $domain: ${issuer:-(curl shows no certs)}"
+# Again (any case, trailing dot): the same domain, 200; adctl lists it.
+check_domain 200 POST "/apps/$app/domains" "{\"hostname\": \"${domain^^}.\"}"
+grep -q "^$domain " <<<"$(ctl domains ls "$app")" || fail "adctl domains ls: $(ctl domains ls "$app")"
+[[ $(curl -fsS "$api/apps/$app" | jq -c .domains) == "[\"$domain\"]" ]] || fail "GET /apps/$app domains: $(curl -fsS "$api/apps/$app" | jq -c .domains)"
+grep -Eq "^domains: +$domain$" <<<"$(ctl info "$app")" || fail "adctl info: $(ctl info "$app")"
+grep -q 'already there' <<<"$(ctl domains add "$app" "$domain")" || fail "adctl domains add (again)"
+check_domain 400 POST "/apps/$app/domains" '{"hostname": "bad_name.example.test"}'
+check_domain 400 POST "/apps/$app/domains" '{"hostname": "10.1.2.3"}'
+check_domain 400 POST "/apps/$app/domains" '{"host": "a.example.test"}'
+check_domain 409 POST "/apps/$app/domains" "{\"hostname\": \"$url_host\"}"
+check_domain 404 DELETE "/apps/$app/domains/nope.example.test"
+# caddy's on-demand TLS `ask`: yes for the apps' names, no for others.
+check_domain 200 GET "/domains/allowed?domain=$domain"
+[[ $(jq -r .app "$work/body") == "$app" ]] || fail "allowed $domain: $(cat "$work/body")"
+check_domain 200 GET "/domains/allowed?domain=$url_host"
+check_domain 404 GET "/domains/allowed?domain=nope.example.test"
+check_domain 400 GET "/domains/allowed?domain=not_a_host"
+check_domain 404 POST "/apps/no-such-app/domains" '{"hostname": "x.example.test"}'
+# A second app: the first one's domain and platform host are not its to take.
+app2=greet2-$suffix
+json2=$(ctl --json deploy "$git_url" --name "$app2" --wait --timeout 900 | tail -n 1)
+[[ $(jq -r .status <<<"$json2") == EXPOSED ]] || fail "second app: $json2"
+check_domain 409 POST "/apps/$app2/domains" "{\"hostname\": \"$domain\"}"
+grep -q "domain_taken\|already a domain of app $app" "$work/body" || fail "409 says: $(cat "$work/body")"
+check_domain 409 POST "/apps/$app2/domains" "{\"hostname\": \"$url_host\"}"
+if ctl domains add "$app2" "$domain" >/dev/null 2>&1; then fail "adctl domains add of another app's domain succeeded"; fi
+out=$(domain_serves "$domain" v1) || fail "$domain after the 409s: $out"
+# The second app's own domain goes with the app.
+domain2=www2-$suffix.example.test
+ctl domains add "$app2" "$domain2" >/dev/null || fail "adctl domains add $app2 $domain2"
+out=$(domain_serves "$domain2" v1) || fail "$domain2 answers: $out"
+ctl rm "$app2" >/dev/null || fail "adctl rm $app2"
+for ((i = 0; i < 300; i++)); do
+  [[ $(q "SELECT count(*) FROM deployments WHERE app_name = '$app2' AND status <> 'DESTROYED'") == 0 ]] && break
+  sleep 1
+done
+[[ $(q "SELECT count(*) FROM domains WHERE app_name = '$app2'") == 0 ]] || fail "domain rows of $app2 left"
+domain_serves "$domain2" v1 >/dev/null && fail "$domain2 still answers after DELETE /apps/$app2"
+echo "ok: $domain answers over TLS, another app gets 409, a destroyed app's domain stops answering"
+
 echo "== config set: a new release serving the value, no build, no failed request"
 : >"$work/poll.log"
 (
@@ -163,6 +243,46 @@ grep -q 'hello' <<<"$(curl -fsS "$api/apps/$app/config")" && fail "GET config sh
 [[ $(ctl config get "$app" GREETING) == "hello world" ]] || fail "config get: $(ctl config get "$app" GREETING)"
 grep -qx GREETING <<<"$(ctl config "$app")" || fail "adctl config: $(ctl config "$app")"
 echo "ok: config set served with no build"
+
+echo "== one-off commands"
+rc=0
+t0=$(date +%s.%N)
+out=$(ctl run "$app" -- 'echo hi; echo oops >&2; exit 3') || rc=$?
+echo "adctl run took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}') s"
+[[ $rc == 3 ]] || fail "adctl run exited $rc, want 3 (output: $out)"
+[[ $out == *hi* && $out == *oops* ]] || fail "adctl run printed: $out"
+reply=$(curl -sS -X POST -H 'Content-Type: application/json' \
+  -d "{\"command\": \"sh -c 'echo hi; exit 3'\"}" "$api/apps/$app/run")
+[[ $(jq -c '[.exit_code, .output, .timed_out, .truncated]' <<<"$reply") == '[3,"hi\n",false,false]' ]] ||
+  fail "POST /apps/$app/run: $reply"
+# The app's config, the app's user, no capabilities, a read-only root.
+out=$(ctl run "$app" -- 'id -u; printenv GREETING; grep CapEff /proc/self/status; touch /x 2>/dev/null || echo read-only') ||
+  fail "adctl run (config) exited $?"
+[[ $out == $'10001\nhello world\nCapEff:\t0000000000000000\nread-only'* ]] || fail "run sees: $out"
+grep -q 'hello world' "$AD_STATE_DIR"/logs/services/*.log && fail "a config value is in a service log after run"
+ctl run "$app" -- printf '%s|' one 'two words' "it's" >"$work/words" || fail "adctl run with words"
+[[ $(cat "$work/words") == "one|two words|it's|" ]] || fail "adctl run quoting: $(cat "$work/words")"
+t0=$(date +%s)
+rc=0
+reply=$(ctl --json run "$app" --timeout 2 -- sleep 60) || rc=$?
+[[ $(jq -r .timed_out <<<"$reply") == true && $rc == 137 ]] || fail "run --timeout 2: rc $rc, $reply"
+(($(date +%s) - t0 < 30)) || fail "run --timeout 2 took $(($(date +%s) - t0)) s"
+reply=$(curl -sS -X POST -H 'Content-Type: application/json' \
+  -d '{"command": "head -c 400000 /dev/zero | tr \"\\000\" a"}' "$api/apps/$app/run")
+[[ $(jq -c '[.truncated, (.output | length)]' <<<"$reply") == '[true,262144]' ]] ||
+  fail "a long output: $(jq -c '[.truncated, (.output | length), .exit_code]' <<<"$reply")"
+check_run() { # WANT BODY
+  local got
+  got=$(http_code POST "/apps/$app/run" "$2")
+  [[ $got == "$1" ]] || fail "POST /apps/$app/run $2: $got, want $1: $(cat "$work/body")"
+}
+check_run 400 '{"command": ""}'
+check_run 400 '{"cmd": "ls"}'
+check_run 400 '{"command": "ls", "timeout_s": 0}'
+[[ $(http_code POST /apps/no-such-app/run '{"command": "ls"}') == 404 ]] || fail "run of no app: $(cat "$work/body")"
+[[ $(engine "/containers/json?all=1&filters=$(uri "{\"label\":[\"app-deployer.run=$app\"]}")" | jq length) == 0 ]] ||
+  fail "one-off containers are left"
+echo "ok: run returns the output and the exit code"
 
 echo "== two config changes at once lose neither"
 curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"A": "1"}' "$api/apps/$app/config" &
@@ -249,6 +369,25 @@ grep -q 'rollback to v1' <<<"$(ctl releases "$app")" || fail "no 'rollback to v1
 [[ $(containers_json "$app" | jq length) == 2 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 echo "ok: rollback to release 1 serves release 1"
 
+echo "== the custom domain followed every release; removing it stops it"
+# (config set, two config changes, scale 3/1/2, redeploys v2 and v3 and
+# the rollback above each switched the route.)
+out=$(domain_serves "$domain" "v1 greeting=none") || fail "$domain after the releases: $out"
+[[ $(curl -fsS "$api/apps/$app/domains" | jq -r '.domains[].hostname') == "$domain" ]] ||
+  fail "GET domains: $(curl -fsS "$api/apps/$app/domains")"
+grep -q 'removed' <<<"$(ctl domains rm "$app" "$domain")" || fail "adctl domains rm"
+domain_serves "$domain" v1 >/dev/null && fail "$domain still answers after its removal"
+[[ $(http_get "$domain") == v1* ]] && fail "$domain still answers over HTTP after its removal"
+[[ $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match" | jq -c '.[0].host') == "[\"$url_host\"]" ]] ||
+  fail "route hosts after removal: $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match")"
+curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app-tls" >/dev/null 2>&1 && fail "the TLS twin made for the domain is left"
+[[ $(curl -fsS "$url") == "v1 greeting=none "* ]] || fail "the app's own host after the domain's removal"
+check_domain 404 DELETE "/apps/$app/domains/$domain"
+# Added again, it goes with the app below.
+ctl domains add "$app" "$domain" >/dev/null || fail "adctl domains add (again)"
+out=$(domain_serves "$domain" "v1") || fail "$domain added again: $out"
+echo "ok: $domain survived every release and stopped answering when removed"
+
 echo "== config unset, bad requests"
 ctl config unset "$app" GREETING --wait --timeout 300 >/dev/null || true # already unset by the rollback: a release anyway
 [[ $(curl -fsS "$api/apps/$app/config" | jq -c .names) == '[]' ]] || fail "unset left $(curl -fsS "$api/apps/$app/config")"
@@ -290,6 +429,8 @@ route_exists "$app" && fail "route ad-route-$app is left"
 [[ $(q "SELECT (SELECT count(*) FROM apps WHERE name = '$app') + (SELECT count(*) FROM releases WHERE app_name = '$app')") == 0 ]] ||
   fail "app or release rows left"
 check 404 GET "/apps/$app"
+[[ $(q "SELECT count(*) FROM domains WHERE app_name = '$app'") == 0 ]] || fail "domain rows of $app left"
+domain_serves "$domain" v1 >/dev/null && fail "$domain still answers after DELETE /apps/$app"
 echo "ok: nothing of $app is left"
 
 hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$AD_STATE_DIR"/logs/services/*.log 2>/dev/null || true)

@@ -1,5 +1,6 @@
 /* The /apps bodies as adapi parses them (config patch, scale, rollback,
- * app deploy): any input is accepted or rejected with a message, never a
+ * app deploy, custom domain, one-off run) and the host name rules of a {host} path
+ * segment: any input is accepted or rejected with a message, never a
  * crash or a leak, and what is accepted keeps the parsers' promises. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -7,7 +8,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/names.h"
 #include "api_apps_request.h"
+
+/* What a normalized host name promises: 1..253 characters of a-z, 0-9,
+ * '-' and '.', labels of 1..63 not starting or ending with '-', at least
+ * two, the last not all digits. */
+static void check_host(const char *h)
+{
+        size_t n = strlen(h), label = 0, labels = 1;
+        bool digits = true;
+
+        if (n == 0 || n > AD_HOSTNAME_MAX || h[0] == '.' || h[n - 1] == '.' || h[0] == '-' ||
+            h[n - 1] == '-')
+                abort();
+        for (size_t i = 0; i < n; i++) {
+                if (h[i] == '.') {
+                        if (label == 0 || h[i - 1] == '-' || h[i + 1] == '-')
+                                abort();
+                        labels++;
+                        label = 0;
+                        digits = true;
+                        continue;
+                }
+                if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= '0' && h[i] <= '9') || h[i] == '-'))
+                        abort();
+                if (++label > 63)
+                        abort();
+                digits = digits && h[i] >= '0' && h[i] <= '9';
+        }
+        if (labels < 2 || digits)
+                abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,6 +85,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         free(ref);
         ad_error_release(&err);
+
+        {
+                char *command = NULL;
+                long timeout_s = -1;
+
+                if (api_run_parse(&command, &timeout_s, text, size, &err) == 0 &&
+                    (command == NULL || *command == '\0' || strlen(command) > API_RUN_COMMAND_MAX ||
+                     timeout_s < 0 || timeout_s > API_RUN_TIMEOUT_MAX))
+                        abort();
+                free(command);
+                ad_error_release(&err);
+        }
+        {
+                char host[AD_HOSTNAME_MAX + 1], again[AD_HOSTNAME_MAX + 1];
+
+                if (api_domain_parse(host, text, size, &err) == 0)
+                        check_host(host);
+                ad_error_release(&err);
+                /* The raw bytes as a path segment; a normalized name is
+                 * its own normal form. */
+                if (ad_hostname_normalize(host, text, size, &err) == 0) {
+                        check_host(host);
+                        if (ad_hostname_normalize(again, host, strlen(host), NULL) < 0 ||
+                            strcmp(again, host) != 0)
+                                abort();
+                } else if (err == NULL) {
+                        abort();
+                }
+                ad_error_release(&err);
+        }
         free(text);
         return 0;
 }

@@ -179,6 +179,13 @@ else
   [[ $code == 401 ]] || fail "not a bearer token: $code, want 401"
   [[ $(curl -s -o /dev/null -w '%{http_code}' "$auth_api/healthz") == 200 ]] ||
     fail "/healthz needs no token"
+  # caddy's on-demand TLS ask sends no token: answered (404: no such app),
+  # and only that route.
+  code=$(curl -s -o "$work/r.json" -w '%{http_code}' "$auth_api/domains/allowed?domain=nope.example.test")
+  [[ $code == 404 && $(jq -r .error.code "$work/r.json") == not_found ]] ||
+    fail "/domains/allowed without a token: $code $(cat "$work/r.json")"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$auth_api/apps/x/domains")
+  [[ $code == 401 ]] || fail "GET /apps/x/domains without a token: $code, want 401"
   # adctl sends $ADCTL_TOKEN; the token's name is who requested.
   out=$(ADCTL_API=$auth_api ADCTL_TOKEN=$token "$adctl" deploy https://example.com/acme/auth-app.git \
     --name auth-app) || fail "adctl deploy with ADCTL_TOKEN: exit $?: $out"

@@ -137,6 +137,121 @@ static void test_app_deploy(void **state)
         assert_null(ref);
 }
 
+/* One host name through the body parser: 0 and the normalized name, or
+ * the error's message. */
+static int domain(const char *hostname_json, char out[AD_HOSTNAME_MAX + 1], char *msg, size_t size)
+{
+        ad_error_t err = NULL;
+        char body[1024];
+        int ret;
+
+        snprintf(body, sizeof(body), "{\"hostname\": %s}", hostname_json);
+        ret = api_domain_parse(out, body, strlen(body), &err);
+        snprintf(msg, size, "%s", err ? ad_error_message(err) : "");
+        ad_error_release(&err);
+        return ret;
+}
+
+static void test_domain(void **state)
+{
+        char host[AD_HOSTNAME_MAX + 1], msg[512], long_label[80], long_name[300];
+        ad_error_t err = NULL;
+
+        (void)state;
+        assert_int_equal(domain("\"www.example.com\"", host, msg, sizeof(msg)), 0);
+        assert_string_equal(host, "www.example.com");
+        /* Lower-cased, the absolute form's trailing dot dropped. */
+        assert_int_equal(domain("\"Shop.Example.TEST.\"", host, msg, sizeof(msg)), 0);
+        assert_string_equal(host, "shop.example.test");
+        assert_int_equal(domain("\"a-b.x1\"", host, msg, sizeof(msg)), 0);
+        assert_string_equal(host, "a-b.x1");
+
+        assert_true(domain("\"localhost\"", host, msg, sizeof(msg)) < 0);
+        assert_non_null(strstr(msg, "fully qualified"));
+        assert_true(domain("\"10.0.0.1\"", host, msg, sizeof(msg)) < 0);
+        assert_non_null(strstr(msg, "IP address"));
+        assert_true(domain("\"*.example.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"-a.example.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"a-.example.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"a..example.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\".example.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"example.com..\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\".\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"a b.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"a\\u0000b.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"ex_ample.com\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("\"b\\u00fccher.de\"", host, msg, sizeof(msg)) < 0);
+        assert_true(domain("1", host, msg, sizeof(msg)) < 0);
+        assert_non_null(strstr(msg, "required"));
+        assert_true(domain("null", host, msg, sizeof(msg)) < 0);
+
+        /* Labels of 63, names of 253 characters at most. */
+        memset(long_label, 'a', 63);
+        snprintf(long_label + 63, sizeof(long_label) - 63, ".com");
+        snprintf(long_name, sizeof(long_name), "\"%s\"", long_label);
+        assert_int_equal(domain(long_name, host, msg, sizeof(msg)), 0);
+        memset(long_label, 'a', 64);
+        snprintf(long_label + 64, sizeof(long_label) - 64, ".com");
+        snprintf(long_name, sizeof(long_name), "\"%s\"", long_label);
+        assert_true(domain(long_name, host, msg, sizeof(msg)) < 0);
+        assert_non_null(strstr(msg, "63"));
+        long_name[0] = '"';
+        for (size_t i = 1; i < 256; i++)
+                long_name[i] = i % 10 == 0 ? '.' : 'a';
+        snprintf(long_name + 255, sizeof(long_name) - 255, "\"");
+        assert_true(domain(long_name, host, msg, sizeof(msg)) < 0); /* 254 characters */
+        assert_non_null(strstr(msg, "253"));
+        long_name[254] = '"';
+        long_name[255] = '\0';
+        assert_int_equal(domain(long_name, host, msg, sizeof(msg)), 0); /* 253 */
+        assert_int_equal(strlen(host), 253);
+
+        snprintf(msg, sizeof(msg), "{\"hostname\": \"a.com\", \"x\": 1}");
+        assert_true(api_domain_parse(host, msg, strlen(msg), &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "unknown field"));
+        ad_error_release(&err);
+        assert_true(api_domain_parse(host, "", 0, &err) < 0);
+        ad_error_release(&err);
+}
+
+static void test_run(void **state)
+{
+        ad_error_t err = NULL;
+        char *cmd = NULL, body[64];
+        long t = -1;
+
+        (void)state;
+        snprintf(body, sizeof(body), "{\"command\": \"echo hi; exit 3\"}");
+        assert_int_equal(api_run_parse(&cmd, &t, body, strlen(body), &err), 0);
+        assert_string_equal(cmd, "echo hi; exit 3");
+        assert_int_equal(t, 0);
+        free(cmd);
+        cmd = NULL;
+        snprintf(body, sizeof(body), "{\"command\": \"x\", \"timeout_s\": 5}");
+        assert_int_equal(api_run_parse(&cmd, &t, body, strlen(body), &err), 0);
+        assert_int_equal(t, 5);
+        free(cmd);
+        cmd = NULL;
+        snprintf(body, sizeof(body), "{\"command\": \"\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": \"x\", \"timeout_s\": 0}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": [\"x\"]}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"cmd\": \"x\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "unknown field"));
+        ad_error_release(&err);
+        snprintf(body, sizeof(body), "{\"command\": \"a\\u0000b\"}");
+        assert_true(api_run_parse(&cmd, &t, body, strlen(body), &err) < 0);
+        ad_error_release(&err);
+        assert_null(cmd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -145,6 +260,8 @@ int main(void)
                 cmocka_unit_test(test_scale),
                 cmocka_unit_test(test_rollback),
                 cmocka_unit_test(test_app_deploy),
+                cmocka_unit_test(test_domain),
+                cmocka_unit_test(test_run),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,23 @@ int ad_bus_publish_core(ad_bus *bus, const char *subject, const void *data, size
 
 typedef struct ad_bus_sub ad_bus_sub;
 
+/* Request and reply over core NATS (not stored, never redelivered): for
+ * work a client waits for, such as a one-off command of an app.  A
+ * request with no responder fails at once with AD_ERR_UNAVAILABLE; one
+ * not answered within timeout_ms with AD_ERR_TIMEOUT.  *reply (caller
+ * frees) is NUL-terminated after *reply_len bytes. */
+int ad_bus_request(ad_bus *bus, const char *subject, const void *data, size_t len,
+                   int64_t timeout_ms, char **reply, size_t *reply_len, ad_error_t *err);
+
+/* Answers the requests of `subject` (wildcards allowed) in queue group
+ * `queue` (one member of the group gets each).  fn runs on a cnats thread,
+ * one request at a time per subscription; it returns the reply in *reply
+ * (malloc'd, freed here) and its length; NULL sends an empty reply. */
+typedef void (*ad_bus_reply_fn)(const char *subject, const void *data, size_t len, char **reply,
+                                size_t *reply_len, void *ud);
+int ad_bus_serve(ad_bus_sub **out, ad_bus *bus, const char *subject, const char *queue,
+                 ad_bus_reply_fn fn, void *ud, ad_error_t *err);
+
 /* Binds to an existing durable consumer. */
 int ad_bus_bind(ad_bus_sub **out, ad_bus *bus, const char *durable, const char *filter_subject,
                 ad_error_t *err);

@@ -26,6 +26,10 @@ typedef Appdeployer__V1__Envelope ad_envelope;
 #define AD_SUBJECT_ROLLBACK "deploy.rollback"
 #define AD_SUBJECT_RELEASE "deploy.release"
 #define AD_SUBJECT_APP_DESTROY "deploy.app.destroy"
+/* One-off commands: a core NATS request (not in the stream) on
+ * "app.run.<app>", answered by a deployer (services/deployer/run.c). */
+#define AD_SUBJECT_RUN_PREFIX "app.run."
+#define AD_SUBJECT_RUN_ALL "app.run.*"
 /* Core NATS (not stored): build and runtime log lines of a deployment. */
 #define AD_SUBJECT_LOGS "logs" /* .<deployment id> */
 

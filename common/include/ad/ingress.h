@@ -59,6 +59,20 @@ int ingress_route_set(ad_caddy *caddy, const struct ingress *in, const char *rou
 /* Deletes the app's route(s); routes already gone are fine. */
 int ingress_route_remove(ad_caddy *caddy, const char *route_id, ad_error_t *err);
 
+/* Custom domains (issue 15) are more hosts on the app's own route: the
+ * match of the route and of its "-tls" twin becomes [{"host": hosts}]
+ * (the platform host first).  Only the match is written, so a release
+ * switch (which writes the handle) keeps them, and removing the route
+ * removes them.  Routes that do not exist are left so. */
+int ingress_route_hosts(ad_caddy *caddy, const char *route_id, const json_t *hosts,
+                        ad_error_t *err);
+
+/* Makes the "-tls" twin of route_id on the TLS server, a copy of the route
+ * (an app with a custom domain is served over TLS even when ingress.tls is
+ * off); nothing when the route does not exist or the twin does. */
+int ingress_tls_twin_ensure(ad_caddy *caddy, const struct ingress *in, const char *route_id,
+                            ad_error_t *err);
+
 /* The placeholder a route shows until a release is healthy: 503. */
 json_t *ingress_placeholder(void);
 

@@ -27,6 +27,16 @@ bool ad_app_name_valid(const char *name);
  * usable is left. */
 int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_error_t *err);
 
+/* A custom domain of an app (issue 15): at most 253 characters, at least
+ * two dot-separated labels of 1 to 63 characters of a-z, 0-9 and '-' (not
+ * starting or ending with '-'), the last one not all digits (no IP
+ * addresses), no wildcard.  Upper case is lowered and one trailing '.'
+ * dropped into out; AD_ERR_INVALID with a message a user can act on
+ * otherwise. */
+#define AD_HOSTNAME_MAX 253
+int ad_hostname_normalize(char out[AD_HOSTNAME_MAX + 1], const char *in, size_t len,
+                          ad_error_t *err);
+
 void ad_name_network(char *out, size_t size, const char *app);
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id);
 void ad_name_route(char *out, size_t size, const char *app);

@@ -1,0 +1,335 @@
+/* /apps/{name}/domains: custom host names routed to an app (issue 15).
+ *
+ * The API owns the `domains` table and claims a name in the same request
+ * that puts it on the app's caddy route, so the reply says whether it is
+ * served.  A custom domain is one more host on the app's own route (and
+ * on its "-tls" twin on the TLS server, made for the purpose when
+ * ingress.tls is off): the deployer writes only the route's handle when it
+ * switches releases, so the hosts survive redeploys, rollbacks, config
+ * changes and scaling, and go with the route when the app is destroyed.
+ * The deployer puts the app's domains back on a route it had to make
+ * again (ingress_route_hosts after each switch).
+ *
+ * Changes of one app's domains are serialized by a transaction-scoped
+ * advisory lock, so two of them at once cannot leave the route with only
+ * one of the names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad/cleanup.h"
+#include "ad/ingress.h"
+#include "ad/log.h"
+#include "ad/names.h"
+#include "api.h"
+#include "api_apps_request.h"
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static bool app_exists(struct api_call *call, ad_db *db)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+
+        if (ad_db_exec(db, &r, "SELECT 1 FROM apps WHERE name = $1", 1,
+                       (const char *[]){ call->name }, &err) < 0) {
+                api_reply_error(call, "cannot read an app", err);
+                return false;
+        }
+        if (PQntuples(r) == 0) {
+                ad_httpd_reply_error(call->reply, 404, "not_found", "no app %s", call->name);
+                return false;
+        }
+        return true;
+}
+
+/* A caddy error as the client sees it: unavailable (503) or internal. */
+static void reply_ingress_error(struct api_call *call, const char *what, ad_error_t err)
+{
+        if (err && err->kind != AD_ERR_UNAVAILABLE && err->kind != AD_ERR_TIMEOUT)
+                err->kind = AD_ERR_GENERIC;
+        api_reply_error(call, what, err);
+}
+
+/* Puts the app's hosts (its platform host, then its domains as the
+ * transaction sees them) on its route and TLS twin.  Inside the
+ * transaction that changed the domains, under the app's lock. */
+static int apply_hosts(struct api *api, ad_db *db, const char *app, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        char route_id[INGRESS_ROUTE_ID_MAX], tls_id[INGRESS_ROUTE_ID_MAX];
+        char host[INGRESS_HOST_MAX];
+        json_auto_t *hosts = NULL;
+        int ret;
+
+        ret = ad_db_exec(db, &r,
+                         "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
+                         (const char *[]){ app }, err);
+        if (ret < 0)
+                return ret;
+        ingress_host(host, &api->ingress, app);
+        hosts = json_pack("[s]", host);
+        for (int i = 0; hosts && i < PQntuples(r); i++)
+                json_array_append_new(hosts, json_string(PQgetvalue(r, i, 0)));
+        if (hosts == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        ad_name_route(route_id, sizeof(route_id), app);
+        /* A custom domain is served over TLS whatever ingress.tls says. */
+        if (PQntuples(r) > 0 &&
+            (ret = ingress_tls_twin_ensure(api->caddy, &api->ingress, route_id, err)) < 0)
+                return ret;
+        ret = ingress_route_hosts(api->caddy, route_id, hosts, err);
+        if (ret < 0 || PQntuples(r) > 0 || api->ingress.tls)
+                return ret;
+        /* The last domain gone: a twin made for domains goes too (the
+         * deployer keeps only the twins of ingress.tls up to date). */
+        ingress_tls_route_id(tls_id, route_id);
+        ret = ad_caddy_delete(api->caddy, tls_id, err);
+        if (ret == -AD_ERR_NOT_FOUND) {
+                if (err)
+                        ad_error_release(err);
+                ret = 0;
+        }
+        return ret;
+}
+
+/* Begins the transaction that changes the app's domains, holding the
+ * app's lock until it ends. */
+static int begin_locked(ad_db *db, const char *app, ad_error_t *err)
+{
+        int ret = ad_db_begin(db, err);
+
+        if (ret == 0)
+                ret = ad_db_exec(db, NULL,
+                                 "SELECT pg_advisory_xact_lock(hashtext('domains:' || $1))", 1,
+                                 (const char *[]){ app }, err);
+        return ret;
+}
+
+/* 409 when host is the platform's own name of an app: "<label>.<base
+ * domain>" is <label>'s (an app of that name may come later), and the
+ * base domain itself is the platform's. */
+static bool platform_host(struct api_call *call, ad_db *db, const char *host)
+{
+        const char *base = call->api->ingress.base_domain;
+        size_t hl = strlen(host), bl = strlen(base);
+        char label[INGRESS_HOST_MAX];
+        cleanup_pgresult PGresult *r = NULL;
+
+        if (strcmp(host, base) == 0) {
+                ad_httpd_reply_error(call->reply, 409, "domain_taken",
+                                     "%s is the platform's base domain (ingress.base_domain)",
+                                     host);
+                return true;
+        }
+        if (hl <= bl + 1 || host[hl - bl - 1] != '.' || strcmp(host + hl - bl, base) != 0)
+                return false;
+        snprintf(label, sizeof(label), "%.*s", (int)(hl - bl - 1), host);
+        if (strchr(label, '.'))
+                return false;
+        if (strcmp(label, call->name) == 0)
+                ad_httpd_reply_error(call->reply, 409, "domain_taken",
+                                     "%s is already the platform's host of app %s", host,
+                                     call->name);
+        else if (ad_db_exec(db, &r, "SELECT 1 FROM apps WHERE name = $1", 1,
+                            (const char *[]){ label }, NULL) == 0 &&
+                 PQntuples(r) > 0)
+                ad_httpd_reply_error(call->reply, 409, "domain_taken", "%s is the host of app %s",
+                                     host, label);
+        else
+                ad_httpd_reply_error(call->reply, 409, "domain_taken",
+                                     "%s is reserved: the platform gives <app>.%s to the app of "
+                                     "that name",
+                                     host, base);
+        return true;
+}
+
+static json_t *domain_json(struct api *api, const char *app, const char *host)
+{
+        cleanup_free char *url = ingress_url(&api->ingress, host, true);
+
+        return json_pack("{s:s,s:s,s:s?}", "app", app, "hostname", host, "url", url);
+}
+
+void api_domains_add(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char host[AD_HOSTNAME_MAX + 1];
+        const char *ct = ad_httpd_header(call->req, "Content-Type");
+        const char *owner;
+        bool inserted;
+        ad_db *db;
+
+        if (!api_content_type_is_json(ct)) {
+                ad_httpd_reply_error(call->reply, 415, "unsupported_media_type",
+                                     "send the body as JSON with Content-Type: application/json");
+                return;
+        }
+        if (api_domain_parse(host, call->req->body, call->req->body_len, &err) < 0) {
+                char shown[512];
+
+                api_text_excerpt(shown, sizeof(shown), ad_error_message(err));
+                ad_httpd_reply_error(call->reply, 400, "invalid_request", "%s", shown);
+                return;
+        }
+        if ((db = api_db_get(call)) == NULL || !app_exists(call, db) ||
+            platform_host(call, db, host))
+                return;
+        if (begin_locked(db, call->name, &err) < 0 ||
+            ad_db_exec(db, &r,
+                       "WITH ins AS (INSERT INTO domains (hostname, app_name, created_by) "
+                       "VALUES ($1, $2, $3) ON CONFLICT (hostname) DO NOTHING RETURNING app_name) "
+                       "SELECT app_name, true FROM ins UNION ALL "
+                       "SELECT app_name, false FROM domains WHERE hostname = $1",
+                       3, (const char *[]){ host, call->name, call->principal }, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot record a domain", err);
+                return;
+        }
+        if (PQntuples(r) == 0) { /* claimed and released meanwhile */
+                ad_db_rollback(db);
+                ad_httpd_reply_error(call->reply, 409, "conflict",
+                                     "%s changed hands while it was asked for: retry", host);
+                return;
+        }
+        owner = PQgetvalue(r, 0, 0);
+        inserted = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        if (strcmp(owner, call->name) != 0) {
+                ad_db_rollback(db);
+                ad_httpd_reply_error(call->reply, 409, "domain_taken",
+                                     "%s is already a domain of app %s", host, owner);
+                return;
+        }
+        if (apply_hosts(call->api, db, call->name, &err) < 0) {
+                ad_db_rollback(db);
+                reply_ingress_error(call, "cannot route a domain", err);
+                return;
+        }
+        if (ad_db_commit(db, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot record a domain", err);
+                return;
+        }
+        ad_log(AD_LOG_INFO, inserted ? "domain added" : "domain already there", "app", call->name,
+               "hostname", host, "principal", call->principal, NULL);
+        ad_httpd_reply_json(call->reply, inserted ? 201 : 200,
+                            domain_json(call->api, call->name, host));
+}
+
+void api_domains_remove(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        ad_db *db;
+
+        if (call->host[0] == '\0') {
+                ad_httpd_reply_error(call->reply, 404, "not_found",
+                                     "app %s has no such domain (not a host name)", call->name);
+                return;
+        }
+        if ((db = api_db_get(call)) == NULL || !app_exists(call, db))
+                return;
+        if (begin_locked(db, call->name, &err) < 0 ||
+            ad_db_exec(db, &r,
+                       "DELETE FROM domains WHERE hostname = $1 AND app_name = $2 RETURNING 1", 2,
+                       (const char *[]){ call->host, call->name }, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot remove a domain", err);
+                return;
+        }
+        if (PQntuples(r) == 0) {
+                ad_db_rollback(db);
+                ad_httpd_reply_error(call->reply, 404, "not_found", "app %s has no domain %s",
+                                     call->name, call->host);
+                return;
+        }
+        if (apply_hosts(call->api, db, call->name, &err) < 0) {
+                ad_db_rollback(db);
+                reply_ingress_error(call, "cannot unroute a domain", err);
+                return;
+        }
+        if (ad_db_commit(db, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot remove a domain", err);
+                return;
+        }
+        ad_log(AD_LOG_INFO, "domain removed", "app", call->name, "hostname", call->host,
+               "principal", call->principal, NULL);
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:s,s:s,s:b}", "app", call->name, "hostname", call->host,
+                                      "removed", 1));
+}
+
+void api_domains_list(struct api_call *call)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        json_t *list;
+        ad_db *db;
+
+        if ((db = api_db_get(call)) == NULL || !app_exists(call, db))
+                return;
+        if (ad_db_exec(db, &r,
+                       "SELECT hostname, created_by, " TS(
+                               "created_at") " FROM domains "
+                                             "WHERE app_name = $1 ORDER BY hostname",
+                       1, (const char *[]){ call->name }, &err) < 0) {
+                api_reply_error(call, "cannot list domains", err);
+                return;
+        }
+        list = json_array();
+        for (int i = 0; i < PQntuples(r); i++) {
+                json_t *d = domain_json(call->api, call->name, PQgetvalue(r, i, 0));
+
+                json_object_del(d, "app");
+                json_object_set_new(d, "created_by", json_string(PQgetvalue(r, i, 1)));
+                json_object_set_new(d, "created_at", json_string(PQgetvalue(r, i, 2)));
+                json_array_append_new(list, d);
+        }
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:s,s:o}", "app", call->name, "domains", list));
+}
+
+/* GET /domains/allowed?domain=NAME: 200 when NAME is served by the
+ * platform (an app's custom domain, or <app>.<base domain> of an app that
+ * exists), else 404.  It is the `ask` endpoint of caddy's on-demand TLS
+ * (caddy asks it before getting a certificate for a name a client sent),
+ * so a public ACME issuer is asked only for names of apps.  It answers
+ * without a token (caddy sends none) and says no more than DNS does. */
+void api_domains_allowed(struct api_call *call)
+{
+        const char *q = ad_httpd_query(call->req, "domain");
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *base = call->api->ingress.base_domain;
+        char host[AD_HOSTNAME_MAX + 1], label[AD_HOSTNAME_MAX + 1] = "";
+        size_t hl, bl = strlen(base);
+        ad_db *db;
+
+        if (q == NULL || ad_hostname_normalize(host, q, strlen(q), &err) < 0) {
+                ad_httpd_reply_error(call->reply, 400, "invalid_request",
+                                     "give ?domain=<host name>%s%s", err ? ": " : "",
+                                     err ? ad_error_message(err) : "");
+                return;
+        }
+        hl = strlen(host);
+        if (hl > bl + 1 && host[hl - bl - 1] == '.' && strcmp(host + hl - bl, base) == 0)
+                snprintf(label, sizeof(label), "%.*s", (int)(hl - bl - 1), host);
+        if ((db = api_db_get(call)) == NULL)
+                return;
+        if (ad_db_exec(db, &r,
+                       "SELECT app_name FROM domains WHERE hostname = $1 UNION ALL "
+                       "SELECT name FROM apps WHERE name = $2 LIMIT 1",
+                       2, (const char *[]){ host, label }, &err) < 0) {
+                api_reply_error(call, "cannot read domains", err);
+                return;
+        }
+        if (PQntuples(r) == 0) {
+                ad_httpd_reply_error(call->reply, 404, "not_found", "%s is not an app's host name",
+                                     host);
+                return;
+        }
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:s,s:s}", "domain", host, "app", PQgetvalue(r, 0, 0)));
+}
