@@ -10,15 +10,11 @@
 #include "api.h"
 
 static const char *const api_keys[] = {
-        "api.max_body_bytes",
-        "api.allow_local_sources",
-        "api.db_pool_size",
-        "api.tokens",
-        "secrets.key",
-        "api.clone_allowlist",
-        "engine.socket",
-        "api.config_readers",
-        NULL,
+        "api.max_body_bytes",  "api.allow_local_sources",
+        "api.db_pool_size",    "api.tokens",
+        "secrets.key",         "secrets.old_keys",
+        "api.clone_allowlist", "engine.socket",
+        "api.config_readers",  NULL,
 };
 
 /* The body limit must be known before ad_service_start() starts the HTTP
@@ -91,7 +87,9 @@ static int configure(struct api *api, ad_error_t *err)
                 return ad_error_wrap(err, "key `api.clone_allowlist`");
         api->max_body = (size_t)max_body;
         if (*key) {
-                ret = ad_secret_key_parse(&api->key, key, err);
+                ret = ad_secret_keyring_parse(
+                        &api->keys, key, ad_config_string(api->svc.cfg, "secrets.old_keys", ""),
+                        err);
                 if (ret < 0)
                         return ad_error_wrap(err, "secrets.key");
                 api->have_key = true;
@@ -130,6 +128,8 @@ int main(int argc, char **argv)
         ad_error_t err = NULL;
         int ret;
 
+        if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
+                return api_secrets_main(argc, argv);
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;

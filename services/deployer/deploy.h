@@ -23,7 +23,7 @@
                 "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
                 "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
                 "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
-                "deployer.max_replicas", "registry.insecure", "secrets.key",                       \
+                "deployer.max_replicas", "registry.insecure", "secrets.key", "secrets.old_keys",   \
                 "deployer.read_only_rootfs"
 
 struct deployer {
@@ -48,8 +48,8 @@ struct deployer {
         long max_replicas; /* most containers one deployment may ask for */
         bool registry_insecure;
         bool have_key;
-        struct ad_secret_key key;
-        struct k8s_backend *k8s; /* deployer.backend: kubernetes; NULL: the engine */
+        struct ad_secret_keyring keys; /* secrets.key, then secrets.old_keys */
+        struct k8s_backend *k8s;       /* deployer.backend: kubernetes; NULL: the engine */
 };
 
 /* Reads the deployer's configuration (and the ingress's). */
