@@ -23,6 +23,12 @@
 #                       Unset or 1: one node, `nats`.
 #   AD_STACK_SERVERS="nats postgres"  start only these servers (tests that
 #                       need a private NATS and/or PostgreSQL); default: all.
+#   AD_FIREWALL=auto|on|off  egress rules for the engine's bridges
+#                       (scripts/firewall.sh): containers cannot reach
+#                       169.254.0.0/16 nor this stack's ports on the host.
+#                       auto (default): when root with iptables, a failure
+#                       is a warning; on: a failure stops `up`.  The
+#                       AD_EGRESS_* variables of firewall.sh apply.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -607,6 +613,7 @@ cmd_up() {
     ad_log "$name: ready (pid $pid)"
   done
   if selected postgres; then setup_postgres; fi
+  firewall_up
 
   write_env
   ad_log "stack up in $((SECONDS - t0))s; state in $STATE"
@@ -625,9 +632,29 @@ stop_server() {
   rm -f "$RUNDIR/$name.pid"
 }
 
+# The egress rules (scripts/firewall.sh), protecting every port of this
+# stack but the ingress's (apps may call other apps through it).
+firewall_up() {
+  local mode=${AD_FIREWALL:-auto} key ports=()
+  [[ $mode == off ]] && return 0
+  if [[ $mode == auto ]] && { ((EUID != 0)) || ! command -v iptables >/dev/null; }; then
+    ad_log "firewall: not root or no iptables, containers' egress is not restricted"
+    return 0
+  fi
+  for key in "${!PORT[@]}"; do
+    [[ $key == INGRESS_HTTP_PORT || $key == INGRESS_HTTPS_PORT ]] || ports+=("${PORT[$key]}")
+  done
+  if ! AD_STATE_DIR=$STATE AD_FIREWALL_HOST_PORTS="${ports[*]} ${AD_FIREWALL_HOST_PORTS:-}" \
+    "$here/firewall.sh" up; then
+    [[ $mode == on ]] && ad_die "firewall: the egress rules could not be installed"
+    ad_log "firewall: WARNING: the egress rules could not be installed"
+  fi
+}
+
 cmd_down() {
   local purge=0 name pid i all
   [[ ${1:-} == --purge ]] && purge=1
+  [[ ${AD_FIREWALL:-auto} == off ]] || AD_STATE_DIR=$STATE "$here/firewall.sh" down || true
   # Whatever mode the servers were started in.
   mapfile -t all < <(every_server | tr ' ' '\n')
   for ((i = ${#all[@]} - 1; i >= 0; i--)); do
