@@ -17,7 +17,9 @@
 # `down` removes exactly what `up` added.  iptables only (the nf_tables or
 # legacy backend, whichever `iptables` is); IPv4 only.
 #
-# Usage: firewall.sh up | down | status
+# Usage: firewall.sh up | down | status | run
+#   run: up, then wait; down on SIGTERM (the compose deployment's `egress`
+#   service: the rules live as long as the service)
 # Environment:
 #   AD_FIREWALL_ID          names the chains (default: from AD_STATE_DIR), so
 #                           several stacks on one host each keep their own
@@ -134,12 +136,20 @@ cmd_status() {
   iptables -S "$FWD" && iptables -S "$IN"
 }
 
+cmd_run() {
+  cmd_up
+  trap 'cmd_down; exit 0' TERM INT
+  sleep infinity &
+  wait
+}
+
 case ${1:-} in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+run) cmd_run ;;
 *)
-  echo "usage: firewall.sh up | down | status" >&2
+  echo "usage: firewall.sh up | down | status | run" >&2
   exit 2
   ;;
 esac

@@ -19,7 +19,7 @@ SERVICES=(coordinator analyzer builder provisioner deployer api)
 binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
 cmd_up() {
-  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var db_var
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
@@ -43,9 +43,12 @@ cmd_up() {
     else
       http_port=0
     fi
-    # Each service's own NATS user (scripts/stack.sh), else the stack's URL.
+    # Each service's own NATS user and PostgreSQL role (scripts/stack.sh),
+    # else the stack's URLs.
     nats_var=AD_NATS_URL_${svc^^}
-    AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_HTTP_PORT=$http_port \
+    db_var=AD_DATABASE_URL_${svc^^}
+    AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_DATABASE_URL=${!db_var:-$AD_DATABASE_URL} \
+      AD_HTTP_PORT=$http_port \
       nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done

@@ -38,8 +38,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=$(ad_state_dir)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_USER=${AD_PG_USER:-appdeployer}
-PG_PASSWORD=${AD_PG_PASSWORD:-appdeployer}
 PG_DB=${AD_PG_DB:-appdeployer}
+# A PostgreSQL role per service, ad_<service>, each with its own generated
+# password (STATE/pg-users, mode 0600), logging in as itself and working as
+# the owner role PG_USER (docs/security.md); PG_USER's password is generated
+# too unless AD_PG_PASSWORD gives one.  No default password.
+PG_SERVICES=(api coordinator analyzer builder provisioner deployer)
 START_TIMEOUT=${AD_START_TIMEOUT:-60}
 STOP_TIMEOUT=${AD_STOP_TIMEOUT:-20}
 
@@ -368,16 +372,46 @@ ready_postgres() {
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[PG_PORT]}" -d postgres
 }
 # Role and database, created on every `up` when missing (cheap, idempotent).
+# pg_password NAME: the generated password of role NAME (PG_USER or a
+# service's ad_<service>), made once.
+pg_password() {
+  local name
+  if [[ ! -s $STATE/pg-users ]]; then
+    (umask 077 && for name in "$PG_USER" "${PG_SERVICES[@]/#/ad_}"; do
+      echo "$name=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    done >"$STATE/pg-users")
+  fi
+  if [[ $1 == "$PG_USER" && -n ${AD_PG_PASSWORD:-} ]]; then
+    printf '%s\n' "$AD_PG_PASSWORD"
+  else
+    sed -n "s/^$1=//p" "$STATE/pg-users"
+  fi
+}
+
 setup_postgres() {
-  local pw=${PG_PASSWORD//\'/\'\'}
-  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
-    -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<SQL || ad_die "postgres: creating role/database failed; see $LOGDIR/postgres.log"
-SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
-  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \gexec
-ALTER ROLE "$PG_USER" PASSWORD '$pw';
+  local pw svc sql
+  pw=$(pg_password "$PG_USER")
+  sql="SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \\gexec
+ALTER ROLE \"$PG_USER\" PASSWORD '${pw//\'/\'\'}';
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
-  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
-SQL
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \\gexec
+"
+  # Each service logs in as itself (pg_stat_activity names it; its password
+  # is revoked alone) and works as PG_USER, so what one creates (a
+  # migration's table) the others may use.
+  for svc in "${PG_SERVICES[@]}"; do
+    pw=$(pg_password "ad_$svc")
+    sql+="SELECT format('CREATE ROLE %I LOGIN', 'ad_$svc')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_$svc') \\gexec
+ALTER ROLE \"ad_$svc\" PASSWORD '${pw//\'/\'\'}';
+GRANT \"$PG_USER\" TO \"ad_$svc\";
+ALTER ROLE \"ad_$svc\" SET role = '$PG_USER';
+"
+  done
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
+    -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<<"$sql" ||
+    ad_die "postgres: creating roles/database failed; see $LOGDIR/postgres.log"
 }
 
 start_registry() {
@@ -476,7 +510,7 @@ ready_podman() {
 # --- commands --------------------------------------------------------------
 
 write_env() {
-  local urls="" i u
+  local urls="" i u svc
   # The platform key that seals app secrets: made once, readable by root
   # only, and read from its file (never copied into the env file).
   if [[ ! -s $STATE/secrets.key ]]; then
@@ -508,8 +542,14 @@ write_env() {
       printf 'export AD_NATS_REPLICAS=3\n'
     fi
     if selected postgres; then
+      # The owner's (tests, tools); AD_DATABASE_URL_<SERVICE> each
+      # service's own, which scripts/services.sh passes on.
       printf 'export AD_DATABASE_URL=%q\n' \
-        "postgresql://$PG_USER:$(urlencode "$PG_PASSWORD")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+        "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+      for svc in "${PG_SERVICES[@]}"; do
+        printf 'export AD_DATABASE_URL_%s=%q\n' "${svc^^}" \
+          "postgresql://ad_$svc:$(pg_password "ad_$svc")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+      done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
     selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"

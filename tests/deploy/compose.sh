@@ -53,6 +53,7 @@ cleanup() {
   local ids
   dump_logs
   "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || true
+  AD_FIREWALL_ID=$EGRESS_ID "$root/scripts/firewall.sh" down || true
   ids=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "label=app-deployer.app=$app" 2>/dev/null || true)
   [[ -z $ids ]] || podman --remote --url "$DOCKER_HOST" rm -f $ids >/dev/null 2>&1 || true
   podman --remote --url "$DOCKER_HOST" network rm -f "ad-net-$app" >/dev/null 2>&1 || true
@@ -77,7 +78,7 @@ done
 for u in API COORDINATOR ANALYZER BUILDER PROVISIONER DEPLOYER EXTERNAL; do
   export "NATS_PASSWORD_$u=$(openssl rand -hex 16)"
 done
-export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY
+export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY EGRESS_ID=compose$$
 SECRETS_KEY=$(openssl rand -hex 32)
 api=http://127.0.0.1:$API_PORT
 
@@ -96,11 +97,19 @@ echo "compose: up (project $COMPOSE_PROJECT_NAME)"
 }
 ad_wait_for "the API" 120 "" "$work/up.log" curl -fsS "$api/healthz" ||
   fail "the API did not answer /healthz within 120 s"
-for s in nats postgres registry caddy api coordinator analyzer builder provisioner deployer; do
+for s in egress nats postgres registry caddy api coordinator analyzer builder provisioner deployer; do
   state=$("${compose[@]}" ps -q "$s" | xargs -r podman --remote --url "$DOCKER_HOST" inspect \
     --format '{{.State.Status}}' 2>/dev/null || true)
   [[ $state == running ]] || fail "$s is '$state', not running"
 done
+# The egress service installed its rules (docs/security.md): link-local and
+# the platform's ports, for this project's id.
+if rules=$(iptables -S "ADFW-$EGRESS_ID" 2>/dev/null) && [[ $rules == *169.254.0.0/16* ]] &&
+  iptables -S "ADFW-$EGRESS_ID-in" | grep -q -- "--dport $POSTGRES_PORT "; then
+  echo "compose: egress rules ADFW-$EGRESS_ID in place"
+else
+  fail "the egress service did not install ADFW-$EGRESS_ID"
+fi
 
 
 echo "compose: deploying $app"
@@ -154,6 +163,8 @@ dump_logs
 "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || fail "docker-compose down"
 left=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "$project_label" | wc -l)
 ((left == 0)) || fail "$left platform containers left after down"
+# The egress service took its rules with it (SIGTERM: firewall.sh run).
+! iptables -S "ADFW-$EGRESS_ID" >/dev/null 2>&1 || fail "ADFW-$EGRESS_ID left after down"
 if ((failures)); then
   echo "compose: $failures failure(s)" >&2
   exit 1
