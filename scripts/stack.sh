@@ -78,6 +78,10 @@ init_paths() {
   CONTAINERS_CONF_FILE=$STATE/podman/containers.conf
   REGISTRIES_CONF_FILE=$STATE/podman/registries.conf
   CADDY_CA_FILE=$STATE/caddy/data/pki/authorities/local/root.crt
+  # caddy's admin API: a unix socket in a directory only root may enter, so
+  # only the services that drive it (root, on this host) reach it; no TCP
+  # port (docs/security.md).
+  CADDY_ADMIN_SOCK=$STATE/caddy/run/admin.sock
   MODE_FILE=$STATE/mode
 }
 
@@ -190,7 +194,7 @@ ports_of() {
   nats[0-9]) echo "NATS${1#nats}_PORT NATS${1#nats}_MONITOR_PORT NATS${1#nats}_CLUSTER_PORT" ;;
   postgres) echo PG_PORT ;;
   registry) echo REGISTRY_PORT ;;
-  caddy) echo CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;;
+  caddy) echo INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;; # admin API: a unix socket
   podman) echo ;;
   esac
 }
@@ -442,7 +446,11 @@ ready_registry() {
 
 start_caddy() {
   local dir=$STATE/caddy
-  mkdir -p "$dir/data" "$dir/config" "$dir/home"
+  ((${#CADDY_ADMIN_SOCK} < 100)) ||
+    ad_die "caddy admin socket path too long (${#CADDY_ADMIN_SOCK} chars): $CADDY_ADMIN_SOCK; use a shorter AD_STATE_DIR"
+  mkdir -p "$dir/data" "$dir/config" "$dir/home" "$dir/run"
+  chmod 0700 "$dir/run"
+  rm -f "$CADDY_ADMIN_SOCK"
   # - `apps`: plain HTTP ingress, routes are POSTed at runtime to
   #   /config/apps/http/servers/apps/routes. No automatic HTTPS there.
   # - `apps_tls`: HTTPS ingress, certificates issued on demand by caddy's
@@ -452,9 +460,10 @@ start_caddy() {
   # - install_trust=false: never touch the system trust store.
   # - persist=false: runtime routes are not autosaved; the platform
   #   re-applies its routes after a caddy restart.
+  # - admin on the unix socket; origins: requests over it say Host: localhost.
   cat >"$dir/caddy.json" <<EOF
 {
-  "admin": {"listen": "127.0.0.1:${PORT[CADDY_ADMIN_PORT]}", "config": {"persist": false}},
+  "admin": {"listen": "unix/$CADDY_ADMIN_SOCK", "origins": ["localhost"], "config": {"persist": false}},
   "storage": {"module": "file_system", "root": "$dir/data"},
   "apps": {
     "http": {
@@ -490,7 +499,7 @@ EOF
     XDG_CONFIG_HOME="$dir/config" caddy run --config "$dir/caddy.json"
 }
 ready_caddy() {
-  curl -fsS "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}/config/" &&
+  curl -fsS --unix-socket "$CADDY_ADMIN_SOCK" http://localhost/config/ &&
     (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTP_PORT]}") &&
     (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTPS_PORT]}")
 }
@@ -554,7 +563,7 @@ write_env() {
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
     selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
     if selected caddy; then
-      printf 'export AD_CADDY_ADMIN_URL=%q\n' "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}"
+      printf 'export AD_CADDY_ADMIN_URL=%q\n' "unix://$CADDY_ADMIN_SOCK"
       printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
       printf 'export AD_INGRESS_HTTPS_PORT=%q\n' "${PORT[INGRESS_HTTPS_PORT]}"
       printf 'export AD_INGRESS_CA_FILE=%q\n' "$CADDY_CA_FILE"
@@ -598,6 +607,13 @@ cmd_up() {
     ad_log "$name: not part of this stack's NATS mode, stopping"
     stop_server "$name" "$pid"
   done
+
+  # A caddy started with its admin API on a TCP port (before the unix
+  # socket): restart it with the socket.
+  if pid=$(server_pid caddy) && ! grep -q '"listen": "unix/' "$STATE/caddy/caddy.json" 2>/dev/null; then
+    ad_log "caddy: its admin API moves to a unix socket, restarting"
+    stop_server caddy "$pid"
+  fi
 
   # Ports of servers that already run are taken; others get fresh ones.
   for name in "${SERVERS[@]}"; do

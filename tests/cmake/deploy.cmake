@@ -11,3 +11,6 @@ add_dependencies(test_provision_deploy adprovisioner addeployer)
 # egress rules for a moment: run alone.
 add_test(NAME test_egress COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_egress.sh)
 set_tests_properties(test_egress PROPERTIES LABELS integration TIMEOUT 300 RUN_SERIAL TRUE)
+# caddy's admin API: a unix socket only root reaches, no TCP port.
+add_test(NAME test_caddy_admin COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_caddy_admin.sh)
+set_tests_properties(test_caddy_admin PROPERTIES LABELS integration TIMEOUT 60)

@@ -22,6 +22,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 unset AD_NATS_URL AD_DATABASE_URL AD_REGISTRY_ADDRESS AD_CADDY_ADMIN_URL AD_INGRESS_HTTP_PORT \
   AD_INGRESS_HTTPS_PORT AD_SECRETS_KEY AD_NATS_REPLICAS
 export DOCKER_HOST=unix://$AD_ENGINE_SOCKET ENGINE_SOCKET=$AD_ENGINE_SOCKET COMPOSE_PROJECT_NAME=adcompose$$
+# The platform image under a name of this run's own: the engine's store is
+# the machine's, and another run (CI, another checkout) builds
+# platform:latest from its own tree meanwhile.
+export PLATFORM_IMAGE=localhost/app-deployer/platform:compose$$
 compose=(docker-compose -f "$root/deploy/compose/compose.yaml")
 work=$(mktemp -d /tmp/adcompose.XXXXXX)
 failures=0 dumped=0
@@ -58,6 +62,7 @@ cleanup() {
   [[ -z $ids ]] || podman --remote --url "$DOCKER_HOST" rm -f $ids >/dev/null 2>&1 || true
   podman --remote --url "$DOCKER_HOST" network rm -f "ad-net-$app" >/dev/null 2>&1 || true
   [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
+  podman --remote --url "$DOCKER_HOST" rmi -f "$PLATFORM_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 app=compose-$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
@@ -70,7 +75,7 @@ cmake --build "$build/compose-release" -j "$(nproc)" >/dev/null
 echo "compose: images"
 bash "$root/deploy/compose/images.sh" "$build/compose-release/bin" 2>&1 | grep -v debconf || true
 
-for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT CADDY_ADMIN_PORT INGRESS_HTTP_PORT \
+for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT INGRESS_HTTP_PORT \
   INGRESS_HTTPS_PORT API_PORT; do
   ad_pick_port "$v"
   export "${v?}"
@@ -140,7 +145,7 @@ fi
 # What `down` must remove: the project's containers, counted by their label.
 project_label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
 up_count=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "$project_label" | wc -l)
-((up_count == 10)) || fail "$up_count containers carry $project_label, want 10"
+((up_count == 11)) || fail "$up_count containers carry $project_label, want 11 (ten services and egress)"
 
 echo "compose: scaling the deployer to 2"
 "${compose[@]}" up -d --scale deployer=2 >>"$work/up.log" 2>&1 || fail "up --scale deployer=2"

@@ -7,7 +7,8 @@
 #
 #   stack      the stack's rules are in place (`stack.sh up` installed them)
 #   blocked    169.254.169.254:80 (it answers on this machine), the stack's
-#              caddy admin, NATS, NATS monitor, PostgreSQL and registry ports
+#              NATS, NATS monitor, PostgreSQL and registry ports (caddy's
+#              admin API is a unix socket, no port)
 #              on the bridge's gateway, and a port bound to every address of
 #              the host (a platform port as compose's API_BIND=0.0.0.0 makes
 #              it), on the gateway and on the host's own address

@@ -888,7 +888,7 @@ static void deploy_v1(void **state)
         ad_envelope *prov, *exp;
         struct http_get g;
         json_t *j;
-        char cmd[600];
+        char cmd[2048];
         cleanup_free char *status = NULL;
         cleanup_free char *mem = NULL;
         char url[300];
@@ -954,32 +954,42 @@ static void deploy_v1(void **state)
          * platform ports on loopback (caddy's admin API, NATS, PostgreSQL,
          * the registry) are not the app's loopback. */
         {
-                const char *urls[] = { stack_env("AD_CADDY_ADMIN_URL"), stack_env("AD_NATS_URL"),
+                const char *caddy = stack_env("AD_CADDY_ADMIN_URL");
+                /* caddy's admin API on a unix socket (the stack's): the
+                 * socket must not be in the container either. */
+                bool caddy_unix = strncmp(caddy, "unix://", 7) == 0;
+                const char *urls[] = { stack_env("AD_NATS_URL"),
                                        strrchr(stack_env("AD_DATABASE_URL"), '@'),
-                                       stack_env("AD_REGISTRY_ADDRESS") };
+                                       stack_env("AD_REGISTRY_ADDRESS"), caddy };
                 char ports[128] = "";
                 cleanup_free char *out = NULL;
 
                 for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
                         const char *c = strrchr(urls[i], ':');
                         size_t n = strlen(ports);
+
+                        if (urls[i] == caddy && caddy_unix)
+                                continue;
                         snprintf(ports + n, sizeof(ports) - n, "%s%.*s", n ? "," : "",
                                  (int)strspn(c + 1, "0123456789"), c + 1);
                 }
                 snprintf(
                         cmd, sizeof(cmd),
                         "podman --remote --url unix://%s exec %s python3 -c \""
-                        "import socket\n"
+                        "import os, socket\n"
                         "for p in [%s]:\n"
                         "  s = socket.socket(); s.settimeout(3)\n"
                         "  print('LEAK' if s.connect_ex(('127.0.0.1', p)) == 0 else 'blocked', p)\n"
+                        "for f in [%s%s%s]:\n"
+                        "  print('LEAK' if os.path.exists(f) else 'blocked', f)\n"
                         "for f in ['/app/x', '/etc/x', '/tmp/x']:\n"
                         "  try:\n"
                         "    open(f, 'w').close(); print('wrote', f)\n"
                         "  except OSError as e:\n"
                         "    print('readonly', f)\n"
                         "\"",
-                        stack_env("AD_ENGINE_SOCKET"), T.d1_container, ports);
+                        stack_env("AD_ENGINE_SOCKET"), T.d1_container, ports, caddy_unix ? "'" : "",
+                        caddy_unix ? caddy + 7 : "", caddy_unix ? "'" : "");
                 out = sh_out(cmd);
                 assert_non_null(out);
                 printf("%s", out);
