@@ -154,7 +154,7 @@ body=$(curl -fsS "$url")
 [[ $(q "SELECT kind || ' ' || config_version FROM deployments WHERE id = '$cfg_dep'") == "config 2" ]] ||
   fail "config release: $(q "SELECT kind, config_version FROM deployments WHERE id = '$cfg_dep'")"
 # Sealed at rest, in no log.
-[[ $(q "SELECT env->>'GREETING' FROM apps WHERE name = '$app'") == sealed:v1:* ]] ||
+[[ $(q "SELECT env->>'GREETING' FROM apps WHERE name = '$app'") == sealed:v2:* ]] ||
   fail "the value is not sealed in apps.env"
 if grep -rq 'hello world' "$AD_STATE_DIR/logs/services/"; then fail "the value is in a service log"; fi
 [[ $(curl -fsS "$api/apps/$app/config" | jq -c .names) == '["GREETING"]' ]] ||
