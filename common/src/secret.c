@@ -208,7 +208,7 @@ static unsigned char *make_aad(const char *id, const char *app, const char *name
         memcpy(aad, AAD_TAG, t);
         memcpy(aad + t, id, i);
         memcpy(aad + t + i, app, a);
-        memcpy(aad + t + i + a, name, n);
+        memcpy(aad + t + i + a, name, n + 1); /* its NUL is not part of the AAD */
         *len = t + i + a + n;
         return aad;
 }
