@@ -19,12 +19,13 @@ SERVICES=(coordinator analyzer builder provisioner deployer api)
 binary() { [[ $1 == api ]] && echo adapi || echo "ad$1"; }
 
 cmd_up() {
-  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var db_var
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var db_var no_key
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
   mkdir -p "$RUN" "$LOGS"
-  # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env.
+  # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env
+  # (passed to the API and the deployer only, below).
   export AD_API_ALLOW_LOCAL_SOURCES=true AD_ANALYZER_ALLOW_LOCAL_SOURCES=true \
     AD_BUILDER_ALLOW_LOCAL_SOURCES=true
   export AD_API_CLONE_ALLOWLIST=${AD_API_CLONE_ALLOWLIST:-${AD_CLONE_ALLOWLIST:-}} \
@@ -47,9 +48,12 @@ cmd_up() {
     # else the stack's URLs.
     nats_var=AD_NATS_URL_${svc^^}
     db_var=AD_DATABASE_URL_${svc^^}
+    # Only the API (seals) and the deployer (opens) get the secrets key.
+    no_key=()
+    [[ $svc == api || $svc == deployer ]] || no_key=(-u AD_SECRETS_KEY -u AD_SECRETS_OLD_KEYS)
     AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_DATABASE_URL=${!db_var:-$AD_DATABASE_URL} \
       AD_HTTP_PORT=$http_port \
-      nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
+      nohup env "${no_key[@]}" "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do

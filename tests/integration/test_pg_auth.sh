@@ -9,7 +9,9 @@
 #                others use); one service's password does not open another's
 #                role; a wrong one is refused
 #   in use       scripts/services.sh starts the six services, each connected
-#                as its own role (pg_stat_activity)
+#                as its own role (pg_stat_activity); and (docs/security.md,
+#                "Secrets keep their meaning") only the API and the deployer
+#                have AD_SECRETS_KEY in their environment
 # Usage: test_pg_auth.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: test_pg_auth.sh BIN_DIR}
@@ -88,6 +90,13 @@ if AD_ENGINE_SOCKET=/nonexistent.sock bash "$root/scripts/services.sh" up "$bin"
   roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
   [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
     ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
+  with_key=""
+  for svc in "${services[@]}"; do
+    pid=$(cat "$AD_STATE_DIR/run/services/$svc.pid")
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_SECRETS_KEY=' && with_key+="$svc "
+  done
+  [[ $with_key == "api deployer " ]] && ok "in use: only the API and the deployer hold the secrets key" ||
+    fail "in use: the secrets key is in the environment of: $with_key"
 else
   fail "in use: scripts/services.sh up failed"
   tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
