@@ -17,6 +17,18 @@ ad_die() {
   exit 1
 }
 
+# ad_caddy_admin PATH [CURL_ARGS...]: a request to caddy's admin API at
+# AD_CADDY_ADMIN_URL, http://HOST:PORT or unix:///SOCKET (the stack's).
+ad_caddy_admin() {
+  local path=$1
+  shift
+  if [[ ${AD_CADDY_ADMIN_URL:?} == unix://* ]]; then
+    curl --unix-socket "${AD_CADDY_ADMIN_URL#unix://}" "$@" "http://localhost$path"
+  else
+    curl "$@" "$AD_CADDY_ADMIN_URL$path"
+  fi
+}
+
 ad_state_dir() { printf '%s\n' "${AD_STATE_DIR:-$AD_REPO_ROOT/.stack}"; }
 
 # Cache shared by every state dir (the base rootfs tar is ~180 MB and the

@@ -25,13 +25,14 @@ started_ready() {
 }
 
 cmd_up() {
-  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var
+  local bin=${1:-$AD_REPO_ROOT/build/bin} svc pid http_port api_port i nats_var db_var no_key
   local -A offset=()
   [[ -f $STATE/env ]] || ad_die "no stack in $STATE: run scripts/stack.sh up first"
   # shellcheck disable=SC1091
   . "$STATE/env"
   mkdir -p "$RUN" "$LOGS"
-  # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env.
+  # AD_SECRETS_KEY, the key that seals env values, comes from the stack's env
+  # (passed to the API and the deployer only, below).
   export AD_API_ALLOW_LOCAL_SOURCES=true AD_ANALYZER_ALLOW_LOCAL_SOURCES=true \
     AD_BUILDER_ALLOW_LOCAL_SOURCES=true
   export AD_API_CLONE_ALLOWLIST=${AD_API_CLONE_ALLOWLIST:-${AD_CLONE_ALLOWLIST:-}} \
@@ -50,13 +51,19 @@ cmd_up() {
     else
       http_port=0
     fi
-    # Each service's own NATS user (scripts/stack.sh), else the stack's URL.
+    # Each service's own NATS user and PostgreSQL role (scripts/stack.sh),
+    # else the stack's URLs.
     nats_var=AD_NATS_URL_${svc^^}
+    db_var=AD_DATABASE_URL_${svc^^}
+    # Only the API (seals) and the deployer (opens) get the secrets key.
+    no_key=()
+    [[ $svc == api || $svc == deployer ]] || no_key=(-u AD_SECRETS_KEY -u AD_SECRETS_OLD_KEYS)
     # The log is appended to across runs: only what this start writes
     # counts, or an earlier run's "ready" line would pass for this one's.
     offset[$svc]=$(stat -c %s "$LOGS/$svc.log" 2>/dev/null || echo 0)
-    AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_HTTP_PORT=$http_port \
-      nohup "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
+    AD_NATS_URL=${!nats_var:-$AD_NATS_URL} AD_DATABASE_URL=${!db_var:-$AD_DATABASE_URL} \
+      AD_HTTP_PORT=$http_port \
+      nohup env "${no_key[@]}" "$bin/$(binary "$svc")" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do

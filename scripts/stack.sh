@@ -23,6 +23,12 @@
 #                       Unset or 1: one node, `nats`.
 #   AD_STACK_SERVERS="nats postgres"  start only these servers (tests that
 #                       need a private NATS and/or PostgreSQL); default: all.
+#   AD_FIREWALL=auto|on|off  egress rules for the engine's bridges
+#                       (scripts/firewall.sh): containers cannot reach
+#                       169.254.0.0/16 nor this stack's ports on the host.
+#                       auto (default): when root with iptables, a failure
+#                       is a warning; on: a failure stops `up`.  The
+#                       AD_EGRESS_* variables of firewall.sh apply.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,8 +38,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=$(ad_state_dir)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_USER=${AD_PG_USER:-appdeployer}
-PG_PASSWORD=${AD_PG_PASSWORD:-appdeployer}
 PG_DB=${AD_PG_DB:-appdeployer}
+# A PostgreSQL role per service, ad_<service>, each with its own generated
+# password (STATE/pg-users, mode 0600), logging in as itself and working as
+# the owner role PG_USER (docs/security.md); PG_USER's password is generated
+# too unless AD_PG_PASSWORD gives one.  No default password.
+PG_SERVICES=(api coordinator analyzer builder provisioner deployer)
 START_TIMEOUT=${AD_START_TIMEOUT:-60}
 STOP_TIMEOUT=${AD_STOP_TIMEOUT:-20}
 
@@ -68,6 +78,10 @@ init_paths() {
   CONTAINERS_CONF_FILE=$STATE/podman/containers.conf
   REGISTRIES_CONF_FILE=$STATE/podman/registries.conf
   CADDY_CA_FILE=$STATE/caddy/data/pki/authorities/local/root.crt
+  # caddy's admin API: a unix socket in a directory only root may enter, so
+  # only the services that drive it (root, on this host) reach it; no TCP
+  # port (docs/security.md).
+  CADDY_ADMIN_SOCK=$STATE/caddy/run/admin.sock
   MODE_FILE=$STATE/mode
 }
 
@@ -180,7 +194,7 @@ ports_of() {
   nats[0-9]) echo "NATS${1#nats}_PORT NATS${1#nats}_MONITOR_PORT NATS${1#nats}_CLUSTER_PORT" ;;
   postgres) echo PG_PORT ;;
   registry) echo REGISTRY_PORT ;;
-  caddy) echo CADDY_ADMIN_PORT INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;;
+  caddy) echo INGRESS_HTTP_PORT INGRESS_HTTPS_PORT ;; # admin API: a unix socket
   podman) echo ;;
   esac
 }
@@ -375,16 +389,46 @@ ready_postgres() {
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[PG_PORT]}" -d postgres
 }
 # Role and database, created on every `up` when missing (cheap, idempotent).
+# pg_password NAME: the generated password of role NAME (PG_USER or a
+# service's ad_<service>), made once.
+pg_password() {
+  local name
+  if [[ ! -s $STATE/pg-users ]]; then
+    (umask 077 && for name in "$PG_USER" "${PG_SERVICES[@]/#/ad_}"; do
+      echo "$name=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    done >"$STATE/pg-users")
+  fi
+  if [[ $1 == "$PG_USER" && -n ${AD_PG_PASSWORD:-} ]]; then
+    printf '%s\n' "$AD_PG_PASSWORD"
+  else
+    sed -n "s/^$1=//p" "$STATE/pg-users"
+  fi
+}
+
 setup_postgres() {
-  local pw=${PG_PASSWORD//\'/\'\'}
-  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
-    -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<SQL || ad_die "postgres: creating role/database failed; see $LOGDIR/postgres.log"
-SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
-  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \gexec
-ALTER ROLE "$PG_USER" PASSWORD '$pw';
+  local pw svc sql
+  pw=$(pg_password "$PG_USER")
+  sql="SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \\gexec
+ALTER ROLE \"$PG_USER\" PASSWORD '${pw//\'/\'\'}';
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
-  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
-SQL
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \\gexec
+"
+  # Each service logs in as itself (pg_stat_activity names it; its password
+  # is revoked alone) and works as PG_USER, so what one creates (a
+  # migration's table) the others may use.
+  for svc in "${PG_SERVICES[@]}"; do
+    pw=$(pg_password "ad_$svc")
+    sql+="SELECT format('CREATE ROLE %I LOGIN', 'ad_$svc')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_$svc') \\gexec
+ALTER ROLE \"ad_$svc\" PASSWORD '${pw//\'/\'\'}';
+GRANT \"$PG_USER\" TO \"ad_$svc\";
+ALTER ROLE \"ad_$svc\" SET role = '$PG_USER';
+"
+  done
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
+    -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<<"$sql" ||
+    ad_die "postgres: creating roles/database failed; see $LOGDIR/postgres.log"
 }
 
 start_registry() {
@@ -415,7 +459,11 @@ ready_registry() {
 
 start_caddy() {
   local dir=$STATE/caddy
-  mkdir -p "$dir/data" "$dir/config" "$dir/home"
+  ((${#CADDY_ADMIN_SOCK} < 100)) ||
+    ad_die "caddy admin socket path too long (${#CADDY_ADMIN_SOCK} chars): $CADDY_ADMIN_SOCK; use a shorter AD_STATE_DIR"
+  mkdir -p "$dir/data" "$dir/config" "$dir/home" "$dir/run"
+  chmod 0700 "$dir/run"
+  rm -f "$CADDY_ADMIN_SOCK"
   # - `apps`: plain HTTP ingress, routes are POSTed at runtime to
   #   /config/apps/http/servers/apps/routes. No automatic HTTPS there.
   # - `apps_tls`: HTTPS ingress, certificates issued on demand by caddy's
@@ -425,9 +473,10 @@ start_caddy() {
   # - install_trust=false: never touch the system trust store.
   # - persist=false: runtime routes are not autosaved; the platform
   #   re-applies its routes after a caddy restart.
+  # - admin on the unix socket; origins: requests over it say Host: localhost.
   cat >"$dir/caddy.json" <<EOF
 {
-  "admin": {"listen": "127.0.0.1:${PORT[CADDY_ADMIN_PORT]}", "config": {"persist": false}},
+  "admin": {"listen": "unix/$CADDY_ADMIN_SOCK", "origins": ["localhost"], "config": {"persist": false}},
   "storage": {"module": "file_system", "root": "$dir/data"},
   "apps": {
     "http": {
@@ -463,7 +512,7 @@ EOF
     XDG_CONFIG_HOME="$dir/config" caddy run --config "$dir/caddy.json"
 }
 ready_caddy() {
-  curl -fsS "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}/config/" &&
+  curl -fsS --unix-socket "$CADDY_ADMIN_SOCK" http://localhost/config/ &&
     (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTP_PORT]}") &&
     (exec 3<>"/dev/tcp/127.0.0.1/${PORT[INGRESS_HTTPS_PORT]}")
 }
@@ -483,7 +532,7 @@ ready_podman() {
 # --- commands --------------------------------------------------------------
 
 write_env() {
-  local urls="" i u
+  local urls="" i u svc
   # The platform key that seals app secrets: made once, readable by root
   # only, and read from its file (never copied into the env file).
   if [[ ! -s $STATE/secrets.key ]]; then
@@ -515,13 +564,19 @@ write_env() {
       printf 'export AD_NATS_REPLICAS=3\n'
     fi
     if selected postgres; then
+      # The owner's (tests, tools); AD_DATABASE_URL_<SERVICE> each
+      # service's own, which scripts/services.sh passes on.
       printf 'export AD_DATABASE_URL=%q\n' \
-        "postgresql://$PG_USER:$(urlencode "$PG_PASSWORD")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+        "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+      for svc in "${PG_SERVICES[@]}"; do
+        printf 'export AD_DATABASE_URL_%s=%q\n' "${svc^^}" \
+          "postgresql://ad_$svc:$(pg_password "ad_$svc")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+      done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
     selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
     if selected caddy; then
-      printf 'export AD_CADDY_ADMIN_URL=%q\n' "http://127.0.0.1:${PORT[CADDY_ADMIN_PORT]}"
+      printf 'export AD_CADDY_ADMIN_URL=%q\n' "unix://$CADDY_ADMIN_SOCK"
       printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
       printf 'export AD_INGRESS_HTTPS_PORT=%q\n' "${PORT[INGRESS_HTTPS_PORT]}"
       printf 'export AD_INGRESS_CA_FILE=%q\n' "$CADDY_CA_FILE"
@@ -565,6 +620,13 @@ cmd_up() {
     ad_log "$name: not part of this stack's NATS mode, stopping"
     stop_server "$name" "$pid"
   done
+
+  # A caddy started with its admin API on a TCP port (before the unix
+  # socket): restart it with the socket.
+  if pid=$(server_pid caddy) && ! grep -q '"listen": "unix/' "$STATE/caddy/caddy.json" 2>/dev/null; then
+    ad_log "caddy: its admin API moves to a unix socket, restarting"
+    stop_server caddy "$pid"
+  fi
 
   # Ports of servers that already run are taken; others get fresh ones.
   for name in "${SERVERS[@]}"; do
@@ -620,6 +682,7 @@ cmd_up() {
     ad_log "$name: ready (pid $pid)"
   done
   if selected postgres; then setup_postgres; fi
+  firewall_up
 
   write_env
   ad_log "stack up in $((SECONDS - t0))s; state in $STATE"
@@ -638,9 +701,29 @@ stop_server() {
   rm -f "$RUNDIR/$name.pid"
 }
 
+# The egress rules (scripts/firewall.sh), protecting every port of this
+# stack but the ingress's (apps may call other apps through it).
+firewall_up() {
+  local mode=${AD_FIREWALL:-auto} key ports=()
+  [[ $mode == off ]] && return 0
+  if [[ $mode == auto ]] && { ((EUID != 0)) || ! command -v iptables >/dev/null; }; then
+    ad_log "firewall: not root or no iptables, containers' egress is not restricted"
+    return 0
+  fi
+  for key in "${!PORT[@]}"; do
+    [[ $key == INGRESS_HTTP_PORT || $key == INGRESS_HTTPS_PORT ]] || ports+=("${PORT[$key]}")
+  done
+  if ! AD_STATE_DIR=$STATE AD_FIREWALL_HOST_PORTS="${ports[*]} ${AD_FIREWALL_HOST_PORTS:-}" \
+    "$here/firewall.sh" up; then
+    [[ $mode == on ]] && ad_die "firewall: the egress rules could not be installed"
+    ad_log "firewall: WARNING: the egress rules could not be installed"
+  fi
+}
+
 cmd_down() {
   local purge=0 name pid i all
   [[ ${1:-} == --purge ]] && purge=1
+  [[ ${AD_FIREWALL:-auto} == off ]] || AD_STATE_DIR=$STATE "$here/firewall.sh" down || true
   # Whatever mode the servers were started in.
   mapfile -t all < <(every_server | tr ' ' '\n')
   for ((i = ${#all[@]} - 1; i >= 0; i--)); do

@@ -20,8 +20,12 @@
 #define WRAP(ret, err, ...) (ad_error_wrap((err), __VA_ARGS__), (ret))
 
 struct ad_caddy {
-        char *base; /* admin URL without a trailing '/' */
+        char *base;   /* admin URL without a trailing '/' */
+        char *socket; /* the admin API's unix socket; NULL: TCP */
 };
+
+/* The Host caddy is told to accept on a unix socket (its admin "origins"). */
+#define CADDY_UNIX_BASE "http://localhost"
 
 static void http_response_freep(struct ad_http_response *r)
 {
@@ -34,13 +38,24 @@ int ad_caddy_open(ad_caddy **out, const char *admin_url, ad_error_t *err)
         ad_caddy *c;
         size_t n;
 
-        if (admin_url == NULL ||
-            (strncmp(admin_url, "http://", 7) != 0 && strncmp(admin_url, "https://", 8) != 0))
+        bool unix_socket = admin_url && strncmp(admin_url, "unix://", 7) == 0;
+
+        if (admin_url == NULL || (strncmp(admin_url, "http://", 7) != 0 &&
+                                  strncmp(admin_url, "https://", 8) != 0 && !unix_socket))
                 return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "caddy admin URL must be http(s)://HOST:PORT, got `%s`",
+                                     "caddy admin URL must be http(s)://HOST:PORT or "
+                                     "unix:///PATH, got `%.200s`",
                                      admin_url ? admin_url : "");
+        if (unix_socket && (admin_url[7] != '/' || admin_url[8] == '\0'))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "caddy admin URL: unix:// takes an absolute socket path "
+                                     "(unix:///run/caddy/admin.sock), got `%.200s`",
+                                     admin_url);
         c = calloc(1, sizeof(*c));
-        if (c == NULL || (c->base = strdup(admin_url)) == NULL) {
+        if (c == NULL || (c->base = strdup(unix_socket ? CADDY_UNIX_BASE : admin_url)) == NULL ||
+            (unix_socket && (c->socket = strdup(admin_url + 7)) == NULL)) {
+                if (c)
+                        free(c->base);
                 free(c);
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         }
@@ -56,6 +71,7 @@ void ad_caddy_close(ad_caddy *c)
         if (c == NULL)
                 return;
         free(c->base);
+        free(c->socket);
         free(c);
 }
 
@@ -123,6 +139,7 @@ static int caddy_call(ad_caddy *c, const char *method, const char *path, const j
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         }
         req.url = url;
+        req.unix_socket = c->socket;
         if (value) {
                 body = json_dumps(value, JSON_COMPACT);
                 if (body == NULL)

@@ -9,7 +9,9 @@
 const struct ad_config_key ingress_config[] = {
         { "engine.socket", AD_CONFIG_STRING, "/run/podman/podman.sock", 0, 0,
           "the container engine's Docker API socket", NULL },
-        { "caddy.admin_url", AD_CONFIG_URL, "http://127.0.0.1:2019", 0, 0, "caddy's admin API",
+        { "caddy.admin_url", AD_CONFIG_URL, "http://127.0.0.1:2019", 0, 0,
+          "caddy's admin API: `http://HOST:PORT`, or `unix:///PATH` for a unix socket (the "
+          "stack's; caddy then needs `\"origins\": [\"localhost\"]`)",
           NULL },
         { "caddy.server", AD_CONFIG_STRING, "apps", 0, 0, "caddy HTTP server that holds app routes",
           NULL },

@@ -30,8 +30,9 @@ podman image exists localhost/app-deployer/base:bookworm ||
 # A small build context: only what the Containerfiles copy.
 ctx=$(mktemp -d /tmp/adcompose-ctx.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/bin" "$ctx/deploy/compose"
+mkdir -p "$ctx/bin" "$ctx/deploy/compose" "$ctx/scripts"
 cp "$bin"/ad* "$ctx/bin/"
+cp "$root/scripts/firewall.sh" "$root/scripts/lib.sh" "$ctx/scripts/"
 cp -r "$here/files" "$ctx/deploy/compose/"
 
 build() {

@@ -74,7 +74,8 @@ struct api {
         const char *clone_allowlist; /* api.clone_allowlist (ad/netguard.h) */
         size_t max_body;             /* api.max_body_bytes */
         bool have_key;               /* secrets.key is set */
-        struct ad_secret_key key;
+        /* secrets.key (keys[0], seals) and secrets.old_keys (open only). */
+        struct ad_secret_keyring keys;
         struct api_pool *pool;
         /* The container engine, to show an app's containers and probe them
          * (engine.socket); NULL: replicas are shown as recorded. */
@@ -211,5 +212,9 @@ void api_apps_run(struct api_call *call);
 int api_relay_start(struct api *api, ad_error_t *err);
 void api_relay_stop(struct api *api);
 void api_relay_now(struct api *api, ad_db *db);
+
+/* `adapi secrets ...` (api_secrets.c): argv[1] is "secrets".  Returns the
+ * process's exit status. */
+int api_secrets_main(int argc, char **argv);
 
 #endif

@@ -606,8 +606,8 @@ void api_apps_config_value(struct api_call *call)
                                      call->name, call->key);
                 return;
         }
-        if (!call->api->have_key ||
-            ad_secret_open(&plain, &call->api->key, json_string_value(v), &err) < 0) {
+        if (!call->api->have_key || ad_secret_open(&plain, &call->api->keys, call->name, call->key,
+                                                   json_string_value(v), &err) < 0) {
                 ad_httpd_reply_error(call->reply, 500, "cannot_open",
                                      "the value of %s cannot be opened with this server's "
                                      "secrets.key",
@@ -650,8 +650,8 @@ void api_apps_config_patch(struct api_call *call)
         for (; sealed < patch->n_set; sealed++) {
                 appdeployer__v1__env_var__init(&vars[sealed]);
                 vars[sealed].name = patch->set[sealed].name;
-                if (ad_secret_seal(&vars[sealed].value, &call->api->key, patch->set[sealed].value,
-                                   &err) < 0) {
+                if (ad_secret_seal(&vars[sealed].value, &call->api->keys.keys[0], call->name,
+                                   patch->set[sealed].name, patch->set[sealed].value, &err) < 0) {
                         api_reply_error(call, "cannot seal a value", err);
                         goto out;
                 }

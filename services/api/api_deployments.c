@@ -187,7 +187,8 @@ static int seal_env(struct sealed_env *s, const struct api *api,
                 appdeployer__v1__env_var__init(&s->vars[i]);
                 s->ptrs[i] = &s->vars[i];
                 s->vars[i].name = dr->env[i].name;
-                if (ad_secret_seal(&s->vars[i].value, &api->key, dr->env[i].value, err) < 0)
+                if (ad_secret_seal(&s->vars[i].value, &api->keys.keys[0], dr->app, dr->env[i].name,
+                                   dr->env[i].value, err) < 0)
                         return ad_error_wrap(err, "env %s", dr->env[i].name);
                 s->n = i + 1;
         }
@@ -222,6 +223,11 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
         ref = PQgetvalue(r, 0, 3);
         /* Requests recorded before env fingerprints existed: not compared. */
         same_env = PQgetisnull(r, 0, 5) || strcmp(PQgetvalue(r, 0, 5), env_digest) == 0;
+        if (!same_env && api_deploy_request_env_same(dr, &call->api->keys, PQgetvalue(r, 0, 5),
+                                                     &same_env, &err) < 0) {
+                api_reply_error(call, "cannot fingerprint the env", err);
+                return -1;
+        }
         if (strcmp(app, dr->app) != 0 || strcmp(repo, dr->repo_url) != 0 ||
             strcmp(ref, dr->ref) != 0 || !same_env) {
                 snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
@@ -392,7 +398,7 @@ void api_deployments_create(struct api_call *call)
                 key = scoped;
         }
         /* accept_request() refused env without a key. */
-        if (api_deploy_request_env_digest(dr, &call->api->key, env_digest, &err) < 0) {
+        if (api_deploy_request_env_digest(dr, &call->api->keys.keys[0], env_digest, &err) < 0) {
                 api_reply_error(call, "cannot fingerprint the env", err);
                 return;
         }

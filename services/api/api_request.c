@@ -437,9 +437,9 @@ static int env_by_name(const void *a, const void *b)
                       (*(const struct api_env_var *const *)b)->name);
 }
 
-int api_deploy_request_env_digest(const struct api_deploy_request *req,
-                                  const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
-                                  ad_error_t *err)
+static int env_digest_with(const struct api_deploy_request *req,
+                           const unsigned char hkey[AD_SECRET_KEY_LEN],
+                           char out[API_ENV_DIGEST_LEN + 1], ad_error_t *err)
 {
         cleanup_free const struct api_env_var **sorted = NULL;
         cleanup_free unsigned char *data = NULL;
@@ -469,8 +469,7 @@ int api_deploy_request_env_digest(const struct api_deploy_request *req,
                 memcpy(data + at + n, sorted[i]->value, v);
                 at += n + v;
         }
-        if (HMAC(EVP_sha256(), key->bytes, (int)sizeof(key->bytes), data, len, mac, &mac_len) ==
-                    NULL ||
+        if (HMAC(EVP_sha256(), hkey, AD_SECRET_KEY_LEN, data, len, mac, &mac_len) == NULL ||
             mac_len * 2 != API_ENV_DIGEST_LEN) {
                 explicit_bzero(data, len);
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "cannot fingerprint the env");
@@ -478,6 +477,40 @@ int api_deploy_request_env_digest(const struct api_deploy_request *req,
         explicit_bzero(data, len);
         for (unsigned int i = 0; i < mac_len; i++)
                 snprintf(out + 2 * i, 3, "%02x", mac[i]);
+        return 0;
+}
+
+int api_deploy_request_env_digest(const struct api_deploy_request *req,
+                                  const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
+                                  ad_error_t *err)
+{
+        return env_digest_with(req, key->digest, out, err);
+}
+
+int api_deploy_request_env_same(const struct api_deploy_request *req,
+                                const struct ad_secret_keyring *ring, const char *stored,
+                                bool *same, ad_error_t *err)
+{
+        char d[API_ENV_DIGEST_LEN + 1];
+
+        *same = false;
+        if (*stored == '\0' || req->n_env == 0) {
+                *same = *stored == '\0' && req->n_env == 0;
+                return 0;
+        }
+        if (strlen(stored) != API_ENV_DIGEST_LEN)
+                return 0;
+        for (size_t i = 0; i < ring->n && !*same; i++) {
+                /* The derived key's fingerprint, then the configured key's. */
+                for (int legacy = 0; legacy < 2 && !*same; legacy++) {
+                        int ret = env_digest_with(
+                                req, legacy ? ring->keys[i].bytes : ring->keys[i].digest, d, err);
+
+                        if (ret < 0)
+                                return ret;
+                        *same = CRYPTO_memcmp(d, stored, API_ENV_DIGEST_LEN) == 0;
+                }
+        }
         return 0;
 }
 

@@ -44,7 +44,8 @@ struct api_deploy_request {
 int api_deploy_request_parse(struct api_deploy_request **out, const char *body, size_t len,
                              bool allow_local, const char **code, ad_error_t *err);
 
-/* A fingerprint of the request's env: HMAC-SHA256 under key of the
+/* A fingerprint of the request's env: HMAC-SHA256 under the key's
+ * fingerprint key (key->digest, derived apart from the sealing key) of the
  * variables sorted by name (name, NUL, value, NUL each), in hex; "" when
  * there are none.  Tells two requests' env apart without keeping the
  * values (they are secrets). */
@@ -52,6 +53,13 @@ int api_deploy_request_parse(struct api_deploy_request **out, const char *body, 
 int api_deploy_request_env_digest(const struct api_deploy_request *req,
                                   const struct ad_secret_key *key, char out[API_ENV_DIGEST_LEN + 1],
                                   ad_error_t *err);
+/* Whether stored (a recorded fingerprint) is the fingerprint of req's env
+ * under any key of ring: the current key's, an old key's (recorded before
+ * a rotation), or, for rows recorded before fingerprint keys were derived,
+ * the HMAC under the configured key itself. */
+int api_deploy_request_env_same(const struct api_deploy_request *req,
+                                const struct ad_secret_keyring *ring, const char *stored,
+                                bool *same, ad_error_t *err);
 
 /* API bearer tokens (api.tokens): "name:sha256hex[,name:sha256hex...]",
  * where sha256hex is the SHA-256 of the token in hex, so the tokens

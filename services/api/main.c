@@ -17,6 +17,7 @@ static const char *const api_keys[] = {
         "api.db_pool_size",
         "api.tokens",
         "secrets.key",
+        "secrets.old_keys",
         "api.clone_allowlist",
         "engine.socket",
         "api.config_readers",
@@ -112,7 +113,9 @@ static int configure(struct api *api, ad_error_t *err)
                 return ad_error_wrap(err, "key `api.clone_allowlist`");
         api->max_body = (size_t)max_body;
         if (*key) {
-                ret = ad_secret_key_parse(&api->key, key, err);
+                ret = ad_secret_keyring_parse(
+                        &api->keys, key, ad_config_string(api->svc.cfg, "secrets.old_keys", ""),
+                        err);
                 if (ret < 0)
                         return ad_error_wrap(err, "secrets.key");
                 api->have_key = true;
@@ -160,6 +163,8 @@ int main(int argc, char **argv)
         /* Operators' commands (teams, users, keys): no service starts. */
         if (argc > 1 && strcmp(argv[1], "admin") == 0)
                 return api_admin_main(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
+                return api_secrets_main(argc, argv);
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;

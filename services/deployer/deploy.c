@@ -81,7 +81,7 @@ static int build_env(struct deployer *dp, const Appdeployer__V1__DeployProvision
                                                      "secrets.key",
                                                      name);
                         }
-                        ret = ad_secret_open(&plain, &dp->key, value, err);
+                        ret = ad_secret_open(&plain, &dp->keys, pv->app_name, name, value, err);
                         if (ret < 0) {
                                 strv_free_secure(env);
                                 ad_error_wrap(err, "environment variable %s", name);

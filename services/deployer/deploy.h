@@ -23,7 +23,7 @@
                 "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
                 "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
                 "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
-                "deployer.max_replicas", "registry.insecure", "secrets.key",                       \
+                "deployer.max_replicas", "registry.insecure", "secrets.key", "secrets.old_keys",   \
                 "deployer.read_only_rootfs", "deployer.run_timeout_s",                             \
                 "deployer.run_max_output_bytes"
 
@@ -51,7 +51,7 @@ struct deployer {
         long run_max_output; /* bytes of its output kept */
         bool registry_insecure;
         bool have_key;
-        struct ad_secret_key key;
+        struct ad_secret_keyring keys; /* secrets.key, then secrets.old_keys */
         /* The Kubernetes client: loaded when deployer.backend is kubernetes,
          * or when apps may choose (deployer.app_backends) and kubernetes.*
          * names a cluster; NULL otherwise. */

@@ -156,7 +156,7 @@ static int collect_env(struct deployer *dp, const Appdeployer__V1__DeployProvisi
                                                      "%s is sealed but the deployer has no "
                                                      "secrets.key",
                                                      name);
-                        ret = ad_secret_open(&plain, &dp->key, value, err);
+                        ret = ad_secret_open(&plain, &dp->keys, pv->app_name, name, value, err);
                         if (ret < 0)
                                 return ad_error_wrap(err, "environment variable %s", name);
                         e->value = plain;

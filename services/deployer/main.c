@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         ad_bus_sub_free(runs);
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
-        explicit_bzero(&dp.key, sizeof(dp.key));
+        explicit_bzero(&dp.keys, sizeof(dp.keys));
         ad_caddy_close(dp.caddy);
         ad_engine_close(dp.engine);
         k8s_backend_free(dp.k8s);

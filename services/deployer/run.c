@@ -51,7 +51,8 @@ static void env_free(char **env)
 }
 
 /* "NAME=value" for each variable, sealed values opened. */
-static int open_env(struct deployer *dp, json_t *vars, char ***out, ad_error_t *err)
+static int open_env(struct deployer *dp, const char *app, json_t *vars, char ***out,
+                    ad_error_t *err)
 {
         char **env = calloc(json_object_size(vars) + 1, sizeof(*env));
         const char *name;
@@ -68,11 +69,13 @@ static int open_env(struct deployer *dp, json_t *vars, char ***out, ad_error_t *
                 if (value == NULL || strcmp(name, "PORT") == 0)
                         continue;
                 if (ad_secret_is_sealed(value)) {
-                        if (!dp->have_key || ad_secret_open(&plain, &dp->key, value, NULL) < 0) {
+                        if (!dp->have_key ||
+                            ad_secret_open(&plain, &dp->keys, app, name, value, NULL) < 0) {
                                 env_free(env);
                                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                                      "the value of %.60s cannot be opened with "
-                                                     "this deployer's secrets.key",
+                                                     "this deployer's keys (secrets.key, "
+                                                     "secrets.old_keys) for this app",
                                                      name);
                         }
                         value = plain;
@@ -160,7 +163,7 @@ static int run_command(struct deployer *dp, const char *app, const char *image, 
         snprintf(label, sizeof(label), "%s=%s", RUN_LABEL, app);
         ad_name_network(network, sizeof(network), app);
         remove_leftovers(dp, app);
-        ret = open_env(dp, vars, &env, err);
+        ret = open_env(dp, app, vars, &env, err);
         if (ret == 0)
                 ret = ad_engine_image_ensure(dp->engine, image, dp->registry_insecure, &pulled,
                                              err);
@@ -250,7 +253,7 @@ void run_serve(const char *subject, const void *data, size_t len, char **reply, 
             *command == '\0' || strlen(command) > RUN_COMMAND_MAX ||
             (vars && !json_is_object(vars)))
                 ret = ad_error_make(&err, AD_ERR_INVALID, 0, "not a valid run request");
-        else if (dp->k8s)
+        else if (dp->k8s_default)
                 ret = ad_error_make(&err, AD_ERR_UNSUPPORTED, 0,
                                     "one-off commands are not run on the kubernetes backend");
         else

@@ -79,7 +79,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                      dp->user);
         key = ad_config_string(cfg, "secrets.key", NULL);
         if (key && *key) {
-                ret = ad_secret_key_parse(&dp->key, key, err);
+                ret = ad_secret_keyring_parse(&dp->keys, key,
+                                              ad_config_string(cfg, "secrets.old_keys", ""), err);
                 if (ret < 0)
                         return ret;
                 dp->have_key = true;

@@ -16,3 +16,8 @@ add_test(NAME test_teams
 set_tests_properties(test_teams PROPERTIES LABELS integration TIMEOUT 180)
 ad_test(test_tokens_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tokens_request.c
         LIBS adapirequest adcommon LABELS unit)
+# `adapi secrets rotate` against a database of its own on the stack's PostgreSQL.
+ad_test(test_secrets_rotate SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_secrets_rotate.c
+        LIBS adcommon LABELS integration)
+add_dependencies(test_secrets_rotate adapi)
+set_tests_properties(test_secrets_rotate PROPERTIES TIMEOUT 120)

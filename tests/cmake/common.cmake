@@ -20,3 +20,8 @@ add_test(NAME config_doc
 set_tests_properties(config_doc PROPERTIES LABELS unit)
 ad_test(test_netguard SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_netguard.c LIBS adcommon LABELS unit)
 ad_test(test_nats_auth SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_nats_auth.c LIBS adcommon LABELS integration)
+# PostgreSQL: no default password, a role per service (scripts/stack.sh), on
+# a private stack.
+add_test(NAME test_pg_auth
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_pg_auth.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_pg_auth PROPERTIES LABELS integration TIMEOUT 180)

@@ -22,6 +22,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 unset AD_NATS_URL AD_DATABASE_URL AD_REGISTRY_ADDRESS AD_CADDY_ADMIN_URL AD_INGRESS_HTTP_PORT \
   AD_INGRESS_HTTPS_PORT AD_SECRETS_KEY AD_NATS_REPLICAS
 export DOCKER_HOST=unix://$AD_ENGINE_SOCKET ENGINE_SOCKET=$AD_ENGINE_SOCKET COMPOSE_PROJECT_NAME=adcompose$$
+# The platform image under a name of this run's own: the engine's store is
+# the machine's, and another run (CI, another checkout) builds
+# platform:latest from its own tree meanwhile.
+export PLATFORM_IMAGE=localhost/app-deployer/platform:compose$$
 compose=(docker-compose -f "$root/deploy/compose/compose.yaml")
 work=$(mktemp -d /tmp/adcompose.XXXXXX)
 failures=0 dumped=0
@@ -53,10 +57,12 @@ cleanup() {
   local ids
   dump_logs
   "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || true
+  AD_FIREWALL_ID=$EGRESS_ID "$root/scripts/firewall.sh" down || true
   ids=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "label=app-deployer.app=$app" 2>/dev/null || true)
   [[ -z $ids ]] || podman --remote --url "$DOCKER_HOST" rm -f $ids >/dev/null 2>&1 || true
   podman --remote --url "$DOCKER_HOST" network rm -f "ad-net-$app" >/dev/null 2>&1 || true
   [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
+  podman --remote --url "$DOCKER_HOST" rmi -f "$PLATFORM_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 app=compose-$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
@@ -69,7 +75,7 @@ cmake --build "$build/compose-release" -j "$(nproc)" >/dev/null
 echo "compose: images"
 bash "$root/deploy/compose/images.sh" "$build/compose-release/bin" 2>&1 | grep -v debconf || true
 
-for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT CADDY_ADMIN_PORT INGRESS_HTTP_PORT \
+for v in NATS_PORT POSTGRES_PORT REGISTRY_PORT INGRESS_HTTP_PORT \
   INGRESS_HTTPS_PORT API_PORT; do
   ad_pick_port "$v"
   export "${v?}"
@@ -77,7 +83,7 @@ done
 for u in API COORDINATOR ANALYZER BUILDER PROVISIONER DEPLOYER EXTERNAL; do
   export "NATS_PASSWORD_$u=$(openssl rand -hex 16)"
 done
-export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY
+export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY EGRESS_ID=compose$$
 SECRETS_KEY=$(openssl rand -hex 32)
 api=http://127.0.0.1:$API_PORT
 
@@ -96,11 +102,19 @@ echo "compose: up (project $COMPOSE_PROJECT_NAME)"
 }
 ad_wait_for "the API" 120 "" "$work/up.log" curl -fsS "$api/healthz" ||
   fail "the API did not answer /healthz within 120 s"
-for s in nats postgres registry caddy api coordinator analyzer builder provisioner deployer; do
+for s in egress nats postgres registry caddy api coordinator analyzer builder provisioner deployer; do
   state=$("${compose[@]}" ps -q "$s" | xargs -r podman --remote --url "$DOCKER_HOST" inspect \
     --format '{{.State.Status}}' 2>/dev/null || true)
   [[ $state == running ]] || fail "$s is '$state', not running"
 done
+# The egress service installed its rules (docs/security.md): link-local and
+# the platform's ports, for this project's id.
+if rules=$(iptables -S "ADFW-$EGRESS_ID" 2>/dev/null) && [[ $rules == *169.254.0.0/16* ]] &&
+  iptables -S "ADFW-$EGRESS_ID-in" | grep -q -- "--dport $POSTGRES_PORT "; then
+  echo "compose: egress rules ADFW-$EGRESS_ID in place"
+else
+  fail "the egress service did not install ADFW-$EGRESS_ID"
+fi
 
 
 echo "compose: deploying $app"
@@ -131,7 +145,7 @@ fi
 # What `down` must remove: the project's containers, counted by their label.
 project_label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
 up_count=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "$project_label" | wc -l)
-((up_count == 10)) || fail "$up_count containers carry $project_label, want 10"
+((up_count == 11)) || fail "$up_count containers carry $project_label, want 11 (ten services and egress)"
 
 echo "compose: scaling the deployer to 2"
 "${compose[@]}" up -d --scale deployer=2 >>"$work/up.log" 2>&1 || fail "up --scale deployer=2"
@@ -154,6 +168,8 @@ dump_logs
 "${compose[@]}" down -v --timeout 5 >/dev/null 2>&1 || fail "docker-compose down"
 left=$(podman --remote --url "$DOCKER_HOST" ps -aq --filter "$project_label" | wc -l)
 ((left == 0)) || fail "$left platform containers left after down"
+# The egress service took its rules with it (SIGTERM: firewall.sh run).
+! iptables -S "ADFW-$EGRESS_ID" >/dev/null 2>&1 || fail "ADFW-$EGRESS_ID left after down"
 if ((failures)); then
   echo "compose: $failures failure(s)" >&2
   exit 1

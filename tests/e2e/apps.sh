@@ -60,7 +60,7 @@ uri() { jq -rn --arg s "$1" '$s|@uri'; }
 containers_json() { # APP [ALL] -> the engine's containers labelled with the app
   engine "/containers/json?all=${2:-0}&filters=$(uri "{\"label\":[\"app-deployer.app=$1\"]}")"
 }
-route_exists() { curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$1" >/dev/null 2>&1; }
+route_exists() { ad_caddy_admin "/id/ad-route-$1" -fsS >/dev/null 2>&1; }
 network_exists() { engine "/networks/ad-$1" >/dev/null 2>&1; }
 registry_tags() { curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
 # status CODE of METHOD PATH [BODY]
@@ -234,7 +234,7 @@ body=$(curl -fsS "$url")
 [[ $(q "SELECT kind || ' ' || config_version FROM deployments WHERE id = '$cfg_dep'") == "config 2" ]] ||
   fail "config release: $(q "SELECT kind, config_version FROM deployments WHERE id = '$cfg_dep'")"
 # Sealed at rest, in no log.
-[[ $(q "SELECT env->>'GREETING' FROM apps WHERE name = '$app'") == sealed:v1:* ]] ||
+[[ $(q "SELECT env->>'GREETING' FROM apps WHERE name = '$app'") == sealed:v2:* ]] ||
   fail "the value is not sealed in apps.env"
 if grep -rq 'hello world' "$AD_STATE_DIR/logs/services/"; then fail "the value is in a service log"; fi
 [[ $(curl -fsS "$api/apps/$app/config" | jq -c .names) == '["GREETING"]' ]] ||

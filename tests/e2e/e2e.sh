@@ -48,7 +48,7 @@ engine() { curl -fsS --unix-socket "$AD_ENGINE_SOCKET" "http://d/v1.41$1"; }
 app_containers() { # APP -> number of containers (any state) labelled with the app
   engine "/containers/json?all=1&filters=$(printf '{"label":["app-deployer.app=%s"]}' "$1" | jq -sRr @uri)" | jq length
 }
-route_exists() { curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$1" >/dev/null 2>&1; }
+route_exists() { ad_caddy_admin "/id/ad-route-$1" -fsS >/dev/null 2>&1; }
 network_exists() { engine "/networks/ad-$1" >/dev/null 2>&1; }
 registry_tags() { curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
 

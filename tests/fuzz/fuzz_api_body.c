@@ -39,11 +39,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         abort();
                         {
                                 /* The Idempotency-Key comparison's fingerprint. */
-                                struct ad_secret_key key = { { 0 } };
+                                struct ad_secret_key key;
                                 char digest[API_ENV_DIGEST_LEN + 1];
+
+                                struct ad_secret_keyring ring;
+                                bool same = false;
+
+                                memset(&key, 0, sizeof(key));
 
                                 if (api_deploy_request_env_digest(req, &key, digest, NULL) < 0 ||
                                     strlen(digest) != (req->n_env ? API_ENV_DIGEST_LEN : 0))
+                                        abort();
+                                /* A fingerprint matches its own request. */
+                                ad_secret_keyring_of(&ring, &key);
+                                if (api_deploy_request_env_same(req, &ring, digest, &same, NULL) <
+                                            0 ||
+                                    !same)
                                         abort();
                         }
                         api_deploy_request_free(req);

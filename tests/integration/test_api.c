@@ -365,13 +365,23 @@ static void test_post_publishes_sealed_event(void **state)
         assert_int_equal(env->requested->n_env, 2);
         for (size_t i = 0; i < env->requested->n_env; i++) {
                 Appdeployer__V1__EnvVar *v = env->requested->env[i];
+                struct ad_secret_keyring ring;
                 char *plain = NULL;
                 ad_error_t err = NULL;
 
                 /* Sealed on the bus: never the plain text. */
                 assert_true(ad_secret_is_sealed(v->value));
                 assert_null(strstr(v->value, "hunter2"));
-                assert_int_equal(ad_secret_open(&plain, &fx.key, v->value, &err), 0);
+                ad_secret_keyring_of(&ring, &fx.key);
+                /* Bound to its app and variable: not openable as another. */
+                assert_true(ad_secret_open(&plain, &ring, "other-shop", v->name, v->value, &err) <
+                            0);
+                ad_error_release(&err);
+                assert_true(ad_secret_open(&plain, &ring, "sealed-shop", "OTHER", v->value, &err) <
+                            0);
+                ad_error_release(&err);
+                assert_int_equal(
+                        ad_secret_open(&plain, &ring, "sealed-shop", v->name, v->value, &err), 0);
                 if (strcmp(v->name, "API_TOKEN") == 0) {
                         assert_string_equal(plain, "hunter2-plain-text");
                         found = true;

@@ -5,7 +5,9 @@
  *   deploy_v1            deploy.built -> provisioned -> exposed; the URL serves
  *                        v1 through caddy (HTTP and HTTPS); the container runs
  *                        as 10001 with no capabilities, no-new-privileges, its
- *                        memory limit, a sealed env value opened
+ *                        memory limit, a sealed env value opened: one sealed
+ *                        under an old key, then re-sealed by `adapi secrets
+ *                        rotate`, the deployer knowing only the new key
  *   redelivery_reuses    the same deployment provisioned again: same container
  *   garbage_terminated   bytes that are not an event are dropped with a warning
  *   redeploy_no_downtime v2 while two clients poll every 50 ms (keep-alive, and a
@@ -15,6 +17,8 @@
  *                        and what the health check saw; v2 still serves; no
  *                        container left
  *   missing_image_fails  an image the registry lacks: deploy.failed, not retried
+ *   moved_secret_fails   a sealed value copied to another variable does not
+ *                        open: deploy.failed, no container
  *   caddy_down_retried   caddy unreachable: NAKed, then deploy.failed
  *                        {retryable} after provisioner.max_attempts
  *   compensate_deploy    removes the container; the route goes back to an older
@@ -71,8 +75,10 @@ static struct {
         char host[256];
         char route_id[80];
         char network[80];
-        char key_hex[65];
-        struct ad_secret_key key;
+        char key_hex[65], old_key_hex[65];
+        struct ad_secret_key key;    /* the current key: the deployer's only one */
+        char *secret_sealed;         /* SECRET_X as `adapi secrets rotate` re-sealed it */
+        const char *secret_override; /* SECRET_X's value instead, when set */
         ad_bus *bus;
         ad_bus_sub *sub;
         char durable[64];
@@ -81,7 +87,7 @@ static struct {
         ad_caddy *caddy;
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
-                d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1];
+                d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
         char *subjects[MAX_EVENTS];
@@ -231,17 +237,13 @@ static void publish_built_replicas(const char *deployment_id, const char *image,
         Appdeployer__V1__EnvVar greeting = APPDEPLOYER__V1__ENV_VAR__INIT;
         Appdeployer__V1__EnvVar secret = APPDEPLOYER__V1__ENV_VAR__INIT;
         Appdeployer__V1__EnvVar *env[] = { &greeting, &secret };
-        cleanup_free char *sealed = NULL;
-        ad_error_t err = NULL;
         char id[AD_UUID_LEN + 1];
         ad_envelope e;
 
-        if (ad_secret_seal(&sealed, &T.key, SECRET_PLAIN, &err) < 0)
-                fail_msg("seal: %s", ad_error_message(err));
         greeting.name = (char *)"GREETING";
         greeting.value = (char *)"hello";
         secret.name = (char *)"SECRET_X";
-        secret.value = sealed;
+        secret.value = (char *)(T.secret_override ? T.secret_override : T.secret_sealed);
         res.cpu = 0.5;
         res.memory_mb = 96;
         res.replicas = replicas;
@@ -579,6 +581,61 @@ static int build_image(const char *tag_ref, const char *dockerfile_tail)
 
 static int group_teardown(void **state);
 
+/* The app's config as an older key sealed it (the app's row, as the
+ * coordinator writes it), re-sealed by `adapi secrets rotate` under the
+ * current key: T.secret_sealed is what the rotation stored, and the deployer
+ * is given the current key only. */
+static int rotate_app_secret(void)
+{
+        struct ad_secret_key old;
+        cleanup_free char *sealed = NULL;
+        cleanup_pgresult PGresult *r = NULL;
+        ad_error_t err = NULL;
+        json_t *env;
+        char *text;
+        int rc;
+
+        if (ad_secret_key_parse(&old, T.old_key_hex, &err) < 0 ||
+            ad_secret_seal(&sealed, &old, T.app, "SECRET_X", SECRET_PLAIN, &err) < 0)
+                return -1;
+        env = json_pack("{s:s}", "SECRET_X", sealed);
+        text = json_dumps(env, JSON_COMPACT);
+        json_decref(env);
+        {
+                const char *p[] = { T.app, text };
+
+                rc = ad_db_exec(T.db, NULL, "INSERT INTO apps (name, env) VALUES ($1, $2::jsonb)",
+                                2, p, &err);
+        }
+        free(text);
+        if (rc < 0) {
+                fprintf(stderr, "insert app: %s\n", ad_error_message(err));
+                return -1;
+        }
+        rc = sh("env AD_SECRETS_KEY=%s AD_SECRETS_OLD_KEYS=%s AD_DATABASE_URL='%s' "
+                "%s/bin/adapi secrets rotate --app %s >&2",
+                T.key_hex, T.old_key_hex, stack_env("AD_DATABASE_URL"), AD_BINARY_DIR, T.app);
+        if (rc != 0) {
+                fprintf(stderr, "adapi secrets rotate exited %d\n", rc);
+                return -1;
+        }
+        {
+                const char *p[] = { T.app };
+
+                if (ad_db_exec(T.db, &r, "SELECT env->>'SECRET_X' FROM apps WHERE name = $1", 1, p,
+                               &err) < 0 ||
+                    PQntuples(r) != 1)
+                        return -1;
+        }
+        T.secret_sealed = strdup(PQgetvalue(r, 0, 0));
+        if (!ad_secret_is_current(T.secret_sealed, &T.key) ||
+            strcmp(T.secret_sealed, sealed) == 0) {
+                fprintf(stderr, "the rotation did not re-seal SECRET_X under the current key\n");
+                return -1;
+        }
+        return 0;
+}
+
 static int setup_all(void)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
@@ -603,6 +660,7 @@ static int setup_all(void)
         ad_uuid_v4(T.d5);
         ad_uuid_v4(T.d6);
         ad_uuid_v4(T.d7);
+        ad_uuid_v4(T.d8);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -619,6 +677,12 @@ static int setup_all(void)
                 snprintf(T.key_hex + 2 * i, 3, "%02x", raw[i]);
         if (ad_secret_key_parse(&T.key, T.key_hex, &err) < 0)
                 return -1;
+        ur = fopen("/dev/urandom", "r");
+        if (ur == NULL || fread(raw, 1, sizeof(raw), ur) != sizeof(raw))
+                return -1;
+        fclose(ur);
+        for (int i = 0; i < 32; i++)
+                snprintf(T.old_key_hex + 2 * i, 3, "%02x", raw[i]);
 
         if (ad_bus_connect(&T.bus, stack_env("AD_NATS_URL"), "test_provision_deploy", &err) < 0 ||
             ad_bus_ensure_stream(T.bus, 1, &err) < 0 ||
@@ -637,6 +701,8 @@ static int setup_all(void)
         cc.AckPolicy = js_AckExplicit;
         cc.DeliverPolicy = js_DeliverNew;
         if (js_AddConsumer(&ci, ad_bus_js(T.bus), AD_STREAM_NAME, &cc, NULL, &jerr) != NATS_OK)
+                return -1;
+        if (rotate_app_secret() < 0)
                 return -1;
         jsConsumerInfo_Destroy(ci);
         if (ad_bus_bind(&T.sub, T.bus, T.durable, "deploy.>", &err) < 0)
@@ -724,7 +790,7 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7 };
+        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -773,6 +839,11 @@ static int group_teardown(void **state)
                                    NULL);
                         ad_db_exec(T.db, NULL, "DELETE FROM deployments WHERE id = $1", 1, p, NULL);
                 }
+                {
+                        const char *p[] = { T.app };
+
+                        ad_db_exec(T.db, NULL, "DELETE FROM apps WHERE name = $1", 1, p, NULL);
+                }
                 for (size_t i = 0; i < T.n_published; i++) {
                         const char *p[] = { T.published[i] };
 
@@ -795,6 +866,7 @@ static int group_teardown(void **state)
                 fprintf(stderr, "service logs kept in %s\n", T.dir);
         else
                 sh("rm -rf %s", T.dir);
+        free(T.secret_sealed);
         curl_global_cleanup();
         return 0;
 }
@@ -816,7 +888,7 @@ static void deploy_v1(void **state)
         ad_envelope *prov, *exp;
         struct http_get g;
         json_t *j;
-        char cmd[600];
+        char cmd[2048];
         cleanup_free char *status = NULL;
         cleanup_free char *mem = NULL;
         char url[300];
@@ -882,32 +954,42 @@ static void deploy_v1(void **state)
          * platform ports on loopback (caddy's admin API, NATS, PostgreSQL,
          * the registry) are not the app's loopback. */
         {
-                const char *urls[] = { stack_env("AD_CADDY_ADMIN_URL"), stack_env("AD_NATS_URL"),
+                const char *caddy = stack_env("AD_CADDY_ADMIN_URL");
+                /* caddy's admin API on a unix socket (the stack's): the
+                 * socket must not be in the container either. */
+                bool caddy_unix = strncmp(caddy, "unix://", 7) == 0;
+                const char *urls[] = { stack_env("AD_NATS_URL"),
                                        strrchr(stack_env("AD_DATABASE_URL"), '@'),
-                                       stack_env("AD_REGISTRY_ADDRESS") };
+                                       stack_env("AD_REGISTRY_ADDRESS"), caddy };
                 char ports[128] = "";
                 cleanup_free char *out = NULL;
 
                 for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
                         const char *c = strrchr(urls[i], ':');
                         size_t n = strlen(ports);
+
+                        if (urls[i] == caddy && caddy_unix)
+                                continue;
                         snprintf(ports + n, sizeof(ports) - n, "%s%.*s", n ? "," : "",
                                  (int)strspn(c + 1, "0123456789"), c + 1);
                 }
                 snprintf(
                         cmd, sizeof(cmd),
                         "podman --remote --url unix://%s exec %s python3 -c \""
-                        "import socket\n"
+                        "import os, socket\n"
                         "for p in [%s]:\n"
                         "  s = socket.socket(); s.settimeout(3)\n"
                         "  print('LEAK' if s.connect_ex(('127.0.0.1', p)) == 0 else 'blocked', p)\n"
+                        "for f in [%s%s%s]:\n"
+                        "  print('LEAK' if os.path.exists(f) else 'blocked', f)\n"
                         "for f in ['/app/x', '/etc/x', '/tmp/x']:\n"
                         "  try:\n"
                         "    open(f, 'w').close(); print('wrote', f)\n"
                         "  except OSError as e:\n"
                         "    print('readonly', f)\n"
                         "\"",
-                        stack_env("AD_ENGINE_SOCKET"), T.d1_container, ports);
+                        stack_env("AD_ENGINE_SOCKET"), T.d1_container, ports, caddy_unix ? "'" : "",
+                        caddy_unix ? caddy + 7 : "", caddy_unix ? "'" : "");
                 out = sh_out(cmd);
                 assert_non_null(out);
                 printf("%s", out);
@@ -1123,6 +1205,32 @@ static void missing_image_fails(void **state)
         assert_serves("v2");
 }
 
+/* The attack: a value sealed for another variable of the same app, put in
+ * SECRET_X's place (a row edited, an event forged), does not open. */
+static void moved_secret_fails(void **state)
+{
+        cleanup_free char *moved = NULL;
+        ad_error_t err = NULL;
+        ad_envelope *f;
+
+        (void)state;
+        if (ad_secret_seal(&moved, &T.key, T.app, "OTHER_SECRET", "not-for-SECRET_X", &err) < 0)
+                fail_msg("seal: %s", ad_error_message(err));
+        T.secret_override = moved;
+        publish_built(T.d8, T.image_v2);
+        T.secret_override = NULL;
+        f = expect_event(AD_SUBJECT_FAILED, T.d8, 60);
+        fprintf(stderr, "deploy.failed reason: %s\n", f->failed->reason);
+        assert_string_equal(f->failed->step, "deploy");
+        assert_false(f->failed->retryable);
+        assert_non_null(strstr(f->failed->reason, "SECRET_X"));
+        assert_non_null(strstr(f->failed->reason, "another app or variable"));
+        assert_null(strstr(f->failed->reason, "not-for-SECRET_X"));
+        ad_event_free(f);
+        assert_int_equal(count_app_containers(T.d8), 0);
+        assert_serves("v2");
+}
+
 static void caddy_down_retried(void **state)
 {
         const char *bad_env[] = { "AD_CADDY_ADMIN_URL", "http://127.0.0.1:1",
@@ -1313,15 +1421,11 @@ static void replicas_balanced(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(deploy_v1),
-                cmocka_unit_test(redelivery_reuses),
-                cmocka_unit_test(garbage_terminated),
-                cmocka_unit_test(redeploy_no_downtime),
-                cmocka_unit_test(unhealthy_keeps_old),
-                cmocka_unit_test(missing_image_fails),
-                cmocka_unit_test(caddy_down_retried),
-                cmocka_unit_test(compensate_deploy),
-                cmocka_unit_test(compensate_provision),
+                cmocka_unit_test(deploy_v1),           cmocka_unit_test(redelivery_reuses),
+                cmocka_unit_test(garbage_terminated),  cmocka_unit_test(redeploy_no_downtime),
+                cmocka_unit_test(unhealthy_keeps_old), cmocka_unit_test(missing_image_fails),
+                cmocka_unit_test(moved_secret_fails),  cmocka_unit_test(caddy_down_retried),
+                cmocka_unit_test(compensate_deploy),   cmocka_unit_test(compensate_provision),
                 cmocka_unit_test(replicas_balanced),
         };
 

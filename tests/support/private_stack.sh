@@ -30,6 +30,10 @@ pstack_up() {
     AD_SECRETS_KEY AD_NATS_CLUSTER AD_STACK_SERVERS; do
     unset "$v"
   done
+  # Nor the shared stack's per-service URLs.
+  for v in $(compgen -e | grep -E '^AD_(NATS|DATABASE)_URL_' || true); do
+    unset "$v"
+  done
   export AD_STATE_DIR=$pstack_base/s
   env "$@" bash "$root/scripts/stack.sh" up >/dev/null 2>>"$pstack_base/stack.log" ||
     { cat "$pstack_base/stack.log" >&2; return 1; }

@@ -170,7 +170,7 @@ engine_network_apps() {
     jq -r '.[].Labels["app-deployer.app"]'
 }
 caddy_route_apps() {
-  curl -fsS "$AD_CADDY_ADMIN_URL/config/apps/http/servers/apps/routes" |
+  ad_caddy_admin /config/apps/http/servers/apps/routes -fsS |
     jq -r '(. // [])[]["@id"] // empty' | sed -n 's/^ad-route-//p'
 }
 registry_tags() { # APP -> its tags, one a line

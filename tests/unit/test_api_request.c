@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "api_request.h"
 
@@ -90,6 +92,70 @@ static void test_env_digest(void **state)
         digest_of("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"2\"}}",
                   &k2, b);
         assert_string_not_equal(a, b);
+}
+
+/* Recorded fingerprints stay comparable: under an old key of the ring
+ * (recorded before a rotation), and the HMAC under the configured key
+ * itself (rows recorded before the fingerprint key was derived). */
+static void test_env_digest_same(void **state)
+{
+        static const char *const body =
+                "{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"2\"}}";
+        struct ad_secret_keyring ring, other;
+        struct parsed p = parse(body, false), q;
+        char d[API_ENV_DIGEST_LEN + 1], legacy[API_ENV_DIGEST_LEN + 1];
+        const char *data = "A\0"
+                           "1\0"
+                           "B\0"
+                           "2"; /* and its NUL: 8 bytes */
+        unsigned char mac[32];
+        unsigned int mac_len = 0;
+        bool same = true;
+
+        (void)state;
+        assert_int_equal(p.ret, 0);
+        assert_int_equal(
+                ad_secret_keyring_parse(
+                        &ring, "2222222222222222222222222222222222222222222222222222222222222222",
+                        "1111111111111111111111111111111111111111111111111111111111111111", NULL),
+                0);
+        assert_int_equal(ad_secret_keyring_parse(
+                                 &other,
+                                 "3333333333333333333333333333333333333333333333333333333333333333",
+                                 NULL, NULL),
+                         0);
+        /* The fingerprint key is derived: not an HMAC under the key itself. */
+        assert_non_null(HMAC(EVP_sha256(), ring.keys[1].bytes, 32, (const unsigned char *)data, 8,
+                             mac, &mac_len));
+        for (unsigned i = 0; i < mac_len; i++)
+                snprintf(legacy + 2 * i, 3, "%02x", mac[i]);
+        assert_int_equal(api_deploy_request_env_digest(p.req, &ring.keys[1], d, NULL), 0);
+        assert_string_not_equal(d, legacy);
+        /* Under the old key, and the legacy form: same. */
+        assert_int_equal(api_deploy_request_env_same(p.req, &ring, d, &same, NULL), 0);
+        assert_true(same);
+        same = false;
+        assert_int_equal(api_deploy_request_env_same(p.req, &ring, legacy, &same, NULL), 0);
+        assert_true(same);
+        /* A key the ring lacks, another env, no env: not the same. */
+        assert_int_equal(api_deploy_request_env_same(p.req, &other, d, &same, NULL), 0);
+        assert_false(same);
+        assert_int_equal(api_deploy_request_env_same(p.req, &other, legacy, &same, NULL), 0);
+        assert_false(same);
+        assert_int_equal(api_deploy_request_env_same(p.req, &ring, "", &same, NULL), 0);
+        assert_false(same);
+        q = parse("{\"repo_url\": \"https://x.test/a.git\", \"env\": {\"A\": \"1\", \"B\": \"3\"}}",
+                  false);
+        assert_int_equal(api_deploy_request_env_same(q.req, &ring, d, &same, NULL), 0);
+        assert_false(same);
+        parsed_free(&q);
+        q = parse("{\"repo_url\": \"https://x.test/a.git\"}", false);
+        assert_int_equal(api_deploy_request_env_same(q.req, &ring, "", &same, NULL), 0);
+        assert_true(same);
+        assert_int_equal(api_deploy_request_env_same(q.req, &ring, d, &same, NULL), 0);
+        assert_false(same);
+        parsed_free(&q);
+        parsed_free(&p);
 }
 
 static void test_tokens(void **state)
@@ -443,6 +509,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_minimal_body),
                 cmocka_unit_test(test_env_digest),
+                cmocka_unit_test(test_env_digest_same),
                 cmocka_unit_test(test_tokens),
                 cmocka_unit_test(test_full_body),
                 cmocka_unit_test(test_nulls_mean_absent),

@@ -35,7 +35,9 @@
 
 typedef struct ad_caddy ad_caddy;
 
-/* admin_url: "http://127.0.0.1:2019"; no request is made. */
+/* admin_url: "http://127.0.0.1:2019", or "unix:///PATH" for an admin API on
+ * a unix socket (caddy's admin "listen": "unix//PATH", with "origins":
+ * ["localhost"]: requests carry Host: localhost); no request is made. */
 int ad_caddy_open(ad_caddy **out, const char *admin_url, ad_error_t *err);
 void ad_caddy_close(ad_caddy *c);
 

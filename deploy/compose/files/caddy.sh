@@ -2,12 +2,14 @@
 # caddy as the platform's ingress: the same two servers scripts/stack.sh
 # configures (plain HTTP `apps`, HTTPS `apps_tls` with certificates from
 # caddy's internal CA issued on demand), on INGRESS_LISTEN with
-# INGRESS_HTTP_PORT / INGRESS_HTTPS_PORT, admin API on CADDY_ADMIN.  Routes
-# are not persisted: the provisioner puts them back after a restart.
+# INGRESS_HTTP_PORT / INGRESS_HTTPS_PORT, admin API on CADDY_ADMIN (a unix
+# socket on a volume only the provisioner and the deployer mount; requests
+# over it say Host: localhost).  Routes are not persisted: the provisioner
+# puts them back after a restart.
 set -eu
 cat >/data/caddy.json <<JSON
 {
-  "admin": {"listen": "$CADDY_ADMIN", "config": {"persist": false}},
+  "admin": {"listen": "$CADDY_ADMIN", "origins": ["localhost"], "config": {"persist": false}},
   "storage": {"module": "file_system", "root": "/data"},
   "apps": {
     "http": {

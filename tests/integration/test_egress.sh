@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# App and build containers cannot reach link-local addresses nor the
+# platform's ports on the host (scripts/firewall.sh, installed by
+# `scripts/stack.sh up`), and the outside is still routed.  Against the real
+# engine: containers on app networks made the way the provisioner makes
+# them (ad-<app>, a bridge of their own), probing with bash's /dev/tcp.
+#
+#   stack      the stack's rules are in place (`stack.sh up` installed them)
+#   blocked    169.254.169.254:80 (it answers on this machine), the stack's
+#              NATS, NATS monitor, PostgreSQL and registry ports (caddy's
+#              admin API is a unix socket, no port)
+#              on the bridge's gateway, and a port bound to every address of
+#              the host (a platform port as compose's API_BIND=0.0.0.0 makes
+#              it), on the gateway and on the host's own address
+#   routed     the Debian archive (the outside) answers; DNS resolves
+#   build      a build step run as the builder runs one (POST /build, a
+#              network namespace of its own on the `podman` bridge) is
+#              blocked the same way and reaches the outside
+#   control    with the rules removed, the metadata endpoint and the
+#              0.0.0.0 port answer from the same container, and the
+#              metadata endpoint from a build step: the rules are what
+#              blocks them
+#   per app    AD_EGRESS_ALLOW_APPS lets one app's network reach link-local
+#              again; the platform's ports stay blocked for it
+#   apps       another app's container (on its own bridge) is unreachable
+#              from an app: the engine's own isolation (podman's CNI
+#              networks have ingressPolicy same-bridge), checked here
+#   private    from the build bridge (`podman`, where build steps run) an
+#              app's container answers; with AD_EGRESS_BLOCK_PRIVATE=true it
+#              does not, while DNS and the outside still work
+# The stack's own rules are put back at the end, whatever happened.
+# Usage: test_egress.sh   (with the stack's env sourced; root, iptables)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${AD_STATE_DIR:?source the stack env (scripts/stack.sh up)}"
+: "${AD_ENGINE_SOCKET:?source the stack env}"
+export AD_STATE_DIR
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+ok() { echo "ok: $*"; }
+
+((EUID == 0)) || {
+  echo "FAIL: the egress rules need root (iptables)" >&2
+  exit 1
+}
+command -v iptables >/dev/null || {
+  echo "FAIL: iptables is not installed (scripts/install-deps.sh)" >&2
+  exit 1
+}
+
+suffix=$(od -An -tx1 -N3 /dev/urandom | tr -d ' \n')
+app_a=egress-a-$suffix
+app_b=egress-b-$suffix
+image=localhost/app-deployer/python:bookworm
+listener_pid=""
+ports_file=$AD_STATE_DIR/ports
+port_of() { sed -n "s/^$1=//p" "$ports_file"; }
+stack_ports() {
+  local k
+  for k in NATS_PORT NATS_MONITOR_PORT PG_PORT REGISTRY_PORT CADDY_ADMIN_PORT; do
+    port_of "$k"
+  done | tr '\n' ' '
+}
+restore() {
+  AD_FIREWALL_HOST_PORTS="$(stack_ports)" "$root/scripts/firewall.sh" up >/dev/null 2>&1 || true
+}
+cleanup() {
+  [[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+  podman rm -f "b-$suffix" >/dev/null 2>&1 || true
+  podman network rm -f "ad-$app_a" "ad-$app_b" >/dev/null 2>&1 || true
+  restore
+  if ((failures)); then
+    echo "$failures failure(s)" >&2
+    exit 1
+  fi
+}
+trap cleanup EXIT
+
+# An app network the way the provisioner makes one: through the engine's
+# Docker API.
+net_create() {
+  curl -fsS --unix-socket "$AD_ENGINE_SOCKET" -X POST -H 'Content-Type: application/json' \
+    -d "{\"Name\": \"ad-$1\", \"Labels\": {\"app-deployer.app\": \"$1\"}}" \
+    http://d/v1.41/networks/create >/dev/null
+}
+net_create "$app_a"
+net_create "$app_b"
+gw_a=$(podman network inspect "ad-$app_a" --format '{{range .Subnets}}{{.Gateway}}{{end}}')
+host_ip=$(ip -4 route get 1.1.1.1 | awk '{for (i = 1; i < NF; i++) if ($i == "src") print $(i + 1)}')
+[[ -n $gw_a && -n $host_ip ]] || {
+  echo "FAIL: no gateway ($gw_a) or host address ($host_ip)" >&2
+  exit 1
+}
+
+# A port bound to every address of the host: what a platform port would be
+# with http.bind 0.0.0.0.  It is added to the protected ports below.
+wide_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
+python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', $wide_port)); s.listen(16)
+while True: s.accept()[0].close()" &
+listener_pid=$!
+
+# Another app's container: a listener on its own bridge.
+podman run -d --name "b-$suffix" --network "ad-$app_b" "$image" \
+  python3 -c 'import http.server as h; h.HTTPServer(("", 8080), h.SimpleHTTPRequestHandler).serve_forever()' >/dev/null
+ip_b=$(podman inspect "b-$suffix" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
+
+# probe NET TARGET...: "host/port open|closed" for each, from a container on
+# NET; "dns ok|failed" for deb.debian.org.
+probe() {
+  local net=$1
+  shift
+  podman run --rm --network "$net" "$image" bash -c '
+    for t in "$@"; do
+      if timeout 4 bash -c "exec 3<>/dev/tcp/${t%/*}/${t#*/}" 2>/dev/null; then
+        echo "$t open"; else echo "$t closed"; fi
+    done
+    if getent hosts deb.debian.org >/dev/null; then echo "dns ok"; else echo "dns failed"; fi' \
+    probe "$@"
+}
+expect() { # OUTPUT TARGET open|closed WHY
+  if grep -qxF "$2 $3" <<<"$1"; then ok "$4: $2 $3"; else fail "$4: $2 not $3 ($(grep -F "$2 " <<<"$1" || echo no answer))"; fi
+}
+
+# build_probe: a build step run the way the builder runs one (POST /build
+# with the network namespace of its own, nsoptions), probing the metadata
+# endpoint, the 0.0.0.0 port on the host and the outside; prints what the
+# step printed ("169.254.169.254/80 open", ...).
+build_probe() {
+  local ctx
+  ctx=$(mktemp -d)
+  cat >"$ctx/Dockerfile" <<EOF
+FROM localhost/app-deployer/base:bookworm
+RUN for t in 169.254.169.254/80 $host_ip/$wide_port deb.debian.org/80; do \
+      if timeout 4 bash -c "exec 3<>/dev/tcp/\${t%/*}/\${t#*/}" 2>/dev/null; then \
+        echo "build: \$t open"; else echo "build: \$t closed"; fi; done
+EOF
+  tar -C "$ctx" -c Dockerfile |
+    curl -sS --unix-socket "$AD_ENGINE_SOCKET" -X POST -H 'Content-Type: application/x-tar' \
+      --data-binary @- "http://d/v1.41/build?t=egress-probe-$suffix&nocache=1&nsoptions=%5B%7B%22Name%22%3A%22network%22%2C%22Host%22%3Afalse%7D%5D" |
+    grep -o '"stream":"build: [^"]*' | sed 's/^"stream":"build: //; s/\\n$//'
+  podman rmi -f "egress-probe-$suffix" >/dev/null 2>&1 || true
+  rm -rf "$ctx"
+}
+
+meta=169.254.169.254/80
+outside=deb.debian.org/80
+protected=()
+for p in $(stack_ports); do protected+=("$gw_a/$p"); done
+
+# --- the stack's rules ------------------------------------------------------
+if "$root/scripts/firewall.sh" status >/dev/null 2>&1; then
+  ok "stack: the egress rules of this stack are installed"
+else
+  fail "stack: scripts/stack.sh up did not install the egress rules"
+fi
+
+AD_FIREWALL_HOST_PORTS="$(stack_ports) $wide_port" "$root/scripts/firewall.sh" up
+out=$(probe "ad-$app_a" "$meta" "${protected[@]}" "$gw_a/$wide_port" "$host_ip/$wide_port" "$outside" "$ip_b/8080")
+expect "$out" "$meta" closed "blocked"
+for t in "${protected[@]}"; do expect "$out" "$t" closed "blocked (platform port)"; done
+expect "$out" "$gw_a/$wide_port" closed "blocked (port on every address, via the gateway)"
+expect "$out" "$host_ip/$wide_port" closed "blocked (port on every address, via the host's address)"
+expect "$out" "$outside" open "routed"
+expect "$out" "dns" ok "routed"
+expect "$out" "$ip_b/8080" closed "apps (another app's container, the engine's isolation)"
+out=$(build_probe)
+expect "$out" "$meta" closed "build step blocked"
+expect "$out" "$host_ip/$wide_port" closed "build step blocked (port on every address)"
+expect "$out" "$outside" open "build step routed"
+out=$(probe podman "$ip_b/8080")
+expect "$out" "$ip_b/8080" open "private ranges allowed by default (build bridge -> app)"
+
+# --- control: without the rules --------------------------------------------
+"$root/scripts/firewall.sh" down
+out=$(probe "ad-$app_a" "$meta" "$gw_a/$wide_port" "$outside")
+expect "$out" "$meta" open "control (no rules)"
+expect "$out" "$gw_a/$wide_port" open "control (no rules)"
+expect "$out" "$outside" open "control (no rules)"
+out=$(build_probe)
+expect "$out" "$meta" open "control (no rules): build step"
+
+# --- per-app egress ----------------------------------------------------------
+AD_EGRESS_ALLOW_APPS=$app_a AD_FIREWALL_HOST_PORTS="$(stack_ports) $wide_port" \
+  "$root/scripts/firewall.sh" up
+out=$(probe "ad-$app_a" "$meta" "$gw_a/$wide_port")
+expect "$out" "$meta" open "per app (allowed app)"
+expect "$out" "$gw_a/$wide_port" closed "per app (platform ports stay blocked)"
+out=$(probe "ad-$app_b" "$meta")
+expect "$out" "$meta" closed "per app (other app)"
+
+# --- private ranges ----------------------------------------------------------
+AD_EGRESS_BLOCK_PRIVATE=true AD_FIREWALL_HOST_PORTS="$(stack_ports)" "$root/scripts/firewall.sh" up
+out=$(probe podman "$ip_b/8080" "$outside")
+expect "$out" "$ip_b/8080" closed "private (build bridge -> an app's container)"
+expect "$out" "$outside" open "private (the outside)"
+expect "$out" "dns" ok "private (the resolver stays reachable)"

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# PostgreSQL has no default password and a role per service
+# (scripts/stack.sh, docs/security.md).  On a private stack (NATS and
+# PostgreSQL of its own, so the services started here touch nothing shared):
+#   no default   the owner role refuses the old default password
+#                ("appdeployer"); the generated passwords are in a 0600 file
+#   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> and works
+#                as the owner role (what one service's migration creates, the
+#                others use); one service's password does not open another's
+#                role; a wrong one is refused
+#   in use       scripts/services.sh starts the six services, each connected
+#                as its own role (pg_stat_activity); and (docs/security.md,
+#                "Secrets keep their meaning") only the API and the deployer
+#                have AD_SECRETS_KEY in their environment
+# Usage: test_pg_auth.sh BIN_DIR
+set -euo pipefail
+bin=${1:?usage: test_pg_auth.sh BIN_DIR}
+bin=$(cd "$bin" && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+ok() { echo "ok: $*"; }
+# shellcheck source=../support/private_stack.sh
+. "$root/tests/support/private_stack.sh"
+cleanup() {
+  AD_STATE_DIR=$AD_STATE_DIR bash "$root/scripts/services.sh" down >/dev/null 2>&1 || true
+  pstack_down "" "$((failures > 0))"
+  if ((failures)); then
+    echo "$failures failure(s)" >&2
+    exit 1
+  fi
+}
+pstack_up AD_STACK_SERVERS="nats postgres"
+trap cleanup EXIT
+# shellcheck disable=SC1091
+. "$AD_STATE_DIR/env"
+
+q() { psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2" 2>&1; }
+port=$(sed -n 's/^PG_PORT=//p' "$AD_STATE_DIR/ports")
+services=(api coordinator analyzer builder provisioner deployer)
+
+# --- no default password ------------------------------------------------------
+if out=$(q "postgresql://appdeployer:appdeployer@127.0.0.1:$port/appdeployer" "SELECT 1"); then
+  fail "no default: the owner role accepts the password 'appdeployer'"
+elif [[ $out == *"password authentication failed"* ]]; then
+  ok "no default: 'appdeployer' refused"
+else
+  fail "no default: unexpected: $out"
+fi
+mode=$(stat -c %a "$AD_STATE_DIR/pg-users")
+[[ $mode == 600 ]] && ok "passwords in a 0600 file" || fail "pg-users has mode $mode"
+[[ $(q "$AD_DATABASE_URL" "SELECT current_user") == appdeployer ]] ||
+  fail "the owner's URL does not log in"
+
+# --- a role per service -------------------------------------------------------
+for svc in "${services[@]}"; do
+  var=AD_DATABASE_URL_${svc^^}
+  url=${!var:-}
+  [[ -n $url ]] || {
+    fail "per service: no $var in the env"
+    continue
+  }
+  who=$(q "$url" "SELECT session_user || ' ' || current_user")
+  [[ $who == "ad_$svc appdeployer" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
+done
+api_pw=$(sed -n 's/^ad_api=//p' "$AD_STATE_DIR/pg-users")
+if q "postgresql://ad_deployer:$api_pw@127.0.0.1:$port/appdeployer" "SELECT 1" >/dev/null; then
+  fail "per service: the API's password opens the deployer's role"
+else
+  ok "per service: the API's password does not open the deployer's role"
+fi
+if q "postgresql://ad_api:wrong@127.0.0.1:$port/appdeployer" "SELECT 1" >/dev/null; then
+  fail "per service: a wrong password is accepted"
+fi
+# What one service creates (a migration) another uses.
+q "$AD_DATABASE_URL_COORDINATOR" "CREATE TABLE pg_auth_probe (x int)" >/dev/null
+if [[ $(q "$AD_DATABASE_URL_API" "INSERT INTO pg_auth_probe VALUES (1); SELECT count(*) FROM pg_auth_probe") == 1 ]] &&
+  [[ $(q "$AD_DATABASE_URL_DEPLOYER" "SELECT tableowner FROM pg_tables WHERE tablename = 'pg_auth_probe'") == appdeployer ]]; then
+  ok "per service: a table made by one service is owned by appdeployer and usable by another"
+else
+  fail "per service: a table made by the coordinator's role is not usable by the API's"
+fi
+q "$AD_DATABASE_URL" "DROP TABLE pg_auth_probe" >/dev/null
+
+# --- the services use them ------------------------------------------------------
+if AD_ENGINE_SOCKET=/nonexistent.sock bash "$root/scripts/services.sh" up "$bin" >/dev/null; then
+  roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
+  [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
+    ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
+  with_key=""
+  for svc in "${services[@]}"; do
+    pid=$(cat "$AD_STATE_DIR/run/services/$svc.pid")
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_SECRETS_KEY=' && with_key+="$svc "
+  done
+  [[ $with_key == "api deployer " ]] && ok "in use: only the API and the deployer hold the secrets key" ||
+    fail "in use: the secrets key is in the environment of: $with_key"
+else
+  fail "in use: scripts/services.sh up failed"
+  tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
+fi
