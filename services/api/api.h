@@ -21,6 +21,7 @@
 #include "ad/outbox.h"
 #include "ad/secret.h"
 #include "ad/service.h"
+#include "api_jwt.h"
 #include "api_pool.h"
 #include "api_request.h"
 #include "api_tokens_request.h"
@@ -48,6 +49,10 @@ struct api_call {
         enum api_role role;
         char team_id[AD_UUID_LEN + 1]; /* "" for an operator */
         char team[API_TEAM_NAME_MAX + 1];
+        /* The API key the caller used, directly or through a JWT
+         * (via_jwt); "" for an operator. */
+        char key_id[AD_UUID_LEN + 1];
+        bool via_jwt;
         ad_db *db; /* borrowed by api_db_get(), given back after the handler */
         /* Set by handlers so the request's log line names it. */
         char deployment_id[AD_UUID_LEN + 1];
@@ -87,6 +92,9 @@ struct api {
          * api.require_auth off). */
         const struct api_tokens *tokens;
         bool anonymous_ok;
+        /* api.jwt_keys (n == 0: POST /auth/token is off), issuer,
+         * audience and lifetime (api_jwt.h). */
+        struct api_jwt_keys jwt;
         /* limits.max_deployments_per_user: live apps per team, 0 for no
          * limit (operators are not limited). */
         long max_apps_per_team;
@@ -103,6 +111,9 @@ static inline struct api *api_from_service(struct ad_service *svc)
  * whether an http.bind address is loopback-only. */
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
+
+/* POST /auth/token: an API key's JWT (api_auth.c). */
+void api_auth_token(struct api_call *call);
 
 /* api_teams.c: teams, roles and ownership.  api_authorize() runs after
  * the route is matched: the route's role (GET: viewer, a change:

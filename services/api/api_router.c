@@ -47,6 +47,7 @@ static const struct api_route_def routes[] = {
         { "DELETE", "/tokens/{id}", "tokens_delete", api_tokens_delete },
         { "GET", "/whoami", "whoami", api_whoami },
         { "GET", "/audit", "audit", api_audit_list },
+        { "POST", "/auth/token", "auth_token", api_auth_token },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -248,6 +249,8 @@ static void log_request(const struct api_call *call, int64_t ms)
                 json_object_set_new(f, "deployment_id", json_string(call->deployment_id));
         if (f && strcmp(call->principal, "anonymous") != 0)
                 json_object_set_new(f, "principal", json_string(call->principal));
+        if (f && call->via_jwt)
+                json_object_set_new(f, "auth", json_string("jwt"));
         ad_log_json(status >= 500 ? AD_LOG_WARN : AD_LOG_INFO, "request", f);
 }
 

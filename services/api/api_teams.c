@@ -17,6 +17,8 @@ static enum api_role route_role(const char *method, const char *pattern, const c
 {
         if (strncmp(pattern, "/tokens", 7) == 0 || strcmp(pattern, "/audit") == 0)
                 return API_ROLE_ADMIN;
+        if (strcmp(route, "auth_token") == 0)
+                return API_ROLE_VIEWER;
         if (strcmp(route, "apps_config_value") == 0)
                 return API_ROLE_DEPLOYER;
         if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)

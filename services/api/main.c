@@ -22,6 +22,10 @@ static const char *const api_keys[] = {
         "api.config_readers",
         "api.require_auth",
         "limits.max_deployments_per_user",
+        "api.jwt_keys",
+        "api.jwt_ttl_s",
+        "api.jwt_issuer",
+        "api.jwt_audience",
         NULL,
 };
 /* clang-format on */
@@ -50,6 +54,34 @@ static size_t peek_max_body(int argc, char **argv)
                 v = API_DEFAULT_MAX_BODY;
         ad_config_free(cfg);
         return (size_t)v;
+}
+
+/* api.jwt_*: the keys that sign and verify the JWTs of POST /auth/token
+ * (none: JWTs are off, API keys are sent as they are). */
+static int configure_jwt(struct api *api, ad_error_t *err)
+{
+        const char *iss = ad_config_string(api->svc.cfg, "api.jwt_issuer", "app-deployer");
+        const char *aud = ad_config_string(api->svc.cfg, "api.jwt_audience", "app-deployer-api");
+        int ret = api_jwt_keys_parse(&api->jwt, ad_config_string(api->svc.cfg, "api.jwt_keys", ""),
+                                     err);
+
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.jwt_ttl_s", API_JWT_DEFAULT_TTL_S, 1, 86400,
+                                    &api->jwt.ttl_s, err);
+        if (ret < 0)
+                return ret;
+        if (*iss == '\0' || strlen(iss) >= sizeof(api->jwt.issuer) || *aud == '\0' ||
+            strlen(aud) >= sizeof(api->jwt.audience))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "api.jwt_issuer and api.jwt_audience are 1 to %zu characters",
+                                     sizeof(api->jwt.issuer) - 1);
+        snprintf(api->jwt.issuer, sizeof(api->jwt.issuer), "%s", iss);
+        snprintf(api->jwt.audience, sizeof(api->jwt.audience), "%s", aud);
+        if (api->jwt.n > 0)
+                ad_log(AD_LOG_INFO, "issuing JWTs (POST /auth/token)", "signing_kid",
+                       api->jwt.key[0].kid, "issuer", api->jwt.issuer, "audience",
+                       api->jwt.audience, NULL);
+        return 0;
 }
 
 /* The bearer tokens and API keys (api_auth.c).  Without api.tokens and
@@ -82,6 +114,9 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
                        "operator (loopback only)",
                        NULL);
         }
+        ret = configure_jwt(api, err);
+        if (ret < 0)
+                return ret;
         return api_hook_add(api, api_auth_hook, tokens, err);
 }
 

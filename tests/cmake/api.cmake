@@ -16,3 +16,6 @@ add_test(NAME test_teams
 set_tests_properties(test_teams PROPERTIES LABELS integration TIMEOUT 180)
 ad_test(test_tokens_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tokens_request.c
         LIBS adapirequest adcommon LABELS unit)
+add_test(NAME test_jwt
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_jwt.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_jwt PROPERTIES LABELS integration TIMEOUT 180)
