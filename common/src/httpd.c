@@ -273,3 +273,20 @@ void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status, const char *c
         reply->body = strdup(text ? text : "");
         reply->body_len = reply->body ? strlen(reply->body) : 0;
 }
+
+int ad_httpd_reply_header(struct ad_httpd_reply *reply, const char *name, const char *fmt, ...)
+{
+        va_list ap;
+
+        for (int i = 0; i < AD_HTTPD_MAX_HEADERS; i++) {
+                if (reply->headers[i][0])
+                        continue;
+                va_start(ap, fmt);
+                vsnprintf(reply->values[i], sizeof(reply->values[i]), fmt, ap);
+                va_end(ap);
+                reply->headers[i][0] = name;
+                reply->headers[i][1] = reply->values[i];
+                return 0;
+        }
+        return -1;
+}

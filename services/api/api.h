@@ -53,6 +53,9 @@ struct api_call {
          * (via_jwt); "" for an operator. */
         char key_id[AD_UUID_LEN + 1];
         bool via_jwt;
+        /* The rate limit's size and what is left of it, for the
+         * RateLimit-* headers (0: no limit applied). */
+        long rate_limit, rate_remaining;
         ad_db *db; /* borrowed by api_db_get(), given back after the handler */
         /* Set by handlers so the request's log line names it. */
         char deployment_id[AD_UUID_LEN + 1];
@@ -111,6 +114,19 @@ static inline struct api *api_from_service(struct ad_service *svc)
  * whether an http.bind address is loopback-only. */
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
+
+/* api_limit.c: token buckets per client address (a hook before
+ * authentication) and per API key (after it), 429 with Retry-After; the
+ * RateLimit-* headers of every reply; the cap on concurrent log
+ * followers per key (acquire fills key, "" when not counted; release
+ * takes it back when the stream ends). */
+#define API_FOLLOWER_KEY_MAX 80
+int api_limit_configure(struct api *api, ad_error_t *err);
+int api_limit_address_hook(struct api_call *call, void *ud);
+int api_limit_token_hook(struct api_call *call, void *ud);
+void api_limit_headers(struct api_call *call);
+int api_limit_follower_acquire(struct api_call *call, char key[API_FOLLOWER_KEY_MAX]);
+void api_limit_follower_release(const char *key);
 
 /* POST /auth/token: an API key's JWT (api_auth.c). */
 void api_auth_token(struct api_call *call);

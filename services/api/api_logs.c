@@ -61,6 +61,7 @@ struct log_stream {
         bool ended;  /* the end event is queued */
         int failures;
         int64_t last_write_ms;
+        char follower[API_FOLLOWER_KEY_MAX]; /* api.max_followers_per_token's count */
 };
 
 /* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
@@ -189,6 +190,7 @@ static void stream_free(void *ud)
 {
         struct log_stream *s = ud;
 
+        api_limit_follower_release(s->follower);
         free(s->out.data);
         free(s);
 }
@@ -297,6 +299,10 @@ void api_logs_get(struct api_call *call)
         s = calloc(1, sizeof(*s));
         if (s == NULL) {
                 ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
+                return;
+        }
+        if (api_limit_follower_acquire(call, s->follower) < 0) {
+                free(s);
                 return;
         }
         s->api = call->api;

@@ -338,6 +338,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_limit_headers(&call);
                 api_audit_record(&call);
         }
         api_pool_put(api->pool, call.db);

@@ -26,6 +26,11 @@ static const char *const api_keys[] = {
         "api.jwt_ttl_s",
         "api.jwt_issuer",
         "api.jwt_audience",
+        "api.rate_limit_per_token",
+        "api.rate_burst_per_token",
+        "api.rate_limit_per_address",
+        "api.rate_burst_per_address",
+        "api.max_followers_per_token",
         NULL,
 };
 /* clang-format on */
@@ -115,9 +120,17 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
                        NULL);
         }
         ret = configure_jwt(api, err);
-        if (ret < 0)
-                return ret;
-        return api_hook_add(api, api_auth_hook, tokens, err);
+        if (ret == 0)
+                ret = api_limit_configure(api, err);
+        /* The address's bucket before authentication (key guessing is
+         * limited too), the key's after it. */
+        if (ret == 0)
+                ret = api_hook_add(api, api_limit_address_hook, NULL, err);
+        if (ret == 0)
+                ret = api_hook_add(api, api_auth_hook, tokens, err);
+        if (ret == 0)
+                ret = api_hook_add(api, api_limit_token_hook, NULL, err);
+        return ret;
 }
 
 static int configure(struct api *api, ad_error_t *err)

@@ -19,3 +19,6 @@ ad_test(test_tokens_request SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tokens
 add_test(NAME test_jwt
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_jwt.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_jwt PROPERTIES LABELS integration TIMEOUT 180)
+add_test(NAME test_limits
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_limits.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_limits PROPERTIES LABELS integration TIMEOUT 180)
