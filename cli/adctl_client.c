@@ -84,6 +84,7 @@ int adctl_request_as(const struct adctl *ctl, const struct adctl_call *call,
                 headers[n++] = auth;
         }
         req.headers = n ? headers : NULL;
+        req.ca_file = getenv("ADCTL_CA_FILE");
         req.timeout_ms = call->timeout_ms;
         req.max_body = call->max_body;
         if (call->on_chunk) {

@@ -22,3 +22,6 @@ set_tests_properties(test_jwt PROPERTIES LABELS integration TIMEOUT 180)
 add_test(NAME test_limits
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_limits.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_limits PROPERTIES LABELS integration TIMEOUT 180)
+add_test(NAME test_tls
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_tls.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_tls PROPERTIES LABELS integration TIMEOUT 180)

@@ -55,6 +55,10 @@ struct ad_httpd_options {
         size_t max_body;    /* 0: 64 KiB */
         unsigned max_conns; /* 0: 256 */
         unsigned timeout_s; /* idle connection timeout; 0: 30 */
+        /* HTTPS (GnuTLS through libmicrohttpd, TLS 1.2 or 1.3) when both
+         * are set: PEM files of the certificate chain and its key. */
+        const char *tls_cert_file;
+        const char *tls_key_file;
 };
 
 int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
