@@ -28,6 +28,15 @@ static void key_mark(const char *key, char *out, size_t size)
         snprintf(out, size, "%.12s..%s", key, n > 16 ? key + n - 4 : "");
 }
 
+/* src cut to fit dst. */
+static void copy(char *dst, size_t size, const char *src)
+{
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
 static int jwt_path(char *path, size_t size)
 {
         char cfg[1100], dir[1024];
@@ -60,9 +69,9 @@ static const char *load(const struct adctl *ctl)
         while (fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\r\n")] = '\0';
                 if (strncmp(line, "api=", 4) == 0)
-                        snprintf(api, sizeof(api), "%s", line + 4);
+                        copy(api, sizeof(api), line + 4);
                 else if (strncmp(line, "key=", 4) == 0)
-                        snprintf(kmark, sizeof(kmark), "%s", line + 4);
+                        copy(kmark, sizeof(kmark), line + 4);
                 else if (strncmp(line, "expires=", 8) == 0)
                         exp = strtoll(line + 8, NULL, 10);
                 else if (strncmp(line, "minted=", 7) == 0)

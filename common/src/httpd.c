@@ -265,7 +265,8 @@ int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd
                 flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned)(opts->max_conns ? opts->max_conns : 256), MHD_OPTION_CONNECTION_TIMEOUT,
-                (unsigned)(opts->timeout_s ? opts->timeout_s : 30), MHD_OPTION_ARRAY, tls,
+                (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_ip, MHD_OPTION_ARRAY, tls,
                 MHD_OPTION_END);
         if (h->daemon == NULL) {
                 bool with_tls = h->tls_cert != NULL;

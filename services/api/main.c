@@ -34,6 +34,7 @@ static const char *const api_keys[] = {
         "api.tls_cert_file",
         "api.tls_key_file",
         "api.behind_tls_proxy",
+        "api.max_connections_per_address",
         NULL,
 };
 /* clang-format on */
@@ -43,6 +44,7 @@ static const char *const api_keys[] = {
  * too.  Any problem is left for ad_service_start() to report. */
 struct early {
         size_t max_body;
+        long max_conns_per_ip;
         char tls_cert[1024], tls_key[1024];
 };
 
@@ -65,11 +67,15 @@ static void peek_config(struct early *e, int argc, char **argv)
                 if (ad_config_int(cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024, 16 << 20,
                                   &v, NULL) < 0)
                         v = API_DEFAULT_MAX_BODY;
+                if (ad_config_int(cfg, "api.max_connections_per_address", 64, 0, 100000,
+                                  &e->max_conns_per_ip, NULL) < 0)
+                        e->max_conns_per_ip = 64;
                 snprintf(e->tls_cert, sizeof(e->tls_cert), "%s",
                          ad_config_string(cfg, "api.tls_cert_file", ""));
                 snprintf(e->tls_key, sizeof(e->tls_key), "%s",
                          ad_config_string(cfg, "api.tls_key_file", ""));
-        }
+        } else
+                e->max_conns_per_ip = 64;
         ad_config_free(cfg);
         e->max_body = (size_t)v;
 }
@@ -83,7 +89,13 @@ static int configure_tls(struct api *api, ad_error_t *err)
         const char *key = ad_config_string(api->svc.cfg, "api.tls_key_file", "");
         const char *bind = ad_config_string(api->svc.cfg, "http.bind", "127.0.0.1");
         bool proxy = false;
+        long conns;
         int ret = ad_config_bool(api->svc.cfg, "api.behind_tls_proxy", false, &proxy, err);
+
+        /* Read before the server started (peek_config); checked here. */
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.max_connections_per_address", 64, 0, 100000,
+                                    &conns, err);
 
         if (ret < 0)
                 return ret;
@@ -246,6 +258,7 @@ int main(int argc, char **argv)
                 return api_admin_main(argc - 1, argv + 1);
         peek_config(&early, argc, argv);
         opts.max_body = early.max_body;
+        opts.max_conns_per_ip = (unsigned)early.max_conns_per_ip;
         /* One file without the other is refused by configure_tls(). */
         if (early.tls_cert[0] && early.tls_key[0]) {
                 opts.tls_cert_file = early.tls_cert;

@@ -9,6 +9,8 @@
 #  - a burst without a key gets 429s per client address;
 #  - a third concurrent log follower of one key gets 429, another key's
 #    follower is served;
+#  - a third concurrent connection from one address is refused
+#    (api.max_connections_per_address: 2);
 #  - the decisions are counted in /metrics.
 # Usage: test_limits.sh BIN_DIR
 set -euo pipefail
@@ -132,6 +134,21 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Authorization: Be
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ka" "$api/deployments/$id/logs" || true)
 [[ $code == 200 ]] || fail "reading (not following) the logs at the cap: $code"
 echo "ok: followers: a third of one key refused, another key's served"
+
+# ---- connections per address ----
+start_api "$work/api4.log" AD_API_MAX_CONNECTIONS_PER_ADDRESS=2
+for i in 1 2; do
+  curl -s -N --max-time 30 -H "Authorization: Bearer $kb" "$api/deployments/$id/logs?follow=1" >/dev/null &
+  pids+=("$!")
+done
+for ((i = 0; i < 100; i++)); do
+  (($(grep -c '"route":"deployments_logs".*"status":200' "$work/api4.log") >= 2)) && break
+  sleep 0.1
+done
+rc=0
+curl -s -o /dev/null --max-time 5 "$api/healthz" || rc=$?
+((rc != 0)) || fail "a third connection from one address was served (api.max_connections_per_address=2)"
+echo "ok: connections per address: a third refused while two streams are open (curl exit $rc)"
 
 if ((failures > 0)); then
   echo "$failures failure(s)" >&2

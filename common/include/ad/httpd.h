@@ -50,11 +50,12 @@ typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req, struct ad_h
                                  void *ud);
 
 struct ad_httpd_options {
-        const char *bind;   /* IPv4 address; NULL: 127.0.0.1 */
-        int port;           /* 0: any free port */
-        size_t max_body;    /* 0: 64 KiB */
-        unsigned max_conns; /* 0: 256 */
-        unsigned timeout_s; /* idle connection timeout; 0: 30 */
+        const char *bind;          /* IPv4 address; NULL: 127.0.0.1 */
+        int port;                  /* 0: any free port */
+        size_t max_body;           /* 0: 64 KiB */
+        unsigned max_conns;        /* 0: 256 */
+        unsigned timeout_s;        /* idle connection timeout; 0: 30 */
+        unsigned max_conns_per_ip; /* 0: no cap per client address */
         /* HTTPS (GnuTLS through libmicrohttpd, TLS 1.2 or 1.3) when both
          * are set: PEM files of the certificate chain and its key. */
         const char *tls_cert_file;
