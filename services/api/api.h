@@ -98,6 +98,9 @@ struct api {
         /* api.jwt_keys (n == 0: POST /auth/token is off), issuer,
          * audience and lifetime (api_jwt.h). */
         struct api_jwt_keys jwt;
+        /* api.follower_idle_timeout_s: a log stream with no new line for
+         * this long ends (0: never). */
+        long follower_idle_s;
         /* limits.max_deployments_per_user: live apps per team, 0 for no
          * limit (operators are not limited). */
         long max_apps_per_team;

@@ -202,6 +202,9 @@ int api_limit_configure(struct api *api, ad_error_t *err)
         if (ret == 0)
                 ret = ad_config_int(api->svc.cfg, "api.max_followers_per_token", 8, 0, 100000,
                                     &max_followers, err);
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.follower_idle_timeout_s", 900, 0, 86400,
+                                    &api->follower_idle_s, err);
         if (ret < 0)
                 return ret;
         by_token.rate = (double)tr;

@@ -62,6 +62,7 @@ struct log_stream {
         int failures;
         int64_t last_write_ms;
         char follower[API_FOLLOWER_KEY_MAX]; /* api.max_followers_per_token's count */
+        int64_t last_line_ms;                /* for api.follower_idle_timeout_s */
 };
 
 /* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
@@ -127,8 +128,10 @@ static int stream_poll(struct log_stream *s, ad_error_t *err)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
                 s->last_seq = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
         }
-        if (n > 0)
+        if (n > 0) {
+                s->last_line_ms = ad_monotonic_ms();
                 return 1;
+        }
         if (ad_status_final(status)) {
                 buf_str(&s->out, "event: end\ndata: ");
                 buf_str(&s->out, status);
@@ -173,6 +176,23 @@ static ssize_t stream_next(void *ud, char *out, size_t max)
                         ad_log(AD_LOG_WARN, "log stream gave up", "deployment_id", s->id, "error",
                                ad_error_message(err), NULL);
                         buf_str(&s->out, "event: error\ndata: the log store is unavailable\n\n");
+                        s->ended = true;
+                        continue;
+                }
+                /* No new line for api.follower_idle_timeout_s: the stream
+                 * ends, so a forgotten follower does not hold its
+                 * connection and its place forever; the client reconnects
+                 * with Last-Event-ID to go on. */
+                if (s->api->follower_idle_s > 0 &&
+                    ad_monotonic_ms() - s->last_line_ms >= s->api->follower_idle_s * 1000) {
+                        char msg[160];
+
+                        snprintf(msg, sizeof(msg),
+                                 "event: idle\ndata: no new line for %ld s "
+                                 "(api.follower_idle_timeout_s); reconnect with Last-Event-ID "
+                                 "to follow on\n\n",
+                                 s->api->follower_idle_s);
+                        buf_str(&s->out, msg);
                         s->ended = true;
                         continue;
                 }
@@ -309,6 +329,7 @@ void api_logs_get(struct api_call *call)
         memcpy(s->id, call->id, sizeof(s->id));
         s->last_seq = follow_start(call);
         s->last_write_ms = ad_monotonic_ms();
+        s->last_line_ms = s->last_write_ms;
         call->reply->status = 200;
         call->reply->content_type = "text/event-stream";
         call->reply->headers[0][0] = "Cache-Control";

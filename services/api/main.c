@@ -35,6 +35,7 @@ static const char *const api_keys[] = {
         "api.tls_key_file",
         "api.behind_tls_proxy",
         "api.max_connections_per_address",
+        "api.follower_idle_timeout_s",
         NULL,
 };
 /* clang-format on */

@@ -9,6 +9,7 @@
 #  - a burst without a key gets 429s per client address;
 #  - a third concurrent log follower of one key gets 429, another key's
 #    follower is served;
+#  - a follower with nothing new for api.follower_idle_timeout_s ends;
 #  - a third concurrent connection from one address is refused
 #    (api.max_connections_per_address: 2);
 #  - the decisions are counted in /metrics.
@@ -25,6 +26,8 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
+DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_name LIKE '%-$run');
+DELETE FROM deployments WHERE app_name LIKE '%-$run';
 DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
 DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
 DELETE FROM teams WHERE name LIKE '%-$run';
@@ -149,6 +152,31 @@ rc=0
 curl -s -o /dev/null --max-time 5 "$api/healthz" || rc=$?
 ((rc != 0)) || fail "a third connection from one address was served (api.max_connections_per_address=2)"
 echo "ok: connections per address: a third refused while two streams are open (curl exit $rc)"
+
+# ---- an idle follower ends ----
+start_api "$work/api5.log" AD_API_FOLLOWER_IDLE_TIMEOUT_S=1
+rc=0
+curl -s -N --max-time 20 -H "Authorization: Bearer $kb" "$api/deployments/$id/logs?follow=1" >"$work/idle.txt" || rc=$?
+if [[ $rc != 0 ]] || ! grep -q '^event: idle$' "$work/idle.txt" || ! grep -q 'api.follower_idle_timeout_s' "$work/idle.txt"; then
+  fail "an idle follower (api.follower_idle_timeout_s=1): curl exit $rc: $(head -c 300 "$work/idle.txt")"
+fi
+# adctl logs -f follows on across idle ends (Last-Event-ID): a line
+# written after two of them shows once, and the end event ends it.
+ADCTL_API=$api ADCTL_TOKEN=$kb timeout 30 "$bin/adctl" logs -f "$id" >"$work/follow.out" 2>"$work/follow.err" &
+follow_pid=$!
+pids+=("$follow_pid")
+sleep 2.5
+psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "writing the deployment's rows"
+INSERT INTO deployments (id, app_name, repo_url, status) VALUES ('$id', 'f-$run', 'https://example.com/acme/f.git', 'BUILDING');
+INSERT INTO deployment_logs (deployment_id, source, line) VALUES ('$id', 'build', 'line-after-idle-$run');
+SQL
+sleep 2.5
+psql "$AD_DATABASE_URL" -qAt -c "UPDATE deployments SET status = 'FAILED' WHERE id = '$id'" >/dev/null
+rc=0
+wait "$follow_pid" || rc=$?
+[[ $rc == 0 && $(grep -c "^line-after-idle-$run\$" "$work/follow.out") == 1 && $(cat "$work/follow.err") == *"deployment FAILED"* ]] ||
+  fail "adctl logs -f across idle ends: rc $rc, out $(cat "$work/follow.out"), err $(cat "$work/follow.err")"
+echo "ok: a follower with no new line for api.follower_idle_timeout_s gets event: idle; adctl logs -f follows on"
 
 if ((failures > 0)); then
   echo "$failures failure(s)" >&2
