@@ -25,3 +25,5 @@ set_tests_properties(test_limits PROPERTIES LABELS integration TIMEOUT 180)
 add_test(NAME test_tls
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_tls.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_tls PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_jwt_unit SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_jwt.c
+        LIBS adapirequest adcommon LABELS unit)
