@@ -153,7 +153,9 @@ static void usage(FILE *f)
                 "\n"
                 "Environment: ADCTL_TOKEN, when set, is sent as Authorization: Bearer (an API\n"
                 "key or a token of api.tokens); else the key adctl login saved in\n"
-                "~/.config/adctl/config.\n"
+                "~/.config/adctl/config, exchanged for short-lived JWTs kept next to it.\n"
+                "ADCTL_CA_FILE: a PEM file of the CA to trust for an https:// API (else\n"
+                "the system's).\n"
                 "\n"
                 "Exit status: 0 success, 1 the API refused, could not be reached or the\n"
                 "deployment failed, 2 bad usage.\n",

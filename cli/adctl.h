@@ -19,6 +19,9 @@ struct adctl {
         char api[1024];    /* base URL without a trailing '/' */
         bool json;         /* print the API's raw JSON */
         const char *token; /* $ADCTL_TOKEN: sent as Authorization: Bearer */
+        /* The token is the key adctl login saved: requests carry a JWT
+         * of POST /auth/token instead (adctl_jwt.c). */
+        bool token_saved;
 };
 
 struct adctl_reply {
@@ -111,6 +114,18 @@ int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv);
 void adctl_config_load(struct adctl *ctl, bool api_given);
 int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_run(struct adctl *ctl, int argc, char **argv);
+/* The config file's path, and its directory into dir (optional). */
+int adctl_config_path(char *path, size_t size, char *dir, size_t dir_size);
+
+/* adctl_jwt.c: the JWT for the saved key, cached in the config directory
+ * (file jwt, mode 0600) until it nearly expires; renew: mint a new one
+ * (after a 401).  NULL when the API issues none (requests then carry the
+ * key).  adctl_jwt_forget() drops the cache (a new login). */
+const char *adctl_jwt_get(const struct adctl *ctl, bool renew);
+void adctl_jwt_forget(void);
+/* One request with credential (NULL: none) as the bearer. */
+int adctl_request_as(const struct adctl *ctl, const struct adctl_call *call,
+                     struct adctl_reply *reply, const char *credential);
 /* adctl rollback APP [N] (adctl_apps.c); ID-form rollback stays in
  * adctl_commands.c. */
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);

@@ -49,7 +49,8 @@ static const char *transport_reason(const char *msg, const char *method, const c
         return msg;
 }
 
-int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct adctl_reply *reply)
+int adctl_request_as(const struct adctl *ctl, const struct adctl_call *call,
+                     struct adctl_reply *reply, const char *credential)
 {
         struct ad_http_request req = { 0 };
         struct ad_http_response resp = { 0 };
@@ -74,8 +75,8 @@ int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct
         req.content_type = call->body ? "application/json" : NULL;
         for (size_t i = 0; call->headers && call->headers[i] && n < AD_ARRAY_SIZE(headers) - 2; i++)
                 headers[n++] = call->headers[i];
-        if (ctl->token && *ctl->token) {
-                if (asprintf(&auth, "Authorization: Bearer %s", ctl->token) < 0) {
+        if (credential && *credential) {
+                if (asprintf(&auth, "Authorization: Bearer %s", credential) < 0) {
                         auth = NULL;
                         fprintf(stderr, "adctl: out of memory\n");
                         return -1;
@@ -83,6 +84,7 @@ int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct
                 headers[n++] = auth;
         }
         req.headers = n ? headers : NULL;
+        req.ca_file = getenv("ADCTL_CA_FILE");
         req.timeout_ms = call->timeout_ms;
         req.max_body = call->max_body;
         if (call->on_chunk) {
@@ -110,6 +112,22 @@ int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct
         if (reply->body)
                 reply->doc = json_loadb(reply->body, reply->len, 0, NULL);
         return 0;
+}
+
+/* The saved key (adctl login) travels once per JWT lifetime: requests
+ * carry the JWT; one refused (rotated keys, a restart) is renewed once.
+ * A stream is not retried: its first bytes went to the caller. */
+int adctl_request(const struct adctl *ctl, const struct adctl_call *call, struct adctl_reply *reply)
+{
+        const char *jwt = ctl->token_saved ? adctl_jwt_get(ctl, false) : NULL;
+        int ret = adctl_request_as(ctl, call, reply, jwt ? jwt : ctl->token);
+
+        if (ret == 0 && jwt && reply->status == 401 && call->on_chunk == NULL &&
+            (jwt = adctl_jwt_get(ctl, true)) != NULL) {
+                adctl_reply_free(reply);
+                ret = adctl_request_as(ctl, call, reply, jwt);
+        }
+        return ret;
 }
 
 void adctl_reply_free(struct adctl_reply *reply)

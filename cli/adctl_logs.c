@@ -24,6 +24,7 @@ struct sse {
         size_t data_len;
         bool ended; /* an "end" event came */
         bool error; /* an "error" event came */
+        bool idle;  /* an "idle" event came: the server ended a quiet stream */
         char end_status[32];
 };
 
@@ -34,6 +35,8 @@ static void sse_dispatch(struct sse *s)
         if (strcmp(s->event, "end") == 0) {
                 s->ended = true;
                 snprintf(s->end_status, sizeof(s->end_status), "%s", data);
+        } else if (strcmp(s->event, "idle") == 0) {
+                s->idle = true;
         } else if (strcmp(s->event, "error") == 0) {
                 s->error = true;
                 fprintf(stderr, "adctl: the log stream failed: %s\n", data);
@@ -119,7 +122,8 @@ static int sse_chunk(const char *data, size_t len, void *ud)
 static int follow(const struct adctl *ctl, const char *id)
 {
         cleanup_free char *path = adctl_deployment_path(id, "/logs?follow=1");
-        const char *headers[] = { "Accept: text/event-stream", NULL };
+        char last_id[64] = "";
+        const char *headers[] = { "Accept: text/event-stream", NULL, NULL };
         struct adctl_call call = {
                 .path = path,
                 .headers = headers,
@@ -128,7 +132,7 @@ static int follow(const struct adctl *ctl, const char *id)
         };
         struct adctl_reply reply = { 0 };
         struct sse *s = calloc(1, sizeof(*s));
-        int ret = ADCTL_EXIT_OK;
+        int ret = ADCTL_EXIT_OK, got;
 
         if (s == NULL || path == NULL) {
                 free(s);
@@ -136,8 +140,20 @@ static int follow(const struct adctl *ctl, const char *id)
         }
         s->json = ctl->json;
         call.chunk_ud = s;
-        /* The server closes the stream after the end (or error) event. */
-        if (adctl_request(ctl, &call, &reply) < 0) {
+        /* The server closes the stream after the end (or error) event,
+         * and after an idle one (api.follower_idle_timeout_s): then adctl
+         * follows on from the last line it printed. */
+        for (;;) {
+                s->idle = false;
+                got = adctl_request(ctl, &call, &reply);
+                if (got < 0 || !s->idle || s->ended || s->error)
+                        break;
+                adctl_reply_free(&reply);
+                snprintf(last_id, sizeof(last_id), "Last-Event-ID: %s", s->id[0] ? s->id : "0");
+                headers[1] = last_id;
+                s->line_len = 0;
+        }
+        if (got < 0) {
                 ret = ADCTL_EXIT_FAILURE;
         } else if (s->error) {
                 ret = ADCTL_EXIT_FAILURE;

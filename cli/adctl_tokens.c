@@ -16,7 +16,7 @@
 
 /* The config file: $XDG_CONFIG_HOME/adctl/config, else
  * $HOME/.config/adctl/config.  dir (optional) gets its directory. */
-static int config_path(char *path, size_t size, char *dir, size_t dir_size)
+int adctl_config_path(char *path, size_t size, char *dir, size_t dir_size)
 {
         const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
         char d[1024];
@@ -42,7 +42,7 @@ void adctl_config_load(struct adctl *ctl, bool api_given)
         struct stat st;
         FILE *f;
 
-        if (config_path(path, sizeof(path), NULL, 0) < 0 || (f = fopen(path, "r")) == NULL)
+        if (adctl_config_path(path, sizeof(path), NULL, 0) < 0 || (f = fopen(path, "r")) == NULL)
                 return;
         if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
                 fprintf(stderr, "adctl: warning: %s is readable by others (chmod 600 it)\n", path);
@@ -52,6 +52,7 @@ void adctl_config_load(struct adctl *ctl, bool api_given)
                     strlen(line + 6) < sizeof(token)) {
                         snprintf(token, sizeof(token), "%s", line + 6);
                         ctl->token = token;
+                        ctl->token_saved = true;
                 } else if (strncmp(line, "api=", 4) == 0 && !api_given) {
                         adctl_set_api(ctl, line + 4);
                 }
@@ -242,7 +243,7 @@ static int save_config(const struct adctl *ctl, const char *key, char *path, siz
         FILE *f;
         int fd;
 
-        if (config_path(path, size, dir, sizeof(dir)) < 0) {
+        if (adctl_config_path(path, size, dir, sizeof(dir)) < 0) {
                 fprintf(stderr, "adctl: neither $XDG_CONFIG_HOME nor $HOME is set\n");
                 return -1;
         }
@@ -277,6 +278,7 @@ static int save_config(const struct adctl *ctl, const char *key, char *path, siz
                 unlink(tmp);
                 return -1;
         }
+        adctl_jwt_forget();
         return 0;
 }
 
@@ -325,6 +327,7 @@ int adctl_cmd_login(struct adctl *ctl, int argc, char **argv)
         /* The key must work before it is kept. */
         probe = *ctl;
         probe.token = key;
+        probe.token_saved = false;
         probe.json = false;
         if (adctl_request(&probe, &call, &reply) < 0) {
                 explicit_bzero(key, sizeof(key));

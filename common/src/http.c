@@ -117,6 +117,8 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "curl_easy_init failed");
 
         curl_easy_setopt(c, CURLOPT_URL, req->url);
+        if (req->ca_file && *req->ca_file)
+                curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

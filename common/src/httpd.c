@@ -1,9 +1,11 @@
 #include "ad/httpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,12 @@ struct ad_httpd {
         void *ud;
         size_t max_body;
         int port;
+        char *tls_cert, *tls_key; /* PEM, kept for the daemon's life */
 };
+
+/* TLS 1.2 minimum, 1.3 preferred (GnuTLS priority string). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define TLS_FILE_MAX (1 << 20)
 
 /* Per-request state, kept between MHD's calls for one request. */
 struct req_ctx {
@@ -167,12 +174,58 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
 }
 
+/* A PEM file into memory, bounded. */
+static int read_pem(char **out, const char *path, const char *what, ad_error_t *err)
+{
+        FILE *f = fopen(path, "r");
+        char *buf;
+        size_t n;
+
+        if (f == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "cannot read the TLS %s %s: %s", what,
+                                     path, strerror(errno));
+        buf = malloc(TLS_FILE_MAX + 1);
+        if (buf == NULL) {
+                fclose(f);
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        n = fread(buf, 1, TLS_FILE_MAX + 1, f);
+        fclose(f);
+        if (n == 0 || n > TLS_FILE_MAX || strstr(buf, "-----BEGIN") == NULL) {
+                free(buf);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "the TLS %s %s is not a PEM file of at most %d bytes", what,
+                                     path, TLS_FILE_MAX);
+        }
+        buf[n] = '\0';
+        *out = buf;
+        return 0;
+}
+
+static void free_httpd(ad_httpd *h)
+{
+        if (h->tls_key) {
+                explicit_bzero(h->tls_key, strlen(h->tls_key));
+                free(h->tls_key);
+        }
+        free(h->tls_cert);
+        free(h);
+}
+
 int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
                    void *ud, ad_error_t *err)
 {
         struct sockaddr_in addr = { .sin_family = AF_INET };
         const char *bind = opts->bind ? opts->bind : "127.0.0.1";
         const union MHD_DaemonInfo *info;
+        unsigned flags =
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
+        struct MHD_OptionItem tls[4] = {
+                { MHD_OPTION_END, 0, NULL },
+                { MHD_OPTION_END, 0, NULL },
+                { MHD_OPTION_END, 0, NULL },
+                { MHD_OPTION_END, 0, NULL },
+        };
         ad_httpd *h;
 
         if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1)
@@ -188,18 +241,42 @@ int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd
         h->handler = handler;
         h->ud = ud;
         h->max_body = opts->max_body ? opts->max_body : 64 * 1024;
+        if (opts->tls_cert_file && *opts->tls_cert_file) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                        free_httpd(h);
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "this libmicrohttpd has no TLS support");
+                }
+                if (read_pem(&h->tls_cert, opts->tls_cert_file, "certificate", err) < 0 ||
+                    read_pem(&h->tls_key, opts->tls_key_file ? opts->tls_key_file : "", "key",
+                             err) < 0) {
+                        free_httpd(h);
+                        return -AD_ERR_INVALID;
+                }
+                flags |= MHD_USE_TLS;
+                tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert };
+                tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key };
+                tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                  (void *)TLS_PRIORITIES };
+        }
         /* A thread per connection: log streams (SSE) block in their
          * callbacks without holding up other clients. */
         h->daemon = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC, 0,
-                NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned)(opts->max_conns ? opts->max_conns : 256), MHD_OPTION_CONNECTION_TIMEOUT,
-                (unsigned)(opts->timeout_s ? opts->timeout_s : 30), MHD_OPTION_END);
+                (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_ip, MHD_OPTION_ARRAY, tls,
+                MHD_OPTION_END);
         if (h->daemon == NULL) {
-                free(h);
+                bool with_tls = h->tls_cert != NULL;
+
+                free_httpd(h);
                 return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
-                                     "cannot listen on %s:%d (port in use?)", bind, opts->port);
+                                     with_tls ? "cannot listen on %s:%d (port in use, or the TLS "
+                                                "certificate and key do not load or match?)"
+                                              : "cannot listen on %s:%d (port in use?)",
+                                     bind, opts->port);
         }
         info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
         h->port = info ? info->port : opts->port;
@@ -217,7 +294,7 @@ void ad_httpd_stop(ad_httpd *h)
         if (h == NULL)
                 return;
         MHD_stop_daemon(h->daemon);
-        free(h);
+        free_httpd(h);
 }
 
 const char *ad_httpd_header(const struct ad_httpd_request *req, const char *name)
@@ -272,4 +349,21 @@ void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status, const char *c
         reply->content_type = content_type;
         reply->body = strdup(text ? text : "");
         reply->body_len = reply->body ? strlen(reply->body) : 0;
+}
+
+int ad_httpd_reply_header(struct ad_httpd_reply *reply, const char *name, const char *fmt, ...)
+{
+        va_list ap;
+
+        for (int i = 0; i < AD_HTTPD_MAX_HEADERS; i++) {
+                if (reply->headers[i][0])
+                        continue;
+                va_start(ap, fmt);
+                vsnprintf(reply->values[i], sizeof(reply->values[i]), fmt, ap);
+                va_end(ap);
+                reply->headers[i][0] = name;
+                reply->headers[i][1] = reply->values[i];
+                return 0;
+        }
+        return -1;
 }

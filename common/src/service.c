@@ -346,6 +346,9 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         hopts.bind = ad_config_get_string(svc->cfg, svc->tables, "http.bind");
         hopts.port = (int)port;
         hopts.max_body = opts->max_body;
+        hopts.tls_cert_file = opts->tls_cert_file;
+        hopts.tls_key_file = opts->tls_key_file;
+        hopts.max_conns_per_ip = opts->max_conns_per_ip;
         if (ad_httpd_start(&svc->httpd, &hopts, health_route, svc, &err) < 0)
                 return fail(svc, AD_EXIT_FAILURE, "cannot start the HTTP server", &err);
 

@@ -23,6 +23,7 @@
 #include "ad/outbox.h"
 #include "ad/secret.h"
 #include "ad/service.h"
+#include "api_jwt.h"
 #include "api_pool.h"
 #include "api_request.h"
 #include "api_tokens_request.h"
@@ -50,6 +51,13 @@ struct api_call {
         enum api_role role;
         char team_id[AD_UUID_LEN + 1]; /* "" for an operator */
         char team[API_TEAM_NAME_MAX + 1];
+        /* The API key the caller used, directly or through a JWT
+         * (via_jwt); "" for an operator. */
+        char key_id[AD_UUID_LEN + 1];
+        bool via_jwt;
+        /* The rate limit's size and what is left of it, for the
+         * RateLimit-* headers (0: no limit applied). */
+        long rate_limit, rate_remaining;
         ad_db *db; /* borrowed by api_db_get(), given back after the handler */
         /* Set by handlers so the request's log line names it. */
         char deployment_id[AD_UUID_LEN + 1];
@@ -97,6 +105,12 @@ struct api {
          * api.require_auth off). */
         const struct api_tokens *tokens;
         bool anonymous_ok;
+        /* api.jwt_keys (n == 0: POST /auth/token is off), issuer,
+         * audience and lifetime (api_jwt.h). */
+        struct api_jwt_keys jwt;
+        /* api.follower_idle_timeout_s: a log stream with no new line for
+         * this long ends (0: never). */
+        long follower_idle_s;
         /* limits.max_deployments_per_user: live apps per team, 0 for no
          * limit (operators are not limited). */
         long max_apps_per_team;
@@ -113,6 +127,22 @@ static inline struct api *api_from_service(struct ad_service *svc)
  * whether an http.bind address is loopback-only. */
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
+
+/* api_limit.c: token buckets per client address (a hook before
+ * authentication) and per API key (after it), 429 with Retry-After; the
+ * RateLimit-* headers of every reply; the cap on concurrent log
+ * followers per key (acquire fills key, "" when not counted; release
+ * takes it back when the stream ends). */
+#define API_FOLLOWER_KEY_MAX 80
+int api_limit_configure(struct api *api, ad_error_t *err);
+int api_limit_address_hook(struct api_call *call, void *ud);
+int api_limit_token_hook(struct api_call *call, void *ud);
+void api_limit_headers(struct api_call *call);
+int api_limit_follower_acquire(struct api_call *call, char key[API_FOLLOWER_KEY_MAX]);
+void api_limit_follower_release(const char *key);
+
+/* POST /auth/token: an API key's JWT (api_auth.c). */
+void api_auth_token(struct api_call *call);
 
 /* api_teams.c: teams, roles and ownership.  api_authorize() runs after
  * the route is matched: the route's role (GET: viewer, a change:

@@ -47,7 +47,8 @@ void api_audit_record(struct api_call *call)
          * for again here. */
         if (!is_change(call->req->method) || status == 401 || status == 503 ||
             strcmp(call->route, "unmatched") == 0 || strcmp(call->route, "starting") == 0 ||
-            strcmp(call->route, "method_not_allowed") == 0)
+            strcmp(call->route, "method_not_allowed") == 0 ||
+            strcmp(call->route, "auth_token") == 0)
                 return;
         if (db == NULL && api_pool_get(call->api->pool, &call->db, AUDIT_DB_WAIT_MS, &err) < 0) {
                 ad_log(AD_LOG_WARN, "cannot write the audit log", "route", call->route, "error",

@@ -2,19 +2,25 @@
  *  - a token of api.tokens: a platform operator (every team, everything);
  *  - an API key ("adk_..." , api_keys): its team and role, checked on every
  *    request, so a revoked or expired key stops working at once;
+ *  - a JWT of POST /auth/token (api_jwt.h): its team and role from its
+ *    claims, once its signature, issuer, audience and expiry are checked;
+ *    the API key it came from is looked up by id on every request (one
+ *    primary-key read), so revoking the key ends its JWTs at once;
  *  - no key: an anonymous operator when the API may serve anonymously (no
  *    api.tokens, a loopback bind, api.require_auth off), else 401.
  * Keys are looked up by their SHA-256: the database never sees a key. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ad/cleanup.h"
 #include "ad/log.h"
 #include "api.h"
 
 #define HINT                                                                                       \
-        "send Authorization: Bearer <key> with an API key (adctl login) or a token of api.tokens"
+        "send Authorization: Bearer <key> with an API key (adctl login), a token of POST "         \
+        "/auth/token or a token of api.tokens"
 
 /* The key's row; last_used_at is written at most once a minute per key. */
 static const char sql_key[] =
@@ -85,11 +91,109 @@ static int key_lookup(struct api_call *call, const char *key)
                         role = member;
         }
         call->role = role;
+        snprintf(call->key_id, sizeof(call->key_id), "%s", PQgetvalue(r, 0, 0));
         snprintf(call->team_id, sizeof(call->team_id), "%s", PQgetvalue(r, 0, 3));
         snprintf(call->team, sizeof(call->team), "%s", PQgetvalue(r, 0, 4));
         snprintf(call->principal, sizeof(call->principal), "%s/%s", PQgetvalue(r, 0, 4),
                  PQgetvalue(r, 0, 1));
         return 0;
+}
+
+static int jwt_refused(struct api_call *call, const char *why)
+{
+        call->reply->headers[0][0] = "WWW-Authenticate";
+        call->reply->headers[0][1] = "Bearer error=\"invalid_token\"";
+        return unauthorized(call, why);
+}
+
+/* A JWT: verified without the database, then its API key's row by id
+ * (revoked, expired, its user gone from the team). */
+static int jwt_lookup(struct api_call *call, const char *token)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        struct api_jwt_claims c;
+        char why[512];
+        ad_db *db;
+
+        if (api_jwt_verify(&call->api->jwt, token, (long)time(NULL), &c, &err) < 0)
+                return jwt_refused(call, ad_error_message(err));
+        if ((db = api_db_get(call)) == NULL)
+                return -1;
+        if (ad_db_exec(db, &r,
+                       "SELECT k.revoked_at IS NOT NULL, k.expires_at IS NOT NULL AND "
+                       "k.expires_at <= now(), k.user_id IS NOT NULL AND m.role IS NULL, k.name "
+                       "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND "
+                       "m.team_id = k.team_id WHERE k.id = $1::uuid AND k.team_id = $2::uuid",
+                       2, (const char *[]){ c.key_id, c.team_id }, &err) < 0) {
+                api_reply_error(call, "cannot look up a token's API key", err);
+                return -1;
+        }
+        if (PQntuples(r) == 0)
+                return jwt_refused(call, "the API key of this token no longer exists: ask a "
+                                         "team admin for a new key");
+        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0 || strcmp(PQgetvalue(r, 0, 1), "t") == 0 ||
+            strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+                snprintf(why, sizeof(why),
+                         "API key %s of team %s, which this token came from, %s: ask a team "
+                         "admin for a new one",
+                         PQgetvalue(r, 0, 3), c.team,
+                         strcmp(PQgetvalue(r, 0, 0), "t") == 0   ? "was revoked"
+                         : strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "expired"
+                                                                 : "belongs to a user who left "
+                                                                   "the team");
+                return jwt_refused(call, why);
+        }
+        call->role = c.role;
+        call->via_jwt = true;
+        snprintf(call->key_id, sizeof(call->key_id), "%s", c.key_id);
+        snprintf(call->team_id, sizeof(call->team_id), "%s", c.team_id);
+        snprintf(call->team, sizeof(call->team), "%s", c.team);
+        snprintf(call->principal, sizeof(call->principal), "%s", c.sub);
+        return 0;
+}
+
+void api_auth_token(struct api_call *call)
+{
+        cleanup_error ad_error_t err = NULL;
+        struct api_jwt_claims c = { .role = call->role };
+        cleanup_free char *token = NULL;
+        char at[32] = "";
+        long exp = 0;
+        time_t t;
+        struct tm tm;
+
+        if (call->api->jwt.n == 0) {
+                ad_httpd_reply_error(call->reply, 404, "jwt_disabled",
+                                     "this API issues no tokens (api.jwt_keys is empty): send "
+                                     "your API key itself");
+                return;
+        }
+        if (call->key_id[0] == '\0' || call->via_jwt) {
+                ad_httpd_reply_error(call->reply, 403, "forbidden",
+                                     "POST /auth/token takes a team API key (adk_...) in "
+                                     "Authorization: Bearer, not %s",
+                                     call->via_jwt ? "a token it issued (renew with the key)"
+                                                   : "an operator token of api.tokens");
+                return;
+        }
+        snprintf(c.key_id, sizeof(c.key_id), "%s", call->key_id);
+        snprintf(c.team_id, sizeof(c.team_id), "%s", call->team_id);
+        snprintf(c.team, sizeof(c.team), "%s", call->team);
+        snprintf(c.sub, sizeof(c.sub), "%s", call->principal);
+        if (api_jwt_sign(&call->api->jwt, &c, (long)time(NULL), &token, &exp, &err) < 0) {
+                api_reply_error(call, "cannot sign a token", err);
+                return;
+        }
+        t = (time_t)exp;
+        if (gmtime_r(&t, &tm))
+                strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        ad_httpd_reply_json(call->reply, 200,
+                            json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "token", token, "token_type",
+                                      "Bearer", "expires_in", (json_int_t)call->api->jwt.ttl_s,
+                                      "expires_at", at, "kid", call->api->jwt.key[0].kid, "team",
+                                      call->team, "role", api_role_name(call->role)));
+        explicit_bzero(token, strlen(token));
 }
 
 int api_auth_hook(struct api_call *call, void *ud)
@@ -103,9 +207,7 @@ int api_auth_hook(struct api_call *call, void *ud)
                 snprintf(call->principal, sizeof(call->principal), "%s", name);
                 return 0;
         }
-        key = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
-        while (key && *key == ' ')
-                key++;
+        key = api_bearer_credential(auth);
         if (key && strncmp(key, API_KEY_PREFIX, 4) == 0) {
                 if (!api_key_looks_valid(key))
                         return unauthorized(call, "malformed API key (adk_ and 64 hex "
@@ -116,6 +218,8 @@ int api_auth_hook(struct api_call *call, void *ud)
          * learns only whether a host name is one of the apps'. */
         if (key == NULL && strcmp(call->route, "domains_allowed") == 0)
                 return 0;
+        if (key && call->api->jwt.n > 0 && api_jwt_looks_like(key))
+                return jwt_lookup(call, key);
         /* Without api.tokens, a token that is not a key is ignored as it
          * always was (loopback only). */
         if (call->api->anonymous_ok) {

@@ -61,6 +61,8 @@ struct log_stream {
         bool ended;  /* the end event is queued */
         int failures;
         int64_t last_write_ms;
+        char follower[API_FOLLOWER_KEY_MAX]; /* api.max_followers_per_token's count */
+        int64_t last_line_ms;                /* for api.follower_idle_timeout_s */
 };
 
 /* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
@@ -126,8 +128,10 @@ static int stream_poll(struct log_stream *s, ad_error_t *err)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
                 s->last_seq = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
         }
-        if (n > 0)
+        if (n > 0) {
+                s->last_line_ms = ad_monotonic_ms();
                 return 1;
+        }
         if (ad_status_final(status)) {
                 buf_str(&s->out, "event: end\ndata: ");
                 buf_str(&s->out, status);
@@ -175,6 +179,23 @@ static ssize_t stream_next(void *ud, char *out, size_t max)
                         s->ended = true;
                         continue;
                 }
+                /* No new line for api.follower_idle_timeout_s: the stream
+                 * ends, so a forgotten follower does not hold its
+                 * connection and its place forever; the client reconnects
+                 * with Last-Event-ID to go on. */
+                if (s->api->follower_idle_s > 0 &&
+                    ad_monotonic_ms() - s->last_line_ms >= s->api->follower_idle_s * 1000) {
+                        char msg[160];
+
+                        snprintf(msg, sizeof(msg),
+                                 "event: idle\ndata: no new line for %ld s "
+                                 "(api.follower_idle_timeout_s); reconnect with Last-Event-ID "
+                                 "to follow on\n\n",
+                                 s->api->follower_idle_s);
+                        buf_str(&s->out, msg);
+                        s->ended = true;
+                        continue;
+                }
                 /* A comment now and then: proxies keep the connection, and a
                  * client that left is noticed when the write fails. */
                 if (ad_monotonic_ms() - s->last_write_ms >= LOG_KEEPALIVE_MS) {
@@ -189,6 +210,7 @@ static void stream_free(void *ud)
 {
         struct log_stream *s = ud;
 
+        api_limit_follower_release(s->follower);
         free(s->out.data);
         free(s);
 }
@@ -299,10 +321,15 @@ void api_logs_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
                 return;
         }
+        if (api_limit_follower_acquire(call, s->follower) < 0) {
+                free(s);
+                return;
+        }
         s->api = call->api;
         memcpy(s->id, call->id, sizeof(s->id));
         s->last_seq = follow_start(call);
         s->last_write_ms = ad_monotonic_ms();
+        s->last_line_ms = s->last_write_ms;
         call->reply->status = 200;
         call->reply->content_type = "text/event-stream";
         call->reply->headers[0][0] = "Cache-Control";

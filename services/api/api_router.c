@@ -52,6 +52,7 @@ static const struct api_route_def routes[] = {
         { "DELETE", "/apps/{name}/domains/{host}", "apps_domains_remove", api_domains_remove },
         { "POST", "/apps/{name}/run", "apps_run", api_apps_run },
         { "GET", "/domains/allowed", "domains_allowed", api_domains_allowed },
+        { "POST", "/auth/token", "auth_token", api_auth_token },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -270,6 +271,8 @@ static void log_request(const struct api_call *call, int64_t ms)
                 json_object_set_new(f, "deployment_id", json_string(call->deployment_id));
         if (f && strcmp(call->principal, "anonymous") != 0)
                 json_object_set_new(f, "principal", json_string(call->principal));
+        if (f && call->via_jwt)
+                json_object_set_new(f, "auth", json_string("jwt"));
         ad_log_json(status >= 500 ? AD_LOG_WARN : AD_LOG_INFO, "request", f);
 }
 
@@ -357,6 +360,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_limit_headers(&call);
                 api_audit_record(&call);
         }
         api_pool_put(api->pool, call.db);

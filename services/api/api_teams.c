@@ -19,6 +19,8 @@ static enum api_role route_role(const char *method, const char *pattern, const c
                 return API_ROLE_ADMIN;
         if (strcmp(route, "domains_allowed") == 0)
                 return API_ROLE_NONE; /* public: caddy's on-demand TLS check */
+        if (strcmp(route, "auth_token") == 0)
+                return API_ROLE_VIEWER;
         if (strcmp(route, "apps_config_value") == 0)
                 return API_ROLE_DEPLOYER;
         if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)

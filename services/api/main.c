@@ -23,6 +23,20 @@ static const char *const api_keys[] = {
         "api.config_readers",
         "api.require_auth",
         "limits.max_deployments_per_user",
+        "api.jwt_keys",
+        "api.jwt_ttl_s",
+        "api.jwt_issuer",
+        "api.jwt_audience",
+        "api.rate_limit_per_token",
+        "api.rate_burst_per_token",
+        "api.rate_limit_per_address",
+        "api.rate_burst_per_address",
+        "api.max_followers_per_token",
+        "api.tls_cert_file",
+        "api.tls_key_file",
+        "api.behind_tls_proxy",
+        "api.max_connections_per_address",
+        "api.follower_idle_timeout_s",
         NULL,
 };
 /* clang-format on */
@@ -30,10 +44,16 @@ static const char *const api_keys[] = {
 /* The ingress keys (caddy.*, ingress.*): for custom domains. */
 static const struct ad_config_key *const api_config[] = { ingress_config, NULL };
 
-/* The body limit must be known before ad_service_start() starts the HTTP
- * server, so the configuration is read once here too.  Any problem is left
- * for ad_service_start() to report. */
-static size_t peek_max_body(int argc, char **argv)
+/* What the HTTP server needs before ad_service_start() starts it (the
+ * body limit, the TLS files), so the configuration is read once here
+ * too.  Any problem is left for ad_service_start() to report. */
+struct early {
+        size_t max_body;
+        long max_conns_per_ip;
+        char tls_cert[1024], tls_key[1024];
+};
+
+static void peek_config(struct early *e, int argc, char **argv)
 {
         const char *path = getenv("AD_CONFIG");
         ad_config *cfg = NULL;
@@ -48,12 +68,84 @@ static size_t peek_max_body(int argc, char **argv)
                 else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2])
                         path = argv[i] + 2;
         }
-        if (ad_config_load(&cfg, path, NULL) == 0 &&
-            ad_config_int(cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024, 16 << 20, &v,
-                          NULL) < 0)
-                v = API_DEFAULT_MAX_BODY;
+        if (ad_config_load(&cfg, path, NULL) == 0) {
+                if (ad_config_int(cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024, 16 << 20,
+                                  &v, NULL) < 0)
+                        v = API_DEFAULT_MAX_BODY;
+                if (ad_config_int(cfg, "api.max_connections_per_address", 64, 0, 100000,
+                                  &e->max_conns_per_ip, NULL) < 0)
+                        e->max_conns_per_ip = 64;
+                snprintf(e->tls_cert, sizeof(e->tls_cert), "%s",
+                         ad_config_string(cfg, "api.tls_cert_file", ""));
+                snprintf(e->tls_key, sizeof(e->tls_key), "%s",
+                         ad_config_string(cfg, "api.tls_key_file", ""));
+        } else
+                e->max_conns_per_ip = 64;
         ad_config_free(cfg);
-        return (size_t)v;
+        e->max_body = (size_t)v;
+}
+
+/* api.tls_*: both files or neither; a bind reachable from the network
+ * serves TLS unless a TLS-terminating proxy is in front
+ * (api.behind_tls_proxy). */
+static int configure_tls(struct api *api, ad_error_t *err)
+{
+        const char *cert = ad_config_string(api->svc.cfg, "api.tls_cert_file", "");
+        const char *key = ad_config_string(api->svc.cfg, "api.tls_key_file", "");
+        const char *bind = ad_config_string(api->svc.cfg, "http.bind", "127.0.0.1");
+        bool proxy = false;
+        long conns;
+        int ret = ad_config_bool(api->svc.cfg, "api.behind_tls_proxy", false, &proxy, err);
+
+        /* Read before the server started (peek_config); checked here. */
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.max_connections_per_address", 64, 0, 100000,
+                                    &conns, err);
+
+        if (ret < 0)
+                return ret;
+        if (!*cert != !*key)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "api.tls_cert_file and api.tls_key_file go together: set "
+                                     "both (HTTPS) or neither");
+        if (!*cert && !proxy && !api_bind_is_loopback(bind))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "http.bind is %s but the API serves plain HTTP: set "
+                                     "api.tls_cert_file and api.tls_key_file, or "
+                                     "api.behind_tls_proxy: true when a TLS-terminating proxy is "
+                                     "in front",
+                                     bind);
+        ad_log(AD_LOG_INFO, "transport", "tls", *cert ? "on (TLS 1.2+)" : "off", "behind_tls_proxy",
+               proxy ? "true" : "false", NULL);
+        return 0;
+}
+
+/* api.jwt_*: the keys that sign and verify the JWTs of POST /auth/token
+ * (none: JWTs are off, API keys are sent as they are). */
+static int configure_jwt(struct api *api, ad_error_t *err)
+{
+        const char *iss = ad_config_string(api->svc.cfg, "api.jwt_issuer", "app-deployer");
+        const char *aud = ad_config_string(api->svc.cfg, "api.jwt_audience", "app-deployer-api");
+        int ret = api_jwt_keys_parse(&api->jwt, ad_config_string(api->svc.cfg, "api.jwt_keys", ""),
+                                     err);
+
+        if (ret == 0)
+                ret = ad_config_int(api->svc.cfg, "api.jwt_ttl_s", API_JWT_DEFAULT_TTL_S, 1, 86400,
+                                    &api->jwt.ttl_s, err);
+        if (ret < 0)
+                return ret;
+        if (*iss == '\0' || strlen(iss) >= sizeof(api->jwt.issuer) || *aud == '\0' ||
+            strlen(aud) >= sizeof(api->jwt.audience))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "api.jwt_issuer and api.jwt_audience are 1 to %zu characters",
+                                     sizeof(api->jwt.issuer) - 1);
+        snprintf(api->jwt.issuer, sizeof(api->jwt.issuer), "%s", iss);
+        snprintf(api->jwt.audience, sizeof(api->jwt.audience), "%s", aud);
+        if (api->jwt.n > 0)
+                ad_log(AD_LOG_INFO, "issuing JWTs (POST /auth/token)", "signing_kid",
+                       api->jwt.key[0].kid, "issuer", api->jwt.issuer, "audience",
+                       api->jwt.audience, NULL);
+        return 0;
 }
 
 /* The bearer tokens and API keys (api_auth.c).  Without api.tokens and
@@ -86,7 +178,20 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
                        "operator (loopback only)",
                        NULL);
         }
-        return api_hook_add(api, api_auth_hook, tokens, err);
+        ret = configure_jwt(api, err);
+        if (ret == 0)
+                ret = api_limit_configure(api, err);
+        /* The address's bucket before authentication (key guessing is
+         * limited too), the key's after it. */
+        if (ret == 0)
+                ret = api_hook_add(api, api_limit_address_hook, NULL, err);
+        if (ret == 0)
+                ret = api_hook_add(api, api_auth_hook, tokens, err);
+        if (ret == 0)
+                ret = api_hook_add(api, api_limit_token_hook, NULL, err);
+        if (ret == 0)
+                ret = configure_tls(api, err);
+        return ret;
 }
 
 static int configure(struct api *api, ad_error_t *err)
@@ -147,6 +252,7 @@ int main(int argc, char **argv)
 {
         static struct api api;
         static struct api_tokens tokens;
+        static struct early early;
         struct ad_service_options opts = {
                 .needs_bus = true,
                 .needs_db = true,
@@ -154,7 +260,7 @@ int main(int argc, char **argv)
                 .known_keys = api_keys,
                 .config = api_config,
                 .route = api_route,
-                .max_body = peek_max_body(argc, argv),
+                .max_body = API_DEFAULT_MAX_BODY,
                 .ready_later = true,
         };
         ad_error_t err = NULL;
@@ -165,6 +271,14 @@ int main(int argc, char **argv)
                 return api_admin_main(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
                 return api_secrets_main(argc, argv);
+        peek_config(&early, argc, argv);
+        opts.max_body = early.max_body;
+        opts.max_conns_per_ip = (unsigned)early.max_conns_per_ip;
+        /* One file without the other is refused by configure_tls(). */
+        if (early.tls_cert[0] && early.tls_key[0]) {
+                opts.tls_cert_file = early.tls_cert;
+                opts.tls_key_file = early.tls_key;
+        }
         ret = ad_service_start(&api.svc, "api", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;

@@ -21,3 +21,14 @@ ad_test(test_secrets_rotate SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test
         LIBS adcommon LABELS integration)
 add_dependencies(test_secrets_rotate adapi)
 set_tests_properties(test_secrets_rotate PROPERTIES TIMEOUT 120)
+add_test(NAME test_jwt
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_jwt.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_jwt PROPERTIES LABELS integration TIMEOUT 180)
+add_test(NAME test_limits
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_limits.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_limits PROPERTIES LABELS integration TIMEOUT 180)
+add_test(NAME test_tls
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_tls.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_tls PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_jwt_unit SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_jwt.c
+        LIBS adapirequest adcommon LABELS unit)

@@ -43,6 +43,9 @@ struct ad_http_request {
          * while nothing arrives); true aborts it with AD_ERR_GENERIC
          * "cancelled" (a service stopping mid-build). */
         bool (*cancel)(void);
+        /* Optional: a PEM bundle of the CAs to trust for https:// instead
+         * of the system's (adctl's ADCTL_CA_FILE). */
+        const char *ca_file;
 };
 
 struct ad_http_response {

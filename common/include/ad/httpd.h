@@ -29,12 +29,18 @@ typedef ssize_t (*ad_httpd_stream_fn)(void *ud, char *buf, size_t max);
 
 #define AD_HTTPD_MAX_HEADERS 8
 
+#define AD_HTTPD_HEADER_VALUE_MAX 96
+
 struct ad_httpd_reply {
         int status;
         char *body; /* owned: freed by the server */
         size_t body_len;
         const char *content_type;
+        /* Name and value of each extra header; the first NULL name ends
+         * the list.  Values set with ad_httpd_reply_header() live in
+         * values[]. */
         const char *headers[AD_HTTPD_MAX_HEADERS][2];
+        char values[AD_HTTPD_MAX_HEADERS][AD_HTTPD_HEADER_VALUE_MAX];
         ad_httpd_stream_fn stream;
         void *stream_ud;
         void (*stream_free)(void *ud);
@@ -44,11 +50,16 @@ typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req, struct ad_h
                                  void *ud);
 
 struct ad_httpd_options {
-        const char *bind;   /* IPv4 address; NULL: 127.0.0.1 */
-        int port;           /* 0: any free port */
-        size_t max_body;    /* 0: 64 KiB */
-        unsigned max_conns; /* 0: 256 */
-        unsigned timeout_s; /* idle connection timeout; 0: 30 */
+        const char *bind;          /* IPv4 address; NULL: 127.0.0.1 */
+        int port;                  /* 0: any free port */
+        size_t max_body;           /* 0: 64 KiB */
+        unsigned max_conns;        /* 0: 256 */
+        unsigned timeout_s;        /* idle connection timeout; 0: 30 */
+        unsigned max_conns_per_ip; /* 0: no cap per client address */
+        /* HTTPS (GnuTLS through libmicrohttpd, TLS 1.2 or 1.3) when both
+         * are set: PEM files of the certificate chain and its key. */
+        const char *tls_cert_file;
+        const char *tls_key_file;
 };
 
 int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
@@ -64,6 +75,11 @@ void ad_httpd_reply_json(struct ad_httpd_reply *reply, int status, json_t *body)
 /* {"error": {"code": code, "message": ...}} */
 void ad_httpd_reply_error(struct ad_httpd_reply *reply, int status, const char *code,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Adds a header in the first free slot, its value formatted into the
+ * reply (name must outlive the reply: a literal); -1 when every slot is
+ * taken. */
+int ad_httpd_reply_header(struct ad_httpd_reply *reply, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 void ad_httpd_reply_text(struct ad_httpd_reply *reply, int status, const char *content_type,
                          const char *text);
 

@@ -42,6 +42,13 @@ struct ad_service_options {
          * whole REST surface); NULL: 404. */
         ad_service_route_fn route;
         size_t max_body;
+        /* Serve HTTPS from these PEM files (the API's api.tls_cert_file
+         * and api.tls_key_file); NULL or "": plain HTTP. */
+        const char *tls_cert_file;
+        const char *tls_key_file;
+        /* Concurrent connections one client address may hold (the API's
+         * api.max_connections_per_address); 0: no cap. */
+        unsigned max_conns_per_ip;
         /* The service has more to set up after ad_service_start (the
          * API's pool and relay): "ready" is logged by its own
          * ad_service_ready() call, so nobody sends it requests too soon. */
