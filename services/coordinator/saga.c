@@ -161,11 +161,6 @@ static int step_end(ad_db *db, const char *id, const char *step, const char *sta
                     3, p, err);
 }
 
-static bool is_active(const char *status)
-{
-        return ad_status_is_active(ad_status_parse(status));
-}
-
 /* Asks (through the outbox) the service of `step` to undo its work, and
  * counts the request.  Each request is a new event (its id derived from
  * the deployment, the step and the attempt), since the services drop an
@@ -567,6 +562,9 @@ static bool decided_event(const ad_envelope *in, struct saga_event *e)
                 e->kind = SAGA_EV_COMPENSATED;
                 e->step = in->compensated->step;
                 return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
+                e->kind = SAGA_EV_DESTROY;
+                return true;
         default:
                 return false;
         }
@@ -619,6 +617,18 @@ static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment 
                 case SAGA_FX_RECORD_FAILURE:
                         ret = record_failure(db, in, fx->step, d, err);
                         break;
+                case SAGA_FX_RECORD_FROM:
+                        ret = exec(
+                                db, "UPDATE deployments SET failed_from = $2 WHERE id = $1", 2,
+                                (const char *[]){ in->deployment_id, ad_status_name(fx->status) },
+                                err);
+                        break;
+                case SAGA_FX_REOPEN_COMPENSATIONS:
+                        ret = exec(db,
+                                   "UPDATE compensations SET status = 'pending' WHERE "
+                                   "deployment_id = $1 AND status <> 'done'",
+                                   1, (const char *[]){ in->deployment_id }, err);
+                        break;
                 case SAGA_FX_STEP_END:
                         ret = step_end(db, in->deployment_id, fx->step, fx->step_status, err);
                         break;
@@ -659,46 +669,6 @@ static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment 
                         break;
                 }
         }
-        return ret;
-}
-
-static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
-                      struct saga_result *res, ad_error_t *err)
-{
-        int ret;
-
-        if (!strcmp(d->status, "DESTROYING") || !strcmp(d->status, "DESTROYED")) {
-                note(res, "already %s", d->status);
-                return 0;
-        }
-        if (!strcmp(d->status, "ROLLING_BACK")) {
-                /* The compensations under way remove everything. */
-                res->outcome = SAGA_APPLIED;
-                snprintf(res->status, sizeof(res->status), "DESTROYING");
-                return set_status(db, d, in->deployment_id, "DESTROYING", err);
-        }
-        if (is_active(d->status)) {
-                const char *p[2] = { in->deployment_id, d->status };
-                ret = exec(db, "UPDATE deployments SET failed_from = $2 WHERE id = $1", 2, p, err);
-                if (ret < 0)
-                        return ret;
-        }
-        /* A rolled-back deployment may still own its image (kept while
-         * another release shared it): ad_status_destroy_steps plans the
-         * build's removal again. */
-        ret = plan_compensations(db, in->deployment_id, d,
-                                 ad_status_destroy_steps(ad_status_parse(d->status)), err);
-        if (ret == 0)
-                ret = exec(db,
-                           "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "
-                           "AND status <> 'done'",
-                           1, (const char *[]){ in->deployment_id }, err);
-        if (ret == 0)
-                ret = set_status(db, d, in->deployment_id, "DESTROYING", err);
-        snprintf(res->status, sizeof(res->status), "DESTROYING");
-        if (ret == 0)
-                ret = next_compensation(db, d, in, "DESTROYED", res, err);
-        res->outcome = SAGA_APPLIED;
         return ret;
 }
 
@@ -1072,8 +1042,11 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
         if (ret < 0)
                 return ret;
         dd.whole_app = true;
-        if (strcmp(dd.status, "DESTROYED") != 0)
-                return on_destroy(db, &e, &dd, &one, err);
+        if (strcmp(dd.status, "DESTROYED") != 0) {
+                struct saga_event destroy = { .kind = SAGA_EV_DESTROY };
+
+                return decide_and_apply(db, &e, &dd, &destroy, &one, err);
+        }
         /* Back to DESTROYING for the image it kept. */
         ret = plan_compensations(db, e.deployment_id, &dd, 1, err);
         if (ret == 0)
@@ -1201,9 +1174,6 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
         /* Not yet decided by saga_decide(): these handlers judge and
          * write in one. */
         switch (env->payload_case) {
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
-                ret = on_destroy(db, env, &d, res, err);
-                break;
         case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
                 ret = on_rollback(db, env, &d, res, err);
                 break;

@@ -30,6 +30,8 @@ const char *saga_event_name(enum saga_event_kind kind)
                 return "deploy.failed";
         case SAGA_EV_COMPENSATED:
                 return "deploy.compensated";
+        case SAGA_EV_DESTROY:
+                return "deploy.destroy";
         }
         return "?";
 }
@@ -187,6 +189,36 @@ static void compensated(const struct saga_state *s, const struct saga_event *e,
         effect(d, SAGA_FX_NEXT_COMPENSATION, NULL, NULL, final);
 }
 
+/* deploy.destroy: everything the deployment touched is undone, newest
+ * first; a deployment already compensating only changes where it ends. */
+static void destroy(const struct saga_state *s, struct saga_decision *d)
+{
+        int n;
+
+        if (s->status == AD_STATUS_DESTROYING || s->status == AD_STATUS_DESTROYED) {
+                verdict(d, SAGA_DECIDE_IGNORE, "already %s", name(s->status));
+                return;
+        }
+        d->verdict = SAGA_DECIDE_APPLY;
+        d->next = AD_STATUS_DESTROYING;
+        if (s->status == AD_STATUS_ROLLING_BACK) {
+                /* The compensations under way remove everything. */
+                effect(d, SAGA_FX_STATUS, NULL, NULL, AD_STATUS_DESTROYING);
+                return;
+        }
+        if (ad_status_is_active(s->status))
+                effect(d, SAGA_FX_RECORD_FROM, NULL, NULL, s->status);
+        /* A rolled-back deployment may still own its image (kept while
+         * another release shared it): ad_status_destroy_steps plans the
+         * build's removal again. */
+        n = ad_status_destroy_steps(s->status);
+        for (int i = 3 - n; i < 3; i++)
+                effect(d, SAGA_FX_PLAN_COMPENSATION, compensable[i], NULL, s->status);
+        effect(d, SAGA_FX_REOPEN_COMPENSATIONS, NULL, NULL, s->status);
+        effect(d, SAGA_FX_STATUS, NULL, NULL, AD_STATUS_DESTROYING);
+        effect(d, SAGA_FX_NEXT_COMPENSATION, NULL, NULL, AD_STATUS_DESTROYED);
+}
+
 void saga_decide(const struct saga_state *s, const struct saga_event *e, struct saga_decision *d)
 {
         memset(d, 0, sizeof(*d));
@@ -236,6 +268,9 @@ void saga_decide(const struct saga_state *s, const struct saga_event *e, struct 
                 break;
         case SAGA_EV_COMPENSATED:
                 compensated(s, e, d);
+                break;
+        case SAGA_EV_DESTROY:
+                destroy(s, d);
                 break;
         case SAGA_EV_REQUESTED:
                 break;

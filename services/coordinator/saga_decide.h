@@ -5,11 +5,12 @@
  * and applies the effects in the one transaction of the event
  * (tests/unit/test_saga_decide.c checks every decision without a server).
  *
- * It decides the deploy path and its failure: deploy.requested, analyzed,
- * built, provisioned, exposed, failed and compensated.  deploy.destroy,
- * deploy.rollback, deploy.release and deploy.app.destroy are still
- * decided inside their handlers in saga.c (their decisions read other
- * deployments' rows: releases, images, the app's config). */
+ * It decides the deploy path, its failure and a deployment's destroy:
+ * deploy.requested, analyzed, built, provisioned, exposed, failed,
+ * compensated and destroy.  deploy.rollback, deploy.release and
+ * deploy.app.destroy are still decided inside their handlers in saga.c
+ * (their decisions read other deployments' rows: releases, images, the
+ * app's config). */
 #ifndef AD_SAGA_DECIDE_H
 #define AD_SAGA_DECIDE_H
 
@@ -26,6 +27,7 @@ enum saga_event_kind {
         SAGA_EV_EXPOSED,
         SAGA_EV_FAILED,
         SAGA_EV_COMPENSATED,
+        SAGA_EV_DESTROY,
 };
 
 /* What the decision needs of the stored deployment. */
@@ -53,22 +55,24 @@ enum saga_verdict {
 };
 
 enum saga_effect_kind {
-        SAGA_FX_CREATE,            /* the deployment row and its app, from the request */
-        SAGA_FX_RECORD,            /* store what the event reports (analysis, build,
-                                    * infrastructure, the release) */
-        SAGA_FX_RECORD_FAILURE,    /* error, failed step, and the status it failed from */
-        SAGA_FX_STEP_END,          /* `step` ends with `step_status` (done, failed) */
-        SAGA_FX_STEP_START,        /* `step` starts, with its deadline */
-        SAGA_FX_STATUS,            /* the deployment moves to `status` */
-        SAGA_FX_SUPERSEDE,         /* the app's other EXPOSED deployments: SUPERSEDED */
-        SAGA_FX_PLAN_COMPENSATION, /* `step` is to be undone; in order, newest first.
-                                    * The applier skips a build whose image another
-                                    * release still runs (it reads the builds) */
-        SAGA_FX_COMPENSATION_DONE, /* `step`'s requested compensation is done; when
-                                    * none was requested the applier ignores the
-                                    * event (it reads the compensations) */
-        SAGA_FX_NEXT_COMPENSATION, /* request the next pending compensation, or end
-                                    * in `status` when none is left */
+        SAGA_FX_CREATE,               /* the deployment row and its app, from the request */
+        SAGA_FX_RECORD,               /* store what the event reports (analysis, build,
+                                       * infrastructure, the release) */
+        SAGA_FX_RECORD_FAILURE,       /* error, failed step, and the status it failed from */
+        SAGA_FX_RECORD_FROM,          /* only the status it was stopped from (`status`) */
+        SAGA_FX_STEP_END,             /* `step` ends with `step_status` (done, failed) */
+        SAGA_FX_STEP_START,           /* `step` starts, with its deadline */
+        SAGA_FX_STATUS,               /* the deployment moves to `status` */
+        SAGA_FX_SUPERSEDE,            /* the app's other EXPOSED deployments: SUPERSEDED */
+        SAGA_FX_PLAN_COMPENSATION,    /* `step` is to be undone; in order, newest first.
+                                       * The applier skips a build whose image another
+                                       * release still runs (it reads the builds) */
+        SAGA_FX_REOPEN_COMPENSATIONS, /* every compensation not done is pending again */
+        SAGA_FX_COMPENSATION_DONE,    /* `step`'s requested compensation is done; when
+                                       * none was requested the applier ignores the
+                                       * event (it reads the compensations) */
+        SAGA_FX_NEXT_COMPENSATION,    /* request the next pending compensation, or end
+                                       * in `status` when none is left */
 };
 
 struct saga_effect {

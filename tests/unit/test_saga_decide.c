@@ -46,6 +46,12 @@ static const char *effects(const struct saga_decision *d)
                         snprintf(one, sizeof(one), "failure %s from %s", fx->step,
                                  ad_status_name(fx->status));
                         break;
+                case SAGA_FX_RECORD_FROM:
+                        snprintf(one, sizeof(one), "from %s", ad_status_name(fx->status));
+                        break;
+                case SAGA_FX_REOPEN_COMPENSATIONS:
+                        snprintf(one, sizeof(one), "reopen");
+                        break;
                 case SAGA_FX_STEP_END:
                         snprintf(one, sizeof(one), "end %s %s", fx->step, fx->step_status);
                         break;
@@ -92,8 +98,10 @@ static struct saga_decision decide(bool found, enum ad_status status, const char
 
 static struct saga_decision on(enum ad_status status, enum saga_event_kind kind, const char *step)
 {
-        return decide(true, status, "shop", kind, step,
-                      kind == SAGA_EV_FAILED || kind == SAGA_EV_COMPENSATED ? NULL : "shop");
+        bool names_app =
+                kind != SAGA_EV_FAILED && kind != SAGA_EV_COMPENSATED && kind != SAGA_EV_DESTROY;
+
+        return decide(true, status, "shop", kind, step, names_app ? "shop" : NULL);
 }
 
 static void test_requested_creates_once(void **state)
@@ -281,6 +289,48 @@ static void test_compensated_moves_to_the_next(void **state)
         }
 }
 
+/* deploy.destroy undoes what the deployment touched, newest first; one
+ * already compensating only changes where it ends. */
+static void test_destroy_in_each_status(void **state)
+{
+        static const struct {
+                enum ad_status status;
+                const char *want;
+        } cases[] = {
+                { AD_STATUS_ANALYZING,
+                  "from ANALYZING; reopen; status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_BUILDING,
+                  "from BUILDING; plan build; reopen; status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_DEPLOYING, "from DEPLOYING; plan deploy; plan provision; plan build; "
+                                       "reopen; status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_EXPOSED, "plan deploy; plan provision; plan build; reopen; "
+                                     "status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_SUPERSEDED, "plan deploy; plan provision; plan build; reopen; "
+                                        "status DESTROYING; next or DESTROYED" },
+                /* Its image may have been kept for another release. */
+                { AD_STATUS_ROLLED_BACK,
+                  "plan build; reopen; status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_FAILED, "plan build; reopen; status DESTROYING; next or DESTROYED" },
+                { AD_STATUS_ROLLING_BACK, "status DESTROYING" },
+        };
+        struct saga_decision d;
+
+        (void)state;
+        for (size_t i = 0; i < N(cases); i++) {
+                d = on(cases[i].status, SAGA_EV_DESTROY, NULL);
+                assert_int_equal(d.verdict, SAGA_DECIDE_APPLY);
+                assert_int_equal(d.next, AD_STATUS_DESTROYING);
+                assert_string_equal(effects(&d), cases[i].want);
+        }
+        d = on(AD_STATUS_DESTROYING, SAGA_EV_DESTROY, NULL);
+        assert_int_equal(d.verdict, SAGA_DECIDE_IGNORE);
+        assert_string_equal(d.note, "already DESTROYING");
+        d = on(AD_STATUS_DESTROYED, SAGA_EV_DESTROY, NULL);
+        assert_string_equal(d.note, "already DESTROYED");
+        d = decide(false, AD_STATUS_UNKNOWN, NULL, SAGA_EV_DESTROY, NULL, NULL);
+        assert_int_equal(d.verdict, SAGA_DECIDE_RETRY);
+}
+
 /* Issue 12: a forged or garbage event changes nothing. */
 static void test_forged_or_garbage_events_are_dropped(void **state)
 {
@@ -350,7 +400,7 @@ static void test_every_decision_is_bounded(void **state)
 
         (void)state;
         for (int s = AD_STATUS_UNKNOWN; s < AD_STATUS_COUNT; s++)
-                for (int k = SAGA_EV_REQUESTED; k <= SAGA_EV_COMPENSATED; k++)
+                for (int k = SAGA_EV_REQUESTED; k <= SAGA_EV_DESTROY; k++)
                         for (size_t i = 0; i < N(steps); i++)
                                 for (int found = 0; found < 2; found++) {
                                         struct saga_decision d =
@@ -376,6 +426,7 @@ int main(void)
                 cmocka_unit_test(test_failure_in_each_step_compensates_newest_first),
                 cmocka_unit_test(test_failure_of_the_wrong_step),
                 cmocka_unit_test(test_compensated_moves_to_the_next),
+                cmocka_unit_test(test_destroy_in_each_status),
                 cmocka_unit_test(test_forged_or_garbage_events_are_dropped),
                 cmocka_unit_test(test_unknown_deployment_waits_and_creates_nothing),
                 cmocka_unit_test(test_every_decision_is_bounded),
