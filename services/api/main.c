@@ -9,17 +9,42 @@
 #include "ad/log.h"
 #include "api.h"
 
-static const char *const api_keys[] = {
-        "api.max_body_bytes",
-        "api.allow_local_sources",
-        "api.db_pool_size",
-        "api.tokens",
-        "secrets.key",
-        "api.clone_allowlist",
-        "engine.socket",
-        "api.config_readers",
-        NULL,
+static const struct ad_config_key api_config[] = {
+        /* API_DEFAULT_MAX_BODY (checked below) */
+        { "api.max_body_bytes", AD_CONFIG_INT, "65536", 1024, 16 << 20,
+          "larger request bodies get 413", NULL },
+        { "api.db_pool_size", AD_CONFIG_INT, "8", 1, 64,
+          "PostgreSQL connections shared by the request threads", NULL },
+        { "api.allow_local_sources", AD_CONFIG_BOOL, "false", 0, 0,
+          "accept `file://` URLs and local paths (tests, the demo)", NULL },
+        { "api.clone_allowlist", AD_CONFIG_STRING, NULL, 0, 0,
+          "exact `host:port` pairs (comma-separated, `[v6]:port` for IPv6) that `repo_url` may "
+          "name although they are not public addresses; anything else loopback, private, "
+          "link-local, multicast or unspecified is refused with 400 (docs/security.md)",
+          "`\"\"`" },
+        { "api.config_readers", AD_CONFIG_STRING, "*", 0, 0,
+          "who may read an app's config value in clear (`GET /apps/{name}/config/{NAME}`): `*` "
+          "every caller, else comma-separated `api.tokens` names; the others get 403. Names are "
+          "always listed, values never",
+          NULL },
+        { "engine.socket", AD_CONFIG_STRING, "/run/podman/podman.sock", 0, 0,
+          "the container engine the API asks for an app's containers (`GET /apps/{name}` "
+          "`processes`, `adctl ps`) and probes them over HTTP; when it does not answer, "
+          "`processes` is `null`",
+          NULL },
+        { "api.tokens", AD_CONFIG_SECRET, NULL, 0, 0,
+          "bearer tokens, `name:sha256hex[,name:sha256hex...]` (the SHA-256 of each token, "
+          "`printf %s \"$TOKEN\" \\| sha256sum`); requests must send `Authorization: Bearer "
+          "<token>` and run as that name (`requested_by`). Empty: every request is anonymous, "
+          "allowed only when `http.bind` is a loopback address (the API refuses to start "
+          "otherwise)",
+          "empty" },
+        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
+          "64 hex characters: the key that seals env values (api, deployer)", NULL },
+        AD_CONFIG_END,
 };
+static const struct ad_config_key *const config[] = { api_config, NULL };
+_Static_assert(API_DEFAULT_MAX_BODY == 65536, "api.max_body_bytes's declared default");
 
 /* The body limit must be known before ad_service_start() starts the HTTP
  * server, so the configuration is read once here too.  Any problem is left
@@ -40,8 +65,7 @@ static size_t peek_max_body(int argc, char **argv)
                         path = argv[i] + 2;
         }
         if (ad_config_load(&cfg, path, NULL) == 0 &&
-            ad_config_int(cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024, 16 << 20, &v,
-                          NULL) < 0)
+            ad_config_get_int(cfg, config, "api.max_body_bytes", &v, NULL) < 0)
                 v = API_DEFAULT_MAX_BODY;
         ad_config_free(cfg);
         return (size_t)v;
@@ -50,8 +74,8 @@ static size_t peek_max_body(int argc, char **argv)
 /* The bearer tokens; none is allowed only on a loopback address. */
 static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t *err)
 {
-        const char *spec = ad_config_string(api->svc.cfg, "api.tokens", "");
-        const char *bind = ad_config_string(api->svc.cfg, "http.bind", "127.0.0.1");
+        const char *spec = ad_config_get_string(api->svc.cfg, api->svc.tables, "api.tokens");
+        const char *bind = ad_config_get_string(api->svc.cfg, api->svc.tables, "http.bind");
         int ret = api_tokens_parse(tokens, spec, err);
 
         if (ret < 0)
@@ -72,20 +96,20 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
 
 static int configure(struct api *api, ad_error_t *err)
 {
-        const char *key = ad_config_string(api->svc.cfg, "secrets.key", "");
+        const struct ad_config_key *const *t = api->svc.tables;
+        const char *key = ad_config_get_string(api->svc.cfg, t, "secrets.key");
         long max_body, pool_size;
         int ret;
 
-        ret = ad_config_int(api->svc.cfg, "api.max_body_bytes", API_DEFAULT_MAX_BODY, 1024,
-                            16 << 20, &max_body, err);
+        ret = ad_config_get_int(api->svc.cfg, t, "api.max_body_bytes", &max_body, err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.db_pool_size", 8, 1, 64, &pool_size, err);
+                ret = ad_config_get_int(api->svc.cfg, t, "api.db_pool_size", &pool_size, err);
         if (ret == 0)
-                ret = ad_config_bool(api->svc.cfg, "api.allow_local_sources", false,
-                                     &api->allow_local, err);
+                ret = ad_config_get_bool(api->svc.cfg, t, "api.allow_local_sources",
+                                         &api->allow_local, err);
         if (ret < 0)
                 return ret;
-        api->clone_allowlist = ad_config_string(api->svc.cfg, "api.clone_allowlist", "");
+        api->clone_allowlist = ad_config_get_string(api->svc.cfg, t, "api.clone_allowlist");
         ret = ad_git_url_check_host("https://example.com/x", api->clone_allowlist, err);
         if (ret < 0)
                 return ad_error_wrap(err, "key `api.clone_allowlist`");
@@ -101,10 +125,9 @@ static int configure(struct api *api, ad_error_t *err)
                        NULL);
         }
         snprintf(api->config_readers, sizeof(api->config_readers), "%s",
-                 ad_config_string(api->svc.cfg, "api.config_readers", "*"));
+                 ad_config_get_string(api->svc.cfg, t, "api.config_readers"));
         {
-                const char *sock =
-                        ad_config_string(api->svc.cfg, "engine.socket", "/run/podman/podman.sock");
+                const char *sock = ad_config_get_string(api->svc.cfg, t, "engine.socket");
 
                 if (*sock && (ret = ad_engine_open(&api->engine, sock, err)) < 0)
                         return ret;
@@ -122,7 +145,7 @@ int main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("api"),
-                .known_keys = api_keys,
+                .config = config,
                 .route = api_route,
                 .max_body = peek_max_body(argc, argv),
                 .ready_later = true,
