@@ -530,6 +530,14 @@ static int compensation_done(ad_db *db, const char *id, const char *step, bool *
         return ret;
 }
 
+/* The handlers of the requests whose outcome reads other rows (below). */
+static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
+                       struct saga_result *res, ad_error_t *err);
+static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
+                      struct saga_result *res, ad_error_t *err);
+static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *res,
+                          ad_error_t *err);
+
 /* The envelope as saga_decide() sees it. */
 static bool decided_event(const ad_envelope *in, struct saga_event *e)
 {
@@ -564,6 +572,18 @@ static bool decided_event(const ad_envelope *in, struct saga_event *e)
                 return true;
         case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
                 e->kind = SAGA_EV_DESTROY;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
+                e->kind = SAGA_EV_ROLLBACK;
+                e->target = in->rollback->target_deployment_id;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
+                e->kind = SAGA_EV_RELEASE;
+                e->app = in->release->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
+                e->kind = SAGA_EV_APP_DESTROY;
+                e->app = in->app_destroy->app_name;
                 return true;
         default:
                 return false;
@@ -667,6 +687,20 @@ static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment 
                 case SAGA_FX_NEXT_COMPENSATION:
                         ret = next_compensation(db, d, in, ad_status_name(fx->status), res, err);
                         break;
+                /* Their handlers set the outcome: an unknown target or app
+                 * is ignored there, with a note. */
+                case SAGA_FX_ROLLBACK:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_rollback(db, in, d, res, err);
+                        break;
+                case SAGA_FX_RELEASE:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_release(db, in, d, res, err);
+                        break;
+                case SAGA_FX_APP_DESTROY:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_app_destroy(db, in, res, err);
+                        break;
                 }
         }
         return ret;
@@ -755,14 +789,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
         int ret;
 
-        if (d->found) {
-                note(res, "rollback deployment exists already (%s)", d->status);
-                return 0;
-        }
-        if (!ad_uuid_valid(target)) {
-                note(res, "rollback target is not a deployment id");
-                return 0;
-        }
+        /* saga_decide() judged: no such deployment yet, a valid target id. */
+        (void)d;
         ret = ad_db_exec(
                 db, &t, "SELECT app_name, repo_url, ref, created_at FROM deployments WHERE id = $1",
                 1, (const char *[]){ target }, err);
@@ -875,14 +903,8 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         uint32_t replicas;
         int ret;
 
-        if (d->found) {
-                note(res, "release deployment exists already (%s)", d->status);
-                return 0;
-        }
-        if (!ad_app_name_valid(app)) {
-                note(res, "release request names no valid app");
-                return 0;
-        }
+        /* saga_decide() judged: no such deployment yet, a valid app name. */
+        (void)d;
         ret = ad_db_exec(db, &a,
                          "SELECT repo_url, ref, env::text, config_version, web_replicas "
                          "FROM apps WHERE name = $1 FOR UPDATE",
@@ -1072,10 +1094,7 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
         cleanup_pgresult PGresult *a = NULL, *marked = NULL;
         int ret;
 
-        if (!ad_app_name_valid(app)) {
-                note(res, "app destroy names no valid app");
-                return 0;
-        }
+        /* saga_decide() judged: a valid app name. */
         ret = ad_db_exec(db, &a, "SELECT 1 FROM apps WHERE name = $1 FOR UPDATE", 1,
                          (const char *[]){ app }, err);
         if (ret < 0)
@@ -1159,36 +1178,14 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
 
         if (decided_event(env, &ev)) {
                 ret = decide_and_apply(db, env, &d, &ev, res, err);
-                goto decided;
-        }
-        if (!d.found && env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY) {
+        } else if (!d.found) {
                 /* Its deploy.requested may still be on its way. */
-                ad_db_rollback(db);
                 res->outcome = SAGA_RETRY;
                 note(res, "deployment %s is not known yet", env->deployment_id);
-                return 0;
-        }
-
-        /* Not yet decided by saga_decide(): these handlers judge and
-         * write in one. */
-        switch (env->payload_case) {
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
-                ret = on_rollback(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
-                ret = on_release(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
-                ret = on_app_destroy(db, env, res, err);
-                break;
-        default:
+        } else {
                 /* deploy.compensate.* is the coordinator's own output. */
                 note(res, "%s is not an input of the coordinator", subject);
-                break;
         }
-decided:
         if (ret < 0)
                 goto fail;
         if (res->outcome == SAGA_RETRY) {

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ad/names.h"
+#include "ad/uuid.h"
+
 /* The forward steps in order; a forward status runs the step of the same
  * index (ANALYZING runs analyze, ... DEPLOYING runs deploy). */
 static const char *const steps[] = { "analyze", "build", "provision", "deploy" };
@@ -32,6 +35,12 @@ const char *saga_event_name(enum saga_event_kind kind)
                 return "deploy.compensated";
         case SAGA_EV_DESTROY:
                 return "deploy.destroy";
+        case SAGA_EV_ROLLBACK:
+                return "deploy.rollback";
+        case SAGA_EV_RELEASE:
+                return "deploy.release";
+        case SAGA_EV_APP_DESTROY:
+                return "deploy.app.destroy";
         }
         return "?";
 }
@@ -219,11 +228,49 @@ static void destroy(const struct saga_state *s, struct saga_decision *d)
         effect(d, SAGA_FX_NEXT_COMPENSATION, NULL, NULL, AD_STATUS_DESTROYED);
 }
 
+/* deploy.rollback, deploy.release, deploy.app.destroy: requests that make
+ * a new deployment (or destroy an app's); judged here on what they say,
+ * carried out by their handlers. */
+static void request(const struct saga_state *s, const struct saga_event *e, struct saga_decision *d)
+{
+        if (e->kind != SAGA_EV_APP_DESTROY && s->found) {
+                verdict(d, SAGA_DECIDE_IGNORE, "%s deployment exists already (%s)",
+                        e->kind == SAGA_EV_ROLLBACK ? "rollback" : "release", name(s->status));
+                return;
+        }
+        if (e->kind == SAGA_EV_ROLLBACK && !ad_uuid_valid(e->target)) {
+                verdict(d, SAGA_DECIDE_DROP, "rollback target is not a deployment id");
+                return;
+        }
+        if (e->kind != SAGA_EV_ROLLBACK && !ad_app_name_valid(e->app)) {
+                verdict(d, SAGA_DECIDE_DROP, "%s names no valid app",
+                        e->kind == SAGA_EV_RELEASE ? "release request" : "app destroy");
+                return;
+        }
+        d->verdict = SAGA_DECIDE_APPLY;
+        if (e->kind == SAGA_EV_ROLLBACK) {
+                d->next = AD_STATUS_BUILDING;
+                effect(d, SAGA_FX_ROLLBACK, NULL, NULL, d->next);
+        } else if (e->kind == SAGA_EV_RELEASE) {
+                d->next = AD_STATUS_BUILDING;
+                effect(d, SAGA_FX_RELEASE, NULL, NULL, d->next);
+        } else {
+                d->next = AD_STATUS_DESTROYING;
+                effect(d, SAGA_FX_APP_DESTROY, NULL, NULL, d->next);
+        }
+}
+
 void saga_decide(const struct saga_state *s, const struct saga_event *e, struct saga_decision *d)
 {
         memset(d, 0, sizeof(*d));
         d->verdict = SAGA_DECIDE_IGNORE;
         d->next = s->found ? s->status : AD_STATUS_UNKNOWN;
+
+        if (e->kind == SAGA_EV_ROLLBACK || e->kind == SAGA_EV_RELEASE ||
+            e->kind == SAGA_EV_APP_DESTROY) {
+                request(s, e, d);
+                return;
+        }
 
         if (e->kind == SAGA_EV_REQUESTED) {
                 if (s->found) {
@@ -273,6 +320,9 @@ void saga_decide(const struct saga_state *s, const struct saga_event *e, struct 
                 destroy(s, d);
                 break;
         case SAGA_EV_REQUESTED:
+        case SAGA_EV_ROLLBACK:
+        case SAGA_EV_RELEASE:
+        case SAGA_EV_APP_DESTROY:
                 break;
         }
 }

@@ -5,12 +5,12 @@
  * and applies the effects in the one transaction of the event
  * (tests/unit/test_saga_decide.c checks every decision without a server).
  *
- * It decides the deploy path, its failure and a deployment's destroy:
- * deploy.requested, analyzed, built, provisioned, exposed, failed,
- * compensated and destroy.  deploy.rollback, deploy.release and
- * deploy.app.destroy are still decided inside their handlers in saga.c
- * (their decisions read other deployments' rows: releases, images, the
- * app's config). */
+ * It decides every input of the coordinator.  For deploy.rollback,
+ * deploy.release and deploy.app.destroy it judges only what the event and
+ * the deployment say (exists already, names no valid app or target); what
+ * they then do depends on other rows (the app's releases, images and
+ * config) and is still decided inside their handlers in saga.c
+ * (SAGA_FX_ROLLBACK, SAGA_FX_RELEASE, SAGA_FX_APP_DESTROY). */
 #ifndef AD_SAGA_DECIDE_H
 #define AD_SAGA_DECIDE_H
 
@@ -28,6 +28,9 @@ enum saga_event_kind {
         SAGA_EV_FAILED,
         SAGA_EV_COMPENSATED,
         SAGA_EV_DESTROY,
+        SAGA_EV_ROLLBACK,
+        SAGA_EV_RELEASE,
+        SAGA_EV_APP_DESTROY,
 };
 
 /* What the decision needs of the stored deployment. */
@@ -40,8 +43,9 @@ struct saga_state {
 /* What the decision needs of the event. */
 struct saga_event {
         enum saga_event_kind kind;
-        const char *step; /* deploy.failed and deploy.compensated: the step named */
-        const char *app;  /* the app the event names; NULL or "" when it names none */
+        const char *step;   /* deploy.failed and deploy.compensated: the step named */
+        const char *app;    /* the app the event names; NULL or "" when it names none */
+        const char *target; /* deploy.rollback: the deployment to roll back */
 };
 
 enum saga_verdict {
@@ -73,6 +77,12 @@ enum saga_effect_kind {
                                        * event (it reads the compensations) */
         SAGA_FX_NEXT_COMPENSATION,    /* request the next pending compensation, or end
                                        * in `status` when none is left */
+        /* The requests whose outcome reads other rows: their handlers in
+         * saga.c create the new deployment (or the app's destroy), end it
+         * FAILED, or ignore it (an unknown target or app). */
+        SAGA_FX_ROLLBACK,
+        SAGA_FX_RELEASE,
+        SAGA_FX_APP_DESTROY,
 };
 
 struct saga_effect {

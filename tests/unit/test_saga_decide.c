@@ -70,6 +70,15 @@ static const char *effects(const struct saga_decision *d)
                 case SAGA_FX_COMPENSATION_DONE:
                         snprintf(one, sizeof(one), "compensated %s", fx->step);
                         break;
+                case SAGA_FX_ROLLBACK:
+                        snprintf(one, sizeof(one), "rollback");
+                        break;
+                case SAGA_FX_RELEASE:
+                        snprintf(one, sizeof(one), "release");
+                        break;
+                case SAGA_FX_APP_DESTROY:
+                        snprintf(one, sizeof(one), "app destroy");
+                        break;
                 case SAGA_FX_NEXT_COMPENSATION:
                         snprintf(one, sizeof(one), "next or %s", ad_status_name(fx->status));
                         break;
@@ -331,6 +340,63 @@ static void test_destroy_in_each_status(void **state)
         assert_int_equal(d.verdict, SAGA_DECIDE_RETRY);
 }
 
+/* deploy.rollback, deploy.release, deploy.app.destroy: what the event and
+ * the deployment say is judged here; what they do is their handlers'. */
+static void test_requests_for_new_deployments(void **state)
+{
+        static const char target[] = "7d8e2f4c-1b2a-4c3d-9e8f-0a1b2c3d4e5f";
+        struct saga_state none = { .found = false, .status = AD_STATUS_UNKNOWN, .app = NULL };
+        struct saga_event e = { .kind = SAGA_EV_ROLLBACK, .target = target };
+        struct saga_decision d;
+
+        (void)state;
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_APPLY);
+        assert_int_equal(d.next, AD_STATUS_BUILDING);
+        assert_string_equal(effects(&d), "rollback");
+        e = (struct saga_event){ .kind = SAGA_EV_RELEASE, .app = "shop" };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_APPLY);
+        assert_string_equal(effects(&d), "release");
+        e = (struct saga_event){ .kind = SAGA_EV_APP_DESTROY, .app = "shop" };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.next, AD_STATUS_DESTROYING);
+        assert_string_equal(effects(&d), "app destroy");
+
+        /* The same request id twice: the second is late. */
+        d = decide(true, AD_STATUS_BUILDING, "shop", SAGA_EV_RELEASE, NULL, "shop");
+        assert_int_equal(d.verdict, SAGA_DECIDE_IGNORE);
+        assert_string_equal(d.note, "release deployment exists already (BUILDING)");
+        e = (struct saga_event){ .kind = SAGA_EV_ROLLBACK, .target = target };
+        {
+                struct saga_state s = { .found = true, .status = AD_STATUS_EXPOSED, .app = "shop" };
+
+                saga_decide(&s, &e, &d);
+                assert_int_equal(d.verdict, SAGA_DECIDE_IGNORE);
+                assert_string_equal(d.note, "rollback deployment exists already (EXPOSED)");
+        }
+
+        /* Garbage: dropped. */
+        e = (struct saga_event){ .kind = SAGA_EV_ROLLBACK, .target = "not-a-uuid" };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_DROP);
+        assert_string_equal(d.note, "rollback target is not a deployment id");
+        e = (struct saga_event){ .kind = SAGA_EV_ROLLBACK, .target = NULL };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_DROP);
+        e = (struct saga_event){ .kind = SAGA_EV_RELEASE, .app = "../etc" };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_DROP);
+        assert_string_equal(d.note, "release request names no valid app");
+        e = (struct saga_event){ .kind = SAGA_EV_APP_DESTROY, .app = "" };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_DROP);
+        assert_string_equal(d.note, "app destroy names no valid app");
+        e = (struct saga_event){ .kind = SAGA_EV_APP_DESTROY, .app = NULL };
+        saga_decide(&none, &e, &d);
+        assert_int_equal(d.verdict, SAGA_DECIDE_DROP);
+}
+
 /* Issue 12: a forged or garbage event changes nothing. */
 static void test_forged_or_garbage_events_are_dropped(void **state)
 {
@@ -400,7 +466,7 @@ static void test_every_decision_is_bounded(void **state)
 
         (void)state;
         for (int s = AD_STATUS_UNKNOWN; s < AD_STATUS_COUNT; s++)
-                for (int k = SAGA_EV_REQUESTED; k <= SAGA_EV_DESTROY; k++)
+                for (int k = SAGA_EV_REQUESTED; k <= SAGA_EV_APP_DESTROY; k++)
                         for (size_t i = 0; i < N(steps); i++)
                                 for (int found = 0; found < 2; found++) {
                                         struct saga_decision d =
@@ -427,6 +493,7 @@ int main(void)
                 cmocka_unit_test(test_failure_of_the_wrong_step),
                 cmocka_unit_test(test_compensated_moves_to_the_next),
                 cmocka_unit_test(test_destroy_in_each_status),
+                cmocka_unit_test(test_requests_for_new_deployments),
                 cmocka_unit_test(test_forged_or_garbage_events_are_dropped),
                 cmocka_unit_test(test_unknown_deployment_waits_and_creates_nothing),
                 cmocka_unit_test(test_every_decision_is_bounded),
