@@ -16,52 +16,30 @@
 #define BIG_REPO_FILES 5000
 #define PORT_NOTE "; PORT is left out: the platform sets it"
 
-typedef int (*detector_fn)(struct analyzer_repo *, struct ad_analysis *, ad_error_t *);
-
 /* The first match wins.  A Dockerfile beats everything: the user wrote it
  * on purpose (deployer.yaml `build.dockerfile: false` turns that off).
  * Then Railpack's order: languages whose apps often carry a package.json
  * for their front-end assets (PHP/Laravel, Go, Java, Rust, Ruby/Rails,
  * Elixir/Phoenix, Python/Django) come before Node.js; static and shell
  * last since many apps carry an index.html or a start.sh. */
-static const struct {
-        const char *name;
-        detector_fn fn;
-} detectors[] = {
-        { "dockerfile", analyzer_detect_dockerfile },
-        { "php", analyzer_detect_php },
-        { "go", analyzer_detect_go },
-        { "java", analyzer_detect_java },
-        { "rust", analyzer_detect_rust },
-        { "ruby", analyzer_detect_ruby },
-        { "elixir", analyzer_detect_elixir },
-        { "python", analyzer_detect_python },
-        { "deno", analyzer_detect_deno },
-        { "dotnet", analyzer_detect_dotnet },
-        { "node", analyzer_detect_node },
-        { "cpp", analyzer_detect_cpp },
-        { "static", analyzer_detect_static },
-        { "shell", analyzer_detect_shell },
+const struct analyzer_provider *const analyzer_providers[] = {
+        &analyzer_provider_dockerfile, &analyzer_provider_php,    &analyzer_provider_go,
+        &analyzer_provider_java,       &analyzer_provider_rust,   &analyzer_provider_ruby,
+        &analyzer_provider_elixir,     &analyzer_provider_python, &analyzer_provider_deno,
+        &analyzer_provider_dotnet,     &analyzer_provider_node,   &analyzer_provider_cpp,
+        &analyzer_provider_static,     &analyzer_provider_shell,  NULL,
 };
 
-/* Files whose code is scanned for env var references. */
-static const char *const code_exts[] = { ".js", ".mjs", ".cjs", ".ts", ".mts", ".jsx",  ".tsx",
-                                         ".py", ".go",  ".php", ".rb", ".rs",  ".java", ".kt",
-                                         ".cs", ".ex",  ".exs", ".c",  ".cc",  ".cpp",  NULL };
+const struct analyzer_provider *analyzer_provider_find(const char *name)
+{
+        for (size_t i = 0; name && analyzer_providers[i]; i++)
+                if (strcmp(analyzer_providers[i]->name, name) == 0)
+                        return analyzer_providers[i];
+        return NULL;
+}
 
 /* Never `.env` itself: it holds secrets, not documentation. */
 static const char *const env_examples[] = { ".env.example", ".env.sample", ".env.template" };
-
-static const struct {
-        const char *language;
-        unsigned cpu_millis, memory_mb;
-} baselines[] = {
-        { "node", 500, 512 },       { "python", 500, 256 }, { "go", 250, 128 },
-        { "static", 100, 64 },      { "php", 250, 128 },    { "shell", 250, 128 },
-        { "dockerfile", 500, 512 }, { "ruby", 500, 512 },   { "java", 1000, 1024 },
-        { "rust", 250, 128 },       { "dotnet", 500, 512 }, { "elixir", 500, 512 },
-        { "deno", 250, 256 },       { "cpp", 250, 128 },
-};
 
 int analyzer_oom(ad_error_t *err)
 {
@@ -188,6 +166,17 @@ static bool has_ext(const char *path, const char *const *exts)
         return false;
 }
 
+/* A source file of any language: its code is scanned for env var
+ * references whatever the repository's language turns out to be. */
+static bool is_source(const char *path)
+{
+        for (size_t i = 0; analyzer_providers[i]; i++)
+                if (analyzer_providers[i]->scan_exts &&
+                    has_ext(path, analyzer_providers[i]->scan_exts))
+                        return true;
+        return false;
+}
+
 static bool in_list(const char *path, const char *const *list)
 {
         for (size_t i = 0; list && list[i]; i++)
@@ -298,7 +287,7 @@ static int collect_env(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
                 cleanup_free char *data = NULL;
                 size_t len = 0, before = set.n;
 
-                if (!has_ext(repo->files[i].path, code_exts))
+                if (!is_source(repo->files[i].path))
                         continue;
                 r = scan_read(repo, &b, repo->files[i].path, &data, &len, err);
                 if (r == 1) {
@@ -346,15 +335,10 @@ static void estimate_resources(const struct analyzer_repo *repo, struct ad_analy
 {
         /* A single-page app is served by the static image: no node. */
         const char *lang = *a->output_dir ? "static" : a->language;
+        const struct analyzer_provider *p = analyzer_provider_find(lang);
 
-        a->cpu_millis = 250;
-        a->memory_mb = 128;
-        for (size_t i = 0; i < AD_ARRAY_SIZE(baselines); i++) {
-                if (strcmp(lang, baselines[i].language) == 0) {
-                        a->cpu_millis = baselines[i].cpu_millis;
-                        a->memory_mb = baselines[i].memory_mb;
-                }
-        }
+        a->cpu_millis = p ? p->cpu_millis : 250;
+        a->memory_mb = p ? p->memory_mb : 128;
         /* Server-rendering frameworks hold a whole app bundle in memory. */
         *heavy = !*a->output_dir &&
                  (strcmp(a->framework, "next") == 0 || strcmp(a->framework, "nuxt") == 0 ||
@@ -610,12 +594,14 @@ static int run_detectors(struct analyzer_repo *repo, struct ad_analysis *a, cons
         const struct analyzer_config *c = &repo->config;
         int r = 0;
 
-        for (size_t i = 0; i < AD_ARRAY_SIZE(detectors); i++) {
-                if (c->language && strcmp(c->language, detectors[i].name) != 0)
+        for (size_t i = 0; analyzer_providers[i]; i++) {
+                const struct analyzer_provider *p = analyzer_providers[i];
+
+                if (c->language && strcmp(c->language, p->name) != 0)
                         continue;
-                if (c->use_dockerfile == 0 && detectors[i].fn == analyzer_detect_dockerfile)
+                if (c->use_dockerfile == 0 && p == &analyzer_provider_dockerfile)
                         continue;
-                r = detectors[i].fn(repo, a, err);
+                r = p->detect(repo, a, err);
                 if (r < 0)
                         return r;
                 if (r == 1)

@@ -285,6 +285,31 @@ int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
 int analyzer_detect_static(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 
+/* A language the detector knows, declared once in its detect_<lang>.c:
+ * its name (the analysis's `language`, and deployer.yaml's `language:`),
+ * its detector, the resources its apps get before any adjustment, and the
+ * extensions of its source files, scanned for env var references.  The
+ * Dockerfile it builds and its runtime image are the builder's
+ * (services/builder/buildplan.c, `plan_languages`). */
+struct analyzer_provider {
+        const char *name;
+        int (*detect)(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
+        unsigned cpu_millis, memory_mb;
+        const char *const *scan_exts; /* NULL-terminated; NULL: none */
+};
+
+extern const struct analyzer_provider analyzer_provider_dockerfile, analyzer_provider_node,
+        analyzer_provider_deno, analyzer_provider_python, analyzer_provider_go,
+        analyzer_provider_ruby, analyzer_provider_php, analyzer_provider_java,
+        analyzer_provider_rust, analyzer_provider_dotnet, analyzer_provider_elixir,
+        analyzer_provider_cpp, analyzer_provider_static, analyzer_provider_shell;
+
+/* Every provider, in the order they are tried (the first match wins);
+ * NULL-terminated. */
+extern const struct analyzer_provider *const analyzer_providers[];
+/* The provider named `name`; NULL for no such language. */
+const struct analyzer_provider *analyzer_provider_find(const char *name);
+
 /* Helpers shared by the language files. */
 /* Sets a->dependency_files to the NULL-terminated list (only the files
  * that exist when `only_existing`). */

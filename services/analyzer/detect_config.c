@@ -303,21 +303,20 @@ static const struct field top_fields[] = {
         { "backend", f_backend },
 };
 
-static const char *const known_languages[] = {
-        "dockerfile", "php",  "go",     "java", "rust", "ruby",   "elixir",
-        "python",     "deno", "dotnet", "node", "cpp",  "static", "shell",
-};
-
+/* deployer.yaml `language:` names a provider (detect.h). */
 static int check_language(struct cfg_ctx *x, const yaml_node_t *root)
 {
-        if (x->c->language == NULL)
+        char names[256], why[300];
+        size_t used = 0;
+
+        if (x->c->language == NULL || analyzer_provider_find(x->c->language) != NULL)
                 return 0;
-        for (size_t i = 0; i < AD_ARRAY_SIZE(known_languages); i++)
-                if (strcmp(x->c->language, known_languages[i]) == 0)
-                        return 0;
-        return bad(x, root, "language",
-                   "unknown language (one of dockerfile, php, go, java, rust, ruby, elixir, "
-                   "python, deno, dotnet, node, cpp, static, shell)");
+        names[0] = '\0';
+        for (size_t i = 0; analyzer_providers[i] && used < sizeof(names); i++)
+                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+                                         analyzer_providers[i]->name);
+        snprintf(why, sizeof(why), "unknown language (one of %s)", names);
+        return bad(x, root, "language", why);
 }
 
 int analyzer_parse_config(struct analyzer_config *out, const char *data, size_t len,

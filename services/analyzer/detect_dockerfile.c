@@ -218,3 +218,13 @@ int analyzer_detect_dockerfile(struct analyzer_repo *repo, struct ad_analysis *a
         analyzer_dockerfile_clear(&df);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+const struct analyzer_provider analyzer_provider_dockerfile = {
+        .name = "dockerfile",
+        .detect = analyzer_detect_dockerfile,
+        .cpu_millis = 500,
+        .memory_mb = 512,
+        .scan_exts = NULL,
+};

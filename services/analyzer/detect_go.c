@@ -543,3 +543,14 @@ int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
         free(c.pkg_dir);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const go_scan_exts[] = { ".go", NULL };
+const struct analyzer_provider analyzer_provider_go = {
+        .name = "go",
+        .detect = analyzer_detect_go,
+        .cpu_millis = 250,
+        .memory_mb = 128,
+        .scan_exts = go_scan_exts,
+};

@@ -272,3 +272,14 @@ int analyzer_detect_java(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
                                  JAVA_PORT);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const java_scan_exts[] = { ".java", ".kt", NULL };
+const struct analyzer_provider analyzer_provider_java = {
+        .name = "java",
+        .detect = analyzer_detect_java,
+        .cpu_millis = 1000,
+        .memory_mb = 1024,
+        .scan_exts = java_scan_exts,
+};

@@ -282,3 +282,38 @@ int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         }
         return r < 0 ? r : 1;
 }
+
+/* The languages this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const dotnet_scan_exts[] = { ".cs", NULL };
+const struct analyzer_provider analyzer_provider_dotnet = {
+        .name = "dotnet",
+        .detect = analyzer_detect_dotnet,
+        .cpu_millis = 500,
+        .memory_mb = 512,
+        .scan_exts = dotnet_scan_exts,
+};
+static const char *const elixir_scan_exts[] = { ".ex", ".exs", NULL };
+const struct analyzer_provider analyzer_provider_elixir = {
+        .name = "elixir",
+        .detect = analyzer_detect_elixir,
+        .cpu_millis = 500,
+        .memory_mb = 512,
+        .scan_exts = elixir_scan_exts,
+};
+static const char *const deno_scan_exts[] = { ".ts", ".js", ".mjs", ".tsx", ".jsx", NULL };
+const struct analyzer_provider analyzer_provider_deno = {
+        .name = "deno",
+        .detect = analyzer_detect_deno,
+        .cpu_millis = 250,
+        .memory_mb = 256,
+        .scan_exts = deno_scan_exts,
+};
+static const char *const cpp_scan_exts[] = { ".c", ".cc", ".cpp", NULL };
+const struct analyzer_provider analyzer_provider_cpp = {
+        .name = "cpp",
+        .detect = analyzer_detect_cpp,
+        .cpu_millis = 250,
+        .memory_mb = 128,
+        .scan_exts = cpp_scan_exts,
+};

@@ -1197,3 +1197,15 @@ int analyzer_detect_node(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         free(c.output_dir);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const node_scan_exts[] = { ".js",  ".mjs", ".cjs", ".ts",
+                                              ".mts", ".jsx", ".tsx", NULL };
+const struct analyzer_provider analyzer_provider_node = {
+        .name = "node",
+        .detect = analyzer_detect_node,
+        .cpu_millis = 500,
+        .memory_mb = 512,
+        .scan_exts = node_scan_exts,
+};

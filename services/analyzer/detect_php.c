@@ -136,3 +136,14 @@ int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         analyzer_composer_clear(&c);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const php_scan_exts[] = { ".php", NULL };
+const struct analyzer_provider analyzer_provider_php = {
+        .name = "php",
+        .detect = analyzer_detect_php,
+        .cpu_millis = 250,
+        .memory_mb = 128,
+        .scan_exts = php_scan_exts,
+};

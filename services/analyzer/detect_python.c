@@ -806,3 +806,14 @@ out:
         free(c.entry_data);
         return r;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const python_scan_exts[] = { ".py", NULL };
+const struct analyzer_provider analyzer_provider_python = {
+        .name = "python",
+        .detect = analyzer_detect_python,
+        .cpu_millis = 500,
+        .memory_mb = 256,
+        .scan_exts = python_scan_exts,
+};

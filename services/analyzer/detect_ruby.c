@@ -188,3 +188,14 @@ int analyzer_detect_ruby(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         analyzer_gemfile_clear(&g);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const ruby_scan_exts[] = { ".rb", NULL };
+const struct analyzer_provider analyzer_provider_ruby = {
+        .name = "ruby",
+        .detect = analyzer_detect_ruby,
+        .cpu_millis = 500,
+        .memory_mb = 512,
+        .scan_exts = ruby_scan_exts,
+};

@@ -312,3 +312,14 @@ int analyzer_detect_rust(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         analyzer_cargo_clear(&c);
         return r < 0 ? r : 1;
 }
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const rust_scan_exts[] = { ".rs", NULL };
+const struct analyzer_provider analyzer_provider_rust = {
+        .name = "rust",
+        .detect = analyzer_detect_rust,
+        .cpu_millis = 250,
+        .memory_mb = 128,
+        .scan_exts = rust_scan_exts,
+};

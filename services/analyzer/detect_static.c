@@ -118,3 +118,20 @@ int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_
                 r = analyzer_why(a, err, "port", "default %d (the script gets $PORT)", SHELL_PORT);
         return r < 0 ? r : 1;
 }
+
+/* The languages this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+const struct analyzer_provider analyzer_provider_static = {
+        .name = "static",
+        .detect = analyzer_detect_static,
+        .cpu_millis = 100,
+        .memory_mb = 64,
+        .scan_exts = NULL,
+};
+const struct analyzer_provider analyzer_provider_shell = {
+        .name = "shell",
+        .detect = analyzer_detect_shell,
+        .cpu_millis = 250,
+        .memory_mb = 128,
+        .scan_exts = NULL,
+};

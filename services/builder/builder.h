@@ -58,8 +58,8 @@ struct builder_config {
         const char *registry; /* host:port */
 };
 
-/* The service's own keys, for ad_service_options.known_keys. */
-extern const char *const builder_config_keys[];
+/* The service's own keys, for ad_service_options.config. */
+extern const struct ad_config_key builder_config[];
 
 /* Reads and checks every builder key (strings are borrowed from cfg). */
 int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error_t *err);

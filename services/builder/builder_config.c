@@ -1,4 +1,5 @@
-/* The builder's configuration keys and their defaults. */
+/* The builder's configuration: its table (key, type, default, bounds,
+ * doc) and the reads through it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,27 +8,93 @@
 #include "ad/names.h"
 #include "builder.h"
 
-const char *const builder_config_keys[] = {
-        "builder.allow_local_sources",
-        "builder.clone_allowlist",
-        "builder.build_network",
-        "builder.build_memory_mb",
-        "builder.build_cpus",
-        "builder.max_repo_mb",
-        "builder.clone_timeout_s",
-        "builder.extra_ca_file",
-        "builder.images.*",
-        "builder.mirrors.*",
-        "builder.max_log_lines",
-        "builder.build_timeout_s",
-        "builder.push_timeout_s",
-        "builder.max_attempts",
-        "builder.max_context_mb",
-        "builder.work_dir",
-        "engine.socket",
-        "registry.address",
-        NULL,
+/* Three defaults come from elsewhere and are read with them at the call:
+ * the images' (ad_buildplan_images_default: the runtime images of the
+ * languages), builder.extra_ca_file's ($SSL_CERT_FILE) and
+ * builder.work_dir's ($TMPDIR); their rows say so (doc_def). */
+const struct ad_config_key builder_config[] = {
+        { "engine.socket", AD_CONFIG_STRING, "/run/podman/podman.sock", 0, 0,
+          "the container engine's Docker API socket", NULL },
+        { "registry.address", AD_CONFIG_STRING, "127.0.0.1:5000", 0, 0, "where images are pushed",
+          NULL },
+        { "builder.images.*", AD_CONFIG_STRING, NULL, 0, 0,
+          "base images of generated Dockerfiles: `builder.images.base`, `.node`, `.python`, "
+          "`.go`, `.static`, `.php`, `.rust`, `.java`, `.jre` (`go`, `rust`, `java`: build stage "
+          "only; `jre`: the final stage of Java apps)",
+          "`localhost/app-deployer/<name>:bookworm`" },
+        { "builder.extra_ca_file", AD_CONFIG_STRING, NULL, 0, 0,
+          "CA bundle given to builds (TLS-inspecting proxies); `\"\"` turns it off. "
+          "Generated builds trust it in every tool: one bundle (image store + this file) "
+          "in `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `PIP_CERT` (pip, Poetry, PDM, "
+          "Pipenv), `UV_NATIVE_TLS=1` (uv), `CARGO_HTTP_CAINFO`, `GIT_SSL_CAINFO`, "
+          "`CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` (npm, yarn, pnpm), `DENO_CERT`; Go "
+          "reads `SSL_CERT_FILE`; Maven and Gradle a PKCS#12 truststore made from it "
+          "(`JAVA_TOOL_OPTIONS=-Djavax.net.ssl.trustStore=...`). A repository's own "
+          "Dockerfile gets nothing",
+          "`$SSL_CERT_FILE`" },
+        { "builder.mirrors.pypi", AD_CONFIG_STRING, NULL, 0, 0,
+          "package index for pip (`PIP_INDEX_URL`), uv (`UV_DEFAULT_INDEX`), PDM "
+          "(`PDM_PYPI_URL`), Pipenv (`PIPENV_PYPI_MIRROR`); a `/simple` URL. Poetry reads only "
+          "its pyproject sources",
+          "unset" },
+        { "builder.mirrors.npm", AD_CONFIG_STRING, NULL, 0, 0,
+          "registry for npm (`NPM_CONFIG_REGISTRY`, also pnpm), yarn 1 (`YARN_REGISTRY`), yarn "
+          "berry (`YARN_NPM_REGISTRY_SERVER`), bun (`BUN_CONFIG_REGISTRY`)",
+          "unset" },
+        { "builder.mirrors.goproxy", AD_CONFIG_STRING, NULL, 0, 0,
+          "`GOPROXY` of Go builds (e.g. `https://goproxy.corp,direct`)", "unset" },
+        { "builder.mirrors.gosumdb", AD_CONFIG_STRING, NULL, 0, 0,
+          "`GOSUMDB` of Go builds (e.g. `off`)", "unset" },
+        { "builder.mirrors.goflags", AD_CONFIG_STRING, NULL, 0, 0,
+          "extra `GOFLAGS` of Go builds (after `-trimpath`)", "unset" },
+        { "builder.mirrors.maven", AD_CONFIG_STRING, NULL, 0, 0,
+          "a Maven repository that mirrors everything (`<mirrorOf>*</mirrorOf>` in "
+          "`/root/.m2/settings.xml` of the build stage); Gradle builds use their own "
+          "repositories",
+          "unset" },
+        { "builder.mirrors.cargo", AD_CONFIG_STRING, NULL, 0, 0,
+          "the crates.io replacement (`[source.crates-io] replace-with`): `https://...` means a "
+          "sparse index, `sparse+`/`git+` prefixes are kept",
+          "unset" },
+        { "builder.allow_local_sources", AD_CONFIG_BOOL, "false", 0, 0, "as for the analyzer",
+          NULL },
+        { "builder.clone_allowlist", AD_CONFIG_STRING, NULL, 0, 0, "as for the analyzer",
+          "`\"\"`" },
+        { "builder.max_repo_mb", AD_CONFIG_INT, "512", 1, 65536, "a larger clone fails the build",
+          NULL },
+        { "builder.clone_timeout_s", AD_CONFIG_INT, "300", 1, 3600,
+          "a slower clone fails the build", NULL },
+        { "builder.max_context_mb", AD_CONFIG_INT, "1024", 1, 65536, "build context bound", NULL },
+        { "builder.build_timeout_s", AD_CONFIG_INT, "900", 10, 86400,
+          "a longer build fails the step", NULL },
+        { "builder.push_timeout_s", AD_CONFIG_INT, "600", 10, 86400, "a longer push fails the step",
+          NULL },
+        { "builder.build_network", AD_CONFIG_STRING, "private", 0, 0,
+          "network of the build's `RUN` steps: `private` (a namespace of its own on the engine's "
+          "bridge: the outside, never the host's loopback services) or `none`; the host's "
+          "namespace is not an option (docs/security.md)",
+          NULL },
+        { "builder.build_memory_mb", AD_CONFIG_INT, "2048", 0, 1 << 20,
+          "memory of a build's `RUN` steps, no swap beyond it; a step killed past it fails the "
+          "build with that reason; `0`: no limit",
+          NULL },
+        { "builder.build_cpus", AD_CONFIG_INT, "2000", 0, 1 << 20,
+          "CPU of a build, in thousandths of a core (`2000` = 2 cores); `0`: no limit", NULL },
+        { "builder.max_log_lines", AD_CONFIG_INT, "2000", 10, 1000000,
+          "build log lines kept per deployment", NULL },
+        /* 10 deliveries: with ad_bus_backoff_ms between them, about 2
+         * minutes of retries, enough for an engine restart
+         * (docs/reliability.md). */
+        { "builder.max_attempts", AD_CONFIG_INT, "10", 1, 1000,
+          "deliveries before a retryable failure (engine, registry away) fails the step: about 2 "
+          "minutes of retries",
+          NULL },
+        { "builder.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "build contexts",
+          "`$TMPDIR` or `/tmp`" },
+        AD_CONFIG_END,
 };
+
+static const struct ad_config_key *const tables[] = { builder_config, NULL };
 
 static int check_registry(const char *r, ad_error_t *err)
 {
@@ -57,7 +124,7 @@ static int load_mirrors(struct ad_buildplan_mirrors *m, const ad_config *cfg, ad
         };
 
         for (size_t i = 0; i < AD_ARRAY_SIZE(keys); i++) {
-                *keys[i].out = ad_config_string(cfg, keys[i].key, "");
+                *keys[i].out = ad_config_get_string(cfg, tables, keys[i].key);
                 if (ad_buildplan_check_mirror(keys[i].key, *keys[i].out, err) < 0)
                         return -AD_ERR_INVALID;
         }
@@ -71,27 +138,23 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
         int ret;
 
         memset(c, 0, sizeof(*c));
-        ret = ad_config_bool(cfg, "builder.allow_local_sources", false, &c->allow_local_sources,
-                             err);
+        ret = ad_config_get_bool(cfg, tables, "builder.allow_local_sources",
+                                 &c->allow_local_sources, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.max_repo_mb", 512, 1, 65536, &repo_mb, err);
+                ret = ad_config_get_int(cfg, tables, "builder.max_repo_mb", &repo_mb, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.clone_timeout_s", 300, 1, 3600, &clone_s, err);
+                ret = ad_config_get_int(cfg, tables, "builder.clone_timeout_s", &clone_s, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.max_log_lines", 2000, 10, 1000000,
-                                    &c->max_log_lines, err);
+                ret = ad_config_get_int(cfg, tables, "builder.max_log_lines", &c->max_log_lines,
+                                        err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.build_timeout_s", 900, 10, 86400, &build_s, err);
+                ret = ad_config_get_int(cfg, tables, "builder.build_timeout_s", &build_s, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.push_timeout_s", 600, 10, 86400, &push_s, err);
-        /* 10 deliveries: with ad_bus_backoff_ms between them, about 2 minutes
-         * of retries, enough for an engine restart (docs/reliability.md). */
+                ret = ad_config_get_int(cfg, tables, "builder.push_timeout_s", &push_s, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.max_attempts", 10, 1, 1000, &c->max_attempts,
-                                    err);
+                ret = ad_config_get_int(cfg, tables, "builder.max_attempts", &c->max_attempts, err);
         if (ret == 0)
-                ret = ad_config_int(cfg, "builder.max_context_mb", 1024, 1, 65536, &context_mb,
-                                    err);
+                ret = ad_config_get_int(cfg, tables, "builder.max_context_mb", &context_mb, err);
         if (ret < 0)
                 return ret;
         c->max_repo_bytes = (uint64_t)repo_mb * 1024 * 1024;
@@ -128,25 +191,25 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                                      c->work_dir);
         {
                 long mem_mb, cpu_millis;
-                ret = ad_config_int(cfg, "builder.build_memory_mb", 2048, 0, 1 << 20, &mem_mb, err);
+                ret = ad_config_get_int(cfg, tables, "builder.build_memory_mb", &mem_mb, err);
                 if (ret == 0)
-                        ret = ad_config_int(cfg, "builder.build_cpus", 2000, 0, 1 << 20,
-                                            &cpu_millis, err);
+                        ret = ad_config_get_int(cfg, tables, "builder.build_cpus", &cpu_millis,
+                                                err);
                 if (ret < 0)
                         return ret;
                 c->build_memory_bytes = (uint64_t)mem_mb * 1024 * 1024;
                 c->build_cpu_millis = cpu_millis;
         }
-        c->build_network = ad_config_string(cfg, "builder.build_network", "private");
+        c->build_network = ad_config_get_string(cfg, tables, "builder.build_network");
         if (strcmp(c->build_network, "private") != 0 && strcmp(c->build_network, "none") != 0)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "key `builder.build_network`: expected `private` or `none` "
                                      "(never the host's), got `%s`",
                                      c->build_network);
-        c->clone_allowlist = ad_config_string(cfg, "builder.clone_allowlist", "");
+        c->clone_allowlist = ad_config_get_string(cfg, tables, "builder.clone_allowlist");
         if (ad_git_url_check_host("https://example.com/x", c->clone_allowlist, err) < 0)
                 return ad_error_wrap(err, "key `builder.clone_allowlist`");
-        c->engine_socket = ad_config_string(cfg, "engine.socket", "/run/podman/podman.sock");
-        c->registry = ad_config_string(cfg, "registry.address", "127.0.0.1:5000");
+        c->engine_socket = ad_config_get_string(cfg, tables, "engine.socket");
+        c->registry = ad_config_get_string(cfg, tables, "registry.address");
         return check_registry(c->registry, err);
 }

@@ -2,6 +2,7 @@
 #include "buildplan.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,34 +68,6 @@ static const struct toolchain *toolchain_for(const char *language, const char *p
                 if (t->variant == NULL || (pm && strcmp(t->variant, pm) == 0))
                         return t;
         }
-        return NULL;
-}
-
-static const struct toolchain *toolchain_of(const char *language)
-{
-        return toolchain_for(language, NULL);
-}
-
-const char *ad_buildplan_image(const struct ad_buildplan_images *images, const char *language)
-{
-        if (language == NULL)
-                return NULL;
-        if (strcmp(language, "node") == 0)
-                return images->node;
-        if (strcmp(language, "python") == 0)
-                return images->python;
-        if (strcmp(language, "go") == 0 || strcmp(language, "rust") == 0)
-                return images->base; /* the runtime; images->go/rust only build */
-        if (strcmp(language, "java") == 0)
-                return images->jre;
-        if (strcmp(language, "static") == 0)
-                return images->static_site;
-        if (strcmp(language, "php") == 0)
-                return images->php;
-        if (strcmp(language, "deno") == 0)
-                return images->node; /* deno comes from npm */
-        if (strcmp(language, "shell") == 0 || toolchain_of(language) != NULL)
-                return images->base;
         return NULL;
 }
 
@@ -684,6 +657,9 @@ static int plan_toolchain(FILE *f, const struct ad_analysis *a,
 
         if (r < 0)
                 return r;
+        if (t == NULL)
+                return ad_error_make(err, AD_ERR_UNSUPPORTED, 0, "no toolchain for language `%s`",
+                                     a->language);
         emit_from(f, images->base, NULL);
         fprintf(f, "# No %s runtime image: the toolchain comes from Debian's archive.\n",
                 a->language);
@@ -748,12 +724,73 @@ static int plan_php(FILE *f, const struct ad_analysis *a, const struct ad_buildp
         return emit_runtime(f, a, "", err);
 }
 
+static int plan_static(FILE *f, const struct ad_analysis *a,
+                       const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return plan_simple(f, a, "static", images->static_site,
+                           *str(a->static_root) ? a->static_root : ".", err);
+}
+
+static int plan_shell(FILE *f, const struct ad_analysis *a,
+                      const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return plan_simple(f, a, "base", images->base, NULL, err);
+}
+
+/* Each language the builder plans a Dockerfile for (the analysis's
+ * `language`, from the analyzer's providers: services/analyzer/detect.h):
+ * the image its app runs on, and its plan.  A language with no row gets
+ * "no build plan" (AD_ERR_UNSUPPORTED). */
+struct plan_language {
+        const char *name;
+        size_t runtime; /* offsetof the runtime image in struct ad_buildplan_images */
+        int (*plan)(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                    ad_error_t *err);
+};
+
+#define IMAGE(field) offsetof(struct ad_buildplan_images, field)
+
+static const struct plan_language plan_languages[] = {
+        { "node", IMAGE(node), plan_node },
+        { "python", IMAGE(python), plan_python },
+        /* Compiled: images->go, ->rust, ->java only build; the binary runs
+         * on the base image, the jar on the JRE. */
+        { "go", IMAGE(base), plan_go },
+        { "rust", IMAGE(base), plan_rust },
+        { "java", IMAGE(jre), plan_java },
+        { "static", IMAGE(static_site), plan_static },
+        { "php", IMAGE(php), plan_php },
+        { "deno", IMAGE(node), plan_deno }, /* deno comes from npm */
+        { "shell", IMAGE(base), plan_shell },
+        /* No runtime image of their own: a toolchain from Debian (toolchains[]). */
+        { "ruby", IMAGE(base), plan_toolchain },
+        { "elixir", IMAGE(base), plan_toolchain },
+        { "cpp", IMAGE(base), plan_toolchain },
+        { "dotnet", IMAGE(base), plan_toolchain },
+};
+
+static const struct plan_language *plan_language(const char *name)
+{
+        for (size_t i = 0; name && i < AD_ARRAY_SIZE(plan_languages); i++)
+                if (strcmp(plan_languages[i].name, name) == 0)
+                        return &plan_languages[i];
+        return NULL;
+}
+
+const char *ad_buildplan_image(const struct ad_buildplan_images *images, const char *language)
+{
+        const struct plan_language *lp = plan_language(language);
+
+        return lp ? *(const char *const *)((const char *)images + lp->runtime) : NULL;
+}
+
 int ad_buildplan_dockerfile(char **out, const struct ad_analysis *a,
                             const struct ad_buildplan_images *images, ad_error_t *err)
 {
         cleanup_free char *buf = NULL;
         size_t len = 0;
         const char *lang = str(a->language);
+        const struct plan_language *lp;
         FILE *f;
         int r;
 
@@ -779,27 +816,9 @@ int ad_buildplan_dockerfile(char **out, const struct ad_analysis *a,
         fprintf(f, "# Generated by app-deployer from the repository analysis (%s%s%s).\n", lang,
                 *str(a->framework) ? ", " : "", str(a->framework));
 
-        if (strcmp(lang, "node") == 0)
-                r = plan_node(f, a, images, err);
-        else if (strcmp(lang, "python") == 0)
-                r = plan_python(f, a, images, err);
-        else if (strcmp(lang, "go") == 0)
-                r = plan_go(f, a, images, err);
-        else if (strcmp(lang, "static") == 0)
-                r = plan_simple(f, a, "static", images->static_site,
-                                *str(a->static_root) ? a->static_root : ".", err);
-        else if (strcmp(lang, "php") == 0)
-                r = plan_php(f, a, images, err);
-        else if (strcmp(lang, "shell") == 0)
-                r = plan_simple(f, a, "base", images->base, NULL, err);
-        else if (strcmp(lang, "deno") == 0)
-                r = plan_deno(f, a, images, err);
-        else if (strcmp(lang, "rust") == 0)
-                r = plan_rust(f, a, images, err);
-        else if (strcmp(lang, "java") == 0)
-                r = plan_java(f, a, images, err);
-        else if (toolchain_of(lang) != NULL)
-                r = plan_toolchain(f, a, images, err);
+        lp = plan_language(lang);
+        if (lp)
+                r = lp->plan(f, a, images, err);
         else
                 r = ad_error_make(err, AD_ERR_UNSUPPORTED, 0, "no build plan for language `%s`",
                                   lang);

@@ -5,6 +5,8 @@
 #include "ad/service.h"
 #include "builder.h"
 
+static const struct ad_config_key *const config[] = { builder_config, NULL };
+
 int main(int argc, char **argv)
 {
         struct ad_service svc;
@@ -13,7 +15,7 @@ int main(int argc, char **argv)
                 .needs_bus = true,
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("builder"),
-                .known_keys = builder_config_keys,
+                .config = config,
         };
         cleanup_error ad_error_t err = NULL;
         int ret;

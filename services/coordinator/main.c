@@ -60,6 +60,8 @@ static const char *outcome_name(enum saga_outcome o)
                 return "duplicate";
         case SAGA_RETRY:
                 return "retry";
+        case SAGA_DROPPED:
+                return "dropped";
         }
         return "?";
 }

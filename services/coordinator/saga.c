@@ -10,6 +10,7 @@
 #include "ad/names.h"
 #include "ad/outbox.h"
 #include "ad/status.h"
+#include "saga_decide.h"
 
 /* Steps with side effects, newest first: the order of compensation. */
 static const char *const compensable[] = { "deploy", "provision", "build" };
@@ -160,39 +161,6 @@ static int step_end(ad_db *db, const char *id, const char *step, const char *sta
                     3, p, err);
 }
 
-/* Moves from one step to the next: ends `done`, starts `next`. */
-static int advance(ad_db *db, struct deployment *d, const char *id, const char *done,
-                   const char *next, const char *status, ad_error_t *err)
-{
-        int ret = step_end(db, id, done, "done", err);
-
-        if (ret == 0 && next)
-                ret = step_start(db, id, next, err);
-        if (ret == 0)
-                ret = set_status(db, d, id, status, err);
-        return ret;
-}
-
-/* An event expected in state `expected` that finds the deployment in an
- * earlier forward state came before the event it follows (a redelivery,
- * or another coordinator replica holding the earlier one): it is retried
- * later rather than dropped.  Returns true when so. */
-static bool arrived_early(const struct deployment *d, const char *expected, struct saga_result *res)
-{
-        int now = ad_status_rank(ad_status_parse(d->status));
-
-        if (now < 0 || now >= ad_status_rank(ad_status_parse(expected)))
-                return false;
-        res->outcome = SAGA_RETRY;
-        note(res, "arrived in %s, before the event that leads to %s", d->status, expected);
-        return true;
-}
-
-static bool is_active(const char *status)
-{
-        return ad_status_is_active(ad_status_parse(status));
-}
-
 /* Asks (through the outbox) the service of `step` to undo its work, and
  * counts the request.  Each request is a new event (its id derived from
  * the deployment, the step and the attempt), since the services drop an
@@ -263,44 +231,51 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
                                     strcmp(final, "DESTROYED") == 0 ? "destroy" : "rollback", err);
 }
 
+/* Plans the compensation of `step` as the next in line (*seq counts them),
+ * skipping a build whose image another release of the app still runs, and
+ * a rollback's build (it reused an image). */
+static int plan_one(ad_db *db, const char *id, const struct deployment *d, const char *step,
+                    int *seq, ad_error_t *err)
+{
+        char s[16];
+        const char *p[3] = { id, step, s };
+
+        /* A rollback, config or scale release reused an image; an app going
+         * away takes every image. */
+        if (!strcmp(step, "build") && !d->whole_app) {
+                cleanup_pgresult PGresult *r = NULL;
+                const char *q[1] = { id };
+                int ret;
+
+                if (strcmp(d->kind, "deploy") != 0)
+                        return 0;
+                ret = ad_db_exec(db, &r,
+                                 "SELECT 1 FROM builds b JOIN releases r "
+                                 "ON r.deployment_id <> b.deployment_id "
+                                 "JOIN builds b2 ON b2.deployment_id = r.deployment_id "
+                                 "WHERE b.deployment_id = $1 AND b2.image = b.image",
+                                 1, q, err);
+                if (ret < 0)
+                        return ret;
+                if (PQntuples(r) > 0)
+                        return 0;
+        }
+        snprintf(s, sizeof(s), "%d", ++*seq);
+        return exec(db,
+                    "INSERT INTO compensations (deployment_id, step, seq) "
+                    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    3, p, err);
+}
+
 /* Plans the compensations of the first `n` steps of `compensable` (by
- * age, newest first), skipping a build whose image another release of
- * the app still runs, and a rollback's build (it reused an image). */
+ * age, newest first). */
 static int plan_compensations(ad_db *db, const char *id, const struct deployment *d, int n,
                               ad_error_t *err)
 {
         int seq = 0, ret = 0;
 
-        for (int i = 3 - n; i < 3 && ret == 0; i++) {
-                const char *step = compensable[i];
-                char s[16];
-                const char *p[3] = { id, step, s };
-
-                /* A rollback, config or scale release reused an image; an
-                 * app going away takes every image. */
-                if (!strcmp(step, "build") && !d->whole_app) {
-                        cleanup_pgresult PGresult *r = NULL;
-                        const char *q[1] = { id };
-
-                        if (strcmp(d->kind, "deploy") != 0)
-                                continue;
-                        ret = ad_db_exec(db, &r,
-                                         "SELECT 1 FROM builds b JOIN releases r "
-                                         "ON r.deployment_id <> b.deployment_id "
-                                         "JOIN builds b2 ON b2.deployment_id = r.deployment_id "
-                                         "WHERE b.deployment_id = $1 AND b2.image = b.image",
-                                         1, q, err);
-                        if (ret < 0)
-                                return ret;
-                        if (PQntuples(r) > 0)
-                                continue;
-                }
-                snprintf(s, sizeof(s), "%d", ++seq);
-                ret = exec(db,
-                           "INSERT INTO compensations (deployment_id, step, seq) "
-                           "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                           3, p, err);
-        }
+        for (int i = 3 - n; i < 3 && ret == 0; i++)
+                ret = plan_one(db, id, d, compensable[i], &seq, err);
         return ret;
 }
 
@@ -335,17 +310,13 @@ static int remember_app(ad_db *db, const char *id, const char *app,
                     6, p, err);
 }
 
-static int on_requested(ad_db *db, const ad_envelope *in, struct deployment *d,
-                        struct saga_result *res, ad_error_t *err)
+/* SAGA_FX_CREATE: the deployment row (ANALYZING) and its app. */
+static int create_deployment(ad_db *db, const ad_envelope *in, ad_error_t *err)
 {
         const Appdeployer__V1__DeployRequested *q = in->requested;
         char app[AD_APP_NAME_MAX + 1] = "unknown";
         int ret;
 
-        if (d->found) {
-                note(res, "deployment exists already (%s)", d->status);
-                return 0;
-        }
         if (q->app_name && *q->app_name)
                 snprintf(app, sizeof(app), "%s", q->app_name);
         else
@@ -364,46 +335,28 @@ static int on_requested(ad_db *db, const ad_envelope *in, struct deployment *d,
         }
         if (ret == 0)
                 ret = remember_app(db, in->deployment_id, app, q, err);
-        if (ret == 0)
-                ret = step_start(db, in->deployment_id, "analyze", err);
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "ANALYZING");
         return ret;
 }
 
-static int on_analyzed(ad_db *db, const ad_envelope *in, struct deployment *d,
-                       struct saga_result *res, ad_error_t *err)
+/* SAGA_FX_RECORD of deploy.analyzed: the analysis, stored only when it is
+ * JSON (other systems publish too). */
+static int record_analysis(ad_db *db, const ad_envelope *in, const struct deployment *d,
+                           ad_error_t *err)
 {
         const Appdeployer__V1__DeployAnalyzed *a = in->analyzed;
         json_error_t jerr;
-        json_t *j;
+        json_t *j = json_loads(a->analysis_json ? a->analysis_json : "", 0, &jerr);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        const char *p[4] = { in->deployment_id, a->git_sha ? a->git_sha : "", text,
+                             a->app_name && ad_app_name_valid(a->app_name) ? a->app_name : d->app };
         int ret;
 
-        if (strcmp(d->status, "ANALYZING") != 0) {
-                if (arrived_early(d, "ANALYZING", res))
-                        return 0;
-                note(res, "deploy.analyzed does not fit status %s", d->status);
-                return 0;
-        }
-        /* Store the analysis only when it is JSON (other systems publish
-         * too). */
-        j = json_loads(a->analysis_json ? a->analysis_json : "", 0, &jerr);
-        {
-                char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-                const char *p[4] = { in->deployment_id, a->git_sha ? a->git_sha : "", text,
-                                     a->app_name && ad_app_name_valid(a->app_name) ? a->app_name
-                                                                                   : d->app };
-                ret = exec(db,
-                           "UPDATE deployments SET git_sha = $2, analysis = $3::jsonb, "
-                           "app_name = $4 WHERE id = $1",
-                           4, p, err);
-                free(text);
-                json_decref(j);
-        }
-        if (ret == 0)
-                ret = advance(db, d, in->deployment_id, "analyze", "build", "BUILDING", err);
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "BUILDING");
+        ret = exec(db,
+                   "UPDATE deployments SET git_sha = $2, analysis = $3::jsonb, "
+                   "app_name = $4 WHERE id = $1",
+                   4, p, err);
+        free(text);
+        json_decref(j);
         return ret;
 }
 
@@ -420,20 +373,15 @@ static char *env_json(Appdeployer__V1__EnvVar **env, size_t n)
         return s;
 }
 
-static int on_built(ad_db *db, const ad_envelope *in, struct deployment *d, struct saga_result *res,
-                    ad_error_t *err)
+/* SAGA_FX_RECORD of deploy.built: the build. */
+static int record_build(ad_db *db, const ad_envelope *in, const struct deployment *d,
+                        ad_error_t *err)
 {
         const Appdeployer__V1__DeployBuilt *b = in->built;
         cleanup_free char *env = NULL, *tags = NULL;
         char dur[32], port[16], cpu[32], mem[16];
         int ret;
 
-        if (strcmp(d->status, "BUILDING") != 0) {
-                if (arrived_early(d, "BUILDING", res))
-                        return 0;
-                note(res, "deploy.built does not fit status %s", d->status);
-                return 0;
-        }
         env = env_json(b->env, b->n_env);
         {
                 json_t *t = json_array();
@@ -471,62 +419,40 @@ static int on_built(ad_db *db, const ad_envelope *in, struct deployment *d, stru
                         ret = exec(db, "UPDATE builds SET git_sha = $2 WHERE deployment_id = $1", 2,
                                    sha, err);
         }
-        if (ret == 0)
-                ret = advance(db, d, in->deployment_id, "build", "provision", "PROVISIONING", err);
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "PROVISIONING");
         return ret;
 }
 
-static int on_provisioned(ad_db *db, const ad_envelope *in, struct deployment *d,
-                          struct saga_result *res, ad_error_t *err)
+/* SAGA_FX_RECORD of deploy.provisioned: the infrastructure and the URL. */
+static int record_infrastructure(ad_db *db, const ad_envelope *in, ad_error_t *err)
 {
         const Appdeployer__V1__DeployProvisioned *pv = in->provisioned;
+        const char *p[6] = { in->deployment_id,
+                             pv->network ? pv->network : "",
+                             pv->host_name ? pv->host_name : "",
+                             pv->url ? pv->url : "",
+                             pv->tls ? "true" : "false",
+                             pv->route_id ? pv->route_id : "" };
         int ret;
 
-        if (strcmp(d->status, "PROVISIONING") != 0) {
-                if (arrived_early(d, "PROVISIONING", res))
-                        return 0;
-                note(res, "deploy.provisioned does not fit status %s", d->status);
-                return 0;
-        }
-        {
-                const char *p[6] = { in->deployment_id,
-                                     pv->network ? pv->network : "",
-                                     pv->host_name ? pv->host_name : "",
-                                     pv->url ? pv->url : "",
-                                     pv->tls ? "true" : "false",
-                                     pv->route_id ? pv->route_id : "" };
-                ret = exec(db,
-                           "INSERT INTO infrastructure (deployment_id, network, host_name, url, "
-                           "tls, route_id) VALUES ($1, $2, $3, $4, $5, $6) "
-                           "ON CONFLICT (deployment_id) DO NOTHING",
-                           6, p, err);
-        }
-        if (ret == 0) {
-                const char *p[2] = { in->deployment_id, pv->url ? pv->url : "" };
-                ret = exec(db, "UPDATE deployments SET url = $2 WHERE id = $1", 2, p, err);
-        }
+        ret = exec(db,
+                   "INSERT INTO infrastructure (deployment_id, network, host_name, url, "
+                   "tls, route_id) VALUES ($1, $2, $3, $4, $5, $6) "
+                   "ON CONFLICT (deployment_id) DO NOTHING",
+                   6, p, err);
         if (ret == 0)
-                ret = advance(db, d, in->deployment_id, "provision", "deploy", "DEPLOYING", err);
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "DEPLOYING");
+                ret = exec(db, "UPDATE deployments SET url = $2 WHERE id = $1", 2,
+                           (const char *[]){ in->deployment_id, pv->url ? pv->url : "" }, err);
         return ret;
 }
 
-static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
-                      struct saga_result *res, ad_error_t *err)
+/* SAGA_FX_RECORD of deploy.exposed: the URL, and the app's next release. */
+static int record_release(ad_db *db, const ad_envelope *in, const struct deployment *d,
+                          ad_error_t *err)
 {
         const Appdeployer__V1__DeployExposed *x = in->exposed;
         cleanup_free char *ids = NULL;
         int ret;
 
-        if (strcmp(d->status, "DEPLOYING") != 0) {
-                if (arrived_early(d, "DEPLOYING", res))
-                        return 0;
-                note(res, "deploy.exposed does not fit status %s", d->status);
-                return 0;
-        }
         {
                 json_t *a = json_array();
                 for (size_t i = 0; i < x->n_container_ids; i++)
@@ -554,130 +480,229 @@ static int on_exposed(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "+ 1",
                            3, p, err);
         }
-        if (ret == 0)
-                ret = step_end(db, in->deployment_id, "deploy", "done", err);
-        if (ret == 0)
-                ret = set_status(db, d, in->deployment_id, "EXPOSED", err);
-        /* The app's earlier releases no longer serve (the deployer retired
-         * their containers): they are SUPERSEDED, so one deployment of an
-         * app shows EXPOSED. */
-        if (ret == 0)
-                ret = exec(db,
-                           "UPDATE deployments SET status = 'SUPERSEDED', version = version + 1, "
-                           "updated_at = now() WHERE app_name = $1 AND status = 'EXPOSED' "
-                           "AND id <> $2",
-                           2, (const char *[]){ d->app, in->deployment_id }, err);
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "EXPOSED");
         return ret;
 }
 
-static int on_failed(ad_db *db, const ad_envelope *in, struct deployment *d,
-                     struct saga_result *res, ad_error_t *err)
+static int record(ad_db *db, const ad_envelope *in, const struct deployment *d, ad_error_t *err)
+{
+        switch (in->payload_case) {
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED:
+                return record_analysis(db, in, d, err);
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT:
+                return record_build(db, in, d, err);
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED:
+                return record_infrastructure(db, in, err);
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED:
+                return record_release(db, in, d, err);
+        default:
+                return 0;
+        }
+}
+
+/* SAGA_FX_RECORD_FAILURE: what failed, and from which status. */
+static int record_failure(ad_db *db, const ad_envelope *in, const char *step,
+                          const struct deployment *d, ad_error_t *err)
 {
         const Appdeployer__V1__DeployFailed *f = in->failed;
-        const char *step = f->step && *f->step ? f->step : "unknown";
-        int ret;
+        const char *p[4] = { in->deployment_id, f->reason ? f->reason : "", step, d->status };
 
-        if (!is_active(d->status)) {
-                note(res, "deploy.failed (%s) does not fit status %s", step, d->status);
-                return 0;
-        }
-        {
-                const char *p[4] = { in->deployment_id, f->reason ? f->reason : "", step,
-                                     d->status };
-                ret = exec(db,
-                           "UPDATE deployments SET error = $2, failed_step = $3, "
-                           "failed_from = $4 WHERE id = $1",
-                           4, p, err);
-        }
-        /* The failed step is marked failed whatever step was running. */
-        if (ret == 0)
-                ret = step_end(db, in->deployment_id, step, "failed", err);
-        if (ret == 0)
-                ret = set_status(db, d, in->deployment_id, "FAILED", err);
-        if (ret == 0)
-                ret = plan_compensations(db, in->deployment_id, d,
-                                         ad_status_touched_steps(ad_status_parse(d->status)), err);
-        if (ret == 0)
-                ret = set_status(db, d, in->deployment_id, "ROLLING_BACK", err);
-        snprintf(res->status, sizeof(res->status), "ROLLING_BACK");
-        if (ret == 0)
-                ret = next_compensation(db, d, in, "ROLLED_BACK", res, err);
-        res->outcome = SAGA_APPLIED;
-        return ret;
+        return exec(db,
+                    "UPDATE deployments SET error = $2, failed_step = $3, "
+                    "failed_from = $4 WHERE id = $1",
+                    4, p, err);
 }
 
-static int on_compensated(ad_db *db, const ad_envelope *in, struct deployment *d,
-                          struct saga_result *res, ad_error_t *err)
+/* SAGA_FX_COMPENSATION_DONE; *waiting is false when no compensation of
+ * `step` was requested (a duplicate or forged completion). */
+static int compensation_done(ad_db *db, const char *id, const char *step, bool *waiting,
+                             ad_error_t *err)
 {
-        const char *step = in->compensated->step ? in->compensated->step : "";
         cleanup_pgresult PGresult *r = NULL;
-        const char *p[2] = { in->deployment_id, step };
-        const char *final;
         int ret;
 
-        if (!strcmp(d->status, "ROLLING_BACK"))
-                final = "ROLLED_BACK";
-        else if (!strcmp(d->status, "DESTROYING"))
-                final = "DESTROYED";
-        else {
-                note(res, "deploy.compensated.%s does not fit status %s", step, d->status);
-                return 0;
-        }
         ret = ad_db_exec(db, &r,
                          "UPDATE compensations SET status = 'done', done_at = now() "
                          "WHERE deployment_id = $1 AND step = $2 AND status = 'requested' "
                          "RETURNING 1",
-                         2, p, err);
-        if (ret < 0)
-                return ret;
-        if (PQntuples(r) == 0) {
-                note(res, "no compensation of %s was waiting", step);
-                return 0;
-        }
-        res->outcome = SAGA_APPLIED;
-        snprintf(res->status, sizeof(res->status), "%s", d->status);
-        return next_compensation(db, d, in, final, res, err);
+                         2, (const char *[]){ id, step }, err);
+        if (ret == 0)
+                *waiting = PQntuples(r) > 0;
+        return ret;
 }
 
-static int on_destroy(ad_db *db, const ad_envelope *in, struct deployment *d,
-                      struct saga_result *res, ad_error_t *err)
-{
-        int ret;
+/* The handlers of the requests whose outcome reads other rows (below). */
+static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
+                       struct saga_result *res, ad_error_t *err);
+static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
+                      struct saga_result *res, ad_error_t *err);
+static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *res,
+                          ad_error_t *err);
 
-        if (!strcmp(d->status, "DESTROYING") || !strcmp(d->status, "DESTROYED")) {
-                note(res, "already %s", d->status);
+/* The envelope as saga_decide() sees it. */
+static bool decided_event(const ad_envelope *in, struct saga_event *e)
+{
+        memset(e, 0, sizeof(*e));
+        switch (in->payload_case) {
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED:
+                e->kind = SAGA_EV_REQUESTED;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED:
+                e->kind = SAGA_EV_ANALYZED;
+                e->app = in->analyzed->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT:
+                e->kind = SAGA_EV_BUILT;
+                e->app = in->built->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED:
+                e->kind = SAGA_EV_PROVISIONED;
+                e->app = in->provisioned->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED:
+                e->kind = SAGA_EV_EXPOSED;
+                e->app = in->exposed->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED:
+                e->kind = SAGA_EV_FAILED;
+                e->step = in->failed->step;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED:
+                e->kind = SAGA_EV_COMPENSATED;
+                e->step = in->compensated->step;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
+                e->kind = SAGA_EV_DESTROY;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
+                e->kind = SAGA_EV_ROLLBACK;
+                e->target = in->rollback->target_deployment_id;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
+                e->kind = SAGA_EV_RELEASE;
+                e->app = in->release->app_name;
+                return true;
+        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
+                e->kind = SAGA_EV_APP_DESTROY;
+                e->app = in->app_destroy->app_name;
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* The thin layer over saga_decide(): applies its effects, in order, in
+ * the caller's transaction.  Two judgements need rows the decision does
+ * not see, and stay here: a build's compensation is skipped while another
+ * release runs its image (plan_one), and a completion no compensation
+ * waited for is ignored. */
+static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment *d,
+                            const struct saga_event *e, struct saga_result *res, ad_error_t *err)
+{
+        struct saga_state s = { .found = d->found,
+                                .status = ad_status_parse(d->status),
+                                .app = d->app };
+        struct saga_decision dec;
+        int seq = 0, ret = 0;
+
+        saga_decide(&s, e, &dec);
+        switch (dec.verdict) {
+        case SAGA_DECIDE_APPLY:
+                break;
+        case SAGA_DECIDE_RETRY:
+                res->outcome = SAGA_RETRY;
+                if (!d->found)
+                        note(res, "deployment %s is not known yet", in->deployment_id);
+                else
+                        note(res, "%s", dec.note);
+                return 0;
+        case SAGA_DECIDE_IGNORE:
+        case SAGA_DECIDE_DROP:
+                res->outcome = dec.verdict == SAGA_DECIDE_DROP ? SAGA_DROPPED : SAGA_IGNORED;
+                note(res, "%s", dec.note);
                 return 0;
         }
-        if (!strcmp(d->status, "ROLLING_BACK")) {
-                /* The compensations under way remove everything. */
-                res->outcome = SAGA_APPLIED;
-                snprintf(res->status, sizeof(res->status), "DESTROYING");
-                return set_status(db, d, in->deployment_id, "DESTROYING", err);
-        }
-        if (is_active(d->status)) {
-                const char *p[2] = { in->deployment_id, d->status };
-                ret = exec(db, "UPDATE deployments SET failed_from = $2 WHERE id = $1", 2, p, err);
-                if (ret < 0)
-                        return ret;
-        }
-        /* A rolled-back deployment may still own its image (kept while
-         * another release shared it): ad_status_destroy_steps plans the
-         * build's removal again. */
-        ret = plan_compensations(db, in->deployment_id, d,
-                                 ad_status_destroy_steps(ad_status_parse(d->status)), err);
-        if (ret == 0)
-                ret = exec(db,
-                           "UPDATE compensations SET status = 'pending' WHERE deployment_id = $1 "
-                           "AND status <> 'done'",
-                           1, (const char *[]){ in->deployment_id }, err);
-        if (ret == 0)
-                ret = set_status(db, d, in->deployment_id, "DESTROYING", err);
-        snprintf(res->status, sizeof(res->status), "DESTROYING");
-        if (ret == 0)
-                ret = next_compensation(db, d, in, "DESTROYED", res, err);
         res->outcome = SAGA_APPLIED;
+        snprintf(res->status, sizeof(res->status), "%s", ad_status_name(dec.next));
+        for (size_t i = 0; i < dec.n_effects && ret == 0; i++) {
+                const struct saga_effect *fx = &dec.effects[i];
+                bool waiting = true;
+
+                switch (fx->kind) {
+                case SAGA_FX_CREATE:
+                        ret = create_deployment(db, in, err);
+                        break;
+                case SAGA_FX_RECORD:
+                        ret = record(db, in, d, err);
+                        break;
+                case SAGA_FX_RECORD_FAILURE:
+                        ret = record_failure(db, in, fx->step, d, err);
+                        break;
+                case SAGA_FX_RECORD_FROM:
+                        ret = exec(
+                                db, "UPDATE deployments SET failed_from = $2 WHERE id = $1", 2,
+                                (const char *[]){ in->deployment_id, ad_status_name(fx->status) },
+                                err);
+                        break;
+                case SAGA_FX_REOPEN_COMPENSATIONS:
+                        ret = exec(db,
+                                   "UPDATE compensations SET status = 'pending' WHERE "
+                                   "deployment_id = $1 AND status <> 'done'",
+                                   1, (const char *[]){ in->deployment_id }, err);
+                        break;
+                case SAGA_FX_STEP_END:
+                        ret = step_end(db, in->deployment_id, fx->step, fx->step_status, err);
+                        break;
+                case SAGA_FX_STEP_START:
+                        ret = step_start(db, in->deployment_id, fx->step, err);
+                        break;
+                case SAGA_FX_STATUS:
+                        /* A new row was written with its status (CREATE). */
+                        if (d->found)
+                                ret = set_status(db, d, in->deployment_id,
+                                                 ad_status_name(fx->status), err);
+                        break;
+                case SAGA_FX_SUPERSEDE:
+                        /* The app's earlier releases no longer serve (the
+                         * deployer retired their containers): they are
+                         * SUPERSEDED, so one deployment of an app shows
+                         * EXPOSED. */
+                        ret = exec(db,
+                                   "UPDATE deployments SET status = 'SUPERSEDED', version = "
+                                   "version + 1, updated_at = now() WHERE app_name = $1 AND "
+                                   "status = 'EXPOSED' AND id <> $2",
+                                   2, (const char *[]){ d->app, in->deployment_id }, err);
+                        break;
+                case SAGA_FX_PLAN_COMPENSATION:
+                        ret = plan_one(db, in->deployment_id, d, fx->step, &seq, err);
+                        break;
+                case SAGA_FX_COMPENSATION_DONE:
+                        ret = compensation_done(db, in->deployment_id, fx->step, &waiting, err);
+                        if (ret == 0 && !waiting) {
+                                res->outcome = SAGA_IGNORED;
+                                snprintf(res->status, sizeof(res->status), "%s", d->status);
+                                note(res, "no compensation of %s was waiting", fx->step);
+                                return 0;
+                        }
+                        break;
+                case SAGA_FX_NEXT_COMPENSATION:
+                        ret = next_compensation(db, d, in, ad_status_name(fx->status), res, err);
+                        break;
+                /* Their handlers set the outcome: an unknown target or app
+                 * is ignored there, with a note. */
+                case SAGA_FX_ROLLBACK:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_rollback(db, in, d, res, err);
+                        break;
+                case SAGA_FX_RELEASE:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_release(db, in, d, res, err);
+                        break;
+                case SAGA_FX_APP_DESTROY:
+                        res->outcome = SAGA_IGNORED;
+                        ret = on_app_destroy(db, in, res, err);
+                        break;
+                }
+        }
         return ret;
 }
 
@@ -764,14 +789,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
         int ret;
 
-        if (d->found) {
-                note(res, "rollback deployment exists already (%s)", d->status);
-                return 0;
-        }
-        if (!ad_uuid_valid(target)) {
-                note(res, "rollback target is not a deployment id");
-                return 0;
-        }
+        /* saga_decide() judged: no such deployment yet, a valid target id. */
+        (void)d;
         ret = ad_db_exec(
                 db, &t, "SELECT app_name, repo_url, ref, created_at FROM deployments WHERE id = $1",
                 1, (const char *[]){ target }, err);
@@ -884,14 +903,8 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         uint32_t replicas;
         int ret;
 
-        if (d->found) {
-                note(res, "release deployment exists already (%s)", d->status);
-                return 0;
-        }
-        if (!ad_app_name_valid(app)) {
-                note(res, "release request names no valid app");
-                return 0;
-        }
+        /* saga_decide() judged: no such deployment yet, a valid app name. */
+        (void)d;
         ret = ad_db_exec(db, &a,
                          "SELECT repo_url, ref, env::text, config_version, web_replicas "
                          "FROM apps WHERE name = $1 FOR UPDATE",
@@ -1051,8 +1064,11 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
         if (ret < 0)
                 return ret;
         dd.whole_app = true;
-        if (strcmp(dd.status, "DESTROYED") != 0)
-                return on_destroy(db, &e, &dd, &one, err);
+        if (strcmp(dd.status, "DESTROYED") != 0) {
+                struct saga_event destroy = { .kind = SAGA_EV_DESTROY };
+
+                return decide_and_apply(db, &e, &dd, &destroy, &one, err);
+        }
         /* Back to DESTROYING for the image it kept. */
         ret = plan_compensations(db, e.deployment_id, &dd, 1, err);
         if (ret == 0)
@@ -1078,10 +1094,7 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
         cleanup_pgresult PGresult *a = NULL, *marked = NULL;
         int ret;
 
-        if (!ad_app_name_valid(app)) {
-                note(res, "app destroy names no valid app");
-                return 0;
-        }
+        /* saga_decide() judged: a valid app name. */
         ret = ad_db_exec(db, &a, "SELECT 1 FROM apps WHERE name = $1 FOR UPDATE", 1,
                          (const char *[]){ app }, err);
         if (ret < 0)
@@ -1139,6 +1152,7 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
                struct saga_result *res, ad_error_t *err)
 {
         const char *subject = ad_event_kind(env);
+        struct saga_event ev;
         struct deployment d;
         bool fresh = false;
         int ret;
@@ -1162,55 +1176,15 @@ int saga_apply(ad_db *db, const ad_envelope *env, const void *raw, size_t raw_le
                 goto fail;
         snprintf(res->status, sizeof(res->status), "%s", d.found ? d.status : "");
 
-        if (!d.found && env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE &&
-            env->payload_case != APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY) {
+        if (decided_event(env, &ev)) {
+                ret = decide_and_apply(db, env, &d, &ev, res, err);
+        } else if (!d.found) {
                 /* Its deploy.requested may still be on its way. */
-                ad_db_rollback(db);
                 res->outcome = SAGA_RETRY;
                 note(res, "deployment %s is not known yet", env->deployment_id);
-                return 0;
-        }
-
-        switch (env->payload_case) {
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED:
-                ret = on_requested(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED:
-                ret = on_analyzed(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT:
-                ret = on_built(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_PROVISIONED:
-                ret = on_provisioned(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED:
-                ret = on_exposed(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED:
-                ret = on_failed(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED:
-                ret = on_compensated(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_DESTROY:
-                ret = on_destroy(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ROLLBACK:
-                ret = on_rollback(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE:
-                ret = on_release(db, env, &d, res, err);
-                break;
-        case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_APP_DESTROY:
-                ret = on_app_destroy(db, env, res, err);
-                break;
-        default:
+        } else {
                 /* deploy.compensate.* is the coordinator's own output. */
                 note(res, "%s is not an input of the coordinator", subject);
-                break;
         }
         if (ret < 0)
                 goto fail;

@@ -11,7 +11,10 @@
  * the state change and the events it causes (into the outbox) commit
  * together or not at all.  An event that does not fit the current state
  * (late, duplicate, out of order) changes nothing and is recorded in the
- * event log with applied = false and a note saying why.
+ * event log with applied = false and a note saying why; so does one that
+ * contradicts it (forged or garbage: SAGA_DROPPED).  The decisions of the
+ * deploy path are the pure function saga_decide() (saga_decide.h); this
+ * layer loads the state, asks it, and applies its effects.
  */
 #ifndef AD_SAGA_H
 #define AD_SAGA_H
@@ -27,6 +30,8 @@ enum saga_outcome {
         SAGA_IGNORED,   /* recorded, changed nothing (note says why) */
         SAGA_DUPLICATE, /* this event id was applied before */
         SAGA_RETRY,     /* its deployment is not known yet: try again later */
+        SAGA_DROPPED,   /* recorded, changed nothing: it contradicts the recorded
+                         * state (another app, no such step): forged or garbage */
 };
 
 struct saga_result {

@@ -18,14 +18,9 @@
 /* The hard ceiling of deployer.max_replicas. */
 #define DEPLOYER_REPLICAS_MAX 100
 
-#define DEPLOYER_CONFIG_KEYS                                                                       \
-        "deployer.default_memory_mb", "deployer.default_cpus", "deployer.user",                    \
-                "deployer.health_timeout_s", "deployer.health_interval_ms", "deployer.pids_limit", \
-                "deployer.stop_timeout_s", "deployer.drain_ms", "deployer.restart_policy",         \
-                "deployer.publish_address", "deployer.runtime_log_lines", "deployer.max_attempts", \
-                "deployer.max_replicas", "registry.insecure", "secrets.key", "secrets.old_keys",   \
-                "deployer.read_only_rootfs", "deployer.run_timeout_s",                             \
-                "deployer.run_max_output_bytes"
+/* The deployer's keys (the ingress's and kubernetes.* are in their own
+ * tables). */
+extern const struct ad_config_key deployer_config[];
 
 struct deployer {
         struct ad_service *svc;

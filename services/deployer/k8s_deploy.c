@@ -47,23 +47,59 @@ static int parse_millicores(const char *v, long *out)
         return *out > 0 ? 0 : -1;
 }
 
+const struct ad_config_key k8s_config[] = {
+        { "kubernetes.kubeconfig", AD_CONFIG_STRING, NULL, 0, 0,
+          "the cluster's kubeconfig (client certificate, token or tokenFile; the CA is "
+          "required); empty: the in-cluster service account",
+          "empty" },
+        { "kubernetes.context", AD_CONFIG_STRING, NULL, 0, 0, "the kubeconfig's context to use",
+          "current-context" },
+        { "kubernetes.namespace_prefix", AD_CONFIG_STRING, "ad-", 0, 0,
+          "apps get namespace `<prefix><app>`", NULL },
+        { "kubernetes.ingress_class", AD_CONFIG_STRING, NULL, 0, 0,
+          "`ingressClassName` of the Ingress", "empty" },
+        { "kubernetes.cluster_issuer", AD_CONFIG_STRING, NULL, 0, 0,
+          "the cert-manager ClusterIssuer annotation when `ingress.tls` is on", "empty" },
+        { "kubernetes.ingress_namespace", AD_CONFIG_STRING, "ingress-nginx", 0, 0,
+          "the only namespace the NetworkPolicy admits traffic from", NULL },
+        { "kubernetes.service_type", AD_CONFIG_STRING, "ClusterIP", 0, 0,
+          "or `NodePort` (a proxy outside the cluster in front of it)", NULL },
+        { "kubernetes.address", AD_CONFIG_STRING, NULL, 0, 0,
+          "the IP reported when the Ingress has no load-balancer address", "`ingress.address`" },
+        { "kubernetes.image_registry", AD_CONFIG_STRING, NULL, 0, 0,
+          "replaces the registry host of the image for the nodes (`registry.internal:5000`)",
+          "empty" },
+        /* Cores (2, 0.5, 500m), checked by parse_millicores. */
+        { "kubernetes.quota_cpu", AD_CONFIG_STRING, "4", 0, 0,
+          "CPU of the app namespace's ResourceQuota, in cores (`2`, `0.5`, `500m`)", NULL },
+        { "kubernetes.quota_memory_mb", AD_CONFIG_INT, "4096", 16, 1 << 24,
+          "memory of the app namespace's ResourceQuota", NULL },
+        { "kubernetes.quota_pods", AD_CONFIG_INT, "20", 1, 10000,
+          "pods of the app namespace's ResourceQuota", NULL },
+        { "kubernetes.rollout_timeout_s", AD_CONFIG_INT, "300", 5, 3600,
+          "how long the rollout is watched", NULL },
+        { "kubernetes.poll_ms", AD_CONFIG_INT, "500", 50, 60000, "how often the rollout is watched",
+          NULL },
+        AD_CONFIG_END,
+};
+
 int k8s_backend_load(struct k8s_backend **out, const ad_config *cfg, ad_error_t *err)
 {
+        static const struct ad_config_key *const t[] = { k8s_config, NULL };
         struct k8s_backend *kb = calloc(1, sizeof(*kb));
         const char *cpu;
         int ret;
 
         if (kb == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-        kb->namespace_prefix = ad_config_string(cfg, "kubernetes.namespace_prefix", "ad-");
-        kb->ingress_class = ad_config_string(cfg, "kubernetes.ingress_class", "");
-        kb->cluster_issuer = ad_config_string(cfg, "kubernetes.cluster_issuer", "");
-        kb->ingress_namespace =
-                ad_config_string(cfg, "kubernetes.ingress_namespace", "ingress-nginx");
-        kb->service_type = ad_config_string(cfg, "kubernetes.service_type", "ClusterIP");
-        kb->address = ad_config_string(cfg, "kubernetes.address", "");
-        kb->image_registry = ad_config_string(cfg, "kubernetes.image_registry", "");
-        cpu = ad_config_string(cfg, "kubernetes.quota_cpu", "4");
+        kb->namespace_prefix = ad_config_get_string(cfg, t, "kubernetes.namespace_prefix");
+        kb->ingress_class = ad_config_get_string(cfg, t, "kubernetes.ingress_class");
+        kb->cluster_issuer = ad_config_get_string(cfg, t, "kubernetes.cluster_issuer");
+        kb->ingress_namespace = ad_config_get_string(cfg, t, "kubernetes.ingress_namespace");
+        kb->service_type = ad_config_get_string(cfg, t, "kubernetes.service_type");
+        kb->address = ad_config_get_string(cfg, t, "kubernetes.address");
+        kb->image_registry = ad_config_get_string(cfg, t, "kubernetes.image_registry");
+        cpu = ad_config_get_string(cfg, t, "kubernetes.quota_cpu");
         if (parse_millicores(cpu, &kb->quota_cpu_millis) < 0) {
                 free(kb);
                 return ad_error_make(err, AD_ERR_INVALID, 0,
@@ -81,19 +117,17 @@ int k8s_backend_load(struct k8s_backend **out, const ad_config *cfg, ad_error_t 
                                      "NodePort, got `%.40s`",
                                      type);
         }
-        if ((ret = ad_config_int(cfg, "kubernetes.quota_memory_mb", 4096, 16, 1 << 24,
-                                 &kb->quota_memory_mb, err)) < 0 ||
-            (ret = ad_config_int(cfg, "kubernetes.quota_pods", 20, 1, 10000, &kb->quota_pods,
-                                 err)) < 0 ||
-            (ret = ad_config_int(cfg, "kubernetes.rollout_timeout_s", 300, 5, 3600,
-                                 &kb->rollout_timeout_s, err)) < 0 ||
-            (ret = ad_config_int(cfg, "kubernetes.poll_ms", 500, 50, 60000, &kb->poll_ms, err)) <
-                    0) {
+        if ((ret = ad_config_get_int(cfg, t, "kubernetes.quota_memory_mb", &kb->quota_memory_mb,
+                                     err)) < 0 ||
+            (ret = ad_config_get_int(cfg, t, "kubernetes.quota_pods", &kb->quota_pods, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, t, "kubernetes.rollout_timeout_s", &kb->rollout_timeout_s,
+                                     err)) < 0 ||
+            (ret = ad_config_get_int(cfg, t, "kubernetes.poll_ms", &kb->poll_ms, err)) < 0) {
                 free(kb);
                 return ret;
         }
-        ret = k8s_client_open(&kb->client, ad_config_string(cfg, "kubernetes.kubeconfig", ""),
-                              ad_config_string(cfg, "kubernetes.context", ""), err);
+        ret = k8s_client_open(&kb->client, ad_config_get_string(cfg, t, "kubernetes.kubeconfig"),
+                              ad_config_get_string(cfg, t, "kubernetes.context"), err);
         if (ret < 0) {
                 free(kb);
                 return ret;

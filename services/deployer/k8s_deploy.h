@@ -10,13 +10,8 @@
 #include "ad/step.h"
 #include "k8s_client.h"
 
-#define K8S_CONFIG_KEYS                                                                            \
-        "deployer.backend", "deployer.app_backends", "kubernetes.kubeconfig",                      \
-                "kubernetes.context", "kubernetes.namespace_prefix", "kubernetes.ingress_class",   \
-                "kubernetes.cluster_issuer", "kubernetes.ingress_namespace",                       \
-                "kubernetes.service_type", "kubernetes.address", "kubernetes.image_registry",      \
-                "kubernetes.quota_cpu", "kubernetes.quota_memory_mb", "kubernetes.quota_pods",     \
-                "kubernetes.rollout_timeout_s", "kubernetes.poll_ms"
+/* The kubernetes.* keys (deployer.backend is the deployer's). */
+extern const struct ad_config_key k8s_config[];
 
 struct k8s_backend {
         k8s_client *client;

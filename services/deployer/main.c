@@ -14,12 +14,8 @@
 #define ACK_WAIT_MS 60000
 #define PING_MS 15000
 
-static const char *const known_keys[] = {
-        DEPLOYER_CONFIG_KEYS,
-        K8S_CONFIG_KEYS,
-        NULL,
-};
-static const struct ad_config_key *const config[] = { ingress_config, NULL };
+static const struct ad_config_key *const config[] = { ingress_config, deployer_config, k8s_config,
+                                                      NULL };
 
 int main(int argc, char **argv)
 {
@@ -29,7 +25,6 @@ int main(int argc, char **argv)
                 .needs_db = true,
                 .default_http_port = ad_service_default_port("deployer"),
                 .config = config,
-                .known_keys = known_keys,
         };
         struct deployer dp = { 0 };
         cleanup_error ad_error_t err = NULL;

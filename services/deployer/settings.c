@@ -4,9 +4,79 @@
 
 #include "deploy.h"
 
+const struct ad_config_key deployer_config[] = {
+        { "registry.insecure", AD_CONFIG_BOOL, "true", 0, 0,
+          "pull from the registry over plain HTTP", NULL },
+        { "deployer.user", AD_CONFIG_STRING, "10001:10001", 0, 0,
+          "the uid:gid apps run as (never root)", NULL },
+        { "deployer.default_memory_mb", AD_CONFIG_INT, "512", 16, 1024 * 1024,
+          "memory limit when the analysis gives none", NULL },
+        /* A number of cores, checked by parse_cpus. */
+        { "deployer.default_cpus", AD_CONFIG_STRING, "1", 0, 0,
+          "CPU limit in cores (0, 256] when the analysis gives none", NULL },
+        { "deployer.pids_limit", AD_CONFIG_INT, "512", 16, 1 << 22,
+          "most processes in one app container", NULL },
+        { "deployer.read_only_rootfs", AD_CONFIG_BOOL, "true", 0, 0,
+          "the app's root filesystem is read-only, with a tmpfs on `/tmp`; `false` for apps that "
+          "must write elsewhere",
+          NULL },
+        { "deployer.health_timeout_s", AD_CONFIG_INT, "60", 1, 3600,
+          "how long to probe `GET /` before giving up", NULL },
+        { "deployer.health_interval_ms", AD_CONFIG_INT, "500", 10, 60000,
+          "the longest pause between probes (they start 20 ms apart and back off to it)", NULL },
+        { "deployer.drain_ms", AD_CONFIG_INT, "500", 0, 600000,
+          "time the old release keeps serving after the switch", NULL },
+        { "deployer.stop_timeout_s", AD_CONFIG_INT, "10", 0, 600,
+          "SIGTERM grace of retired containers", NULL },
+        { "deployer.restart_policy", AD_CONFIG_STRING, "unless-stopped", 0, 0,
+          "the engine's restart policy of app containers: `no`, `always`, `unless-stopped` or "
+          "`on-failure`",
+          NULL },
+        { "deployer.publish_address", AD_CONFIG_STRING, "127.0.0.1", 0, 0,
+          "host address container ports are published on (caddy's upstream)", NULL },
+        { "deployer.runtime_log_lines", AD_CONFIG_INT, "50", 0, 10000,
+          "first lines of the app's log kept with the deployment", NULL },
+        /* 10: about 2 minutes of retries (see builder.max_attempts). */
+        { "deployer.max_attempts", AD_CONFIG_INT, "10", 1, 1000, "as the builder's", NULL },
+        { "deployer.max_replicas", AD_CONFIG_INT, "10", 1, DEPLOYER_REPLICAS_MAX,
+          "most containers one deployment may ask for (`replicas` in `deployer.yaml`, up to "
+          "100); more fails the deploy step",
+          NULL },
+        { "deployer.backend", AD_CONFIG_STRING, "engine", 0, 0,
+          "where apps run: `engine` (the local container engine) or `kubernetes` (see "
+          "[kubernetes.md](kubernetes.md))",
+          NULL },
+        { "deployer.app_backends", AD_CONFIG_BOOL, "false", 0, 0,
+          "let an app choose its backend with `backend: engine\\|kubernetes` in its deployer.yaml "
+          "(the Kubernetes client is then loaded when `kubernetes.kubeconfig` is set or the "
+          "deployer runs in a cluster); off: a choice other than `deployer.backend` fails the "
+          "deployment",
+          NULL },
+        { "deployer.run_timeout_s", AD_CONFIG_INT, "300", 1, 86400,
+          "the longest a one-off command (`adctl run`, `POST /apps/{name}/run`) runs before it is "
+          "killed (1–86400)",
+          NULL },
+        /* A reply travels in one NATS message (1 MiB by default). */
+        { "deployer.run_max_output_bytes", AD_CONFIG_INT, "262144", 1024, 512 * 1024,
+          "the output of a one-off command kept and returned (1024–524288: the reply is one NATS "
+          "message)",
+          NULL },
+        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
+          "64 hex characters: the key that seals env values (api, deployer)", NULL },
+        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
+          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
+          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
+          "deployer; docs/security.md)",
+          "`\"\"`" },
+        AD_CONFIG_END,
+};
+_Static_assert(DEPLOYER_REPLICAS_MAX == 100, "deployer.max_replicas's documented ceiling");
+
+static const struct ad_config_key *const tables[] = { deployer_config, NULL };
+
 static int parse_cpus(const ad_config *cfg, double *out, ad_error_t *err)
 {
-        const char *v = ad_config_string(cfg, "deployer.default_cpus", "1");
+        const char *v = ad_config_get_string(cfg, tables, "deployer.default_cpus");
         char origin[300], *end;
         double d;
 
@@ -32,39 +102,38 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
         ret = ingress_load(&dp->ingress, cfg, err);
         if (ret < 0)
                 return ret;
-        if ((ret = ad_config_int(cfg, "deployer.default_memory_mb", 512, 16, 1024 * 1024,
-                                 &dp->default_memory_mb, err)) < 0 ||
+        if ((ret = ad_config_get_int(cfg, tables, "deployer.default_memory_mb",
+                                     &dp->default_memory_mb, err)) < 0 ||
             (ret = parse_cpus(cfg, &dp->default_cpus, err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.health_timeout_s", 60, 1, 3600,
-                                 &dp->health_timeout_s, err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.health_interval_ms", 500, 10, 60000,
-                                 &dp->health_interval_ms, err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.pids_limit", 512, 16, 1 << 22, &dp->pids_limit,
-                                 err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.stop_timeout_s", 10, 0, 600, &dp->stop_timeout_s,
-                                 err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.drain_ms", 500, 0, 600000, &dp->drain_ms, err)) <
+            (ret = ad_config_get_int(cfg, tables, "deployer.health_timeout_s",
+                                     &dp->health_timeout_s, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.health_interval_ms",
+                                     &dp->health_interval_ms, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.pids_limit", &dp->pids_limit, err)) <
                     0 ||
-            (ret = ad_config_int(cfg, "deployer.runtime_log_lines", 50, 0, 10000,
-                                 &dp->runtime_log_lines, err)) < 0 ||
-            /* 10: about 2 minutes of retries (see builder.max_attempts). */
-            (ret = ad_config_int(cfg, "deployer.max_attempts", 10, 1, 1000, &dp->max_attempts,
-                                 err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.max_replicas", 10, 1, DEPLOYER_REPLICAS_MAX,
-                                 &dp->max_replicas, err)) < 0 ||
-            (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) <
-                    0 ||
-            (ret = ad_config_bool(cfg, "deployer.read_only_rootfs", true, &dp->read_only_rootfs,
-                                  err)) < 0 ||
-            (ret = ad_config_int(cfg, "deployer.run_timeout_s", 300, 1, 86400, &dp->run_timeout_s,
-                                 err)) < 0 ||
-            /* A reply travels in one NATS message (1 MiB by default). */
-            (ret = ad_config_int(cfg, "deployer.run_max_output_bytes", 256 * 1024, 1024, 512 * 1024,
-                                 &dp->run_max_output, err)) < 0)
+            (ret = ad_config_get_int(cfg, tables, "deployer.stop_timeout_s", &dp->stop_timeout_s,
+                                     err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.drain_ms", &dp->drain_ms, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.runtime_log_lines",
+                                     &dp->runtime_log_lines, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.max_attempts", &dp->max_attempts,
+                                     err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.max_replicas", &dp->max_replicas,
+                                     err)) < 0 ||
+            (ret = ad_config_get_bool(cfg, tables, "registry.insecure", &dp->registry_insecure,
+                                      err)) < 0 ||
+            (ret = ad_config_get_bool(cfg, tables, "deployer.read_only_rootfs",
+                                      &dp->read_only_rootfs, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.run_timeout_s", &dp->run_timeout_s,
+                                     err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.run_max_output_bytes",
+                                     &dp->run_max_output, err)) < 0 ||
+            (ret = ad_config_get_bool(cfg, tables, "deployer.app_backends", &dp->app_backends,
+                                      err)) < 0)
                 return ret;
-        dp->user = ad_config_string(cfg, "deployer.user", "10001:10001");
-        dp->restart_policy = ad_config_string(cfg, "deployer.restart_policy", "unless-stopped");
-        dp->publish_address = ad_config_string(cfg, "deployer.publish_address", "127.0.0.1");
+        dp->user = ad_config_get_string(cfg, tables, "deployer.user");
+        dp->restart_policy = ad_config_get_string(cfg, tables, "deployer.restart_policy");
+        dp->publish_address = ad_config_get_string(cfg, tables, "deployer.publish_address");
         if (strcmp(dp->restart_policy, "no") != 0 && strcmp(dp->restart_policy, "always") != 0 &&
             strcmp(dp->restart_policy, "unless-stopped") != 0 &&
             strcmp(dp->restart_policy, "on-failure") != 0)
@@ -77,18 +146,15 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "key `deployer.user`: apps never run as root, got `%.40s`",
                                      dp->user);
-        key = ad_config_string(cfg, "secrets.key", NULL);
-        if (key && *key) {
-                ret = ad_secret_keyring_parse(&dp->keys, key,
-                                              ad_config_string(cfg, "secrets.old_keys", ""), err);
+        key = ad_config_get_string(cfg, tables, "secrets.key");
+        if (*key) {
+                ret = ad_secret_keyring_parse(
+                        &dp->keys, key, ad_config_get_string(cfg, tables, "secrets.old_keys"), err);
                 if (ret < 0)
                         return ret;
                 dp->have_key = true;
         }
-        ret = ad_config_bool(cfg, "deployer.app_backends", false, &dp->app_backends, err);
-        if (ret < 0)
-                return ret;
-        key = ad_config_string(cfg, "deployer.backend", "engine");
+        key = ad_config_get_string(cfg, tables, "deployer.backend");
         dp->k8s_default = strcmp(key, "kubernetes") == 0;
         if (dp->k8s_default ||
             (dp->app_backends && (*ad_config_string(cfg, "kubernetes.kubeconfig", "") != '\0' ||

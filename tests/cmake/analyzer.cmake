@@ -8,8 +8,21 @@ ad_test(test_buildplan SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_buildplan.c
 # per language family (the argument filters fixture names by prefix).
 ad_test(test_detect_fixtures SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_detect_fixtures.c
         LIBS addetect adbuildplan adcommon LABELS unit)
-foreach(family node python ruby php java go rust dotnet elixir deno cpp static shell
-        procfile config hostile dockerfile)
+# The families are the fixtures' name prefixes (up to the first `-`), so a
+# new language's fixtures get their ctest without an edit here.
+file(GLOB AD_DETECT_EXPECTED RELATIVE ${PROJECT_SOURCE_DIR}/tests/fixtures/detect
+     CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fixtures/detect/*.expected.json)
+set(AD_DETECT_FAMILIES)
+foreach(expected ${AD_DETECT_EXPECTED})
+  string(REGEX REPLACE "[-.].*" "" family ${expected})
+  list(APPEND AD_DETECT_FAMILIES ${family})
+endforeach()
+list(REMOVE_DUPLICATES AD_DETECT_FAMILIES)
+foreach(family ${AD_DETECT_FAMILIES})
   add_test(NAME test_detect_fixtures_${family} COMMAND test_detect_fixtures ${family})
   set_tests_properties(test_detect_fixtures_${family} PROPERTIES LABELS unit)
 endforeach()
+# The analyzer's language providers and the builder's plans agree: every
+# language detected has a Dockerfile plan and a runtime image.
+ad_test(test_language_providers SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_language_providers.c
+        LIBS addetect adbuildplan adcommon LABELS unit)

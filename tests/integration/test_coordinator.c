@@ -649,6 +649,90 @@ static void test_garbage_is_dropped(void **state)
         assert_int_equal(system(url), 0);
 }
 
+/* Issue 12: an event that contradicts the recorded deployment (another
+ * app's name, a step the saga does not have) is logged and dropped, and the
+ * deployment goes on as if it never came. */
+static void test_forged_event_changes_nothing(void **state)
+{
+        Appdeployer__V1__DeployBuilt bu = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
+        Appdeployer__V1__DeployFailed fa = APPDEPLOYER__V1__DEPLOY_FAILED__INIT;
+        Appdeployer__V1__Compensated co = APPDEPLOYER__V1__COMPENSATED__INIT;
+        char dep[AD_UUID_LEN + 1], app[32], image[128];
+        char *v = NULL, *before;
+
+        (void)state;
+        ad_uuid_v4(dep);
+        new_app(app, sizeof(app));
+        drive(dep, app, "1", "BUILDING");
+        before = query1("SELECT status || ' ' || version || ' ' || coalesce(failed_step, '-') || "
+                        "' ' || (SELECT count(*) FROM builds WHERE deployment_id = $1) || ' ' || "
+                        "(SELECT count(*) FROM compensations WHERE deployment_id = $1) FROM "
+                        "deployments WHERE id = $1",
+                        dep);
+        assert_int_equal(strncmp(before, "BUILDING ", 9), 0);
+        assert_string_equal(before + strlen(before) - 6, " - 0 0");
+        /* deploy.built in the very state it fits, but for another app. */
+        snprintf(image, sizeof(image), "127.0.0.1:5000/%s:1", app);
+        bu.image = image;
+        bu.app_name = "someone-else";
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, &bu, AD_SUBJECT_BUILT, NULL);
+        /* A failure and a completion of steps that do not exist. */
+        fa.step = "everything";
+        fa.reason = "forged";
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, &fa, AD_SUBJECT_FAILED, NULL);
+        co.step = "analyze";
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED, &co,
+                "deploy.compensated.analyze", NULL);
+        for (int i = 0; i < 100; i++) {
+                free(v);
+                v = query1("SELECT count(*) FROM event_log WHERE deployment_id = $1 AND NOT "
+                           "applied",
+                           dep);
+                if (atoi(v) >= 3)
+                        break;
+                test_sleep_ms(100);
+        }
+        assert_string_equal(v, "3");
+        free(v);
+        {
+                char want[160];
+
+                snprintf(want, sizeof(want),
+                         "%%deploy.built names app someone-else, the deployment is of %s%%", app);
+                {
+                        PGresult *r = NULL;
+                        ad_error_t err = NULL;
+
+                        assert_int_equal(
+                                ad_db_exec(db, &r,
+                                           "SELECT count(*) FILTER (WHERE note LIKE $2), "
+                                           "count(*) FILTER (WHERE note LIKE 'deploy.failed names "
+                                           "no step of the saga (everything)'), count(*) FILTER "
+                                           "(WHERE note LIKE 'deploy.compensated names no step "
+                                           "that is compensated (analyze)') FROM event_log WHERE "
+                                           "deployment_id = $1 AND NOT applied",
+                                           2, (const char *[]){ dep, want }, &err),
+                                0);
+                        assert_string_equal(PQgetvalue(r, 0, 0), "1");
+                        assert_string_equal(PQgetvalue(r, 0, 1), "1");
+                        assert_string_equal(PQgetvalue(r, 0, 2), "1");
+                        PQclear(r);
+                }
+        }
+        /* Nothing of them was applied: no build, no failure, no
+         * compensation, the status and its version as they were. */
+        expect_query("SELECT status || ' ' || version || ' ' || coalesce(failed_step, '-') || ' ' "
+                     "|| (SELECT count(*) FROM builds WHERE deployment_id = $1) || ' ' || "
+                     "(SELECT count(*) FROM compensations WHERE deployment_id = $1) FROM "
+                     "deployments WHERE id = $1",
+                     dep, before);
+        free(before);
+        /* The real deploy.built still moves it on. */
+        bu.app_name = app;
+        publish(dep, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, &bu, AD_SUBJECT_BUILT, NULL);
+        wait_status(dep, "PROVISIONING");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -663,6 +747,7 @@ int main(void)
                 cmocka_unit_test(test_overdue_step_is_failed_and_compensated),
                 cmocka_unit_test(test_restart_recovers_deployments_in_flight),
                 cmocka_unit_test(test_garbage_is_dropped),
+                cmocka_unit_test(test_forged_event_changes_nothing),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,113 @@
+/* The language providers (services/analyzer/detect.h) and the builder's
+ * plans (services/builder/buildplan.c) describe the same languages: each
+ * provider's name is unique and findable, has a baseline, and — except a
+ * repository's own Dockerfile — a generated Dockerfile on a runtime image;
+ * and the source extensions scanned are the ones the detector always
+ * scanned. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buildplan.h"
+#include "detect.h"
+
+static size_t count(void)
+{
+        size_t n = 0;
+
+        while (analyzer_providers[n])
+                n++;
+        return n;
+}
+
+static void test_names_unique_and_found(void **state)
+{
+        size_t n = count();
+
+        (void)state;
+        assert_int_equal(n, 14);
+        for (size_t i = 0; i < n; i++) {
+                const struct analyzer_provider *p = analyzer_providers[i];
+
+                assert_non_null(p->detect);
+                assert_ptr_equal(analyzer_provider_find(p->name), p);
+                assert_true(p->cpu_millis > 0 && p->memory_mb > 0);
+                for (size_t j = 0; j < i; j++)
+                        assert_string_not_equal(analyzer_providers[j]->name, p->name);
+        }
+        assert_null(analyzer_provider_find("cobol"));
+        assert_null(analyzer_provider_find(NULL));
+        /* A Dockerfile beats everything; static and shell come last. */
+        assert_ptr_equal(analyzer_providers[0], &analyzer_provider_dockerfile);
+        assert_ptr_equal(analyzer_providers[n - 2], &analyzer_provider_static);
+        assert_ptr_equal(analyzer_providers[n - 1], &analyzer_provider_shell);
+}
+
+static void test_every_language_has_a_plan(void **state)
+{
+        struct ad_buildplan_images images;
+
+        (void)state;
+        ad_buildplan_images_default(&images);
+        for (size_t i = 0; analyzer_providers[i]; i++) {
+                const char *name = analyzer_providers[i]->name;
+                const char *image = ad_buildplan_image(&images, name);
+
+                if (strcmp(name, "dockerfile") == 0) {
+                        assert_null(image);
+                        continue;
+                }
+                if (image == NULL)
+                        fail_msg("language `%s` is detected but has no build plan", name);
+        }
+}
+
+static void test_scanned_extensions(void **state)
+{
+        static const char *const want[] = { ".js", ".mjs", ".cjs", ".ts", ".mts", ".jsx",  ".tsx",
+                                            ".py", ".go",  ".php", ".rb", ".rs",  ".java", ".kt",
+                                            ".cs", ".ex",  ".exs", ".c",  ".cc",  ".cpp" };
+        size_t seen = 0;
+
+        (void)state;
+        for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+                bool found = false;
+
+                for (size_t i = 0; analyzer_providers[i] && !found; i++)
+                        for (size_t e = 0; analyzer_providers[i]->scan_exts &&
+                                           analyzer_providers[i]->scan_exts[e] && !found;
+                             e++)
+                                found = strcmp(analyzer_providers[i]->scan_exts[e], want[w]) == 0;
+                if (!found)
+                        fail_msg("%s is no longer scanned for env vars", want[w]);
+        }
+        /* And nothing else. */
+        for (size_t i = 0; analyzer_providers[i]; i++)
+                for (size_t e = 0;
+                     analyzer_providers[i]->scan_exts && analyzer_providers[i]->scan_exts[e]; e++) {
+                        bool known = false;
+
+                        for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++)
+                                known |= strcmp(analyzer_providers[i]->scan_exts[e], want[w]) == 0;
+                        if (!known)
+                                fail_msg("%s scans %s", analyzer_providers[i]->name,
+                                         analyzer_providers[i]->scan_exts[e]);
+                        seen++;
+                }
+        assert_true(seen >= sizeof(want) / sizeof(want[0]));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_names_unique_and_found),
+                cmocka_unit_test(test_every_language_has_a_plan),
+                cmocka_unit_test(test_scanned_extensions),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
