@@ -224,6 +224,10 @@ static void relay_wait(struct ad_relay *r, ad_db *db, int64_t timeout_ms)
         char buf[64];
 
         if (conn && r->listen_pid != 0 && PQstatus(conn) == CONNECTION_OK) {
+                /* ad_db reconnected during the pass (the LISTEN was
+                 * before it): listen again first. */
+                if (PQbackendPID(conn) != r->listen_pid)
+                        return;
                 /* Announced while the pass ran: no wait. */
                 if (took_notify(conn) || (PQconsumeInput(conn) && took_notify(conn)))
                         return;

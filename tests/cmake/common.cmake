@@ -20,3 +20,4 @@ add_test(NAME config_doc
 set_tests_properties(config_doc PROPERTIES LABELS unit)
 ad_test(test_netguard SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_netguard.c LIBS adcommon LABELS unit)
 ad_test(test_nats_auth SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_nats_auth.c LIBS adcommon LABELS integration)
+ad_test(test_outbox SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_outbox.c LIBS adcommon LABELS integration)
