@@ -609,8 +609,17 @@ static void consume_once(struct consumer_loop *l)
         }
         st->suspect = false;
         st->checked_ms = now_ms();
-        if (l->run->threaded)
+        if (l->run->threaded) {
                 handler_turn(l, &d);
+                /* Stopping while it waited for its turn: not started, so
+                 * given back at once (another replica takes it). */
+                if (l->run->stop()) {
+                        ad_delivery_nak(&d, 0, NULL);
+                        pthread_mutex_unlock(&l->run->handler_lock);
+                        ad_delivery_release(&d);
+                        return;
+                }
+        }
         disp = c->handler(&d, c->userdata);
         switch (disp) {
         case AD_ACK:
