@@ -138,7 +138,7 @@ echo "reference (median): $ref ms; medians of $runs runs"
 printf '\nhops and step pieces, medians in ms:\n%-32s %8s %8s\n' "" first redeploy
 labels=("" "" "" "" "" "accepted -> analyze.started" "analyze.ended -> build.started"
   "build.ended -> provision.started" "provision.ended -> deploy.started" "deploy.ended -> exposed"
-  "analyze (step)" "provision (step)" "deploy: pull + create + start" "deploy: healthy -> route switched"
+  "analyze (step)" "provision (step)" "deploy: network + image pull" "deploy: healthy -> route switched"
   "deploy: switched -> ended (drain)")
 for ((c = 6; c <= ${#columns[@]}; c++)); do
   printf '%-32s %8s %8s\n' "${labels[$((c - 1))]}" "$(col first "$c")" "$(col redeploy "$c")"
