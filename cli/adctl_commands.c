@@ -197,6 +197,39 @@ static void print_steps(json_t *steps)
         }
 }
 
+/* Each moment of the deployment (time of day in UTC, and since it was
+ * accepted), then the hops: the time between a step's end and the next
+ * one's start, when no step worked on it. */
+static void print_timeline(const json_t *d)
+{
+        const json_t *events = json_object_get(d, "timeline");
+        const json_t *hops = json_object_get(d, "hops");
+        const json_t *e;
+        size_t i;
+
+        if (json_array_size(events) == 0)
+                return;
+        printf("timeline (UTC):\n");
+        json_array_foreach ((json_t *)events, i, e) {
+                const char *at = adctl_str(e, "at");
+
+                printf("  %-26s %.12s %+8.3fs\n", adctl_str(e, "event"),
+                       strlen(at) >= 23 ? at + 11 : at,
+                       (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0);
+        }
+        if (json_array_size(hops) == 0)
+                return;
+        printf("hops (no step working): %lld ms\n",
+               (long long)json_integer_value(json_object_get(d, "hops_total_ms")));
+        json_array_foreach ((json_t *)hops, i, e) {
+                char hop[128];
+
+                snprintf(hop, sizeof(hop), "%s -> %s", adctl_str(e, "from"), adctl_str(e, "to"));
+                printf("  %-44s %6lld ms\n", hop,
+                       (long long)json_integer_value(json_object_get(e, "duration_ms")));
+        }
+}
+
 /* What the analyzer decided and why: one line per field it explained. */
 static void print_analysis(const json_t *analysis)
 {
@@ -271,6 +304,7 @@ int adctl_cmd_status(struct adctl *ctl, int argc, char **argv)
                 field("image:", line);
         }
         print_steps(json_object_get(d, "steps"));
+        print_timeline(d);
         print_analysis(json_object_get(d, "analysis"));
         adctl_reply_free(&reply);
         return ADCTL_EXIT_OK;

@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 prefix=${AD_GATES_PREFIX:-build}
 jobs=$(nproc)
 # The integration tests whose code under test runs threads.
-TSAN_TESTS=(test_bus test_api test_coordinator test_analyzer_service)
+TSAN_TESTS=(test_bus test_api test_coordinator test_analyzer_service test_outbox)
 TSAN_BINS=(adapi adcoordinator adanalyzer ad_test_bus_reset)
 
 step() { printf '\n==> %s\n' "$*"; }

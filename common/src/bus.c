@@ -541,19 +541,135 @@ static void keep_bound(ad_bus *bus, struct ad_consumer *c, struct consumer_state
         }
 }
 
+/* The fetch timeout of a consumer loop: how late it notices `stop`.  A
+ * fetch returns as soon as a message is there, so this is no delay on the
+ * path of a message. */
+#define FETCH_WAIT_MS 1000
+
+/* Handlers of one ad_bus_run take turns: a service's handlers share its
+ * single database connection. */
+struct run_shared {
+        ad_bus *bus;
+        bool (*stop)(void);
+        pthread_mutex_t handler_lock;
+        bool threaded;
+};
+
+struct consumer_loop {
+        struct run_shared *run;
+        struct ad_consumer *c;
+        struct consumer_state st;
+        pthread_t thread;
+};
+
+/* Takes the handlers' turn for d; while another consumer's handler has
+ * it (a build can take minutes), tells the server d is in progress so it
+ * is not redelivered meanwhile. */
+static void handler_turn(struct consumer_loop *l, struct ad_delivery *d)
+{
+        int64_t ack_wait = l->c->spec.ack_wait_ms > 0 ? l->c->spec.ack_wait_ms : 30000;
+        int64_t ping = ack_wait / 3 > 100 ? ack_wait / 3 : 100;
+
+        for (;;) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += ping / 1000;
+                ts.tv_nsec += (ping % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_mutex_timedlock(&l->run->handler_lock, &ts) == 0)
+                        return;
+                ad_delivery_in_progress(d, NULL);
+        }
+}
+
+/* One fetch of consumer l, handled, acked or not. */
+static void consume_once(struct consumer_loop *l)
+{
+        struct ad_consumer *c = l->c;
+        struct consumer_state *st = &l->st;
+        cleanup_error ad_error_t ferr = NULL;
+        struct ad_delivery d;
+        enum ad_disposition disp;
+        int ret;
+
+        ret = ad_bus_fetch(c->sub, &d, FETCH_WAIT_MS, &ferr);
+        if (ret < 0) {
+                /* Disconnected: cnats reconnects by itself (and
+                 * re-subscribes, so the pull subscription works again);
+                 * don't spin while it does. */
+                struct timespec ts = { 0, 200 * 1000 * 1000 };
+
+                nanosleep(&ts, NULL);
+                st->fails++;
+                st->suspect = true;
+                keep_bound(l->run->bus, c, st);
+                return;
+        }
+        st->fails = 0;
+        if (ret == 0) {
+                keep_bound(l->run->bus, c, st);
+                return;
+        }
+        st->suspect = false;
+        st->checked_ms = now_ms();
+        if (l->run->threaded) {
+                handler_turn(l, &d);
+                /* Stopping while it waited for its turn: not started, so
+                 * given back at once (another replica takes it). */
+                if (l->run->stop()) {
+                        ad_delivery_nak(&d, 0, NULL);
+                        pthread_mutex_unlock(&l->run->handler_lock);
+                        ad_delivery_release(&d);
+                        return;
+                }
+        }
+        disp = c->handler(&d, c->userdata);
+        switch (disp) {
+        case AD_ACK:
+                ad_delivery_ack(&d, NULL);
+                break;
+        case AD_NAK:
+                ad_delivery_nak(&d, ad_bus_backoff_ms(d.delivered), NULL);
+                break;
+        case AD_TERM:
+                ad_delivery_term(&d, NULL);
+                break;
+        }
+        if (l->run->threaded)
+                pthread_mutex_unlock(&l->run->handler_lock);
+        ad_delivery_release(&d);
+}
+
+static void *consumer_thread(void *arg)
+{
+        struct consumer_loop *l = arg;
+
+        while (!l->run->stop())
+                consume_once(l);
+        return NULL;
+}
+
 int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop)(void),
                ad_error_t *err)
 {
-        int64_t wait = n > 1 ? 200 : 1000;
-        struct consumer_state *st = calloc(n > 0 ? n : 1, sizeof(*st));
+        struct run_shared run = { .bus = bus, .stop = stop, .threaded = n > 1 };
+        struct consumer_loop *loops = calloc(n > 0 ? n : 1, sizeof(*loops));
+        size_t started = 0;
         int ret = 0;
 
-        if (st == NULL)
+        if (loops == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        pthread_mutex_init(&run.handler_lock, NULL);
         for (size_t i = 0; i < n; i++) {
                 /* NATS away or a cluster electing a leader: wait for it
                  * (bounded only by `stop`); anything else is a bug. */
                 consumers[i].sub = NULL;
+                loops[i].run = &run;
+                loops[i].c = &consumers[i];
                 for (int64_t delay = 200;; delay = delay * 2 > 2000 ? 2000 : delay * 2) {
                         ad_error_t serr = NULL;
                         struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
@@ -572,57 +688,33 @@ int ad_bus_run(ad_bus *bus, struct ad_consumer *consumers, size_t n, bool (*stop
                         ad_error_release(&serr);
                         nanosleep(&ts, NULL);
                 }
-                st[i].checked_ms = now_ms();
+                loops[i].st.checked_ms = now_ms();
         }
-        while (!stop()) {
-                for (size_t i = 0; i < n && !stop(); i++) {
-                        struct ad_delivery d;
-                        cleanup_error ad_error_t ferr = NULL;
-                        enum ad_disposition disp;
-
-                        ret = ad_bus_fetch(consumers[i].sub, &d, wait, &ferr);
-                        if (ret < 0) {
-                                /* Disconnected: cnats reconnects by itself
-                                 * (and re-subscribes, so the pull
-                                 * subscription works again); don't spin
-                                 * while it does. */
-                                struct timespec ts = { 0, 200 * 1000 * 1000 };
-
-                                nanosleep(&ts, NULL);
-                                st[i].fails++;
-                                st[i].suspect = true;
-                                keep_bound(bus, &consumers[i], &st[i]);
-                                continue;
-                        }
-                        st[i].fails = 0;
-                        if (ret == 0) {
-                                keep_bound(bus, &consumers[i], &st[i]);
-                                continue;
-                        }
-                        st[i].suspect = false;
-                        st[i].checked_ms = now_ms();
-                        disp = consumers[i].handler(&d, consumers[i].userdata);
-                        switch (disp) {
-                        case AD_ACK:
-                                ad_delivery_ack(&d, NULL);
-                                break;
-                        case AD_NAK:
-                                ad_delivery_nak(&d, ad_bus_backoff_ms(d.delivered), NULL);
-                                break;
-                        case AD_TERM:
-                                ad_delivery_term(&d, NULL);
-                                break;
-                        }
-                        ad_delivery_release(&d);
-                }
+        if (!run.threaded) {
+                while (n == 1 && !stop())
+                        consume_once(&loops[0]);
+                goto out;
         }
-        ret = 0;
+        /* Several consumers: each waits on its own fetch, so a message on
+         * any of them is taken at once (a single loop fetching each in
+         * turn left a message waiting out the others' fetch timeouts). */
+        while (started < n &&
+               pthread_create(&loops[started].thread, NULL, consumer_thread, &loops[started]) == 0)
+                started++;
+        /* No thread for some (out of resources): this one takes them in
+         * turn, as a loop without threads would. */
+        while (started < n && !stop())
+                for (size_t i = started; i < n && !stop(); i++)
+                        consume_once(&loops[i]);
+        for (size_t i = 0; i < started; i++)
+                pthread_join(loops[i].thread, NULL);
 out:
         for (size_t i = 0; i < n; i++) {
                 ad_bus_sub_free(consumers[i].sub);
                 consumers[i].sub = NULL;
         }
-        free(st);
+        pthread_mutex_destroy(&run.handler_lock);
+        free(loops);
         return ret;
 }
 

@@ -1,12 +1,16 @@
 #include "ad/outbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ad/cleanup.h"
 #include "ad/fault.h"
@@ -32,9 +36,12 @@ int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_err
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "cannot escape event: %s",
                                      PQerrorMessage(conn));
         const char *params[3] = { env->event_id, subject, (const char *)esc };
+        /* The NOTIFY is delivered at the commit (not at all on a
+         * rollback): it wakes every relay at once. */
         ret = ad_db_exec(db, NULL,
-                         "INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3) "
-                         "ON CONFLICT (event_id) DO NOTHING",
+                         "WITH ins AS (INSERT INTO outbox (event_id, subject, payload) "
+                         "VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+                         "SELECT pg_notify('" AD_OUTBOX_CHANNEL "', '') FROM ins",
                          3, params, err);
         PQfreemem(esc);
         return ret < 0 ? ad_error_wrap(err, "outbox") : 0;
@@ -116,13 +123,51 @@ int ad_outbox_flush(ad_db *db, ad_bus *bus, int *published, ad_error_t *err)
 struct ad_relay {
         struct ad_relay_options o;
         pthread_t thread;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        bool stop, woken;
+        /* ad_relay_wake and ad_relay_stop write a byte; the thread polls
+         * the read end with its connection's socket. */
+        int wake[2];
+        atomic_bool stop;
+        /* The backend LISTENing on AD_OUTBOX_CHANNEL (0: none): ad_db
+         * reconnects by itself, and a new backend listens to nothing. */
+        int listen_pid;
 };
 
-/* One pass: (re)connect if needed, tick when due, flush.  Returns the
- * connection to keep (NULL after a loss, so the next pass reconnects). */
+/* LISTEN on the relay's connection, again after a reconnection. */
+static int relay_listen(struct ad_relay *r, ad_db *db, ad_error_t *err)
+{
+        PGconn *conn = ad_db_conn(db);
+        int ret;
+
+        if (PQstatus(conn) == CONNECTION_OK && PQbackendPID(conn) == r->listen_pid)
+                return 0;
+        r->listen_pid = 0;
+        ret = ad_db_exec(db, NULL, "LISTEN " AD_OUTBOX_CHANNEL, 0, NULL, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "outbox relay: LISTEN");
+        r->listen_pid = PQbackendPID(conn);
+        return 0;
+}
+
+/* Forgets the notifications received so far: the pass about to run
+ * publishes what they announced.  Returns how many there were. */
+static int drain_notifies(ad_db *db)
+{
+        PGconn *conn = ad_db_conn(db);
+        PGnotify *nf;
+        int n = 0;
+
+        if (PQstatus(conn) != CONNECTION_OK)
+                return 0;
+        while ((nf = PQnotifies(conn)) != NULL) {
+                PQfreemem(nf);
+                n++;
+        }
+        return n;
+}
+
+/* One pass: (re)connect if needed, listen, tick when due, flush.  Returns
+ * the connection to keep (NULL after a failed connect, so the next pass
+ * tries again). */
 static ad_db *relay_pass(struct ad_relay *r, ad_db *db, int64_t *next_tick, bool *failing)
 {
         cleanup_error ad_error_t err = NULL;
@@ -135,11 +180,14 @@ static ad_db *relay_pass(struct ad_relay *r, ad_db *db, int64_t *next_tick, bool
                 *failing = true;
                 return NULL;
         }
+        drain_notifies(db);
         if (r->o.tick && ad_monotonic_ms() >= *next_tick) {
                 r->o.tick(db, r->o.tick_ud);
                 *next_tick = ad_monotonic_ms() + r->o.tick_ms;
         }
-        if (ad_outbox_flush(db, r->o.bus, &published, &err) < 0) {
+        /* Listening before the flush: a row committed during it is
+         * announced, not left to the next interval. */
+        if (relay_listen(r, db, &err) < 0 || ad_outbox_flush(db, r->o.bus, &published, &err) < 0) {
                 if (!*failing)
                         ad_log(AD_LOG_WARN, "outbox relay failed, retrying", "error",
                                ad_error_message(err), NULL);
@@ -158,6 +206,45 @@ static ad_db *relay_pass(struct ad_relay *r, ad_db *db, int64_t *next_tick, bool
         return db;
 }
 
+static bool took_notify(PGconn *conn)
+{
+        PGnotify *nf = PQnotifies(conn);
+
+        PQfreemem(nf);
+        return nf != NULL;
+}
+
+/* Waits until a commit announces rows (NOTIFY), ad_relay_wake or stop,
+ * or timeout_ms: the interval, the fallback for a lost notification or
+ * a publish that failed. */
+static void relay_wait(struct ad_relay *r, ad_db *db, int64_t timeout_ms)
+{
+        PGconn *conn = db ? ad_db_conn(db) : NULL;
+        struct pollfd fds[2] = { { .fd = r->wake[0], .events = POLLIN }, { .fd = -1 } };
+        char buf[64];
+
+        if (conn && r->listen_pid != 0 && PQstatus(conn) == CONNECTION_OK) {
+                /* ad_db reconnected during the pass (the LISTEN was
+                 * before it): listen again first. */
+                if (PQbackendPID(conn) != r->listen_pid)
+                        return;
+                /* Announced while the pass ran: no wait. */
+                if (took_notify(conn) || (PQconsumeInput(conn) && took_notify(conn)))
+                        return;
+                fds[1].fd = PQsocket(conn);
+                fds[1].events = POLLIN;
+        }
+        if (poll(fds, 2, (int)(timeout_ms > 0 ? timeout_ms : 0)) <= 0)
+                return;
+        if (fds[0].revents & POLLIN)
+                while (read(r->wake[0], buf, sizeof(buf)) > 0)
+                        ;
+        /* A broken connection reads as 0 here; ad_db reconnects at the
+         * next query, and the relay listens again. */
+        if (fds[1].revents)
+                PQconsumeInput(conn);
+}
+
 static void *relay_main(void *arg)
 {
         struct ad_relay *r = arg;
@@ -165,28 +252,17 @@ static void *relay_main(void *arg)
         bool failing = false;
         ad_db *db = NULL;
 
-        pthread_mutex_lock(&r->lock);
-        while (!r->stop) {
-                struct timespec ts;
+        while (!atomic_load(&r->stop)) {
+                int64_t wait;
 
-                r->woken = false;
-                pthread_mutex_unlock(&r->lock);
                 db = relay_pass(r, db, &next_tick, &failing);
-                pthread_mutex_lock(&r->lock);
-                if (r->stop || r->woken)
-                        continue;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += r->o.interval_ms / 1000;
-                ts.tv_nsec += (r->o.interval_ms % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                while (!r->stop && !r->woken &&
-                       pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
-                        ;
+                if (atomic_load(&r->stop))
+                        break;
+                wait = r->o.interval_ms;
+                if (r->o.tick && next_tick - ad_monotonic_ms() < wait)
+                        wait = next_tick - ad_monotonic_ms();
+                relay_wait(r, db, wait);
         }
-        pthread_mutex_unlock(&r->lock);
         ad_db_close(db);
         return NULL;
 }
@@ -194,7 +270,6 @@ static void *relay_main(void *arg)
 int ad_relay_start(ad_relay **out, const struct ad_relay_options *opts, ad_error_t *err)
 {
         struct ad_relay *r;
-        pthread_condattr_t attr;
         int ret;
 
         if (opts->interval_ms <= 0 || opts->bus == NULL || opts->database_url == NULL)
@@ -204,15 +279,16 @@ int ad_relay_start(ad_relay **out, const struct ad_relay_options *opts, ad_error
         if (r == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         r->o = *opts;
-        pthread_mutex_init(&r->lock, NULL);
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&r->cond, &attr);
-        pthread_condattr_destroy(&attr);
+        atomic_init(&r->stop, false);
+        if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+                ret = errno;
+                free(r);
+                return ad_error_make_errno(err, ret, "cannot make the outbox relay's pipe");
+        }
         ret = pthread_create(&r->thread, NULL, relay_main, r);
         if (ret != 0) {
-                pthread_cond_destroy(&r->cond);
-                pthread_mutex_destroy(&r->lock);
+                close(r->wake[0]);
+                close(r->wake[1]);
                 free(r);
                 return ad_error_make_errno(err, ret, "cannot start the outbox relay thread");
         }
@@ -222,24 +298,23 @@ int ad_relay_start(ad_relay **out, const struct ad_relay_options *opts, ad_error
 
 void ad_relay_wake(ad_relay *r)
 {
+        ssize_t n;
+
         if (r == NULL)
                 return;
-        pthread_mutex_lock(&r->lock);
-        r->woken = true;
-        pthread_cond_signal(&r->cond);
-        pthread_mutex_unlock(&r->lock);
+        /* Non-blocking: a full pipe already asks for a pass. */
+        n = write(r->wake[1], "w", 1);
+        (void)n;
 }
 
 void ad_relay_stop(ad_relay *r)
 {
         if (r == NULL)
                 return;
-        pthread_mutex_lock(&r->lock);
-        r->stop = true;
-        pthread_cond_signal(&r->cond);
-        pthread_mutex_unlock(&r->lock);
+        atomic_store(&r->stop, true);
+        ad_relay_wake(r);
         pthread_join(r->thread, NULL);
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
+        close(r->wake[0]);
+        close(r->wake[1]);
         free(r);
 }

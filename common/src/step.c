@@ -32,6 +32,7 @@ int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *o
         out->timestamp_ms = hdr.timestamp_ms;
         out->trace_id = hdr.trace_id;
         out->producer = hdr.producer;
+        out->step_started_ms = run->started_ms;
         ret = ad_event_publish(run->def->svc->bus, subject, out, NULL, err);
         out->event_id = NULL; /* `id` goes out of scope */
         return ret;
@@ -206,7 +207,7 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
         const struct ad_step_def *def = ud;
         int64_t t0 = ad_monotonic_ms();
         cleanup_error ad_error_t err = NULL;
-        struct ad_step_run run = { .def = def, .delivery = d };
+        struct ad_step_run run = { .def = def, .delivery = d, .started_ms = ad_now_ms() };
         struct work w = { .run = &run };
         enum ad_disposition disp = AD_ACK;
         enum ad_log_level level = AD_LOG_INFO;

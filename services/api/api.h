@@ -237,6 +237,11 @@ void api_domains_allowed(struct api_call *call);
 /* api_run.c: POST /apps/{name}/run. */
 void api_apps_run(struct api_call *call);
 
+/* api_timeline.c: adds a deployment's "timeline", "hops" and
+ * "hops_total_ms" (docs/api.md) to doc, from its request and the events
+ * the coordinator applied. */
+int api_timeline(ad_db *db, const char *id, json_t *doc, ad_error_t *err);
+
 /* The outbox relay (api_relay.c): a thread that publishes pending rows
  * every second, and an immediate pass after a request commits. */
 int api_relay_start(struct api *api, ad_error_t *err);

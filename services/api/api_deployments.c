@@ -521,6 +521,7 @@ void api_deployments_list(struct api_call *call)
 void api_deployments_get(struct api_call *call)
 {
         cleanup_pgresult PGresult *r = NULL;
+        json_auto_t *doc = NULL;
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
         ad_db *db = api_db_get(call);
@@ -536,7 +537,16 @@ void api_deployments_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
                 return;
         }
-        api_reply_json_text(call, 200, PQgetvalue(r, 0, 0));
+        doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        if (doc == NULL) {
+                api_reply_error(call, "cannot encode a reply", NULL);
+                return;
+        }
+        if (api_timeline(db, call->id, doc, &err) < 0) {
+                api_reply_error(call, "cannot read a deployment's timeline", err);
+                return;
+        }
+        ad_httpd_reply_json(call->reply, 200, TAKE_PTR(doc));
 }
 
 void api_deployments_delete(struct api_call *call)

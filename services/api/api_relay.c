@@ -1,6 +1,7 @@
 /* The outbox relay of the API: common's ad_relay thread, which flushes the
- * outbox every second on its own connection, so that an event whose
- * publish failed (NATS away) still goes out once NATS is back.  A request
+ * outbox on its own connection when a commit NOTIFYs it and every second
+ * as a fallback, so that an event whose publish failed (NATS away) still
+ * goes out once NATS is back.  A request
  * handler flushes right after its commit on its pooled connection, so the
  * event normally leaves before the reply.  Flushes may overlap: the relay
  * locks rows with SKIP LOCKED. */

@@ -19,7 +19,9 @@
 
 static const struct ad_config_key coordinator_config[] = {
         { "coordinator.relay_interval_ms", AD_CONFIG_INT, "500", 10, 60000,
-          "how often the outbox relay looks for unpublished events", NULL },
+          "how often the outbox relay looks for unpublished events unasked (a fallback: each "
+          "commit of an event wakes it)",
+          NULL },
         { "coordinator.max_unknown_deliveries", AD_CONFIG_INT, "10", 1, 1000,
           "an event for a deployment still unknown (or arriving before the event it follows) "
           "after this many deliveries is dropped",

@@ -321,9 +321,16 @@ static int retire_others(struct ad_step_run *run, struct deployer *dp, const cha
         return ret;
 }
 
+/* Moments of a deploy step (Unix ms), reported in deploy.exposed for the
+ * deployment's timeline. */
+struct moments {
+        int64_t containers_started, healthy, route_switched;
+};
+
 static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
                            const Appdeployer__V1__DeployProvisioned *pv, const char *url,
-                           const struct ad_container *cs, size_t n, ad_error_t *err)
+                           const struct ad_container *cs, size_t n, const struct moments *at,
+                           ad_error_t *err)
 {
         Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
         cleanup_free char **ids = calloc(n, sizeof(*ids));
@@ -339,6 +346,9 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
         out.n_container_ids = n;
         out.container_ids = ids;
         out.app_name = pv->app_name;
+        out.containers_started_ms = at->containers_started;
+        out.healthy_ms = at->healthy;
+        out.route_switched_ms = at->route_switched;
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
         env.exposed = &out;
@@ -516,6 +526,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         char **env = NULL;
         struct ad_container *cs = NULL;
         size_t started = 0, reused = 0;
+        struct moments at = { 0 };
         struct health h;
         bool pulled = false, k8s = false;
         int64_t t_start;
@@ -603,6 +614,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 /* All replicas start before any is probed: they boot
                  * side by side. */
                 t_start = ad_monotonic_ms();
+                at.containers_started = ad_now_ms();
                 for (; started < n; started++) {
                         char rname[NAME_LEN];
                         bool was_there = false;
@@ -639,6 +651,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 }
         }
         ad_step_log_int(run, "start_to_healthy_ms", (long long)(ad_monotonic_ms() - t_start));
+        at.healthy = ad_now_ms();
 
         {
                 json_auto_t *hosts = NULL;
@@ -652,6 +665,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 ret = ret < 0 ? ret : 0;
                 goto out;
         }
+        at.route_switched = ad_now_ms();
         /* Requests caddy accepted before the switch finish on the old
          * release; then it goes. */
         if (dp->drain_ms > 0)
@@ -663,7 +677,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                                                  : ingress_url(&dp->ingress, host, pv->tls);
 
                 keep_runtime_log(run, dp, cs[0].id);
-                ret = url ? publish_exposed(run, dp, pv, url, cs, n, err)
+                ret = url ? publish_exposed(run, dp, pv, url, cs, n, &at, err)
                           : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
 out:

@@ -25,3 +25,4 @@ ad_test(test_nats_auth SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_nats
 add_test(NAME test_pg_auth
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_pg_auth.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_pg_auth PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_outbox SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_outbox.c LIBS adcommon LABELS integration)

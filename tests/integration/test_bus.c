@@ -1,8 +1,10 @@
 /* The bus against a real nats-server with JetStream (from the stack).
  * Each test uses its own subject (deploy.test.<uuid>) and its own durable
  * consumer, deleted at the end, so tests never see each other's messages. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +258,150 @@ static void test_consumer_outlives_subscription(void **state)
         jsConsumerInfo_Destroy(ci);
 }
 
+/* ad_bus_run with two consumers: what each handler saw. */
+static struct {
+        atomic_int inside, overlaps, handled_a, handled_b, a_running, stop;
+        atomic_ullong b_delivered;
+} two;
+
+static void nap_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+static void enter(void)
+{
+        if (atomic_fetch_add(&two.inside, 1) > 0)
+                atomic_fetch_add(&two.overlaps, 1);
+}
+
+/* A long step (a build): 4 s. */
+static enum ad_disposition slow_a(struct ad_delivery *d, void *ud)
+{
+        (void)d;
+        (void)ud;
+        enter();
+        atomic_store(&two.a_running, 1);
+        nap_ms(4000);
+        atomic_fetch_add(&two.handled_a, 1);
+        atomic_fetch_sub(&two.inside, 1);
+        return AD_ACK;
+}
+
+static enum ad_disposition quick_b(struct ad_delivery *d, void *ud)
+{
+        (void)ud;
+        enter();
+        atomic_store(&two.b_delivered, d->delivered);
+        atomic_fetch_add(&two.handled_b, 1);
+        atomic_fetch_sub(&two.inside, 1);
+        return AD_ACK;
+}
+
+static bool two_stop(void)
+{
+        return atomic_load(&two.stop) != 0;
+}
+
+struct two_run {
+        ad_bus *bus;
+        struct ad_consumer c[2];
+        int ret;
+};
+
+static void *two_main(void *arg)
+{
+        struct two_run *r = arg;
+        ad_error_t err = NULL;
+
+        r->ret = ad_bus_run(r->bus, r->c, 2, two_stop, &err);
+        ad_error_release(&err);
+        return NULL;
+}
+
+static bool wait_for(atomic_int *v, int want, int64_t timeout_ms)
+{
+        int64_t deadline = ad_monotonic_ms() + timeout_ms;
+
+        while (atomic_load(v) < want)
+                if (ad_monotonic_ms() > deadline)
+                        return false;
+                else
+                        nap_ms(20);
+        return true;
+}
+
+/* A service with two consumers (a step and its compensation) handles one
+ * message at a time, whichever consumer it came on, and a message that
+ * waits for the other's long handler is kept in progress: no other
+ * replica gets it meanwhile, and it is handled once, on its first
+ * delivery, although it waited several times its ack wait. */
+static void test_run_two_consumers_take_turns(void **state)
+{
+        struct fixture *f = *state;
+        char sa[96], sb[96], da[96], db[96], id[AD_UUID_LEN + 1];
+        struct two_run r = { .bus = f->bus };
+        pthread_t t;
+
+        memset(&two, 0, sizeof(two));
+        snprintf(sa, sizeof(sa), "%s.a", f->subject);
+        snprintf(sb, sizeof(sb), "%s.b", f->subject);
+        snprintf(da, sizeof(da), "%s-a", f->durable);
+        snprintf(db, sizeof(db), "%s-b", f->durable);
+        r.c[0] = (struct ad_consumer){ .spec = { da, sa, 30000, 0 }, .handler = slow_a };
+        r.c[1] = (struct ad_consumer){ .spec = { db, sb, 1000, 0 }, .handler = quick_b };
+        assert_int_equal(pthread_create(&t, NULL, two_main, &r), 0);
+
+        ad_uuid_v4(id);
+        if (ad_bus_publish(f->bus, sa, id, "a", 1, NULL, NULL) < 0)
+                fail_msg("publish a");
+        assert_true(wait_for(&two.a_running, 1, 20000));
+        ad_uuid_v4(id);
+        if (ad_bus_publish(f->bus, sb, id, "b", 1, NULL, NULL) < 0)
+                fail_msg("publish b");
+        /* Taken by the loop (waiting for its turn), then another replica
+         * asks for b for twice its ack wait: b must not come again. */
+        {
+                int64_t deadline = ad_monotonic_ms() + 5000;
+                jsConsumerInfo *ci = NULL;
+                struct ad_delivery d;
+                ad_bus_sub *other;
+                int64_t pending = 0;
+
+                while (pending == 0 && ad_monotonic_ms() < deadline) {
+                        if (js_GetConsumerInfo(&ci, ad_bus_js(f->bus), AD_STREAM_NAME, db, NULL,
+                                               NULL) == NATS_OK)
+                                pending = (int64_t)ci->NumAckPending;
+                        jsConsumerInfo_Destroy(ci);
+                        ci = NULL;
+                        if (pending == 0)
+                                nap_ms(20);
+                }
+                assert_int_equal(pending, 1);
+                assert_int_equal(atomic_load(&two.handled_b), 0);
+                if (ad_bus_bind(&other, f->bus, db, sb, NULL) < 0)
+                        fail_msg("bind b");
+                assert_int_equal(fetch(other, &d, 2000), 0);
+                ad_bus_sub_free(other);
+        }
+        assert_true(wait_for(&two.handled_a, 1, 20000));
+        assert_true(wait_for(&two.handled_b, 1, 20000));
+        /* A redelivery of b, had its deadline passed, would come now. */
+        nap_ms(2000);
+        atomic_store(&two.stop, 1);
+        pthread_join(t, NULL);
+
+        assert_int_equal(r.ret, 0);
+        assert_int_equal(atomic_load(&two.overlaps), 0);
+        assert_int_equal(atomic_load(&two.handled_a), 1);
+        assert_int_equal(atomic_load(&two.handled_b), 1);
+        assert_int_equal(atomic_load(&two.b_delivered), 1);
+        js_DeleteConsumer(ad_bus_js(f->bus), AD_STREAM_NAME, da, NULL, NULL);
+        js_DeleteConsumer(ad_bus_js(f->bus), AD_STREAM_NAME, db, NULL, NULL);
+}
+
 static void test_connect_refused_is_unavailable(void **state)
 {
         ad_bus *bus = NULL;
@@ -283,6 +429,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_consumer_outlives_subscription, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_run_two_consumers_take_turns, setup, teardown),
                 cmocka_unit_test(test_connect_refused_is_unavailable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

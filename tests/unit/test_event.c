@@ -95,6 +95,9 @@ static void test_every_payload_round_trips(void **state)
         ex.url = pr.url;
         ex.ip = "127.0.0.1";
         ex.replicas = 1;
+        ex.containers_started_ms = 1765000000100;
+        ex.healthy_ms = 1765000000350;
+        ex.route_switched_ms = 1765000000400;
         fa.step = "build";
         fa.reason = "npm ERR! missing script: start";
         fa.retryable = 1;
@@ -121,6 +124,7 @@ static void test_every_payload_round_trips(void **state)
                 size_t len = 0;
 
                 ad_event_init(&env, dep, "t", 2, "test", id);
+                env.step_started_ms = env.timestamp_ms - 7;
                 env.payload_case = (Appdeployer__V1__Envelope__PayloadCase)cases[i].pcase;
                 env.analyzed = cases[i].msg; /* the oneof shares storage */
                 assert_int_equal(ad_event_pack(&env, &buf, &len, &err), 0);
@@ -128,6 +132,7 @@ static void test_every_payload_round_trips(void **state)
                 assert_int_equal(back->payload_case, cases[i].pcase);
                 assert_string_equal(ad_event_kind(back), cases[i].subject);
                 assert_int_equal(back->attempt, 2);
+                assert_int_equal(back->step_started_ms, env.timestamp_ms - 7);
                 switch (back->payload_case) {
                 case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED:
                         assert_string_equal(back->analyzed->language, "node");
@@ -146,6 +151,9 @@ static void test_every_payload_round_trips(void **state)
                         break;
                 case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED:
                         assert_string_equal(back->exposed->ip, "127.0.0.1");
+                        assert_int_equal(back->exposed->containers_started_ms, 1765000000100);
+                        assert_int_equal(back->exposed->healthy_ms, 1765000000350);
+                        assert_int_equal(back->exposed->route_switched_ms, 1765000000400);
                         break;
                 case APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED:
                         assert_string_equal(back->failed->reason, fa.reason);

@@ -125,6 +125,11 @@ struct ad_consumer {
 
 /* Creates and binds every consumer, then delivers messages to their
  * handlers until `stop` returns true (checked at least every second).
+ * With several consumers, each waits on its own fetch on a thread of its
+ * own, so a message is taken as soon as it is stored whatever consumer it
+ * is for; the handlers still run one at a time (a service's handlers
+ * share its database connection), and a message waiting for its turn is
+ * kept in progress (no redelivery to another replica meanwhile).
  * A NAK is redelivered after ad_bus_backoff_ms(delivered).
  * NATS going away never ends the loop: creating the consumers waits out
  * retryable errors (no server, a cluster electing a leader), fetches wait

@@ -12,8 +12,12 @@
 #include "ad/error.h"
 #include "ad/event.h"
 
+/* The channel every outbox insert NOTIFYs at its commit; the relay
+ * threads LISTEN on it. */
+#define AD_OUTBOX_CHANNEL "ad_outbox"
+
 /* Adds env to the outbox for `subject`; call inside the caller's
- * transaction. */
+ * transaction.  Its commit notifies AD_OUTBOX_CHANNEL. */
 int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_error_t *err);
 
 /* Publishes up to `batch` pending rows, oldest first; *published
@@ -28,9 +32,11 @@ int ad_outbox_flush(ad_db *db, ad_bus *bus, int *published, ad_error_t *err);
 
 /* The relay thread every service with an outbox runs (one implementation
  * for the API and the coordinator): on a connection of its own (made, and
- * made again after a loss, from `database_url`), it flushes the outbox
- * every `interval_ms` and when woken, so an event whose publish failed
- * (NATS away) or that was committed just before a crash still goes out.
+ * made again after a loss, from `database_url`), it LISTENs on
+ * AD_OUTBOX_CHANNEL and flushes the outbox as soon as any process commits
+ * an outbox row (PostgreSQL NOTIFY, no polling), when woken, and every
+ * `interval_ms` as a fallback, so an event whose publish failed (NATS
+ * away) or that was committed just before a crash still goes out.
  * `tick`, when set, runs on the same connection every `tick_ms` (the
  * coordinator's sweep for overdue steps).  It logs once per outage, not on
  * every pass. */

@@ -72,6 +72,7 @@ struct ad_step_run {
         json_t *fields;      /* extra fields for the log line */
         const char *outcome; /* set by ad_step_fail(): "failed" */
         char *failure;       /* the reason ad_step_fail() published */
+        int64_t started_ms;  /* Unix ms when the runner took the delivery */
 };
 
 /* The consumer handler: a struct ad_consumer's handler with the
@@ -85,8 +86,9 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *def);
 int ad_step_serve(struct ad_service *svc, struct ad_step_def *defs, size_t n);
 
 /* Fills out's header as caused by run's input event (deployment, trace,
- * attempt carried; producer = the service) with an id derived from the
- * input's id and subject, and publishes it. */
+ * attempt carried; producer = the service; step_started_ms = when the
+ * runner took the input) with an id derived from the input's id and
+ * subject, and publishes it. */
 int ad_step_publish(struct ad_step_run *run, const char *subject, ad_envelope *out,
                     ad_error_t *err);
 
