@@ -212,4 +212,9 @@ int api_relay_start(struct api *api, ad_error_t *err);
 void api_relay_stop(struct api *api);
 void api_relay_now(struct api *api, ad_db *db);
 
+/* api_app_logs.c: follows the app call->name's stored runtime log (its
+ * row checked), the last `tail` lines first: SSE, or a WebSocket when the
+ * request asks for the upgrade. */
+void api_app_logs_follow(struct api_call *call, long tail);
+
 #endif

@@ -47,11 +47,15 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                     0 ||
             (ret = ad_config_int(cfg, "deployer.runtime_log_lines", 50, 0, 10000,
                                  &dp->runtime_log_lines, err)) < 0 ||
+            (ret = ad_config_int(cfg, "deployer.app_log_lines", 10000, 100, 1000000,
+                                 &dp->app_log_lines, err)) < 0 ||
             /* 10: about 2 minutes of retries (see builder.max_attempts). */
             (ret = ad_config_int(cfg, "deployer.max_attempts", 10, 1, 1000, &dp->max_attempts,
                                  err)) < 0 ||
             (ret = ad_config_int(cfg, "deployer.max_replicas", 10, 1, DEPLOYER_REPLICAS_MAX,
                                  &dp->max_replicas, err)) < 0 ||
+            (ret = ad_config_bool(cfg, "deployer.collect_logs", true, &dp->collect_logs, err)) <
+                    0 ||
             (ret = ad_config_bool(cfg, "registry.insecure", true, &dp->registry_insecure, err)) <
                     0 ||
             (ret = ad_config_bool(cfg, "deployer.read_only_rootfs", true, &dp->read_only_rootfs,
