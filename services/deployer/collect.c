@@ -62,6 +62,10 @@ struct collector {
         pthread_mutex_t mu; /* db, gen, the follower list */
         ad_db *db;
         unsigned gen;
+        /* The server process of db's session: the locks live there.  The
+         * db layer reconnects on its own after a lost connection; a new
+         * process means the locks are gone. */
+        char backend_pid[16];
         struct follower *list;
         char finished[FINISHED_MAX][AD_ENGINE_ID_MAX + 1];
         size_t next_finished;
@@ -144,6 +148,21 @@ static void batch_clear(struct follower *f)
         f->n = 0;
 }
 
+/* Whether db is still the session the locks were taken on; when not, the
+ * followers of that session stop (the next scan locks again). */
+static bool same_session(struct collector *c)
+{
+        cleanup_pgresult PGresult *r = NULL;
+
+        if (ad_db_exec(c->db, &r, "SELECT pg_backend_pid()", 0, NULL, NULL) < 0)
+                return false;
+        if (strcmp(PQgetvalue(r, 0, 0), c->backend_pid) == 0)
+                return true;
+        c->gen++;
+        snprintf(c->backend_pid, sizeof(c->backend_pid), "%s", PQgetvalue(r, 0, 0));
+        return false;
+}
+
 /* Stores the batch and the cursor in one transaction; only while this
  * follower's lock is still held (same connection generation). */
 static int flush(struct follower *f)
@@ -163,6 +182,11 @@ static int flush(struct follower *f)
                 goto out;
         }
         ret = ad_db_begin(c->db, &err);
+        if (ret == 0 && !same_session(c)) {
+                ad_db_rollback(c->db);
+                ret = -1;
+                goto out;
+        }
         for (size_t i = 0; ret == 0 && i < f->n; i++) {
                 const char *p[6] = { f->app, f->name,
                                      rep,    f->batch[i].stream == 2 ? "stderr" : "stdout",
@@ -315,7 +339,9 @@ static void *follow_main(void *arg)
 out:
         batch_clear(f);
         pthread_mutex_lock(&c->mu);
-        if (c->db && c->gen == f->gen) {
+        /* Unlocked even when the session changed: a lock the scan took on
+         * a silently reconnected session must not stay held. */
+        if (c->db) {
                 const char *p[1] = { f->name };
 
                 if (gone)
@@ -398,6 +424,8 @@ static void scan(struct collector *c, ad_engine *engine)
                        NULL);
                 return;
         }
+        /* A session other than the locks' (a reconnection): followers stop. */
+        same_session(c);
         pthread_mutex_unlock(&c->mu);
         if (ad_engine_container_list(engine, filters, true, &list, &n, &err) < 0) {
                 ad_log(AD_LOG_WARN, "log collector: cannot list containers", "error",

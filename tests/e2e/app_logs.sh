@@ -6,6 +6,9 @@
 # SIGKILL and started again.  Within each container's sequence no number
 # may be missing or repeated, in what adctl printed and in what is stored;
 # lines printed while the deployer was down arrive after its restart.  A
+# second deployer replica runs from the redeploy on: the two share the
+# containers (one follower each, PostgreSQL advisory locks) and the
+# survivor takes over the killed one's containers.  A
 # WebSocket client (python3's standard library, a hand-made RFC 6455
 # handshake) receives lines too, and gets its ping answered.
 # Usage: app_logs.sh BIN_DIR
@@ -27,6 +30,7 @@ fail() {
 }
 cleanup() {
   [[ -n ${follower:-} ]] && kill "$follower" 2>/dev/null || true
+  [[ -n ${deployer2:-} ]] && kill "$deployer2" 2>/dev/null || true
   [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
   if [[ -n ${app:-} ]]; then
     q "SELECT id, container, logged_at, line FROM app_logs WHERE app_name = '$app' ORDER BY id" \
@@ -164,6 +168,11 @@ PY
   fail "WebSocket: $ws"
 echo "ok: WebSocket: $(jq -c '{n, pong, line: .first.line}' <<<"$ws")"
 
+echo "== a second deployer replica"
+AD_NATS_URL=${AD_NATS_URL_DEPLOYER:-$AD_NATS_URL} AD_HTTP_PORT=0 \
+  "$bin/addeployer" >>"$AD_STATE_DIR/logs/services/deployer-2.log" 2>&1 &
+deployer2=$!
+
 echo "== redeploy: the follower goes on with the new container"
 json=$(ctl --json redeploy "$app" --wait | tail -n 1)
 [[ $(jq -r .status <<<"$json") == EXPOSED ]] || fail "redeploy: $json"
@@ -186,6 +195,7 @@ echo "ok: lines $before..$(printed_max "$run2") of run $run2 across the restart"
 kill "$follower"
 wait "$follower" 2>/dev/null || true
 follower=
+kill -0 "$deployer2" || fail "the second deployer replica exited"
 
 echo "== count: no number missing or twice in any container's sequence"
 for run in $(runs); do
