@@ -7,8 +7,9 @@
 # may be missing or repeated, in what adctl printed and in what is stored;
 # lines printed while the deployer was down arrive after its restart.  A
 # second deployer replica runs from the redeploy on: the two share the
-# containers (one follower each, PostgreSQL advisory locks) and the
-# survivor takes over the killed one's containers.  A
+# containers (one follower each, PostgreSQL advisory locks), the survivor
+# takes over the killed one's containers, and after both are killed a
+# deployer started again resumes from the stored cursor.  A
 # WebSocket client (python3's standard library, a hand-made RFC 6455
 # handshake) receives lines too, and gets its ping answered.
 # Usage: app_logs.sh BIN_DIR
@@ -185,8 +186,16 @@ done
 wait_lines "$run2" 20 || fail "the new container's lines do not come"
 echo "ok: run $run2 after the redeploy"
 
-echo "== the deployer killed (SIGKILL) and started again"
+echo "== the deployer killed (SIGKILL): the second replica takes over"
 kill -9 "$(cat "$AD_STATE_DIR/run/services/deployer.pid")"
+before=$(printed_max "$run2")
+wait_lines "$run2" "$((before + 30))" || fail "no line after the first deployer's death (last $(printed_max "$run2"), before $before)"
+echo "ok: lines $before..$(printed_max "$run2") of run $run2 with the second replica"
+
+echo "== the second replica killed too, nobody collecting, then a deployer started again"
+kill -9 "$deployer2"
+wait "$deployer2" 2>/dev/null || true
+deployer2=
 before=$(printed_max "$run2")
 sleep 3 # the app goes on printing; nobody collects
 "$root/scripts/services.sh" up "$bin" >/dev/null
@@ -195,7 +204,6 @@ echo "ok: lines $before..$(printed_max "$run2") of run $run2 across the restart"
 kill "$follower"
 wait "$follower" 2>/dev/null || true
 follower=
-kill -0 "$deployer2" || fail "the second deployer replica exited"
 
 echo "== count: no number missing or twice in any container's sequence"
 for run in $(runs); do
@@ -212,9 +220,23 @@ for run in $(runs); do
 done
 [[ $(runs | wc -l) -ge 2 ]] || fail "fewer than two containers followed"
 
-echo "== a missing app: 404"
+echo "== a missing app, another team's app: 404"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$api/apps/no-such-app-$suffix/logs?follow=1")
 [[ $code == 404 ]] || fail "follow of a missing app: $code"
+team=logs-$suffix
+"$bin/adapi" admin create-team "$team" 2>/dev/null || fail "create-team $team"
+key=$("$bin/adapi" admin create-token --team "$team" --role viewer --name logs 2>/dev/null) ||
+  fail "create-token"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$api/apps/$app/logs?follow=1")
+[[ $code == 404 ]] || fail "another team follows $app: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" -H 'Upgrade: websocket' \
+  -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+  "$api/apps/$app/logs")
+[[ $code == 404 ]] || fail "another team's WebSocket on $app: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
+  -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: short' "$api/apps/$app/logs")
+[[ $code == 400 ]] || fail "a WebSocket with a bad key: $code"
+psql "$AD_DATABASE_URL" -qAt -c "DELETE FROM api_keys WHERE team_id IN (SELECT id FROM teams WHERE name = '$team'); DELETE FROM teams WHERE name = '$team'" >/dev/null 2>&1 || true
 
 hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$AD_STATE_DIR"/logs/services/*.log 2>/dev/null || true)
 [[ -z $hits ]] || fail "sanitizer reports in $hits"
