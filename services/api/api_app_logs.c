@@ -334,7 +334,8 @@ void api_app_logs_follow(struct api_call *call, long tail)
                 const char *conn = ad_httpd_header(call->req, "Connection");
                 const char *version = ad_httpd_header(call->req, "Sec-WebSocket-Version");
 
-                if (!conn || !has_token(conn, "upgrade") || !version || strcmp(version, "13") ||
+                if (!conn || !has_token(conn, "upgrade") || !version ||
+                    strcmp(version, "13") != 0 ||
                     !api_ws_accept(ad_httpd_header(call->req, "Sec-WebSocket-Key"), accept)) {
                         ad_httpd_reply_error(call->reply, 400, "invalid_websocket",
                                              "a WebSocket handshake needs Connection: Upgrade, "
