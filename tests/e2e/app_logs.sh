@@ -189,6 +189,9 @@ echo "ok: run $run2 after the redeploy"
 echo "== the deployer killed (SIGKILL): the second replica takes over"
 kill -9 "$(cat "$AD_STATE_DIR/run/services/deployer.pid")"
 before=$(printed_max "$run2")
+t0=$(date +%s.%N)
+wait_lines "$run2" "$((before + 2))" || true
+echo "the next line came $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s after the kill"
 wait_lines "$run2" "$((before + 30))" || fail "no line after the first deployer's death (last $(printed_max "$run2"), before $before)"
 echo "ok: lines $before..$(printed_max "$run2") of run $run2 with the second replica"
 
@@ -198,7 +201,10 @@ wait "$deployer2" 2>/dev/null || true
 deployer2=
 before=$(printed_max "$run2")
 sleep 3 # the app goes on printing; nobody collects
+t0=$(date +%s.%N)
 "$root/scripts/services.sh" up "$bin" >/dev/null
+wait_lines "$run2" "$((before + 2))" || true
+echo "the next line came $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s after the restart began"
 wait_lines "$run2" "$((before + 60))" || fail "no line after the deployer's restart (last $(printed_max "$run2"), before $before)"
 echo "ok: lines $before..$(printed_max "$run2") of run $run2 across the restart"
 kill "$follower"
