@@ -34,9 +34,13 @@ const struct adctl_command adctl_commands[] = {
         { "logs", adctl_cmd_logs, "logs ID [-f|--follow] | logs APP [--tail] [-n N]",
           "logs ID: prints a deployment's build and runtime log lines.\n"
           "logs APP: the last N lines (default 100) of each running container of the\n"
-          "app, read from the engine now, as `web.<replica> | line`.\n\n"
+          "app, read from the engine now, as `web.<replica> | line`.\n"
+          "logs APP --tail: the app's collected runtime log, the last N lines then each\n"
+          "new one as it comes, across redeploys and deployer restarts (Ctrl-C stops).\n\n"
           "  -f, --follow      (ID) keep printing new lines until the deployment is done\n"
-          "  -n, --lines N     (APP) lines per container (1-1000)\n" },
+          "  -t, --tail        (APP) follow the app's log\n"
+          "  -n, --lines N     (APP) lines per container, or with --tail lines first shown "
+          "(1-1000)\n" },
         { "rm", adctl_cmd_rm, "rm ID | rm APP",
           "rm ID: destroys a deployment: its container, route and network go away.\n"
           "rm APP: destroys the app: every deployment's containers, its route, network\n"

@@ -131,6 +131,8 @@ int adctl_request_as(const struct adctl *ctl, const struct adctl_call *call,
 int adctl_app_rollback(struct adctl *ctl, int argc, char **argv);
 /* adctl logs APP [-n N]: the app's containers' last lines. */
 int adctl_app_logs(struct adctl *ctl, int argc, char **argv);
+/* adctl_logs.c: follows an app's runtime log (GET /apps/APP/logs?follow=1). */
+int adctl_follow_app(const struct adctl *ctl, const char *app, const char *lines);
 /* adctl rm APP: destroys the app and everything it owns. */
 int adctl_app_rm(struct adctl *ctl, int argc, char **argv);
 

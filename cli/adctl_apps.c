@@ -502,7 +502,8 @@ int adctl_app_rm(struct adctl *ctl, int argc, char **argv)
 }
 
 /* adctl logs APP [--tail] [-n N]: the last N lines of each running
- * container of the app, "web.<replica> | line". */
+ * container of the app, "web.<replica> | line"; with --tail, the last N
+ * stored lines of the app, then each new one as it comes (followed). */
 int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -514,11 +515,14 @@ int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
         struct adctl_reply reply;
         const char *app, *lines = "100";
         int c, opt, ret = ADCTL_EXIT_FAILURE;
+        bool tail = false;
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "tn:h", longopts, NULL)) != -1) {
-                if (c == 't')
+                if (c == 't') {
+                        tail = true;
                         continue;
+                }
                 if (c == 'n') {
                         lines = optarg;
                         continue;
@@ -532,6 +536,8 @@ int adctl_app_logs(struct adctl *ctl, int argc, char **argv)
                 return adctl_usage_error(argv[0], "unexpected argument `%s`", argv[optind]);
         if (strspn(lines, "0123456789") != strlen(lines) || !*lines || strlen(lines) > 6)
                 return adctl_usage_error(argv[0], "-n takes a number of lines (got `%s`)", lines);
+        if (tail)
+                return adctl_follow_app(ctl, app, lines);
         if (asprintf(&suffix, "/logs?tail=%s%s", lines, ctl->json ? "&format=json" : "") < 0 ||
             (path = app_path(app, suffix)) == NULL)
                 return ADCTL_EXIT_FAILURE;

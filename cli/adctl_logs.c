@@ -16,6 +16,7 @@
 /* The SSE parser's state (https://html.spec.whatwg.org/#event-stream-interpretation). */
 struct sse {
         bool json;
+        bool app; /* an app's runtime log: data is a JSON line object */
         char line[SSE_LINE_MAX];
         size_t line_len;
         char event[32];
@@ -32,7 +33,26 @@ static void sse_dispatch(struct sse *s)
 {
         const char *data = s->data ? s->data : "";
 
-        if (strcmp(s->event, "end") == 0) {
+        if (s->app && (strcmp(s->event, "end") == 0 || strcmp(s->event, "idle") == 0 ||
+                       strcmp(s->event, "error") == 0)) {
+                json_auto_t *o = json_loads(data, 0, NULL);
+                const char *reason = json_string_value(json_object_get(o, "reason"));
+
+                s->ended = true;
+                s->error = strcmp(s->event, "error") == 0;
+                fprintf(stderr, "adctl: the log stream ended: %s\n", reason ? reason : data);
+        } else if (s->app && s->data) {
+                json_auto_t *o = json_loads(data, 0, NULL);
+                const char *line = json_string_value(json_object_get(o, "line"));
+                const char *process = json_string_value(json_object_get(o, "process"));
+
+                if (s->json || line == NULL || process == NULL)
+                        printf("%s\n", data);
+                else
+                        printf("%s.%d | %s\n", process,
+                               (int)json_integer_value(json_object_get(o, "replica")), line);
+                fflush(stdout);
+        } else if (strcmp(s->event, "end") == 0) {
                 s->ended = true;
                 snprintf(s->end_status, sizeof(s->end_status), "%s", data);
         } else if (strcmp(s->event, "idle") == 0) {
@@ -171,6 +191,48 @@ static int follow(const struct adctl *ctl, const char *id)
                 free(text);
         } else {
                 fprintf(stderr, "-- deployment %s --\n", s->end_status);
+        }
+        adctl_reply_free(&reply);
+        free(s->data);
+        free(s);
+        return ret;
+}
+
+/* adctl logs APP --tail: the app's stored runtime log lines, the last
+ * `lines` first, then each new one as it comes (across redeploys and
+ * deployer restarts), until the app is gone or the server ends the
+ * stream. */
+int adctl_follow_app(const struct adctl *ctl, const char *app, const char *lines)
+{
+        cleanup_free char *path = NULL;
+        const char *headers[] = { "Accept: text/event-stream", NULL };
+        struct adctl_call call = {
+                .headers = headers,
+                .timeout_ms = FOLLOW_TIMEOUT_MS,
+                .on_chunk = sse_chunk,
+        };
+        struct adctl_reply reply = { 0 };
+        struct sse *s;
+        int ret = ADCTL_EXIT_OK;
+
+        if (asprintf(&path, "/apps/%s/logs?follow=1&tail=%s", app, lines) < 0)
+                return ADCTL_EXIT_FAILURE;
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+                return ADCTL_EXIT_FAILURE;
+        s->json = ctl->json;
+        s->app = true;
+        call.path = path;
+        call.chunk_ud = s;
+        if (adctl_request(ctl, &call, &reply) < 0)
+                ret = ADCTL_EXIT_FAILURE;
+        else if (s->error)
+                ret = ADCTL_EXIT_FAILURE;
+        else if (!s->ended && reply.status != 200)
+                ret = adctl_fail(ctl, &reply);
+        else if (!s->ended) {
+                fprintf(stderr, "adctl: the log stream ended early; run the command again\n");
+                ret = ADCTL_EXIT_FAILURE;
         }
         adctl_reply_free(&reply);
         free(s->data);

@@ -1401,3 +1401,77 @@ int ad_engine_container_logs(ad_engine *e, const char *id, int tail, size_t max_
         *out = text;
         return 0;
 }
+
+/* A follow's chunks go to the caller only when they are the log stream: an
+ * error answer's JSON body (a 404 after the container went) is kept for
+ * the error instead. */
+struct follow_sink {
+        int (*fn)(const char *data, size_t len, void *ud);
+        void *ud;
+        bool started, error_body;
+        char body[512];
+        size_t len;
+};
+
+static int follow_chunk(const char *data, size_t len, void *ud)
+{
+        struct follow_sink *f = ud;
+
+        if (!f->started && len > 0) {
+                f->started = true;
+                f->error_body = data[0] == '{';
+        }
+        if (f->error_body) {
+                size_t n = len < sizeof(f->body) - 1 - f->len ? len : sizeof(f->body) - 1 - f->len;
+
+                memcpy(f->body + f->len, data, n);
+                f->len += n;
+                f->body[f->len] = '\0';
+                return 0;
+        }
+        return f->fn(data, len, f->ud);
+}
+
+int ad_engine_container_follow(ad_engine *e, const char *id, const char *since, long timeout_ms,
+                               bool (*cancel)(void),
+                               int (*on_chunk)(const char *data, size_t len, void *ud), void *ud,
+                               ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(id);
+        cleanup_free char *path = NULL;
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct follow_sink sink = { .fn = on_chunk, .ud = ud };
+        struct call c = { 0 };
+        int ret;
+
+        if (since && strspn(since, "0123456789") != strlen(since))
+                return ad_error_make(err, AD_ERR_INVALID, 0, "since must be Unix seconds");
+        ret = asprintf(&path, "/containers/%s/logs?follow=1&stdout=1&stderr=1&timestamps=1%s%s",
+                       esc ? esc : "", since ? "&since=" : "", since ? since : "");
+        if (esc == NULL || ret < 0) {
+                path = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        c.timeout_ms = timeout_ms;
+        c.cancel = cancel;
+        c.on_chunk = follow_chunk;
+        c.chunk_ud = &sink;
+        ret = engine_call(e, &c, &resp, err);
+        if (ret < 0) {
+                /* The whole-transfer timeout ends a long follow: not an
+                 * error, the caller follows again from where it is. */
+                if (ret == -AD_ERR_TIMEOUT && !(cancel && cancel())) {
+                        ad_error_release(err);
+                        return 0;
+                }
+                return WRAP(ret, err, "follow the log of container %s", id);
+        }
+        if (resp.status != 200) {
+                free(resp.body);
+                resp.body = strdup(sink.body);
+                resp.len = resp.body ? strlen(resp.body) : 0;
+                return status_error(err, &resp, "container logs");
+        }
+        return 0;
+}

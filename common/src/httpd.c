@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ad_httpd {
         struct MHD_Daemon *daemon;
@@ -17,6 +20,7 @@ struct ad_httpd {
         size_t max_body;
         int port;
         char *tls_cert, *tls_key; /* PEM, kept for the daemon's life */
+        atomic_int upgraded;      /* upgrade threads running */
 };
 
 /* TLS 1.2 minimum, 1.3 preferred (GnuTLS priority string). */
@@ -57,11 +61,84 @@ static void stream_free(void *cls)
         free(s);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, struct ad_httpd_reply *r)
+struct upgrade_ctx {
+        ad_httpd *h;
+        void (*fn)(void *ud, int fd);
+        void *ud;
+        void (*free_fn)(void *ud);
+        int fd;
+        struct MHD_UpgradeResponseHandle *urh;
+};
+
+static void *upgrade_main(void *arg)
+{
+        struct upgrade_ctx *u = arg;
+
+        u->fn(u->ud, u->fd);
+        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (u->free_fn)
+                u->free_fn(u->ud);
+        atomic_fetch_sub(&u->h->upgraded, 1);
+        free(u);
+        return NULL;
+}
+
+/* MHD hands over the socket; the work runs in a thread of its own so the
+ * connection's thread is free again. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+        struct upgrade_ctx *u = cls;
+        pthread_attr_t attr;
+        pthread_t t;
+
+        (void)conn;
+        (void)con_cls;
+        (void)extra_in; /* a client that speaks before the 101: its bytes are dropped */
+        (void)extra_in_size;
+        u->fd = sock;
+        u->urh = urh;
+        atomic_fetch_add(&u->h->upgraded, 1);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, upgrade_main, u) != 0) {
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+                if (u->free_fn)
+                        u->free_fn(u->ud);
+                atomic_fetch_sub(&u->h->upgraded, 1);
+                free(u);
+        }
+        pthread_attr_destroy(&attr);
+}
+
+static enum MHD_Result send_reply(ad_httpd *h, struct MHD_Connection *conn,
+                                  struct ad_httpd_reply *r)
 {
         struct MHD_Response *resp;
         enum MHD_Result ret;
 
+        if (r->upgrade) {
+                struct upgrade_ctx *u = calloc(1, sizeof(*u));
+
+                if (u == NULL)
+                        return MHD_NO;
+                u->h = h;
+                u->fn = r->upgrade;
+                u->ud = r->upgrade_ud;
+                u->free_fn = r->upgrade_free;
+                resp = MHD_create_response_for_upgrade(on_upgrade, u);
+                if (resp == NULL) {
+                        if (u->free_fn)
+                                u->free_fn(u->ud);
+                        free(u);
+                        return MHD_NO;
+                }
+                for (int i = 0; i < AD_HTTPD_MAX_HEADERS && r->headers[i][0]; i++)
+                        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+                ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+                MHD_destroy_response(resp);
+                return ret;
+        }
         if (r->stream) {
                 struct stream_ctx *s = calloc(1, sizeof(*s));
                 if (s == NULL)
@@ -135,7 +212,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (ctx->too_large) {
                 ad_httpd_reply_error(&reply, 413, "body_too_large",
                                      "request body is larger than %zu bytes", h->max_body);
-                return send_reply(conn, &reply);
+                return send_reply(h, conn, &reply);
         }
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (ci && ci->client_addr) {
@@ -154,7 +231,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.remote_ip = ip;
         req.conn = conn;
         h->handler(&req, &reply, h->ud);
-        ret = send_reply(conn, &reply);
+        ret = send_reply(h, conn, &reply);
         free(reply.body);
         return ret;
 }
@@ -218,8 +295,8 @@ int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd
         struct sockaddr_in addr = { .sin_family = AF_INET };
         const char *bind = opts->bind ? opts->bind : "127.0.0.1";
         const union MHD_DaemonInfo *info;
-        unsigned flags =
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_ITC | MHD_ALLOW_UPGRADE;
         struct MHD_OptionItem tls[4] = {
                 { MHD_OPTION_END, 0, NULL },
                 { MHD_OPTION_END, 0, NULL },
@@ -293,6 +370,9 @@ void ad_httpd_stop(ad_httpd *h)
 {
         if (h == NULL)
                 return;
+        /* Upgraded connections end on their own once the service stops. */
+        for (int i = 0; i < 100 && atomic_load(&h->upgraded) > 0; i++)
+                usleep(50000);
         MHD_stop_daemon(h->daemon);
         free_httpd(h);
 }

@@ -252,4 +252,9 @@ void api_relay_now(struct api *api, ad_db *db);
  * process's exit status. */
 int api_secrets_main(int argc, char **argv);
 
+/* api_app_logs.c: follows the app call->name's stored runtime log (its
+ * row checked), the last `tail` lines first: SSE, or a WebSocket when the
+ * request asks for the upgrade. */
+void api_app_logs_follow(struct api_call *call, long tail);
+
 #endif

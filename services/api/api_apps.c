@@ -688,6 +688,11 @@ static int replica_of(const char *name)
         return *end == '\0' && n > 1 && strlen(dash + 1) < 4 ? (int)n : 1;
 }
 
+static bool follow_asked(const char *v)
+{
+        return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
+}
+
 /* GET /apps/{name}/logs?tail=N: the last N lines (stdout and stderr) of
  * each running container of the app, read from the engine now, each
  * with its process type and replica: "web.2 | line" as text, or objects
@@ -715,6 +720,11 @@ void api_apps_logs(struct api_call *call)
         }
         if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
                 goto out;
+        if (ad_httpd_header(call->req, "Upgrade") ||
+            follow_asked(ad_httpd_query(call->req, "follow"))) {
+                api_app_logs_follow(call, tail);
+                goto out;
+        }
         if (call->api->engine == NULL) {
                 ad_httpd_reply_error(call->reply, 503, "unavailable",
                                      "this API has no container engine (engine.socket)");

@@ -44,6 +44,8 @@ struct deployer {
         long max_replicas;   /* most containers one deployment may ask for */
         long run_timeout_s;  /* longest one-off command (run.c) */
         long run_max_output; /* bytes of its output kept */
+        long app_log_lines;  /* runtime log lines kept per app (collect.c) */
+        bool collect_logs;   /* follow every app container's log (collect.c) */
         bool registry_insecure;
         bool have_key;
         struct ad_secret_keyring keys; /* secrets.key, then secrets.old_keys */
@@ -75,6 +77,14 @@ int deploy_undo(struct ad_step_run *run, ad_error_t *err);
  * struct deployer). */
 void run_serve(const char *subject, const void *data, size_t len, char **reply, size_t *reply_len,
                void *ud);
+
+/* collect.c: the runtime log collector, a thread that follows every app
+ * container's log into app_logs (one follower per container across
+ * deployer replicas).  Started after deployer_load, stopped before the
+ * engine is closed. */
+struct collector;
+int collector_start(struct collector **out, struct deployer *dp, ad_error_t *err);
+void collector_stop(struct collector *c);
 
 /* --- release.c: pieces of both ------------------------------------------ */
 

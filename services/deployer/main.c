@@ -78,7 +78,16 @@ int main(int argc, char **argv)
                        ad_error_message(err), NULL);
                 ad_error_release(&err);
         }
+        /* Runtime logs (collect.c): every app container's log into app_logs. */
+        struct collector *logs = NULL;
+
+        if (collector_start(&logs, &dp, &err) < 0) {
+                ad_log(AD_LOG_ERROR, "cannot collect runtime logs", "error", ad_error_message(err),
+                       NULL);
+                ad_error_release(&err);
+        }
         ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
+        collector_stop(logs);
         ad_bus_sub_free(runs);
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         explicit_bzero(&dp.keys, sizeof(dp.keys));

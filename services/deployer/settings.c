@@ -61,6 +61,13 @@ const struct ad_config_key deployer_config[] = {
           "the output of a one-off command kept and returned (1024–524288: the reply is one NATS "
           "message)",
           NULL },
+        { "deployer.collect_logs", AD_CONFIG_BOOL, "true", 0, 0,
+          "follow every app container's stdout and stderr into the app's runtime log (`GET "
+          "/apps/{name}/logs?follow=1`, `adctl logs APP --tail`)",
+          NULL },
+        { "deployer.app_log_lines", AD_CONFIG_INT, "10000", 100, 1000000,
+          "runtime log lines kept per app (100–1000000); older ones are deleted as new ones come",
+          NULL },
         { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
           "64 hex characters: the key that seals env values (api, deployer)", NULL },
         { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
@@ -129,6 +136,10 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
             (ret = ad_config_get_int(cfg, tables, "deployer.run_max_output_bytes",
                                      &dp->run_max_output, err)) < 0 ||
             (ret = ad_config_get_bool(cfg, tables, "deployer.app_backends", &dp->app_backends,
+                                      err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.app_log_lines", &dp->app_log_lines,
+                                     err)) < 0 ||
+            (ret = ad_config_get_bool(cfg, tables, "deployer.collect_logs", &dp->collect_logs,
                                       err)) < 0)
                 return ret;
         dp->user = ad_config_get_string(cfg, tables, "deployer.user");

@@ -6,3 +6,8 @@ set_tests_properties(e2e_apps PROPERTIES LABELS "integration;e2e" TIMEOUT 1800 R
 # adctl completion bash|zsh and adctl man, made from the command table.
 add_test(NAME adctl_completion COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/adctl_completion.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(adctl_completion PROPERTIES LABELS unit)
+
+# Runtime logs: adctl logs APP --tail across a redeploy and a deployer
+# SIGKILL, counted line by line; a WebSocket client.
+add_test(NAME e2e_app_logs COMMAND bash ${PROJECT_SOURCE_DIR}/tests/e2e/app_logs.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(e2e_app_logs PROPERTIES LABELS "integration;e2e" TIMEOUT 1200 RUN_SERIAL TRUE)

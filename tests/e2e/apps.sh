@@ -13,7 +13,7 @@
 #   - POST /apps/{name}/deployments deploys a new commit with the stored
 #     config and scale; rollback to release 1 of 3 commits serves release
 #     1, at the app's scale;
-#   - adctl logs APP --tail shows each replica's lines, with process type
+#   - adctl logs APP -n N shows each replica's lines, with process type
 #     and replica;
 #   - a custom domain (POST /apps/{name}/domains, adctl domains) answers
 #     over TLS with a certificate of caddy's internal CA and over HTTP,
@@ -330,7 +330,7 @@ for n in 3 1 2; do
   # sometimes loses a container's very first line, so the test counts the
   # request lines rather than the start-up one.)
   for ((i = 0; i < 40; i++)); do
-    logs=$(ctl logs "$app" --tail -n 100)
+    logs=$(ctl logs "$app" -n 100)
     [[ $(grep -o '^web\.[0-9]* | greet v1 served /$' <<<"$logs" | sort -u | wc -l) == "$n" ]] &&
       ! grep -qv '^web\.[0-9]* | greet v1 ' <<<"$logs" && break
     sleep 0.5

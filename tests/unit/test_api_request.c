@@ -14,6 +14,7 @@
 #include <openssl/hmac.h>
 
 #include "api_request.h"
+#include "api_ws.h"
 
 struct parsed {
         struct api_deploy_request *req;
@@ -504,6 +505,33 @@ static void test_limit(void **state)
         ad_error_release(&err);
 }
 
+/* RFC 6455's handshake example, and client frames: masked ping read,
+ * unmasked refused, a half frame asks for more. */
+static void test_websocket(void **state)
+{
+        static const unsigned char ping[] = { 0x89, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2 };
+        static const unsigned char unmasked[] = { 0x89, 0x02, 'h', 'i' };
+        static struct api_ws_frame f;
+        unsigned char hdr[10];
+        char accept[29];
+
+        (void)state;
+        assert_true(api_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", accept));
+        assert_string_equal(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_false(api_ws_accept("short", accept));
+        assert_false(api_ws_accept(NULL, accept));
+        assert_int_equal(api_ws_parse(ping, sizeof(ping), &f), (long)sizeof(ping));
+        assert_int_equal(f.op, API_WS_OP_PING);
+        assert_int_equal(f.len, 2);
+        assert_memory_equal(f.payload, "hi", 2);
+        assert_int_equal(api_ws_parse(ping, 5, &f), 0);
+        assert_int_equal(api_ws_parse(unmasked, sizeof(unmasked), &f), -1);
+        assert_int_equal(api_ws_header(hdr, API_WS_OP_TEXT, 300), 4);
+        assert_int_equal(hdr[0], 0x81);
+        assert_int_equal(hdr[1], 126);
+        assert_int_equal(hdr[2] << 8 | hdr[3], 300);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -523,6 +551,7 @@ int main(void)
                 cmocka_unit_test(test_idempotency_key),
                 cmocka_unit_test(test_cursor_round_trip),
                 cmocka_unit_test(test_limit),
+                cmocka_unit_test(test_websocket),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,13 +164,81 @@ static void engine_unreachable(void **state)
         ad_error_release(&err);
 }
 
+/* The followed log stream: frames cut anywhere, a line written in two
+ * writes (two frames, each with its time) joined with the first part's
+ * time, stderr apart, a line with no newline handed over at the end. */
+struct seen {
+        char text[8][64];
+        int64_t ns[8];
+        int stream[8];
+        int n;
+};
+
+static void seen_line(const struct ad_engine_log_line *l, void *ud)
+{
+        struct seen *s = ud;
+
+        if (s->n < 8) {
+                snprintf(s->text[s->n], sizeof(s->text[0]), "%.*s", (int)l->len, l->text);
+                s->ns[s->n] = l->ts_ns;
+                s->stream[s->n++] = l->stream;
+        }
+}
+
+static size_t frame(char *out, int stream, const char *payload)
+{
+        size_t n = strlen(payload);
+
+        out[0] = (char)stream;
+        out[1] = out[2] = out[3] = 0;
+        out[4] = out[5] = 0;
+        out[6] = (char)(n >> 8);
+        out[7] = (char)n;
+        memcpy(out + 8, payload, n);
+        return n + 8;
+}
+
+static void log_reader_frames(void **state)
+{
+        static struct ad_engine_log_reader r;
+        char buf[512];
+        size_t len = 0;
+        struct seen s = { 0 };
+
+        (void)state;
+        len += frame(buf + len, 1, "2026-12-06T16:27:05.5Z tick 1");
+        len += frame(buf + len, 1, "2026-12-06T16:27:06Z \n");
+        len += frame(buf + len, 2, "2026-12-06T16:27:06+01:00 oops\n");
+        len += frame(buf + len, 1, "2026-12-06T16:27:07Z last");
+        ad_engine_log_reader_init(&r, seen_line, &s);
+        for (size_t i = 0; i < len; i += 3)
+                ad_engine_log_reader_feed(&r, buf + i, len - i < 3 ? len - i : 3);
+        assert_int_equal(s.n, 2);
+        ad_engine_log_reader_end(&r);
+        assert_int_equal(s.n, 3);
+        assert_string_equal(s.text[0], "tick 1");
+        assert_true(s.ns[0] == 1796574425LL * 1000000000LL + 500000000LL);
+        assert_int_equal(s.stream[0], 1);
+        assert_string_equal(s.text[1], "oops");
+        assert_true(s.ns[1] == (1796574426LL - 3600) * 1000000000LL);
+        assert_int_equal(s.stream[1], 2);
+        assert_string_equal(s.text[2], "last");
+        assert_true(ad_engine_parse_rfc3339_ns("2026-12-06T16:27:05", 19) < 0);
+        assert_true(ad_engine_parse_rfc3339_ns("2026-13-06T16:27:05Z", 20) < 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(demux_frames),     cmocka_unit_test(demux_raw_and_cut),
-                cmocka_unit_test(push_digest),      cmocka_unit_test(caddy_etag_matches_caddy),
-                cmocka_unit_test(caddy_route_json), cmocka_unit_test(derived_ids),
-                cmocka_unit_test(ingress_urls),     cmocka_unit_test(engine_unreachable),
+                cmocka_unit_test(demux_frames),
+                cmocka_unit_test(demux_raw_and_cut),
+                cmocka_unit_test(log_reader_frames),
+                cmocka_unit_test(push_digest),
+                cmocka_unit_test(caddy_etag_matches_caddy),
+                cmocka_unit_test(caddy_route_json),
+                cmocka_unit_test(derived_ids),
+                cmocka_unit_test(ingress_urls),
+                cmocka_unit_test(engine_unreachable),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -230,4 +230,71 @@ int ad_engine_container_logs(ad_engine *e, const char *id, int tail, size_t max_
  * len + 1 bytes). */
 size_t ad_engine_demux_logs(const char *data, size_t len, char *out);
 
+/* --- following a container's log ---------------------------------------- */
+
+/* Streams GET /containers/{id}/logs?follow=1&stdout=1&stderr=1&timestamps=1
+ * (since=`since`, Unix seconds, when not NULL) to on_chunk as the engine
+ * sends it (raw: feed it to an ad_engine_log_reader).  Returns when the
+ * engine ends the stream (the container stopped), after timeout_ms, or
+ * when on_chunk returns non-zero or cancel() says so (AD_ERR_GENERIC
+ * "cancelled").  AD_ERR_NOT_FOUND: no such container. */
+int ad_engine_container_follow(ad_engine *e, const char *id, const char *since, long timeout_ms,
+                               bool (*cancel)(void),
+                               int (*on_chunk)(const char *data, size_t len, void *ud), void *ud,
+                               ad_error_t *err);
+
+/* The longest log line kept; longer ones are cut there. */
+#define AD_ENGINE_LOG_LINE_MAX 16384
+
+/* One line of a followed log: its stream (1 stdout, 2 stderr), the
+ * engine's timestamp as nanoseconds since the epoch (0 when the line had
+ * none it could read) and as text, and the line without its newline. */
+struct ad_engine_log_line {
+        int stream;
+        int64_t ts_ns;
+        const char *ts_text;
+        const char *text;
+        size_t len;
+};
+
+typedef void (*ad_engine_log_fn)(const struct ad_engine_log_line *line, void *ud);
+
+/* Takes a multiplexed log stream with timestamps apart, in chunks of any
+ * size: frames [stream, 0, 0, 0, size32 big-endian] + payload, each
+ * payload "<RFC 3339 time> <text>" where text is a whole line or a part
+ * of one (podman sends a line written in several writes as several
+ * frames, each with its time): the parts are joined until the newline
+ * and the line gets the time of its first part.  Data that is not framed
+ * (a TTY container) is read as stdout, a time at each line's start.
+ * Bounded: lines are cut at AD_ENGINE_LOG_LINE_MAX. */
+struct ad_engine_log_reader {
+        ad_engine_log_fn fn;
+        void *ud;
+        unsigned char hdr[8];
+        size_t hdr_len;
+        uint32_t remain; /* payload bytes left in the current frame */
+        int stream;
+        bool raw;
+        bool in_ts; /* reading the time at the start of a frame (raw: of a line) */
+        char ts[48];
+        size_t ts_len;
+        int64_t frame_ns;
+        char frame_ts[48];
+        char line[2][AD_ENGINE_LOG_LINE_MAX + 1];
+        size_t line_len[2];
+        int64_t line_ns[2];
+        char line_ts[2][48];
+        bool started[2]; /* the line has its time */
+        bool cut[2];     /* the current line went past the bound: drop the rest */
+};
+
+void ad_engine_log_reader_init(struct ad_engine_log_reader *r, ad_engine_log_fn fn, void *ud);
+void ad_engine_log_reader_feed(struct ad_engine_log_reader *r, const char *data, size_t len);
+/* Hands over a last line not ended by a newline. */
+void ad_engine_log_reader_end(struct ad_engine_log_reader *r);
+
+/* "2026-12-06T16:30:01.123456789Z" or "...+01:00" (fraction optional) as
+ * nanoseconds since the epoch; -1 when it is not such a time. */
+int64_t ad_engine_parse_rfc3339_ns(const char *s, size_t len);
+
 #endif

@@ -44,6 +44,16 @@ struct ad_httpd_reply {
         ad_httpd_stream_fn stream;
         void *stream_ud;
         void (*stream_free)(void *ud);
+        /* Or a protocol upgrade (WebSocket): the reply goes out as "101
+         * Switching Protocols" with `headers`, then upgrade(ud, fd) runs
+         * in a thread of its own with the connection's socket (blocking
+         * reads and writes) and returns when it is done; the server closes
+         * the socket after and calls upgrade_free(ud).  upgrade must return
+         * soon after the service starts stopping: ad_httpd_stop waits for
+         * it (a few seconds at most). */
+        void (*upgrade)(void *ud, int fd);
+        void *upgrade_ud;
+        void (*upgrade_free)(void *ud);
 };
 
 typedef void (*ad_httpd_handler)(const struct ad_httpd_request *req, struct ad_httpd_reply *reply,

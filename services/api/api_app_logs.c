@@ -1,0 +1,403 @@
+/* GET /apps/{name}/logs?follow=1: an app's runtime log lines as the
+ * deployer's collector stores them (app_logs, migration 017), the last
+ * `tail` first, then each new line, over Server-Sent Events or, with
+ * `Upgrade: websocket`, over a WebSocket (RFC 6455: one text frame per
+ * line, server to client; the client's close and ping are answered).
+ *
+ * As the deployment log follower (api_logs.c), a follower polls the table
+ * with a pooled connection borrowed per poll.  Because the lines are read
+ * from the table, a follower keeps going across a redeploy (new
+ * containers) and a deployer restart.  Bounds: at most
+ * APP_FOLLOW_MAX followers per API process (503 past it), and a follower
+ * with no new line for APP_FOLLOW_IDLE_MS ends (event "idle"). */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "ad/buf.h"
+#include "ad/cleanup.h"
+#include "ad/log.h"
+#include "api.h"
+#include "api_ws.h"
+
+#define APP_FOLLOW_POLL_MS 300
+#define APP_FOLLOW_KEEPALIVE_MS 10000
+#define APP_FOLLOW_IDLE_MS (30L * 60 * 1000)
+#define APP_FOLLOW_MAX 64
+#define APP_FOLLOW_BATCH 500
+#define APP_FOLLOW_MAX_FAILURES 20
+
+static atomic_int followers;
+
+/* The id after which the last $2 lines start. */
+static const char sql_start[] =
+        "SELECT coalesce((SELECT id FROM app_logs WHERE app_name = $1 ORDER BY id DESC "
+        "OFFSET $2::int LIMIT 1), 0)";
+static const char sql_lines[] =
+        "SELECT id, process, replica, container, stream, "
+        "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), line "
+        "FROM app_logs WHERE app_name = $1 AND id > $2::bigint ORDER BY id LIMIT $3::int";
+static const char sql_app[] = "SELECT 1 FROM apps WHERE name = $1";
+
+struct app_follow {
+        struct api *api;
+        char app[AD_APP_NAME_MAX + 1];
+        long long last_id;
+        bool ws;
+        struct ad_buf out;
+        size_t sent;
+        bool ended;
+        int failures;
+        int64_t last_write_ms, last_line_ms;
+};
+
+static int put(struct ad_buf *b, const char *s)
+{
+        return ad_buf_append(b, s, strlen(s));
+}
+
+/* One message: an SSE event or a WebSocket text frame. */
+static int message(struct app_follow *s, const char *event, const char *id, const char *data)
+{
+        int ret = 0;
+
+        if (s->ws) {
+                unsigned char hdr[10];
+                size_t n = api_ws_header(hdr, API_WS_OP_TEXT, strlen(data));
+
+                ret |= ad_buf_append(&s->out, (const char *)hdr, n);
+                return ret | put(&s->out, data);
+        }
+        if (event) {
+                ret |= put(&s->out, "event: ");
+                ret |= put(&s->out, event);
+                ret |= put(&s->out, "\n");
+        }
+        if (id) {
+                ret |= put(&s->out, "id: ");
+                ret |= put(&s->out, id);
+                ret |= put(&s->out, "\n");
+        }
+        ret |= put(&s->out, "data: ");
+        ret |= put(&s->out, data);
+        return ret | put(&s->out, "\n\n");
+}
+
+/* One poll: queues the new lines; the end when the app is gone.  1 when
+ * something was queued, 0 when not, < 0 on error. */
+static int follow_poll(struct app_follow *s, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *app = NULL, *lines = NULL;
+        char after[24], batch[16];
+        const char *p3[3] = { s->app, after, batch };
+        ad_db *db = NULL;
+        int ret, n;
+
+        snprintf(after, sizeof(after), "%lld", s->last_id);
+        snprintf(batch, sizeof(batch), "%d", APP_FOLLOW_BATCH);
+        ret = api_pool_get(s->api->pool, &db, 2000, err);
+        if (ret < 0)
+                return ret;
+        ret = ad_db_exec(db, &app, sql_app, 1, p3, err);
+        if (ret == 0)
+                ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
+        api_pool_put(s->api->pool, db);
+        if (ret < 0)
+                return ret;
+        n = PQntuples(lines);
+        for (int i = 0; i < n; i++) {
+                json_auto_t *o = json_pack(
+                        "{s:I,s:s,s:s,s:i,s:s,s:s,s:s}", "id",
+                        (json_int_t)strtoll(PQgetvalue(lines, i, 0), NULL, 10), "time",
+                        PQgetvalue(lines, i, 5), "process", PQgetvalue(lines, i, 1), "replica",
+                        atoi(PQgetvalue(lines, i, 2)), "container", PQgetvalue(lines, i, 3),
+                        "stream", PQgetvalue(lines, i, 4), "line", PQgetvalue(lines, i, 6));
+                cleanup_free char *text =
+                        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+                if (text == NULL || message(s, NULL, PQgetvalue(lines, i, 0), text) < 0)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                s->last_id = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+        }
+        if (n > 0) {
+                s->last_line_ms = ad_monotonic_ms();
+                return 1;
+        }
+        if (PQntuples(app) == 0) {
+                message(s, "end", NULL, "{\"event\":\"end\",\"reason\":\"the app is gone\"}");
+                s->ended = true;
+                return 1;
+        }
+        if (ad_monotonic_ms() - s->last_line_ms >= APP_FOLLOW_IDLE_MS) {
+                message(s, "idle", NULL, "{\"event\":\"idle\",\"reason\":\"no new line\"}");
+                s->ended = true;
+                return 1;
+        }
+        return 0;
+}
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+/* Polls until there is something to send (or the stream is over):
+ * true when s->out has bytes. */
+static bool follow_wait(struct app_follow *s, long wait_ms)
+{
+        cleanup_error ad_error_t err = NULL;
+        int ret;
+
+        if (s->sent < s->out.len)
+                return true;
+        if (s->ended || !atomic_load(&s->api->ready))
+                return false;
+        ret = follow_poll(s, &err);
+        if (ret > 0) {
+                s->failures = 0;
+                return true;
+        }
+        if (ret < 0 && ++s->failures >= APP_FOLLOW_MAX_FAILURES) {
+                ad_log(AD_LOG_WARN, "app log stream gave up", "app", s->app, "error",
+                       ad_error_message(err), NULL);
+                message(s, "error", NULL,
+                        "{\"event\":\"error\",\"reason\":\"the log store is unavailable\"}");
+                s->ended = true;
+                return true;
+        }
+        if (!s->ws && ad_monotonic_ms() - s->last_write_ms >= APP_FOLLOW_KEEPALIVE_MS) {
+                put(&s->out, ": keepalive\n\n");
+                return true;
+        }
+        if (wait_ms > 0)
+                sleep_ms(wait_ms);
+        return false;
+}
+
+static ssize_t sse_next(void *ud, char *out, size_t max)
+{
+        struct app_follow *s = ud;
+
+        for (;;) {
+                if (follow_wait(s, APP_FOLLOW_POLL_MS)) {
+                        size_t n = s->out.len - s->sent;
+
+                        if (n > max)
+                                n = max;
+                        memcpy(out, s->out.data + s->sent, n);
+                        s->sent += n;
+                        if (s->sent == s->out.len)
+                                s->sent = s->out.len = 0;
+                        s->last_write_ms = ad_monotonic_ms();
+                        return (ssize_t)n;
+                }
+                if (s->ended || !atomic_load(&s->api->ready))
+                        return -1;
+        }
+}
+
+static void follow_free(void *ud)
+{
+        struct app_follow *s = ud;
+
+        free(s->out.data);
+        free(s);
+        atomic_fetch_sub(&followers, 1);
+}
+
+static bool send_all(int fd, const void *data, size_t len)
+{
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return false;
+                p += n;
+                len -= (size_t)n;
+        }
+        return true;
+}
+
+static bool ws_control(int fd, int op, const unsigned char *payload, size_t len)
+{
+        unsigned char frame[10 + 125];
+        size_t h = api_ws_header(frame, op, len);
+
+        memcpy(frame + h, payload, len);
+        return send_all(fd, frame, h + len);
+}
+
+/* Reads what the client sent: false when the connection is over (a close
+ * frame, which is answered, end of file, or a frame not acceptable). */
+static bool ws_read(int fd, unsigned char *in, size_t *in_len)
+{
+        struct api_ws_frame f;
+        ssize_t n = recv(fd, in + *in_len, API_WS_MAX_PAYLOAD + 14 - *in_len, MSG_DONTWAIT);
+        long used;
+
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                return false;
+        if (n > 0)
+                *in_len += (size_t)n;
+        while ((used = api_ws_parse(in, *in_len, &f)) > 0) {
+                if (f.op == API_WS_OP_CLOSE) {
+                        ws_control(fd, API_WS_OP_CLOSE, f.payload, f.len >= 2 ? 2 : 0);
+                        return false;
+                }
+                if (f.op == API_WS_OP_PING && !ws_control(fd, API_WS_OP_PONG, f.payload, f.len))
+                        return false;
+                memmove(in, in + used, *in_len - (size_t)used);
+                *in_len -= (size_t)used;
+        }
+        if (used < 0) {
+                static const unsigned char protocol_error[2] = { 0x03, 0xea }; /* 1002 */
+
+                ws_control(fd, API_WS_OP_CLOSE, protocol_error, 2);
+                return false;
+        }
+        return true;
+}
+
+static void ws_run(void *ud, int fd)
+{
+        struct app_follow *s = ud;
+        unsigned char in[API_WS_MAX_PAYLOAD + 14];
+        size_t in_len = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+
+                if (follow_wait(s, 0)) {
+                        if (!send_all(fd, s->out.data + s->sent, s->out.len - s->sent))
+                                return;
+                        s->sent = s->out.len = 0;
+                        s->last_write_ms = ad_monotonic_ms();
+                        continue;
+                }
+                if (s->ended || !atomic_load(&s->api->ready)) {
+                        static const unsigned char going_away[2] = { 0x03, 0xe9 }; /* 1001 */
+
+                        ws_control(fd, API_WS_OP_CLOSE, going_away, 2);
+                        return;
+                }
+                if (ad_monotonic_ms() - s->last_write_ms >= APP_FOLLOW_KEEPALIVE_MS) {
+                        if (!ws_control(fd, API_WS_OP_PING, NULL, 0))
+                                return;
+                        s->last_write_ms = ad_monotonic_ms();
+                }
+                /* The wait between polls listens to the client. */
+                if (poll(&p, 1, APP_FOLLOW_POLL_MS) > 0 && !ws_read(fd, in, &in_len))
+                        return;
+        }
+}
+
+static bool has_token(const char *header, const char *token)
+{
+        size_t n = strlen(token);
+
+        for (const char *p = header; p && *p;) {
+                p += strspn(p, " \t,");
+                if (strncasecmp(p, token, n) == 0 && (p[n] == '\0' || strchr(" \t,", p[n])))
+                        return true;
+                p = strchr(p, ',');
+        }
+        return false;
+}
+
+/* Starts a follower of call->name (its app row was checked): SSE, or a
+ * WebSocket when the request asks for the upgrade. */
+void api_app_logs_follow(struct api_call *call, long tail)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        const char *upgrade = ad_httpd_header(call->req, "Upgrade");
+        const char *last = ad_httpd_header(call->req, "Last-Event-ID");
+        bool ws = upgrade && strcasecmp(upgrade, "websocket") == 0;
+        char tail_text[16];
+        const char *params[2] = { call->name, tail_text };
+        struct app_follow *s;
+        char accept[29];
+        ad_db *db;
+        if (ws) {
+                const char *conn = ad_httpd_header(call->req, "Connection");
+                const char *version = ad_httpd_header(call->req, "Sec-WebSocket-Version");
+
+                if (!conn || !has_token(conn, "upgrade") || !version ||
+                    strcmp(version, "13") != 0 ||
+                    !api_ws_accept(ad_httpd_header(call->req, "Sec-WebSocket-Key"), accept)) {
+                        ad_httpd_reply_error(call->reply, 400, "invalid_websocket",
+                                             "a WebSocket handshake needs Connection: Upgrade, "
+                                             "Sec-WebSocket-Version: 13 and a "
+                                             "Sec-WebSocket-Key of 16 bytes in base64");
+                        return;
+                }
+        }
+        if (atomic_fetch_add(&followers, 1) >= APP_FOLLOW_MAX) {
+                atomic_fetch_sub(&followers, 1);
+                ad_httpd_reply_error(call->reply, 503, "too_many_followers",
+                                     "%d log followers are open: try again later", APP_FOLLOW_MAX);
+                return;
+        }
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+                atomic_fetch_sub(&followers, 1);
+                ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
+                return;
+        }
+        s->api = call->api;
+        s->ws = ws;
+        snprintf(s->app, sizeof(s->app), "%s", call->name);
+        s->last_write_ms = s->last_line_ms = ad_monotonic_ms();
+        /* A reconnecting EventSource goes on after the last line it had. */
+        if (last && strspn(last, "0123456789") == strlen(last) && *last && strlen(last) < 19) {
+                s->last_id = strtoll(last, NULL, 10);
+        } else {
+                snprintf(tail_text, sizeof(tail_text), "%ld", tail);
+                if ((db = api_db_get(call)) == NULL) {
+                        follow_free(s);
+                        return;
+                }
+                if (ad_db_exec(db, &r, sql_start, 2, params, &err) < 0) {
+                        follow_free(s);
+                        api_reply_error(call, "cannot read an app's log", err);
+                        return;
+                }
+                s->last_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        }
+        call->reply->status = 200;
+        if (ws) {
+                static __thread char accept_header[29];
+
+                memcpy(accept_header, accept, sizeof(accept_header));
+                call->reply->headers[0][0] = "Upgrade";
+                call->reply->headers[0][1] = "websocket";
+                call->reply->headers[1][0] = "Connection";
+                call->reply->headers[1][1] = "Upgrade";
+                call->reply->headers[2][0] = "Sec-WebSocket-Accept";
+                call->reply->headers[2][1] = accept_header;
+                call->reply->upgrade = ws_run;
+                call->reply->upgrade_ud = s;
+                call->reply->upgrade_free = follow_free;
+                return;
+        }
+        call->reply->content_type = "text/event-stream";
+        call->reply->headers[0][0] = "Cache-Control";
+        call->reply->headers[0][1] = "no-cache";
+        call->reply->headers[1][0] = "X-Accel-Buffering";
+        call->reply->headers[1][1] = "no";
+        call->reply->stream = sse_next;
+        call->reply->stream_ud = s;
+        call->reply->stream_free = follow_free;
+}
