@@ -378,9 +378,9 @@ out=$(domain_serves "$domain" "v1 greeting=none") || fail "$domain after the rel
 grep -q 'removed' <<<"$(ctl domains rm "$app" "$domain")" || fail "adctl domains rm"
 domain_serves "$domain" v1 >/dev/null && fail "$domain still answers after its removal"
 [[ $(http_get "$domain") == v1* ]] && fail "$domain still answers over HTTP after its removal"
-[[ $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match" | jq -c '.[0].host') == "[\"$url_host\"]" ]] ||
-  fail "route hosts after removal: $(curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app/match")"
-curl -fsS "$AD_CADDY_ADMIN_URL/id/ad-route-$app-tls" >/dev/null 2>&1 && fail "the TLS twin made for the domain is left"
+[[ $(ad_caddy_admin "/id/ad-route-$app/match" -fsS | jq -c '.[0].host') == "[\"$url_host\"]" ]] ||
+  fail "route hosts after removal: $(ad_caddy_admin "/id/ad-route-$app/match" -fsS)"
+route_exists "$app-tls" && fail "the TLS twin made for the domain is left"
 [[ $(curl -fsS "$url") == "v1 greeting=none "* ]] || fail "the app's own host after the domain's removal"
 check_domain 404 DELETE "/apps/$app/domains/$domain"
 # Added again, it goes with the app below.
