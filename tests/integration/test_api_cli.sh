@@ -8,6 +8,8 @@
 #  - bad usage: exit 2.
 # Usage: test_api_cli.sh BIN_DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 bin=${1:?usage: test_api_cli.sh BIN_DIR}
 : "${AD_NATS_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
 : "${AD_DATABASE_URL:?start the stack first}"
@@ -34,18 +36,7 @@ sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 # environment, logging to LOG; sets started_pid, and started_port (empty
 # when it did not come up within 30 s).  It waits for the "ready" line only,
 # as scripts/services.sh does: the API must serve from that line on.
-start_api() {
-  local log=$1 i
-  shift
-  : >"$log"
-  env AD_HTTP_PORT=0 "$@" "$bin/adapi" 2>"$log" &
-  started_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    grep -q '"msg":"ready"' "$log" && break
-    sleep 0.1
-  done
-  started_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
-}
+start_api() { adapi_start "$bin" "$@"; }
 
 # api.start:stall holds the API's own set-up (pool, relay) for 2 s after
 # the service runtime is up, so a ready line logged too early is seen.

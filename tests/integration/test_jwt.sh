@@ -14,6 +14,8 @@
 #    renews an expired one and one the API no longer accepts.
 # Usage: test_jwt.sh BIN_DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 bin=${1:?usage: test_jwt.sh BIN_DIR}
 : "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
 : "${AD_NATS_URL:?start the stack first}"
@@ -41,20 +43,13 @@ secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # start_api LOG [VAR=VALUE...]: sets api (its URL) and api_pid.
 start_api() {
-  local log=$1 i port
+  local log=$1
   shift
-  : >"$log"
-  env AD_HTTP_PORT=0 AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" "$@" \
-    "$bin/adapi" 2>"$log" &
-  api_pid=$!
+  adapi_start "$bin" "$log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" "$@"
+  api_pid=$started_pid
   pids+=("$api_pid")
-  for ((i = 0; i < 300; i++)); do
-    grep -q '"msg":"ready"' "$log" && break
-    sleep 0.1
-  done
-  port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
-  [[ -n $port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-  api=http://127.0.0.1:$port
+  [[ -n $started_port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
+  api=http://127.0.0.1:$started_port
 }
 stop_api() {
   kill "$api_pid" || true

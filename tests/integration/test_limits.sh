@@ -15,6 +15,8 @@
 #  - the decisions are counted in /metrics.
 # Usage: test_limits.sh BIN_DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 bin=${1:?usage: test_limits.sh BIN_DIR}
 : "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
 : "${AD_NATS_URL:?start the stack first}"
@@ -43,18 +45,12 @@ fail() {
 
 # start_api LOG [VAR=VALUE...]: sets api (its URL).
 start_api() {
-  local log=$1 i port
+  local log=$1
   shift
-  : >"$log"
-  env AD_HTTP_PORT=0 AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@" "$bin/adapi" 2>"$log" &
-  pids+=("$!")
-  for ((i = 0; i < 300; i++)); do
-    grep -q '"msg":"ready"' "$log" && break
-    sleep 0.1
-  done
-  port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
-  [[ -n $port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-  api=http://127.0.0.1:$port
+  adapi_start "$bin" "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
+  pids+=("$started_pid")
+  [[ -n $started_port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
+  api=http://127.0.0.1:$started_port
 }
 # burst N CREDENTIAL PATH: N requests, 8 at a time; the status codes,
 # one a line, in $work/codes and each reply's headers in $work/h.N.

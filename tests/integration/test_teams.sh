@@ -17,6 +17,8 @@
 # The coordinator is not running: the rows it would write are written here.
 # Usage: test_teams.sh BIN_DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 bin=${1:?usage: test_teams.sh BIN_DIR}
 : "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
 : "${AD_NATS_URL:?start the stack first}"
@@ -48,19 +50,8 @@ fail() {
 }
 sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
-# start_api LOG [VAR=VALUE...]: as in test_api_cli.sh.
-start_api() {
-  local log=$1 i
-  shift
-  : >"$log"
-  env AD_HTTP_PORT=0 "$@" "$bin/adapi" 2>"$log" &
-  started_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    grep -q '"msg":"ready"' "$log" && break
-    sleep 0.1
-  done
-  started_port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
-}
+# start_api LOG [VAR=VALUE...]: adapi_start (tests/support/adapi.sh).
+start_api() { adapi_start "$bin" "$@"; }
 
 # ---- bootstrap from the command line ----
 admin() { "$bin/adapi" admin "$@"; }

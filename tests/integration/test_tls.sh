@@ -11,6 +11,8 @@
 #    the two, or a file that is no PEM, is refused.
 # Usage: test_tls.sh BIN_DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 bin=${1:?usage: test_tls.sh BIN_DIR}
 : "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
 : "${AD_NATS_URL:?start the stack first}"
@@ -32,16 +34,11 @@ fail() {
 }
 # start_api LOG [VAR=VALUE...]: sets port ("" when it did not start).
 start_api() {
-  local log=$1 i
+  local log=$1
   shift
-  : >"$log"
-  env AD_HTTP_PORT=0 AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@" "$bin/adapi" 2>"$log" &
-  pids+=("$!")
-  for ((i = 0; i < 300; i++)); do
-    grep -q '"msg":"ready"' "$log" && break
-    sleep 0.1
-  done
-  port=$(sed -n 's/.*"msg":"ready".*"http_port":\([0-9]*\).*/\1/p' "$log" | head -1)
+  adapi_start "$bin" "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
+  pids+=("$started_pid")
+  port=$started_port
 }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
