@@ -34,6 +34,21 @@ static const struct ad_config_key analyzer_config[] = {
           "deliveries before a retryable failure (git server away) fails the step", NULL },
         { "analyzer.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "where clones are made (and removed)",
           "`$TMPDIR` or `/tmp`" },
+        { "limits.max_cpu_per_deployment", AD_CONFIG_STRING, "0", 0, 0,
+          "cores per container a deployment may ask for (`2`, `500m`): a `deployer.yaml` (or "
+          "the analysis' estimate) asking more fails the analyze step, before any build, "
+          "naming the limit and its value. `0`: no limit",
+          NULL },
+        { "limits.max_memory_per_deployment", AD_CONFIG_INT, "0", 0, 1 << 24,
+          "MiB per container a deployment may ask for; more fails the analyze step as for "
+          "cpu. `0`: no limit",
+          NULL },
+        { "limits.max_replicas", AD_CONFIG_INT, "0", 0, 1000,
+          "containers a deployment may ask for (`replicas` and `autoscaling.max` in "
+          "`deployer.yaml`, or the scale a redeploy keeps); more fails the analyze step as for "
+          "cpu; `adctl scale` is bounded by `deployer.max_replicas` only. "
+          "`0`: no limit",
+          NULL },
         AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { analyzer_config, NULL };
@@ -44,6 +59,8 @@ struct analyzer {
         long max_repo_mb, clone_timeout_s, max_attempts;
         const char *workdir;
         const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
+        /* limits.*: 0 for no limit */
+        long max_cpu_millis, max_memory_mb, max_replicas;
         ad_metric *duration;
 };
 
@@ -145,6 +162,58 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
         return ret;
 }
 
+/* "2 cores", "1 core", "500m cores". */
+static const char *cores(char buf[32], long millis)
+{
+        if (millis % 1000 == 0)
+                snprintf(buf, 32, "%ld core%s", millis / 1000, millis == 1000 ? "" : "s");
+        else
+                snprintf(buf, 32, "%ldm cores", millis);
+        return buf;
+}
+
+/* The platform's quotas (limits.*) against what the deployment asks for:
+ * 0 when within them, else -1 with *reason (malloc'ed) naming the limit
+ * and its value. */
+static int check_quotas(const struct analyzer *an, const Appdeployer__V1__DeployRequested *req,
+                        const struct ad_analysis *a, char **reason)
+{
+        const char *why = json_string_value(json_object_get(a->why, "resources"));
+        const char *who = why && strstr(why, " resources: ") ? "deployer.yaml asks for"
+                                                             : "the analysis estimates";
+        unsigned replicas = req->replicas > 0 ? req->replicas : a->replicas;
+        const char *rwho =
+                req->replicas > 0 ? "the app's scale asks for" : "deployer.yaml asks for";
+        char b1[32], b2[32];
+        int n = 0;
+
+        if (an->max_replicas > 0 && a->autoscale_max > replicas) {
+                replicas = a->autoscale_max;
+                rwho = "deployer.yaml's autoscaling.max asks for";
+        }
+        if (an->max_cpu_millis > 0 && a->cpu_millis > an->max_cpu_millis)
+                n = asprintf(reason,
+                             "%s %s per container; this platform allows %s "
+                             "(limits.max_cpu_per_deployment): lower `resources.cpu` in "
+                             "deployer.yaml",
+                             who, cores(b1, a->cpu_millis), cores(b2, an->max_cpu_millis));
+        else if (an->max_memory_mb > 0 && a->memory_mb > an->max_memory_mb)
+                n = asprintf(reason,
+                             "%s %u MiB of memory per container; this platform allows %ld MiB "
+                             "(limits.max_memory_per_deployment): lower `resources.memory` in "
+                             "deployer.yaml",
+                             who, a->memory_mb, an->max_memory_mb);
+        else if (an->max_replicas > 0 && replicas > an->max_replicas)
+                n = asprintf(reason,
+                             "%s %u replicas; this platform allows %ld (limits.max_replicas)", rwho,
+                             replicas, an->max_replicas);
+        else
+                return 0;
+        if (n < 0)
+                *reason = NULL;
+        return -1;
+}
+
 /* One deploy.requested.  Runs on a worker thread while the step runner
  * tells the server the message is in progress. */
 static int analyze(struct ad_step_run *run, ad_error_t *err)
@@ -153,6 +222,7 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
         const Appdeployer__V1__DeployRequested *req = run->in->requested;
         cleanup_analysis struct ad_analysis *a = NULL;
         cleanup_error ad_error_t cause = NULL;
+        cleanup_free char *quota = NULL;
         char app[AD_APP_NAME_MAX + 1], sha[AD_GIT_SHA_LEN + 1];
         int64_t t0 = ad_monotonic_ms();
         int ret;
@@ -171,6 +241,9 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
                 }
                 return ad_step_fail(run, false, ad_error_message(cause), err);
         }
+        if (check_quotas(an, req, a, &quota) < 0)
+                return ad_step_fail(run, false, quota ? quota : "over a limit of this platform",
+                                    err);
         ad_step_log_str(run, "app", app);
         ad_step_log_str(run, "language", a->language);
         ad_step_log_str(run, "git_sha", sha);
@@ -211,8 +284,20 @@ int analyzer_service_main(int argc, char **argv)
             ad_config_get_int(an.svc.cfg, t, "analyzer.max_repo_mb", &an.max_repo_mb, &err) < 0 ||
             ad_config_get_int(an.svc.cfg, t, "analyzer.clone_timeout_s", &an.clone_timeout_s,
                               &err) < 0 ||
-            ad_config_get_int(an.svc.cfg, t, "analyzer.max_attempts", &an.max_attempts, &err) < 0) {
+            ad_config_get_int(an.svc.cfg, t, "analyzer.max_attempts", &an.max_attempts, &err) < 0 ||
+            ad_config_get_int(an.svc.cfg, t, "limits.max_memory_per_deployment", &an.max_memory_mb,
+                              &err) < 0 ||
+            ad_config_get_int(an.svc.cfg, t, "limits.max_replicas", &an.max_replicas, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&an.svc);
+                return AD_EXIT_CONFIG;
+        }
+        an.max_cpu_millis = ad_analysis_parse_cpu(
+                ad_config_get_string(an.svc.cfg, t, "limits.max_cpu_per_deployment"));
+        if (an.max_cpu_millis < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "key",
+                       "limits.max_cpu_per_deployment", "error",
+                       "not a number of cores (`2`) or millicores (`500m`)", NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }

@@ -49,7 +49,10 @@ struct builder_config {
         const char *extra_ca_file; /* "" or NULL: none */
         struct ad_buildplan_images images;
         long max_log_lines;
+        /* min(builder.build_timeout_s, limits.max_build_time), and the
+         * key it came from (named when a build runs past it) */
         int64_t build_timeout_ms;
+        const char *build_timeout_key;
         int64_t push_timeout_ms;
         long max_attempts;
         uint64_t max_context_bytes;

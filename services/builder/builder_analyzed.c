@@ -251,8 +251,9 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
                         return ret;
                 cause = TAKE_PTR(*err);
                 if (cause->kind == AD_ERR_TIMEOUT)
-                        return fail_step(r, true, err, "build timed out after %lld s",
-                                         (long long)(cfg->build_timeout_ms / 1000));
+                        return fail_step(r, true, err, "build timed out after %lld s (%s)",
+                                         (long long)(cfg->build_timeout_ms / 1000),
+                                         cfg->build_timeout_key);
                 return fail_step(r, false, err, BUILD_FAILED "%s", ad_error_message(cause));
         }
         ad_step_log_int(r->step, "steps", res.steps);

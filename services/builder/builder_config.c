@@ -67,6 +67,11 @@ const struct ad_config_key builder_config[] = {
         { "builder.max_context_mb", AD_CONFIG_INT, "1024", 1, 65536, "build context bound", NULL },
         { "builder.build_timeout_s", AD_CONFIG_INT, "900", 10, 86400,
           "a longer build fails the step", NULL },
+        { "limits.max_build_time", AD_CONFIG_INT, "0", 0, 86400,
+          "seconds a build may take on this platform: the build's deadline is the lower of "
+          "this and `builder.build_timeout_s`, and a build past it fails the step naming the "
+          "limit. `0`: no limit (`builder.build_timeout_s` alone)",
+          NULL },
         { "builder.push_timeout_s", AD_CONFIG_INT, "600", 10, 86400, "a longer push fails the step",
           NULL },
         { "builder.build_network", AD_CONFIG_STRING, "private", 0, 0,
@@ -134,7 +139,7 @@ static int load_mirrors(struct ad_buildplan_mirrors *m, const ad_config *cfg, ad
 int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error_t *err)
 {
         const char *ssl = getenv("SSL_CERT_FILE");
-        long repo_mb, clone_s, build_s, push_s, context_mb;
+        long repo_mb, clone_s, build_s, push_s, context_mb, max_build_s;
         int ret;
 
         memset(c, 0, sizeof(*c));
@@ -150,6 +155,8 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
         if (ret == 0)
                 ret = ad_config_get_int(cfg, tables, "builder.build_timeout_s", &build_s, err);
         if (ret == 0)
+                ret = ad_config_get_int(cfg, tables, "limits.max_build_time", &max_build_s, err);
+        if (ret == 0)
                 ret = ad_config_get_int(cfg, tables, "builder.push_timeout_s", &push_s, err);
         if (ret == 0)
                 ret = ad_config_get_int(cfg, tables, "builder.max_attempts", &c->max_attempts, err);
@@ -159,6 +166,12 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 return ret;
         c->max_repo_bytes = (uint64_t)repo_mb * 1024 * 1024;
         c->clone_timeout_ms = (int64_t)clone_s * 1000;
+        /* The platform's quota, when lower, is the build's deadline. */
+        c->build_timeout_key = "builder.build_timeout_s";
+        if (max_build_s > 0 && max_build_s < build_s) {
+                build_s = max_build_s;
+                c->build_timeout_key = "limits.max_build_time";
+        }
         c->build_timeout_ms = (int64_t)build_s * 1000;
         c->push_timeout_ms = (int64_t)push_s * 1000;
         c->max_context_bytes = (uint64_t)context_mb * 1024 * 1024;

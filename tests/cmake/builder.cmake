@@ -25,3 +25,9 @@ ad_test(test_builder_from SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_
   ${PROJECT_SOURCE_DIR}/services/builder/builder_from.c
   LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
 target_include_directories(test_builder_from PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)
+# builder_config_load: the build deadline (builder.build_timeout_s against
+# limits.max_build_time).
+ad_test(test_builder_config SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_config.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_config.c
+  LIBS adbuildplan adcommon PkgConfig::LIBGIT2 LABELS unit)
+target_include_directories(test_builder_config PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)

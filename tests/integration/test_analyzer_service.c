@@ -45,7 +45,20 @@ static ad_bus_sub *watch(char *durable, size_t n, const char *subject)
 
 static int group_setup(void **state)
 {
-        static const char *const env[] = { "AD_ANALYZER_ALLOW_LOCAL_SOURCES=true", NULL };
+        /* The platform's quotas: the examples' estimates are within them. */
+        static const char *const env[] = { "AD_ANALYZER_ALLOW_LOCAL_SOURCES=true",
+                                           "AD_LIMITS_MAX_CPU_PER_DEPLOYMENT=1",
+                                           "AD_LIMITS_MAX_MEMORY_PER_DEPLOYMENT=1024",
+                                           "AD_LIMITS_MAX_REPLICAS=3", NULL };
+        /* One branch of go-stdlib per deployer.yaml: over each quota, and
+         * at all of them. */
+        static const char *const branches[][2] = {
+                { "cpu-over", "resources: { cpu: \"2\" }\\n" },
+                { "memory-over", "resources: { memory: 2Gi }\\n" },
+                { "replicas-over", "replicas: 4\\n" },
+                { "autoscale-over", "autoscaling: { min: 1, max: 5, cpu: 70 }\\n" },
+                { "at-limits", "resources: { cpu: 1000m, memory: 1Gi }\\nreplicas: 3\\n" },
+        };
         char src[512];
 
         (void)state;
@@ -68,6 +81,14 @@ static int group_setup(void **state)
                     "git checkout -q main",
                     git.root) != 0)
                 return -1;
+        for (size_t i = 0; i < sizeof(branches) / sizeof(branches[0]); i++)
+                if (test_sh("cd %s/go-stdlib && git checkout -q -b %s && printf '%s' > "
+                            "deployer.yaml "
+                            "&& git add deployer.yaml && "
+                            "git -c user.name=t -c user.email=t@l commit -qm %s && "
+                            "git checkout -q main",
+                            git.root, branches[i][0], branches[i][1], branches[i][0]) != 0)
+                        return -1;
         if (test_bus_reset() < 0 || test_proc_start(&analyzer, "adanalyzer", env) < 0) {
                 test_proc_dump(&analyzer);
                 return -1;
@@ -263,6 +284,39 @@ static void test_request_past_the_limits_fails(void **state)
         ad_event_free(failed);
 }
 
+/* limits.max_cpu_per_deployment, limits.max_memory_per_deployment and
+ * limits.max_replicas (1 core, 1024 MiB, 3 here): a deployer.yaml asking
+ * more fails the analyze step with the limit's name and value, before any
+ * build; one asking exactly as much is analyzed. */
+static void test_quotas_refuse_what_is_over(void **state)
+{
+        char url[128], dep[AD_UUID_LEN + 1];
+        ad_envelope *env;
+
+        (void)state;
+        snprintf(url, sizeof(url), "git://127.0.0.1:%d/go-stdlib", git.port);
+        expect_failure(url, "cpu-over", "q-cpu",
+                       "deployer.yaml asks for 2 cores per container; this platform allows 1 core "
+                       "(limits.max_cpu_per_deployment)");
+        expect_failure(url, "memory-over", "q-memory",
+                       "deployer.yaml asks for 2048 MiB of memory per container; this platform "
+                       "allows 1024 MiB (limits.max_memory_per_deployment)");
+        expect_failure(url, "replicas-over", "q-replicas",
+                       "deployer.yaml asks for 4 replicas; this platform allows 3 "
+                       "(limits.max_replicas)");
+        expect_failure(url, "autoscale-over", "q-autoscale",
+                       "autoscaling.max asks for 5 replicas; this platform allows 3 "
+                       "(limits.max_replicas)");
+        request(dep, url, "at-limits", "q-at", NULL);
+        env = next_for(analyzed_sub, dep, 60000);
+        if (env == NULL)
+                test_proc_dump(&analyzer);
+        assert_non_null(env);
+        assert_int_equal(env->analyzed->resources->replicas, 3);
+        assert_int_equal(env->analyzed->resources->memory_mb, 1024);
+        ad_event_free(env);
+}
+
 static void test_redelivered_request_is_analyzed_once(void **state)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
@@ -351,6 +405,7 @@ int main(void)
                 cmocka_unit_test(test_missing_ref_fails_with_reason),
                 cmocka_unit_test(test_bad_inputs_fail_before_any_io),
                 cmocka_unit_test(test_request_past_the_limits_fails),
+                cmocka_unit_test(test_quotas_refuse_what_is_over),
                 cmocka_unit_test(test_redelivered_request_is_analyzed_once),
                 cmocka_unit_test(test_rolled_back_deployment_is_not_analyzed),
                 cmocka_unit_test(test_garbage_does_not_stop_it),
