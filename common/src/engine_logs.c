@@ -108,7 +108,9 @@ static void text_byte(struct ad_engine_log_reader *r, int k, char c)
                         r->in_ts = true;
                 return;
         }
-        if (r->cut[k])
+        /* A NUL byte an app wrote would end the line's C string early and
+         * is refused by PostgreSQL's text: dropped. */
+        if (c == '\0' || r->cut[k])
                 return;
         if (r->line_len[k] == AD_ENGINE_LOG_LINE_MAX) {
                 emit(r, k);
