@@ -17,6 +17,9 @@
 #include "ad/log.h"
 
 #define RELAY_BATCH 100
+/* How long a relay woken by another transaction's NOTIFY leaves its rows
+ * to that transaction's own flush. */
+#define RELAY_NOTIFY_GRACE_MS 200
 
 int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_error_t *err)
 {
@@ -236,13 +239,22 @@ static void relay_wait(struct ad_relay *r, ad_db *db, int64_t timeout_ms)
         }
         if (poll(fds, 2, (int)(timeout_ms > 0 ? timeout_ms : 0)) <= 0)
                 return;
-        if (fds[0].revents & POLLIN)
+        if (fds[0].revents & POLLIN) {
                 while (read(r->wake[0], buf, sizeof(buf)) > 0)
                         ;
+                return;
+        }
         /* A broken connection reads as 0 here; ad_db reconnects at the
          * next query, and the relay listens again. */
-        if (fds[1].revents)
-                PQconsumeInput(conn);
+        if (fds[1].revents && PQconsumeInput(conn) && took_notify(conn)) {
+                /* The committing handler flushes its rows itself, at
+                 * once: give it that time before taking them (a crash
+                 * or a failed publish leaves them to this pass). */
+                fds[1].fd = -1;
+                if (poll(fds, 2, RELAY_NOTIFY_GRACE_MS) > 0)
+                        while (read(r->wake[0], buf, sizeof(buf)) > 0)
+                                ;
+        }
 }
 
 static void *relay_main(void *arg)
