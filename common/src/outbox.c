@@ -17,6 +17,9 @@
 #include "ad/log.h"
 
 #define RELAY_BATCH 100
+/* How long a relay woken by another transaction's NOTIFY leaves its rows
+ * to that transaction's own flush. */
+#define RELAY_NOTIFY_GRACE_MS 200
 
 int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_error_t *err)
 {
@@ -221,6 +224,7 @@ static void relay_wait(struct ad_relay *r, ad_db *db, int64_t timeout_ms)
 {
         PGconn *conn = db ? ad_db_conn(db) : NULL;
         struct pollfd fds[2] = { { .fd = r->wake[0], .events = POLLIN }, { .fd = -1 } };
+        bool notified = false;
         char buf[64];
 
         if (conn && r->listen_pid != 0 && PQstatus(conn) == CONNECTION_OK) {
@@ -228,21 +232,32 @@ static void relay_wait(struct ad_relay *r, ad_db *db, int64_t timeout_ms)
                  * before it): listen again first. */
                 if (PQbackendPID(conn) != r->listen_pid)
                         return;
-                /* Announced while the pass ran: no wait. */
-                if (took_notify(conn) || (PQconsumeInput(conn) && took_notify(conn)))
-                        return;
+                /* Announced while the pass ran: no wait for it. */
+                notified = took_notify(conn) || (PQconsumeInput(conn) && took_notify(conn));
                 fds[1].fd = PQsocket(conn);
                 fds[1].events = POLLIN;
         }
-        if (poll(fds, 2, (int)(timeout_ms > 0 ? timeout_ms : 0)) <= 0)
-                return;
-        if (fds[0].revents & POLLIN)
-                while (read(r->wake[0], buf, sizeof(buf)) > 0)
-                        ;
-        /* A broken connection reads as 0 here; ad_db reconnects at the
-         * next query, and the relay listens again. */
-        if (fds[1].revents)
-                PQconsumeInput(conn);
+        if (!notified) {
+                if (poll(fds, 2, (int)(timeout_ms > 0 ? timeout_ms : 0)) <= 0)
+                        return;
+                if (fds[0].revents & POLLIN) {
+                        while (read(r->wake[0], buf, sizeof(buf)) > 0)
+                                ;
+                        return;
+                }
+                /* A broken connection reads as 0 here; ad_db reconnects
+                 * at the next query, and the relay listens again. */
+                notified = fds[1].revents && PQconsumeInput(conn) && took_notify(conn);
+        }
+        if (notified) {
+                /* The committing handler flushes its rows itself, at
+                 * once: give it that time before taking them (a crash
+                 * or a failed publish leaves them to the next pass). */
+                fds[1].fd = -1;
+                if (poll(fds, 2, RELAY_NOTIFY_GRACE_MS) > 0)
+                        while (read(r->wake[0], buf, sizeof(buf)) > 0)
+                                ;
+        }
 }
 
 static void *relay_main(void *arg)

@@ -33,8 +33,9 @@ int ad_outbox_flush(ad_db *db, ad_bus *bus, int *published, ad_error_t *err);
 /* The relay thread every service with an outbox runs (one implementation
  * for the API and the coordinator): on a connection of its own (made, and
  * made again after a loss, from `database_url`), it LISTENs on
- * AD_OUTBOX_CHANNEL and flushes the outbox as soon as any process commits
- * an outbox row (PostgreSQL NOTIFY, no polling), when woken, and every
+ * AD_OUTBOX_CHANNEL and flushes the outbox when any process commits an
+ * outbox row (PostgreSQL NOTIFY, no polling; 200 ms later, as the
+ * committing handler flushes its own rows at once), when woken, and every
  * `interval_ms` as a fallback, so an event whose publish failed (NATS
  * away) or that was committed just before a crash still goes out.
  * `tick`, when set, runs on the same connection every `tick_ms` (the
