@@ -6,7 +6,10 @@
 # them (ad-<app>, a bridge of their own), probing with bash's /dev/tcp.
 #
 #   stack      the stack's rules are in place (`stack.sh up` installed them)
-#   blocked    169.254.169.254:80 (it answers on this machine), the stack's
+#   blocked    a link-local endpoint of the test's own (169.254.250.2:80 in a
+#              network namespace behind a veth pair, routed through the
+#              host as a cloud's 169.254.169.254 metadata service is; not
+#              every machine has one of those), the stack's
 #              NATS, NATS monitor, PostgreSQL and registry ports (caddy's
 #              admin API is a unix socket, no port)
 #              on the bridge's gateway, and a port bound to every address of
@@ -16,9 +19,9 @@
 #   build      a build step run as the builder runs one (POST /build, a
 #              network namespace of its own on the `podman` bridge) is
 #              blocked the same way and reaches the outside
-#   control    with the rules removed, the metadata endpoint and the
+#   control    with the rules removed, the link-local endpoint and the
 #              0.0.0.0 port answer from the same container, and the
-#              metadata endpoint from a build step: the rules are what
+#              link-local endpoint from a build step: the rules are what
 #              blocks them
 #   per app    AD_EGRESS_ALLOW_APPS lets one app's network reach link-local
 #              again; the platform's ports stay blocked for it
@@ -67,8 +70,13 @@ stack_ports() {
 restore() {
   AD_FIREWALL_HOST_PORTS="$(stack_ports)" "$root/scripts/firewall.sh" up >/dev/null 2>&1 || true
 }
+ll_ns=adeg-$suffix ll_host=adegh$suffix ll_peer=adegn$suffix ll_pid=""
+meta=169.254.250.2/80
 cleanup() {
   [[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+  [[ -n $ll_pid ]] && kill "$ll_pid" 2>/dev/null || true
+  ip netns del "$ll_ns" 2>/dev/null || true
+  ip link del "$ll_host" 2>/dev/null || true
   podman rm -f "b-$suffix" >/dev/null 2>&1 || true
   podman network rm -f "ad-$app_a" "ad-$app_b" >/dev/null 2>&1 || true
   restore
@@ -105,6 +113,28 @@ s.bind(('0.0.0.0', $wide_port)); s.listen(16)
 while True: s.accept()[0].close()" &
 listener_pid=$!
 
+# The link-local endpoint: 169.254.250.2:80 in a network namespace of its
+# own, reached through the host (containers' traffic to it is forwarded,
+# as to a cloud's metadata service at 169.254.169.254).
+ip netns add "$ll_ns"
+ip link add "$ll_host" type veth peer name "$ll_peer"
+ip link set "$ll_peer" netns "$ll_ns"
+ip addr add 169.254.250.1/30 dev "$ll_host"
+ip link set "$ll_host" up
+ip netns exec "$ll_ns" ip addr add 169.254.250.2/30 dev "$ll_peer"
+ip netns exec "$ll_ns" ip link set "$ll_peer" up
+ip netns exec "$ll_ns" ip link set lo up
+ip netns exec "$ll_ns" python3 -c "
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('169.254.250.2', 80)); s.listen(16)
+while True: s.accept()[0].close()" &
+ll_pid=$!
+for ((i = 0; i < 50; i++)); do
+  timeout 1 bash -c 'exec 3<>/dev/tcp/169.254.250.2/80' 2>/dev/null && break
+  sleep 0.1
+done
+
 # Another app's container: a listener on its own bridge.
 podman run -d --name "b-$suffix" --network "ad-$app_b" "$image" \
   python3 -c 'import http.server as h; h.HTTPServer(("", 8080), h.SimpleHTTPRequestHandler).serve_forever()' >/dev/null
@@ -130,13 +160,13 @@ expect() { # OUTPUT TARGET open|closed WHY
 # build_probe: a build step run the way the builder runs one (POST /build
 # with the network namespace of its own, nsoptions), probing the metadata
 # endpoint, the 0.0.0.0 port on the host and the outside; prints what the
-# step printed ("169.254.169.254/80 open", ...).
+# step printed ("169.254.250.2/80 open", ...).
 build_probe() {
   local ctx
   ctx=$(mktemp -d)
   cat >"$ctx/Dockerfile" <<EOF
 FROM localhost/app-deployer/base:bookworm
-RUN for t in 169.254.169.254/80 $host_ip/$wide_port deb.debian.org/80; do \
+RUN for t in $meta $host_ip/$wide_port deb.debian.org/80; do \
       if timeout 4 bash -c "exec 3<>/dev/tcp/\${t%/*}/\${t#*/}" 2>/dev/null; then \
         echo "build: \$t open"; else echo "build: \$t closed"; fi; done
 EOF
@@ -148,7 +178,6 @@ EOF
   rm -rf "$ctx"
 }
 
-meta=169.254.169.254/80
 outside=deb.debian.org/80
 protected=()
 for p in $(stack_ports); do protected+=("$gw_a/$p"); done
