@@ -173,7 +173,7 @@ EOF
   tar -C "$ctx" -c Dockerfile |
     curl -sS --unix-socket "$AD_ENGINE_SOCKET" -X POST -H 'Content-Type: application/x-tar' \
       --data-binary @- "http://d/v1.41/build?t=egress-probe-$suffix&nocache=1&nsoptions=%5B%7B%22Name%22%3A%22network%22%2C%22Host%22%3Afalse%7D%5D" |
-    grep -o '"stream":"build: [^"]*' | sed 's/^"stream":"build: //; s/\\n$//'
+    grep -o '"stream":"[^"]*' | sed 's/^"stream":"//; s/\\n/\n/g' | sed -n 's/^build: //p'
   podman rmi -f "egress-probe-$suffix" >/dev/null 2>&1 || true
   rm -rf "$ctx"
 }
