@@ -73,7 +73,9 @@ case_engine() {
   echo "== engine.call fails twice in the deployer: retried, then EXPOSED"
   local app id i built retries row
   app=faults-engine-$suffix
-  restart_with deployer AD_FAULT=engine.call:fail:1:2
+  # The runtime log collector calls the engine too (every second): off
+  # here, so that the two failures fall on the deploy step's calls.
+  restart_with deployer AD_FAULT=engine.call:fail:1:2 AD_DEPLOYER_COLLECT_LOGS=false
   id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app")
   ids+=("$id")
   exposed_checks "$id" "$app"
