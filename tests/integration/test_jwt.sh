@@ -114,7 +114,11 @@ call "$j1" POST /auth/token '{}'
 expect 403 "a JWT mints a JWT"
 call "$optoken" POST /auth/token '{}'
 expect 403 "an operator token mints a JWT"
-call "${h}.${p}.${s%?}A" GET /whoami
+# The first character of the signature changed (its last one carries only 4
+# bits, and 1 in 16 signatures already ends in the replacement).
+alt=A
+[[ ${s:0:1} != A ]] || alt=B
+call "${h}.${p}.${alt}${s:1}" GET /whoami
 [[ $code == 401 && $(msg) == *"bad token signature"* ]] || fail "an altered signature: $code $(msg)"
 forged=$(b64url_json "$p" | jq -c '.role = "admin"' | base64 -w0 | tr '+/' '-_' | tr -d =)
 call "${h}.${forged}.${s}" GET /whoami
