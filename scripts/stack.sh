@@ -257,8 +257,9 @@ nats_publish_of() {
   case $1 in
   # The API and the coordinator share the outbox table, and either's relay
   # publishes any row of it: the same subjects for both.
-  # The API also asks deployers to run one-off commands (app.run.<app>).
-  api) echo '"deploy.>", "app.run.>"' ;;
+  # The API also asks deployers to run one-off commands (app.run.<app>)
+  # and to route custom domains (app.domains.<app>).
+  api) echo '"deploy.>", "app.run.>", "app.domains.>"' ;;
   coordinator) echo '"deploy.>"' ;;
   analyzer) echo '"deploy.analyzed", "deploy.failed", "logs.>"' ;;
   builder) echo '"deploy.built", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
@@ -266,12 +267,12 @@ nats_publish_of() {
   deployer) echo '"deploy.exposed", "deploy.failed", "deploy.compensated.>", "logs.>"' ;;
   esac
 }
-# The deployer takes the API's one-off command requests (app.run.<app>)
+# The deployer takes the API's one-off command and domain requests
 # and may answer each once on its reply subject (allow_responses), not
 # publish into any other inbox.
 nats_subscribe_of() {
   case $1 in
-  deployer) echo '"_INBOX.>", "app.run.>"' ;;
+  deployer) echo '"_INBOX.>", "app.run.>", "app.domains.>"' ;;
   *) echo '"_INBOX.>"' ;;
   esac
 }

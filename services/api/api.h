@@ -88,10 +88,9 @@ struct api {
         /* The container engine, to show an app's containers and probe them
          * (engine.socket); NULL: replicas are shown as recorded. */
         ad_engine *engine;
-        /* The ingress (ingress.*, caddy.*): custom domains are put on the
-         * app's caddy route by the API (api_domains.c). */
+        /* The ingress (ingress.*): the apps' URLs and host names (a
+         * deployer puts custom domains on the routes: api_domains.c). */
         struct ingress ingress;
-        ad_caddy *caddy;
         /* api.config_readers: who may read a config value in clear ("*":
          * every caller; else comma-separated token names). */
         char config_readers[512];

@@ -1,14 +1,12 @@
 /* /apps/{name}/domains: custom host names routed to an app (issue 15).
  *
  * The API owns the `domains` table and claims a name in the same request
- * that puts it on the app's caddy route, so the reply says whether it is
- * served.  A custom domain is one more host on the app's own route (and
- * on its "-tls" twin on the TLS server, made for the purpose when
- * ingress.tls is off): the deployer writes only the route's handle when it
- * switches releases, so the hosts survive redeploys, rollbacks, config
- * changes and scaling, and go with the route when the app is destroyed.
- * The deployer puts the app's domains back on a route it had to make
- * again (ingress_route_hosts after each switch).
+ * that has a deployer put it on the app's ingress (services/deployer/
+ * domains.c: caddy's routes, or the app's Ingress on Kubernetes), so the
+ * reply says whether it is served, and the API itself needs neither
+ * caddy's admin API nor the cluster's credentials.  The names survive
+ * redeploys, rollbacks, config changes and scaling: every release puts
+ * them back on what it makes.
  *
  * Changes of one app's domains are serialized by a transaction-scoped
  * advisory lock, so two of them at once cannot leave the route with only
@@ -18,6 +16,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/event.h"
 #include "ad/ingress.h"
 #include "ad/log.h"
 #include "ad/names.h"
@@ -43,54 +42,67 @@ static bool app_exists(struct api_call *call, ad_db *db)
         return true;
 }
 
-/* A caddy error as the client sees it: unavailable (503) or internal. */
-static void reply_ingress_error(struct api_call *call, const char *what, ad_error_t err)
-{
-        if (err && err->kind != AD_ERR_UNAVAILABLE && err->kind != AD_ERR_TIMEOUT)
-                err->kind = AD_ERR_GENERIC;
-        api_reply_error(call, what, err);
-}
+/* How long the API waits for a deployer to route the names. */
+#define DOMAINS_REPLY_MS 15000
 
-/* Puts the app's hosts (its platform host, then its domains as the
- * transaction sees them) on its route and TLS twin.  Inside the
- * transaction that changed the domains, under the app's lock. */
-static int apply_hosts(struct api *api, ad_db *db, const char *app, ad_error_t *err)
+/* Routes the app's domains as the transaction sees them: a request on
+ * app.domains.<app> to a deployer, which owns the ingress (caddy's routes
+ * or the app's Ingress).  Inside the transaction that changed the
+ * domains, under the app's lock: a refusal rolls the change back.  On
+ * failure, replies to the client (503 when no deployer answered). */
+static bool route_hosts(struct api_call *call, ad_db *db, const char *what)
 {
         cleanup_pgresult PGresult *r = NULL;
-        char route_id[INGRESS_ROUTE_ID_MAX], tls_id[INGRESS_ROUTE_ID_MAX];
-        char host[INGRESS_HOST_MAX];
-        json_auto_t *hosts = NULL;
-        int ret;
+        cleanup_error ad_error_t err = NULL;
+        cleanup_free char *payload = NULL;
+        cleanup_free char *answer = NULL;
+        json_auto_t *req = NULL;
+        json_auto_t *doc = NULL;
+        json_t *hosts;
+        size_t answer_len = 0;
+        char subject[128];
+        const char *msg, *kind;
 
-        ret = ad_db_exec(db, &r,
-                         "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
-                         (const char *[]){ app }, err);
-        if (ret < 0)
-                return ret;
-        ingress_host(host, &api->ingress, app);
-        hosts = json_pack("[s]", host);
+        if (ad_db_exec(db, &r, "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
+                       1, (const char *[]){ call->name }, &err) < 0) {
+                api_reply_error(call, what, err);
+                return false;
+        }
+        hosts = json_array();
         for (int i = 0; hosts && i < PQntuples(r); i++)
                 json_array_append_new(hosts, json_string(PQgetvalue(r, i, 0)));
-        if (hosts == NULL)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-        ad_name_route(route_id, sizeof(route_id), app);
-        /* A custom domain is served over TLS whatever ingress.tls says. */
-        if (PQntuples(r) > 0 &&
-            (ret = ingress_tls_twin_ensure(api->caddy, &api->ingress, route_id, err)) < 0)
-                return ret;
-        ret = ingress_route_hosts(api->caddy, route_id, hosts, err);
-        if (ret < 0 || PQntuples(r) > 0 || api->ingress.tls)
-                return ret;
-        /* The last domain gone: a twin made for domains goes too (the
-         * deployer keeps only the twins of ingress.tls up to date). */
-        ingress_tls_route_id(tls_id, route_id);
-        ret = ad_caddy_delete(api->caddy, tls_id, err);
-        if (ret == -AD_ERR_NOT_FOUND) {
-                if (err)
-                        ad_error_release(err);
-                ret = 0;
+        req = json_pack("{s:s,s:o}", "app", call->name, "domains", hosts);
+        if (req == NULL || (payload = json_dumps(req, JSON_COMPACT)) == NULL) {
+                api_reply_error(call, what, NULL);
+                return false;
         }
-        return ret;
+        snprintf(subject, sizeof(subject), "%s%s", AD_SUBJECT_DOMAINS_PREFIX, call->name);
+        if (ad_bus_request(call->api->svc.bus, subject, payload, strlen(payload), DOMAINS_REPLY_MS,
+                           &answer, &answer_len, &err) < 0) {
+                ad_log(AD_LOG_WARN, "no deployer routed an app's domains", "app", call->name,
+                       "error", ad_error_message(err), NULL);
+                ad_httpd_reply_error(call->reply, 503, "unavailable",
+                                     "%s: no deployer answered; nothing was changed, retry", what);
+                return false;
+        }
+        doc = json_loadb(answer, answer_len, 0, NULL);
+        if (json_is_true(json_object_get(doc, "ok")))
+                return true;
+        msg = json_string_value(json_object_get(doc, "error"));
+        kind = json_string_value(json_object_get(doc, "kind"));
+        ad_log(AD_LOG_WARN, "a deployer could not route an app's domains", "app", call->name,
+               "error", msg ? msg : "(no reply)", NULL);
+        if (kind && (strcmp(kind, "unavailable") == 0 || strcmp(kind, "timeout") == 0))
+                ad_httpd_reply_error(call->reply, 503, "unavailable",
+                                     "%s: the ingress is unavailable; nothing was changed, retry",
+                                     what);
+        else if (kind && strcmp(kind, "unsupported") == 0)
+                ad_httpd_reply_error(call->reply, 501, "unsupported", "%s: %s", what,
+                                     msg ? msg : "not supported");
+        else
+                ad_httpd_reply_error(call->reply, 500, "internal",
+                                     "%s: the deployer could not route it", what);
+        return false;
 }
 
 /* Begins the transaction that changes the app's domains, holding the
@@ -201,9 +213,8 @@ void api_domains_add(struct api_call *call)
                                      "%s is already a domain of app %s", host, owner);
                 return;
         }
-        if (apply_hosts(call->api, db, call->name, &err) < 0) {
+        if (!route_hosts(call, db, "cannot route a domain")) {
                 ad_db_rollback(db);
-                reply_ingress_error(call, "cannot route a domain", err);
                 return;
         }
         if (ad_db_commit(db, &err) < 0) {
@@ -244,9 +255,8 @@ void api_domains_remove(struct api_call *call)
                                      call->name, call->host);
                 return;
         }
-        if (apply_hosts(call->api, db, call->name, &err) < 0) {
+        if (!route_hosts(call, db, "cannot unroute a domain")) {
                 ad_db_rollback(db);
-                reply_ingress_error(call, "cannot unroute a domain", err);
                 return;
         }
         if (ad_db_commit(db, &err) < 0) {

@@ -41,7 +41,7 @@ static const char *const api_keys[] = {
 };
 /* clang-format on */
 
-/* The ingress keys (caddy.*, ingress.*): for custom domains. */
+/* The ingress keys (caddy.*, ingress.*): the apps' URLs and host names. */
 static const struct ad_config_key *const api_config[] = { ingress_config, NULL };
 
 /* What the HTTP server needs before ad_service_start() starts it (the
@@ -239,8 +239,6 @@ static int configure(struct api *api, ad_error_t *err)
                         return ret;
         }
         ret = ingress_load(&api->ingress, api->svc.cfg, err);
-        if (ret == 0)
-                ret = ad_caddy_open(&api->caddy, api->ingress.caddy_admin_url, err);
         if (ret < 0)
                 return ret;
         return api_pool_new(&api->pool,
@@ -312,7 +310,6 @@ int main(int argc, char **argv)
         ad_service_stop(&api.svc);
         api_pool_free(api.pool);
         ad_engine_close(api.engine);
-        ad_caddy_close(api.caddy);
         ad_log(AD_LOG_INFO, "stopped", NULL);
         return AD_EXIT_OK;
 }

@@ -123,3 +123,23 @@ done:
         ad_step_log_str(run, "backend", backend_name(*k8s));
         return 0;
 }
+
+int deployer_app_backend(struct deployer *dp, const char *app, bool *k8s, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        int ret = ad_db_exec(dp->svc->db, &r,
+                             "SELECT analysis->>'backend' FROM deployments "
+                             "WHERE app_name = $1 AND analysis IS NOT NULL "
+                             "ORDER BY created_at DESC LIMIT 1",
+                             1, (const char *[]){ app }, err);
+
+        if (ret < 0)
+                return ad_error_wrap(err, "the app's backend");
+        *k8s = wants_k8s(dp,
+                         PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0));
+        if (*k8s && dp->k8s == NULL)
+                return ad_error_make(err, AD_ERR_UNSUPPORTED, 0,
+                                     "the app runs on kubernetes and this deployer has no "
+                                     "cluster configured (kubernetes.*)");
+        return 0;
+}

@@ -67,6 +67,10 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err);
 int deployer_backend(struct deployer *dp, struct ad_step_run *run, bool checked, bool *k8s,
                      ad_error_t *err);
 
+/* backend.c: the backend app is served on (its newest analysed
+ * deployment's choice, else the platform's). */
+int deployer_app_backend(struct deployer *dp, const char *app, bool *k8s, ad_error_t *err);
+
 /* step_def.run for deploy.provisioned. */
 int deploy_run(struct ad_step_run *run, ad_error_t *err);
 
@@ -77,6 +81,15 @@ int deploy_undo(struct ad_step_run *run, ad_error_t *err);
  * struct deployer). */
 void run_serve(const char *subject, const void *data, size_t len, char **reply, size_t *reply_len,
                void *ud);
+
+/* domains.c: answers app.domains.<app> requests (an ad_bus_reply_fn; ud:
+ * the struct deployer). */
+void domains_serve(const char *subject, const void *data, size_t len, char **reply,
+                   size_t *reply_len, void *ud);
+
+/* k8s_deploy.c: the app's Ingress applied again with these custom domains
+ * (a JSON array of host names); nothing when the app has no Ingress. */
+int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domains, ad_error_t *err);
 
 /* collect.c: the runtime log collector, a thread that follows every app
  * container's log into app_logs (one follower per container across

@@ -614,6 +614,76 @@ static int fail_with(struct ad_step_run *run, ad_error_t *err)
         return ad_step_fail(run, false, reason ? reason : "invalid input", err);
 }
 
+/* Most custom domains of one app (the API's bound). */
+#define DOMAINS_MAX 100
+
+/* The app's custom domains (the API's `domains` table) into out[] (at
+ * most DOMAINS_MAX, pointing into *r). */
+static int load_domains(struct deployer *dp, const char *app, PGresult **r,
+                        const char *out[DOMAINS_MAX], size_t *n, ad_error_t *err)
+{
+        int ret = ad_db_exec(dp->svc->db, r,
+                             "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
+                             1, (const char *[]){ app }, err);
+
+        *n = 0;
+        if (ret < 0)
+                return ad_error_wrap(err, "the app's domains");
+        for (int i = 0; i < PQntuples(*r) && *n < DOMAINS_MAX; i++)
+                out[(*n)++] = PQgetvalue(*r, i, 0);
+        return 0;
+}
+
+int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domains, ad_error_t *err)
+{
+        struct k8s_backend *kb = dp->k8s;
+        char ns[K8S_NAME_MAX], path[PATH_LEN];
+        const char *names[DOMAINS_MAX];
+        json_auto_t *cur = NULL;
+        json_auto_t *obj = NULL;
+        struct k8s_app a = { 0 };
+        const json_t *spec, *d;
+        size_t i;
+        int ret;
+
+        k8s_namespace_name(ns, kb->namespace_prefix, app);
+        snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/ingresses/%s", ns,
+                 app);
+        ret = k8s_get(kb->client, path, &cur, err);
+        if (ret == -AD_ERR_NOT_FOUND) { /* not served yet: its first release adds them */
+                if (err)
+                        ad_error_release(err);
+                return 0;
+        }
+        if (ret < 0)
+                return ret;
+        /* The Ingress as its release made it, with these domains. */
+        spec = json_object_get(cur, "spec");
+        a.app = app;
+        a.namespace_prefix = kb->namespace_prefix;
+        a.deployment_id = json_string_value(json_object_get(
+                json_object_get(json_object_get(cur, "metadata"), "labels"), AD_LABEL_DEPLOYMENT));
+        a.host = json_string_value(
+                json_object_get(json_array_get(json_object_get(spec, "rules"), 0), "host"));
+        a.tls = json_array_size(json_object_get(spec, "tls")) > 0;
+        a.ingress_class = kb->ingress_class;
+        a.cluster_issuer = kb->cluster_issuer;
+        if (a.deployment_id == NULL || a.host == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                     "the app's Ingress has no deployment label or host");
+        json_array_foreach (domains, i, d) {
+                if (i >= DOMAINS_MAX)
+                        break;
+                names[i] = json_string_value(d);
+                a.n_domains = i + 1;
+        }
+        a.domains = names;
+        if ((obj = k8s_manifest_ingress(&a)) == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        ret = k8s_apply(kb->client, obj, NULL, err);
+        return ret < 0 ? ad_error_wrap(err, "apply Ingress %s", app) : 0;
+}
+
 int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
 {
         struct deployer *dp = run->def->ud;
@@ -625,6 +695,8 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct k8s_app a = { 0 };
         json_auto_t *objs = NULL;
         json_auto_t *cur = NULL;
+        cleanup_pgresult PGresult *dr = NULL;
+        const char *domains[DOMAINS_MAX];
         struct rollout ro;
         int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
         const json_t *o;
@@ -679,7 +751,10 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         else
                 ingress_host(in.host, &dp->ingress, pv->app_name);
         a.host = in.host;
-        ret = collect_env(dp, pv, &in, err);
+        ret = load_domains(dp, pv->app_name, &dr, domains, &a.n_domains, err);
+        a.domains = domains;
+        if (ret == 0)
+                ret = collect_env(dp, pv, &in, err);
         if (ret == 0) {
                 a.env = in.env;
                 a.n_env = in.n_env;

@@ -85,6 +85,9 @@ int k8s_app_check(const struct k8s_app *a, ad_error_t *err)
                                      a->autoscale_min, a->autoscale_max, a->autoscale_cpu);
         if (a->host == NULL || *a->host == '\0' || strlen(a->host) > 253)
                 return ad_error_make(err, AD_ERR_INVALID, 0, "no valid ingress host");
+        for (size_t i = 0; i < a->n_domains; i++)
+                if (a->domains[i] == NULL || *a->domains[i] == '\0' || strlen(a->domains[i]) > 253)
+                        return ad_error_make(err, AD_ERR_INVALID, 0, "no valid custom domain");
         for (size_t i = 0; i < a->n_env; i++) {
                 const char *n = a->env[i].name;
 
@@ -303,22 +306,42 @@ json_t *k8s_manifest_service(const struct k8s_app *a)
                              "protocol", "TCP"));
 }
 
+/* One Ingress rule: host -> the app's Service. */
+static json_t *ingress_rule(const struct k8s_app *a, const char *host)
+{
+        return json_pack("{s:s, s:{s:[{s:s, s:s, s:{s:{s:s, s:{s:s}}}}]}}", "host", host, "http",
+                         "paths", "path", "/", "pathType", "Prefix", "backend", "service", "name",
+                         a->app, "port", "name", "http");
+}
+
 json_t *k8s_manifest_ingress(const struct k8s_app *a)
 {
         char tls_name[K8S_NAME_MAX];
         json_t *obj = object(a, "networking.k8s.io/v1", "Ingress", a->app);
-        json_t *spec =
-                json_pack("{s:[{s:s, s:{s:[{s:s, s:s, s:{s:{s:s, s:{s:s}}}}]}}]}", "rules", "host",
-                          a->host, "http", "paths", "path", "/", "pathType", "Prefix", "backend",
-                          "service", "name", a->app, "port", "name", "http");
+        json_t *spec = json_pack("{s:[o]}", "rules", ingress_rule(a, a->host));
+        json_t *rules = json_object_get(spec, "rules");
+        json_t *tls_hosts = json_pack("[s]", a->host);
 
+        /* The custom domains: a rule each, and TLS hosts of the same
+         * certificate (its issuer gets one for every name). */
+        if (tls_hosts == NULL) {
+                json_decref(spec);
+                spec = NULL;
+        }
+        for (size_t i = 0; spec && i < a->n_domains; i++)
+                if (json_array_append_new(rules, ingress_rule(a, a->domains[i])) < 0 ||
+                    json_array_append_new(tls_hosts, json_string(a->domains[i])) < 0) {
+                        json_decref(spec);
+                        spec = NULL;
+                }
         snprintf(tls_name, sizeof(tls_name), "%s-tls", a->app);
         if (spec && a->ingress_class && *a->ingress_class)
                 json_object_set_new(spec, "ingressClassName", json_string(a->ingress_class));
         if (spec && a->tls)
                 json_object_set_new(
                         spec, "tls",
-                        json_pack("[{s:[s], s:s}]", "hosts", a->host, "secretName", tls_name));
+                        json_pack("[{s:O, s:s}]", "hosts", tls_hosts, "secretName", tls_name));
+        json_decref(tls_hosts);
         if (obj && a->tls && a->cluster_issuer && *a->cluster_issuer)
                 json_object_set_new(
                         json_object_get(obj, "metadata"), "annotations",

@@ -39,7 +39,9 @@ struct k8s_app {
         long uid, gid;     /* runAsUser/runAsGroup/fsGroup, never 0 */
         const struct k8s_env *env;
         size_t n_env;
-        const char *host;              /* Ingress host, <app>.<base domain> */
+        const char *host;           /* Ingress host, <app>.<base domain> */
+        const char *const *domains; /* the app's custom domains: more Ingress hosts */
+        size_t n_domains;
         bool tls;                      /* Ingress TLS, secret "<app>-tls" */
         const char *ingress_class;     /* NULL/"": the cluster's default */
         const char *cluster_issuer;    /* cert-manager.io/cluster-issuer, NULL/"": none */

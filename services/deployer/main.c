@@ -78,6 +78,16 @@ int main(int argc, char **argv)
                        ad_error_message(err), NULL);
                 ad_error_release(&err);
         }
+        /* Custom domains (domains.c): requests on app.domains.<app>, one
+         * deployer of the group answers each. */
+        ad_bus_sub *domains = NULL;
+
+        if (ad_bus_serve(&domains, svc.bus, AD_SUBJECT_DOMAINS_ALL, "deployer", domains_serve, &dp,
+                         &err) < 0) {
+                ad_log(AD_LOG_ERROR, "cannot serve custom domains", "error", ad_error_message(err),
+                       NULL);
+                ad_error_release(&err);
+        }
         /* Runtime logs (collect.c): every app container's log into app_logs. */
         struct collector *logs = NULL;
 
@@ -89,6 +99,7 @@ int main(int argc, char **argv)
         ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         collector_stop(logs);
         ad_bus_sub_free(runs);
+        ad_bus_sub_free(domains);
         ad_log(AD_LOG_INFO, "stopping", "reason", "signal", NULL);
         explicit_bzero(&dp.keys, sizeof(dp.keys));
         ad_caddy_close(dp.caddy);

@@ -140,6 +140,16 @@ else
   [[ $page == *"python-stdlib"* ]] || fail "GET $url answered: ${page:0:200}"
   curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/$app/tags/list" | grep -q latest ||
     fail "the image is not in the compose registry"
+  # A custom domain: the API (which has no way to caddy's admin socket
+  # here) has a deployer put it on the app's route.
+  dom=www-$app.example.test
+  code=$(curl -sS -o "$work/dom.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d "{\"hostname\":\"$dom\"}" "$api/apps/$app/domains") || true
+  [[ $code == 201 ]] || fail "POST /apps/$app/domains: HTTP $code $(cat "$work/dom.json" 2>/dev/null)"
+  page=$(curl -fsS --resolve "$dom:$INGRESS_HTTP_PORT:127.0.0.1" "http://$dom:$INGRESS_HTTP_PORT/") ||
+    fail "GET http://$dom:$INGRESS_HTTP_PORT/"
+  [[ $page == *"python-stdlib"* ]] && echo "compose: custom domain $dom serves the app" ||
+    fail "the custom domain answered: ${page:0:200}"
 fi
 
 # What `down` must remove: the project's containers, counted by their label.

@@ -147,6 +147,27 @@ ing=$(kapi "/apis/networking.k8s.io/v1/namespaces/$ns/ingresses/$app" || echo '{
 [[ $(jq -r '.spec.ingressClassName + " " + .spec.rules[0].host' <<<"$ing") == "nginx $app.localhost" ]] &&
   ok "Ingress: class nginx, host $app.localhost" || fail "Ingress: $(jq -c .spec <<<"$ing")"
 
+echo "== a custom domain on the app's Ingress (adctl domains add/rm)"
+dom=www-$suffix.example.test
+ingpath=/apis/networking.k8s.io/v1/namespaces/$ns/ingresses/$app
+if out=$(ctl domains add "$app" "$dom" 2>&1); then
+  ing=$(kapi "$ingpath" || echo '{}')
+  [[ $(jq -c '[.spec.rules[].host]' <<<"$ing") == "[\"$app.localhost\",\"$dom\"]" &&
+    $(jq -r ".spec.rules[1].http.paths[0].backend.service.name" <<<"$ing") == "$app" ]] &&
+    ok "Ingress rules: $app.localhost and $dom, both to the app's Service" ||
+    fail "Ingress after domains add: $(jq -c .spec.rules <<<"$ing")"
+else
+  fail "adctl domains add $app $dom: $out"
+fi
+if out=$(ctl domains rm "$app" "$dom" 2>&1); then
+  ing=$(kapi "$ingpath" || echo '{}')
+  [[ $(jq -c '[.spec.rules[].host]' <<<"$ing") == "[\"$app.localhost\"]" ]] &&
+    ok "domains rm: the Ingress has only the platform host again" ||
+    fail "Ingress after domains rm: $(jq -c .spec.rules <<<"$ing")"
+else
+  fail "adctl domains rm $app $dom: $out"
+fi
+
 echo "== podman kube play of the generated Deployment, ConfigMap and Secret"
 # The objects as the deployer applied them (status and server fields
 # dropped); the one change is a host port on 127.0.0.1 so the test can

@@ -136,6 +136,34 @@ static void env_split_between_config_map_and_secret(void **state)
         json_decref(sec);
 }
 
+/* Custom domains: one rule each to the app's Service, and hosts of the
+ * same TLS secret; a bad one refused by the check. */
+static void ingress_custom_domains(void **state)
+{
+        const char *domains[] = { "www.example.org", "shop.example.org" };
+        struct k8s_app a = app();
+        json_t *ing;
+        ad_error_t err = NULL;
+
+        (void)state;
+        a.domains = domains;
+        a.n_domains = 2;
+        ing = k8s_manifest_ingress(&a);
+        assert_int_equal(json_array_size(at(ing, "spec.rules")), 3);
+        assert_string_equal(s_at(ing, "spec.rules.[0].host"), "hello.apps.example");
+        assert_string_equal(s_at(ing, "spec.rules.[2].host"), "shop.example.org");
+        assert_string_equal(s_at(ing, "spec.rules.[1].http.paths.[0].backend.service.name"),
+                            "hello");
+        assert_int_equal(json_array_size(at(ing, "spec.tls.[0].hosts")), 3);
+        assert_string_equal(s_at(ing, "spec.tls.[0].hosts.[1]"), "www.example.org");
+        json_decref(ing);
+        assert_int_equal(k8s_app_check(&a, &err), 0);
+        domains[1] = "";
+        assert_int_equal(k8s_app_check(&a, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "custom domain"));
+        ad_error_release(&err);
+}
+
 static void ingress_quota_policy_hpa(void **state)
 {
         struct k8s_app a = app();
@@ -327,6 +355,7 @@ int main(void)
                 cmocka_unit_test(deployment_carries_security_probes_limits),
                 cmocka_unit_test(env_split_between_config_map_and_secret),
                 cmocka_unit_test(ingress_quota_policy_hpa),
+                cmocka_unit_test(ingress_custom_domains),
                 cmocka_unit_test(bad_apps_refused),
                 cmocka_unit_test(object_paths),
                 cmocka_unit_test(kubeconfig_contexts),

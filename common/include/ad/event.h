@@ -30,6 +30,11 @@ typedef Appdeployer__V1__Envelope ad_envelope;
  * "app.run.<app>", answered by a deployer (services/deployer/run.c). */
 #define AD_SUBJECT_RUN_PREFIX "app.run."
 #define AD_SUBJECT_RUN_ALL "app.run.*"
+/* An app's custom domains put on its ingress: a core NATS request from the
+ * API on "app.domains.<app>", answered by a deployer
+ * (services/deployer/domains.c). */
+#define AD_SUBJECT_DOMAINS_PREFIX "app.domains."
+#define AD_SUBJECT_DOMAINS_ALL "app.domains.*"
 /* Core NATS (not stored): build and runtime log lines of a deployment. */
 #define AD_SUBJECT_LOGS "logs" /* .<deployment id> */
 

@@ -17,12 +17,12 @@ inbox='subscribe: { allow: ["_INBOX.>"] }'
 umask 077
 cat >/data/auth.conf <<CONF
 authorization { users = [
-  { user: api, password: "$NATS_PASSWORD_API", permissions: { publish: { allow: ["deploy.>", "app.run.>", $js], deny: ["deploy.exposed", "deploy.provisioned", "deploy.analyzed"] }, $inbox } }
+  { user: api, password: "$NATS_PASSWORD_API", permissions: { publish: { allow: ["deploy.>", "app.run.>", "app.domains.>", $js], deny: ["deploy.exposed", "deploy.provisioned", "deploy.analyzed"] }, $inbox } }
   { user: coordinator, password: "$NATS_PASSWORD_COORDINATOR", permissions: { publish: { allow: ["deploy.>", $js], deny: ["deploy.exposed", "deploy.provisioned", "deploy.analyzed"] }, $inbox } }
   { user: analyzer, password: "$NATS_PASSWORD_ANALYZER", permissions: { publish: { allow: ["deploy.analyzed", "deploy.failed", "logs.>", $js] }, $inbox } }
   { user: builder, password: "$NATS_PASSWORD_BUILDER", permissions: { publish: { allow: ["deploy.built", "deploy.failed", "deploy.compensated.>", "logs.>", $js] }, $inbox } }
   { user: provisioner, password: "$NATS_PASSWORD_PROVISIONER", permissions: { publish: { allow: ["deploy.provisioned", "deploy.failed", "deploy.compensated.>", "logs.>", $js] }, $inbox } }
-  { user: deployer, password: "$NATS_PASSWORD_DEPLOYER", permissions: { publish: { allow: ["deploy.exposed", "deploy.failed", "deploy.compensated.>", "logs.>", $js] }, subscribe: { allow: ["_INBOX.>", "app.run.>"] }, allow_responses: { max: 1 } } }
+  { user: deployer, password: "$NATS_PASSWORD_DEPLOYER", permissions: { publish: { allow: ["deploy.exposed", "deploy.failed", "deploy.compensated.>", "logs.>", $js] }, subscribe: { allow: ["_INBOX.>", "app.run.>", "app.domains.>"] }, allow_responses: { max: 1 } } }
   { user: external, password: "$NATS_PASSWORD_EXTERNAL", permissions: { publish: { allow: ["deploy.requested"] }, $inbox } }
 ] }
 CONF
