@@ -545,9 +545,8 @@ int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
         return r < 0 ? r : 1;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const go_scan_exts[] = { ".go", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_go(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
                    ad_error_t *err)
 {
@@ -587,6 +586,9 @@ static int plan_go(FILE *f, const struct ad_analysis *a, const struct ad_buildpl
         return ad_buildplan_runtime(f, a, "", err);
 }
 
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const go_scan_exts[] = { ".go", NULL };
 /* The binary runs on the base image; the go image only builds it. */
 static const struct ad_buildplan_image go_images[] = {
         AD_BUILDPLAN_IMAGE("base"),

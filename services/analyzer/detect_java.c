@@ -273,9 +273,8 @@ int analyzer_detect_java(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const java_scan_exts[] = { ".java", ".kt", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_java(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
                      ad_error_t *err)
 {
@@ -310,6 +309,9 @@ static int plan_java(FILE *f, const struct ad_analysis *a, const struct ad_build
         return ad_buildplan_final(f, a, jre_image, err);
 }
 
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const java_scan_exts[] = { ".java", ".kt", NULL };
 /* The jar runs on the JRE; the java image (JDK + Maven) only builds it. */
 static const struct ad_buildplan_image java_images[] = {
         AD_BUILDPLAN_IMAGE("jre"),

@@ -283,12 +283,12 @@ int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         return r < 0 ? r : 1;
 }
 
-/* The languages this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const dotnet_scan_exts[] = { ".cs", NULL };
-/* .NET, Elixir and C/C++ have no runtime image of their own: their
- * toolchains come from Debian's archive on the base image (.NET, not in
- * Debian, from Microsoft's installer). */
+/* The Dockerfiles the builder generates for these languages (their
+ * plans, written with services/builder/buildplan_kit.h).  .NET, Elixir
+ * and C/C++ have no runtime image of their own: their toolchains come from
+ * Debian's archive on the base image (.NET, not in Debian, from
+ * Microsoft's installer). */
+
 /* The .NET channel from "net8.0" (TargetFramework); 8.0 by default. */
 static void dotnet_channel(const char *version, char *buf, size_t size)
 {
@@ -374,6 +374,9 @@ static int plan_deno(FILE *f, const struct ad_analysis *a, const struct ad_build
         return ad_buildplan_runtime(f, a, "", err);
 }
 
+/* The languages this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const dotnet_scan_exts[] = { ".cs", NULL };
 static const struct ad_buildplan_image dotnet_images[] = {
         AD_BUILDPLAN_IMAGE("base"),
         { NULL, NULL },

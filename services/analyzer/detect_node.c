@@ -1198,10 +1198,8 @@ int analyzer_detect_node(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const node_scan_exts[] = { ".js",  ".mjs", ".cjs", ".ts",
-                                              ".mts", ".jsx", ".tsx", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_node(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
                      ad_error_t *err)
 {
@@ -1246,6 +1244,11 @@ static int plan_node(FILE *f, const struct ad_analysis *a, const struct ad_build
 
 /* node runs the app; a single-page app (outputDir) only builds on it and
  * runs on the static image. */
+
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const node_scan_exts[] = { ".js",  ".mjs", ".cjs", ".ts",
+                                              ".mts", ".jsx", ".tsx", NULL };
 static const struct ad_buildplan_image node_images[] = {
         AD_BUILDPLAN_IMAGE("node"),
         AD_BUILDPLAN_IMAGE("static"),

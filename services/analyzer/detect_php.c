@@ -137,9 +137,8 @@ int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         return r < 0 ? r : 1;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const php_scan_exts[] = { ".php", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_php(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
                     ad_error_t *err)
 {
@@ -162,6 +161,9 @@ static int plan_php(FILE *f, const struct ad_analysis *a, const struct ad_buildp
         return ad_buildplan_runtime(f, a, "", err);
 }
 
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const php_scan_exts[] = { ".php", NULL };
 static const struct ad_buildplan_image php_images[] = {
         AD_BUILDPLAN_IMAGE("php"),
         { NULL, NULL },

@@ -807,9 +807,8 @@ out:
         return r;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const python_scan_exts[] = { ".py", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_python(FILE *f, const struct ad_analysis *a,
                        const struct ad_buildplan_images *images, ad_error_t *err)
 {
@@ -856,6 +855,9 @@ static int plan_python(FILE *f, const struct ad_analysis *a,
         return ad_buildplan_runtime(f, a, "", err);
 }
 
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const python_scan_exts[] = { ".py", NULL };
 static const struct ad_buildplan_image python_images[] = {
         AD_BUILDPLAN_IMAGE("python"),
         { NULL, NULL },

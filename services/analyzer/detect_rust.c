@@ -313,9 +313,8 @@ int analyzer_detect_rust(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
-/* The language this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
-static const char *const rust_scan_exts[] = { ".rs", NULL };
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_rust(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
                      ad_error_t *err)
 {
@@ -346,6 +345,9 @@ static int plan_rust(FILE *f, const struct ad_analysis *a, const struct ad_build
         return ad_buildplan_final(f, a, base_image, err);
 }
 
+/* The language this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
+static const char *const rust_scan_exts[] = { ".rs", NULL };
 /* The executables run on the base image; the rust image only builds them. */
 static const struct ad_buildplan_image rust_images[] = {
         AD_BUILDPLAN_IMAGE("base"),

@@ -119,8 +119,8 @@ int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_
         return r < 0 ? r : 1;
 }
 
-/* The languages this file detects (analyzer_providers in detect.c: the
- * order they are tried in). */
+/* The Dockerfile the builder generates for these languages (its plan, written
+ * with services/builder/buildplan_kit.h). */
 static int plan_static(FILE *f, const struct ad_analysis *a,
                        const struct ad_buildplan_images *images, ad_error_t *err)
 {
@@ -135,6 +135,8 @@ static int plan_shell(FILE *f, const struct ad_analysis *a,
                                    err);
 }
 
+/* The languages this file detects (analyzer_providers in detect.c: the
+ * order they are tried in). */
 static const struct ad_buildplan_image static_images[] = {
         AD_BUILDPLAN_IMAGE("static"),
         { NULL, NULL },

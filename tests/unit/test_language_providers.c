@@ -1,9 +1,9 @@
-/* The language providers (services/analyzer/detect.h) and the builder's
- * plans (services/builder/buildplan.c) describe the same languages: each
- * provider's name is unique and findable, has a baseline, and — except a
- * repository's own Dockerfile — a generated Dockerfile on a runtime image;
- * and the source extensions scanned are the ones the detector always
- * scanned. */
+/* The language providers (services/analyzer/detect.h): each provider's
+ * name is unique and findable, has a baseline, and — except a
+ * repository's own Dockerfile — a plan (its generated Dockerfile) and a
+ * runtime image; every image key a plan uses has its default and a row of
+ * the images table; and the source extensions scanned are the ones the
+ * detector always scanned. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,11 +59,43 @@ static void test_every_language_has_a_plan(void **state)
 
                 if (strcmp(name, "dockerfile") == 0) {
                         assert_null(image);
+                        assert_null(analyzer_providers[i]->plan);
                         continue;
                 }
-                if (image == NULL)
+                if (image == NULL || analyzer_providers[i]->plan == NULL)
                         fail_msg("language `%s` is detected but has no build plan", name);
         }
+}
+
+/* builder.images.<key> for every key a plan uses: ad_buildplan_images_default
+ * holds each (the table did not overflow) with its default name. */
+static void test_every_image_has_a_default(void **state)
+{
+        struct ad_buildplan_images images;
+        size_t keys = 0;
+
+        (void)state;
+        ad_buildplan_images_default(&images);
+        for (size_t i = 0; analyzer_providers[i]; i++)
+                for (const struct ad_buildplan_image *img = analyzer_providers[i]->images;
+                     img && img->key; img++) {
+                        const char *name = ad_buildplan_images_get(&images, img->key);
+                        char want[128];
+
+                        if (name == NULL)
+                                fail_msg("image `%s` of %s has no row in the images table",
+                                         img->key, analyzer_providers[i]->name);
+                        snprintf(want, sizeof(want), "localhost/app-deployer/%s:bookworm",
+                                 img->key);
+                        assert_string_equal(name, want);
+                        assert_string_equal(img->name, want);
+                        keys++;
+                }
+        assert_true(keys > 0);
+        assert_true(images.n_images <= AD_BUILDPLAN_MAX_IMAGES);
+        /* The keys the builder.images.* row names (builder_config.c and
+         * docs/configuration.md): a new key goes there too. */
+        assert_int_equal(images.n_images, 9);
 }
 
 static void test_scanned_extensions(void **state)
@@ -106,6 +138,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_unique_and_found),
                 cmocka_unit_test(test_every_language_has_a_plan),
+                cmocka_unit_test(test_every_image_has_a_default),
                 cmocka_unit_test(test_scanned_extensions),
         };
 
