@@ -351,7 +351,7 @@ void ad_buildplan_from(FILE *f, const char *image, const char *stage)
 {
         fprintf(f, "FROM %s%s%s\n", image, stage ? " AS " : "", stage ? stage : "");
         /* Build steps run as root whatever the image's default user is;
-         * the app itself runs as 10001 (see emit_runtime). */
+         * the app itself runs as 10001 (see ad_buildplan_runtime). */
         fprintf(f, "USER root\n");
         fprintf(f, "WORKDIR /app\n");
 }
