@@ -182,7 +182,8 @@ COPY --chown=0:0 . /usr/local/go/"
       env='ENV CGO_ENABLED=0'
     fi
     # The standard library compiled once, with the flags of generated
-    # builds (buildplan.c: CGO_ENABLED=0 GOFLAGS=-trimpath, GOCACHE=/go/cache):
+    # builds (plan_go in services/analyzer/detect_go.c: CGO_ENABLED=0
+    # GOFLAGS=-trimpath, GOCACHE=/go/cache):
     # an app's build then compiles only its own packages and modules.
     post="$post
 ENV GOPATH=/go GOCACHE=/go/cache

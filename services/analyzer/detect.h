@@ -28,6 +28,7 @@
 
 #include "ad/analysis.h"
 #include "ad/error.h"
+#include "buildplan_kit.h"
 
 #define ANALYZER_MAX_MANIFEST (1024 * 1024)       /* package.json, go.mod, ... */
 #define ANALYZER_MAX_SCAN_FILE (256 * 1024)       /* per source file scanned */
@@ -285,17 +286,22 @@ int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
 int analyzer_detect_static(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
 
-/* A language the detector knows, declared once in its detect_<lang>.c:
- * its name (the analysis's `language`, and deployer.yaml's `language:`),
- * its detector, the resources its apps get before any adjustment, and the
- * extensions of its source files, scanned for env var references.  The
- * Dockerfile it builds and its runtime image are the builder's
- * (services/builder/buildplan.c, `plan_languages`). */
+/* A language, declared once in its detect_<lang>.c: its name (the
+ * analysis's `language`, and deployer.yaml's `language:`), its detector,
+ * the resources its apps get before any adjustment, the extensions of its
+ * source files, scanned for env var references, and the Dockerfile the
+ * builder generates for it: its plan (its stages, written with the
+ * builder's kit, services/builder/buildplan_kit.h) and the images that
+ * plan uses by key (`builder.images.<key>`), the first being the one its
+ * apps run on.  A language with no plan (a repository's own Dockerfile)
+ * has neither. */
 struct analyzer_provider {
         const char *name;
         int (*detect)(struct analyzer_repo *repo, struct ad_analysis *a, ad_error_t *err);
         unsigned cpu_millis, memory_mb;
         const char *const *scan_exts; /* NULL-terminated; NULL: none */
+        ad_buildplan_fn *plan;
+        const struct ad_buildplan_image *images; /* key NULL ends it; NULL: none */
 };
 
 extern const struct analyzer_provider analyzer_provider_dockerfile, analyzer_provider_node,

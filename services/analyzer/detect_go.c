@@ -4,6 +4,7 @@
 #include "detect.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -544,13 +545,62 @@ int analyzer_detect_go(struct analyzer_repo *repo, struct ad_analysis *a, ad_err
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_go(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                   ad_error_t *err)
+{
+        const char *base_image, *go_image;
+        cleanup_free char *build = NULL;
+        const char *pkg = *ad_buildplan_str(a->go_main_package) ? a->go_main_package : ".";
+        struct ad_analysis copy = *a;
+        int r;
+
+        r = ad_buildplan_use_image(images, "go", &go_image, err);
+        if (r == 0)
+                r = ad_buildplan_use_image(images, "base", &base_image, err);
+        if (r == 0)
+                r = ad_buildplan_check_path("goMainPackage", pkg, err);
+        if (r < 0)
+                return r;
+
+        /* The binary must land in bin/: the final stage copies only that. */
+        if (*ad_buildplan_str(a->build_command) == '\0') {
+                if (asprintf(&build, "go build -o bin/app %s", pkg) < 0)
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                copy.build_command = build;
+        }
+
+        ad_buildplan_from(f, go_image, "build");
+        /* Static binaries run in the base image, which has no libc dev
+         * files; GOTOOLCHAIN=local stops Go >= 1.21 from downloading a
+         * newer toolchain (no network here). */
+        fprintf(f, "ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local GOPATH=/go "
+                   "GOCACHE=/go/cache\n");
+        ad_buildplan_trust(f, images, false);
+        ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_GO);
+        ad_buildplan_install_and_source(f, &copy);
+        fprintf(f, "\n");
+        ad_buildplan_from(f, base_image, NULL);
+        fprintf(f, "COPY --from=build /app/bin/ /app/bin/\n");
+        return ad_buildplan_runtime(f, a, "", err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const go_scan_exts[] = { ".go", NULL };
+/* The binary runs on the base image; the go image only builds it. */
+static const struct ad_buildplan_image go_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        AD_BUILDPLAN_IMAGE("go"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_go = {
         .name = "go",
         .detect = analyzer_detect_go,
         .cpu_millis = 250,
         .memory_mb = 128,
         .scan_exts = go_scan_exts,
+        .plan = plan_go,
+        .images = go_images,
 };

@@ -273,13 +273,57 @@ int analyzer_detect_java(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_java(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        const char *java_image, *jre_image;
+        int r = ad_buildplan_use_image(images, "java", &java_image, err);
+
+        if (r == 0)
+                r = ad_buildplan_use_image(images, "jre", &jre_image, err);
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, java_image, "build");
+        if (strncmp(ad_buildplan_str(a->build_command), "gradle ", 7) == 0)
+                /* No wrapper: Debian's Gradle (the java image has Maven only). */
+                fprintf(f, "RUN command -v gradle >/dev/null || { export "
+                           "DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get "
+                           "install -y -q --no-install-recommends gradle && rm -rf "
+                           "/var/lib/apt/lists/*; }\n");
+        ad_buildplan_trust(f, images, true);
+        ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_MAVEN);
+        if (a->n_dependency_files > 0 && *ad_buildplan_str(a->install_command) != '\0')
+                ad_buildplan_warm_deps(f, a, NULL, "");
+        fprintf(f, "COPY . .\n");
+        if (*ad_buildplan_str(a->build_command) != '\0')
+                fprintf(f, "RUN %s\n", a->build_command);
+        /* The jars Maven (target/) or Gradle (build/libs/) wrote. */
+        fprintf(f, "RUN mkdir -p /ad-out/target /ad-out/build/libs && "
+                   "{ cp target/*.jar /ad-out/target/ 2>/dev/null; "
+                   "cp build/libs/*.jar /ad-out/build/libs/ 2>/dev/null; "
+                   "ls /ad-out/target/*.jar >/dev/null 2>&1 || "
+                   "ls /ad-out/build/libs/*.jar >/dev/null 2>&1 || "
+                   "{ echo 'the build wrote no jar to target/ or build/libs/' >&2; exit 1; }; }\n");
+        return ad_buildplan_final(f, a, jre_image, err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const java_scan_exts[] = { ".java", ".kt", NULL };
+/* The jar runs on the JRE; the java image (JDK + Maven) only builds it. */
+static const struct ad_buildplan_image java_images[] = {
+        AD_BUILDPLAN_IMAGE("jre"),
+        AD_BUILDPLAN_IMAGE("java"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_java = {
         .name = "java",
         .detect = analyzer_detect_java,
         .cpu_millis = 1000,
         .memory_mb = 1024,
         .scan_exts = java_scan_exts,
+        .plan = plan_java,
+        .images = java_images,
 };

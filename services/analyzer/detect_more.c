@@ -283,37 +283,153 @@ int analyzer_detect_cpp(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfiles the builder generates for these languages (their
+ * plans, written with services/builder/buildplan_kit.h).  .NET, Elixir
+ * and C/C++ have no runtime image of their own: their toolchains come from
+ * Debian's archive on the base image (.NET, not in Debian, from
+ * Microsoft's installer). */
+
+/* The .NET channel from "net8.0" (TargetFramework); 8.0 by default. */
+static void dotnet_channel(const char *version, char *buf, size_t size)
+{
+        const char *v = strncmp(version, "net", 3) == 0 ? version + 3 : version;
+
+        if (*v >= '1' && *v <= '9' && strspn(v, "0123456789.") == strlen(v) && strlen(v) < 8)
+                snprintf(buf, size, "%s", v);
+        else
+                snprintf(buf, size, "8.0");
+}
+
+static void dotnet_install(FILE *f, const struct ad_analysis *a)
+{
+        char channel[16];
+
+        dotnet_channel(ad_buildplan_str(a->version), channel, sizeof(channel));
+        fprintf(f, "# .NET is not in Debian: Microsoft's installer (needs dot.net).\n");
+        fprintf(f,
+                "RUN curl -fsSL https://dot.net/v1/dotnet-install.sh | bash -s -- "
+                "--channel %s --install-dir /usr/share/dotnet && "
+                "ln -s /usr/share/dotnet/dotnet /usr/local/bin/dotnet\n",
+                channel);
+}
+
+/* Not in Debian: Microsoft's install script (needs the network). */
+static const struct ad_buildplan_toolchain dotnet_toolchain = {
+        .packages = "curl libicu72 libssl3",
+        .env = "DOTNET_CLI_TELEMETRY_OPTOUT=1 "
+               "DOTNET_ROOT=/usr/share/dotnet",
+        .after_install = dotnet_install,
+};
+
+static const struct ad_buildplan_toolchain elixir_toolchain = {
+        .packages = "elixir erlang-dev erlang-xmerl build-essential git",
+        .env = "MIX_ENV=prod LANG=C.UTF-8",
+};
+
+/* By build system: meson, or CMake (anything else). */
+static const struct ad_buildplan_toolchain cpp_meson_toolchain = {
+        .packages = "meson ninja-build g++ pkg-config",
+};
+static const struct ad_buildplan_toolchain cpp_cmake_toolchain = {
+        .packages = "cmake make g++ pkg-config",
+};
+
+static int plan_dotnet(FILE *f, const struct ad_analysis *a,
+                       const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return ad_buildplan_toolchain(f, a, images, &dotnet_toolchain, err);
+}
+
+static int plan_elixir(FILE *f, const struct ad_analysis *a,
+                       const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return ad_buildplan_toolchain(f, a, images, &elixir_toolchain, err);
+}
+
+static int plan_cpp(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                    ad_error_t *err)
+{
+        bool meson = strcmp(ad_buildplan_str(a->package_manager), "meson") == 0;
+
+        return ad_buildplan_toolchain(f, a, images,
+                                      meson ? &cpp_meson_toolchain : &cpp_cmake_toolchain, err);
+}
+
+/* Deno is not in Debian: the npm package on the node image. */
+static int plan_deno(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        const char *node_image;
+        int r = ad_buildplan_use_image(images, "node", &node_image, err);
+
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, node_image, NULL);
+        ad_buildplan_trust(f, images, false);
+        ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_NPM);
+        fprintf(f, "# Deno is not in Debian: the npm package ships its binary.\n");
+        fprintf(f, "RUN npm install -g --no-audit --no-fund deno\n");
+        fprintf(f, "ENV DENO_DIR=/app/.deno\n");
+        ad_buildplan_install_and_source(f, a);
+        return ad_buildplan_runtime(f, a, "", err);
+}
+
 /* The languages this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const dotnet_scan_exts[] = { ".cs", NULL };
+static const struct ad_buildplan_image dotnet_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_dotnet = {
         .name = "dotnet",
         .detect = analyzer_detect_dotnet,
         .cpu_millis = 500,
         .memory_mb = 512,
         .scan_exts = dotnet_scan_exts,
+        .plan = plan_dotnet,
+        .images = dotnet_images,
 };
 static const char *const elixir_scan_exts[] = { ".ex", ".exs", NULL };
+static const struct ad_buildplan_image elixir_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_elixir = {
         .name = "elixir",
         .detect = analyzer_detect_elixir,
         .cpu_millis = 500,
         .memory_mb = 512,
         .scan_exts = elixir_scan_exts,
+        .plan = plan_elixir,
+        .images = elixir_images,
 };
 static const char *const deno_scan_exts[] = { ".ts", ".js", ".mjs", ".tsx", ".jsx", NULL };
+/* deno comes from npm, on the node image. */
+static const struct ad_buildplan_image deno_images[] = {
+        AD_BUILDPLAN_IMAGE("node"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_deno = {
         .name = "deno",
         .detect = analyzer_detect_deno,
         .cpu_millis = 250,
         .memory_mb = 256,
         .scan_exts = deno_scan_exts,
+        .plan = plan_deno,
+        .images = deno_images,
 };
 static const char *const cpp_scan_exts[] = { ".c", ".cc", ".cpp", NULL };
+static const struct ad_buildplan_image cpp_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_cpp = {
         .name = "cpp",
         .detect = analyzer_detect_cpp,
         .cpu_millis = 250,
         .memory_mb = 128,
         .scan_exts = cpp_scan_exts,
+        .plan = plan_cpp,
+        .images = cpp_images,
 };

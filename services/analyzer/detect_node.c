@@ -1198,14 +1198,68 @@ int analyzer_detect_node(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_node(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        const char *node_image, *static_image;
+        const char *pm = ad_buildplan_str(a->package_manager);
+        int r = ad_buildplan_use_image(images, "node", &node_image, err);
+
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, node_image, *ad_buildplan_str(a->output_dir) ? "build" : NULL);
+        ad_buildplan_trust(f, images, false);
+        ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_NPM);
+        /* The image ships npm only (Debian's nodejs + npm). */
+        if (strcmp(pm, "yarn") == 0 && strstr(ad_buildplan_str(a->install_command), "--immutable"))
+                /* Yarn berry: corepack (bundled with node >= 16.9) or the
+                 * npm package that provides the yarn 1 launcher, which
+                 * defers to the repository's .yarn/releases. */
+                fprintf(f, "RUN corepack enable 2>/dev/null || npm install -g --no-audit "
+                           "--no-fund yarn\n");
+        else if (strcmp(pm, "yarn") == 0 || strcmp(pm, "pnpm") == 0 || strcmp(pm, "bun") == 0)
+                fprintf(f,
+                        "RUN command -v %s >/dev/null || npm install -g --no-audit --no-fund %s\n",
+                        pm, pm);
+        ad_buildplan_install_and_source(f, a);
+        if (*ad_buildplan_str(a->output_dir) != '\0') {
+                /* A single-page app: node only builds it; the static image
+                 * serves what the build wrote, with no node at run time. */
+                r = ad_buildplan_use_image(images, "static", &static_image, err);
+                if (r == 0)
+                        r = ad_buildplan_check_path("outputDir", a->output_dir, err);
+                if (r < 0)
+                        return r;
+                fprintf(f, "\n");
+                ad_buildplan_from(f, static_image, NULL);
+                fprintf(f, "COPY --from=build /app/%s/ ./\n", a->output_dir);
+                return ad_buildplan_runtime(f, a, "", err);
+        }
+        /* NODE_ENV only now: set before the install it would make npm skip
+         * the devDependencies the build step needs. */
+        return ad_buildplan_runtime(f, a, "NODE_ENV=production ", err);
+}
+
+/* node runs the app; a single-page app (outputDir) only builds on it and
+ * runs on the static image. */
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const node_scan_exts[] = { ".js",  ".mjs", ".cjs", ".ts",
                                               ".mts", ".jsx", ".tsx", NULL };
+static const struct ad_buildplan_image node_images[] = {
+        AD_BUILDPLAN_IMAGE("node"),
+        AD_BUILDPLAN_IMAGE("static"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_node = {
         .name = "node",
         .detect = analyzer_detect_node,
         .cpu_millis = 500,
         .memory_mb = 512,
         .scan_exts = node_scan_exts,
+        .plan = plan_node,
+        .images = node_images,
 };

@@ -137,13 +137,43 @@ int analyzer_detect_php(struct analyzer_repo *repo, struct ad_analysis *a, ad_er
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_php(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                    ad_error_t *err)
+{
+        const char *php_image;
+        int r = ad_buildplan_use_image(images, "php", &php_image, err);
+
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, php_image, NULL);
+        if (strcmp(ad_buildplan_str(a->package_manager), "composer") == 0) {
+                /* The php image has php-cli only: composer and the
+                 * extensions most packages need come from Debian. */
+                fprintf(f, "RUN export DEBIAN_FRONTEND=noninteractive && apt-get update -q && "
+                           "apt-get install -y -q --no-install-recommends composer unzip "
+                           "php-xml php-mbstring php-curl php-zip && "
+                           "rm -rf /var/lib/apt/lists/*\n");
+                ad_buildplan_trust(f, images, false);
+        }
+        ad_buildplan_install_and_source(f, a);
+        return ad_buildplan_runtime(f, a, "", err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const php_scan_exts[] = { ".php", NULL };
+static const struct ad_buildplan_image php_images[] = {
+        AD_BUILDPLAN_IMAGE("php"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_php = {
         .name = "php",
         .detect = analyzer_detect_php,
         .cpu_millis = 250,
         .memory_mb = 128,
         .scan_exts = php_scan_exts,
+        .plan = plan_php,
+        .images = php_images,
 };

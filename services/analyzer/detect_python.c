@@ -807,13 +807,67 @@ out:
         return r;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_python(FILE *f, const struct ad_analysis *a,
+                       const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        const char *python_image;
+        int r = ad_buildplan_use_image(images, "python", &python_image, err);
+
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, python_image, NULL);
+        fprintf(f, "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1\n");
+        if (*ad_buildplan_str(a->install_command) != '\0') {
+                /* Debian marks its python3 externally managed (PEP 668); the
+                 * image is the app's alone, so installing system-wide is
+                 * what we want. */
+                fprintf(f, "ENV PIP_NO_CACHE_DIR=1 PIP_BREAK_SYSTEM_PACKAGES=1 "
+                           "PIP_DISABLE_PIP_VERSION_CHECK=1\n");
+                /* The python image has pip and venv since base-images.sh
+                 * added them; an older one gets them here (a layer shared
+                 * by every app on that image). */
+                fprintf(f, "RUN python3 -m pip --version >/dev/null 2>&1 || { export "
+                           "DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get "
+                           "install -y -q --no-install-recommends python3-pip python3-venv && "
+                           "rm -rf /var/lib/apt/lists/*; }\n");
+                /* uv must not download a Python of its own: the
+                 * image's python3 is the one the app runs on. */
+                fprintf(f, "ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy "
+                           "UV_COMPILE_BYTECODE=0\n");
+                ad_buildplan_trust(f, images, false);
+                ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_PYPI);
+        }
+        {
+                const char *pm = ad_buildplan_str(a->package_manager);
+
+                /* uv, Poetry, PDM and Pipenv install into /app/.venv: put it
+                 * first on PATH so python3 and its console scripts are the
+                 * venv's at build and at run time. */
+                if (strcmp(pm, "uv") == 0 || strcmp(pm, "poetry") == 0 || strcmp(pm, "pdm") == 0 ||
+                    strcmp(pm, "pipenv") == 0)
+                        fprintf(f, "ENV VIRTUAL_ENV=/app/.venv PATH=/app/.venv/bin:$PATH "
+                                   "POETRY_VIRTUALENVS_IN_PROJECT=true PIPENV_VENV_IN_PROJECT=1 "
+                                   "UV_PROJECT_ENVIRONMENT=/app/.venv\n");
+        }
+        ad_buildplan_install_and_source(f, a);
+        return ad_buildplan_runtime(f, a, "", err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const python_scan_exts[] = { ".py", NULL };
+static const struct ad_buildplan_image python_images[] = {
+        AD_BUILDPLAN_IMAGE("python"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_python = {
         .name = "python",
         .detect = analyzer_detect_python,
         .cpu_millis = 500,
         .memory_mb = 256,
         .scan_exts = python_scan_exts,
+        .plan = plan_python,
+        .images = python_images,
 };

@@ -189,13 +189,35 @@ int analyzer_detect_ruby(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+/* No runtime image of its own: Ruby from Debian's archive on the base
+ * image. */
+static const struct ad_buildplan_toolchain ruby_toolchain = {
+        .packages = "ruby-full bundler build-essential git",
+        .env = "BUNDLE_WITHOUT=development:test BUNDLE_JOBS=4 RAILS_ENV=production "
+               "RACK_ENV=production",
+};
+
+static int plan_ruby(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        return ad_buildplan_toolchain(f, a, images, &ruby_toolchain, err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const ruby_scan_exts[] = { ".rb", NULL };
+static const struct ad_buildplan_image ruby_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_ruby = {
         .name = "ruby",
         .detect = analyzer_detect_ruby,
         .cpu_millis = 500,
         .memory_mb = 512,
         .scan_exts = ruby_scan_exts,
+        .plan = plan_ruby,
+        .images = ruby_images,
 };

@@ -313,13 +313,53 @@ int analyzer_detect_rust(struct analyzer_repo *repo, struct ad_analysis *a, ad_e
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for this language (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_rust(FILE *f, const struct ad_analysis *a, const struct ad_buildplan_images *images,
+                     ad_error_t *err)
+{
+        const char *base_image, *rust_image;
+        int r = ad_buildplan_use_image(images, "rust", &rust_image, err);
+
+        if (r == 0)
+                r = ad_buildplan_use_image(images, "base", &base_image, err);
+        if (r < 0)
+                return r;
+        ad_buildplan_from(f, rust_image, "build");
+        fprintf(f, "ENV CARGO_HOME=/cargo CARGO_TERM_COLOR=never CARGO_NET_RETRY=5\n");
+        ad_buildplan_trust(f, images, false);
+        ad_buildplan_mirrors(f, images, AD_BUILDPLAN_ECO_CARGO);
+        if (a->n_dependency_files > 0 && *ad_buildplan_str(a->install_command) != '\0')
+                /* The crates compile against an empty main in the cached
+                 * layer; the real source then rebuilds only the app. */
+                ad_buildplan_warm_deps(f, a,
+                                       "mkdir -p src && echo 'fn main() {}' > src/main.rs && ",
+                                       "cargo build --release");
+        fprintf(f, "COPY . .\n");
+        /* Newer than the stand-in's build, whatever the checkout's times. */
+        fprintf(f, "RUN find . -path ./target -prune -o -name '*.rs' -exec touch {} + && %s\n",
+                *ad_buildplan_str(a->build_command) ? a->build_command : "cargo build --release");
+        /* Only the executables: the final image holds the binaries alone. */
+        fprintf(f, "RUN mkdir -p /ad-out/target/release && find target/release -maxdepth 1 "
+                   "-type f -perm -u+x -exec cp {} /ad-out/target/release/ \\;\n");
+        return ad_buildplan_final(f, a, base_image, err);
+}
+
 /* The language this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
 static const char *const rust_scan_exts[] = { ".rs", NULL };
+/* The executables run on the base image; the rust image only builds them. */
+static const struct ad_buildplan_image rust_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        AD_BUILDPLAN_IMAGE("rust"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_rust = {
         .name = "rust",
         .detect = analyzer_detect_rust,
         .cpu_millis = 250,
         .memory_mb = 128,
         .scan_exts = rust_scan_exts,
+        .plan = plan_rust,
+        .images = rust_images,
 };

@@ -119,14 +119,40 @@ int analyzer_detect_shell(struct analyzer_repo *repo, struct ad_analysis *a, ad_
         return r < 0 ? r : 1;
 }
 
+/* The Dockerfile the builder generates for these languages (its plan, written
+ * with services/builder/buildplan_kit.h). */
+static int plan_static(FILE *f, const struct ad_analysis *a,
+                       const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return ad_buildplan_simple(f, a, "static", ad_buildplan_images_get(images, "static"),
+                                   *ad_buildplan_str(a->static_root) ? a->static_root : ".", err);
+}
+
+static int plan_shell(FILE *f, const struct ad_analysis *a,
+                      const struct ad_buildplan_images *images, ad_error_t *err)
+{
+        return ad_buildplan_simple(f, a, "base", ad_buildplan_images_get(images, "base"), NULL,
+                                   err);
+}
+
 /* The languages this file detects (analyzer_providers in detect.c: the
  * order they are tried in). */
+static const struct ad_buildplan_image static_images[] = {
+        AD_BUILDPLAN_IMAGE("static"),
+        { NULL, NULL },
+};
 const struct analyzer_provider analyzer_provider_static = {
         .name = "static",
         .detect = analyzer_detect_static,
         .cpu_millis = 100,
         .memory_mb = 64,
         .scan_exts = NULL,
+        .plan = plan_static,
+        .images = static_images,
+};
+static const struct ad_buildplan_image shell_images[] = {
+        AD_BUILDPLAN_IMAGE("base"),
+        { NULL, NULL },
 };
 const struct analyzer_provider analyzer_provider_shell = {
         .name = "shell",
@@ -134,4 +160,6 @@ const struct analyzer_provider analyzer_provider_shell = {
         .cpu_millis = 250,
         .memory_mb = 128,
         .scan_exts = NULL,
+        .plan = plan_shell,
+        .images = shell_images,
 };

@@ -1,5 +1,6 @@
 /* The builder's configuration: its table (key, type, default, bounds,
  * doc) and the reads through it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +10,8 @@
 #include "builder.h"
 
 /* Three defaults come from elsewhere and are read with them at the call:
- * the images' (ad_buildplan_images_default: the runtime images of the
- * languages), builder.extra_ca_file's ($SSL_CERT_FILE) and
+ * the images' (ad_buildplan_images_default: the images the languages'
+ * plans use), builder.extra_ca_file's ($SSL_CERT_FILE) and
  * builder.work_dir's ($TMPDIR); their rows say so (doc_def). */
 const struct ad_config_key builder_config[] = {
         { "engine.socket", AD_CONFIG_STRING, "/run/podman/podman.sock", 0, 0,
@@ -181,16 +182,15 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
         c->extra_ca_file = ad_config_string(cfg, "builder.extra_ca_file", ssl ? ssl : "");
 
         ad_buildplan_images_default(&c->images);
-        c->images.node = ad_config_string(cfg, "builder.images.node", c->images.node);
-        c->images.python = ad_config_string(cfg, "builder.images.python", c->images.python);
-        c->images.go = ad_config_string(cfg, "builder.images.go", c->images.go);
-        c->images.static_site =
-                ad_config_string(cfg, "builder.images.static", c->images.static_site);
-        c->images.php = ad_config_string(cfg, "builder.images.php", c->images.php);
-        c->images.base = ad_config_string(cfg, "builder.images.base", c->images.base);
-        c->images.rust = ad_config_string(cfg, "builder.images.rust", c->images.rust);
-        c->images.java = ad_config_string(cfg, "builder.images.java", c->images.java);
-        c->images.jre = ad_config_string(cfg, "builder.images.jre", c->images.jre);
+        /* builder.images.<key> for each image a language's plan uses
+         * (their providers list them: services/analyzer/detect_<lang>.c). */
+        for (size_t i = 0; i < c->images.n_images; i++) {
+                struct ad_buildplan_image *img = &c->images.image[i];
+                char key[64];
+
+                snprintf(key, sizeof(key), "builder.images.%s", img->key);
+                img->name = ad_config_string(cfg, key, img->name);
+        }
         ret = load_mirrors(&c->images.mirrors, cfg, err);
         if (ret < 0)
                 return ret;

@@ -32,55 +32,20 @@
 #ifndef AD_BUILDPLAN_H
 #define AD_BUILDPLAN_H
 
-#include <stdbool.h>
+#include "buildplan_kit.h"
 
-#include "ad/analysis.h"
-#include "ad/error.h"
+/* Each language's part (its images, its stages) is its provider's, next
+ * to its detector: services/analyzer/detect_<lang>.c, `plan` and
+ * `images` of struct analyzer_provider.  These entry points find it by
+ * the analysis's `language`. */
 
-/* Base image names.  The strings are borrowed (the caller's config owns
- * them) and must stay valid for the duration of the call. */
-struct ad_buildplan_images {
-        const char *node;        /* nodejs + npm */
-        const char *python;      /* python3 */
-        const char *go;          /* golang-go (build stage only) */
-        const char *static_site; /* serves its WORKDIR /app on $PORT by default */
-        const char *php;         /* php-cli */
-        const char *base;        /* Go binaries and Procfile-only apps */
-        const char *rust;        /* rustc + cargo (build stage only) */
-        const char *java;        /* JDK + Maven (build stage only) */
-        const char *jre;         /* the Java runtime of the final stage */
-
-        /* Package-registry mirrors (builder.mirrors.*), NULL or "": the
-         * ecosystem's default registry.  URLs without quotes, spaces,
-         * `$` or backslashes (checked by ad_buildplan_check_mirror). */
-        struct ad_buildplan_mirrors {
-                const char *pypi;    /* pip, uv, PDM, Pipenv index (a /simple URL) */
-                const char *npm;     /* npm, yarn, pnpm, bun registry */
-                const char *goproxy; /* GOPROXY, e.g. "https://proxy.corp,direct" */
-                const char *gosumdb; /* GOSUMDB, e.g. "off" or "sum.golang.org https://..." */
-                const char *goflags; /* GOFLAGS added to -trimpath, e.g. "-mod=mod" */
-                const char *maven;   /* a Maven repository mirroring central (mirrorOf *) */
-                const char *cargo;   /* the crates.io index replacement (sparse+https://...) */
-        } mirrors;
-
-        /* The build context contains `.ad-extra-ca.pem` (the operator's
-         * extra CA bundle, e.g. a TLS-inspecting proxy): trust it for the
-         * dependency install. */
-        bool extra_ca;
-};
-
-/* The file name the builder must put in the context when extra_ca is set. */
-#define AD_BUILDPLAN_EXTRA_CA_FILE ".ad-extra-ca.pem"
-
-/* 0 when `value` can be a mirror setting (see struct ad_buildplan_mirrors);
- * AD_ERR_INVALID naming `what` otherwise.  NULL and "" are valid (unset). */
-int ad_buildplan_check_mirror(const char *what, const char *value, ad_error_t *err);
-
-/* localhost/app-deployer/<lang>:bookworm, extra_ca false, no mirrors. */
+/* Every image key a provider uses, each with its default name
+ * (localhost/app-deployer/<key>:bookworm); extra_ca false, no mirrors. */
 void ad_buildplan_images_default(struct ad_buildplan_images *images);
 
-/* The runtime image for a language (the base image for the toolchain
- * languages; "dockerfile" and unknown: NULL). */
+/* The runtime image for a language: the first of its provider's images
+ * (the base image for the toolchain languages; "dockerfile" and unknown:
+ * NULL). */
 const char *ad_buildplan_image(const struct ad_buildplan_images *images, const char *language);
 
 /* On success *out is a NUL-terminated Dockerfile owned by the caller.

@@ -6,6 +6,8 @@
 #    from common/CMakeLists.txt's ad_layer() calls);
 #  - the clients and the base layer never log (no ad/log.h, no ad_log);
 #  - a service includes no other service's headers; adctl no server-side one;
+#  - the builder's planner kit includes no analyzer header, and the language
+#    providers no builder header but the kit's;
 #  - adctl links neither libpq, libgit2 nor cnats.
 # Usage: layering.sh SOURCE_DIR BIN_DIR
 set -euo pipefail
@@ -86,6 +88,17 @@ for dir in "$src"/services/*/; do
     fail "services/$svc includes another folder's headers: $(grep -rln --include='*.[ch]' -E '#include "\.\./' "$dir" | tr '\n' ' ')"
   fi
 done
+# The language providers (addetect: services/analyzer/detect*.c) write
+# their plans with the builder's kit (adbuildkit: buildplan_kit.[ch]) and
+# the planner's entry points (adbuildplan: buildplan.c) find them: the kit
+# is below the providers, so it includes none of the analyzer's headers,
+# and the providers include no builder header but the kit's.
+if grep -n -E '#include "(detect|analyzer_[a-z_]*)\.h"' "$src"/services/builder/buildplan_kit.[ch]; then
+  fail "the builder's planner kit (buildplan_kit.[ch]) includes an analyzer header: it is below the language providers"
+fi
+if grep -n -E '#include "(buildplan|builder[a-z_]*)\.h"' "$src"/services/analyzer/detect*.[ch]; then
+  fail "a language provider (services/analyzer/detect*) includes a builder header other than buildplan_kit.h"
+fi
 if grep -n -E '#include "ad/(db|git|bus|engine|caddy|service|step|outbox|runtime)\.h"' "$src"/cli/*.c "$src"/cli/*.h; then
   fail "adctl includes a server-side header"
 fi

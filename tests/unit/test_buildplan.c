@@ -133,14 +133,27 @@ static void test_images_default(void **state)
 
         (void)state;
         ad_buildplan_images_default(&images);
-        assert_string_equal(images.node, "localhost/app-deployer/node:bookworm");
-        assert_string_equal(images.python, "localhost/app-deployer/python:bookworm");
-        assert_string_equal(images.go, "localhost/app-deployer/go:bookworm");
-        assert_string_equal(images.static_site, "localhost/app-deployer/static:bookworm");
-        assert_string_equal(images.php, "localhost/app-deployer/php:bookworm");
-        assert_string_equal(images.base, "localhost/app-deployer/base:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "node"),
+                            "localhost/app-deployer/node:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "python"),
+                            "localhost/app-deployer/python:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "go"),
+                            "localhost/app-deployer/go:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "static"),
+                            "localhost/app-deployer/static:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "php"),
+                            "localhost/app-deployer/php:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "base"),
+                            "localhost/app-deployer/base:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "rust"),
+                            "localhost/app-deployer/rust:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "java"),
+                            "localhost/app-deployer/java:bookworm");
+        assert_string_equal(ad_buildplan_images_get(&images, "jre"),
+                            "localhost/app-deployer/jre:bookworm");
         assert_false(images.extra_ca);
-        assert_string_equal(ad_buildplan_image(&images, "go"), images.base);
+        assert_string_equal(ad_buildplan_image(&images, "go"),
+                            ad_buildplan_images_get(&images, "base"));
         assert_null(ad_buildplan_image(&images, "dockerfile"));
 }
 

@@ -1,9 +1,9 @@
-/* The language providers (services/analyzer/detect.h) and the builder's
- * plans (services/builder/buildplan.c) describe the same languages: each
- * provider's name is unique and findable, has a baseline, and — except a
- * repository's own Dockerfile — a generated Dockerfile on a runtime image;
- * and the source extensions scanned are the ones the detector always
- * scanned. */
+/* The language providers (services/analyzer/detect.h): each provider's
+ * name is unique and findable, has a baseline, and — except a
+ * repository's own Dockerfile — a plan (its generated Dockerfile) and a
+ * runtime image; every image key a plan uses has its default and a row of
+ * the images table and a recipe in scripts/base-images.sh; and the source
+ * extensions scanned are the ones the detector always scanned. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,11 +59,85 @@ static void test_every_language_has_a_plan(void **state)
 
                 if (strcmp(name, "dockerfile") == 0) {
                         assert_null(image);
+                        assert_null(analyzer_providers[i]->plan);
                         continue;
                 }
-                if (image == NULL)
+                if (image == NULL || analyzer_providers[i]->plan == NULL)
                         fail_msg("language `%s` is detected but has no build plan", name);
         }
+}
+
+/* builder.images.<key> for every key a plan uses: ad_buildplan_images_default
+ * holds each (the table did not overflow) with its default name. */
+static void test_every_image_has_a_default(void **state)
+{
+        struct ad_buildplan_images images;
+        size_t keys = 0;
+
+        (void)state;
+        ad_buildplan_images_default(&images);
+        for (size_t i = 0; analyzer_providers[i]; i++)
+                for (const struct ad_buildplan_image *img = analyzer_providers[i]->images;
+                     img && img->key; img++) {
+                        const char *name = ad_buildplan_images_get(&images, img->key);
+                        char want[128];
+
+                        if (name == NULL)
+                                fail_msg("image `%s` of %s has no row in the images table",
+                                         img->key, analyzer_providers[i]->name);
+                        snprintf(want, sizeof(want), "localhost/app-deployer/%s:bookworm",
+                                 img->key);
+                        assert_string_equal(name, want);
+                        assert_string_equal(img->name, want);
+                        keys++;
+                }
+        assert_true(keys > 0);
+        assert_true(images.n_images <= AD_BUILDPLAN_MAX_IMAGES);
+        /* The keys the builder.images.* row names (builder_config.c and
+         * docs/configuration.md): a new key goes there too. */
+        assert_int_equal(images.n_images, 9);
+}
+
+/* scripts/base-images.sh builds base and the images of its default
+ * AD_IMAGES list: exactly the keys the plans use. */
+static void test_base_images_script_builds_every_key(void **state)
+{
+        static const char marker[] = "AD_IMAGES:-";
+        struct ad_buildplan_images images;
+        char line[512], list[512] = "";
+        FILE *f = fopen(AD_SOURCE_DIR "/scripts/base-images.sh", "r");
+        size_t listed = 0, words = 0;
+
+        (void)state;
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+                const char *p = strstr(line, marker);
+
+                if (strncmp(line, "read -r -a IMAGES", 17) == 0 && p) {
+                        p += strlen(marker);
+                        snprintf(list, sizeof(list), " %.*s ", (int)strcspn(p, "}"), p);
+                }
+        }
+        fclose(f);
+        if (list[0] == '\0')
+                fail_msg("no `read -r -a IMAGES <<<\"${AD_IMAGES:-...}\"` in base-images.sh");
+        ad_buildplan_images_default(&images);
+        for (size_t i = 0; i < images.n_images; i++) {
+                char word[80];
+
+                if (strcmp(images.image[i].key, "base") == 0)
+                        continue; /* always built: every other image starts FROM it */
+                snprintf(word, sizeof(word), " %s ", images.image[i].key);
+                if (strstr(list, word) == NULL)
+                        fail_msg(
+                                "image `%s` has no recipe in scripts/base-images.sh (AD_IMAGES:%s)",
+                                images.image[i].key, list);
+                listed++;
+        }
+        /* And nothing the plans no longer use. */
+        for (const char *w = list; (w = strchr(w, ' ')) != NULL && w[1]; w++)
+                words += w[1] != ' ';
+        assert_int_equal(words, listed);
 }
 
 static void test_scanned_extensions(void **state)
@@ -106,6 +180,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_unique_and_found),
                 cmocka_unit_test(test_every_language_has_a_plan),
+                cmocka_unit_test(test_every_image_has_a_default),
+                cmocka_unit_test(test_base_images_script_builds_every_key),
                 cmocka_unit_test(test_scanned_extensions),
         };
 
