@@ -110,11 +110,22 @@ static const char sql_list[] =
                                   "LEFT JOIN deployments d ON d.id = k.id "
                                   "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
 
-/* Status, app, repo and ref of one deployment.  $1: id. */
+/* Status, app, repo and ref of one deployment, from the API's read model
+ * (migration 009).  $1: id. */
 static const char sql_lookup[] =
-        "SELECT coalesce(d.status, 'QUEUED'), "
-        "coalesce(d.app_name, r.app_name), "
-        "coalesce(d.repo_url, r.repo_url), coalesce(d.ref, r.ref) " FROM_ONE;
+        "SELECT status, app_name, repo_url, ref FROM api_deployment WHERE id = $1::uuid";
+
+/* A row of sql_lookup: its strings point into the result. */
+struct deployment_ref {
+        const char *status, *app_name, *repo_url, *ref;
+};
+static const struct ad_db_field deployment_ref_fields[] = {
+        AD_DB_FIELD(struct deployment_ref, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELD(struct deployment_ref, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELD(struct deployment_ref, repo_url, AD_DB_TEXT, "repo_url"),
+        AD_DB_FIELD(struct deployment_ref, ref, AD_DB_TEXT, "ref"),
+        AD_DB_FIELDS_END,
+};
 
 static json_t *links(const char *id)
 {
@@ -137,9 +148,9 @@ static void reply_accepted(struct api_call *call, int status, const char *id, co
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
 }
 
-/* Finds the deployment of path's {id}: 1 with *out set, 0 when unknown or
- * on error (the reply is made). */
-static int lookup(struct api_call *call, ad_db *db, PGresult **out)
+/* Finds the deployment of path's {id}: 1 with *out (the result, which
+ * *row points into) set, 0 when unknown or on error (the reply is made). */
+static int lookup(struct api_call *call, ad_db *db, PGresult **out, struct deployment_ref *row)
 {
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
@@ -153,6 +164,11 @@ static int lookup(struct api_call *call, ad_db *db, PGresult **out)
         if (PQntuples(r) == 0) {
                 PQclear(r);
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
+                return 0;
+        }
+        if (ad_db_read_row(r, 0, deployment_ref_fields, row, &err) < 0) {
+                PQclear(r);
+                api_reply_error(call, "cannot look up a deployment", err);
                 return 0;
         }
         *out = r;
@@ -555,13 +571,14 @@ void api_deployments_delete(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         char trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
+        struct deployment_ref dep;
         const char *status;
         ad_envelope env;
         ad_db *db = api_db_get(call);
 
-        if (db == NULL || !lookup(call, db, &r))
+        if (db == NULL || !lookup(call, db, &r, &dep))
                 return;
-        status = PQgetvalue(r, 0, 0);
+        status = dep.status;
         /* DELETE is idempotent: a destroy under way is not asked twice. */
         if (strcmp(status, "DESTROYING") != 0 && strcmp(status, "DESTROYED") != 0) {
                 ad_uuid_v4(trace);
@@ -578,9 +595,9 @@ void api_deployments_delete(struct api_call *call)
                        trace, NULL);
         }
         ad_httpd_reply_json(call->reply, 202,
-                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", call->id, "app",
-                                      PQgetvalue(r, 0, 1), "status", status, "requested", "destroy",
-                                      "links", links(call->id)));
+                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", call->id, "app", dep.app_name,
+                                      "status", status, "requested", "destroy", "links",
+                                      links(call->id)));
 }
 
 /* Whether the app has a healthy release older than the deployment's own
@@ -607,12 +624,12 @@ static int has_earlier_release(ad_db *db, const char *app, const char *id, bool 
 /* The rollback is a new deployment of the app: it gets its own id (the
  * envelope's deployment_id) and request row, so it can be followed like
  * any other; the coordinator picks the image. */
-static int record_rollback(struct api_call *call, ad_db *db, PGresult *target, const char *id,
-                           const char *trace, ad_error_t *err)
+static int record_rollback(struct api_call *call, ad_db *db, const struct deployment_ref *target,
+                           const char *id, const char *trace, ad_error_t *err)
 {
         Appdeployer__V1__RollbackRequested rb = APPDEPLOYER__V1__ROLLBACK_REQUESTED__INIT;
-        const char *params[5] = { id, PQgetvalue(target, 0, 1), PQgetvalue(target, 0, 2),
-                                  PQgetvalue(target, 0, 3), call->principal };
+        const char *params[5] = { id, target->app_name, target->repo_url, target->ref,
+                                  call->principal };
         char event_id[AD_UUID_LEN + 1];
         ad_envelope env;
         int ret;
@@ -644,12 +661,13 @@ void api_deployments_rollback(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
         ad_db *db = api_db_get(call);
+        struct deployment_ref dep;
         bool earlier = false;
         const char *app;
 
-        if (db == NULL || !lookup(call, db, &r))
+        if (db == NULL || !lookup(call, db, &r, &dep))
                 return;
-        app = PQgetvalue(r, 0, 1);
+        app = dep.app_name;
         if (has_earlier_release(db, app, call->id, &earlier, &err) < 0) {
                 api_reply_error(call, "cannot read releases", err);
                 return;
@@ -663,7 +681,7 @@ void api_deployments_rollback(struct api_call *call)
         }
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
-        if (record_rollback(call, db, r, id, trace, &err) < 0) {
+        if (record_rollback(call, db, &dep, id, trace, &err) < 0) {
                 api_reply_error(call, "cannot request a rollback", err);
                 return;
         }

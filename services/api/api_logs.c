@@ -22,19 +22,36 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* The status of a deployment ('QUEUED' until the coordinator has it); no
- * row when nobody knows the id.  $1: id. */
-static const char sql_status[] =
-        "SELECT coalesce(d.status, 'QUEUED') FROM (SELECT $1::uuid AS id) q "
-        "LEFT JOIN deployment_requests r ON r.id = q.id "
-        "LEFT JOIN deployments d ON d.id = q.id "
-        "WHERE r.id IS NOT NULL OR d.id IS NOT NULL";
+/* The status of a deployment ('QUEUED' until the coordinator has it), from
+ * the API's read model (migration 009); no row when nobody knows the id.
+ * $1: id. */
+static const char sql_status[] = "SELECT status FROM api_deployment WHERE id = $1::uuid";
+
+struct status_row {
+        const char *status;
+};
+static const struct ad_db_field status_fields[] = {
+        AD_DB_FIELD(struct status_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELDS_END,
+};
 
 /* $1: id, $2: the last seq already sent, $3: how many. */
 static const char sql_lines[] = "SELECT seq, source, line, " TS(
-        "created_at") " "
+        "created_at") " AS time "
                       "FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 "
                       "ORDER BY seq LIMIT $3";
+
+struct line_row {
+        int64_t seq;
+        const char *source, *line, *time;
+};
+static const struct ad_db_field line_fields[] = {
+        AD_DB_FIELD(struct line_row, seq, AD_DB_INT64, "seq"),
+        AD_DB_FIELD(struct line_row, source, AD_DB_TEXT, "source"),
+        AD_DB_FIELD(struct line_row, line, AD_DB_TEXT, "line"),
+        AD_DB_FIELD(struct line_row, time, AD_DB_TEXT, "time"),
+        AD_DB_FIELDS_END,
+};
 
 static int buf_str(struct ad_buf *b, const char *s)
 {
@@ -57,8 +74,11 @@ static int stream_poll(struct api_follow *f, ad_error_t *err)
         cleanup_pgresult PGresult *st = NULL, *lines = NULL;
         char after[24], batch[16];
         const char *p1[1] = { s->id }, *p3[3] = { s->id, after, batch };
+        struct status_row st_row = { "DESTROYED" };
+        struct ad_db_rows rows;
+        struct line_row row;
         ad_db *db = NULL;
-        char status[32];
+        char status[32], seq[24];
         int ret, n;
 
         ret = api_pool_get(f->api->pool, &db, 2000, err);
@@ -73,18 +93,26 @@ static int stream_poll(struct api_follow *f, ad_error_t *err)
                 ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
         }
         api_pool_put(f->api->pool, db);
+        if (ret == 0 && PQntuples(st))
+                ret = ad_db_read_row(st, 0, status_fields, &st_row, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, lines, line_fields, err);
         if (ret < 0)
                 return ret;
-        snprintf(status, sizeof(status), "%s", PQntuples(st) ? PQgetvalue(st, 0, 0) : "DESTROYED");
+        snprintf(status, sizeof(status), "%s", st_row.status);
         n = PQntuples(lines);
         for (int i = 0; i < n; i++) {
-                const char *line = PQgetvalue(lines, i, 2);
-                size_t len = strlen(line);
+                size_t len;
 
-                if (api_follow_message(f, NULL, PQgetvalue(lines, i, 0), line,
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        return ret;
+                len = strlen(row.line);
+                snprintf(seq, sizeof(seq), "%lld", (long long)row.seq);
+                if (api_follow_message(f, NULL, seq, row.line,
                                        len > LOG_LINE_MAX ? LOG_LINE_MAX : len) < 0)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                s->last_seq = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+                s->last_seq = row.seq;
         }
         if (n > 0) {
                 f->last_line_ms = ad_monotonic_ms();
@@ -145,10 +173,13 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         char batch[16];
         const char *params[3] = { call->id, "0", batch };
         bool json = wants_json(call);
+        struct ad_db_rows rows;
+        struct line_row row;
         int n;
 
         snprintf(batch, sizeof(batch), "%d", LOG_MAX_LINES + 1);
-        if (ad_db_exec(db, &r, sql_lines, 3, params, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_lines, 3, params, &err) < 0 ||
+            ad_db_rows_init(&rows, r, line_fields, &err) < 0) {
                 api_reply_error(call, "cannot read logs", err);
                 return;
         }
@@ -156,12 +187,17 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         if (json) {
                 json_t *lines = json_array();
 
-                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
-                        json_array_append_new(
-                                lines, json_pack("{s:I,s:s,s:s,s:s}", "seq",
-                                                 (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                                 "source", PQgetvalue(r, i, 1), "time",
-                                                 PQgetvalue(r, i, 3), "line", PQgetvalue(r, i, 2)));
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++) {
+                        if (ad_db_rows_read(&rows, i, &row, &err) < 0) {
+                                json_decref(lines);
+                                api_reply_error(call, "cannot read logs", err);
+                                return;
+                        }
+                        json_array_append_new(lines,
+                                              json_pack("{s:I,s:s,s:s,s:s}", "seq",
+                                                        (json_int_t)row.seq, "source", row.source,
+                                                        "time", row.time, "line", row.line));
+                }
                 ad_httpd_reply_json(call->reply, 200,
                                     json_pack("{s:s,s:s,s:o,s:b}", "id", call->id, "status", status,
                                               "lines", lines, "truncated", n > LOG_MAX_LINES));
@@ -170,12 +206,18 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         {
                 struct ad_buf b = { 0 };
 
-                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
-                        if (buf_str(&b, PQgetvalue(r, i, 2)) < 0 || buf_str(&b, "\n") < 0) {
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++) {
+                        if (ad_db_rows_read(&rows, i, &row, &err) < 0) {
+                                free(b.data);
+                                api_reply_error(call, "cannot read logs", err);
+                                return;
+                        }
+                        if (buf_str(&b, row.line) < 0 || buf_str(&b, "\n") < 0) {
                                 free(b.data);
                                 ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
                                 return;
                         }
+                }
                 free(call->reply->body);
                 call->reply->status = 200;
                 call->reply->content_type = "text/plain; charset=utf-8";
@@ -189,6 +231,7 @@ void api_logs_get(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
+        struct status_row st;
         struct log_stream *s;
         ad_db *db = api_db_get(call);
 
@@ -203,8 +246,12 @@ void api_logs_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
                 return;
         }
+        if (ad_db_read_row(r, 0, status_fields, &st, &err) < 0) {
+                api_reply_error(call, "cannot look up a deployment", err);
+                return;
+        }
         if (!truthy(ad_httpd_query(call->req, "follow"))) {
-                reply_stored(call, db, PQgetvalue(r, 0, 0));
+                reply_stored(call, db, st.status);
                 return;
         }
 

@@ -354,6 +354,70 @@ static void test_typed_rows(void **state)
         ad_db_close(db);
 }
 
+/* The API's read model (migration 009): a request the coordinator has
+ * not seen is QUEUED with the request's fields; once the coordinator has
+ * it, its status and fields; a deployment with no request (another system
+ * published it) is there too; each id is one row. */
+static void test_api_read_model(void **state)
+{
+        static const char *const q_id = "00000000-0000-4000-8000-000000000901",
+                                 *const d_id = "00000000-0000-4000-8000-000000000902";
+        ad_db *db = open_db();
+        ad_error_t err = NULL;
+        PGresult *r = NULL;
+
+        (void)state;
+        assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, NULL, &err), 0);
+        if (ad_db_exec(
+                    db, NULL,
+                    "INSERT INTO deployment_requests (id, app_name, repo_url, ref, requested_by) "
+                    "VALUES ('00000000-0000-4000-8000-000000000901', 'rm-a', "
+                    "'https://example.com/a.git', 'main', 'alice')",
+                    0, NULL, &err) < 0)
+                fail_msg("insert a request: %s", ad_error_message(err));
+        if (ad_db_exec(db, &r,
+                       "SELECT status, app_name, repo_url, ref, requested_by FROM api_deployment "
+                       "WHERE id = $1::uuid",
+                       1, &q_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "QUEUED");
+        assert_string_equal(PQgetvalue(r, 0, 1), "rm-a");
+        assert_string_equal(PQgetvalue(r, 0, 4), "alice");
+        PQclear(r);
+
+        if (ad_db_exec(db, NULL,
+                       "INSERT INTO deployments (id, app_name, repo_url, ref, status) VALUES "
+                       "('00000000-0000-4000-8000-000000000901', 'rm-a', "
+                       "'https://example.com/a.git', 'v2', 'BUILDING'), "
+                       "('00000000-0000-4000-8000-000000000902', 'rm-b', "
+                       "'https://example.com/b.git', '', 'EXPOSED')",
+                       0, NULL, &err) < 0)
+                fail_msg("insert deployments: %s", ad_error_message(err));
+        if (ad_db_exec(db, &r,
+                       "SELECT status, ref, requested_by FROM api_deployment WHERE id = $1::uuid",
+                       1, &q_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "BUILDING");
+        assert_string_equal(PQgetvalue(r, 0, 1), "v2");
+        assert_string_equal(PQgetvalue(r, 0, 2), "alice"); /* the request's, d has none */
+        PQclear(r);
+        if (ad_db_exec(db, &r, "SELECT status, app_name FROM api_deployment WHERE id = $1::uuid", 1,
+                       &d_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "EXPOSED");
+        assert_string_equal(PQgetvalue(r, 0, 1), "rm-b");
+        PQclear(r);
+        assert_int_equal(
+                count(db, "SELECT count(*) FROM api_deployment WHERE app_name LIKE 'rm-%'"), 2);
+        ad_db_exec(db, NULL, "DELETE FROM deployments WHERE app_name LIKE 'rm-%'", 0, NULL, NULL);
+        ad_db_exec(db, NULL, "DELETE FROM deployment_requests WHERE app_name LIKE 'rm-%'", 0, NULL,
+                   NULL);
+        ad_db_close(db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -363,6 +427,7 @@ int main(void)
                 cmocka_unit_test(test_transactions),
                 cmocka_unit_test(test_unreachable_server),
                 cmocka_unit_test(test_typed_rows),
+                cmocka_unit_test(test_api_read_model),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
