@@ -35,11 +35,32 @@ static atomic_int followers;
 /* The id after which the last $2 lines start. */
 static const char sql_start[] =
         "SELECT coalesce((SELECT id FROM app_logs WHERE app_name = $1 ORDER BY id DESC "
-        "OFFSET $2::int LIMIT 1), 0)";
+        "OFFSET $2::int LIMIT 1), 0) AS id";
 static const char sql_lines[] =
         "SELECT id, process, replica, container, stream, "
-        "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), line "
+        "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS time, line "
         "FROM app_logs WHERE app_name = $1 AND id > $2::bigint ORDER BY id LIMIT $3::int";
+
+/* A row of sql_lines; sql_start's reads `id` only. */
+struct app_line_row {
+        int64_t id;
+        int replica;
+        const char *process, *container, *stream, *time, *line;
+};
+static const struct ad_db_field app_line_fields[] = {
+        AD_DB_FIELD(struct app_line_row, id, AD_DB_INT64, "id"),
+        AD_DB_FIELD(struct app_line_row, process, AD_DB_TEXT, "process"),
+        AD_DB_FIELD(struct app_line_row, replica, AD_DB_INT, "replica"),
+        AD_DB_FIELD(struct app_line_row, container, AD_DB_TEXT, "container"),
+        AD_DB_FIELD(struct app_line_row, stream, AD_DB_TEXT, "stream"),
+        AD_DB_FIELD(struct app_line_row, time, AD_DB_TEXT, "time"),
+        AD_DB_FIELD(struct app_line_row, line, AD_DB_TEXT, "line"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field start_fields[] = {
+        AD_DB_FIELD(struct app_line_row, id, AD_DB_INT64, "id"),
+        AD_DB_FIELDS_END,
+};
 static const char sql_app[] = "SELECT 1 FROM apps WHERE name = $1";
 
 struct app_follow {
@@ -56,7 +77,10 @@ static int follow_poll(struct api_follow *f, ad_error_t *err)
         cleanup_pgresult PGresult *app = NULL, *lines = NULL;
         char after[24], batch[16];
         const char *p3[3] = { s->app, after, batch };
+        struct app_line_row row;
+        struct ad_db_rows rows;
         ad_db *db = NULL;
+        char id[24];
         int ret, n;
 
         snprintf(after, sizeof(after), "%lld", s->last_id);
@@ -68,23 +92,26 @@ static int follow_poll(struct api_follow *f, ad_error_t *err)
         if (ret == 0)
                 ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
         api_pool_put(f->api->pool, db);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, lines, app_line_fields, err);
         if (ret < 0)
                 return ret;
         n = PQntuples(lines);
         for (int i = 0; i < n; i++) {
-                json_auto_t *o = json_pack(
-                        "{s:I,s:s,s:s,s:i,s:s,s:s,s:s}", "id",
-                        (json_int_t)strtoll(PQgetvalue(lines, i, 0), NULL, 10), "time",
-                        PQgetvalue(lines, i, 5), "process", PQgetvalue(lines, i, 1), "replica",
-                        atoi(PQgetvalue(lines, i, 2)), "container", PQgetvalue(lines, i, 3),
-                        "stream", PQgetvalue(lines, i, 4), "line", PQgetvalue(lines, i, 6));
-                cleanup_free char *text =
-                        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                json_auto_t *o = NULL;
+                cleanup_free char *text = NULL;
 
-                if (text == NULL ||
-                    api_follow_message(f, NULL, PQgetvalue(lines, i, 0), text, strlen(text)) < 0)
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        return ret;
+                o = json_pack("{s:I,s:s,s:s,s:i,s:s,s:s,s:s}", "id", (json_int_t)row.id, "time",
+                              row.time, "process", row.process, "replica", row.replica, "container",
+                              row.container, "stream", row.stream, "line", row.line);
+                text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                snprintf(id, sizeof(id), "%lld", (long long)row.id);
+                if (text == NULL || api_follow_message(f, NULL, id, text, strlen(text)) < 0)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                s->last_id = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+                s->last_id = row.id;
         }
         if (n > 0) {
                 f->last_line_ms = ad_monotonic_ms();
@@ -278,7 +305,16 @@ void api_app_logs_follow(struct api_call *call, long tail)
                         api_reply_error(call, "cannot read an app's log", err);
                         return;
                 }
-                s->last_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+                {
+                        struct app_line_row start;
+
+                        if (ad_db_read_row(r, 0, start_fields, &start, &err) < 0) {
+                                follow_free(s);
+                                api_reply_error(call, "cannot read an app's log", err);
+                                return;
+                        }
+                        s->last_id = start.id;
+                }
         }
         call->reply->status = 200;
         if (ws) {
