@@ -1025,7 +1025,7 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         cleanup_pgresult PGresult *a = NULL, *src = NULL, *cur = NULL;
         struct app_row ar = { 0 };
         struct reuse_row cr, sr;
-        int have_app, have_cur, have_src = 0;
+        int have_app, have_cur = 0, have_src = 0;
         cleanup_free char *env = NULL;
         const char *app = q->app_name ? q->app_name : "";
         const char *kind = q->rollback_to ? "rollback" : q->web_replicas ? "scale" : "config";
