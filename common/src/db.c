@@ -1,5 +1,6 @@
 #include "ad/db.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,4 +254,138 @@ int ad_db_ping(ad_db *db)
         ok = PQresultStatus(r) == PGRES_TUPLES_OK;
         PQclear(r);
         return ok;
+}
+
+static size_t type_size(enum ad_db_type t)
+{
+        switch (t) {
+        case AD_DB_TEXT:
+        case AD_DB_TEXT_NULL:
+                return sizeof(const char *);
+        case AD_DB_INT:
+                return sizeof(int);
+        case AD_DB_INT64:
+                return sizeof(int64_t);
+        case AD_DB_UINT32:
+                return sizeof(uint32_t);
+        case AD_DB_DOUBLE:
+                return sizeof(double);
+        case AD_DB_BOOL:
+                return sizeof(bool);
+        }
+        return 0;
+}
+
+int ad_db_rows_init(struct ad_db_rows *rows, const PGresult *r, const struct ad_db_field *fields,
+                    ad_error_t *err)
+{
+        size_t i;
+
+        for (i = 0; fields[i].column; i++) {
+                if (i == AD_DB_FIELDS_MAX)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "a row of more than %d fields",
+                                             AD_DB_FIELDS_MAX);
+                if (fields[i].size != type_size(fields[i].type))
+                        return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                             "column `%s`: the member's size (%zu) is not its "
+                                             "type's",
+                                             fields[i].column, fields[i].size);
+                rows->col[i] = PQfnumber(r, fields[i].column);
+                if (rows->col[i] < 0)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                             "the query returns no column `%s`", fields[i].column);
+        }
+        rows->r = r;
+        rows->fields = fields;
+        return 0;
+}
+
+static int bad_value(const struct ad_db_field *f, const char *v, const char *what, ad_error_t *err)
+{
+        return ad_error_make(err, AD_ERR_GENERIC, 0, "column `%s`: `%.40s` is not %s", f->column, v,
+                             what);
+}
+
+static int read_int(const struct ad_db_field *f, const char *v, long long min, long long max,
+                    long long *out, ad_error_t *err)
+{
+        char *end;
+        long long n;
+
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (errno || end == v || *end != '\0' || n < min || n > max)
+                return bad_value(f, v, "an integer in range", err);
+        *out = n;
+        return 0;
+}
+
+int ad_db_rows_read(const struct ad_db_rows *rows, int row, void *out, ad_error_t *err)
+{
+        if (row < 0 || row >= PQntuples(rows->r))
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "no row %d in a result of %d", row,
+                                     PQntuples(rows->r));
+        for (size_t i = 0; rows->fields[i].column; i++) {
+                const struct ad_db_field *f = &rows->fields[i];
+                char *m = (char *)out + f->offset;
+                bool null = PQgetisnull(rows->r, row, rows->col[i]);
+                const char *v = PQgetvalue(rows->r, row, rows->col[i]);
+                long long n = 0;
+                int ret = 0;
+
+                switch (f->type) {
+                case AD_DB_TEXT:
+                case AD_DB_TEXT_NULL: {
+                        const char *t = null && f->type == AD_DB_TEXT_NULL ? NULL : v;
+
+                        memcpy(m, &t, sizeof(t));
+                        break;
+                }
+                case AD_DB_INT:
+                        if (!null)
+                                ret = read_int(f, v, INT32_MIN, INT32_MAX, &n, err);
+                        *(int *)(void *)m = (int)n;
+                        break;
+                case AD_DB_INT64:
+                        if (!null)
+                                ret = read_int(f, v, INT64_MIN, INT64_MAX, &n, err);
+                        *(int64_t *)(void *)m = n;
+                        break;
+                case AD_DB_UINT32:
+                        if (!null)
+                                ret = read_int(f, v, 0, UINT32_MAX, &n, err);
+                        *(uint32_t *)(void *)m = (uint32_t)n;
+                        break;
+                case AD_DB_DOUBLE: {
+                        double d = 0;
+                        char *end;
+
+                        if (!null) {
+                                errno = 0;
+                                d = strtod(v, &end);
+                                if (errno || end == v || *end != '\0')
+                                        ret = bad_value(f, v, "a number", err);
+                        }
+                        *(double *)(void *)m = d;
+                        break;
+                }
+                case AD_DB_BOOL:
+                        if (!null && strcmp(v, "t") != 0 && strcmp(v, "f") != 0)
+                                ret = bad_value(f, v, "a boolean", err);
+                        *(bool *)(void *)m = !null && v[0] == 't';
+                        break;
+                }
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+int ad_db_read_row(const PGresult *r, int row, const struct ad_db_field *fields, void *out,
+                   ad_error_t *err)
+{
+        struct ad_db_rows rows;
+        int ret = ad_db_rows_init(&rows, r, fields, err);
+
+        return ret < 0 ? ret : ad_db_rows_read(&rows, row, out, err);
 }

@@ -18,197 +18,120 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "ad/buf.h"
 #include "ad/cleanup.h"
 #include "ad/log.h"
 #include "api.h"
+#include "api_follow.h"
 #include "api_ws.h"
 
-#define APP_FOLLOW_POLL_MS 300
-#define APP_FOLLOW_KEEPALIVE_MS 10000
 #define APP_FOLLOW_IDLE_MS (30L * 60 * 1000)
 #define APP_FOLLOW_MAX 64
 #define APP_FOLLOW_BATCH 500
-#define APP_FOLLOW_MAX_FAILURES 20
 
 static atomic_int followers;
 
 /* The id after which the last $2 lines start. */
 static const char sql_start[] =
         "SELECT coalesce((SELECT id FROM app_logs WHERE app_name = $1 ORDER BY id DESC "
-        "OFFSET $2::int LIMIT 1), 0)";
+        "OFFSET $2::int LIMIT 1), 0) AS id";
 static const char sql_lines[] =
         "SELECT id, process, replica, container, stream, "
-        "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), line "
+        "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS time, line "
         "FROM app_logs WHERE app_name = $1 AND id > $2::bigint ORDER BY id LIMIT $3::int";
+
+/* A row of sql_lines; sql_start's reads `id` only. */
+struct app_line_row {
+        int64_t id;
+        int replica;
+        const char *process, *container, *stream, *time, *line;
+};
+static const struct ad_db_field app_line_fields[] = {
+        AD_DB_FIELD(struct app_line_row, id, AD_DB_INT64, "id"),
+        AD_DB_FIELD(struct app_line_row, process, AD_DB_TEXT, "process"),
+        AD_DB_FIELD(struct app_line_row, replica, AD_DB_INT, "replica"),
+        AD_DB_FIELD(struct app_line_row, container, AD_DB_TEXT, "container"),
+        AD_DB_FIELD(struct app_line_row, stream, AD_DB_TEXT, "stream"),
+        AD_DB_FIELD(struct app_line_row, time, AD_DB_TEXT, "time"),
+        AD_DB_FIELD(struct app_line_row, line, AD_DB_TEXT, "line"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field start_fields[] = {
+        AD_DB_FIELD(struct app_line_row, id, AD_DB_INT64, "id"),
+        AD_DB_FIELDS_END,
+};
 static const char sql_app[] = "SELECT 1 FROM apps WHERE name = $1";
 
 struct app_follow {
-        struct api *api;
+        struct api_follow f; /* first: the follower loop's */
         char app[AD_APP_NAME_MAX + 1];
         long long last_id;
-        bool ws;
-        struct ad_buf out;
-        size_t sent;
-        bool ended;
-        int failures;
-        int64_t last_write_ms, last_line_ms;
 };
-
-static int put(struct ad_buf *b, const char *s)
-{
-        return ad_buf_append(b, s, strlen(s));
-}
-
-/* One message: an SSE event or a WebSocket text frame. */
-static int message(struct app_follow *s, const char *event, const char *id, const char *data)
-{
-        int ret = 0;
-
-        if (s->ws) {
-                unsigned char hdr[10];
-                size_t n = api_ws_header(hdr, API_WS_OP_TEXT, strlen(data));
-
-                ret |= ad_buf_append(&s->out, (const char *)hdr, n);
-                return ret | put(&s->out, data);
-        }
-        if (event) {
-                ret |= put(&s->out, "event: ");
-                ret |= put(&s->out, event);
-                ret |= put(&s->out, "\n");
-        }
-        if (id) {
-                ret |= put(&s->out, "id: ");
-                ret |= put(&s->out, id);
-                ret |= put(&s->out, "\n");
-        }
-        ret |= put(&s->out, "data: ");
-        ret |= put(&s->out, data);
-        return ret | put(&s->out, "\n\n");
-}
 
 /* One poll: queues the new lines; the end when the app is gone.  1 when
  * something was queued, 0 when not, < 0 on error. */
-static int follow_poll(struct app_follow *s, ad_error_t *err)
+static int follow_poll(struct api_follow *f, ad_error_t *err)
 {
+        struct app_follow *s = (struct app_follow *)f;
         cleanup_pgresult PGresult *app = NULL, *lines = NULL;
         char after[24], batch[16];
         const char *p3[3] = { s->app, after, batch };
+        struct app_line_row row;
+        struct ad_db_rows rows;
         ad_db *db = NULL;
+        char id[24];
         int ret, n;
 
         snprintf(after, sizeof(after), "%lld", s->last_id);
         snprintf(batch, sizeof(batch), "%d", APP_FOLLOW_BATCH);
-        ret = api_pool_get(s->api->pool, &db, 2000, err);
+        ret = api_pool_get(f->api->pool, &db, 2000, err);
         if (ret < 0)
                 return ret;
         ret = ad_db_exec(db, &app, sql_app, 1, p3, err);
         if (ret == 0)
                 ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
-        api_pool_put(s->api->pool, db);
+        api_pool_put(f->api->pool, db);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, lines, app_line_fields, err);
         if (ret < 0)
                 return ret;
         n = PQntuples(lines);
         for (int i = 0; i < n; i++) {
-                json_auto_t *o = json_pack(
-                        "{s:I,s:s,s:s,s:i,s:s,s:s,s:s}", "id",
-                        (json_int_t)strtoll(PQgetvalue(lines, i, 0), NULL, 10), "time",
-                        PQgetvalue(lines, i, 5), "process", PQgetvalue(lines, i, 1), "replica",
-                        atoi(PQgetvalue(lines, i, 2)), "container", PQgetvalue(lines, i, 3),
-                        "stream", PQgetvalue(lines, i, 4), "line", PQgetvalue(lines, i, 6));
-                cleanup_free char *text =
-                        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                json_auto_t *o = NULL;
+                cleanup_free char *text = NULL;
 
-                if (text == NULL || message(s, NULL, PQgetvalue(lines, i, 0), text) < 0)
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        return ret;
+                o = json_pack("{s:I,s:s,s:s,s:i,s:s,s:s,s:s}", "id", (json_int_t)row.id, "time",
+                              row.time, "process", row.process, "replica", row.replica, "container",
+                              row.container, "stream", row.stream, "line", row.line);
+                text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                snprintf(id, sizeof(id), "%lld", (long long)row.id);
+                if (text == NULL || api_follow_message(f, NULL, id, text, strlen(text)) < 0)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                s->last_id = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+                s->last_id = row.id;
         }
         if (n > 0) {
-                s->last_line_ms = ad_monotonic_ms();
+                f->last_line_ms = ad_monotonic_ms();
                 return 1;
         }
         if (PQntuples(app) == 0) {
-                message(s, "end", NULL, "{\"event\":\"end\",\"reason\":\"the app is gone\"}");
-                s->ended = true;
-                return 1;
-        }
-        if (ad_monotonic_ms() - s->last_line_ms >= APP_FOLLOW_IDLE_MS) {
-                message(s, "idle", NULL, "{\"event\":\"idle\",\"reason\":\"no new line\"}");
-                s->ended = true;
+                static const char gone[] = "{\"event\":\"end\",\"reason\":\"the app is gone\"}";
+
+                api_follow_message(f, "end", NULL, gone, strlen(gone));
+                f->ended = true;
                 return 1;
         }
         return 0;
-}
-
-static void sleep_ms(long ms)
-{
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-        nanosleep(&ts, NULL);
-}
-
-/* Polls until there is something to send (or the stream is over):
- * true when s->out has bytes. */
-static bool follow_wait(struct app_follow *s, long wait_ms)
-{
-        cleanup_error ad_error_t err = NULL;
-        int ret;
-
-        if (s->sent < s->out.len)
-                return true;
-        if (s->ended || !atomic_load(&s->api->ready))
-                return false;
-        ret = follow_poll(s, &err);
-        if (ret > 0) {
-                s->failures = 0;
-                return true;
-        }
-        if (ret < 0 && ++s->failures >= APP_FOLLOW_MAX_FAILURES) {
-                ad_log(AD_LOG_WARN, "app log stream gave up", "app", s->app, "error",
-                       ad_error_message(err), NULL);
-                message(s, "error", NULL,
-                        "{\"event\":\"error\",\"reason\":\"the log store is unavailable\"}");
-                s->ended = true;
-                return true;
-        }
-        if (!s->ws && ad_monotonic_ms() - s->last_write_ms >= APP_FOLLOW_KEEPALIVE_MS) {
-                put(&s->out, ": keepalive\n\n");
-                return true;
-        }
-        if (wait_ms > 0)
-                sleep_ms(wait_ms);
-        return false;
-}
-
-static ssize_t sse_next(void *ud, char *out, size_t max)
-{
-        struct app_follow *s = ud;
-
-        for (;;) {
-                if (follow_wait(s, APP_FOLLOW_POLL_MS)) {
-                        size_t n = s->out.len - s->sent;
-
-                        if (n > max)
-                                n = max;
-                        memcpy(out, s->out.data + s->sent, n);
-                        s->sent += n;
-                        if (s->sent == s->out.len)
-                                s->sent = s->out.len = 0;
-                        s->last_write_ms = ad_monotonic_ms();
-                        return (ssize_t)n;
-                }
-                if (s->ended || !atomic_load(&s->api->ready))
-                        return -1;
-        }
 }
 
 static void follow_free(void *ud)
 {
         struct app_follow *s = ud;
 
-        free(s->out.data);
+        api_follow_clear(&s->f);
         free(s);
         atomic_fetch_sub(&followers, 1);
 }
@@ -272,14 +195,14 @@ static bool ws_read(int fd, unsigned char *in, size_t *in_len)
 
 static void ws_run(void *ud, int fd)
 {
-        struct app_follow *s = ud;
+        struct api_follow *s = ud;
         unsigned char in[API_WS_MAX_PAYLOAD + 14];
         size_t in_len = 0;
 
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
 
-                if (follow_wait(s, 0)) {
+                if (api_follow_wait(s, 0)) {
                         if (!send_all(fd, s->out.data + s->sent, s->out.len - s->sent))
                                 return;
                         s->sent = s->out.len = 0;
@@ -292,13 +215,13 @@ static void ws_run(void *ud, int fd)
                         ws_control(fd, API_WS_OP_CLOSE, going_away, 2);
                         return;
                 }
-                if (ad_monotonic_ms() - s->last_write_ms >= APP_FOLLOW_KEEPALIVE_MS) {
+                if (ad_monotonic_ms() - s->last_write_ms >= API_FOLLOW_KEEPALIVE_MS) {
                         if (!ws_control(fd, API_WS_OP_PING, NULL, 0))
                                 return;
                         s->last_write_ms = ad_monotonic_ms();
                 }
                 /* The wait between polls listens to the client. */
-                if (poll(&p, 1, APP_FOLLOW_POLL_MS) > 0 && !ws_read(fd, in, &in_len))
+                if (poll(&p, 1, API_FOLLOW_POLL_MS) > 0 && !ws_read(fd, in, &in_len))
                         return;
         }
 }
@@ -356,10 +279,18 @@ void api_app_logs_follow(struct api_call *call, long tail)
                 ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
                 return;
         }
-        s->api = call->api;
-        s->ws = ws;
+        s->f.api = call->api;
+        s->f.ws = ws;
+        s->f.poll = follow_poll;
+        s->f.last_write_ms = s->f.last_line_ms = ad_monotonic_ms();
+        s->f.idle_ms = APP_FOLLOW_IDLE_MS;
+        snprintf(s->f.idle_data, sizeof(s->f.idle_data),
+                 "{\"event\":\"idle\",\"reason\":\"no new line\"}");
+        s->f.error_data = "{\"event\":\"error\",\"reason\":\"the log store is unavailable\"}";
+        s->f.gave_up = "app log stream gave up";
+        s->f.log_key = "app";
         snprintf(s->app, sizeof(s->app), "%s", call->name);
-        s->last_write_ms = s->last_line_ms = ad_monotonic_ms();
+        s->f.log_value = s->app;
         /* A reconnecting EventSource goes on after the last line it had. */
         if (last && strspn(last, "0123456789") == strlen(last) && *last && strlen(last) < 19) {
                 s->last_id = strtoll(last, NULL, 10);
@@ -374,7 +305,16 @@ void api_app_logs_follow(struct api_call *call, long tail)
                         api_reply_error(call, "cannot read an app's log", err);
                         return;
                 }
-                s->last_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+                {
+                        struct app_line_row start;
+
+                        if (ad_db_read_row(r, 0, start_fields, &start, &err) < 0) {
+                                follow_free(s);
+                                api_reply_error(call, "cannot read an app's log", err);
+                                return;
+                        }
+                        s->last_id = start.id;
+                }
         }
         call->reply->status = 200;
         if (ws) {
@@ -388,16 +328,9 @@ void api_app_logs_follow(struct api_call *call, long tail)
                 call->reply->headers[2][0] = "Sec-WebSocket-Accept";
                 call->reply->headers[2][1] = accept_header;
                 call->reply->upgrade = ws_run;
-                call->reply->upgrade_ud = s;
+                call->reply->upgrade_ud = &s->f;
                 call->reply->upgrade_free = follow_free;
                 return;
         }
-        call->reply->content_type = "text/event-stream";
-        call->reply->headers[0][0] = "Cache-Control";
-        call->reply->headers[0][1] = "no-cache";
-        call->reply->headers[1][0] = "X-Accel-Buffering";
-        call->reply->headers[1][1] = "no";
-        call->reply->stream = sse_next;
-        call->reply->stream_ud = s;
-        call->reply->stream_free = follow_free;
+        api_follow_sse_reply(call, &s->f, follow_free);
 }

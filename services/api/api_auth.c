@@ -34,8 +34,47 @@ static const char sql_key[] =
         "u AS (UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM k "
         "  WHERE NOT revoked AND NOT expired) AND (last_used_at IS NULL OR last_used_at < now() - "
         "  interval '1 minute') RETURNING 1) "
-        "SELECT id, name, role, team_id, team, coalesce(user_name, ''), has_user, "
-        "  coalesce(member_role, ''), revoked, expired, coalesce(expires, '') FROM k";
+        "SELECT id, name, role, team_id, team, user_name, has_user, member_role, revoked, "
+        "  expired, expires FROM k";
+
+/* A row of sql_key (NULLs read as ""). */
+struct key_row {
+        const char *id, *name, *role, *team_id, *team, *user_name, *member_role, *expires;
+        bool has_user, revoked, expired;
+};
+static const struct ad_db_field key_fields[] = {
+        AD_DB_FIELD(struct key_row, id, AD_DB_TEXT, "id"),
+        AD_DB_FIELD(struct key_row, name, AD_DB_TEXT, "name"),
+        AD_DB_FIELD(struct key_row, role, AD_DB_TEXT, "role"),
+        AD_DB_FIELD(struct key_row, team_id, AD_DB_TEXT, "team_id"),
+        AD_DB_FIELD(struct key_row, team, AD_DB_TEXT, "team"),
+        AD_DB_FIELD(struct key_row, user_name, AD_DB_TEXT, "user_name"),
+        AD_DB_FIELD(struct key_row, has_user, AD_DB_BOOL, "has_user"),
+        AD_DB_FIELD(struct key_row, member_role, AD_DB_TEXT, "member_role"),
+        AD_DB_FIELD(struct key_row, revoked, AD_DB_BOOL, "revoked"),
+        AD_DB_FIELD(struct key_row, expired, AD_DB_BOOL, "expired"),
+        AD_DB_FIELD(struct key_row, expires, AD_DB_TEXT, "expires"),
+        AD_DB_FIELDS_END,
+};
+
+/* The state of a JWT's API key.  $1: its id, $2: its team. */
+static const char sql_jwt_key[] =
+        "SELECT k.revoked_at IS NOT NULL AS revoked, k.expires_at IS NOT NULL AND "
+        "k.expires_at <= now() AS expired, k.user_id IS NOT NULL AND m.role IS NULL AS user_left, "
+        "k.name FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND "
+        "m.team_id = k.team_id WHERE k.id = $1::uuid AND k.team_id = $2::uuid";
+
+struct jwt_key_row {
+        const char *name;
+        bool revoked, expired, user_left;
+};
+static const struct ad_db_field jwt_key_fields[] = {
+        AD_DB_FIELD(struct jwt_key_row, revoked, AD_DB_BOOL, "revoked"),
+        AD_DB_FIELD(struct jwt_key_row, expired, AD_DB_BOOL, "expired"),
+        AD_DB_FIELD(struct jwt_key_row, user_left, AD_DB_BOOL, "user_left"),
+        AD_DB_FIELD(struct jwt_key_row, name, AD_DB_TEXT, "name"),
+        AD_DB_FIELDS_END,
+};
 
 static int unauthorized(struct api_call *call, const char *why)
 {
@@ -50,6 +89,7 @@ static int key_lookup(struct api_call *call, const char *key)
         cleanup_error ad_error_t err = NULL;
         char hash[65], why[256];
         enum api_role role, member = API_ROLE_NONE;
+        struct key_row k;
         ad_db *db;
 
         api_key_hash(key, hash);
@@ -61,41 +101,44 @@ static int key_lookup(struct api_call *call, const char *key)
         }
         if (PQntuples(r) == 0)
                 return unauthorized(call, "unknown API key: " HINT);
-        if (strcmp(PQgetvalue(r, 0, 8), "t") == 0) {
+        if (ad_db_read_row(r, 0, key_fields, &k, &err) < 0) {
+                api_reply_error(call, "cannot look up an API key", err);
+                return -1;
+        }
+        if (k.revoked) {
                 snprintf(why, sizeof(why),
                          "API key %s of team %s was revoked: ask a team admin for a new one",
-                         PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 4));
+                         k.name, k.team);
                 return unauthorized(call, why);
         }
-        if (strcmp(PQgetvalue(r, 0, 9), "t") == 0) {
+        if (k.expired) {
                 snprintf(why, sizeof(why),
                          "API key %s of team %s expired at %s: ask a team admin for a new one",
-                         PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 10));
+                         k.name, k.team, k.expires);
                 return unauthorized(call, why);
         }
-        if (api_role_parse(&role, PQgetvalue(r, 0, 2), &err) < 0) {
+        if (api_role_parse(&role, k.role, &err) < 0) {
                 api_reply_error(call, "an API key has an unknown role", err);
                 return -1;
         }
         /* A key bound to a user acts with the weaker of the two roles. */
-        if (strcmp(PQgetvalue(r, 0, 6), "t") == 0) {
+        if (k.has_user) {
                 ad_error_release(&err);
-                if (api_role_parse(&member, PQgetvalue(r, 0, 7), &err) < 0) {
+                if (api_role_parse(&member, k.member_role, &err) < 0) {
                         snprintf(why, sizeof(why),
                                  "API key %s belongs to user %s, who is no longer a member of "
                                  "team %s",
-                                 PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 4));
+                                 k.name, k.user_name, k.team);
                         return unauthorized(call, why);
                 }
                 if (member < role)
                         role = member;
         }
         call->role = role;
-        snprintf(call->key_id, sizeof(call->key_id), "%s", PQgetvalue(r, 0, 0));
-        snprintf(call->team_id, sizeof(call->team_id), "%s", PQgetvalue(r, 0, 3));
-        snprintf(call->team, sizeof(call->team), "%s", PQgetvalue(r, 0, 4));
-        snprintf(call->principal, sizeof(call->principal), "%s/%s", PQgetvalue(r, 0, 4),
-                 PQgetvalue(r, 0, 1));
+        snprintf(call->key_id, sizeof(call->key_id), "%s", k.id);
+        snprintf(call->team_id, sizeof(call->team_id), "%s", k.team_id);
+        snprintf(call->team, sizeof(call->team), "%s", k.team);
+        snprintf(call->principal, sizeof(call->principal), "%s/%s", k.team, k.name);
         return 0;
 }
 
@@ -113,6 +156,7 @@ static int jwt_lookup(struct api_call *call, const char *token)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         struct api_jwt_claims c;
+        struct jwt_key_row k;
         char why[512];
         ad_db *db;
 
@@ -120,28 +164,25 @@ static int jwt_lookup(struct api_call *call, const char *token)
                 return jwt_refused(call, ad_error_message(err));
         if ((db = api_db_get(call)) == NULL)
                 return -1;
-        if (ad_db_exec(db, &r,
-                       "SELECT k.revoked_at IS NOT NULL, k.expires_at IS NOT NULL AND "
-                       "k.expires_at <= now(), k.user_id IS NOT NULL AND m.role IS NULL, k.name "
-                       "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND "
-                       "m.team_id = k.team_id WHERE k.id = $1::uuid AND k.team_id = $2::uuid",
-                       2, (const char *[]){ c.key_id, c.team_id }, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_jwt_key, 2, (const char *[]){ c.key_id, c.team_id }, &err) < 0) {
                 api_reply_error(call, "cannot look up a token's API key", err);
                 return -1;
         }
         if (PQntuples(r) == 0)
                 return jwt_refused(call, "the API key of this token no longer exists: ask a "
                                          "team admin for a new key");
-        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0 || strcmp(PQgetvalue(r, 0, 1), "t") == 0 ||
-            strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+        if (ad_db_read_row(r, 0, jwt_key_fields, &k, &err) < 0) {
+                api_reply_error(call, "cannot look up a token's API key", err);
+                return -1;
+        }
+        if (k.revoked || k.expired || k.user_left) {
                 snprintf(why, sizeof(why),
                          "API key %s of team %s, which this token came from, %s: ask a team "
                          "admin for a new one",
-                         PQgetvalue(r, 0, 3), c.team,
-                         strcmp(PQgetvalue(r, 0, 0), "t") == 0   ? "was revoked"
-                         : strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "expired"
-                                                                 : "belongs to a user who left "
-                                                                   "the team");
+                         k.name, c.team,
+                         k.revoked   ? "was revoked"
+                         : k.expired ? "expired"
+                                     : "belongs to a user who left the team");
                 return jwt_refused(call, why);
         }
         call->role = c.role;

@@ -80,7 +80,8 @@ static const char sql_get[] =
                                                                               "k.id || "
                                                                               "'/"
                                                                               "logs?follow=1'))::"
-                                                                              "text " FROM_ONE;
+                                                                              "text AS "
+                                                                              "item " FROM_ONE;
 
 /* Newest first, keyset-paginated on (created_at, id).  Requests and
  * deployments that came from other systems (no request row) are merged.
@@ -104,17 +105,45 @@ static const char sql_list[] =
                              "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
                                   "x.id = d.id)"
                                   "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
-                                  "SELECT json_build_object(" ITEM_FIELDS ")::text, "
-                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint, k.id "
+                                  "SELECT json_build_object(" ITEM_FIELDS ")::text AS item, "
+                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint AS "
+                                  "created_us, k.id "
                                   "FROM page k LEFT JOIN deployment_requests r ON r.id = k.id "
                                   "LEFT JOIN deployments d ON d.id = k.id "
                                   "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
 
-/* Status, app, repo and ref of one deployment.  $1: id. */
+/* Status, app, repo and ref of one deployment, from the API's read model
+ * (migration 009).  $1: id. */
 static const char sql_lookup[] =
-        "SELECT coalesce(d.status, 'QUEUED'), "
-        "coalesce(d.app_name, r.app_name), "
-        "coalesce(d.repo_url, r.repo_url), coalesce(d.ref, r.ref) " FROM_ONE;
+        "SELECT status, app_name, repo_url, ref FROM api_deployment WHERE id = $1::uuid";
+
+/* A row of sql_list, and of sql_get (item only). */
+struct item_row {
+        const char *item, *id; /* the deployment as JSON */
+        int64_t created_us;
+};
+static const struct ad_db_field list_fields[] = {
+        AD_DB_FIELD(struct item_row, item, AD_DB_TEXT, "item"),
+        AD_DB_FIELD(struct item_row, created_us, AD_DB_INT64, "created_us"),
+        AD_DB_FIELD(struct item_row, id, AD_DB_TEXT, "id"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field get_fields[] = {
+        AD_DB_FIELD(struct item_row, item, AD_DB_TEXT, "item"),
+        AD_DB_FIELDS_END,
+};
+
+/* A row of sql_lookup: its strings point into the result. */
+struct deployment_ref {
+        const char *status, *app_name, *repo_url, *ref;
+};
+static const struct ad_db_field deployment_ref_fields[] = {
+        AD_DB_FIELD(struct deployment_ref, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELD(struct deployment_ref, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELD(struct deployment_ref, repo_url, AD_DB_TEXT, "repo_url"),
+        AD_DB_FIELD(struct deployment_ref, ref, AD_DB_TEXT, "ref"),
+        AD_DB_FIELDS_END,
+};
 
 static json_t *links(const char *id)
 {
@@ -137,9 +166,9 @@ static void reply_accepted(struct api_call *call, int status, const char *id, co
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
 }
 
-/* Finds the deployment of path's {id}: 1 with *out set, 0 when unknown or
- * on error (the reply is made). */
-static int lookup(struct api_call *call, ad_db *db, PGresult **out)
+/* Finds the deployment of path's {id}: 1 with *out (the result, which
+ * *row points into) set, 0 when unknown or on error (the reply is made). */
+static int lookup(struct api_call *call, ad_db *db, PGresult **out, struct deployment_ref *row)
 {
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
@@ -153,6 +182,11 @@ static int lookup(struct api_call *call, ad_db *db, PGresult **out)
         if (PQntuples(r) == 0) {
                 PQclear(r);
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
+                return 0;
+        }
+        if (ad_db_read_row(r, 0, deployment_ref_fields, row, &err) < 0) {
+                PQclear(r);
+                api_reply_error(call, "cannot look up a deployment", err);
                 return 0;
         }
         *out = r;
@@ -195,6 +229,11 @@ static int seal_env(struct sealed_env *s, const struct api *api,
         return 0;
 }
 
+struct replay_row {
+        const char *id, *app_name, *repo_url, *ref, *status;
+        const char *env_digest; /* NULL: recorded before env fingerprints */
+};
+
 /* An earlier request with the same Idempotency-Key: replies 200 with it
  * (or 409 when the key was used for a different request) and returns 1;
  * 0 when there is none; -1 when an error was replied. */
@@ -203,13 +242,24 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
+        static const struct ad_db_field replay_fields[] = {
+                AD_DB_FIELD(struct replay_row, id, AD_DB_TEXT, "id"),
+                AD_DB_FIELD(struct replay_row, app_name, AD_DB_TEXT, "app_name"),
+                AD_DB_FIELD(struct replay_row, repo_url, AD_DB_TEXT, "repo_url"),
+                AD_DB_FIELD(struct replay_row, ref, AD_DB_TEXT, "ref"),
+                AD_DB_FIELD(struct replay_row, status, AD_DB_TEXT, "status"),
+                AD_DB_FIELD(struct replay_row, env_digest, AD_DB_TEXT_NULL, "env_digest"),
+                AD_DB_FIELDS_END,
+        };
         const char *params[1] = { key };
         const char *id, *app, *repo, *ref;
+        struct replay_row row;
         bool same_env;
 
         if (ad_db_exec(db, &r,
-                       "SELECT r.id, r.app_name, r.repo_url, r.ref, coalesce(d.status, 'QUEUED'), "
-                       "r.env_digest FROM deployment_requests r "
+                       "SELECT r.id, r.app_name, r.repo_url, r.ref, "
+                       "coalesce(d.status, 'QUEUED') AS status, r.env_digest "
+                       "FROM deployment_requests r "
                        "LEFT JOIN deployments d ON d.id = r.id WHERE r.idempotency_key = $1",
                        1, params, &err) < 0) {
                 api_reply_error(call, "cannot look up an idempotency key", err);
@@ -217,13 +267,17 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
         }
         if (PQntuples(r) == 0)
                 return 0;
-        id = PQgetvalue(r, 0, 0);
-        app = PQgetvalue(r, 0, 1);
-        repo = PQgetvalue(r, 0, 2);
-        ref = PQgetvalue(r, 0, 3);
+        if (ad_db_read_row(r, 0, replay_fields, &row, &err) < 0) {
+                api_reply_error(call, "cannot look up an idempotency key", err);
+                return -1;
+        }
+        id = row.id;
+        app = row.app_name;
+        repo = row.repo_url;
+        ref = row.ref;
         /* Requests recorded before env fingerprints existed: not compared. */
-        same_env = PQgetisnull(r, 0, 5) || strcmp(PQgetvalue(r, 0, 5), env_digest) == 0;
-        if (!same_env && api_deploy_request_env_same(dr, &call->api->keys, PQgetvalue(r, 0, 5),
+        same_env = row.env_digest == NULL || strcmp(row.env_digest, env_digest) == 0;
+        if (!same_env && api_deploy_request_env_same(dr, &call->api->keys, row.env_digest,
                                                      &same_env, &err) < 0) {
                 api_reply_error(call, "cannot fingerprint the env", err);
                 return -1;
@@ -237,7 +291,7 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
                                      id);
                 return 1;
         }
-        reply_accepted(call, 200, id, PQgetvalue(r, 0, 4), app, repo, ref);
+        reply_accepted(call, 200, id, row.status, app, repo, ref);
         return 1;
 }
 
@@ -465,6 +519,8 @@ void api_deployments_list(struct api_call *call)
         const char *params[4] = { NULL, NULL, limit_text, api_team_param(call) };
         const char *cursor_text = ad_httpd_query(call->req, "cursor");
         json_t *next = json_null();
+        struct ad_db_rows list;
+        struct item_row row;
         long limit;
         int rows;
         ad_db *db;
@@ -490,7 +546,8 @@ void api_deployments_list(struct api_call *call)
         db = api_db_get(call);
         if (db == NULL)
                 return;
-        if (ad_db_exec(db, &r, sql_list, 4, params, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_list, 4, params, &err) < 0 ||
+            ad_db_rows_init(&list, r, list_fields, &err) < 0) {
                 api_reply_error(call, "cannot list deployments", err);
                 return;
         }
@@ -498,10 +555,12 @@ void api_deployments_list(struct api_call *call)
         items = json_array();
         rows = PQntuples(r);
         for (int i = 0; i < rows && i < limit; i++) {
-                json_t *item = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+                json_t *item = NULL;
 
+                if (ad_db_rows_read(&list, i, &row, &err) == 0)
+                        item = json_loads(row.item, 0, NULL);
                 if (item == NULL) {
-                        api_reply_error(call, "cannot read a deployment row", NULL);
+                        api_reply_error(call, "cannot read a deployment row", err);
                         return;
                 }
                 json_array_append_new(items, item);
@@ -509,8 +568,12 @@ void api_deployments_list(struct api_call *call)
         if (rows > limit) {
                 cleanup_free char *text = NULL;
 
-                cursor.created_us = strtoll(PQgetvalue(r, limit - 1, 1), NULL, 10);
-                snprintf(cursor.id, sizeof(cursor.id), "%s", PQgetvalue(r, limit - 1, 2));
+                if (ad_db_rows_read(&list, (int)limit - 1, &row, &err) < 0) {
+                        api_reply_error(call, "cannot read a deployment row", err);
+                        return;
+                }
+                cursor.created_us = row.created_us;
+                snprintf(cursor.id, sizeof(cursor.id), "%s", row.id);
                 text = api_cursor_encode(&cursor);
                 next = text ? json_string(text) : json_null();
         }
@@ -524,6 +587,7 @@ void api_deployments_get(struct api_call *call)
         json_auto_t *doc = NULL;
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
+        struct item_row row;
         ad_db *db = api_db_get(call);
 
         if (db == NULL)
@@ -537,7 +601,11 @@ void api_deployments_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
                 return;
         }
-        doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        if (ad_db_read_row(r, 0, get_fields, &row, &err) < 0) {
+                api_reply_error(call, "cannot read a deployment", err);
+                return;
+        }
+        doc = json_loads(row.item, 0, NULL);
         if (doc == NULL) {
                 api_reply_error(call, "cannot encode a reply", NULL);
                 return;
@@ -555,13 +623,14 @@ void api_deployments_delete(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         char trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
+        struct deployment_ref dep;
         const char *status;
         ad_envelope env;
         ad_db *db = api_db_get(call);
 
-        if (db == NULL || !lookup(call, db, &r))
+        if (db == NULL || !lookup(call, db, &r, &dep))
                 return;
-        status = PQgetvalue(r, 0, 0);
+        status = dep.status;
         /* DELETE is idempotent: a destroy under way is not asked twice. */
         if (strcmp(status, "DESTROYING") != 0 && strcmp(status, "DESTROYED") != 0) {
                 ad_uuid_v4(trace);
@@ -578,16 +647,25 @@ void api_deployments_delete(struct api_call *call)
                        trace, NULL);
         }
         ad_httpd_reply_json(call->reply, 202,
-                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", call->id, "app",
-                                      PQgetvalue(r, 0, 1), "status", status, "requested", "destroy",
-                                      "links", links(call->id)));
+                            json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", call->id, "app", dep.app_name,
+                                      "status", status, "requested", "destroy", "links",
+                                      links(call->id)));
 }
+
+struct earlier_row {
+        bool earlier;
+};
 
 /* Whether the app has a healthy release older than the deployment's own
  * (any release other than it when it never became one). */
 static int has_earlier_release(ad_db *db, const char *app, const char *id, bool *yes,
                                ad_error_t *err)
 {
+        static const struct ad_db_field earlier_fields[] = {
+                AD_DB_FIELD(struct earlier_row, earlier, AD_DB_BOOL, "earlier"),
+                AD_DB_FIELDS_END,
+        };
+        struct earlier_row row;
         cleanup_pgresult PGresult *r = NULL;
         const char *params[2] = { app, id };
         int ret;
@@ -596,23 +674,25 @@ static int has_earlier_release(ad_db *db, const char *app, const char *id, bool 
                          "SELECT EXISTS (SELECT 1 FROM releases WHERE app_name = $1 "
                          "AND deployment_id <> $2::uuid AND id < coalesce("
                          "(SELECT min(id) FROM releases WHERE deployment_id = $2::uuid), "
-                         "9223372036854775807))",
+                         "9223372036854775807)) AS earlier",
                          2, params, err);
+        if (ret == 0)
+                ret = ad_db_read_row(r, 0, earlier_fields, &row, err);
         if (ret < 0)
                 return ret;
-        *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        *yes = row.earlier;
         return 0;
 }
 
 /* The rollback is a new deployment of the app: it gets its own id (the
  * envelope's deployment_id) and request row, so it can be followed like
  * any other; the coordinator picks the image. */
-static int record_rollback(struct api_call *call, ad_db *db, PGresult *target, const char *id,
-                           const char *trace, ad_error_t *err)
+static int record_rollback(struct api_call *call, ad_db *db, const struct deployment_ref *target,
+                           const char *id, const char *trace, ad_error_t *err)
 {
         Appdeployer__V1__RollbackRequested rb = APPDEPLOYER__V1__ROLLBACK_REQUESTED__INIT;
-        const char *params[5] = { id, PQgetvalue(target, 0, 1), PQgetvalue(target, 0, 2),
-                                  PQgetvalue(target, 0, 3), call->principal };
+        const char *params[5] = { id, target->app_name, target->repo_url, target->ref,
+                                  call->principal };
         char event_id[AD_UUID_LEN + 1];
         ad_envelope env;
         int ret;
@@ -644,12 +724,13 @@ void api_deployments_rollback(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1];
         ad_db *db = api_db_get(call);
+        struct deployment_ref dep;
         bool earlier = false;
         const char *app;
 
-        if (db == NULL || !lookup(call, db, &r))
+        if (db == NULL || !lookup(call, db, &r, &dep))
                 return;
-        app = PQgetvalue(r, 0, 1);
+        app = dep.app_name;
         if (has_earlier_release(db, app, call->id, &earlier, &err) < 0) {
                 api_reply_error(call, "cannot read releases", err);
                 return;
@@ -663,7 +744,7 @@ void api_deployments_rollback(struct api_call *call)
         }
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
-        if (record_rollback(call, db, r, id, trace, &err) < 0) {
+        if (record_rollback(call, db, &dep, id, trace, &err) < 0) {
                 api_reply_error(call, "cannot request a rollback", err);
                 return;
         }

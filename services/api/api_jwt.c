@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ad/base64.h"
 #include "ad/cleanup.h"
 
 #define RENEW "get a new token (POST /auth/token with your API key; adctl does it by itself)"
@@ -93,46 +94,13 @@ int api_jwt_keys_parse(struct api_jwt_keys *keys, const char *spec, ad_error_t *
         return 0;
 }
 
-static int b64url_value(char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
-}
-
-/* Decodes n characters of unpadded base64url into out (at most max
- * bytes); the decoded length, or -1. */
+/* n characters of unpadded base64url into out (at most max bytes), by
+ * the strict decoder of the base layer; the decoded length, or -1. */
 static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t max)
 {
-        unsigned long acc = 0;
-        size_t len = 0;
-        int bits = 0;
+        size_t len;
 
-        if (n % 4 == 1)
-                return -1;
-        for (size_t i = 0; i < n; i++) {
-                int v = b64url_value(in[i]);
-
-                if (v < 0)
-                        return -1;
-                acc = (acc << 6) | (unsigned long)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        if (len >= max)
-                                return -1;
-                        out[len++] = (unsigned char)((acc >> bits) & 0xff);
-                }
-        }
-        return (long)len;
+        return ad_base64_decode(in, n, AD_BASE64_URL, out, max, &len, NULL) < 0 ? -1 : (long)len;
 }
 
 const char *api_bearer_credential(const char *authorization)

@@ -189,22 +189,23 @@ int api_limit_configure(struct api *api, ad_error_t *err)
         long tr, tb, ar, ab;
         int ret;
 
-        ret = ad_config_int(api->svc.cfg, "api.rate_limit_per_token", 50, 0, 1000000, &tr, err);
+        ret = ad_config_get_int(api->svc.cfg, api->svc.tables, "api.rate_limit_per_token", &tr,
+                                err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.rate_burst_per_token", 100, 1, 1000000, &tb,
-                                    err);
+                ret = ad_config_get_int(api->svc.cfg, api->svc.tables, "api.rate_burst_per_token",
+                                        &tb, err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.rate_limit_per_address", 100, 0, 1000000,
-                                    &ar, err);
+                ret = ad_config_get_int(api->svc.cfg, api->svc.tables, "api.rate_limit_per_address",
+                                        &ar, err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.rate_burst_per_address", 200, 1, 1000000,
-                                    &ab, err);
+                ret = ad_config_get_int(api->svc.cfg, api->svc.tables, "api.rate_burst_per_address",
+                                        &ab, err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.max_followers_per_token", 8, 0, 100000,
-                                    &max_followers, err);
+                ret = ad_config_get_int(api->svc.cfg, api->svc.tables,
+                                        "api.max_followers_per_token", &max_followers, err);
         if (ret == 0)
-                ret = ad_config_int(api->svc.cfg, "api.follower_idle_timeout_s", 900, 0, 86400,
-                                    &api->follower_idle_s, err);
+                ret = ad_config_get_int(api->svc.cfg, api->svc.tables,
+                                        "api.follower_idle_timeout_s", &api->follower_idle_s, err);
         if (ret < 0)
                 return ret;
         by_token.rate = (double)tr;

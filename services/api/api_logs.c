@@ -8,106 +8,80 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ad/buf.h"
 #include "ad/cleanup.h"
 #include "ad/log.h"
 #include "ad/status.h"
 #include "api.h"
+#include "api_follow.h"
 
-#define LOG_POLL_MS 300
-#define LOG_KEEPALIVE_MS 10000
 #define LOG_BATCH 500
 #define LOG_MAX_LINES 50000
 #define LOG_LINE_MAX (16 * 1024)
-/* Consecutive failed polls before a stream gives up. */
-#define LOG_MAX_FAILURES 20
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* The status of a deployment ('QUEUED' until the coordinator has it); no
- * row when nobody knows the id.  $1: id. */
-static const char sql_status[] =
-        "SELECT coalesce(d.status, 'QUEUED') FROM (SELECT $1::uuid AS id) q "
-        "LEFT JOIN deployment_requests r ON r.id = q.id "
-        "LEFT JOIN deployments d ON d.id = q.id "
-        "WHERE r.id IS NOT NULL OR d.id IS NOT NULL";
+/* The status of a deployment ('QUEUED' until the coordinator has it), from
+ * the API's read model (migration 009); no row when nobody knows the id.
+ * $1: id. */
+static const char sql_status[] = "SELECT status FROM api_deployment WHERE id = $1::uuid";
+
+struct status_row {
+        const char *status;
+};
+static const struct ad_db_field status_fields[] = {
+        AD_DB_FIELD(struct status_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELDS_END,
+};
 
 /* $1: id, $2: the last seq already sent, $3: how many. */
 static const char sql_lines[] = "SELECT seq, source, line, " TS(
-        "created_at") " "
+        "created_at") " AS time "
                       "FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 "
                       "ORDER BY seq LIMIT $3";
+
+struct line_row {
+        int64_t seq;
+        const char *source, *line, *time;
+};
+static const struct ad_db_field line_fields[] = {
+        AD_DB_FIELD(struct line_row, seq, AD_DB_INT64, "seq"),
+        AD_DB_FIELD(struct line_row, source, AD_DB_TEXT, "source"),
+        AD_DB_FIELD(struct line_row, line, AD_DB_TEXT, "line"),
+        AD_DB_FIELD(struct line_row, time, AD_DB_TEXT, "time"),
+        AD_DB_FIELDS_END,
+};
 
 static int buf_str(struct ad_buf *b, const char *s)
 {
         return ad_buf_append(b, s, strlen(s));
 }
 
-static void sleep_ms(long ms)
-{
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-        nanosleep(&ts, NULL);
-}
-
 struct log_stream {
-        struct api *api;
+        struct api_follow f; /* first: the follower loop's */
         char id[AD_UUID_LEN + 1];
         long long last_seq;
-        struct ad_buf out;
-        size_t sent; /* of out */
-        bool ended;  /* the end event is queued */
-        int failures;
-        int64_t last_write_ms;
         char follower[API_FOLLOWER_KEY_MAX]; /* api.max_followers_per_token's count */
-        int64_t last_line_ms;                /* for api.follower_idle_timeout_s */
 };
 
-/* One SSE message per line: "id: <seq>\ndata: <line>\n\n".  A line with
- * newlines in it becomes several data fields, which clients join back. */
-static int sse_line(struct ad_buf *b, const char *seq, const char *line)
+/* One poll: queues new lines ("id: <seq>\ndata: <line>\n\n"), or the end
+ * event once the deployment is in a final status and every line is out.
+ * Returns 1 when something was queued, 0 when nothing was, < 0 on error. */
+static int stream_poll(struct api_follow *f, ad_error_t *err)
 {
-        size_t n = strlen(line);
-        int ret = 0;
-
-        if (n > LOG_LINE_MAX)
-                n = LOG_LINE_MAX;
-        ret |= buf_str(b, "id: ");
-        ret |= buf_str(b, seq);
-        ret |= buf_str(b, "\n");
-        for (size_t i = 0;;) {
-                size_t len = strcspn(line + i, "\r\n");
-
-                if (i + len > n)
-                        len = n - i;
-                ret |= buf_str(b, "data: ");
-                ret |= ad_buf_append(b, line + i, len);
-                ret |= buf_str(b, "\n");
-                i += len;
-                if (i < n)
-                        i += (line[i] == '\r' && line[i + 1] == '\n') ? 2 : 1;
-                if (i >= n)
-                        break;
-        }
-        ret |= buf_str(b, "\n");
-        return ret ? -1 : 0;
-}
-
-/* One poll: queues new lines, or the end event once the deployment is in
- * a final status and every line is out.  Returns 1 when something was
- * queued, 0 when nothing was, < 0 on error. */
-static int stream_poll(struct log_stream *s, ad_error_t *err)
-{
+        struct log_stream *s = (struct log_stream *)f;
         cleanup_pgresult PGresult *st = NULL, *lines = NULL;
         char after[24], batch[16];
         const char *p1[1] = { s->id }, *p3[3] = { s->id, after, batch };
+        struct status_row st_row = { "DESTROYED" };
+        struct ad_db_rows rows;
+        struct line_row row;
         ad_db *db = NULL;
-        char status[32];
+        char status[32], seq[24];
         int ret, n;
 
-        ret = api_pool_get(s->api->pool, &db, 2000, err);
+        ret = api_pool_get(f->api->pool, &db, 2000, err);
         if (ret < 0)
                 return ret;
         /* Status before lines: a final status read here means every line
@@ -118,92 +92,38 @@ static int stream_poll(struct log_stream *s, ad_error_t *err)
                 snprintf(batch, sizeof(batch), "%d", LOG_BATCH);
                 ret = ad_db_exec(db, &lines, sql_lines, 3, p3, err);
         }
-        api_pool_put(s->api->pool, db);
+        api_pool_put(f->api->pool, db);
+        if (ret == 0 && PQntuples(st))
+                ret = ad_db_read_row(st, 0, status_fields, &st_row, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, lines, line_fields, err);
         if (ret < 0)
                 return ret;
-        snprintf(status, sizeof(status), "%s", PQntuples(st) ? PQgetvalue(st, 0, 0) : "DESTROYED");
+        snprintf(status, sizeof(status), "%s", st_row.status);
         n = PQntuples(lines);
         for (int i = 0; i < n; i++) {
-                if (sse_line(&s->out, PQgetvalue(lines, i, 0), PQgetvalue(lines, i, 2)) < 0)
+                size_t len;
+
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        return ret;
+                len = strlen(row.line);
+                snprintf(seq, sizeof(seq), "%lld", (long long)row.seq);
+                if (api_follow_message(f, NULL, seq, row.line,
+                                       len > LOG_LINE_MAX ? LOG_LINE_MAX : len) < 0)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                s->last_seq = strtoll(PQgetvalue(lines, i, 0), NULL, 10);
+                s->last_seq = row.seq;
         }
         if (n > 0) {
-                s->last_line_ms = ad_monotonic_ms();
+                f->last_line_ms = ad_monotonic_ms();
                 return 1;
         }
         if (ad_status_final(status)) {
-                buf_str(&s->out, "event: end\ndata: ");
-                buf_str(&s->out, status);
-                buf_str(&s->out, "\n\n");
-                s->ended = true;
+                api_follow_message(f, "end", NULL, status, strlen(status));
+                f->ended = true;
                 return 1;
         }
         return 0;
-}
-
-/* The httpd stream callback: blocks (this connection has its own thread)
- * until there is something to send. */
-static ssize_t stream_next(void *ud, char *out, size_t max)
-{
-        struct log_stream *s = ud;
-
-        for (;;) {
-                cleanup_error ad_error_t err = NULL;
-                int ret;
-
-                if (s->sent < s->out.len) {
-                        size_t n = s->out.len - s->sent;
-
-                        if (n > max)
-                                n = max;
-                        memcpy(out, s->out.data + s->sent, n);
-                        s->sent += n;
-                        if (s->sent == s->out.len)
-                                s->sent = s->out.len = 0;
-                        s->last_write_ms = ad_monotonic_ms();
-                        return (ssize_t)n;
-                }
-                /* Shutting down: main clears ready before stopping the server. */
-                if (s->ended || !atomic_load(&s->api->ready))
-                        return -1;
-                ret = stream_poll(s, &err);
-                if (ret > 0) {
-                        s->failures = 0;
-                        continue;
-                }
-                if (ret < 0 && ++s->failures >= LOG_MAX_FAILURES) {
-                        ad_log(AD_LOG_WARN, "log stream gave up", "deployment_id", s->id, "error",
-                               ad_error_message(err), NULL);
-                        buf_str(&s->out, "event: error\ndata: the log store is unavailable\n\n");
-                        s->ended = true;
-                        continue;
-                }
-                /* No new line for api.follower_idle_timeout_s: the stream
-                 * ends, so a forgotten follower does not hold its
-                 * connection and its place forever; the client reconnects
-                 * with Last-Event-ID to go on. */
-                if (s->api->follower_idle_s > 0 &&
-                    ad_monotonic_ms() - s->last_line_ms >= s->api->follower_idle_s * 1000) {
-                        char msg[160];
-
-                        snprintf(msg, sizeof(msg),
-                                 "event: idle\ndata: no new line for %ld s "
-                                 "(api.follower_idle_timeout_s); reconnect with Last-Event-ID "
-                                 "to follow on\n\n",
-                                 s->api->follower_idle_s);
-                        buf_str(&s->out, msg);
-                        s->ended = true;
-                        continue;
-                }
-                /* A comment now and then: proxies keep the connection, and a
-                 * client that left is noticed when the write fails. */
-                if (ad_monotonic_ms() - s->last_write_ms >= LOG_KEEPALIVE_MS) {
-                        buf_str(&s->out, ": keepalive\n\n");
-                        continue;
-                }
-                sleep_ms(LOG_POLL_MS);
-        }
 }
 
 static void stream_free(void *ud)
@@ -211,7 +131,7 @@ static void stream_free(void *ud)
         struct log_stream *s = ud;
 
         api_limit_follower_release(s->follower);
-        free(s->out.data);
+        api_follow_clear(&s->f);
         free(s);
 }
 
@@ -253,10 +173,13 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         char batch[16];
         const char *params[3] = { call->id, "0", batch };
         bool json = wants_json(call);
+        struct ad_db_rows rows;
+        struct line_row row;
         int n;
 
         snprintf(batch, sizeof(batch), "%d", LOG_MAX_LINES + 1);
-        if (ad_db_exec(db, &r, sql_lines, 3, params, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_lines, 3, params, &err) < 0 ||
+            ad_db_rows_init(&rows, r, line_fields, &err) < 0) {
                 api_reply_error(call, "cannot read logs", err);
                 return;
         }
@@ -264,12 +187,17 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         if (json) {
                 json_t *lines = json_array();
 
-                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
-                        json_array_append_new(
-                                lines, json_pack("{s:I,s:s,s:s,s:s}", "seq",
-                                                 (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                                 "source", PQgetvalue(r, i, 1), "time",
-                                                 PQgetvalue(r, i, 3), "line", PQgetvalue(r, i, 2)));
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++) {
+                        if (ad_db_rows_read(&rows, i, &row, &err) < 0) {
+                                json_decref(lines);
+                                api_reply_error(call, "cannot read logs", err);
+                                return;
+                        }
+                        json_array_append_new(lines,
+                                              json_pack("{s:I,s:s,s:s,s:s}", "seq",
+                                                        (json_int_t)row.seq, "source", row.source,
+                                                        "time", row.time, "line", row.line));
+                }
                 ad_httpd_reply_json(call->reply, 200,
                                     json_pack("{s:s,s:s,s:o,s:b}", "id", call->id, "status", status,
                                               "lines", lines, "truncated", n > LOG_MAX_LINES));
@@ -278,12 +206,18 @@ static void reply_stored(struct api_call *call, ad_db *db, const char *status)
         {
                 struct ad_buf b = { 0 };
 
-                for (int i = 0; i < n && i < LOG_MAX_LINES; i++)
-                        if (buf_str(&b, PQgetvalue(r, i, 2)) < 0 || buf_str(&b, "\n") < 0) {
+                for (int i = 0; i < n && i < LOG_MAX_LINES; i++) {
+                        if (ad_db_rows_read(&rows, i, &row, &err) < 0) {
+                                free(b.data);
+                                api_reply_error(call, "cannot read logs", err);
+                                return;
+                        }
+                        if (buf_str(&b, row.line) < 0 || buf_str(&b, "\n") < 0) {
                                 free(b.data);
                                 ad_httpd_reply_error(call->reply, 500, "internal", "out of memory");
                                 return;
                         }
+                }
                 free(call->reply->body);
                 call->reply->status = 200;
                 call->reply->content_type = "text/plain; charset=utf-8";
@@ -297,6 +231,7 @@ void api_logs_get(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         const char *params[1] = { call->id };
+        struct status_row st;
         struct log_stream *s;
         ad_db *db = api_db_get(call);
 
@@ -311,8 +246,12 @@ void api_logs_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no deployment %s", call->id);
                 return;
         }
+        if (ad_db_read_row(r, 0, status_fields, &st, &err) < 0) {
+                api_reply_error(call, "cannot look up a deployment", err);
+                return;
+        }
         if (!truthy(ad_httpd_query(call->req, "follow"))) {
-                reply_stored(call, db, PQgetvalue(r, 0, 0));
+                reply_stored(call, db, st.status);
                 return;
         }
 
@@ -325,18 +264,20 @@ void api_logs_get(struct api_call *call)
                 free(s);
                 return;
         }
-        s->api = call->api;
         memcpy(s->id, call->id, sizeof(s->id));
         s->last_seq = follow_start(call);
-        s->last_write_ms = ad_monotonic_ms();
-        s->last_line_ms = s->last_write_ms;
-        call->reply->status = 200;
-        call->reply->content_type = "text/event-stream";
-        call->reply->headers[0][0] = "Cache-Control";
-        call->reply->headers[0][1] = "no-cache";
-        call->reply->headers[1][0] = "X-Accel-Buffering";
-        call->reply->headers[1][1] = "no";
-        call->reply->stream = stream_next;
-        call->reply->stream_ud = s;
-        call->reply->stream_free = stream_free;
+        s->f.api = call->api;
+        s->f.poll = stream_poll;
+        s->f.last_write_ms = ad_monotonic_ms();
+        s->f.last_line_ms = s->f.last_write_ms;
+        s->f.idle_ms = (int64_t)call->api->follower_idle_s * 1000;
+        snprintf(s->f.idle_data, sizeof(s->f.idle_data),
+                 "no new line for %ld s (api.follower_idle_timeout_s); reconnect with "
+                 "Last-Event-ID to follow on",
+                 call->api->follower_idle_s);
+        s->f.error_data = "the log store is unavailable";
+        s->f.gave_up = "log stream gave up";
+        s->f.log_key = "deployment_id";
+        s->f.log_value = s->id;
+        api_follow_sse_reply(call, &s->f, stream_free);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ad/base64.h"
 #include "ad/cleanup.h"
 #include "ad/git.h"
 
@@ -332,67 +333,29 @@ int api_deploy_request_parse(struct api_deploy_request **out, const char *body, 
         return 0;
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 char *api_cursor_encode(const struct api_cursor *cursor)
 {
         char plain[96], *out;
-        size_t n, o = 0;
+        size_t n;
 
         n = (size_t)snprintf(plain, sizeof(plain), "v1:%" PRId64 ":%s", cursor->created_us,
                              cursor->id);
-        out = malloc((n + 2) / 3 * 4 + 1);
+        out = malloc(ad_base64_encoded_len(n, AD_BASE64_URL) + 1);
         if (out == NULL)
                 return NULL;
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t)(unsigned char)plain[i] << 16;
-
-                if (i + 1 < n)
-                        v |= (uint32_t)(unsigned char)plain[i + 1] << 8;
-                if (i + 2 < n)
-                        v |= (uint32_t)(unsigned char)plain[i + 2];
-                out[o++] = b64url[(v >> 18) & 63];
-                out[o++] = b64url[(v >> 12) & 63];
-                if (i + 1 < n)
-                        out[o++] = b64url[(v >> 6) & 63];
-                if (i + 2 < n)
-                        out[o++] = b64url[v & 63];
-        }
-        out[o] = '\0';
+        ad_base64_encode(out, plain, n, AD_BASE64_URL);
         return out;
-}
-
-static int b64url_value(char c)
-{
-        const char *p = c ? strchr(b64url, c) : NULL;
-
-        return p ? (int)(p - b64url) : -1;
 }
 
 int api_cursor_decode(struct api_cursor *cursor, const char *text, ad_error_t *err)
 {
         char plain[96], id[AD_UUID_LEN + 2], *end;
         size_t n = text ? strlen(text) : 0, o = 0;
-        uint32_t acc = 0;
-        int bits = 0;
         long long us;
 
-        if (n == 0 || n > 128 || n % 4 == 1)
+        if (n == 0 || n > 128 ||
+            ad_base64_decode(text, n, AD_BASE64_URL, plain, sizeof(plain) - 1, &o, NULL) < 0)
                 goto bad;
-        for (size_t i = 0; i < n; i++) {
-                int v = b64url_value(text[i]);
-
-                if (v < 0)
-                        goto bad;
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        if (o + 1 >= sizeof(plain))
-                                goto bad;
-                        plain[o++] = (char)((acc >> bits) & 0xff);
-                }
-        }
         plain[o] = '\0';
         if (strlen(plain) != o || strncmp(plain, "v1:", 3) != 0)
                 goto bad;

@@ -22,10 +22,22 @@
 #define TIMELINE_EVENTS_MAX 200
 
 static const char sql_events[] =
-        "SELECT e.payload, (extract(epoch FROM e.received_at) * 1000)::bigint, "
+        "SELECT e.payload, (extract(epoch FROM e.received_at) * 1000)::bigint AS received_ms, "
         "(SELECT (extract(epoch FROM r.created_at) * 1000)::bigint FROM deployment_requests r "
-        " WHERE r.id = $1) "
+        " WHERE r.id = $1) AS accepted_ms "
         "FROM event_log e WHERE e.deployment_id = $1 AND e.applied ORDER BY e.id LIMIT 200";
+
+/* A row of sql_events: accepted_ms is 0 without a request row. */
+struct event_row {
+        const char *payload; /* bytea, escaped */
+        int64_t received_ms, accepted_ms;
+};
+static const struct ad_db_field event_fields[] = {
+        AD_DB_FIELD(struct event_row, payload, AD_DB_TEXT, "payload"),
+        AD_DB_FIELD(struct event_row, received_ms, AD_DB_INT64, "received_ms"),
+        AD_DB_FIELD(struct event_row, accepted_ms, AD_DB_INT64, "accepted_ms"),
+        AD_DB_FIELDS_END,
+};
 
 /* RFC 3339 in UTC with milliseconds, as every other time the API shows. */
 static void format_ms(char *out, size_t size, int64_t ms)
@@ -149,28 +161,38 @@ int api_timeline(ad_db *db, const char *id, json_t *doc, ad_error_t *err)
         cleanup_pgresult PGresult *r = NULL;
         const char *params[1] = { id };
         struct timeline t = { 0 };
+        struct ad_db_rows rows;
+        struct event_row row;
         int64_t accepted = 0;
         int ret;
 
         ret = ad_db_exec(db, &r, sql_events, 1, params, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, r, event_fields, err);
+        if (ret == 0 && PQntuples(r) > 0 && (ret = ad_db_rows_read(&rows, 0, &row, err)) == 0)
+                accepted = row.accepted_ms;
         if (ret < 0)
                 return ad_error_wrap(err, "timeline");
         t.events = json_array();
         t.hops = json_array();
-        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 2))
-                accepted = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
         if (accepted > 0)
                 add(&t, "accepted", "", accepted);
         for (int i = 0; i < PQntuples(r) && i < TIMELINE_EVENTS_MAX; i++) {
                 size_t len = 0;
-                unsigned char *raw =
-                        PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 0), &len);
+                unsigned char *raw;
                 ad_envelope *env = NULL;
+
+                if (ad_db_rows_read(&rows, i, &row, err) < 0) {
+                        json_decref(t.events);
+                        json_decref(t.hops);
+                        return ad_error_wrap(err, "timeline");
+                }
+                raw = PQunescapeBytea((const unsigned char *)row.payload, &len);
 
                 /* Every row was an event the coordinator decoded; one that
                  * no longer decodes is left out, not an error. */
                 if (raw && ad_event_unpack(&env, raw, len, NULL) == 0) {
-                        add_event(&t, env, strtoll(PQgetvalue(r, i, 1), NULL, 10), accepted);
+                        add_event(&t, env, row.received_ms, accepted);
                         ad_event_free(env);
                 }
                 PQfreemem(raw);

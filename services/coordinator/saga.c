@@ -24,6 +24,64 @@ struct deployment {
         bool whole_app; /* destroyed with its app: shared images go too */
 };
 
+/* The rows this store reads, by column name (ad_db_read_row): see
+ * docs/architecture.md, "Data access by owner". */
+struct deployment_row {
+        const char *status, *app_name, *kind;
+        int64_t version;
+};
+static const struct ad_db_field deployment_fields[] = {
+        AD_DB_FIELD(struct deployment_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELD(struct deployment_row, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELD(struct deployment_row, kind, AD_DB_TEXT, "kind"),
+        AD_DB_FIELD(struct deployment_row, version, AD_DB_INT64, "version"),
+        AD_DB_FIELDS_END,
+};
+
+/* A deployment step and the event it goes with (the sweeps, the next
+ * compensation, an app destroy's next deployment). */
+struct step_row {
+        const char *deployment_id, *trace_id, *step, *status;
+        int64_t deadline_s;
+};
+static const struct ad_db_field overdue_fields[] = {
+        AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "deployment_id"),
+        AD_DB_FIELD(struct step_row, trace_id, AD_DB_TEXT, "trace_id"),
+        AD_DB_FIELD(struct step_row, step, AD_DB_TEXT, "step"),
+        AD_DB_FIELD(struct step_row, deadline_s, AD_DB_INT64, "deadline_s"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field silent_fields[] = {
+        AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "deployment_id"),
+        AD_DB_FIELD(struct step_row, trace_id, AD_DB_TEXT, "trace_id"),
+        AD_DB_FIELD(struct step_row, step, AD_DB_TEXT, "step"),
+        AD_DB_FIELD(struct step_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field step_fields[] = {
+        AD_DB_FIELD(struct step_row, step, AD_DB_TEXT, "step"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field next_destroy_fields[] = {
+        AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "id"),
+        AD_DB_FIELD(struct step_row, trace_id, AD_DB_TEXT, "trace_id"),
+        AD_DB_FIELDS_END,
+};
+
+struct attempts_row {
+        int64_t attempts;
+};
+
+struct target_row {
+        const char *app_name, *repo_url, *ref, *created_at;
+};
+
+/* An app's row as a release request reads it. */
+struct app_row {
+        const char *repo_url, *ref, *env, *config_version;
+        int web_replicas;
+};
+
 static void note(struct saga_result *res, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 static void note(struct saga_result *res, const char *fmt, ...)
@@ -44,6 +102,7 @@ static int load(ad_db *db, const char *id, struct deployment *d, ad_error_t *err
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[1] = { id };
+        struct deployment_row row;
         int ret;
 
         memset(d, 0, sizeof(*d));
@@ -55,11 +114,14 @@ static int load(ad_db *db, const char *id, struct deployment *d, ad_error_t *err
                 return ret;
         if (PQntuples(r) == 0)
                 return 0;
+        ret = ad_db_read_row(r, 0, deployment_fields, &row, err);
+        if (ret < 0)
+                return ret;
         d->found = true;
-        snprintf(d->status, sizeof(d->status), "%s", PQgetvalue(r, 0, 0));
-        snprintf(d->app, sizeof(d->app), "%s", PQgetvalue(r, 0, 1));
-        snprintf(d->kind, sizeof(d->kind), "%s", PQgetvalue(r, 0, 2));
-        d->version = atol(PQgetvalue(r, 0, 3));
+        snprintf(d->status, sizeof(d->status), "%s", row.status);
+        snprintf(d->app, sizeof(d->app), "%s", row.app_name);
+        snprintf(d->kind, sizeof(d->kind), "%s", row.kind);
+        d->version = (long)row.version;
         return 0;
 }
 
@@ -171,6 +233,11 @@ static int request_compensation(ad_db *db, const char *deployment_id, const char
         Appdeployer__V1__Compensate c = APPDEPLOYER__V1__COMPENSATE__INIT;
         cleanup_pgresult PGresult *r = NULL;
         const char *p[2] = { deployment_id, step };
+        static const struct ad_db_field attempts_fields[] = {
+                AD_DB_FIELD(struct attempts_row, attempts, AD_DB_INT64, "attempts"),
+                AD_DB_FIELDS_END,
+        };
+        struct attempts_row row = { 0 };
         char id[AD_UUID_LEN + 1], subject[64], salt[96];
         ad_envelope env;
         int ret;
@@ -180,11 +247,12 @@ static int request_compensation(ad_db *db, const char *deployment_id, const char
                          "attempts = attempts + 1 WHERE deployment_id = $1 AND step = $2 "
                          "RETURNING attempts",
                          2, p, err);
+        if (ret == 0 && PQntuples(r))
+                ret = ad_db_read_row(r, 0, attempts_fields, &row, err);
         if (ret < 0)
                 return ret;
         ad_event_init(&env, deployment_id, trace_id, 1, "coordinator", id);
-        snprintf(salt, sizeof(salt), "compensate/%s/%s", step,
-                 PQntuples(r) ? PQgetvalue(r, 0, 0) : "0");
+        snprintf(salt, sizeof(salt), "compensate/%s/%lld", step, (long long)row.attempts);
         ad_uuid_derive(id, deployment_id, salt);
         c.step = (char *)step;
         c.reason = (char *)reason;
@@ -203,6 +271,7 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[2] = { in->deployment_id, NULL };
+        struct step_row row;
         int ret;
 
         ret = ad_db_exec(db, &r,
@@ -226,8 +295,10 @@ static int next_compensation(ad_db *db, struct deployment *d, const ad_envelope 
                         ret = app_destroy_next(db, in, NULL, err);
                 return ret;
         }
-        p[1] = PQgetvalue(r, 0, 0);
-        return request_compensation(db, in->deployment_id, in->trace_id, p[1],
+        ret = ad_db_read_row(r, 0, step_fields, &row, err);
+        if (ret < 0)
+                return ret;
+        return request_compensation(db, in->deployment_id, in->trace_id, row.step,
                                     strcmp(final, "DESTROYED") == 0 ? "destroy" : "rollback", err);
 }
 
@@ -706,11 +777,46 @@ static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment 
         return ret;
 }
 
-/* The columns of a release's build that running its image again needs,
- * in this order; `b` is builds, `r` releases. */
+/* The columns of a release's build that running its image again needs
+ * (struct reuse_row); `b` is builds, `r` releases, `d` the release's
+ * deployment. */
 #define REUSE_COLUMNS                                                                              \
-        "b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text, b.git_sha, "                  \
-        "r.deployment_id, cardinality(r.container_ids)"
+        "b.image, b.digest, b.port, b.cpu, b.memory_mb, b.env::text AS env, b.git_sha, "           \
+        "r.deployment_id, cardinality(r.container_ids) AS containers, r.version, "                 \
+        "d.config_version"
+
+struct reuse_row {
+        const char *image, *digest, *env, *git_sha, *deployment_id;
+        const char *version, *config_version; /* passed on as parameters */
+        uint32_t port, memory_mb, containers;
+        double cpu;
+};
+static const struct ad_db_field reuse_fields[] = {
+        AD_DB_FIELD(struct reuse_row, image, AD_DB_TEXT, "image"),
+        AD_DB_FIELD(struct reuse_row, digest, AD_DB_TEXT, "digest"),
+        AD_DB_FIELD(struct reuse_row, port, AD_DB_UINT32, "port"),
+        AD_DB_FIELD(struct reuse_row, cpu, AD_DB_DOUBLE, "cpu"),
+        AD_DB_FIELD(struct reuse_row, memory_mb, AD_DB_UINT32, "memory_mb"),
+        AD_DB_FIELD(struct reuse_row, env, AD_DB_TEXT, "env"),
+        AD_DB_FIELD(struct reuse_row, git_sha, AD_DB_TEXT, "git_sha"),
+        AD_DB_FIELD(struct reuse_row, deployment_id, AD_DB_TEXT, "deployment_id"),
+        AD_DB_FIELD(struct reuse_row, containers, AD_DB_UINT32, "containers"),
+        AD_DB_FIELD(struct reuse_row, version, AD_DB_TEXT, "version"),
+        AD_DB_FIELD(struct reuse_row, config_version, AD_DB_TEXT_NULL, "config_version"),
+        AD_DB_FIELDS_END,
+};
+
+/* The first row of r, when it has one: 1 read, 0 none, < 0 error. */
+static int read_reuse(const PGresult *r, struct reuse_row *row, ad_error_t *err)
+{
+        int ret;
+
+        memset(row, 0, sizeof(*row));
+        if (r == NULL || PQntuples(r) == 0)
+                return 0;
+        ret = ad_db_read_row(r, 0, reuse_fields, row, err);
+        return ret < 0 ? ret : 1;
+}
 
 /* Starts deployment `id` (its row written, status BUILDING) from an image
  * an earlier release of the app built: its build step counts as reused,
@@ -718,7 +824,8 @@ static int decide_and_apply(ad_db *db, const ad_envelope *in, struct deployment 
  * sealed values) and `replicas`, so provisioning and deployment run again
  * with no build.  `row` is a result of REUSE_COLUMNS. */
 static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const char *app,
-                         PGresult *row, const char *env_text, uint32_t replicas, ad_error_t *err)
+                         const struct reuse_row *row, const char *env_text, uint32_t replicas,
+                         ad_error_t *err)
 {
         Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         Appdeployer__V1__Resources res_msg = APPDEPLOYER__V1__RESOURCES__INIT;
@@ -737,19 +844,19 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
                 return ret;
         ad_event_init(&env, id, in->trace_id, 1, "coordinator", event_id);
         ad_uuid_derive(event_id, in->event_id, "built");
-        b.image = PQgetvalue(row, 0, 0);
-        b.digest = PQgetvalue(row, 0, 1);
+        b.image = (char *)row->image;
+        b.digest = (char *)row->digest;
         tags[0] = b.image;
         b.n_tags = 1;
         b.tags = (char **)tags;
         b.cache_hit = true;
         b.app_name = (char *)app;
-        b.port = (uint32_t)atoi(PQgetvalue(row, 0, 2));
-        res_msg.cpu = atof(PQgetvalue(row, 0, 3));
-        res_msg.memory_mb = (uint32_t)atoi(PQgetvalue(row, 0, 4));
+        b.port = row->port;
+        res_msg.cpu = row->cpu;
+        res_msg.memory_mb = row->memory_mb;
         res_msg.replicas = replicas;
         b.resources = &res_msg;
-        b.git_sha = PQgetvalue(row, 0, 6);
+        b.git_sha = (char *)row->git_sha;
         envj = json_loads(env_text, 0, NULL);
         json_object_foreach (envj, k, v) {
                 if (n == AD_ARRAY_SIZE(envv))
@@ -785,9 +892,18 @@ static int fail_request(ad_db *db, const char *id, const char *step, const char 
 static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                        struct saga_result *res, ad_error_t *err)
 {
+        static const struct ad_db_field target_fields[] = {
+                AD_DB_FIELD(struct target_row, app_name, AD_DB_TEXT, "app_name"),
+                AD_DB_FIELD(struct target_row, repo_url, AD_DB_TEXT, "repo_url"),
+                AD_DB_FIELD(struct target_row, ref, AD_DB_TEXT, "ref"),
+                AD_DB_FIELD(struct target_row, created_at, AD_DB_TEXT, "created_at"),
+                AD_DB_FIELDS_END,
+        };
         const char *target = in->rollback->target_deployment_id;
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
-        int ret;
+        struct target_row tr;
+        struct reuse_row rr;
+        int ret, have = 0;
 
         /* saga_decide() judged: no such deployment yet, a valid target id. */
         (void)d;
@@ -800,26 +916,30 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                 note(res, "rollback target %s is unknown", target);
                 return 0;
         }
+        ret = ad_db_read_row(t, 0, target_fields, &tr, err);
+        if (ret < 0)
+                return ret;
         /* The newest release of the app older than the target's own. */
         ret = ad_db_exec(db, &r,
-                         "SELECT " REUSE_COLUMNS ", r.version "
+                         "SELECT " REUSE_COLUMNS " "
                          "FROM releases r JOIN builds b USING "
                          "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
                          "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND d.created_at < $3 "
                          "ORDER BY r.id DESC LIMIT 1",
-                         3, (const char *[]){ PQgetvalue(t, 0, 0), target, PQgetvalue(t, 0, 3) },
-                         err);
+                         3, (const char *[]){ tr.app_name, target, tr.created_at }, err);
+        if (ret == 0)
+                ret = have = read_reuse(r, &rr, err);
         if (ret < 0)
                 return ret;
         {
                 const char *p[8] = { in->deployment_id,
-                                     PQgetvalue(t, 0, 0),
-                                     PQgetvalue(t, 0, 1),
-                                     PQgetvalue(t, 0, 2),
+                                     tr.app_name,
+                                     tr.repo_url,
+                                     tr.ref,
                                      in->trace_id ? in->trace_id : "",
                                      target,
-                                     PQntuples(r) ? PQgetvalue(r, 0, 6) : "",
-                                     PQntuples(r) ? PQgetvalue(r, 0, 9) : "" };
+                                     have ? rr.git_sha : "",
+                                     have ? rr.version : "" };
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
                            "status, kind, rollback_of, git_sha, requested_by, config_version, "
@@ -832,14 +952,14 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                         return ret;
         }
         res->outcome = SAGA_APPLIED;
-        if (PQntuples(r) == 0)
+        if (!have)
                 return fail_request(db, in->deployment_id, "rollback",
                                     "no earlier healthy release of this app to roll back to", res,
                                     err);
         snprintf(res->status, sizeof(res->status), "BUILDING");
         /* As many containers as that release ran. */
-        return publish_reuse(db, in, in->deployment_id, PQgetvalue(t, 0, 0), r, PQgetvalue(r, 0, 5),
-                             (uint32_t)atoi(PQgetvalue(r, 0, 8)), err);
+        return publish_reuse(db, in, in->deployment_id, tr.app_name, &rr, rr.env, rr.containers,
+                             err);
 }
 
 /* The app's config after a release request: `current` (a JSON object of
@@ -893,8 +1013,19 @@ static void describe_release(char *out, size_t size, const Appdeployer__V1__Rele
 static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                       struct saga_result *res, ad_error_t *err)
 {
+        static const struct ad_db_field app_fields[] = {
+                AD_DB_FIELD(struct app_row, repo_url, AD_DB_TEXT, "repo_url"),
+                AD_DB_FIELD(struct app_row, ref, AD_DB_TEXT, "ref"),
+                AD_DB_FIELD(struct app_row, env, AD_DB_TEXT, "env"),
+                AD_DB_FIELD(struct app_row, config_version, AD_DB_TEXT, "config_version"),
+                AD_DB_FIELD(struct app_row, web_replicas, AD_DB_INT, "web_replicas"),
+                AD_DB_FIELDS_END,
+        };
         const Appdeployer__V1__ReleaseRequested *q = in->release;
         cleanup_pgresult PGresult *a = NULL, *src = NULL, *cur = NULL;
+        struct app_row ar = { 0 };
+        struct reuse_row cr, sr;
+        int have_app, have_cur = 0, have_src = 0;
         cleanup_free char *env = NULL;
         const char *app = q->app_name ? q->app_name : "";
         const char *kind = q->rollback_to ? "rollback" : q->web_replicas ? "scale" : "config";
@@ -906,10 +1037,13 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         /* saga_decide() judged: no such deployment yet, a valid app name. */
         (void)d;
         ret = ad_db_exec(db, &a,
-                         "SELECT repo_url, ref, env::text, config_version, web_replicas "
+                         "SELECT repo_url, ref, env::text AS env, config_version, web_replicas "
                          "FROM apps WHERE name = $1 FOR UPDATE",
                          1, (const char *[]){ app }, err);
         if (ret < 0)
+                return ret;
+        have_app = PQntuples(a) > 0;
+        if (have_app && (ret = ad_db_read_row(a, 0, app_fields, &ar, err)) < 0)
                 return ret;
         /* The current release: the app's exposed deployment. */
         ret = ad_db_exec(db, &cur,
@@ -918,15 +1052,18 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                          "WHERE r.app_name = $1 AND d.status = 'EXPOSED' ORDER BY r.id DESC "
                          "LIMIT 1",
                          1, (const char *[]){ app }, err);
+        if (ret == 0)
+                ret = have_cur = read_reuse(cur, &cr, err);
         if (ret < 0)
                 return ret;
+        memset(&sr, 0, sizeof(sr));
         snprintf(ver, sizeof(ver), "%u", q->rollback_to);
         if (q->rollback_to) {
                 /* The release asked for, if its image is still in the
                  * registry: no build compensation removed it since. */
                 ret = ad_db_exec(
                         db, &src,
-                        "SELECT " REUSE_COLUMNS ", d.config_version FROM releases r JOIN builds b "
+                        "SELECT " REUSE_COLUMNS " FROM releases r JOIN builds b "
                         "USING (deployment_id) JOIN deployments d ON d.id = r.deployment_id "
                         "WHERE r.app_name = $1 AND r.version = $2::int AND NOT EXISTS ("
                         "SELECT 1 FROM builds b2 JOIN compensations c ON c.deployment_id = "
@@ -934,22 +1071,23 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                         "WHERE b2.image = b.image AND c.done_at > (SELECT max(created_at) "
                         "FROM builds WHERE image = b.image))",
                         2, (const char *[]){ app, ver }, err);
+                if (ret == 0)
+                        ret = have_src = read_reuse(src, &sr, err);
                 if (ret < 0)
                         return ret;
         }
         describe_release(desc, sizeof(desc), q);
         {
-                PGresult *from = q->rollback_to ? src : cur;
-                bool have = PQntuples(a) && from && PQntuples(from);
+                const struct reuse_row *from = q->rollback_to ? &sr : &cr;
+                bool have = have_app && (q->rollback_to ? have_src : have_cur);
                 const char *p[7] = { in->deployment_id,
                                      app,
-                                     PQntuples(a) ? PQgetvalue(a, 0, 0) : "",
-                                     PQntuples(a) ? PQgetvalue(a, 0, 1) : "",
+                                     have_app ? ar.repo_url : "",
+                                     have_app ? ar.ref : "",
                                      in->trace_id ? in->trace_id : "",
                                      q->requested_by ? q->requested_by : "",
                                      desc };
-                const char *p2[3] = { in->deployment_id, kind,
-                                      have ? PQgetvalue(from, 0, 7) : NULL };
+                const char *p2[3] = { in->deployment_id, kind, have ? from->deployment_id : NULL };
 
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
@@ -966,37 +1104,37 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                         return ret;
         }
         res->outcome = SAGA_APPLIED;
-        if (PQntuples(a) == 0)
+        if (!have_app)
                 return fail_request(db, in->deployment_id, "release", "no such app", res, err);
-        if (q->rollback_to && PQntuples(src) == 0)
+        if (q->rollback_to && !have_src)
                 return fail_request(db, in->deployment_id, "release",
                                     "no such release of this app, or its image was removed", res,
                                     err);
-        if (!q->rollback_to && PQntuples(cur) == 0)
+        if (!q->rollback_to && !have_cur)
                 return fail_request(db, in->deployment_id, "release",
                                     "the app has no running release to change: deploy it first",
                                     res, err);
 
         /* The config it runs, and the app's from now on. */
         if (q->rollback_to) {
-                env = strdup(PQgetvalue(src, 0, 5));
-                cfg_version = PQgetisnull(src, 0, 9) ? PQgetvalue(a, 0, 3) : PQgetvalue(src, 0, 9);
+                env = strdup(sr.env);
+                cfg_version = sr.config_version ? sr.config_version : ar.config_version;
         } else if (!strcmp(kind, "config")) {
-                env = config_apply(PQgetvalue(a, 0, 2), q);
+                env = config_apply(ar.env, q);
                 cfg_version = NULL; /* the next one */
         } else {
-                env = strdup(PQgetvalue(a, 0, 2));
-                cfg_version = PQgetvalue(a, 0, 3);
+                env = strdup(ar.env);
+                cfg_version = ar.config_version;
         }
         if (env == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         /* Scale is the app's: a rollback or config change keeps it. */
         if (q->web_replicas)
                 replicas = q->web_replicas;
-        else if (atoi(PQgetvalue(a, 0, 4)) > 0)
-                replicas = (uint32_t)atoi(PQgetvalue(a, 0, 4));
+        else if (ar.web_replicas > 0)
+                replicas = (uint32_t)ar.web_replicas;
         else
-                replicas = (uint32_t)atoi(PQgetvalue(cur && PQntuples(cur) ? cur : src, 0, 8));
+                replicas = have_cur ? cr.containers : sr.containers;
         snprintf(replicas_text, sizeof(replicas_text), "%u", q->web_replicas);
         {
                 const char *p[4] = { app, env, cfg_version, replicas_text };
@@ -1017,7 +1155,7 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         if (ret < 0)
                 return ret;
         snprintf(res->status, sizeof(res->status), "BUILDING");
-        return publish_reuse(db, in, in->deployment_id, app, q->rollback_to ? src : cur, env,
+        return publish_reuse(db, in, in->deployment_id, app, q->rollback_to ? &sr : &cr, env,
                              replicas, err);
 }
 
@@ -1039,7 +1177,12 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
  * DESTROYED at once and the next one follows. */
 static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err)
 {
+        static const struct ad_db_field own_fields[] = {
+                AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "app_destroy"),
+                AD_DB_FIELDS_END,
+        };
         cleanup_pgresult PGresult *own = NULL, *next = NULL;
+        struct step_row ownr, nextr;
         struct saga_result one;
         struct deployment dd;
         ad_envelope e = *in;
@@ -1052,13 +1195,19 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
                                  1, (const char *[]){ in->deployment_id }, err);
                 if (ret < 0 || PQntuples(own) == 0)
                         return ret;
-                request = PQgetvalue(own, 0, 0);
+                ret = ad_db_read_row(own, 0, own_fields, &ownr, err);
+                if (ret < 0)
+                        return ret;
+                request = ownr.deployment_id;
         }
         ret = ad_db_exec(db, &next, APP_DESTROY_PENDING, 1, (const char *[]){ request }, err);
         if (ret < 0 || PQntuples(next) == 0)
                 return ret;
-        e.deployment_id = PQgetvalue(next, 0, 0);
-        e.trace_id = PQgetvalue(next, 0, 1);
+        ret = ad_db_read_row(next, 0, next_destroy_fields, &nextr, err);
+        if (ret < 0)
+                return ret;
+        e.deployment_id = (char *)nextr.deployment_id;
+        e.trace_id = (char *)nextr.trace_id;
         memset(&one, 0, sizeof(one));
         ret = load(db, e.deployment_id, &dd, err);
         if (ret < 0)
@@ -1247,6 +1396,8 @@ static int fail_overdue(ad_db *db, const char *deployment_id, const char *trace_
 int saga_sweep(ad_db *db, int *acted, ad_error_t *err)
 {
         cleanup_pgresult PGresult *overdue = NULL, *silent = NULL;
+        struct ad_db_rows rows;
+        struct step_row s;
         char retry[24];
         const char *p[1] = { retry };
         int ret;
@@ -1255,18 +1406,21 @@ int saga_sweep(ad_db *db, int *acted, ad_error_t *err)
                 *acted = 0;
         ret = ad_db_exec(db, &overdue,
                          "SELECT s.deployment_id, d.trace_id, s.step, "
-                         "extract(epoch FROM s.deadline_at - s.started_at)::bigint "
+                         "extract(epoch FROM s.deadline_at - s.started_at)::bigint AS deadline_s "
                          "FROM deployment_steps s JOIN deployments d ON d.id = s.deployment_id "
                          "WHERE s.status = 'running' AND s.deadline_at < now() AND d.status IN "
                          "('ANALYZING', 'BUILDING', 'PROVISIONING', 'DEPLOYING') "
                          "ORDER BY s.deadline_at LIMIT 100",
                          0, NULL, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, overdue, overdue_fields, err);
         if (ret < 0)
                 return ret;
         for (int i = 0; i < PQntuples(overdue); i++) {
-                ret = fail_overdue(db, PQgetvalue(overdue, i, 0), PQgetvalue(overdue, i, 1),
-                                   PQgetvalue(overdue, i, 2), atol(PQgetvalue(overdue, i, 3)),
-                                   acted, err);
+                ret = ad_db_rows_read(&rows, i, &s, err);
+                if (ret == 0)
+                        ret = fail_overdue(db, s.deployment_id, s.trace_id, s.step,
+                                           (long)s.deadline_s, acted, err);
                 if (ret < 0)
                         return ret;
         }
@@ -1279,18 +1433,19 @@ int saga_sweep(ad_db *db, int *acted, ad_error_t *err)
                          "'DESTROYING') AND c.requested_at < now() - make_interval(secs => "
                          "$1::int) ORDER BY c.requested_at LIMIT 100",
                          1, p, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, silent, silent_fields, err);
         if (ret < 0)
                 return ret;
         for (int i = 0; i < PQntuples(silent); i++) {
-                ret = ad_db_begin(db, err);
+                ret = ad_db_rows_read(&rows, i, &s, err);
+                if (ret == 0)
+                        ret = ad_db_begin(db, err);
                 if (ret < 0)
                         return ret;
-                ret = request_compensation(db, PQgetvalue(silent, i, 0), PQgetvalue(silent, i, 1),
-                                           PQgetvalue(silent, i, 2),
-                                           strcmp(PQgetvalue(silent, i, 3), "DESTROYING") == 0
-                                                   ? "destroy"
-                                                   : "rollback",
-                                           err);
+                ret = request_compensation(
+                        db, s.deployment_id, s.trace_id, s.step,
+                        strcmp(s.status, "DESTROYING") == 0 ? "destroy" : "rollback", err);
                 if (ret == 0)
                         ret = ad_db_commit(db, err);
                 if (ret < 0) {

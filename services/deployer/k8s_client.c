@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "ad/base64.h"
 #include "ad/buf.h"
 #include "ad/cleanup.h"
 
@@ -90,67 +91,31 @@ static const yaml_node_t *named(yaml_document_t *doc, const yaml_node_t *root, c
         return NULL;
 }
 
-static int b64val(int c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-/* Standard base64, whitespace ignored, padding optional. NUL-terminated
- * output (PEM text), *len without the NUL. */
+/* Standard base64, whitespace ignored, padding optional, by the strict
+ * decoder of the base layer. NUL-terminated output (PEM text), *len
+ * without the NUL. */
 static int b64_decode(const char *in, char **out, size_t *len, const char *what, ad_error_t *err)
 {
-        size_t n = strlen(in), o = 0;
-        unsigned acc = 0;
-        int bits = 0;
+        size_t n = strlen(in), max = AD_BASE64_DECODED_MAX(n), o;
+        cleanup_error ad_error_t why = NULL;
         char *buf;
 
         if (n > K8S_MAX_CRED * 2)
                 return ad_error_make(err, AD_ERR_TOO_LARGE, 0, "kubeconfig: %s is too large", what);
-        buf = malloc(n / 4 * 3 + 4);
+        buf = malloc(max + 1);
         if (buf == NULL)
                 return oom(err);
-        for (size_t i = 0; i < n; i++) {
-                int c = (unsigned char)in[i], v;
-
-                if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-                        continue;
-                if (c == '=') {
-                        for (i++; i < n; i++)
-                                if (in[i] != '=' && in[i] != '\n' && in[i] != ' ' && in[i] != '\r')
-                                        break;
-                        if (i < n)
-                                goto bad;
-                        break;
-                }
-                v = b64val(c);
-                if (v < 0)
-                        goto bad;
-                acc = (acc << 6) | (unsigned)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        buf[o++] = (char)((acc >> bits) & 0xff);
-                }
+        if (ad_base64_decode(in, n, AD_BASE64_PAD | AD_BASE64_SPACE, buf, max, &o, &why) < 0 ||
+            o == 0) {
+                free(buf);
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "kubeconfig: %s is not valid base64 (%s)", what,
+                                     why ? ad_error_message(why) : "empty");
         }
-        if (o == 0)
-                goto bad;
         buf[o] = '\0';
         *out = buf;
         *len = o;
         return 0;
-bad:
-        free(buf);
-        return ad_error_make(err, AD_ERR_INVALID, 0, "kubeconfig: %s is not valid base64", what);
 }
 
 static int dup_opt(char **dst, const char *s, ad_error_t *err)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/base64.h"
 #include "ad/names.h"
 
 #define LABEL_NAME "app.kubernetes.io/name"
@@ -203,23 +204,11 @@ json_t *k8s_manifest_config_map(const struct k8s_app *a)
 
 static char *b64(const char *s)
 {
-        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t n = strlen(s), o = 0;
-        char *out = malloc((n + 2) / 3 * 4 + 1);
-        const unsigned char *p = (const unsigned char *)s;
+        size_t n = strlen(s);
+        char *out = malloc(ad_base64_encoded_len(n, AD_BASE64_PAD) + 1);
 
-        if (out == NULL)
-                return NULL;
-        for (size_t i = 0; i < n; i += 3) {
-                unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                             (i + 2 < n ? p[i + 2] : 0);
-
-                out[o++] = t[(v >> 18) & 63];
-                out[o++] = t[(v >> 12) & 63];
-                out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
-                out[o++] = i + 2 < n ? t[v & 63] : '=';
-        }
-        out[o] = '\0';
+        if (out != NULL)
+                ad_base64_encode(out, s, n, AD_BASE64_PAD);
         return out;
 }
 

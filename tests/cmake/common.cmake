@@ -10,6 +10,7 @@ add_test(NAME services_start
 set_tests_properties(services_start PROPERTIES LABELS integration TIMEOUT 300)
 ad_test(test_secret_names SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_secret_names.c LIBS adcommon LABELS unit)
 ad_test(test_status SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_status.c LIBS adcommon LABELS unit)
+ad_test(test_base64 SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_base64.c LIBS adcommon LABELS unit)
 # The layers of common/ and what each binary links (docs/architecture.md).
 add_test(NAME layering
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/layering.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/bin)

@@ -251,6 +251,173 @@ static void test_unreachable_server(void **state)
         ad_error_release(&err);
 }
 
+/* Typed rows with named columns (ad_db_read_row): values land in their
+ * members whatever the order of the SELECT; NULLs read as documented;
+ * a missing column, a member of the wrong size and a value that does not
+ * convert are errors naming the column. */
+struct typed_row {
+        const char *name, *absent;
+        int64_t big;
+        int small;
+        uint32_t count;
+        double ratio;
+        bool flag;
+};
+static const struct ad_db_field typed_fields[] = {
+        AD_DB_FIELD(struct typed_row, name, AD_DB_TEXT, "name"),
+        AD_DB_FIELD(struct typed_row, absent, AD_DB_TEXT_NULL, "absent"),
+        AD_DB_FIELD(struct typed_row, big, AD_DB_INT64, "big"),
+        AD_DB_FIELD(struct typed_row, small, AD_DB_INT, "small"),
+        AD_DB_FIELD(struct typed_row, count, AD_DB_UINT32, "count"),
+        AD_DB_FIELD(struct typed_row, ratio, AD_DB_DOUBLE, "ratio"),
+        AD_DB_FIELD(struct typed_row, flag, AD_DB_BOOL, "flag"),
+        AD_DB_FIELDS_END,
+};
+
+static void expect_row_error(ad_db *db, const char *sql, const struct ad_db_field *fields,
+                             const char *want)
+{
+        PGresult *r = NULL;
+        ad_error_t err = NULL;
+        struct typed_row row;
+
+        if (ad_db_exec(db, &r, sql, 0, NULL, &err) < 0)
+                fail_msg("%s: %s", sql, ad_error_message(err));
+        assert_true(ad_db_read_row(r, 0, fields, &row, &err) < 0);
+        if (strstr(ad_error_message(err), want) == NULL)
+                fail_msg("%s: got \"%s\", want \"%s\"", sql, ad_error_message(err), want);
+        ad_error_release(&err);
+        PQclear(r);
+}
+
+static void test_typed_rows(void **state)
+{
+        static const struct ad_db_field wrong_size[] = {
+                AD_DB_FIELD(struct typed_row, small, AD_DB_INT64, "small"),
+                AD_DB_FIELDS_END,
+        };
+        ad_db *db = open_db();
+        PGresult *r = NULL;
+        ad_error_t err = NULL;
+        struct ad_db_rows rows;
+        struct typed_row row;
+
+        (void)state;
+        /* Columns in another order than the fields, and a NULL of each. */
+        if (ad_db_exec(db, &r,
+                       "SELECT * FROM (VALUES (true, 0.25::float8, 7::int, 'a', NULL::text, "
+                       "9007199254740993::bigint, 4000000000::bigint), (NULL, NULL, NULL, NULL, "
+                       "NULL, NULL, NULL)) v(flag, ratio, small, name, absent, big, count)",
+                       0, NULL, &err) < 0)
+                fail_msg("select: %s", ad_error_message(err));
+        assert_int_equal(ad_db_rows_init(&rows, r, typed_fields, &err), 0);
+        assert_int_equal(ad_db_rows_read(&rows, 0, &row, &err), 0);
+        assert_string_equal(row.name, "a");
+        assert_null(row.absent);
+        assert_true(row.big == 9007199254740993LL);
+        assert_int_equal(row.small, 7);
+        assert_true(row.count == 4000000000u);
+        assert_true(row.ratio == 0.25);
+        assert_true(row.flag);
+        assert_int_equal(ad_db_rows_read(&rows, 1, &row, &err), 0);
+        assert_string_equal(row.name, ""); /* AD_DB_TEXT: NULL as "" */
+        assert_null(row.absent);
+        assert_true(row.big == 0 && row.small == 0 && row.count == 0 && row.ratio == 0);
+        assert_false(row.flag);
+        assert_true(ad_db_rows_read(&rows, 2, &row, &err) < 0); /* no such row */
+        ad_error_release(&err);
+        PQclear(r);
+
+        expect_row_error(db, "SELECT 'a' AS name", typed_fields,
+                         "the query returns no column `absent`");
+        expect_row_error(db, "SELECT 1 AS small", wrong_size, "column `small`: the member's size");
+        expect_row_error(db,
+                         "SELECT 'a' AS name, NULL AS absent, 'x1' AS big, 1 AS small, 1 AS count, "
+                         "1 AS ratio, true AS flag",
+                         typed_fields, "column `big`: `x1` is not an integer");
+        expect_row_error(db,
+                         "SELECT 'a' AS name, NULL AS absent, 1 AS big, 3000000000 AS small, "
+                         "1 AS count, 1 AS ratio, true AS flag",
+                         typed_fields, "column `small`: `3000000000` is not an integer");
+        expect_row_error(db,
+                         "SELECT 'a' AS name, NULL AS absent, 1 AS big, 1 AS small, -1 AS count, "
+                         "1 AS ratio, true AS flag",
+                         typed_fields, "column `count`: `-1` is not an integer");
+        expect_row_error(db,
+                         "SELECT 'a' AS name, NULL AS absent, 1 AS big, 1 AS small, 1 AS count, "
+                         "'1.5x' AS ratio, true AS flag",
+                         typed_fields, "column `ratio`: `1.5x` is not a number");
+        expect_row_error(db,
+                         "SELECT 'a' AS name, NULL AS absent, 1 AS big, 1 AS small, 1 AS count, "
+                         "1 AS ratio, 'yes' AS flag",
+                         typed_fields, "column `flag`: `yes` is not a boolean");
+        ad_db_close(db);
+}
+
+/* The API's read model (migration 009): a request the coordinator has
+ * not seen is QUEUED with the request's fields; once the coordinator has
+ * it, its status and fields; a deployment with no request (another system
+ * published it) is there too; each id is one row. */
+static void test_api_read_model(void **state)
+{
+        static const char *const q_id = "00000000-0000-4000-8000-000000000901",
+                                 *const d_id = "00000000-0000-4000-8000-000000000902";
+        ad_db *db = open_db();
+        ad_error_t err = NULL;
+        PGresult *r = NULL;
+
+        (void)state;
+        assert_int_equal(ad_db_migrate(db, ad_migrations, ad_migrations_count, NULL, &err), 0);
+        if (ad_db_exec(
+                    db, NULL,
+                    "INSERT INTO deployment_requests (id, app_name, repo_url, ref, requested_by) "
+                    "VALUES ('00000000-0000-4000-8000-000000000901', 'rm-a', "
+                    "'https://example.com/a.git', 'main', 'alice')",
+                    0, NULL, &err) < 0)
+                fail_msg("insert a request: %s", ad_error_message(err));
+        if (ad_db_exec(db, &r,
+                       "SELECT status, app_name, repo_url, ref, requested_by FROM api_deployment "
+                       "WHERE id = $1::uuid",
+                       1, &q_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "QUEUED");
+        assert_string_equal(PQgetvalue(r, 0, 1), "rm-a");
+        assert_string_equal(PQgetvalue(r, 0, 4), "alice");
+        PQclear(r);
+
+        if (ad_db_exec(db, NULL,
+                       "INSERT INTO deployments (id, app_name, repo_url, ref, status) VALUES "
+                       "('00000000-0000-4000-8000-000000000901', 'rm-a', "
+                       "'https://example.com/a.git', 'v2', 'BUILDING'), "
+                       "('00000000-0000-4000-8000-000000000902', 'rm-b', "
+                       "'https://example.com/b.git', '', 'EXPOSED')",
+                       0, NULL, &err) < 0)
+                fail_msg("insert deployments: %s", ad_error_message(err));
+        if (ad_db_exec(db, &r,
+                       "SELECT status, ref, requested_by FROM api_deployment WHERE id = $1::uuid",
+                       1, &q_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "BUILDING");
+        assert_string_equal(PQgetvalue(r, 0, 1), "v2");
+        assert_string_equal(PQgetvalue(r, 0, 2), "alice"); /* the request's, d has none */
+        PQclear(r);
+        if (ad_db_exec(db, &r, "SELECT status, app_name FROM api_deployment WHERE id = $1::uuid", 1,
+                       &d_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "EXPOSED");
+        assert_string_equal(PQgetvalue(r, 0, 1), "rm-b");
+        PQclear(r);
+        assert_int_equal(
+                count(db, "SELECT count(*) FROM api_deployment WHERE app_name LIKE 'rm-%'"), 2);
+        ad_db_exec(db, NULL, "DELETE FROM deployments WHERE app_name LIKE 'rm-%'", 0, NULL, NULL);
+        ad_db_exec(db, NULL, "DELETE FROM deployment_requests WHERE app_name LIKE 'rm-%'", 0, NULL,
+                   NULL);
+        ad_db_close(db);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -259,6 +426,8 @@ int main(void)
                 cmocka_unit_test(test_concurrent_migrators_on_empty_database),
                 cmocka_unit_test(test_transactions),
                 cmocka_unit_test(test_unreachable_server),
+                cmocka_unit_test(test_typed_rows),
+                cmocka_unit_test(test_api_read_model),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

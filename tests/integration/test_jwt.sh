@@ -16,40 +16,16 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_jwt.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-team=jwt-$run
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
-DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
-DELETE FROM teams WHERE name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+apitest_init jwt "${1:-}"
 sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-# start_api LOG [VAR=VALUE...]: sets api (its URL) and api_pid.
+# start_api LOG [VAR=VALUE...]: with the operator token; sets api (its
+# URL) and api_pid.
 start_api() {
   local log=$1
   shift
-  adapi_start "$bin" "$log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" "$@"
-  api_pid=$started_pid
-  pids+=("$api_pid")
-  [[ -n $started_port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-  api=http://127.0.0.1:$started_port
+  apitest_api_up "$log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" "$@"
 }
 stop_api() {
   kill "$api_pid" || true
@@ -234,8 +210,4 @@ out=$(ADCTL_API=$api6 "$adctl" apps 2>&1) || rc=$?
 [[ $rc == 1 && $out == *revoked* ]] || fail "adctl with a revoked saved key: rc $rc $out"
 echo "ok: adctl sends JWTs, caches them (0600), renews refused and expired ones"
 
-if ((failures > 0)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "all ok"
+apitest_finish

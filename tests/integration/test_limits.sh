@@ -17,40 +17,17 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_limits.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-team=lim-$run
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
+apitest_init lim "${1:-}"
+apitest_cleanup_sql="
 DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_name LIKE '%-$run');
 DELETE FROM deployments WHERE app_name LIKE '%-$run';
-DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
-DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
-DELETE FROM teams WHERE name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';"
 
-# start_api LOG [VAR=VALUE...]: sets api (its URL).
+# start_api LOG [VAR=VALUE...]: API keys only; sets api (its URL).
 start_api() {
   local log=$1
   shift
-  adapi_start "$bin" "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
-  pids+=("$started_pid")
-  [[ -n $started_port ]] || { tail -n 5 "$log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-  api=http://127.0.0.1:$started_port
+  apitest_api_up "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
 }
 # burst N CREDENTIAL PATH: N requests, 8 at a time; the status codes,
 # one a line, in $work/codes and each reply's headers in $work/h.N.
@@ -119,7 +96,7 @@ id=$(curl -s -H "Authorization: Bearer $ka" -H 'Content-Type: application/json' 
 [[ $id =~ ^[0-9a-f-]{36}$ ]] || fail "no deployment to follow: $id"
 for i in 1 2; do
   curl -s -N --max-time 30 -H "Authorization: Bearer $ka" "$api/deployments/$id/logs?follow=1" >/dev/null &
-  pids+=("$!")
+  apitest_pids+=("$!")
 done
 for ((i = 0; i < 100; i++)); do
   curl -s "$api/metrics" | grep -q '^ad_api_ratelimit_decisions_total{scope="followers",decision="allowed"} 2' && break
@@ -138,7 +115,7 @@ echo "ok: followers: a third of one key refused, another key's served"
 start_api "$work/api4.log" AD_API_MAX_CONNECTIONS_PER_ADDRESS=2
 for i in 1 2; do
   curl -s -N --max-time 30 -H "Authorization: Bearer $kb" "$api/deployments/$id/logs?follow=1" >/dev/null &
-  pids+=("$!")
+  apitest_pids+=("$!")
 done
 for ((i = 0; i < 100; i++)); do
   (($(grep -c '"route":"deployments_logs".*"status":200' "$work/api4.log") >= 2)) && break
@@ -160,7 +137,7 @@ fi
 # written after two of them shows once, and the end event ends it.
 ADCTL_API=$api ADCTL_TOKEN=$kb timeout 30 "$bin/adctl" logs -f "$id" >"$work/follow.out" 2>"$work/follow.err" &
 follow_pid=$!
-pids+=("$follow_pid")
+apitest_pids+=("$follow_pid")
 sleep 2.5
 psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "writing the deployment's rows"
 INSERT INTO deployments (id, app_name, repo_url, status) VALUES ('$id', 'f-$run', 'https://example.com/acme/f.git', 'BUILDING');
@@ -174,8 +151,4 @@ wait "$follow_pid" || rc=$?
   fail "adctl logs -f across idle ends: rc $rc, out $(cat "$work/follow.out"), err $(cat "$work/follow.err")"
 echo "ok: a follower with no new line for api.follower_idle_timeout_s gets event: idle; adctl logs -f follows on"
 
-if ((failures > 0)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "all ok"
+apitest_finish

@@ -13,32 +13,14 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_tls.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-team=tls-$run
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  psql "$AD_DATABASE_URL" -qAt -c "DELETE FROM teams WHERE name = '$team'" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-# start_api LOG [VAR=VALUE...]: sets port ("" when it did not start).
+apitest_init tls "${1:-}"
+# start_api LOG [VAR=VALUE...]: API keys only; sets port ("" when it did
+# not start).
 start_api() {
   local log=$1
   shift
-  adapi_start "$bin" "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
-  pids+=("$started_pid")
-  port=$started_port
+  apitest_api "$log" AD_API_TOKENS= AD_API_REQUIRE_AUTH=true "$@"
+  port=$api_port
 }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -99,8 +81,4 @@ out=$(AD_HTTP_PORT=0 AD_API_TLS_CERT_FILE="$work/api.log" AD_API_TLS_KEY_FILE="$
 grep -q "PRIVATE KEY" "$work/api.log" "$work/public.log" && fail "the log shows the key"
 echo "ok: plain HTTP on a public bind refused, api.behind_tls_proxy, TLS on a public bind, bad files"
 
-if ((failures > 0)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "all ok"
+apitest_finish
