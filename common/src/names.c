@@ -116,6 +116,17 @@ void ad_name_network(char *out, size_t size, const char *app)
         snprintf(out, size, "ad-%s", app);
 }
 
+bool ad_process_name_valid(const char *s, size_t n)
+{
+        if (s == NULL || n == 0 || n > AD_PROCESS_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z') ||
+            s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}
+
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id)
 {
         char hex[13];
