@@ -59,7 +59,7 @@ static const char sql_get[] =
         "'status', CASE WHEN cur.version IS NOT NULL THEN 'running' ELSE 'stopped' END, "
         "'scale', jsonb_build_object('web', CASE WHEN a.web_replicas > 0 THEN a.web_replicas END) "
         "  || a.process_replicas, "
-        "'processes', jsonb_build_object('web', jsonb_build_object('replicas', "
+        "'process_types', jsonb_build_object('web', jsonb_build_object('replicas', "
         "  coalesce(cardinality(cur.container_ids), 0))) || coalesce((SELECT "
         "  jsonb_object_agg(p->>'name', jsonb_build_object('command', p->>'command', 'replicas', "
         "  coalesce((cur.processes->>(p->>'name'))::int, 0))) FROM jsonb_array_elements("
@@ -282,12 +282,16 @@ static json_t *live_containers(struct api_call *call)
         out = json_array();
         for (size_t i = 0, probed = 0; i < n; i++) {
                 const char *health = "stopped";
+                char type[AD_PROCESS_NAME_MAX + 1];
 
+                ad_name_process_type(type, list[i].name, call->name);
+                /* Other process types have no port: running is healthy. */
                 if (ad_container_live(&list[i]))
-                        health = list[i].host_port && probed++ < PROBE_MAX
+                        health = strcmp(type, "web") != 0 ? "running"
+                                 : list[i].host_port && probed++ < PROBE_MAX
                                          ? probe(list[i].host_port)
                                          : "unknown";
-                json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "web",
+                json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type,
                                                      "name", list[i].name, "id", list[i].id,
                                                      "deployment_id", list[i].deployment, "state",
                                                      list[i].state, "health", health));

@@ -100,21 +100,6 @@ static int replica_of(const char *name)
         return *end == '\0' && n > 1 && strlen(dash + 1) < 4 ? (int)n : 1;
 }
 
-/* The process type of a container named ad-<app>-<12 hex>[-<n>] (web) or
- * ad-<app>-<12 hex>-<type>-<n> (process.c), into out. */
-static void process_of(char out[AD_PROCESS_NAME_MAX + 1], const char *name, const char *app)
-{
-        size_t skip = strlen("ad-") + strlen(app) + 1 + 12;
-        const char *rest = strlen(name) > skip ? name + skip : "", *last;
-
-        snprintf(out, AD_PROCESS_NAME_MAX + 1, "web");
-        if (rest[0] != '-' || (last = strrchr(rest, '-')) == rest)
-                return;
-        if ((size_t)(last - rest - 1) <= AD_PROCESS_NAME_MAX &&
-            ad_process_name_valid(rest + 1, (size_t)(last - rest - 1)))
-                snprintf(out, AD_PROCESS_NAME_MAX + 1, "%.*s", (int)(last - rest - 1), rest + 1);
-}
-
 /* PostgreSQL text must be UTF-8 without NUL: anything else becomes '?'. */
 static void sanitize(char *s)
 {
@@ -472,7 +457,7 @@ static void scan(struct collector *c, ad_engine *engine)
                 snprintf(f->name, sizeof(f->name), "%s", list[i].name);
                 snprintf(f->app, sizeof(f->app), "%s", list[i].app);
                 f->replica = replica_of(list[i].name);
-                process_of(f->process, list[i].name, list[i].app);
+                ad_name_process_type(f->process, list[i].name, list[i].app);
                 pthread_mutex_lock(&c->mu);
                 f->gen = c->gen;
                 if (pthread_create(&f->thread, NULL, follow_main, f) != 0) {
