@@ -415,8 +415,8 @@ int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv)
                                                  "app's Procfile (web, worker...)",
                                                  arg);
                 n = strtol(eq + 1, &end, 10);
-                if (*end || end == eq + 1 || n < 0 || n > 100 || (n == 0 && eq - arg == 3 &&
-                                                                   strncmp(arg, "web", 3) == 0))
+                if (*end || end == eq + 1 || n < 0 || n > 100 ||
+                    (n == 0 && eq - arg == 3 && strncmp(arg, "web", 3) == 0))
                         return adctl_usage_error(argv[0],
                                                  "`%s`: N is a number from 0 to 100 (web: 1 to "
                                                  "100)",

@@ -127,8 +127,7 @@ bool ad_process_name_valid(const char *s, size_t n)
         return true;
 }
 
-void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *container,
-                          const char *app)
+void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *container, const char *app)
 {
         size_t skip = strlen("ad-") + strlen(app) + 1 + 12;
         const char *rest = strlen(container) > skip ? container + skip : "", *last;

@@ -808,7 +808,8 @@ void api_apps_logs(struct api_call *call)
                            json_array_size(lines) < APP_LOGS_MAX * 20;) {
                 cleanup_free char *logs = NULL;
                 cleanup_error ad_error_t lerr = NULL;
-                char *save = NULL, prefix[32];
+                char *save = NULL, prefix[AD_PROCESS_NAME_MAX + 16];
+                char type[AD_PROCESS_NAME_MAX + 1];
 
                 if (ad_engine_container_logs(call->api->engine, list[k].id, (int)tail,
                                              APP_LOGS_MAX_BYTES, &logs, &lerr) < 0) {
@@ -818,7 +819,8 @@ void api_apps_logs(struct api_call *call)
                                "container", list[k].name, "error", ad_error_message(lerr), NULL);
                         continue;
                 }
-                snprintf(prefix, sizeof(prefix), "web.%d", replica_of(list[k].name));
+                ad_name_process_type(type, list[k].name, call->name);
+                snprintf(prefix, sizeof(prefix), "%s.%d", type, replica_of(list[k].name));
                 for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                         size_t ll = strlen(l);
 
@@ -826,7 +828,7 @@ void api_apps_logs(struct api_call *call)
                                 l[--ll] = '\0';
                         if (json) {
                                 json_array_append_new(
-                                        lines, json_pack("{s:s,s:i,s:s,s:s,s:s%}", "process", "web",
+                                        lines, json_pack("{s:s,s:i,s:s,s:s,s:s%}", "process", type,
                                                          "replica", replica_of(list[k].name),
                                                          "container", list[k].name, "deployment_id",
                                                          list[k].deployment, "line", l, ll));
