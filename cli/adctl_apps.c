@@ -222,8 +222,20 @@ int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
                          (long long)json_integer_value(json_object_get(rel, "config_version")));
                 field("release:", line);
         }
-        snprintf(line, sizeof(line), "web=%zu",
-                 json_array_size(json_object_get(reply.doc, "containers")));
+        {
+                const char *type;
+                json_t *pt;
+                size_t n =
+                        (size_t)snprintf(line, sizeof(line), "web=%zu",
+                                         json_array_size(json_object_get(reply.doc, "containers")));
+
+                /* The Procfile's other process types, with their containers. */
+                json_object_foreach (json_object_get(reply.doc, "process_types"), type, pt)
+                        if (strcmp(type, "web") != 0 && n + strlen(type) + 24 < sizeof(line))
+                                n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%lld", type,
+                                                      (long long)json_integer_value(
+                                                              json_object_get(pt, "replicas")));
+        }
         field("replicas:", line);
         last = json_object_get(reply.doc, "last_deployment");
         if (json_is_object(last)) {

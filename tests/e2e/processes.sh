@@ -118,6 +118,8 @@ w=$(workers "$app")
 [[ $(curl -fsS "$api/apps/$app" | jq -c '[.scale.worker, .process_types.worker.replicas]') == '[2,2]' ]] ||
   fail "GET /apps/$app after worker=2: $(curl -fsS "$api/apps/$app" | jq -c '{scale, process_types}')"
 [[ $(curl -fsS "$url") == "Hello from procfile-worker's web process" ]] || fail "web stopped answering"
+grep -Eq '^replicas: +web=1 worker=2$' <<<"$(ctl info "$app")" || fail "adctl info: $(ctl info "$app")"
+[[ $(ctl ps "$app" | grep -c '^worker .* running$') == 2 ]] || fail "adctl ps: $(ctl ps "$app")"
 echo "ok: worker 1 -> 0 -> 2: $(cut -d' ' -f1 <<<"$w" | tr '\n' ' ')"
 
 echo "== redeploy: new worker containers at the app's scale"
