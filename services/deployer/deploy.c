@@ -547,7 +547,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         if (k8s && n_procs > 0)
                 return ad_step_fail(run, false,
                                     "process types other than web are not supported on "
-                                    "kubernetes yet: scale them to 0 or deploy on the engine "
+                                    "kubernetes yet: remove them from the Procfile, scale them "
+                                    "to 0 (adctl scale APP worker=0) or deploy on the engine "
                                     "backend",
                                     err);
         if (k8s)
