@@ -66,8 +66,9 @@ const struct adctl_command adctl_commands[] = {
           "the current image with the new config, no build, health-gated.\n\n"
           "  -w, --wait        follow the new release to its end\n"
           "  --timeout S       give up waiting after S seconds\n" },
-        { "scale", adctl_cmd_scale, "scale APP web=N [--wait]",
-          "Runs N containers of the app's web process (1-100, within the operator's\n"
+        { "scale", adctl_cmd_scale, "scale APP TYPE=N... [--wait]",
+          "Runs N containers of each process type given (web=3 worker=1: web 1-100,\n"
+          "the Procfile's other types 0-100, within the operator's\n"
           "deployer.max_replicas): a new release of the current image, no build.\n\n"
           "  -w, --wait        follow the new release to its end\n" },
         { "releases", adctl_cmd_releases, "releases APP",

@@ -222,8 +222,20 @@ int adctl_cmd_info(struct adctl *ctl, int argc, char **argv)
                          (long long)json_integer_value(json_object_get(rel, "config_version")));
                 field("release:", line);
         }
-        snprintf(line, sizeof(line), "web=%zu",
-                 json_array_size(json_object_get(reply.doc, "containers")));
+        {
+                const char *type;
+                json_t *pt;
+                size_t n =
+                        (size_t)snprintf(line, sizeof(line), "web=%zu",
+                                         json_array_size(json_object_get(reply.doc, "containers")));
+
+                /* The Procfile's other process types, with their containers. */
+                json_object_foreach (json_object_get(reply.doc, "process_types"), type, pt)
+                        if (strcmp(type, "web") != 0 && n + strlen(type) + 24 < sizeof(line))
+                                n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%lld", type,
+                                                      (long long)json_integer_value(
+                                                              json_object_get(pt, "replicas")));
+        }
         field("replicas:", line);
         last = json_object_get(reply.doc, "last_deployment");
         if (json_is_object(last)) {
@@ -387,32 +399,49 @@ int adctl_cmd_config(struct adctl *ctl, int argc, char **argv)
         return accepted(ctl, &reply, "Changing the config of", &o);
 }
 
-/* adctl scale APP web=N */
+/* adctl scale APP TYPE=N... (web=3 worker=1) */
 int adctl_cmd_scale(struct adctl *ctl, int argc, char **argv)
 {
         struct change_opts o = { 0 };
         cleanup_free char *path = NULL;
+        cleanup_free char *body = NULL;
+        json_auto_t *req = json_object();
         struct adctl_reply reply;
-        const char *app, *arg;
-        char body[64], *end;
-        long n;
+        const char *app;
         int ret = 0;
 
         if ((ret = parse_opts(ctl, argc, argv, &o)) != ADCTL_OPT_NEXT)
                 return ret;
         if ((app = app_arg(argc, argv, &ret)) == NULL)
                 return ret;
-        if (optind + 1 != argc)
-                return adctl_usage_error(argv[0], "give one TYPE=N, such as web=3");
-        arg = argv[optind];
-        if (strncmp(arg, "web=", 4) != 0)
-                return adctl_usage_error(argv[0], "`%s`: the only process type is web (web=N)",
-                                         arg);
-        n = strtol(arg + 4, &end, 10);
-        if (*end || end == arg + 4 || n < 1 || n > 100)
-                return adctl_usage_error(argv[0], "`%s`: N is a number from 1 to 100", arg);
-        snprintf(body, sizeof(body), "{\"web\":%ld}", n);
-        if ((path = app_path(app, "/scale")) == NULL)
+        if (optind >= argc)
+                return adctl_usage_error(argv[0], "give TYPE=N, such as web=3 worker=1");
+        for (int i = optind; i < argc; i++) {
+                const char *arg = argv[i], *eq = strchr(arg, '=');
+                char *end;
+                long n;
+
+                if (eq == NULL || !ad_process_name_valid(arg, (size_t)(eq - arg)))
+                        return adctl_usage_error(argv[0],
+                                                 "`%s`: give TYPE=N, TYPE a process type of the "
+                                                 "app's Procfile (web, worker...)",
+                                                 arg);
+                n = strtol(eq + 1, &end, 10);
+                if (*end || end == eq + 1 || n < 0 || n > 100 ||
+                    (n == 0 && eq - arg == 3 && strncmp(arg, "web", 3) == 0))
+                        return adctl_usage_error(argv[0],
+                                                 "`%s`: N is a number from 0 to 100 (web: 1 to "
+                                                 "100)",
+                                                 arg);
+                {
+                        char name[AD_PROCESS_NAME_MAX + 1];
+
+                        snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
+                        json_object_set_new(req, name, json_integer(n));
+                }
+        }
+        body = json_dumps(req, JSON_COMPACT);
+        if (body == NULL || (path = app_path(app, "/scale")) == NULL)
                 return ADCTL_EXIT_FAILURE;
         if ((ret = app_request(ctl, "POST", path, body, 202, &reply)) != 0)
                 return ret;

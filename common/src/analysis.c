@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/names.h"
 
 /* Keeps to_json and from_json in step: one table for the string fields. */
 struct string_field {
@@ -59,6 +60,7 @@ void ad_analysis_free(struct ad_analysis *a)
         free_strv(a->dependency_files, a->n_dependency_files);
         free(a->backend);
         json_decref(a->env);
+        json_decref(a->processes);
         json_decref(a->why);
         free(a);
 }
@@ -124,6 +126,8 @@ json_t *ad_analysis_to_json(const struct ad_analysis *a)
         if (a->backend && *a->backend)
                 r |= json_object_set_new(j, "backend", json_string(a->backend));
         r |= json_object_set_new(j, "env", a->env ? json_deep_copy(a->env) : json_object());
+        if (json_object_size(a->processes) > 0)
+                r |= json_object_set_new(j, "processes", json_deep_copy(a->processes));
         r |= json_object_set_new(j, "why", a->why ? json_deep_copy(a->why) : json_object());
         if (r != 0) {
                 /* json_object_set_new() fails only on allocation (or a NULL
@@ -132,6 +136,38 @@ json_t *ad_analysis_to_json(const struct ad_analysis *a)
                 return NULL;
         }
         return j;
+}
+
+/* "processes": { name: command } with valid names and commands of 1 to
+ * 4096 bytes without NUL, at most AD_PROCESSES_MAX of them. */
+static int processes_from_json(json_t **out, const json_t *v, ad_error_t *err)
+{
+        const char *k;
+        json_t *c;
+
+        *out = NULL;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (!json_is_object(v) || json_object_size(v) > AD_PROCESSES_MAX)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "analysis: processes must be an object of at most %d "
+                                     "process types",
+                                     AD_PROCESSES_MAX);
+        json_object_foreach ((json_t *)v, k, c) {
+                if (!ad_process_name_valid(k, strlen(k)) || strcmp(k, "web") == 0 ||
+                    strcmp(k, "release") == 0)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "analysis: process type `%.40s` is not valid", k);
+                if (!json_is_string(c) || json_string_length(c) == 0 ||
+                    json_string_length(c) > 4096 ||
+                    strlen(json_string_value(c)) != json_string_length(c))
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "analysis: the command of process type %s must be "
+                                             "1 to 4096 bytes of text",
+                                             k);
+        }
+        *out = json_deep_copy(v);
+        return *out ? 0 : ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
 }
 
 /* Parses "<digits><suffix>"; *suffix points past the digits.  -1 on junk. */
@@ -332,6 +368,9 @@ int ad_analysis_from_json(struct ad_analysis **out, const json_t *j, ad_error_t 
                 r = ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
                 goto fail;
         }
+        r = processes_from_json(&a->processes, json_object_get(j, "processes"), err);
+        if (r < 0)
+                goto fail;
         v = json_object_get(j, "why");
         a->why = json_is_object(v) ? json_deep_copy(v) : json_object();
         if (a->why == NULL) {

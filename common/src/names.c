@@ -116,6 +116,30 @@ void ad_name_network(char *out, size_t size, const char *app)
         snprintf(out, size, "ad-%s", app);
 }
 
+bool ad_process_name_valid(const char *s, size_t n)
+{
+        if (s == NULL || n == 0 || n > AD_PROCESS_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z') ||
+            s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *container, const char *app)
+{
+        size_t skip = strlen("ad-") + strlen(app) + 1 + 12;
+        const char *rest = strlen(container) > skip ? container + skip : "", *last;
+
+        snprintf(out, AD_PROCESS_NAME_MAX + 1, "web");
+        if (rest[0] != '-' || (last = strrchr(rest, '-')) == rest)
+                return;
+        if ((size_t)(last - rest - 1) <= AD_PROCESS_NAME_MAX &&
+            ad_process_name_valid(rest + 1, (size_t)(last - rest - 1)))
+                snprintf(out, AD_PROCESS_NAME_MAX + 1, "%.*s", (int)(last - rest - 1), rest + 1);
+}
+
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id)
 {
         char hex[13];

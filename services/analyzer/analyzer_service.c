@@ -74,9 +74,24 @@ static Appdeployer__V1__Resources *resources_of(const struct ad_analysis *a,
         return r;
 }
 
+/* The replicas of process type `name`: the app's scale when the request
+ * carries one for it, else 1 (a process type declared in the Procfile
+ * runs, as on Dokku and Railway; Heroku would start it at 0). */
+static uint32_t process_replicas(const Appdeployer__V1__DeployRequested *req, const char *name)
+{
+        for (size_t i = 0; i < req->n_scale; i++)
+                if (req->scale[i]->name && strcmp(req->scale[i]->name, name) == 0)
+                        return req->scale[i]->replicas;
+        return 1;
+}
+
 static int publish_analyzed(struct ad_step_run *run, const char *app, const char *sha,
                             const struct ad_analysis *a, ad_error_t *err)
 {
+        Appdeployer__V1__Process procs[AD_PROCESSES_MAX], *procp[AD_PROCESSES_MAX];
+        size_t n_procs = 0;
+        const char *pname;
+        json_t *pcmd;
         Appdeployer__V1__DeployAnalyzed msg = APPDEPLOYER__V1__DEPLOY_ANALYZED__INIT;
         Appdeployer__V1__Resources res;
         const Appdeployer__V1__DeployRequested *req = run->in->requested;
@@ -114,6 +129,18 @@ static int publish_analyzed(struct ad_step_run *run, const char *app, const char
         msg.analysis_json = full ? full : (char *)"{}";
         msg.n_env = req->n_env;
         msg.env = req->env;
+        json_object_foreach ((json_t *)a->processes, pname, pcmd) {
+                if (n_procs == AD_PROCESSES_MAX)
+                        break;
+                appdeployer__v1__process__init(&procs[n_procs]);
+                procs[n_procs].name = (char *)pname;
+                procs[n_procs].command = (char *)json_string_value(pcmd);
+                procs[n_procs].replicas = process_replicas(req, pname);
+                procp[n_procs] = &procs[n_procs];
+                n_procs++;
+        }
+        msg.n_processes = n_procs;
+        msg.processes = procp;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_ANALYZED;
         env.analyzed = &msg;
         return ad_step_publish(run, AD_SUBJECT_ANALYZED, &env, err);

@@ -443,6 +443,20 @@ static int apply_procfile(struct analyzer_repo *repo, struct ad_analysis *a, ad_
                                          "from the Procfile release: line (runs before each "
                                          "start)");
         }
+        if (r == 0 && repo->procfile.n_procs > 0) {
+                json_decref(a->processes);
+                a->processes = json_object();
+                for (size_t i = 0; a->processes && i < repo->procfile.n_procs; i++)
+                        if (json_object_set_new(a->processes, repo->procfile.procs[i].name,
+                                                json_string(repo->procfile.procs[i].command)) < 0)
+                                break;
+                if (a->processes == NULL ||
+                    json_object_size(a->processes) != repo->procfile.n_procs)
+                        return analyzer_oom(err);
+                r = analyzer_why(a, err, "processes",
+                                 "from the Procfile's other lines: each runs in containers of "
+                                 "its own, without a port or route");
+        }
         return r;
 }
 

@@ -28,6 +28,7 @@
 
 #include "ad/analysis.h"
 #include "ad/error.h"
+#include "ad/names.h"
 #include "buildplan_kit.h"
 
 #define ANALYZER_MAX_MANIFEST (1024 * 1024)       /* package.json, go.mod, ... */
@@ -87,10 +88,24 @@ int analyzer_parse_package_json(struct analyzer_package_json *out, const char *d
                                 ad_error_t *err);
 void analyzer_package_json_clear(struct analyzer_package_json *pj);
 
-/* The `web:` and `release:` commands of a Procfile (NULL when absent). */
+/* A Procfile's entries: `web:` and `release:` (NULL when absent), and
+ * every other process type (worker, clock...) in the file's order.  A
+ * name is 1 to ANALYZER_PROCESS_NAME_MAX characters of [a-z0-9-], starting
+ * with a letter and not ending with '-'; at most ANALYZER_PROCFILE_MAX
+ * entries; a name declared twice, an invalid name, an empty or too long
+ * command is an error naming the line.  Blank lines, `#` comments and
+ * lines that are not `name: command` are skipped (as Heroku does). */
+#define ANALYZER_PROCESS_NAME_MAX AD_PROCESS_NAME_MAX
+#define ANALYZER_PROCFILE_MAX 16
+struct analyzer_process {
+        char *name;
+        char *command;
+};
 struct analyzer_procfile {
         char *web;
         char *release;
+        struct analyzer_process *procs; /* neither web nor release */
+        size_t n_procs;
 };
 int analyzer_parse_procfile(struct analyzer_procfile *out, const char *data, size_t len,
                             ad_error_t *err);

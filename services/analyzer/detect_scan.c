@@ -408,45 +408,97 @@ void analyzer_procfile_clear(struct analyzer_procfile *pf)
 {
         free(pf->web);
         free(pf->release);
+        for (size_t i = 0; i < pf->n_procs; i++) {
+                free(pf->procs[i].name);
+                free(pf->procs[i].command);
+        }
+        free(pf->procs);
         *pf = (struct analyzer_procfile){ 0 };
 }
 
-/* `<name>: <command>` with name "web" or "release"; the first of each wins. */
-static int procfile_line(struct analyzer_procfile *pf, const char *p, const char *line_end,
-                         ad_error_t *err)
+static bool procfile_name_char(char c)
 {
-        static const char *const names[] = { "web", "release" };
-        char **slots[] = { &pf->web, &pf->release };
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+}
 
-        for (size_t i = 0; i < AD_ARRAY_SIZE(names); i++) {
-                size_t n = strlen(names[i]);
-                const char *q, *cmd, *cend;
+static bool procfile_has(const struct analyzer_procfile *pf, const char *name, size_t n)
+{
+        if ((n == 3 && memcmp(name, "web", 3) == 0 && pf->web) ||
+            (n == 7 && memcmp(name, "release", 7) == 0 && pf->release))
+                return true;
+        for (size_t i = 0; i < pf->n_procs; i++)
+                if (strlen(pf->procs[i].name) == n && memcmp(pf->procs[i].name, name, n) == 0)
+                        return true;
+        return false;
+}
 
-                if (!starts_with(p, line_end, names[i]))
-                        continue;
-                q = p + n;
-                while (q < line_end && (*q == ' ' || *q == '\t'))
-                        q++;
-                if (q >= line_end || *q != ':')
-                        continue;
-                if (*slots[i] != NULL)
-                        return 0;
-                cmd = skip_ws(q + 1, line_end);
-                cend = line_end;
-                while (cend > cmd && isspace((unsigned char)cend[-1]))
-                        cend--;
-                if (cend == cmd)
-                        return ad_error_make(err, AD_ERR_INVALID, 0, "Procfile: empty %s: command",
-                                             names[i]);
-                if ((size_t)(cend - cmd) > ANALYZER_MAX_COMMAND)
-                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                             "Procfile: %s: command longer than %d bytes", names[i],
-                                             ANALYZER_MAX_COMMAND);
-                if (memchr(cmd, '\0', (size_t)(cend - cmd)) != NULL)
-                        return ad_error_make(err, AD_ERR_INVALID, 0,
-                                             "Procfile: NUL byte in %s: command", names[i]);
-                *slots[i] = strndup(cmd, (size_t)(cend - cmd));
-                return *slots[i] ? 0 : analyzer_oom(err);
+/* `<name>: <command>` (line number lineno, from p to line_end). */
+static int procfile_line(struct analyzer_procfile *pf, const char *p, const char *line_end,
+                         unsigned lineno, ad_error_t *err)
+{
+        const char *q = p, *cmd, *cend;
+        size_t n;
+        char *c;
+
+        while (q < line_end && procfile_name_char(*q))
+                q++;
+        n = (size_t)(q - p);
+        while (q < line_end && (*q == ' ' || *q == '\t'))
+                q++;
+        if (n == 0 || q >= line_end || *q != ':')
+                return 0; /* a comment or not an entry: skipped */
+        if (!ad_process_name_valid(p, n))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "Procfile line %u: process type `%.*s` is not valid: use 1 "
+                                     "to %d lower-case letters, digits and '-', starting with a "
+                                     "letter",
+                                     lineno, (int)(n > 40 ? 40 : n), p, ANALYZER_PROCESS_NAME_MAX);
+        if (procfile_has(pf, p, n))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "Procfile line %u: process type `%.*s` is declared twice",
+                                     lineno, (int)n, p);
+        if (pf->n_procs + (pf->web != NULL) + (pf->release != NULL) >= ANALYZER_PROCFILE_MAX)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "Procfile line %u: more than %d process types", lineno,
+                                     ANALYZER_PROCFILE_MAX);
+        cmd = skip_ws(q + 1, line_end);
+        cend = line_end;
+        while (cend > cmd && isspace((unsigned char)cend[-1]))
+                cend--;
+        if (cend == cmd)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "Procfile: empty %.*s: command",
+                                     (int)n, p);
+        if ((size_t)(cend - cmd) > ANALYZER_MAX_COMMAND)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "Procfile: %.*s: command longer than %d bytes", (int)n, p,
+                                     ANALYZER_MAX_COMMAND);
+        if (memchr(cmd, '\0', (size_t)(cend - cmd)) != NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "Procfile: NUL byte in %.*s: command",
+                                     (int)n, p);
+        c = strndup(cmd, (size_t)(cend - cmd));
+        if (c == NULL)
+                return analyzer_oom(err);
+        if (n == 3 && memcmp(p, "web", 3) == 0) {
+                pf->web = c;
+        } else if (n == 7 && memcmp(p, "release", 7) == 0) {
+                pf->release = c;
+        } else {
+                struct analyzer_process *v =
+                        realloc(pf->procs, (pf->n_procs + 1) * sizeof(*pf->procs));
+
+                if (v == NULL) {
+                        free(c);
+                        return analyzer_oom(err);
+                }
+                pf->procs = v;
+                v[pf->n_procs].command = c;
+                v[pf->n_procs].name = strndup(p, n);
+                if (v[pf->n_procs].name == NULL) {
+                        free(c);
+                        return analyzer_oom(err);
+                }
+                pf->n_procs++;
         }
         return 0;
 }
@@ -456,14 +508,17 @@ int analyzer_parse_procfile(struct analyzer_procfile *out, const char *data, siz
 {
         struct analyzer_procfile pf = { 0 };
         const char *p = data, *end = data + len;
+        unsigned lineno = 0;
         int r = 0;
 
         while (p < end && r == 0) {
                 const char *eol = memchr(p, '\n', (size_t)(end - p));
                 const char *line_end = eol ? eol : end;
 
-                p = skip_ws(p, line_end);
-                r = procfile_line(&pf, p, line_end, err);
+                lineno++;
+                while (p < line_end && (*p == ' ' || *p == '\t' || *p == '\r'))
+                        p++;
+                r = procfile_line(&pf, p, line_end, lineno, err);
                 p = eol ? eol + 1 : end;
         }
         if (r < 0) {

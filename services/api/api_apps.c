@@ -29,7 +29,8 @@
  * deployment as `last`; `a` is the apps row. */
 #define APP_JOINS                                                                                  \
         "LEFT JOIN LATERAL (SELECT r.version, r.deployment_id, r.image, r.container_ids, "         \
-        "  r.created_at, d.url, d.ip, d.git_sha, d.config_version, b.digest "                      \
+        "  r.created_at, d.url, d.ip, d.git_sha, d.config_version, b.digest, r.processes, "        \
+        "  b.processes AS processes_declared "                                                     \
         "  FROM releases r JOIN deployments d ON d.id = r.deployment_id "                          \
         "  LEFT JOIN builds b ON b.deployment_id = r.deployment_id "                               \
         "  WHERE r.app_name = a.name AND d.status = 'EXPOSED' ORDER BY r.id DESC LIMIT 1) cur "    \
@@ -56,7 +57,13 @@ static const char sql_get[] =
         "SELECT json_build_object('name', a.name, 'repo_url', a.repo_url, 'ref', a.ref, "
         "'url', cur.url, 'ip', cur.ip, 'config_version', a.config_version, "
         "'status', CASE WHEN cur.version IS NOT NULL THEN 'running' ELSE 'stopped' END, "
-        "'scale', json_build_object('web', CASE WHEN a.web_replicas > 0 THEN a.web_replicas END), "
+        "'scale', jsonb_build_object('web', CASE WHEN a.web_replicas > 0 THEN a.web_replicas END) "
+        "  || a.process_replicas, "
+        "'process_types', jsonb_build_object('web', jsonb_build_object('replicas', "
+        "  coalesce(cardinality(cur.container_ids), 0))) || coalesce((SELECT "
+        "  jsonb_object_agg(p->>'name', jsonb_build_object('command', p->>'command', 'replicas', "
+        "  coalesce((cur.processes->>(p->>'name'))::int, 0))) FROM jsonb_array_elements("
+        "  cur.processes_declared) p), '{}'), "
         "'release', CASE WHEN cur.version IS NULL THEN NULL ELSE json_build_object("
         "  'version', cur.version, 'deployment_id', cur.deployment_id, 'image', cur.image, "
         "  'digest', cur.digest, 'git_sha', cur.git_sha, 'config_version', cur.config_version, "
@@ -116,8 +123,8 @@ static int app_lookup(struct api_call *call, ad_db *db, PGresult **out)
         if (ad_db_exec(db, &r,
                        "SELECT a.repo_url, a.ref, a.env::text, a.config_version, EXISTS (SELECT 1 "
                        "FROM releases r JOIN deployments d ON d.id = r.deployment_id WHERE "
-                       "r.app_name = a.name AND d.status = 'EXPOSED'), a.web_replicas "
-                       "FROM apps a WHERE a.name = $1",
+                       "r.app_name = a.name AND d.status = 'EXPOSED'), a.web_replicas, "
+                       "a.process_replicas::text FROM apps a WHERE a.name = $1",
                        1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot read an app", err);
                 return 0;
@@ -275,12 +282,16 @@ static json_t *live_containers(struct api_call *call)
         out = json_array();
         for (size_t i = 0, probed = 0; i < n; i++) {
                 const char *health = "stopped";
+                char type[AD_PROCESS_NAME_MAX + 1];
 
+                ad_name_process_type(type, list[i].name, call->name);
+                /* Other process types have no port: running is healthy. */
                 if (ad_container_live(&list[i]))
-                        health = list[i].host_port && probed++ < PROBE_MAX
+                        health = strcmp(type, "web") != 0 ? "running"
+                                 : list[i].host_port && probed++ < PROBE_MAX
                                          ? probe(list[i].host_port)
                                          : "unknown";
-                json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "web",
+                json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type,
                                                      "name", list[i].name, "id", list[i].id,
                                                      "deployment_id", list[i].deployment, "state",
                                                      list[i].state, "health", health));
@@ -399,6 +410,11 @@ void api_apps_deploy(struct api_call *call)
         cleanup_free char *ref = NULL;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
         json_auto_t *cfg = NULL;
+        json_auto_t *scale = NULL;
+        Appdeployer__V1__Process scalev[API_SCALE_TYPES], *scalep[API_SCALE_TYPES];
+        size_t n_scale = 0;
+        const char *pname;
+        json_t *pv;
         ad_envelope env;
         size_t n = 0;
         ad_db *db;
@@ -428,6 +444,19 @@ void api_apps_deploy(struct api_call *call)
         rq.n_env = n;
         rq.keep_config = true;
         rq.replicas = (uint32_t)atoi(PQgetvalue(app, 0, 5));
+        /* Its scale of other process types (a type not listed runs 1). */
+        scale = json_loads(PQgetvalue(app, 0, 6), 0, NULL);
+        json_object_foreach (scale, pname, pv) {
+                if (n_scale == AD_ARRAY_SIZE(scalev) || !json_is_integer(pv))
+                        continue;
+                appdeployer__v1__process__init(&scalev[n_scale]);
+                scalev[n_scale].name = (char *)pname;
+                scalev[n_scale].replicas = (uint32_t)json_integer_value(pv);
+                scalep[n_scale] = &scalev[n_scale];
+                n_scale++;
+        }
+        rq.scale = scalep;
+        rq.n_scale = n_scale;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
         env.requested = &rq;
         record_and_reply(call, db, app, rq.ref, id, AD_SUBJECT_REQUESTED, &env, "deploy");
@@ -517,24 +546,63 @@ void api_apps_rollback(struct api_call *call)
         request_release(call, db, app, &rr, "rollback");
 }
 
+/* Whether the app's current release has process type `name` (a Procfile
+ * entry other than web); replies 422 (or an error) when not. */
+static bool has_process(struct api_call *call, ad_db *db, const char *name)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        json_auto_t *wanted = json_pack("[{s:s}]", "name", name);
+        cleanup_free char *text = wanted ? json_dumps(wanted, JSON_COMPACT) : NULL;
+
+        if (text == NULL ||
+            ad_db_exec(db, &r,
+                       "SELECT EXISTS (SELECT 1 FROM releases r JOIN deployments d ON d.id = "
+                       "r.deployment_id JOIN builds b ON b.deployment_id = r.deployment_id "
+                       "WHERE r.app_name = $1 AND d.status = 'EXPOSED' AND b.processes @> "
+                       "$2::jsonb)",
+                       2, (const char *[]){ call->name, text }, &err) < 0) {
+                api_reply_error(call, "cannot read an app's process types", err);
+                return false;
+        }
+        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+                return true;
+        ad_httpd_reply_error(call->reply, 422, "no_such_process",
+                             "app %s has no process type %s (its Procfile declares the types "
+                             "besides web)",
+                             call->name, name);
+        return false;
+}
+
 void api_apps_scale(struct api_call *call)
 {
         Appdeployer__V1__ReleaseRequested rr = APPDEPLOYER__V1__RELEASE_REQUESTED__INIT;
+        Appdeployer__V1__Process scalev[API_SCALE_TYPES], *scalep[API_SCALE_TYPES];
         cleanup_pgresult PGresult *app = NULL;
         cleanup_error ad_error_t err = NULL;
-        uint32_t web = 0;
+        struct api_scale sc;
         ad_db *db;
 
         if (!json_body(call, false))
                 return;
-        if (api_scale_parse(&web, call->req->body, call->req->body_len, &err) < 0) {
+        if (api_scale_parse(&sc, call->req->body, call->req->body_len, &err) < 0) {
                 reply_parse_error(call, err);
                 return;
         }
         if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app) ||
             !require_running(call, app))
                 return;
-        rr.web_replicas = web;
+        for (size_t i = 0; i < sc.n_other; i++) {
+                if (!has_process(call, db, sc.other[i].name))
+                        return;
+                appdeployer__v1__process__init(&scalev[i]);
+                scalev[i].name = sc.other[i].name;
+                scalev[i].replicas = sc.other[i].replicas;
+                scalep[i] = &scalev[i];
+        }
+        rr.web_replicas = sc.web;
+        rr.scale = scalep;
+        rr.n_scale = sc.n_other;
         request_release(call, db, app, &rr, "scale");
 }
 
@@ -740,7 +808,8 @@ void api_apps_logs(struct api_call *call)
                            json_array_size(lines) < APP_LOGS_MAX * 20;) {
                 cleanup_free char *logs = NULL;
                 cleanup_error ad_error_t lerr = NULL;
-                char *save = NULL, prefix[32];
+                char *save = NULL, prefix[AD_PROCESS_NAME_MAX + 16];
+                char type[AD_PROCESS_NAME_MAX + 1];
 
                 if (ad_engine_container_logs(call->api->engine, list[k].id, (int)tail,
                                              APP_LOGS_MAX_BYTES, &logs, &lerr) < 0) {
@@ -750,7 +819,8 @@ void api_apps_logs(struct api_call *call)
                                "container", list[k].name, "error", ad_error_message(lerr), NULL);
                         continue;
                 }
-                snprintf(prefix, sizeof(prefix), "web.%d", replica_of(list[k].name));
+                ad_name_process_type(type, list[k].name, call->name);
+                snprintf(prefix, sizeof(prefix), "%s.%d", type, replica_of(list[k].name));
                 for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                         size_t ll = strlen(l);
 
@@ -758,7 +828,7 @@ void api_apps_logs(struct api_call *call)
                                 l[--ll] = '\0';
                         if (json) {
                                 json_array_append_new(
-                                        lines, json_pack("{s:s,s:i,s:s,s:s,s:s%}", "process", "web",
+                                        lines, json_pack("{s:s,s:i,s:s,s:s,s:s%}", "process", type,
                                                          "replica", replica_of(list[k].name),
                                                          "container", list[k].name, "deployment_id",
                                                          list[k].deployment, "line", l, ll));

@@ -178,21 +178,49 @@ static int only_field(json_t *root, const char *allowed, const char *what, ad_er
         return 0;
 }
 
-int api_scale_parse(uint32_t *web, const char *body, size_t len, ad_error_t *err)
+int api_scale_parse(struct api_scale *out, const char *body, size_t len, ad_error_t *err)
 {
         json_auto_t *root = NULL;
-        long n = 0;
+        struct api_scale sc = { 0 };
+        const char *name;
+        json_t *v;
         int ret;
 
         ret = load_object(&root, body, len, false, err);
-        if (ret == 0)
-                ret = only_field(root, "web", "the only process type is web (give {\"web\": N})",
-                                 err);
-        if (ret == 0)
-                ret = int_field(root, "web", 1, API_SCALE_MAX, &n, err);
         if (ret < 0)
                 return ret;
-        *web = (uint32_t)n;
+        if (json_object_size(root) == 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "give the replicas of a process type: {\"web\": N, "
+                                     "\"worker\": M}");
+        if (json_object_size(root) > API_SCALE_TYPES)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "at most %d process types",
+                                     API_SCALE_TYPES);
+        json_object_foreach (root, name, v) {
+                char shown[80];
+                long n = 0;
+
+                if (strcmp(name, "web") == 0) {
+                        ret = int_field(root, "web", 1, API_SCALE_MAX, &n, err);
+                        if (ret < 0)
+                                return ret;
+                        sc.web = (uint32_t)n;
+                        continue;
+                }
+                api_text_excerpt(shown, sizeof(shown), name);
+                if (!ad_process_name_valid(name, strlen(name)) || strcmp(name, "release") == 0)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "\"%s\" is not a process type that can be scaled "
+                                             "(a Procfile name: lower-case letters, digits and "
+                                             "'-'; `release` runs once per release)",
+                                             shown);
+                ret = int_field(root, name, 0, API_SCALE_MAX, &n, err);
+                if (ret < 0)
+                        return ret;
+                snprintf(sc.other[sc.n_other].name, sizeof(sc.other[0].name), "%s", name);
+                sc.other[sc.n_other++].replicas = (uint32_t)n;
+        }
+        *out = sc;
         return 0;
 }
 

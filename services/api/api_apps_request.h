@@ -32,9 +32,21 @@ int api_config_patch_parse(struct api_config_patch **out, const char *body, size
 /* Wipes the values; NULL is a no-op. */
 void api_config_patch_free(struct api_config_patch *p);
 
-/* POST /apps/{name}/scale: {"web": N}, 1 <= N <= API_SCALE_MAX.  Only the
- * web process type exists yet; another name is rejected. */
-int api_scale_parse(uint32_t *web, const char *body, size_t len, ad_error_t *err);
+/* POST /apps/{name}/scale: {"web": N, "worker": M, ...}: web 1 <= N <=
+ * API_SCALE_MAX (0 in *web: not given), any other process type 0 <= M <=
+ * API_SCALE_MAX (0 stops it); at least one, at most API_SCALE_TYPES
+ * names, each a valid process type (ad_process_name_valid), never
+ * `release`.  Whether the app has those types is the caller's check. */
+#define API_SCALE_TYPES 16
+struct api_scale {
+        uint32_t web;
+        struct {
+                char name[AD_PROCESS_NAME_MAX + 1];
+                uint32_t replicas;
+        } other[API_SCALE_TYPES];
+        size_t n_other;
+};
+int api_scale_parse(struct api_scale *out, const char *body, size_t len, ad_error_t *err);
 
 /* POST /apps/{name}/rollback: {"release": N} (N >= 1), or an empty body
  * or {} for the release before the current one (*release = 0). */

@@ -113,6 +113,8 @@ static int publish_built(struct build_run *r, ad_error_t *err)
         built.env = r->an->env;
         built.n_env = r->an->n_env;
         built.git_sha = r->an->git_sha;
+        built.n_processes = r->an->n_processes;
+        built.processes = r->an->processes;
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         env.built = &built;

@@ -11,6 +11,7 @@
 #include "ad/outbox.h"
 #include "ad/status.h"
 #include "saga_decide.h"
+#include "saga_process.h"
 
 /* Steps with side effects, newest first: the order of compensation. */
 static const char *const compensable[] = { "deploy", "provision", "build" };
@@ -490,6 +491,14 @@ static int record_build(ad_db *db, const ad_envelope *in, const struct deploymen
                         ret = exec(db, "UPDATE builds SET git_sha = $2 WHERE deployment_id = $1", 2,
                                    sha, err);
         }
+        if (ret == 0 && b->n_processes > 0) {
+                cleanup_free char *procs = saga_processes_json(b->processes, b->n_processes, true);
+
+                if (procs == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                ret = exec(db, "UPDATE builds SET processes = $2::jsonb WHERE deployment_id = $1",
+                           2, (const char *[]){ in->deployment_id, procs }, err);
+        }
         return ret;
 }
 
@@ -550,6 +559,14 @@ static int record_release(ad_db *db, const ad_envelope *in, const struct deploym
                            "coalesce((SELECT max(version) FROM releases WHERE app_name = $2), 0) "
                            "+ 1",
                            3, p, err);
+        }
+        if (ret == 0 && x->n_processes > 0) {
+                cleanup_free char *procs = saga_processes_json(x->processes, x->n_processes, false);
+
+                if (procs == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                ret = exec(db, "UPDATE releases SET processes = $2::jsonb WHERE deployment_id = $1",
+                           2, (const char *[]){ in->deployment_id, procs }, err);
         }
         return ret;
 }
@@ -827,6 +844,10 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
                          const struct reuse_row *row, const char *env_text, uint32_t replicas,
                          ad_error_t *err)
 {
+        cleanup_pgresult PGresult *pr = NULL;
+        struct saga_procs procs;
+        const Appdeployer__V1__ReleaseRequested *q =
+                in->payload_case == APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE ? in->release : NULL;
         Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         Appdeployer__V1__Resources res_msg = APPDEPLOYER__V1__RESOURCES__INIT;
         Appdeployer__V1__EnvVar *envs[128], envv[128];
@@ -840,6 +861,13 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
         int ret;
 
         ret = step_start(db, id, "build", err);
+        if (ret < 0)
+                return ret;
+        /* The build's other process types, at the app's scale. */
+        ret = ad_db_exec(db, &pr,
+                         "SELECT (SELECT processes::text FROM builds WHERE deployment_id = $1), "
+                         "(SELECT process_replicas::text FROM apps WHERE name = $2)",
+                         2, (const char *[]){ PQgetvalue(row, 0, 7), app }, err);
         if (ret < 0)
                 return ret;
         ad_event_init(&env, id, in->trace_id, 1, "coordinator", event_id);
@@ -869,9 +897,15 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
         }
         b.n_env = n;
         b.env = envs;
+        saga_procs_load(&procs, PQgetisnull(pr, 0, 0) ? NULL : PQgetvalue(pr, 0, 0),
+                        PQgetisnull(pr, 0, 1) ? NULL : PQgetvalue(pr, 0, 1), q ? q->scale : NULL,
+                        q ? q->n_scale : 0);
+        b.n_processes = procs.n;
+        b.processes = procs.p;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         env.built = &b;
         ret = ad_outbox_add(db, AD_SUBJECT_BUILT, &env, err);
+        saga_procs_clear(&procs);
         json_decref(envj);
         return ret;
 }
@@ -994,8 +1028,15 @@ static void describe_release(char *out, size_t size, const Appdeployer__V1__Rele
                 snprintf(out, size, "rollback to v%u", q->rollback_to);
                 return;
         }
-        if (q->web_replicas) {
-                snprintf(out, size, "scale web=%u", q->web_replicas);
+        if (q->web_replicas || q->n_scale) {
+                used = (size_t)snprintf(out, size, "scale");
+                if (q->web_replicas)
+                        used += (size_t)snprintf(out + used, size - used, " web=%u",
+                                                 q->web_replicas);
+                for (size_t i = 0; i < q->n_scale && used < size; i++)
+                        used += (size_t)snprintf(out + used, size - used, " %.30s=%u",
+                                                 q->scale[i]->name ? q->scale[i]->name : "",
+                                                 q->scale[i]->replicas);
                 return;
         }
         used = (size_t)snprintf(out, size, "config");
@@ -1028,7 +1069,9 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         int have_app, have_cur = 0, have_src = 0;
         cleanup_free char *env = NULL;
         const char *app = q->app_name ? q->app_name : "";
-        const char *kind = q->rollback_to ? "rollback" : q->web_replicas ? "scale" : "config";
+        const char *kind = q->rollback_to                      ? "rollback"
+                           : q->web_replicas || q->n_scale > 0 ? "scale"
+                                                               : "config";
         char desc[512], ver[16], replicas_text[16];
         const char *cfg_version;
         uint32_t replicas;
@@ -1146,6 +1189,15 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "app_name = $1) x) + 1), web_replicas = CASE WHEN $4::int > 0 "
                            "THEN $4::int ELSE web_replicas END, updated_at = now() WHERE name = $1",
                            4, p, err);
+        }
+        if (ret == 0 && q->n_scale > 0) {
+                cleanup_free char *scale = saga_scale_json(q->scale, q->n_scale);
+
+                ret = scale ? exec(db,
+                                   "UPDATE apps SET process_replicas = process_replicas || "
+                                   "$2::jsonb WHERE name = $1",
+                                   2, (const char *[]){ app, scale }, err)
+                            : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
         if (ret == 0)
                 ret = exec(db,

@@ -36,6 +36,7 @@ struct follower {
         char id[AD_ENGINE_ID_MAX + 1];
         char name[128];
         char app[64];
+        char process[AD_PROCESS_NAME_MAX + 1];
         int replica;
         unsigned gen; /* the connection generation its lock was taken on */
         bool done;
@@ -131,7 +132,7 @@ static const char sql_cursor[] =
         "SELECT last_ns, at_last FROM app_log_cursors WHERE container = $1";
 static const char sql_insert[] =
         "INSERT INTO app_logs (app_name, container, process, replica, stream, logged_at, line) "
-        "VALUES ($1, $2, 'web', $3::int, $4, to_timestamp($5::bigint / 1e9), $6)";
+        "VALUES ($1, $2, $7, $3::int, $4, to_timestamp($5::bigint / 1e9), $6)";
 static const char sql_save[] =
         "INSERT INTO app_log_cursors (container, app_name, last_ns, at_last) "
         "VALUES ($1, $2, $3::bigint, $4::int) ON CONFLICT (container) DO UPDATE "
@@ -188,12 +189,13 @@ static int flush(struct follower *f)
                 goto out;
         }
         for (size_t i = 0; ret == 0 && i < f->n; i++) {
-                const char *p[6] = { f->app, f->name,
-                                     rep,    f->batch[i].stream == 2 ? "stderr" : "stdout",
-                                     ns,     f->batch[i].text };
+                const char *p[7] = { f->app,    f->name,
+                                     rep,       f->batch[i].stream == 2 ? "stderr" : "stdout",
+                                     ns,        f->batch[i].text,
+                                     f->process };
 
                 snprintf(ns, sizeof(ns), "%lld", (long long)f->batch[i].ns);
-                ret = ad_db_exec(c->db, NULL, sql_insert, 6, p, &err);
+                ret = ad_db_exec(c->db, NULL, sql_insert, 7, p, &err);
                 if (f->batch[i].ns == last_ns) {
                         at_last++;
                 } else if (f->batch[i].ns > 0) {
@@ -455,6 +457,7 @@ static void scan(struct collector *c, ad_engine *engine)
                 snprintf(f->name, sizeof(f->name), "%s", list[i].name);
                 snprintf(f->app, sizeof(f->app), "%s", list[i].app);
                 f->replica = replica_of(list[i].name);
+                ad_name_process_type(f->process, list[i].name, list[i].app);
                 pthread_mutex_lock(&c->mu);
                 f->gen = c->gen;
                 if (pthread_create(&f->thread, NULL, follow_main, f) != 0) {

@@ -10,6 +10,7 @@
 #include "ad/db.h"
 #include "ad/names.h"
 #include "probe.h"
+#include "process.h"
 
 #define NAME_LEN 128
 #define DEFAULT_APP_PORT 8080
@@ -333,6 +334,7 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
                            ad_error_t *err)
 {
         Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
+        Appdeployer__V1__Process procs[AD_PROCESSES_MAX], *procp[AD_PROCESSES_MAX];
         cleanup_free char **ids = calloc(n, sizeof(*ids));
         ad_envelope env;
 
@@ -349,6 +351,8 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp,
         out.containers_started_ms = at->containers_started;
         out.healthy_ms = at->healthy;
         out.route_switched_ms = at->route_switched;
+        process_exposed(pv, procs, procp, &out.n_processes);
+        out.processes = procp;
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
         env.exposed = &out;
@@ -527,6 +531,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct ad_container *cs = NULL;
         size_t started = 0, reused = 0;
         struct moments at = { 0 };
+        struct process_set procs = { 0 };
+        size_t n_procs = 0;
         struct health h;
         bool pulled = false, k8s = false;
         int64_t t_start;
@@ -535,6 +541,16 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         ret = deployer_backend(dp, run, true, &k8s, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;
+        ret = process_count(run, dp, pv, &n_procs, err);
+        if (ret != 0)
+                return ret < 0 ? ret : 0;
+        if (k8s && n_procs > 0)
+                return ad_step_fail(run, false,
+                                    "process types other than web are not supported on "
+                                    "kubernetes yet: remove them from the Procfile, scale them "
+                                    "to 0 (adctl scale APP worker=0) or deploy on the engine "
+                                    "backend",
+                                    err);
         if (k8s)
                 return k8s_deploy_run(run, err);
         ad_step_log_str(run, "app", pv->app_name);
@@ -626,6 +642,11 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                                 break;
                         reused += was_there;
                 }
+                /* The other process types: the same spec, their own
+                 * command, no port. */
+                spec.name = name;
+                if (ret == 0)
+                        ret = process_start(dp, pv, &spec, dep, &procs, err);
                 strv_free_secure(env);
                 if (ret < 0)
                         goto out; /* a redelivery finds and reuses the ones started */
@@ -646,7 +667,20 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         for (size_t j = 0; j < n; j++)
                                 if (j != i)
                                         release_remove(dp, cs[j].id, NULL);
+                        process_remove(dp, &procs);
                         ret = fail_unhealthy(run, dp, &cs[i], port, &h, err);
+                        goto out;
+                }
+        }
+        if (procs.n > 0) {
+                cleanup_free char *why = NULL;
+
+                ad_step_log_int(run, "process_containers", (long long)procs.n);
+                if (process_check(dp, &procs, &why) != 0) {
+                        process_remove(dp, &procs);
+                        remove_all(dp, cs, n);
+                        ret = ad_step_fail(run, false, why ? why : "a process did not keep running",
+                                           err);
                         goto out;
                 }
         }
@@ -681,6 +715,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                           : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
 out:
+        process_set_clear(&procs);
         ad_container_list_free(cs, n);
         return ret;
 }

@@ -70,6 +70,8 @@ int provision_run(struct ad_step_run *run, ad_error_t *err)
         out.app_name = b->app_name;
         out.port = b->port;
         out.resources = b->resources;
+        out.n_processes = b->n_processes;
+        out.processes = b->processes;
         out.n_env = b->n_env;
         out.env = b->env;
         appdeployer__v1__envelope__init(&env);

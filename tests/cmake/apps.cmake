@@ -11,3 +11,9 @@ set_tests_properties(adctl_completion PROPERTIES LABELS unit)
 # SIGKILL, counted line by line; a WebSocket client.
 add_test(NAME e2e_app_logs COMMAND bash ${PROJECT_SOURCE_DIR}/tests/e2e/app_logs.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(e2e_app_logs PROPERTIES LABELS "integration;e2e" TIMEOUT 1200 RUN_SERIAL TRUE)
+
+# Process types: a Procfile's worker runs without a port or route, its log
+# lines are collected as `worker`, scale worker 1 -> 0 -> 2, a redeploy
+# replaces the workers, delete removes them (examples/procfile-worker).
+add_test(NAME e2e_processes COMMAND bash ${PROJECT_SOURCE_DIR}/tests/e2e/processes.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(e2e_processes PROPERTIES LABELS "integration;e2e" TIMEOUT 900 RUN_SERIAL TRUE)

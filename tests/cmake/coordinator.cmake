@@ -7,3 +7,9 @@ ad_test(test_saga_decide
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga_decide.c
   LIBS adbase LABELS unit)
 target_include_directories(test_saga_decide PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)
+# Process types in the saga: what is stored, the scale a reused build runs.
+ad_test(test_saga_process
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_saga_process.c
+          ${PROJECT_SOURCE_DIR}/services/coordinator/saga_process.c
+  LIBS adcommon LABELS unit)
+target_include_directories(test_saga_process PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)

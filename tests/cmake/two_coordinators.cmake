@@ -4,6 +4,7 @@
 ad_test(test_two_coordinators
   SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_two_coordinators.c
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga.c
+          ${PROJECT_SOURCE_DIR}/services/coordinator/saga_process.c
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga_decide.c
   LIBS adcommon LABELS integration)
 target_include_directories(test_two_coordinators PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)

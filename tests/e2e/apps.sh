@@ -402,7 +402,7 @@ check 400 PATCH "/apps/$app/config" '{}'
 check 400 PATCH "/apps/$app/config" '{"1BAD": "x"}'
 check 400 PATCH "/apps/$app/config" '{"A": [1]}'
 check 400 POST "/apps/$app/scale" '{"web": 0}'
-check 400 POST "/apps/$app/scale" '{"worker": 1}'
+check 422 POST "/apps/$app/scale" '{"worker": 1}'
 check 404 POST "/apps/$app/rollback" '{"release": 99}'
 check 400 POST "/apps/$app/rollback" '{"release": "one"}'
 check 404 GET "/apps/$app/config/NOPE"

@@ -75,8 +75,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         ad_error_release(&err);
 
-        if (api_scale_parse(&n, text, size, &err) == 0 && (n < 1 || n > API_SCALE_MAX))
-                abort();
+        {
+                struct api_scale sc;
+
+                if (api_scale_parse(&sc, text, size, &err) == 0) {
+                        if (sc.web > API_SCALE_MAX || sc.n_other > API_SCALE_TYPES ||
+                            (sc.web == 0 && sc.n_other == 0))
+                                abort();
+                        for (size_t i = 0; i < sc.n_other; i++)
+                                if (sc.other[i].replicas > API_SCALE_MAX ||
+                                    !ad_process_name_valid(sc.other[i].name,
+                                                           strlen(sc.other[i].name)))
+                                        abort();
+                }
+        }
         ad_error_release(&err);
         if (api_rollback_parse(&n, text, size, &err) == 0 && n > INT32_MAX)
                 abort();

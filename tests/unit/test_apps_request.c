@@ -75,24 +75,42 @@ static void test_config_patch_rejects(void **state)
 static void test_scale(void **state)
 {
         ad_error_t err = NULL;
-        uint32_t web = 0;
+        struct api_scale sc = { 0 };
 
         (void)state;
-        assert_int_equal(api_scale_parse(&web, "{\"web\": 3}", 10, &err), 0);
-        assert_int_equal(web, 3);
-        assert_true(api_scale_parse(&web, "{\"web\": 0}", 10, &err) < 0);
+        assert_int_equal(api_scale_parse(&sc, "{\"web\": 3}", strlen("{\"web\": 3}"), &err), 0);
+        assert_int_equal(sc.web, 3);
+        assert_int_equal(sc.n_other, 0);
+        assert_true(api_scale_parse(&sc, "{\"web\": 0}", strlen("{\"web\": 0}"), &err) < 0);
         assert_non_null(strstr(ad_error_message(err), "from 1 to 100"));
         ad_error_release(&err);
-        assert_true(api_scale_parse(&web, "{\"web\": 101}", 12, &err) < 0);
+        assert_true(api_scale_parse(&sc, "{\"web\": 101}", strlen("{\"web\": 101}"), &err) < 0);
         ad_error_release(&err);
-        assert_true(api_scale_parse(&web, "{\"web\": \"3\"}", 12, &err) < 0);
+        assert_true(api_scale_parse(&sc, "{\"web\": \"3\"}", strlen("{\"web\": \"3\"}"), &err) < 0);
         ad_error_release(&err);
-        assert_true(api_scale_parse(&web, "{\"worker\": 1}", 13, &err) < 0);
-        assert_non_null(strstr(ad_error_message(err), "only process type is web"));
+        assert_true(api_scale_parse(&sc, "", strlen(""), &err) < 0);
         ad_error_release(&err);
-        assert_true(api_scale_parse(&web, "", 0, &err) < 0);
+        assert_int_equal(sc.web, 3); /* untouched on failure */
+        /* Other process types: 0 stops them; web then stays as it is. */
+        assert_int_equal(api_scale_parse(&sc, "{\"worker\": 0, \"clock-2\": 2}",
+                                         strlen("{\"worker\": 0, \"clock-2\": 2}"), &err),
+                         0);
+        assert_int_equal(sc.web, 0);
+        assert_int_equal(sc.n_other, 2);
+        assert_string_equal(sc.other[0].name, "worker");
+        assert_int_equal(sc.other[0].replicas, 0);
+        assert_string_equal(sc.other[1].name, "clock-2");
+        assert_int_equal(sc.other[1].replicas, 2);
+        assert_true(api_scale_parse(&sc, "{\"Worker\": 1}", strlen("{\"Worker\": 1}"), &err) < 0);
+        assert_non_null(strstr(ad_error_message(err), "not a process type"));
         ad_error_release(&err);
-        assert_int_equal(web, 3); /* untouched on failure */
+        assert_true(api_scale_parse(&sc, "{\"release\": 1}", strlen("{\"release\": 1}"), &err) < 0);
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&sc, "{\"worker\": 101}", strlen("{\"worker\": 101}"), &err) <
+                    0);
+        ad_error_release(&err);
+        assert_true(api_scale_parse(&sc, "{}", strlen("{}"), &err) < 0);
+        ad_error_release(&err);
 }
 
 static void test_rollback(void **state)

@@ -222,6 +222,17 @@ static void test_python_procfile(void **state)
                             "from the Procfile web: line (it overrides the python default)");
         assert_int_equal(a->port, 8000);
         assert_env(a, env);
+        /* Its worker: line is a process type of its own. */
+        assert_int_equal(json_object_size(a->processes), 1);
+        assert_string_equal(json_string_value(json_object_get(a->processes, "worker")),
+                            "python3 worker.py");
+        {
+                json_auto_t *j = ad_analysis_to_json(a);
+                cleanup_analysis struct ad_analysis *back = NULL;
+
+                assert_int_equal(ad_analysis_from_json(&back, j, NULL), 0);
+                assert_true(json_equal(back->processes, a->processes));
+        }
 }
 
 static void test_python_main_only(void **state)
@@ -557,9 +568,54 @@ static void test_parse_procfile(void **state)
         assert_int_equal(analyzer_parse_procfile(&pf, "webby: x\n", 9, &err), 0);
         assert_null(pf.web);
         assert_null(pf.release);
+        analyzer_procfile_clear(&pf);
         assert_int_equal(analyzer_parse_procfile(&pf, "web:   \n", 8, &err), -AD_ERR_INVALID);
         assert_non_null(strstr(err->msg, "empty web"));
         ad_error_release(&err);
+}
+
+/* Every entry is a process type: web and release in their slots, the
+ * others in order; a hostile Procfile gets an error naming the line. */
+static void test_parse_procfile_types(void **state)
+{
+        const char *text = "web: ./serve\nworker: python3 w.py\n# clock: no\n"
+                           "clock-2 : ./tick --every 5\nnot an entry\nrelease: ./migrate\n";
+        struct analyzer_procfile pf = { 0 };
+        ad_error_t err = NULL;
+        char big[2048];
+        size_t used = 0;
+
+        (void)state;
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), 0);
+        assert_string_equal(pf.web, "./serve");
+        assert_string_equal(pf.release, "./migrate");
+        assert_int_equal(pf.n_procs, 2);
+        assert_string_equal(pf.procs[0].name, "worker");
+        assert_string_equal(pf.procs[0].command, "python3 w.py");
+        assert_string_equal(pf.procs[1].name, "clock-2");
+        assert_string_equal(pf.procs[1].command, "./tick --every 5");
+        analyzer_procfile_clear(&pf);
+
+        text = "web: a\nWorker: b\n";
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "line 2: process type `Worker` is not valid"));
+        ad_error_release(&err);
+        text = "worker_1: b\n";
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), -AD_ERR_INVALID);
+        ad_error_release(&err);
+        text = "abcdefghijabcdefghijabcdefghijx: b\n"; /* 31 characters */
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), -AD_ERR_INVALID);
+        ad_error_release(&err);
+        text = "worker: a\nworker: b\n";
+        assert_int_equal(analyzer_parse_procfile(&pf, text, strlen(text), &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "line 2: process type `worker` is declared twice"));
+        ad_error_release(&err);
+        for (int i = 0; i < 17; i++)
+                used += (size_t)snprintf(big + used, sizeof(big) - used, "w%d: x\n", i);
+        assert_int_equal(analyzer_parse_procfile(&pf, big, used, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(err->msg, "line 17: more than 16 process types"));
+        ad_error_release(&err);
+        assert_null(pf.procs);
 }
 
 static unsigned dockerfile_port(const char *text)
@@ -1011,6 +1067,7 @@ int main(void)
                 cmocka_unit_test(test_json_shape_and_round_trip),
                 cmocka_unit_test(test_parse_package_json),
                 cmocka_unit_test(test_parse_procfile),
+                cmocka_unit_test(test_parse_procfile_types),
                 cmocka_unit_test(test_parse_dockerfile),
                 cmocka_unit_test(test_parse_go_mod),
                 cmocka_unit_test(test_parse_python_deps),

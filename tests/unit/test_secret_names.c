@@ -304,6 +304,37 @@ static void test_resource_names(void **state)
         assert_string_equal(buf, "127.0.0.1:5000/shop:latest");
 }
 
+/* Process types: the names a Procfile may use, and the type of a
+ * container told by its name (deployer/process.c names them). */
+static void test_process_names(void **state)
+{
+        char t[AD_PROCESS_NAME_MAX + 1];
+
+        (void)state;
+        assert_true(ad_process_name_valid("worker", 6));
+        assert_true(ad_process_name_valid("clock-2", 7));
+        assert_true(ad_process_name_valid("abcdefghijabcdefghijabcdefghij", 30));
+        assert_false(ad_process_name_valid("abcdefghijabcdefghijabcdefghijk", 31));
+        assert_false(ad_process_name_valid("Worker", 6));
+        assert_false(ad_process_name_valid("my_worker", 9));
+        assert_false(ad_process_name_valid("2nd", 3));
+        assert_false(ad_process_name_valid("worker-", 7));
+        assert_false(ad_process_name_valid("", 0));
+        assert_false(ad_process_name_valid(NULL, 3));
+        ad_name_process_type(t, "ad-shop-0b7c4a526f7e", "shop");
+        assert_string_equal(t, "web");
+        ad_name_process_type(t, "ad-shop-0b7c4a526f7e-3", "shop");
+        assert_string_equal(t, "web");
+        ad_name_process_type(t, "ad-shop-0b7c4a526f7e-worker-2", "shop");
+        assert_string_equal(t, "worker");
+        ad_name_process_type(t, "ad-my-shop-0b7c4a526f7e-clock-2-1", "my-shop");
+        assert_string_equal(t, "clock-2");
+        ad_name_process_type(t, "ad-shop-0b7c4a526f7e-Bad_Name-1", "shop");
+        assert_string_equal(t, "web");
+        ad_name_process_type(t, "short", "shop");
+        assert_string_equal(t, "web");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -316,6 +347,7 @@ int main(void)
                 cmocka_unit_test(test_bad_keys),
                 cmocka_unit_test(test_app_names),
                 cmocka_unit_test(test_resource_names),
+                cmocka_unit_test(test_process_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

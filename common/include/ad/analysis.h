@@ -67,9 +67,16 @@ struct ad_analysis {
          * platform's (deployer.backend). */
         char *backend;
         json_t *env; /* deployer.yaml env: name -> default value */
+        /* Process types other than web and release (a Procfile's worker:,
+         * clock:...): name -> command, run in containers of the same image
+         * with no port or route.  NULL or {}: none.  At most
+         * AD_PROCESSES_MAX, names as ad_process_name_valid(). */
+        json_t *processes;
 
         json_t *why; /* JSON field name -> explanation string (owned ref) */
 };
+
+#define AD_PROCESSES_MAX 16
 
 /* Accepts NULL. */
 void ad_analysis_free(struct ad_analysis *a);
@@ -93,6 +100,7 @@ static inline void ad_analysis_freep(struct ad_analysis **a)
  *     "autoscaling": { "min": 1, "max": 4, "cpuPercent": 70 },  (only when set)
  *     "backend": "kubernetes",                                  (only when set)
  *     "env": { "LOG_LEVEL": "info" },
+ *     "processes": { "worker": "python3 worker.py" },          (only when any)
  *     "why": { "startCommand": "from package.json scripts.start", ... } }
  * Unknown strings are "" (never null) so consumers need no NULL checks. */
 json_t *ad_analysis_to_json(const struct ad_analysis *a);

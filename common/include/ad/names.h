@@ -37,6 +37,18 @@ int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_erro
 int ad_hostname_normalize(char out[AD_HOSTNAME_MAX + 1], const char *in, size_t len,
                           ad_error_t *err);
 
+/* A process type (a Procfile entry's name: web, worker, clock...): 1 to
+ * AD_PROCESS_NAME_MAX characters of [a-z0-9-], starting with a letter and
+ * not ending with '-'.  s[0..n) need not be NUL-terminated. */
+#define AD_PROCESS_NAME_MAX 30
+bool ad_process_name_valid(const char *s, size_t n);
+
+/* The process type of an app's container named ad-<app>-<12 hex>[-<n>]
+ * (web) or ad-<app>-<12 hex>-<type>-<n> (another process type), into out:
+ * "web" for anything else. */
+void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *container,
+                          const char *app);
+
 void ad_name_network(char *out, size_t size, const char *app);
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id);
 void ad_name_route(char *out, size_t size, const char *app);
