@@ -840,11 +840,22 @@ static int read_reuse(const PGresult *r, struct reuse_row *row, ad_error_t *err)
  * and deploy.built goes out with the image, `env` (a JSON object of
  * sealed values) and `replicas`, so provisioning and deployment run again
  * with no build.  `row` is a result of REUSE_COLUMNS. */
+/* The build's process types and the app's scale of them (NULL: none). */
+struct procs_row {
+        const char *processes, *replicas;
+};
+static const struct ad_db_field procs_fields[] = {
+        AD_DB_FIELD(struct procs_row, processes, AD_DB_TEXT_NULL, "processes"),
+        AD_DB_FIELD(struct procs_row, replicas, AD_DB_TEXT_NULL, "replicas"),
+        AD_DB_FIELDS_END,
+};
+
 static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const char *app,
                          const struct reuse_row *row, const char *env_text, uint32_t replicas,
                          ad_error_t *err)
 {
         cleanup_pgresult PGresult *pr = NULL;
+        struct procs_row procs_row = { 0 };
         struct saga_procs procs;
         const Appdeployer__V1__ReleaseRequested *q =
                 in->payload_case == APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE ? in->release : NULL;
@@ -865,9 +876,12 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
                 return ret;
         /* The build's other process types, at the app's scale. */
         ret = ad_db_exec(db, &pr,
-                         "SELECT (SELECT processes::text FROM builds WHERE deployment_id = $1), "
-                         "(SELECT process_replicas::text FROM apps WHERE name = $2)",
-                         2, (const char *[]){ PQgetvalue(row, 0, 7), app }, err);
+                         "SELECT (SELECT processes::text FROM builds WHERE deployment_id = $1) "
+                         "AS processes, "
+                         "(SELECT process_replicas::text FROM apps WHERE name = $2) AS replicas",
+                         2, (const char *[]){ row->deployment_id, app }, err);
+        if (ret == 0)
+                ret = ad_db_read_row(pr, 0, procs_fields, &procs_row, err);
         if (ret < 0)
                 return ret;
         ad_event_init(&env, id, in->trace_id, 1, "coordinator", event_id);
@@ -897,8 +911,7 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
         }
         b.n_env = n;
         b.env = envs;
-        saga_procs_load(&procs, PQgetisnull(pr, 0, 0) ? NULL : PQgetvalue(pr, 0, 0),
-                        PQgetisnull(pr, 0, 1) ? NULL : PQgetvalue(pr, 0, 1), q ? q->scale : NULL,
+        saga_procs_load(&procs, procs_row.processes, procs_row.replicas, q ? q->scale : NULL,
                         q ? q->n_scale : 0);
         b.n_processes = procs.n;
         b.processes = procs.p;
