@@ -68,6 +68,15 @@ struct api_call {
         /* The {host} segment (a custom domain), normalized; empty when it
          * is not a host name. */
         char host[AD_HOSTNAME_MAX + 1];
+        /* The {team} and {user} segments (api_members.c); empty when not
+         * a valid name. */
+        char path_team[API_TEAM_NAME_MAX + 1];
+        char path_user[API_USER_NAME_MAX + 1];
+        /* Set by a handler for the audit log: the team it changed (an
+         * operator has none of its own) and the path to record instead of
+         * the request's (the member a POST added, with its role). */
+        char audit_team_id[AD_UUID_LEN + 1];
+        char audit_path[256];
 };
 
 /* A pre-handler (authentication, rate limiting), run in registration order
@@ -161,6 +170,13 @@ int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *
 /* "$N::uuid IS NULL OR <col> IN (the team's apps)" as a parameter value:
  * the caller's team id, NULL for an operator. */
 const char *api_team_param(const struct api_call *call);
+
+/* api_members.c: GET/POST /teams/{team}/members, PATCH/DELETE
+ * /teams/{team}/members/{user} (team admins, operators). */
+void api_members_list(struct api_call *call);
+void api_members_add(struct api_call *call);
+void api_members_update(struct api_call *call);
+void api_members_remove(struct api_call *call);
 
 /* api_tokens.c: GET/POST /tokens, DELETE /tokens/{id}, GET /whoami. */
 void api_tokens_list(struct api_call *call);

@@ -122,8 +122,9 @@ static int jwt_lookup(struct api_call *call, const char *token)
                 return -1;
         if (ad_db_exec(db, &r,
                        "SELECT k.revoked_at IS NOT NULL, k.expires_at IS NOT NULL AND "
-                       "k.expires_at <= now(), k.user_id IS NOT NULL AND m.role IS NULL, k.name "
-                       "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND "
+                       "k.expires_at <= now(), k.user_id IS NOT NULL AND m.role IS NULL, k.name, "
+                       "coalesce(m.role, '') FROM api_keys k LEFT JOIN memberships m ON m.user_id "
+                       "= k.user_id AND "
                        "m.team_id = k.team_id WHERE k.id = $1::uuid AND k.team_id = $2::uuid",
                        2, (const char *[]){ c.key_id, c.team_id }, &err) < 0) {
                 api_reply_error(call, "cannot look up a token's API key", err);
@@ -145,6 +146,14 @@ static int jwt_lookup(struct api_call *call, const char *token)
                 return jwt_refused(call, why);
         }
         call->role = c.role;
+        /* The member's role now, when it was lowered after the token
+         * was made: the weaker of the two, as for the key itself. */
+        {
+                enum api_role member;
+
+                if (api_role_parse(&member, PQgetvalue(r, 0, 4), NULL) == 0 && member < c.role)
+                        call->role = member;
+        }
         call->via_jwt = true;
         snprintf(call->key_id, sizeof(call->key_id), "%s", c.key_id);
         snprintf(call->team_id, sizeof(call->team_id), "%s", c.team_id);

@@ -32,3 +32,6 @@ add_test(NAME test_tls
 set_tests_properties(test_tls PROPERTIES LABELS integration TIMEOUT 180)
 ad_test(test_jwt_unit SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_jwt.c
         LIBS adapirequest adcommon LABELS unit)
+add_test(NAME test_members
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_members.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_members PROPERTIES LABELS integration TIMEOUT 180)
