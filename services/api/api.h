@@ -137,6 +137,11 @@ static inline struct api *api_from_service(struct ad_service *svc)
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
 
+/* api_host_check.c: the Host header check against DNS rebinding
+ * (api.allowed_hosts), a hook added when the API has no tokens or the
+ * key is set; call it before the other hooks. */
+int api_host_configure(struct api *api, ad_error_t *err);
+
 /* api_limit.c: token buckets per client address (a hook before
  * authentication) and per API key (after it), 429 with Retry-After; the
  * RateLimit-* headers of every reply; the cap on concurrent log

@@ -37,6 +37,7 @@ static const char *const api_keys[] = {
         "api.behind_tls_proxy",
         "api.max_connections_per_address",
         "api.follower_idle_timeout_s",
+        "api.allowed_hosts",
         NULL,
 };
 /* clang-format on */
@@ -178,7 +179,9 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
                        "operator (loopback only)",
                        NULL);
         }
-        ret = configure_jwt(api, err);
+        ret = api_host_configure(api, err);
+        if (ret == 0)
+                ret = configure_jwt(api, err);
         if (ret == 0)
                 ret = api_limit_configure(api, err);
         /* The address's bucket before authentication (key guessing is
