@@ -123,6 +123,10 @@ struct api {
         /* limits.max_deployments_per_user: live apps per team, 0 for no
          * limit (operators are not limited). */
         long max_apps_per_team;
+        /* limits.max_cpu_per_deployment (millicores),
+         * limits.max_memory_per_deployment (MiB), limits.max_replicas: 0
+         * for no limit (api_quota.c). */
+        long max_cpu_millis, max_memory_mb, max_replicas;
         /* The outbox relay thread (api_relay.c). */
         ad_relay *relay;
 };
@@ -182,6 +186,17 @@ void api_members_list(struct api_call *call);
 void api_members_add(struct api_call *call);
 void api_members_update(struct api_call *call);
 void api_members_remove(struct api_call *call);
+
+/* api_quota.c: the platform's resource quotas at accept time.
+ * api_quota_check_release(): a release of app call->name (scale, rollback,
+ * config change) running release `version`'s image (0: the running
+ * one's) with `web` containers (0: the app's scale): its build's cpu and
+ * memory and the replicas against limits.*.  api_quota_check_replicas():
+ * a scale alone (what: who asks, for the message).  0 within; < 0 with a
+ * 422 reply naming the limit and its value. */
+int api_quota_configure(struct api *api, ad_error_t *err);
+int api_quota_check_release(struct api_call *call, ad_db *db, unsigned version, unsigned web);
+int api_quota_check_replicas(struct api_call *call, long replicas, const char *what);
 
 /* api_tokens.c: GET/POST /tokens, DELETE /tokens/{id}, GET /whoami. */
 void api_tokens_list(struct api_call *call);

@@ -38,6 +38,9 @@ static const char *const api_keys[] = {
         "api.max_connections_per_address",
         "api.follower_idle_timeout_s",
         "api.allowed_hosts",
+        "limits.max_cpu_per_deployment",
+        "limits.max_memory_per_deployment",
+        "limits.max_replicas",
         NULL,
 };
 /* clang-format on */
@@ -213,6 +216,8 @@ static int configure(struct api *api, ad_error_t *err)
         if (ret == 0)
                 ret = ad_config_int(api->svc.cfg, "limits.max_deployments_per_user", 0, 0, 1000000,
                                     &api->max_apps_per_team, err);
+        if (ret == 0)
+                ret = api_quota_configure(api, err);
         if (ret < 0)
                 return ret;
         api->clone_allowlist = ad_config_string(api->svc.cfg, "api.clone_allowlist", "");

@@ -40,3 +40,6 @@ ad_test(test_api_hosts SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_api_hosts.c
 add_test(NAME test_rebinding
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_rebinding.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_rebinding PROPERTIES LABELS integration TIMEOUT 120)
+add_test(NAME test_quotas
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_quotas.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_quotas PROPERTIES LABELS integration TIMEOUT 120)
