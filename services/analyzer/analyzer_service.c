@@ -15,6 +15,7 @@
 #include "ad/log.h"
 #include "ad/metrics.h"
 #include "ad/names.h"
+#include "ad/secret.h"
 #include "ad/service.h"
 #include "ad/step.h"
 #include "detect.h"
@@ -52,6 +53,15 @@ static const struct ad_config_key analyzer_config[] = {
           "change keeping a scale above it (`deployer.max_replicas` bounds `adctl scale` too). "
           "`0`: no limit",
           NULL },
+        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
+          "64 hex characters: the key that seals env values and the credentials of repository "
+          "URLs (api; the deployer opens env values, the analyzer and builder URL credentials)",
+          NULL },
+        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
+          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
+          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
+          "deployer, analyzer, builder; docs/security.md)",
+          "`\"\"`" },
         AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { analyzer_config, NULL };
@@ -64,6 +74,9 @@ struct analyzer {
         const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
         /* limits.*: 0 for no limit */
         long max_cpu_millis, max_memory_mb, max_replicas;
+        /* secrets.key, secrets.old_keys: open a repository URL's sealed
+         * credential (n == 0: none configured) */
+        struct ad_secret_keyring keys;
         ad_metric *duration;
 };
 
@@ -148,6 +161,7 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                 .allowlist = an->clone_allowlist,
         };
         char dir[PATH_MAX], repo[PATH_MAX + 8];
+        char *url = NULL;
         int ret;
 
         snprintf(dir, sizeof(dir), "%s/adanalyzer-XXXXXX", an->workdir);
@@ -156,7 +170,16 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                                      "cannot create a work directory in %s: %s", an->workdir,
                                      strerror(errno));
         snprintf(repo, sizeof(repo), "%s/repo", dir);
-        ret = ad_git_clone(req->repo_url, req->ref, repo, &lim, sha, err);
+        /* A sealed credential is opened for the clone only. */
+        ret = ad_secret_url_open(&url, &an->keys, req->app_name, req->repo_url, err);
+        if (ret == 0) {
+                ret = ad_git_clone(url, req->ref, repo, &lim, sha, err);
+                explicit_bzero(url, strlen(url));
+                free(url);
+        } else {
+                ad_rmtree(dir, NULL);
+                return ret;
+        }
         if (ret < 0)
                 ad_error_wrap(err, "clone failed");
         else if ((ret = analyzer_detect(out, repo, err)) < 0)
@@ -292,6 +315,15 @@ int analyzer_service_main(int argc, char **argv)
                               &err) < 0 ||
             ad_config_get_int(an.svc.cfg, t, "limits.max_replicas", &an.max_replicas, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&an.svc);
+                return AD_EXIT_CONFIG;
+        }
+        if (*ad_config_get_string(an.svc.cfg, t, "secrets.key") &&
+            ad_secret_keyring_parse(&an.keys, ad_config_get_string(an.svc.cfg, t, "secrets.key"),
+                                    ad_config_get_string(an.svc.cfg, t, "secrets.old_keys"),
+                                    &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "key", "secrets.key", "error",
+                       ad_error_message(err), NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }

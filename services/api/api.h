@@ -198,6 +198,15 @@ int api_quota_configure(struct api *api, ad_error_t *err);
 int api_quota_check_release(struct api_call *call, ad_db *db, unsigned version, unsigned web);
 int api_quota_check_replicas(struct api_call *call, long replicas, const char *what);
 
+/* api_repo_url.c: credentials in repository URLs.  seal: dr->repo_url's
+ * password sealed in place (0; < 0 replied).  same: whether two URLs of
+ * app are the same once opened.  redact_reply: a JSON reply holding a
+ * sealed password has every such "repo_url" shown with "***" (api_route
+ * runs it after every handler). */
+int api_repo_url_seal(struct api_call *call, struct api_deploy_request *dr);
+bool api_repo_url_same(struct api_call *call, const char *app, const char *a, const char *b);
+void api_repo_url_redact_reply(struct ad_httpd_reply *reply);
+
 /* api_tokens.c: GET/POST /tokens, DELETE /tokens/{id}, GET /whoami. */
 void api_tokens_list(struct api_call *call);
 void api_tokens_create(struct api_call *call);

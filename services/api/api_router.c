@@ -395,6 +395,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_repo_url_redact_reply(reply);
                 api_limit_headers(&call);
                 api_audit_record(&call);
         }

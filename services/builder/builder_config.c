@@ -96,6 +96,15 @@ const struct ad_config_key builder_config[] = {
           NULL },
         { "builder.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "build contexts",
           "`$TMPDIR` or `/tmp`" },
+        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
+          "64 hex characters: the key that seals env values and the credentials of repository "
+          "URLs (api; the deployer opens env values, the analyzer and builder URL credentials)",
+          NULL },
+        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
+          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
+          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
+          "deployer, analyzer, builder; docs/security.md)",
+          "`\"\"`" },
         AD_CONFIG_END,
 };
 
@@ -162,6 +171,10 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 ret = ad_config_get_int(cfg, tables, "builder.max_attempts", &c->max_attempts, err);
         if (ret == 0)
                 ret = ad_config_get_int(cfg, tables, "builder.max_context_mb", &context_mb, err);
+        if (ret == 0 && *ad_config_get_string(cfg, tables, "secrets.key"))
+                ret = ad_secret_keyring_parse(
+                        &c->keys, ad_config_get_string(cfg, tables, "secrets.key"),
+                        ad_config_get_string(cfg, tables, "secrets.old_keys"), err);
         if (ret < 0)
                 return ret;
         c->max_repo_bytes = (uint64_t)repo_mb * 1024 * 1024;

@@ -69,11 +69,13 @@ const struct ad_config_key deployer_config[] = {
           "runtime log lines kept per app (100–1000000); older ones are deleted as new ones come",
           NULL },
         { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
-          "64 hex characters: the key that seals env values (api, deployer)", NULL },
+          "64 hex characters: the key that seals env values and the credentials of repository "
+          "URLs (api; the deployer opens env values, the analyzer and builder URL credentials)",
+          NULL },
         { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
           "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
           "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
-          "deployer; docs/security.md)",
+          "deployer, analyzer, builder; docs/security.md)",
           "`\"\"`" },
         AD_CONFIG_END,
 };

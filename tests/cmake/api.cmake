@@ -43,3 +43,6 @@ set_tests_properties(test_rebinding PROPERTIES LABELS integration TIMEOUT 120)
 add_test(NAME test_quotas
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_quotas.sh ${PROJECT_BINARY_DIR}/bin)
 set_tests_properties(test_quotas PROPERTIES LABELS integration TIMEOUT 120)
+add_test(NAME test_repo_url
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_repo_url.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_repo_url PROPERTIES LABELS integration TIMEOUT 120)
