@@ -26,7 +26,9 @@ static bool name_valid(const char *s, bool wildcard_ok)
                                 return false;
                 return true;
         }
-        if (s[0] == '.' || s[0] == '-')
+        /* One trailing dot (the root) is taken off before; another is
+         * an empty label. */
+        if (s[0] == '.' || s[0] == '-' || s[n - 1] == '.')
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '.' ||

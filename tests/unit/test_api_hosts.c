@@ -43,6 +43,9 @@ static void test_parse(void **state)
         assert_string_equal(h.name[3], "[fd00::1]");
         expect_parse_error("api.example.com:8080", "not a host name");
         expect_parse_error("evil..com", "not a host name");
+        /* Found by fuzz_hosts: a second trailing dot stayed in the name,
+         * which then matched no Host. */
+        expect_parse_error("127..", "not a host name");
         expect_parse_error("a b", "not a host name");
         expect_parse_error("*", "not a host name");
         expect_parse_error("[fd00::1", "not a host name");
@@ -89,6 +92,7 @@ static void test_allowed(void **state)
         assert_false(api_host_allowed(&h, "[::1]x"));
         assert_false(api_host_allowed(&h, ""));
         assert_false(api_host_allowed(&h, "local host"));
+        assert_false(api_host_allowed(&h, "localhost.."));
         assert_false(api_host_allowed(&h, NULL));
 }
 
