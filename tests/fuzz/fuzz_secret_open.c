@@ -3,7 +3,10 @@
  * text or an error, never a crash or a read out of bounds.  Inputs that
  * open (the seeds, sealed under the key below for app "shop", variable
  * "DB_PASSWORD") open only as that variable; every input also survives a
- * seal/open round trip as a plain value. */
+ * seal/open round trip as a plain value.  As a repository URL, any input
+ * is opened or refused (ad_secret_url_open), and one with a password
+ * survives a seal/open round trip with nothing of the password left in
+ * its sealed form. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     !ad_secret_is_current(sealed, &ring.keys[0]) ||
                     ad_secret_open(&plain, &ring, "shop", "X", sealed, NULL) < 0 ||
                     strcmp(plain, text) != 0)
+                        abort();
+                free(plain);
+                free(sealed);
+        }
+        plain = NULL;
+        if (ad_secret_url_open(&plain, &ring, "shop", text, &err) == 0)
+                free(plain);
+        else if (err == NULL || plain != NULL)
+                abort();
+        ad_error_release(&err);
+        plain = NULL;
+        sealed = NULL;
+        if (strlen(text) == size && size <= AD_SECRET_MAX_PLAIN && !ad_secret_url_is_sealed(text)) {
+                if (ad_secret_url_seal(&sealed, &ring.keys[0], "shop", text, NULL) < 0 ||
+                    ad_secret_url_open(&plain, &ring, "shop", sealed, NULL) < 0 ||
+                    strcmp(plain, text) != 0 ||
+                    ad_secret_url_has_password(text) != ad_secret_url_is_sealed(sealed))
                         abort();
                 free(plain);
                 free(sealed);
