@@ -85,6 +85,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     strcmp(plain, text) != 0 ||
                     ad_secret_url_has_password(text) != ad_secret_url_is_sealed(sealed))
                         abort();
+                /* A password of 16 or more characters without '%' cannot
+                 * be a chance run of the sealed form's fixed parts: it is
+                 * not found in it. */
+                {
+                        /* The userinfo as the library reads it: up to the
+                         * first of / ? #, the password between the first
+                         * ':' and the last '@'. */
+                        const char *a = strstr(text, "://");
+                        size_t n = a ? strcspn(a + 3, "/?#") : 0;
+                        const char *at = a ? memrchr(a + 3, '@', n) : NULL;
+                        const char *colon = at ? memchr(a + 3, ':', (size_t)(at - a - 3)) : NULL;
+
+                        if (colon && at - colon - 1 >= 16 &&
+                            !memchr(colon, '%', (size_t)(at - colon))) {
+                                /* In the sealed URL's password (the rest of
+                                 * the URL is copied as it is). */
+                                const char *sa = strstr(sealed, "://") + 3;
+                                const char *sat = memrchr(sa, '@', strcspn(sa, "/?#"));
+                                const char *sc = sat ? memchr(sa, ':', (size_t)(sat - sa)) : NULL;
+                                char *pw = strndup(colon + 1, (size_t)(at - colon - 1));
+                                char *ui = sc ? strndup(sc + 1, (size_t)(sat - sc - 1)) : NULL;
+
+                                if (pw && ui && strstr(ui, pw))
+                                        abort();
+                                free(pw);
+                                free(ui);
+                        }
+                }
                 free(plain);
                 free(sealed);
         }
