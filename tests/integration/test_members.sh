@@ -5,7 +5,8 @@
 #    admin manages its own team; another team answers 404; a deployer or
 #    viewer gets 403; an operator manages any team;
 #  - bad bodies: 400 with the reason; a member twice: 409;
-#  - the last admin cannot be removed or demoted (409);
+#  - the last admin cannot be removed or demoted (409), also when two
+#    admins remove each other at the same moment (one stays);
 #  - a member's lowered role applies at once to their key and to a JWT
 #    made from it; removing a member refuses their key and JWT at once
 #    and revokes their keys (adding them back does not revive them);
@@ -172,6 +173,27 @@ expect 201 "add bob back"
 call bob GET /whoami
 expect 401 "bob's old key after he is added back"
 echo "ok: a demotion and a removal apply at once to keys and JWTs; keys revoked"
+
+# ---- two admins removing each other at once: one admin stays ----
+race=mrace-$run
+admin create-team "$race" || fail "create-team $race"
+for i in 1 2 3; do
+  e1=e1-$i-$run e2=e2-$i-$run
+  admin create-user "$e1" --team "$race" --role admin || fail "create-user $e1"
+  admin create-user "$e2" --team "$race" --role admin || fail "create-user $e2"
+  sql "DELETE FROM memberships WHERE team_id = (SELECT id FROM teams WHERE name = '$race') AND role = 'admin' AND user_id NOT IN (SELECT id FROM users WHERE name IN ('$e1', '$e2'))"
+  k1=$(admin create-token --team "$race" --role admin --name "$e1" --user "$e1")
+  k2=$(admin create-token --team "$race" --role admin --name "$e2" --user "$e2")
+  curl -s -o /dev/null -w '%{http_code}\n' -X DELETE -H "Authorization: Bearer $k1" "$api/teams/$race/members/$e2" >"$work/c1" &
+  p1=$!
+  curl -s -o /dev/null -w '%{http_code}\n' -X DELETE -H "Authorization: Bearer $k2" "$api/teams/$race/members/$e1" >"$work/c2" &
+  p2=$!
+  wait "$p1" "$p2"
+  admins=$(sql "SELECT count(*) FROM memberships WHERE team_id = (SELECT id FROM teams WHERE name = '$race') AND role = 'admin'")
+  ok=$(cat "$work/c1" "$work/c2" | grep -c '^200$' || true)
+  [[ $admins == 1 && $ok == 1 ]] || fail "two admins removing each other: $admins admins left, answers $(cat "$work/c1" "$work/c2" | tr '\n' ' ')"
+done
+echo "ok: two admins removing each other at once leave one admin (3 rounds)"
 
 # ---- adctl members ----
 export ADCTL_TOKEN=${key[alice]} ADCTL_API=$api XDG_CONFIG_HOME=$work/cfg
