@@ -87,6 +87,16 @@ const struct adctl_command adctl_commands[] = {
           "  --expires D       lifetime: 30d, 12h, 90m, 2w, or never (default 90d)\n"
           "  --user U          bind the key to a member; it acts with the weaker role\n"
           "  --team T          the key's team (platform operators only)\n" },
+        { "members", adctl_cmd_members,
+          "members ls | members add USER --role ROLE | members role USER --role ROLE | "
+          "members rm USER",
+          "Lists your team's members, adds one (a user the platform does not know yet\n"
+          "is created), changes a member's role or removes a member (team admins).\n"
+          "rm revokes the member's keys of the team at once; the last admin cannot be\n"
+          "removed or demoted.  A new role applies to the member's keys' next request.\n\n"
+          "  --role ROLE       admin, deployer or viewer\n"
+          "  --team T          the team (default: your key's; platform operators name\n"
+          "                    one)\n" },
         { "login", adctl_cmd_login, "login [--api URL] < KEYFILE",
           "Reads an API key from stdin, checks it with the API (GET /whoami) and keeps\n"
           "it with the API's address in ~/.config/adctl/config (mode 0600).  Later\n"
@@ -143,6 +153,7 @@ static void usage(FILE *f)
                 "  releases    list an app's releases\n"
                 "  redeploy    deploy an app's repository again with its stored settings\n"
                 "  tokens      list, create or revoke your team's API keys (team admins)\n"
+                "  members     list, add or remove your team's members, change roles\n"
                 "  login       keep an API key for later commands\n"
                 "  audit       your team's audit log (team admins)\n"
                 "  domains     list, add or remove an app's custom domains\n"

@@ -111,6 +111,8 @@ int adctl_cmd_redeploy(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_tokens(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_login(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_audit(struct adctl *ctl, int argc, char **argv);
+/* adctl_members.c: members ls|add|role|rm. */
+int adctl_cmd_members(struct adctl *ctl, int argc, char **argv);
 void adctl_config_load(struct adctl *ctl, bool api_given);
 int adctl_cmd_domains(struct adctl *ctl, int argc, char **argv);
 int adctl_cmd_run(struct adctl *ctl, int argc, char **argv);

@@ -55,9 +55,11 @@ cmd_up() {
     # else the stack's URLs.
     nats_var=AD_NATS_URL_${svc^^}
     db_var=AD_DATABASE_URL_${svc^^}
-    # Only the API (seals) and the deployer (opens) get the secrets key.
+    # The API (seals), the deployer (env values), the analyzer and the
+    # builder (repository URL credentials) get the secrets key.
     no_key=()
-    [[ $svc == api || $svc == deployer ]] || no_key=(-u AD_SECRETS_KEY -u AD_SECRETS_OLD_KEYS)
+    [[ $svc == api || $svc == deployer || $svc == analyzer || $svc == builder ]] ||
+      no_key=(-u AD_SECRETS_KEY -u AD_SECRETS_OLD_KEYS)
     # The log is appended to across runs: only what this start writes
     # counts, or an earlier run's "ready" line would pass for this one's.
     offset[$svc]=$(stat -c %s "$LOGS/$svc.log" 2>/dev/null || echo 0)

@@ -774,8 +774,55 @@ static int read_result(int fd, struct clone_result *r, int64_t deadline_ms)
         return 1;
 }
 
+static int clone_url(const char *url, const char *ref, const char *dir,
+                     const struct ad_git_limits *limits, char sha[AD_GIT_SHA_LEN + 1],
+                     ad_error_t *err);
+
+/* Every copy of password (n bytes) in msg replaced by "***", or as many
+ * '*' as it has bytes when shorter: in place, never longer. */
+static void hide(char *msg, const char *password, size_t n)
+{
+        size_t m = n < 3 ? n : 3;
+        char *p = msg;
+
+        if (n == 0)
+                return;
+        while ((p = strstr(p, password)) != NULL) {
+                memset(p, '*', m);
+                memmove(p + m, p + n, strlen(p + n) + 1);
+                p += m;
+        }
+}
+
+/* A URL's credential (https://user:token@host/...) is sent to its server
+ * and never shown: the errors' texts (libgit2's included) get "***". */
 int ad_git_clone(const char *url, const char *ref, const char *dir,
                  const struct ad_git_limits *limits, char sha[AD_GIT_SHA_LEN + 1], ad_error_t *err)
+{
+        const char *auth = url ? strstr(url, "://") : NULL;
+        int ret = clone_url(url, ref, dir, limits, sha, err);
+
+        if (ret < 0 && err && *err && (*err)->msg && auth) {
+                size_t n = strcspn(auth + 3, "/?#");
+                const char *at = memrchr(auth + 3, '@', n);
+                const char *colon = at ? memchr(auth + 3, ':', (size_t)(at - auth - 3)) : NULL;
+
+                if (colon && at > colon + 1) {
+                        char *password = strndup(colon + 1, (size_t)(at - colon - 1));
+
+                        if (password) {
+                                hide((*err)->msg, password, strlen(password));
+                                explicit_bzero(password, strlen(password));
+                                free(password);
+                        }
+                }
+        }
+        return ret;
+}
+
+static int clone_url(const char *url, const char *ref, const char *dir,
+                     const struct ad_git_limits *limits, char sha[AD_GIT_SHA_LEN + 1],
+                     ad_error_t *err)
 {
         struct ad_git_limits lim = limits ? *limits : (struct ad_git_limits){ 0 };
         struct clone_result *r;

@@ -41,6 +41,21 @@ const struct ad_config_key ad_service_common_config[] = {
         AD_CONFIG_END,
 };
 
+/* The keys of the secrets that seal env values and repository URL
+ * credentials: listed by the services that seal or open them. */
+const struct ad_config_key ad_service_secrets_config[] = {
+        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
+          "64 hex characters: the key that seals env values and the credentials of repository "
+          "URLs (api; the deployer opens env values, the analyzer and builder URL credentials)",
+          NULL },
+        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
+          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
+          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
+          "deployer, analyzer, builder; docs/security.md)",
+          "`\"\"`" },
+        AD_CONFIG_END,
+};
+
 int ad_service_default_port(const char *name)
 {
         static const struct {

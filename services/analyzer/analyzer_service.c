@@ -15,6 +15,7 @@
 #include "ad/log.h"
 #include "ad/metrics.h"
 #include "ad/names.h"
+#include "ad/secret.h"
 #include "ad/service.h"
 #include "ad/step.h"
 #include "detect.h"
@@ -37,21 +38,25 @@ static const struct ad_config_key analyzer_config[] = {
         { "limits.max_cpu_per_deployment", AD_CONFIG_STRING, "0", 0, 0,
           "cores per container a deployment may ask for (`2`, `500m`): a `deployer.yaml` (or "
           "the analysis' estimate) asking more fails the analyze step, before any build, "
-          "naming the limit and its value. `0`: no limit",
+          "naming the limit and its value; the API (set it there too) refuses with 422 a "
+          "scale, rollback or config change whose release's image was built asking more. "
+          "`0`: no limit",
           NULL },
         { "limits.max_memory_per_deployment", AD_CONFIG_INT, "0", 0, 1 << 24,
-          "MiB per container a deployment may ask for; more fails the analyze step as for "
-          "cpu. `0`: no limit",
+          "MiB per container a deployment may ask for; more fails the analyze step, and the "
+          "API refuses such a release, as for cpu. `0`: no limit",
           NULL },
         { "limits.max_replicas", AD_CONFIG_INT, "0", 0, 1000,
           "containers a deployment may ask for (`replicas` and `autoscaling.max` in "
           "`deployer.yaml`, or the scale a redeploy keeps); more fails the analyze step as for "
-          "cpu; `adctl scale` is bounded by `deployer.max_replicas` only. "
+          "cpu; the API refuses with 422 a scale above it, and a redeploy, rollback or config "
+          "change keeping a scale above it (`deployer.max_replicas` bounds `adctl scale` too). "
           "`0`: no limit",
           NULL },
         AD_CONFIG_END,
 };
-static const struct ad_config_key *const config[] = { analyzer_config, NULL };
+static const struct ad_config_key *const config[] = { analyzer_config, ad_service_secrets_config,
+                                                      NULL };
 
 struct analyzer {
         struct ad_service svc;
@@ -61,6 +66,9 @@ struct analyzer {
         const char *clone_allowlist; /* exact host:port pairs (ad/netguard.h) */
         /* limits.*: 0 for no limit */
         long max_cpu_millis, max_memory_mb, max_replicas;
+        /* secrets.key, secrets.old_keys: open a repository URL's sealed
+         * credential (n == 0: none configured) */
+        struct ad_secret_keyring keys;
         ad_metric *duration;
 };
 
@@ -172,6 +180,7 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                 .allowlist = an->clone_allowlist,
         };
         char dir[PATH_MAX], repo[PATH_MAX + 8];
+        char *url = NULL;
         int ret;
 
         snprintf(dir, sizeof(dir), "%s/adanalyzer-XXXXXX", an->workdir);
@@ -180,7 +189,16 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                                      "cannot create a work directory in %s: %s", an->workdir,
                                      strerror(errno));
         snprintf(repo, sizeof(repo), "%s/repo", dir);
-        ret = ad_git_clone(req->repo_url, req->ref, repo, &lim, sha, err);
+        /* A sealed credential is opened for the clone only. */
+        ret = ad_secret_url_open(&url, &an->keys, req->app_name, req->repo_url, err);
+        if (ret == 0) {
+                ret = ad_git_clone(url, req->ref, repo, &lim, sha, err);
+                explicit_bzero(url, strlen(url));
+                free(url);
+        } else {
+                ad_rmtree(dir, NULL);
+                return ret;
+        }
         if (ret < 0)
                 ad_error_wrap(err, "clone failed");
         else if ((ret = analyzer_detect(out, repo, err)) < 0)
@@ -316,6 +334,15 @@ int analyzer_service_main(int argc, char **argv)
                               &err) < 0 ||
             ad_config_get_int(an.svc.cfg, t, "limits.max_replicas", &an.max_replicas, &err) < 0) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
+                ad_service_stop(&an.svc);
+                return AD_EXIT_CONFIG;
+        }
+        if (*ad_config_get_string(an.svc.cfg, t, "secrets.key") &&
+            ad_secret_keyring_parse(&an.keys, ad_config_get_string(an.svc.cfg, t, "secrets.key"),
+                                    ad_config_get_string(an.svc.cfg, t, "secrets.old_keys"),
+                                    &err) < 0) {
+                ad_log(AD_LOG_ERROR, "invalid configuration", "key", "secrets.key", "error",
+                       ad_error_message(err), NULL);
                 ad_service_stop(&an.svc);
                 return AD_EXIT_CONFIG;
         }

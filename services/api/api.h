@@ -68,6 +68,15 @@ struct api_call {
         /* The {host} segment (a custom domain), normalized; empty when it
          * is not a host name. */
         char host[AD_HOSTNAME_MAX + 1];
+        /* The {team} and {user} segments (api_members.c); empty when not
+         * a valid name. */
+        char path_team[API_TEAM_NAME_MAX + 1];
+        char path_user[API_USER_NAME_MAX + 1];
+        /* Set by a handler for the audit log: the team it changed (an
+         * operator has none of its own) and the path to record instead of
+         * the request's (the member a POST added, with its role). */
+        char audit_team_id[AD_UUID_LEN + 1];
+        char audit_path[256];
 };
 
 /* A pre-handler (authentication, rate limiting), run in registration order
@@ -113,6 +122,10 @@ struct api {
         /* limits.max_deployments_per_user: live apps per team, 0 for no
          * limit (operators are not limited). */
         long max_apps_per_team;
+        /* limits.max_cpu_per_deployment (millicores),
+         * limits.max_memory_per_deployment (MiB), limits.max_replicas: 0
+         * for no limit (api_quota.c). */
+        long max_cpu_millis, max_memory_mb, max_replicas;
         /* The outbox relay thread (api_relay.c). */
         ad_relay *relay;
 };
@@ -126,6 +139,11 @@ static inline struct api *api_from_service(struct ad_service *svc)
  * whether an http.bind address is loopback-only. */
 int api_auth_hook(struct api_call *call, void *ud);
 bool api_bind_is_loopback(const char *bind);
+
+/* api_host_check.c: the Host header check against DNS rebinding
+ * (api.allowed_hosts), a hook added when the API has no tokens or the
+ * key is set; call it before the other hooks. */
+int api_host_configure(struct api *api, ad_error_t *err);
 
 /* api_limit.c: token buckets per client address (a hook before
  * authentication) and per API key (after it), 429 with Retry-After; the
@@ -160,6 +178,33 @@ int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *
 /* "$N::uuid IS NULL OR <col> IN (the team's apps)" as a parameter value:
  * the caller's team id, NULL for an operator. */
 const char *api_team_param(const struct api_call *call);
+
+/* api_members.c: GET/POST /teams/{team}/members, PATCH/DELETE
+ * /teams/{team}/members/{user} (team admins, operators). */
+void api_members_list(struct api_call *call);
+void api_members_add(struct api_call *call);
+void api_members_update(struct api_call *call);
+void api_members_remove(struct api_call *call);
+
+/* api_quota.c: the platform's resource quotas at accept time.
+ * api_quota_check_release(): a release of app call->name (scale, rollback,
+ * config change) running release `version`'s image (0: the running
+ * one's) with `web` containers (0: the app's scale): its build's cpu and
+ * memory and the replicas against limits.*.  api_quota_check_replicas():
+ * a scale alone (what: who asks, for the message).  0 within; < 0 with a
+ * 422 reply naming the limit and its value. */
+int api_quota_configure(struct api *api, ad_error_t *err);
+int api_quota_check_release(struct api_call *call, ad_db *db, unsigned version, unsigned web);
+int api_quota_check_replicas(struct api_call *call, long replicas, const char *what);
+
+/* api_repo_url.c: credentials in repository URLs.  seal: dr->repo_url's
+ * password sealed in place (0; < 0 replied).  same: whether two URLs of
+ * app are the same once opened.  redact_reply: a JSON reply holding a
+ * sealed password has every such "repo_url" shown with "***" (api_route
+ * runs it after every handler). */
+int api_repo_url_seal(struct api_call *call, struct api_deploy_request *dr);
+bool api_repo_url_same(struct api_call *call, const char *app, const char *a, const char *b);
+void api_repo_url_redact_reply(struct ad_httpd_reply *reply);
 
 /* api_tokens.c: GET/POST /tokens, DELETE /tokens/{id}, GET /whoami. */
 void api_tokens_list(struct api_call *call);

@@ -457,6 +457,9 @@ void api_apps_deploy(struct api_call *call)
         }
         rq.scale = scalep;
         rq.n_scale = n_scale;
+        if (api_quota_check_replicas(call, rq.replicas,
+                                     "the app's scale, which a redeploy keeps, asks for") < 0)
+                return;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
         env.requested = &rq;
         record_and_reply(call, db, app, rq.ref, id, AD_SUBJECT_REQUESTED, &env, "deploy");
@@ -543,6 +546,8 @@ void api_apps_rollback(struct api_call *call)
                 return;
         }
         rr.rollback_to = (uint32_t)atoi(PQgetvalue(r, 0, 0));
+        if (api_quota_check_release(call, db, rr.rollback_to, 0) < 0)
+                return;
         request_release(call, db, app, &rr, "rollback");
 }
 
@@ -603,6 +608,8 @@ void api_apps_scale(struct api_call *call)
         rr.web_replicas = sc.web;
         rr.scale = scalep;
         rr.n_scale = sc.n_other;
+        if (api_quota_check_release(call, db, 0, sc.web) < 0)
+                return;
         request_release(call, db, app, &rr, "scale");
 }
 
@@ -713,7 +720,7 @@ void api_apps_config_patch(struct api_call *call)
                 goto out;
         }
         if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app) ||
-            !require_running(call, app))
+            !require_running(call, app) || api_quota_check_release(call, db, 0, 0) < 0)
                 goto out;
         for (; sealed < patch->n_set; sealed++) {
                 appdeployer__v1__env_var__init(&vars[sealed]);

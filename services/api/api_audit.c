@@ -56,11 +56,12 @@ void api_audit_record(struct api_call *call)
                 return;
         }
         db = call->db;
-        for (const char *p = call->req->path; *p && n + 1 < sizeof(path); p++)
+        for (const char *p = call->audit_path[0] ? call->audit_path : call->req->path;
+             *p && n + 1 < sizeof(path); p++)
                 path[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
         path[n] = '\0';
         snprintf(code, sizeof(code), "%d", status);
-        params[0] = api_team_param(call);
+        params[0] = call->audit_team_id[0] ? call->audit_team_id : api_team_param(call);
         params[1] = call->principal;
         params[2] = call->req->remote_ip ? call->req->remote_ip : "";
         params[3] = call->route;

@@ -61,11 +61,12 @@ static const struct ad_db_field key_fields[] = {
 static const char sql_jwt_key[] =
         "SELECT k.revoked_at IS NOT NULL AS revoked, k.expires_at IS NOT NULL AND "
         "k.expires_at <= now() AS expired, k.user_id IS NOT NULL AND m.role IS NULL AS user_left, "
-        "k.name FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND "
+        "k.name, coalesce(m.role, '') AS member_role FROM api_keys k LEFT JOIN memberships m "
+        "ON m.user_id = k.user_id AND "
         "m.team_id = k.team_id WHERE k.id = $1::uuid AND k.team_id = $2::uuid";
 
 struct jwt_key_row {
-        const char *name;
+        const char *name, *member_role;
         bool revoked, expired, user_left;
 };
 static const struct ad_db_field jwt_key_fields[] = {
@@ -73,6 +74,7 @@ static const struct ad_db_field jwt_key_fields[] = {
         AD_DB_FIELD(struct jwt_key_row, expired, AD_DB_BOOL, "expired"),
         AD_DB_FIELD(struct jwt_key_row, user_left, AD_DB_BOOL, "user_left"),
         AD_DB_FIELD(struct jwt_key_row, name, AD_DB_TEXT, "name"),
+        AD_DB_FIELD(struct jwt_key_row, member_role, AD_DB_TEXT, "member_role"),
         AD_DB_FIELDS_END,
 };
 
@@ -186,6 +188,14 @@ static int jwt_lookup(struct api_call *call, const char *token)
                 return jwt_refused(call, why);
         }
         call->role = c.role;
+        /* The member's role now, when it was lowered after the token
+         * was made: the weaker of the two, as for the key itself. */
+        {
+                enum api_role member;
+
+                if (api_role_parse(&member, k.member_role, NULL) == 0 && member < c.role)
+                        call->role = member;
+        }
         call->via_jwt = true;
         snprintf(call->key_id, sizeof(call->key_id), "%s", c.key_id);
         snprintf(call->team_id, sizeof(call->team_id), "%s", c.team_id);

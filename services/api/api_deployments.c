@@ -282,7 +282,7 @@ static int replay(struct api_call *call, ad_db *db, const char *key,
                 api_reply_error(call, "cannot fingerprint the env", err);
                 return -1;
         }
-        if (strcmp(app, dr->app) != 0 || strcmp(repo, dr->repo_url) != 0 ||
+        if (strcmp(app, dr->app) != 0 || !api_repo_url_same(call, app, repo, dr->repo_url) ||
             strcmp(ref, dr->ref) != 0 || !same_env) {
                 snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);
                 ad_httpd_reply_error(call->reply, 409, "idempotency_key_reused",
@@ -390,6 +390,20 @@ static struct api_deploy_request *accept_request(struct api_call *call, const ch
                 ad_httpd_reply_error(call->reply, 400, "repo_host_not_allowed", "%s", shown);
                 return NULL;
         }
+        if (ad_secret_url_is_sealed(dr->repo_url)) {
+                api_deploy_request_free(dr);
+                ad_httpd_reply_error(call->reply, 400, "invalid_repo_url",
+                                     "a repository URL's password cannot be a sealed value "
+                                     "(sealed%%3A...): send the credential itself");
+                return NULL;
+        }
+        if (ad_secret_url_has_password(dr->repo_url) && !api->have_key) {
+                api_deploy_request_free(dr);
+                ad_httpd_reply_error(call->reply, 500, "secrets_not_configured",
+                                     "this server has no secrets.key, so it cannot accept "
+                                     "credentials in a repository URL");
+                return NULL;
+        }
         if (dr->n_env > 0 && !api->have_key) {
                 api_deploy_request_free(dr);
                 ad_httpd_reply_error(call->reply, 500, "secrets_not_configured",
@@ -461,6 +475,10 @@ void api_deployments_create(struct api_call *call)
         if (key && replay(call, db, key, dr, env_digest) != 0)
                 return;
 
+        /* After the replay check (which opens the recorded URL to compare):
+         * only the sealed form is recorded and published. */
+        if (api_repo_url_seal(call, dr) < 0)
+                return;
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
         snprintf(call->deployment_id, sizeof(call->deployment_id), "%s", id);

@@ -53,6 +53,10 @@ static const struct api_route_def routes[] = {
         { "POST", "/apps/{name}/run", "apps_run", api_apps_run },
         { "GET", "/domains/allowed", "domains_allowed", api_domains_allowed },
         { "POST", "/auth/token", "auth_token", api_auth_token },
+        { "GET", "/teams/{team}/members", "members_list", api_members_list },
+        { "POST", "/teams/{team}/members", "members_add", api_members_add },
+        { "PATCH", "/teams/{team}/members/{user}", "members_update", api_members_update },
+        { "DELETE", "/teams/{team}/members/{user}", "members_remove", api_members_remove },
 };
 
 /* The Allow header of each pattern, for 405 replies. */
@@ -83,6 +87,10 @@ static const char *allowed_methods(const char *pattern)
                 return "DELETE";
         if (strcmp(pattern, "/domains/allowed") == 0)
                 return "GET";
+        if (strcmp(pattern, "/teams/{team}/members") == 0)
+                return "GET, POST";
+        if (strcmp(pattern, "/teams/{team}/members/{user}") == 0)
+                return "PATCH, DELETE";
         return "POST";
 }
 
@@ -131,6 +139,25 @@ static bool path_match(const char *pattern, const char *path, struct api_call *c
                                 return false;
                         if (ad_hostname_normalize(call->host, s, n, NULL) < 0)
                                 call->host[0] = '\0';
+                        p += 6;
+                        s += n;
+                        continue;
+                }
+                if (strncmp(p, "{team}", 6) == 0 || strncmp(p, "{user}", 6) == 0) {
+                        bool team = p[1] == 't';
+                        char *out = team ? call->path_team : call->path_user;
+                        size_t max = team ? API_TEAM_NAME_MAX : API_USER_NAME_MAX;
+                        size_t n = strcspn(s, "/");
+
+                        if (n == 0)
+                                return false;
+                        out[0] = '\0';
+                        if (n <= max) {
+                                memcpy(out, s, n);
+                                out[n] = '\0';
+                                if (team ? !api_team_name_valid(out) : !api_user_name_valid(out))
+                                        out[0] = '\0';
+                        }
                         p += 6;
                         s += n;
                         continue;
@@ -318,6 +345,14 @@ static void dispatch(struct api_call *call)
                                              AD_APP_NAME_MAX);
                         return;
                 }
+                if ((strstr(matched->pattern, "{team}") && call->path_team[0] == '\0') ||
+                    (strstr(matched->pattern, "{user}") && call->path_user[0] == '\0')) {
+                        ad_httpd_reply_error(call->reply, 404, "not_found",
+                                             "no such team or user: a team name is 1 to 63 of "
+                                             "a-z 0-9 -, a user name 1 to 63 of A-Z a-z 0-9 . _ "
+                                             "@ -");
+                        return;
+                }
                 if (strstr(matched->pattern, "{key}") && call->key[0] == '\0') {
                         ad_httpd_reply_error(call->reply, 400, "invalid_name",
                                              "a variable name is letters, digits and _, not "
@@ -360,6 +395,7 @@ void api_route(struct ad_service *svc, const struct ad_httpd_request *req,
                                      "the API is starting; retry in a moment");
         } else {
                 dispatch(&call);
+                api_repo_url_redact_reply(reply);
                 api_limit_headers(&call);
                 api_audit_record(&call);
         }

@@ -15,7 +15,8 @@
  * admin.  Routes added later get these rules by their method. */
 static enum api_role route_role(const char *method, const char *pattern, const char *route)
 {
-        if (strncmp(pattern, "/tokens", 7) == 0 || strcmp(pattern, "/audit") == 0)
+        if (strncmp(pattern, "/tokens", 7) == 0 || strcmp(pattern, "/audit") == 0 ||
+            strncmp(pattern, "/teams/", 7) == 0)
                 return API_ROLE_ADMIN;
         if (strcmp(route, "domains_allowed") == 0)
                 return API_ROLE_NONE; /* public: caddy's on-demand TLS check */

@@ -231,3 +231,51 @@ out:
         json_decref(root);
         return ret;
 }
+
+int api_member_parse(struct api_member *out, const char *body, size_t len, bool with_user,
+                     ad_error_t *err)
+{
+        json_error_t jerr;
+        json_t *root, *v;
+        const char *k;
+        int ret = 0;
+
+        memset(out, 0, sizeof(*out));
+        root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+        if (root == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "invalid JSON at line %d: %s",
+                                     jerr.line, jerr.text);
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return ad_error_make(err, AD_ERR_INVALID, 0, "the body must be a JSON object");
+        }
+        json_object_foreach (root, k, v) {
+                char shown[64];
+
+                if (strcmp(k, "role") == 0 || (with_user && strcmp(k, "user") == 0))
+                        continue;
+                api_text_excerpt(shown, sizeof(shown), k);
+                ret = ad_error_make(err, AD_ERR_INVALID, 0, "unknown field `%s` (known: %s)", shown,
+                                    with_user ? "user, role" : "role; the user is the path's");
+                goto out;
+        }
+        if (with_user) {
+                ret = string_field(root, "user", out->user, sizeof(out->user), api_user_name_valid,
+                                   "a user name is 1 to 63 of A-Z a-z 0-9 . _ @ -", err);
+                if (ret == 0 && out->user[0] == '\0')
+                        ret = ad_error_make(err, AD_ERR_INVALID, 0,
+                                            "`user` is required (the member's user name)");
+                if (ret < 0)
+                        goto out;
+        }
+        v = json_object_get(root, "role");
+        if (v == NULL || !json_is_string(v)) {
+                ret = ad_error_make(err, AD_ERR_INVALID, 0,
+                                    "`role` is required: admin, deployer or viewer");
+                goto out;
+        }
+        ret = api_role_parse(&out->role, json_string_value(v), err);
+out:
+        json_decref(root);
+        return ret;
+}

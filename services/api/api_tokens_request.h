@@ -66,4 +66,14 @@ struct api_token_create {
 int api_token_create_parse(struct api_token_create *out, const char *body, size_t len,
                            ad_error_t *err);
 
+/* POST /teams/{team}/members: {"user": "alice", "role": "deployer"}
+ * (with_user); PATCH /teams/{team}/members/{user}: {"role": "viewer"}
+ * (the user is the path's; a "user" field is refused). */
+struct api_member {
+        char user[API_USER_NAME_MAX + 1]; /* "" without with_user */
+        enum api_role role;
+};
+int api_member_parse(struct api_member *out, const char *body, size_t len, bool with_user,
+                     ad_error_t *err);
+
 #endif

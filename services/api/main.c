@@ -28,13 +28,6 @@ static const struct ad_config_key api_config_keys[] = {
           "an anonymous operator, allowed only when `http.bind` is a loopback address (the API "
           "refuses to start otherwise)",
           "empty" },
-        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
-          "64 hex characters: the key that seals env values (api, deployer)", "none" },
-        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
-          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
-          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
-          "deployer; docs/security.md)",
-          "`\"\"`" },
         { "api.clone_allowlist", AD_CONFIG_STRING, "", 0, 0,
           "exact `host:port` pairs (comma-separated, `[v6]:port` for IPv6) that `repo_url` may "
           "name although they are not public addresses; anything else loopback, private, "
@@ -112,6 +105,33 @@ static const struct ad_config_key api_config_keys[] = {
           "a TLS-terminating proxy is in front: allows plain HTTP on an `http.bind` that is not "
           "loopback, which the API otherwise refuses to start with (exit 2)",
           NULL },
+        { "api.allowed_hosts", AD_CONFIG_STRING, "", 0, 0,
+          "the names the API is reached by besides the loopback ones (comma-separated: "
+          "`api.example.com`, `*.corp.example`, an IP literal; no port). A request whose `Host` "
+          "names anything else gets 421, a guard against DNS rebinding. Checked always in the "
+          "anonymous loopback mode (no `api.tokens`, where `localhost`, `*.localhost`, "
+          "`127.0.0.0/8` and `[::1]` are allowed), and in any mode once set",
+          "`\"\"`" },
+        /* The analyzer's limits (analyzer_service.c), checked again when
+         * the API accepts a release. */
+        { "limits.max_cpu_per_deployment", AD_CONFIG_STRING, "0", 0, 0,
+          "cores per container a deployment may ask for (`2`, `500m`): a `deployer.yaml` (or "
+          "the analysis' estimate) asking more fails the analyze step, before any build, "
+          "naming the limit and its value; the API (set it there too) refuses with 422 a "
+          "scale, rollback or config change whose release's image was built asking more. "
+          "`0`: no limit",
+          NULL },
+        { "limits.max_memory_per_deployment", AD_CONFIG_INT, "0", 0, 1 << 24,
+          "MiB per container a deployment may ask for; more fails the analyze step, and the "
+          "API refuses such a release, as for cpu. `0`: no limit",
+          NULL },
+        { "limits.max_replicas", AD_CONFIG_INT, "0", 0, 1000,
+          "containers a deployment may ask for (`replicas` and `autoscaling.max` in "
+          "`deployer.yaml`, or the scale a redeploy keeps); more fails the analyze step as for "
+          "cpu; the API refuses with 422 a scale above it, and a redeploy, rollback or config "
+          "change keeping a scale above it (`deployer.max_replicas` bounds `adctl scale` too). "
+          "`0`: no limit",
+          NULL },
         AD_CONFIG_END,
 };
 _Static_assert(API_DEFAULT_MAX_BODY == 65536, "api.max_body_bytes's declared default");
@@ -119,7 +139,9 @@ _Static_assert(API_JWT_DEFAULT_TTL_S == 900, "api.jwt_ttl_s's declared default")
 
 /* The API's keys, then the ingress keys (caddy.*, ingress.*,
  * engine.socket): the apps' URLs and host names, and their containers. */
-static const struct ad_config_key *const api_config[] = { api_config_keys, ingress_config, NULL };
+static const struct ad_config_key *const api_config[] = { api_config_keys,
+                                                          ad_service_secrets_config, ingress_config,
+                                                          NULL };
 
 /* What the HTTP server needs before ad_service_start() starts it (the
  * body limit, the TLS files), so the configuration is read once here
@@ -257,7 +279,9 @@ static int configure_auth(struct api *api, struct api_tokens *tokens, ad_error_t
                        "operator (loopback only)",
                        NULL);
         }
-        ret = configure_jwt(api, err);
+        ret = api_host_configure(api, err);
+        if (ret == 0)
+                ret = configure_jwt(api, err);
         if (ret == 0)
                 ret = api_limit_configure(api, err);
         /* The address's bucket before authentication (key guessing is
@@ -291,6 +315,8 @@ static int configure(struct api *api, ad_error_t *err)
                 ret = ad_config_get_int(api->svc.cfg, api->svc.tables,
                                         "limits.max_deployments_per_user", &api->max_apps_per_team,
                                         err);
+        if (ret == 0)
+                ret = api_quota_configure(api, err);
         if (ret < 0)
                 return ret;
         api->clone_allowlist =

@@ -27,6 +27,7 @@
 #include "ad/config.h"
 #include "ad/engine.h"
 #include "ad/error.h"
+#include "ad/secret.h"
 #include "ad/service.h"
 #include "ad/step.h"
 
@@ -59,6 +60,9 @@ struct builder_config {
         const char *work_dir;
         const char *engine_socket;
         const char *registry; /* host:port */
+        /* secrets.key, secrets.old_keys: open a repository URL's sealed
+         * credential (n == 0: none configured) */
+        struct ad_secret_keyring keys;
 };
 
 /* The service's own keys, for ad_service_options.config. */

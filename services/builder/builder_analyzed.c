@@ -26,6 +26,7 @@
 #include "ad/event.h"
 #include "ad/log.h"
 #include "ad/names.h"
+#include "ad/redact.h"
 #include "builder.h"
 #include "builder_from.h"
 
@@ -164,8 +165,14 @@ static int clone_failed(struct build_run *r, ad_error_t *err)
                 *err = TAKE_PTR(cause);
                 return ad_error_wrap(err, "clone");
         }
-        return fail_step(r, false, err, "cannot clone %s at %s: %s", r->an->repo_url,
-                         r->an->git_sha, ad_error_message(cause));
+        {
+                char *shown = ad_redact_url(r->an->repo_url);
+                int ret = fail_step(r, false, err, "cannot clone %s at %s: %s", shown ? shown : "",
+                                    r->an->git_sha, ad_error_message(cause));
+
+                free(shown);
+                return ret;
+        }
 }
 
 /* "build failed: " and the end of the build log (where the failing step
@@ -334,8 +341,22 @@ static int build(struct build_run *r, ad_error_t *err)
         ret = builder_context_create(&ctx, b->cfg.work_dir, err);
         if (ret < 0)
                 return ret;
-        builder_log_linef(&r->log, "==> cloning %s at %s", an->repo_url, an->git_sha);
-        ret = builder_context_clone(&ctx, an->repo_url, an->git_sha, &b->cfg, err);
+        {
+                /* A sealed credential is opened for the clone only; the
+                 * build log shows it as "***". */
+                char *shown = ad_redact_url(an->repo_url), *url = NULL;
+
+                builder_log_linef(&r->log, "==> cloning %s at %s", shown ? shown : "", an->git_sha);
+                free(shown);
+                ret = ad_secret_url_open(&url, &b->cfg.keys, an->app_name, an->repo_url, err);
+                if (ret < 0) {
+                        ret = clone_failed(r, err);
+                        goto out;
+                }
+                ret = builder_context_clone(&ctx, url, an->git_sha, &b->cfg, err);
+                explicit_bzero(url, strlen(url));
+                free(url);
+        }
         if (ret < 0) {
                 ret = clone_failed(r, err);
                 goto out;

@@ -100,7 +100,8 @@ const struct ad_config_key builder_config[] = {
         AD_CONFIG_END,
 };
 
-static const struct ad_config_key *const tables[] = { builder_config, NULL };
+static const struct ad_config_key *const tables[] = { builder_config, ad_service_secrets_config,
+                                                      NULL };
 
 static int check_registry(const char *r, ad_error_t *err)
 {
@@ -163,6 +164,10 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 ret = ad_config_get_int(cfg, tables, "builder.max_attempts", &c->max_attempts, err);
         if (ret == 0)
                 ret = ad_config_get_int(cfg, tables, "builder.max_context_mb", &context_mb, err);
+        if (ret == 0 && *ad_config_get_string(cfg, tables, "secrets.key"))
+                ret = ad_secret_keyring_parse(
+                        &c->keys, ad_config_get_string(cfg, tables, "secrets.key"),
+                        ad_config_get_string(cfg, tables, "secrets.old_keys"), err);
         if (ret < 0)
                 return ret;
         c->max_repo_bytes = (uint64_t)repo_mb * 1024 * 1024;

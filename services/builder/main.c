@@ -5,7 +5,8 @@
 #include "ad/service.h"
 #include "builder.h"
 
-static const struct ad_config_key *const config[] = { builder_config, NULL };
+static const struct ad_config_key *const config[] = { builder_config, ad_service_secrets_config,
+                                                      NULL };
 
 int main(int argc, char **argv)
 {

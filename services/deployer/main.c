@@ -15,7 +15,7 @@
 #define PING_MS 15000
 
 static const struct ad_config_key *const config[] = { ingress_config, deployer_config, k8s_config,
-                                                      NULL };
+                                                      ad_service_secrets_config, NULL };
 
 int main(int argc, char **argv)
 {

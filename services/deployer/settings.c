@@ -68,18 +68,12 @@ const struct ad_config_key deployer_config[] = {
         { "deployer.app_log_lines", AD_CONFIG_INT, "10000", 100, 1000000,
           "runtime log lines kept per app (100–1000000); older ones are deleted as new ones come",
           NULL },
-        { "secrets.key", AD_CONFIG_SECRET, NULL, 0, 0,
-          "64 hex characters: the key that seals env values (api, deployer)", NULL },
-        { "secrets.old_keys", AD_CONFIG_SECRET, NULL, 0, 0,
-          "comma-separated older keys (64 hex characters each, up to 7) that still open what they "
-          "sealed while `adapi secrets rotate` moves stored values to `secrets.key` (api, "
-          "deployer; docs/security.md)",
-          "`\"\"`" },
         AD_CONFIG_END,
 };
 _Static_assert(DEPLOYER_REPLICAS_MAX == 100, "deployer.max_replicas's documented ceiling");
 
-static const struct ad_config_key *const tables[] = { deployer_config, NULL };
+static const struct ad_config_key *const tables[] = { deployer_config, ad_service_secrets_config,
+                                                      NULL };
 
 static int parse_cpus(const ad_config *cfg, double *out, ad_error_t *err)
 {

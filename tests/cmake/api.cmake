@@ -32,3 +32,17 @@ add_test(NAME test_tls
 set_tests_properties(test_tls PROPERTIES LABELS integration TIMEOUT 180)
 ad_test(test_jwt_unit SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_jwt.c
         LIBS adapirequest adcommon LABELS unit)
+add_test(NAME test_members
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_members.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_members PROPERTIES LABELS integration TIMEOUT 180)
+ad_test(test_api_hosts SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_api_hosts.c
+        LIBS adapirequest adcommon LABELS unit)
+add_test(NAME test_rebinding
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_rebinding.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_rebinding PROPERTIES LABELS integration TIMEOUT 120)
+add_test(NAME test_quotas
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_quotas.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_quotas PROPERTIES LABELS integration TIMEOUT 120)
+add_test(NAME test_repo_url
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/test_repo_url.sh ${PROJECT_BINARY_DIR}/bin)
+set_tests_properties(test_repo_url PROPERTIES LABELS integration TIMEOUT 120)

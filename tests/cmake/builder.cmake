@@ -31,3 +31,8 @@ ad_test(test_builder_config SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builde
   ${PROJECT_SOURCE_DIR}/services/builder/builder_config.c
   LIBS adbuildplan adcommon PkgConfig::LIBGIT2 LABELS unit)
 target_include_directories(test_builder_config PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)
+# Credentials in repository URLs: sealed in place, opened for a clone, sent
+# to a real HTTP server on loopback, never in an error message.
+ad_test(test_repo_credentials SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_repo_credentials.c
+  LIBS adcommon LABELS integration)
+set_tests_properties(test_repo_credentials PROPERTIES TIMEOUT 60)

@@ -1,6 +1,6 @@
 /* What adapi parses about keys and teams (api_tokens_request.c, and the
  * Authorization header against api.tokens): the POST /tokens body, a
- * lifetime, a role, names, a key's shape.  Any input is accepted or
+ * lifetime, a role, the members' bodies, names, a key's shape.  Any input is accepted or
  * rejected with a message, never a crash or a leak, and what is accepted
  * keeps the parsers' promises. */
 #include <stdbool.h>
@@ -49,6 +49,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         ad_error_release(&err);
+        /* The members' bodies (POST and PATCH /teams/{team}/members). */
+        for (int with_user = 0; with_user < 2; with_user++) {
+                struct api_member m;
+
+                if (api_member_parse(&m, text, size, with_user, &err) == 0) {
+                        if (m.role < API_ROLE_VIEWER || m.role > API_ROLE_ADMIN ||
+                            (with_user ? !api_user_name_valid(m.user) : m.user[0] != '\0'))
+                                abort();
+                } else if (err == NULL) {
+                        abort();
+                }
+                ad_error_release(&err);
+        }
 
         if (api_duration_parse(&s, text, &err) == 0 && (s < 0 || s > API_DURATION_MAX_S))
                 abort();

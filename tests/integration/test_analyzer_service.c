@@ -17,6 +17,7 @@
 #include "ad/db.h"
 #include "ad/event.h"
 #include "ad/limits.h"
+#include "ad/secret.h"
 
 static struct test_proc analyzer;
 static struct test_gitserver git;
@@ -43,13 +44,18 @@ static ad_bus_sub *watch(char *durable, size_t n, const char *subject)
         return sub;
 }
 
+/* The analyzer's secrets.key: it opens repository URL credentials. */
+#define CRED_KEY "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677"
+
 static int group_setup(void **state)
 {
         /* The platform's quotas: the examples' estimates are within them. */
         static const char *const env[] = { "AD_ANALYZER_ALLOW_LOCAL_SOURCES=true",
                                            "AD_LIMITS_MAX_CPU_PER_DEPLOYMENT=1",
                                            "AD_LIMITS_MAX_MEMORY_PER_DEPLOYMENT=1024",
-                                           "AD_LIMITS_MAX_REPLICAS=3", NULL };
+                                           "AD_LIMITS_MAX_REPLICAS=3",
+                                           "AD_SECRETS_KEY=" CRED_KEY,
+                                           NULL };
         /* One branch of go-stdlib per deployer.yaml: over each quota, and
          * at all of them. */
         static const char *const branches[][2] = {
@@ -317,6 +323,38 @@ static void test_quotas_refuse_what_is_over(void **state)
         ad_event_free(env);
 }
 
+/* A repository URL whose credential the API sealed: the analyzer opens it
+ * for the clone (git:// ignores the credential, so the clone succeeds
+ * either way), and passes it on sealed; one sealed for another app does
+ * not open, and the reason says so without quoting it. */
+static void test_sealed_credential_is_opened(void **state)
+{
+        struct ad_secret_keyring ring;
+        char url[160], dep[AD_UUID_LEN + 1];
+        char *sealed = NULL;
+        ad_envelope *env;
+
+        (void)state;
+        assert_int_equal(ad_secret_keyring_parse(&ring, CRED_KEY, NULL, NULL), 0);
+        snprintf(url, sizeof(url), "git://alice:s3cret-tok3n@127.0.0.1:%d/node-express", git.port);
+        assert_int_equal(ad_secret_url_seal(&sealed, &ring.keys[0], "cred-app", url, NULL), 0);
+        request(dep, sealed, NULL, "cred-app", NULL);
+        env = next_for(analyzed_sub, dep, 60000);
+        if (env == NULL)
+                test_proc_dump(&analyzer);
+        assert_non_null(env);
+        assert_string_equal(env->analyzed->repo_url, sealed);
+        ad_event_free(env);
+        request(dep, sealed, NULL, "other-app", NULL);
+        env = next_for(failed_sub, dep, 60000);
+        assert_non_null(env);
+        if (strstr(env->failed->reason, "does not open") == NULL ||
+            strstr(env->failed->reason, "s3cret-tok3n") || strstr(env->failed->reason, "sealed%3A"))
+                fail_msg("reason: %s", env->failed->reason);
+        ad_event_free(env);
+        free(sealed);
+}
+
 static void test_redelivered_request_is_analyzed_once(void **state)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
@@ -406,6 +444,7 @@ int main(void)
                 cmocka_unit_test(test_bad_inputs_fail_before_any_io),
                 cmocka_unit_test(test_request_past_the_limits_fails),
                 cmocka_unit_test(test_quotas_refuse_what_is_over),
+                cmocka_unit_test(test_sealed_credential_is_opened),
                 cmocka_unit_test(test_redelivered_request_is_analyzed_once),
                 cmocka_unit_test(test_rolled_back_deployment_is_not_analyzed),
                 cmocka_unit_test(test_garbage_does_not_stop_it),

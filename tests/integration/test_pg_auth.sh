@@ -10,8 +10,9 @@
 #                role; a wrong one is refused
 #   in use       scripts/services.sh starts the six services, each connected
 #                as its own role (pg_stat_activity); and (docs/security.md,
-#                "Secrets keep their meaning") only the API and the deployer
-#                have AD_SECRETS_KEY in their environment
+#                "Secrets keep their meaning") only the API, the analyzer, the
+#                builder and the deployer have AD_SECRETS_KEY in their
+#                environment (not the coordinator and the provisioner)
 # Usage: test_pg_auth.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: test_pg_auth.sh BIN_DIR}
@@ -95,7 +96,8 @@ if AD_ENGINE_SOCKET=/nonexistent.sock bash "$root/scripts/services.sh" up "$bin"
     pid=$(cat "$AD_STATE_DIR/run/services/$svc.pid")
     tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_SECRETS_KEY=' && with_key+="$svc "
   done
-  [[ $with_key == "api deployer " ]] && ok "in use: only the API and the deployer hold the secrets key" ||
+  [[ $with_key == "api analyzer builder deployer " ]] &&
+    ok "in use: only the API, the analyzer, the builder and the deployer hold the secrets key" ||
     fail "in use: the secrets key is in the environment of: $with_key"
 else
   fail "in use: scripts/services.sh up failed"

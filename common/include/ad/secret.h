@@ -86,4 +86,26 @@ void ad_sealed_clear(struct ad_sealed *s);
  * rotation to do); it is not opened. */
 bool ad_secret_is_current(const char *value, const struct ad_secret_key *key);
 
+/* Credentials in a repository URL (https://user:token@host/owner/repo):
+ * the API seals the password in place, so every copy of the URL (the
+ * request, the events, the deployments and apps rows) holds it sealed;
+ * the services that clone (analyzer, builder) open it just before the
+ * clone.  The sealed form is percent-encoded (`sealed%3Av2%3A...`), bound
+ * to app and the name AD_SECRET_URL_NAME; the user name stays in clear.
+ * The password is sealed as written (percent-encoding included). */
+#define AD_SECRET_URL_NAME "repo_url"
+/* Whether url's userinfo has a password (sealed or not); and whether it
+ * is sealed. */
+bool ad_secret_url_has_password(const char *url);
+bool ad_secret_url_is_sealed(const char *url);
+/* A copy of url with its password sealed under key; a URL without one
+ * (or sealed already) is copied as it is. */
+int ad_secret_url_seal(char **out, const struct ad_secret_key *key, const char *app,
+                       const char *url, ad_error_t *err);
+/* A copy of url with its sealed password opened (ring may be NULL when the
+ * URL holds none: copied as it is).  AD_ERR_INVALID when it does not open;
+ * the message names neither the password nor the sealed form. */
+int ad_secret_url_open(char **out, const struct ad_secret_keyring *ring, const char *app,
+                       const char *url, ad_error_t *err);
+
 #endif

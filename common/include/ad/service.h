@@ -73,6 +73,8 @@ struct ad_service {
 
 /* The keys every service reads (log, nats, database, http). */
 extern const struct ad_config_key ad_service_common_config[];
+/* secrets.key and secrets.old_keys, for the services that use them. */
+extern const struct ad_config_key ad_service_secrets_config[];
 
 /* Parses argv (--config PATH, --check-config, --print-config, --config-doc,
  * --help, --version), loads the
