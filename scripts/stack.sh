@@ -431,12 +431,49 @@ ALTER ROLE \"ad_$svc\" SET role = '$PG_USER';
     ad_die "postgres: creating roles/database failed; see $LOGDIR/postgres.log"
 }
 
+# The registry asks for credentials (htpasswd, bcrypt): one account,
+# REGISTRY_USER, that the builder pushes and the deployer pulls with.
+# distribution's htpasswd mode gives every account every right (pull and
+# push), so one account per service would narrow nothing (docs/security.md).
+# The password is made once (STATE/registry/password, 0600) and never
+# logged; STATE/registry/netrc (0600) gives it to curl in tests and tools,
+# STATE/registry/auth.json (0600) to the podman CLI.
+REGISTRY_USER=app-deployer
+registry_password() { cat "$STATE/registry/password"; }
+registry_credentials() {
+  local dir=$STATE/registry salt
+  (
+    umask 077
+    [[ -s $dir/password ]] || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$dir/password"
+    # bcrypt through libcrypt (perl's crypt): the password goes on stdin,
+    # never on a command line.  $2b$, cost 10, a 22-character salt (hex
+    # digits are in bcrypt's alphabet).
+    salt=$(od -An -tx1 -N11 /dev/urandom | tr -d ' \n')
+    # shellcheck disable=SC2016 # perl code, not shell
+    registry_password | perl -e '
+      my $pw = do { local $/; <STDIN> };
+      my $h = crypt($pw, "\$2b\$10\$" . $ARGV[1]);
+      defined $h && $h =~ /^\$2b\$/ or die "bcrypt not supported by crypt(3)\n";
+      print "$ARGV[0]:$h\n";' "$REGISTRY_USER" "$salt" >"$dir/htpasswd.tmp" ||
+      ad_die "registry: making the htpasswd file failed"
+    mv -f "$dir/htpasswd.tmp" "$dir/htpasswd"
+    printf 'machine 127.0.0.1 login %s password %s\n' "$REGISTRY_USER" "$(registry_password)" \
+      >"$dir/netrc"
+    # The podman CLI's (REGISTRY_AUTH_FILE in the env file; never the
+    # podman service's: the engine gets credentials with each call).
+    printf '{"auths": {"127.0.0.1:%s": {"auth": "%s"}}}\n' "${PORT[REGISTRY_PORT]}" \
+      "$(printf '%s:%s' "$REGISTRY_USER" "$(registry_password)" | base64 -w0)" >"$dir/auth.json"
+  )
+}
+
 start_registry() {
   local dir=$STATE/registry
   mkdir -p "$dir/data"
+  chmod 0700 "$dir"
   # A fixed secret avoids the "No HTTP secret provided" random one per start.
-  [[ -s $dir/secret ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret"
-  cat >"$dir/config.yml" <<EOF
+  [[ -s $dir/secret ]] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret")
+  registry_credentials
+  (umask 077 && cat >"$dir/config.yml") <<EOF
 version: 0.1
 log:
   level: info
@@ -447,14 +484,19 @@ storage:
     rootdirectory: $dir/data
   delete:
     enabled: true
+auth:
+  htpasswd:
+    realm: app-deployer
+    path: $dir/htpasswd
 http:
   addr: 127.0.0.1:${PORT[REGISTRY_PORT]}
   secret: $(cat "$dir/secret")
 EOF
   launch registry docker-registry serve "$dir/config.yml"
 }
+# Up and asking for credentials: /v2/ answers 401 without them.
 ready_registry() {
-  curl -fsS "http://127.0.0.1:${PORT[REGISTRY_PORT]}/v2/"
+  [[ $(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[REGISTRY_PORT]}/v2/") == 401 ]]
 }
 
 start_caddy() {
@@ -521,7 +563,9 @@ start_podman() {
   # sockaddr_un.sun_path is 108 bytes.
   ((${#SOCK} < 100)) || ad_die "podman socket path too long (${#SOCK} chars): $SOCK; use a shorter AD_STATE_DIR"
   rm -f "$SOCK"
-  launch podman env CONTAINERS_CONF="$CONTAINERS_CONF_FILE" \
+  # No REGISTRY_AUTH_FILE (a shell that sourced the env file has it):
+  # the engine pulls and pushes only with the credentials a call brings.
+  launch podman env -u REGISTRY_AUTH_FILE CONTAINERS_CONF="$CONTAINERS_CONF_FILE" \
     CONTAINERS_REGISTRIES_CONF="$REGISTRIES_CONF_FILE" \
     podman system service --time=0 "unix://$SOCK"
 }
@@ -574,7 +618,14 @@ write_env() {
       done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
-    selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+    if selected registry; then
+      printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+      printf 'export AD_REGISTRY_USERNAME=%q\n' "$REGISTRY_USER"
+      # shellcheck disable=SC2016 # expanded when the env file is sourced
+      printf 'export AD_REGISTRY_PASSWORD="$(cat %q)"\n' "$STATE/registry/password"
+      printf 'export AD_REGISTRY_NETRC=%q\n' "$STATE/registry/netrc"
+      printf 'export REGISTRY_AUTH_FILE=%q\n' "$STATE/registry/auth.json"
+    fi
     if selected caddy; then
       printf 'export AD_CADDY_ADMIN_URL=%q\n' "unix://$CADDY_ADMIN_SOCK"
       printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
