@@ -249,8 +249,11 @@ pg_prefix() {
 # One user per service with only the subjects it publishes (only the
 # deployer publishes deploy.exposed), `external` for systems that publish
 # deploy.requested from outside, and `admin` (everything) for tests and
-# tools.  Every service needs the JetStream API ($JS.API.>, its pull
-# consumers and the stream), acks ($JS.ACK.>) and replies on _INBOX.>.
+# tools.  Of the JetStream API each service gets only what it uses
+# (nats_jetstream_of): the DEPLOY stream's info and its creation on an
+# empty server, and for each of its own durable consumers their info,
+# creation, next messages and acks; never a delete, purge or update.
+# Replies come on _INBOX.>.
 # Passwords are made once, kept in $STATE/nats-users (root only).
 NATS_USERS=(admin api coordinator analyzer builder provisioner deployer external)
 nats_publish_of() {
@@ -274,6 +277,30 @@ nats_subscribe_of() {
   deployer) echo '"_INBOX.>", "app.run.>"' ;;
   *) echo '"_INBOX.>"' ;;
   esac
+}
+# The durable consumers each service creates and reads (services/*/main.c).
+nats_consumers_of() {
+  case $1 in
+  coordinator) echo coordinator ;;
+  analyzer) echo analyzer ;;
+  builder) echo builder builder-compensate ;;
+  provisioner) echo provisioner provisioner-compensate ;;
+  deployer) echo deployer deployer-compensate ;;
+  esac
+}
+# nats_jetstream_of USER: its $JS subjects, a quoted list. cnats 3.4 makes
+# a consumer with CONSUMER.CREATE.<stream>.<name>[.<filter>] or, on older
+# servers, CONSUMER.DURABLE.CREATE.<stream>.<name>.
+nats_jetstream_of() {
+  local c out
+  # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
+  out='"$JS.API.INFO", "$JS.API.STREAM.INFO.DEPLOY", "$JS.API.STREAM.CREATE.DEPLOY"'
+  for c in $(nats_consumers_of "$1"); do
+    out+=", \"\$JS.API.CONSUMER.INFO.DEPLOY.$c\", \"\$JS.API.CONSUMER.CREATE.DEPLOY.$c\""
+    out+=", \"\$JS.API.CONSUMER.CREATE.DEPLOY.$c.>\", \"\$JS.API.CONSUMER.DURABLE.CREATE.DEPLOY.$c\""
+    out+=", \"\$JS.API.CONSUMER.MSG.NEXT.DEPLOY.$c\", \"\$JS.ACK.DEPLOY.$c.>\""
+  done
+  echo "$out"
 }
 nats_password() { sed -n "s/^$1=//p" "$STATE/nats-users"; }
 nats_auth_conf() {
@@ -300,11 +327,10 @@ nats_auth_conf() {
         # only a step may announce.
         local deny='[]'
         [[ $u == coordinator || $u == api ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
-        # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
         local responses=''
         [[ $u == deployer ]] && responses=', allow_responses: { max: 1 }'
-        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: [%s] }%s } }\n' \
-          "$u" "$(nats_password "$u")" "$pub" "$deny" "$(nats_subscribe_of "$u")" "$responses"
+        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, %s], deny: %s }, subscribe: { allow: [%s] }%s } }\n' \
+          "$u" "$(nats_password "$u")" "$pub" "$(nats_jetstream_of "$u")" "$deny" "$(nats_subscribe_of "$u")" "$responses"
         ;;
       esac
     done
