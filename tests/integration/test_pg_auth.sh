@@ -11,7 +11,8 @@
 #   in use       scripts/services.sh starts the six services, each connected
 #                as its own role (pg_stat_activity); and (docs/security.md,
 #                "Secrets keep their meaning") only the API and the deployer
-#                have AD_SECRETS_KEY in their environment
+#                have AD_SECRETS_KEY in their environment, only the builder
+#                and the deployer AD_REGISTRY_PASSWORD
 # Usage: test_pg_auth.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: test_pg_auth.sh BIN_DIR}
@@ -86,17 +87,23 @@ fi
 q "$AD_DATABASE_URL" "DROP TABLE pg_auth_probe" >/dev/null
 
 # --- the services use them ------------------------------------------------------
-if AD_ENGINE_SOCKET=/nonexistent.sock bash "$root/scripts/services.sh" up "$bin" >/dev/null; then
+if AD_ENGINE_SOCKET=/nonexistent.sock AD_REGISTRY_PASSWORD=probe \
+  bash "$root/scripts/services.sh" up "$bin" >/dev/null; then
   roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
   [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
     ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
   with_key=""
+  with_registry=""
   for svc in "${services[@]}"; do
     pid=$(cat "$AD_STATE_DIR/run/services/$svc.pid")
     tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_SECRETS_KEY=' && with_key+="$svc "
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_REGISTRY_PASSWORD=' && with_registry+="$svc "
   done
   [[ $with_key == "api deployer " ]] && ok "in use: only the API and the deployer hold the secrets key" ||
     fail "in use: the secrets key is in the environment of: $with_key"
+  [[ $with_registry == "builder deployer " ]] &&
+    ok "in use: only the builder and the deployer hold the registry's password" ||
+    fail "in use: the registry's password is in the environment of: $with_registry"
 else
   fail "in use: scripts/services.sh up failed"
   tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
