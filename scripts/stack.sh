@@ -705,6 +705,13 @@ cmd_up() {
     stop_server caddy "$pid"
   fi
 
+  # A registry started without credentials (before htpasswd auth):
+  # restart it with them.
+  if pid=$(server_pid registry) && ! grep -q '^auth:' "$STATE/registry/config.yml" 2>/dev/null; then
+    ad_log "registry: it asks for credentials now, restarting"
+    stop_server registry "$pid"
+  fi
+
   # Ports of servers that already run are taken; others get fresh ones.
   for name in "${SERVERS[@]}"; do
     pid=$(server_pid "$name") || continue
