@@ -593,7 +593,8 @@ static void test_build_pids_limit(void **state)
 
 /* The registry asks for credentials: the builder pushed with them (the
  * first example's tags are there), an anonymous push, manifest read or
- * engine pull is refused with 401, and the engine pulls with them. */
+ * engine pull is refused with 401 (and so is a pull whose credentials name
+ * another registry), and the engine pulls with them. */
 static void test_registry_needs_credentials(void **state)
 {
         struct ad_http_request req = { 0 };
@@ -630,6 +631,17 @@ static void test_registry_needs_credentials(void **state)
         assert_int_not_equal(ad_engine_image_pull(e, ref, true, &err), 0);
         printf("    anonymous pull: %s\n", ad_error_message(err));
         assert_non_null(strstr(ad_error_message(err), "unauthorized"));
+        ad_error_release(&err);
+        /* Credentials are given to the registry they name only: the same
+         * account named for another address is not sent to this one. */
+        assert_int_equal(ad_engine_set_registry_auth(e, "127.0.0.2:1",
+                                                     stack_env("AD_REGISTRY_USERNAME"),
+                                                     stack_env("AD_REGISTRY_PASSWORD"), &err),
+                         0);
+        assert_int_not_equal(ad_engine_image_pull(e, ref, true, &err), 0);
+        assert_non_null(strstr(ad_error_message(err), "unauthorized"));
+        ad_error_release(&err);
+        assert_int_equal(ad_engine_set_registry_auth(e, "", "u", "p", &err), -AD_ERR_INVALID);
         ad_error_release(&err);
         assert_int_equal(ad_engine_set_registry_auth(e, registry, stack_env("AD_REGISTRY_USERNAME"),
                                                      stack_env("AD_REGISTRY_PASSWORD"), &err),
