@@ -442,15 +442,25 @@ SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
 "
   # Each service logs in as itself (pg_stat_activity names it; its password
   # is revoked alone) and works as PG_USER, so what one creates (a
-  # migration's table) the others may use.
+  # migration's table) the others may use.  Except the analyzer: its role
+  # is not PG_USER's member and has only the privileges migration 021 grants
+  # it (read a deployment's status and the applied migrations, record
+  # processed events); it waits for another service to apply migrations.
   for svc in "${PG_SERVICES[@]}"; do
     pw=$(pg_password "ad_$svc")
     sql+="SELECT format('CREATE ROLE %I LOGIN', 'ad_$svc')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_$svc') \\gexec
 ALTER ROLE \"ad_$svc\" PASSWORD '${pw//\'/\'\'}';
-GRANT \"$PG_USER\" TO \"ad_$svc\";
+"
+    if [[ $svc == analyzer ]]; then
+      sql+="REVOKE \"$PG_USER\" FROM \"ad_$svc\";
+ALTER ROLE \"ad_$svc\" RESET role;
+"
+    else
+      sql+="GRANT \"$PG_USER\" TO \"ad_$svc\";
 ALTER ROLE \"ad_$svc\" SET role = '$PG_USER';
 "
+    fi
   done
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
     -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<<"$sql" ||

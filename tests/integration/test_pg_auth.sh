@@ -6,8 +6,12 @@
 #                ("appdeployer"); the generated passwords are in a 0600 file
 #   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> and works
 #                as the owner role (what one service's migration creates, the
-#                others use); one service's password does not open another's
-#                role; a wrong one is refused
+#                others use), the analyzer as itself; one service's password
+#                does not open another's role; a wrong one is refused
+#   analyzer     its role reads a deployment's status and records processed
+#                events, and is refused changing or deleting a deployment,
+#                clearing processed events, reading API keys or the outbox,
+#                creating a table
 #   in use       scripts/services.sh starts the six services, each connected
 #                as its own role (pg_stat_activity); and (docs/security.md,
 #                "Secrets keep their meaning") only the API and the deployer
@@ -65,7 +69,10 @@ for svc in "${services[@]}"; do
     continue
   }
   who=$(q "$url" "SELECT session_user || ' ' || current_user")
-  [[ $who == "ad_$svc appdeployer" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
+  # The analyzer works as itself, with its own few privileges (below).
+  want="ad_$svc appdeployer"
+  [[ $svc == analyzer ]] && want="ad_analyzer ad_analyzer"
+  [[ $who == "$want" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
 done
 api_pw=$(sed -n 's/^ad_api=//p' "$AD_STATE_DIR/pg-users")
 if q "postgresql://ad_deployer:$api_pw@127.0.0.1:$port/appdeployer" "SELECT 1" >/dev/null; then
@@ -108,3 +115,33 @@ else
   fail "in use: scripts/services.sh up failed"
   tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
 fi
+
+# --- the analyzer's role: only what it needs (migration 021) -------------------
+# The services above applied the migrations (the analyzer waited for them).
+an=$AD_DATABASE_URL_ANALYZER
+q "$AD_DATABASE_URL" "INSERT INTO deployments (id, app_name, repo_url, status) VALUES
+  ('00000000-0000-4000-8000-000000000021', 'pg-auth-probe', 'file:///x', 'ANALYZING')" >/dev/null ||
+  fail "analyzer role: cannot make the probe deployment as the owner"
+[[ $(q "$an" "SELECT status FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'") == ANALYZING ]] &&
+  ok "analyzer role: reads a deployment's status" || fail "analyzer role: cannot read a deployment's status"
+for stmt in "UPDATE deployments SET status = 'FAILED' WHERE id = '00000000-0000-4000-8000-000000000021'" \
+  "DELETE FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'" \
+  "DELETE FROM processed_events" "SELECT count(*) FROM api_keys" "SELECT count(*) FROM outbox" \
+  "CREATE TABLE pg_auth_analyzer (x int)"; do
+  if out=$(q "$an" "$stmt"); then
+    fail "analyzer role: allowed: $stmt"
+  elif [[ $out == *"permission denied"* ]]; then
+    ok "analyzer role: refused: ${stmt%% WHERE*}"
+  else
+    fail "analyzer role: $stmt: unexpected: $out"
+  fi
+done
+[[ $(q "$AD_DATABASE_URL" "SELECT status FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'") == ANALYZING ]] ||
+  fail "analyzer role: the deployment changed"
+if q "$an" "INSERT INTO processed_events (consumer, event_id) VALUES ('pg-auth-probe', '00000000-0000-4000-8000-0000000000e1') ON CONFLICT DO NOTHING" >/dev/null; then
+  ok "analyzer role: records a processed event"
+else
+  fail "analyzer role: cannot record a processed event"
+fi
+q "$AD_DATABASE_URL" "DELETE FROM processed_events WHERE consumer = 'pg-auth-probe';
+  DELETE FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'" >/dev/null || true
