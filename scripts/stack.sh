@@ -442,17 +442,18 @@ SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
 "
   # Each service logs in as itself (pg_stat_activity names it; its password
   # is revoked alone) and works as PG_USER, so what one creates (a
-  # migration's table) the others may use.  Except the analyzer: its role
-  # is not PG_USER's member and has only the privileges migration 021 grants
-  # it (read a deployment's status and the applied migrations, record
-  # processed events); it waits for another service to apply migrations.
+  # migration's table) the others may use.  Except the analyzer and the
+  # provisioner: their roles are not PG_USER's members and have only the
+  # privileges migration 021 grants them (read a deployment's status, app
+  # name and the applied migrations, record processed events); they wait for
+  # another service to apply migrations.
   for svc in "${PG_SERVICES[@]}"; do
     pw=$(pg_password "ad_$svc")
     sql+="SELECT format('CREATE ROLE %I LOGIN', 'ad_$svc')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_$svc') \\gexec
 ALTER ROLE \"ad_$svc\" PASSWORD '${pw//\'/\'\'}';
 "
-    if [[ $svc == analyzer ]]; then
+    if [[ $svc == analyzer || $svc == provisioner ]]; then
       sql+="REVOKE \"$PG_USER\" FROM \"ad_$svc\";
 ALTER ROLE \"ad_$svc\" RESET role;
 "

@@ -168,9 +168,11 @@ static int migrations_state(ad_db *db, const struct ad_migration *migrations, si
         long have = 0;
         int ret;
 
+        /* A table this role may not read yet (the grant comes with a
+         * migration not applied yet) counts as missing. */
         ret = ad_db_exec(db, &r,
-                         "SELECT to_regclass('schema_migrations') IS NOT NULL, "
-                         "has_schema_privilege(current_schema(), 'CREATE')",
+                         "SELECT coalesce(has_table_privilege(to_regclass('schema_migrations'), "
+                         "'SELECT'), false), has_schema_privilege(current_schema(), 'CREATE')",
                          0, NULL, err);
         if (ret < 0)
                 return ret;

@@ -6,12 +6,14 @@
 #                ("appdeployer"); the generated passwords are in a 0600 file
 #   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> and works
 #                as the owner role (what one service's migration creates, the
-#                others use), the analyzer as itself; one service's password
+#                others use), the analyzer and the provisioner as themselves;
+#                one service's password
 #                does not open another's role; a wrong one is refused
-#   analyzer     its role reads a deployment's status and records processed
-#                events, and is refused changing or deleting a deployment,
-#                clearing processed events, reading API keys or the outbox,
-#                creating a table
+#   analyzer,    their roles read a deployment's status (the provisioner's
+#   provisioner  also deployment_requests) and record processed events, and
+#                are refused changing or deleting a deployment, clearing
+#                processed events, reading API keys or the outbox, creating
+#                a table
 #   in use       scripts/services.sh starts the six services, each connected
 #                as its own role (pg_stat_activity); and (docs/security.md,
 #                "Secrets keep their meaning") only the API and the deployer
@@ -69,9 +71,10 @@ for svc in "${services[@]}"; do
     continue
   }
   who=$(q "$url" "SELECT session_user || ' ' || current_user")
-  # The analyzer works as itself, with its own few privileges (below).
+  # The analyzer and the provisioner work as themselves, with their own few
+  # privileges (below).
   want="ad_$svc appdeployer"
-  [[ $svc == analyzer ]] && want="ad_analyzer ad_analyzer"
+  [[ $svc == analyzer || $svc == provisioner ]] && want="ad_$svc ad_$svc"
   [[ $who == "$want" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
 done
 api_pw=$(sed -n 's/^ad_api=//p' "$AD_STATE_DIR/pg-users")
@@ -116,32 +119,45 @@ else
   tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
 fi
 
-# --- the analyzer's role: only what it needs (migration 021) -------------------
-# The services above applied the migrations (the analyzer waited for them).
-an=$AD_DATABASE_URL_ANALYZER
-q "$AD_DATABASE_URL" "INSERT INTO deployments (id, app_name, repo_url, status) VALUES
-  ('00000000-0000-4000-8000-000000000021', 'pg-auth-probe', 'file:///x', 'ANALYZING')" >/dev/null ||
-  fail "analyzer role: cannot make the probe deployment as the owner"
-[[ $(q "$an" "SELECT status FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'") == ANALYZING ]] &&
-  ok "analyzer role: reads a deployment's status" || fail "analyzer role: cannot read a deployment's status"
-for stmt in "UPDATE deployments SET status = 'FAILED' WHERE id = '00000000-0000-4000-8000-000000000021'" \
-  "DELETE FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'" \
-  "DELETE FROM processed_events" "SELECT count(*) FROM api_keys" "SELECT count(*) FROM outbox" \
-  "CREATE TABLE pg_auth_analyzer (x int)"; do
-  if out=$(q "$an" "$stmt"); then
-    fail "analyzer role: allowed: $stmt"
-  elif [[ $out == *"permission denied"* ]]; then
-    ok "analyzer role: refused: ${stmt%% WHERE*}"
+# --- the analyzer's and the provisioner's roles: only what they need -----------
+# (migration 021).  The services above applied the migrations (these two
+# waited for them).
+probe=00000000-0000-4000-8000-000000000021
+for an_var in AD_DATABASE_URL_ANALYZER AD_DATABASE_URL_PROVISIONER; do
+  an=${!an_var}
+  who=${an_var#AD_DATABASE_URL_}
+  who="${who,,}'s role"
+  q "$AD_DATABASE_URL" "INSERT INTO deployments (id, app_name, repo_url, status)
+    VALUES ('$probe', 'pg-auth-probe', 'file:///x', 'ANALYZING')" >/dev/null ||
+    fail "$who: cannot make the probe deployment as the owner"
+  [[ $(q "$an" "SELECT status FROM deployments WHERE id = '$probe'") == ANALYZING ]] &&
+    ok "$who: reads a deployment's status" || fail "$who: cannot read a deployment's status"
+  for stmt in "UPDATE deployments SET status = 'FAILED' WHERE id = '$probe'" \
+    "DELETE FROM deployments WHERE id = '$probe'" \
+    "DELETE FROM processed_events" "SELECT count(*) FROM api_keys" "SELECT count(*) FROM outbox" \
+    "CREATE TABLE pg_auth_probe2 (x int)"; do
+    if out=$(q "$an" "$stmt"); then
+      fail "$who: allowed: $stmt"
+    elif [[ $out == *"permission denied"* ]]; then
+      ok "$who: refused: ${stmt%% WHERE*}"
+    else
+      fail "$who: $stmt: unexpected: $out"
+    fi
+  done
+  [[ $(q "$AD_DATABASE_URL" "SELECT status FROM deployments WHERE id = '$probe'") == ANALYZING ]] ||
+    fail "$who: the deployment changed"
+  if q "$an" "INSERT INTO processed_events (consumer, event_id)
+    VALUES ('pg-auth-probe', '$probe') ON CONFLICT DO NOTHING" >/dev/null; then
+    ok "$who: records a processed event"
   else
-    fail "analyzer role: $stmt: unexpected: $out"
+    fail "$who: cannot record a processed event"
   fi
+  q "$AD_DATABASE_URL" "DELETE FROM processed_events WHERE consumer = 'pg-auth-probe';
+    DELETE FROM deployments WHERE id = '$probe'" >/dev/null || true
 done
-[[ $(q "$AD_DATABASE_URL" "SELECT status FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'") == ANALYZING ]] ||
-  fail "analyzer role: the deployment changed"
-if q "$an" "INSERT INTO processed_events (consumer, event_id) VALUES ('pg-auth-probe', '00000000-0000-4000-8000-0000000000e1') ON CONFLICT DO NOTHING" >/dev/null; then
-  ok "analyzer role: records a processed event"
+# The provisioner also reads a first request's app name.
+if q "$AD_DATABASE_URL_PROVISIONER" "SELECT app_name FROM deployment_requests LIMIT 1" >/dev/null; then
+  ok "provisioner's role: reads deployment_requests"
 else
-  fail "analyzer role: cannot record a processed event"
+  fail "provisioner's role: cannot read deployment_requests"
 fi
-q "$AD_DATABASE_URL" "DELETE FROM processed_events WHERE consumer = 'pg-auth-probe';
-  DELETE FROM deployments WHERE id = '00000000-0000-4000-8000-000000000021'" >/dev/null || true
