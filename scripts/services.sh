@@ -60,6 +60,10 @@ cmd_up() {
     no_key=()
     [[ $svc == api || $svc == deployer || $svc == analyzer || $svc == builder ]] ||
       no_key=(-u AD_SECRETS_KEY -u AD_SECRETS_OLD_KEYS)
+    # Only the builder (pushes) and the deployer (pulls) get the registry's
+    # password, and no service the tools' copies of it.
+    no_key+=(-u AD_REGISTRY_NETRC -u REGISTRY_AUTH_FILE)
+    [[ $svc == builder || $svc == deployer ]] || no_key+=(-u AD_REGISTRY_PASSWORD)
     # The log is appended to across runs: only what this start writes
     # counts, or an earlier run's "ready" line would pass for this one's.
     offset[$svc]=$(stat -c %s "$LOGS/$svc.log" 2>/dev/null || echo 0)

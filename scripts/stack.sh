@@ -249,8 +249,11 @@ pg_prefix() {
 # One user per service with only the subjects it publishes (only the
 # deployer publishes deploy.exposed), `external` for systems that publish
 # deploy.requested from outside, and `admin` (everything) for tests and
-# tools.  Every service needs the JetStream API ($JS.API.>, its pull
-# consumers and the stream), acks ($JS.ACK.>) and replies on _INBOX.>.
+# tools.  Of the JetStream API each service gets only what it uses
+# (nats_jetstream_of): the DEPLOY stream's info and its creation on an
+# empty server, and for each of its own durable consumers their info,
+# creation, next messages and acks; never a delete, purge or update.
+# Replies come on _INBOX.>.
 # Passwords are made once, kept in $STATE/nats-users (root only).
 NATS_USERS=(admin api coordinator analyzer builder provisioner deployer external)
 nats_publish_of() {
@@ -275,6 +278,30 @@ nats_subscribe_of() {
   deployer) echo '"_INBOX.>", "app.run.>", "app.domains.>"' ;;
   *) echo '"_INBOX.>"' ;;
   esac
+}
+# The durable consumers each service creates and reads (services/*/main.c).
+nats_consumers_of() {
+  case $1 in
+  coordinator) echo coordinator ;;
+  analyzer) echo analyzer ;;
+  builder) echo builder builder-compensate ;;
+  provisioner) echo provisioner provisioner-compensate ;;
+  deployer) echo deployer deployer-compensate ;;
+  esac
+}
+# nats_jetstream_of USER: its $JS subjects, a quoted list. cnats 3.4 makes
+# a consumer with CONSUMER.CREATE.<stream>.<name>[.<filter>] or, on older
+# servers, CONSUMER.DURABLE.CREATE.<stream>.<name>.
+nats_jetstream_of() {
+  local c out
+  # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
+  out='"$JS.API.INFO", "$JS.API.STREAM.INFO.DEPLOY", "$JS.API.STREAM.CREATE.DEPLOY"'
+  for c in $(nats_consumers_of "$1"); do
+    out+=", \"\$JS.API.CONSUMER.INFO.DEPLOY.$c\", \"\$JS.API.CONSUMER.CREATE.DEPLOY.$c\""
+    out+=", \"\$JS.API.CONSUMER.CREATE.DEPLOY.$c.>\", \"\$JS.API.CONSUMER.DURABLE.CREATE.DEPLOY.$c\""
+    out+=", \"\$JS.API.CONSUMER.MSG.NEXT.DEPLOY.$c\", \"\$JS.ACK.DEPLOY.$c.>\""
+  done
+  echo "$out"
 }
 nats_password() { sed -n "s/^$1=//p" "$STATE/nats-users"; }
 nats_auth_conf() {
@@ -301,11 +328,10 @@ nats_auth_conf() {
         # only a step may announce.
         local deny='[]'
         [[ $u == coordinator || $u == api ]] && deny='["deploy.exposed", "deploy.provisioned", "deploy.analyzed"]'
-        # shellcheck disable=SC2016 # $JS is NATS subject text, not a shell variable
         local responses=''
         [[ $u == deployer ]] && responses=', allow_responses: { max: 1 }'
-        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, "$JS.API.>", "$JS.ACK.>"], deny: %s }, subscribe: { allow: [%s] }%s } }\n' \
-          "$u" "$(nats_password "$u")" "$pub" "$deny" "$(nats_subscribe_of "$u")" "$responses"
+        printf '  { user: %s, password: "%s", permissions: { publish: { allow: [%s, %s], deny: %s }, subscribe: { allow: [%s] }%s } }\n' \
+          "$u" "$(nats_password "$u")" "$pub" "$(nats_jetstream_of "$u")" "$deny" "$(nats_subscribe_of "$u")" "$responses"
         ;;
       esac
     done
@@ -417,27 +443,75 @@ SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
 "
   # Each service logs in as itself (pg_stat_activity names it; its password
   # is revoked alone) and works as PG_USER, so what one creates (a
-  # migration's table) the others may use.
+  # migration's table) the others may use.  Except the analyzer and the
+  # provisioner: their roles are not PG_USER's members and have only the
+  # privileges migration 021 grants them (read a deployment's status, app
+  # name and the applied migrations, record processed events); they wait for
+  # another service to apply migrations.
   for svc in "${PG_SERVICES[@]}"; do
     pw=$(pg_password "ad_$svc")
     sql+="SELECT format('CREATE ROLE %I LOGIN', 'ad_$svc')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_$svc') \\gexec
 ALTER ROLE \"ad_$svc\" PASSWORD '${pw//\'/\'\'}';
-GRANT \"$PG_USER\" TO \"ad_$svc\";
+"
+    if [[ $svc == analyzer || $svc == provisioner ]]; then
+      sql+="REVOKE \"$PG_USER\" FROM \"ad_$svc\";
+ALTER ROLE \"ad_$svc\" RESET role;
+"
+    else
+      sql+="GRANT \"$PG_USER\" TO \"ad_$svc\";
 ALTER ROLE \"ad_$svc\" SET role = '$PG_USER';
 "
+    fi
   done
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "${PORT[PG_PORT]}" \
     -U postgres -d postgres >>"$LOGDIR/postgres.log" 2>&1 <<<"$sql" ||
     ad_die "postgres: creating roles/database failed; see $LOGDIR/postgres.log"
 }
 
+# The registry asks for credentials (htpasswd, bcrypt): one account,
+# REGISTRY_USER, that the builder pushes and the deployer pulls with.
+# distribution's htpasswd mode gives every account every right (pull and
+# push), so one account per service would narrow nothing (docs/security.md).
+# The password is made once (STATE/registry/password, 0600) and never
+# logged; STATE/registry/netrc (0600) gives it to curl in tests and tools,
+# STATE/registry/auth.json (0600) to the podman CLI.
+REGISTRY_USER=app-deployer
+registry_password() { cat "$STATE/registry/password"; }
+registry_credentials() {
+  local dir=$STATE/registry salt
+  (
+    umask 077
+    [[ -s $dir/password ]] || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$dir/password"
+    # bcrypt through libcrypt (perl's crypt): the password goes on stdin,
+    # never on a command line.  $2b$, cost 10, a 22-character salt (hex
+    # digits are in bcrypt's alphabet).
+    salt=$(od -An -tx1 -N11 /dev/urandom | tr -d ' \n')
+    # shellcheck disable=SC2016 # perl code, not shell
+    registry_password | perl -e '
+      my $pw = do { local $/; <STDIN> };
+      my $h = crypt($pw, "\$2b\$10\$" . $ARGV[1]);
+      defined $h && $h =~ /^\$2b\$/ or die "bcrypt not supported by crypt(3)\n";
+      print "$ARGV[0]:$h\n";' "$REGISTRY_USER" "$salt" >"$dir/htpasswd.tmp" ||
+      ad_die "registry: making the htpasswd file failed"
+    mv -f "$dir/htpasswd.tmp" "$dir/htpasswd"
+    printf 'machine 127.0.0.1 login %s password %s\n' "$REGISTRY_USER" "$(registry_password)" \
+      >"$dir/netrc"
+    # The podman CLI's (REGISTRY_AUTH_FILE in the env file; never the
+    # podman service's: the engine gets credentials with each call).
+    printf '{"auths": {"127.0.0.1:%s": {"auth": "%s"}}}\n' "${PORT[REGISTRY_PORT]}" \
+      "$(printf '%s:%s' "$REGISTRY_USER" "$(registry_password)" | base64 -w0)" >"$dir/auth.json"
+  )
+}
+
 start_registry() {
   local dir=$STATE/registry
   mkdir -p "$dir/data"
+  chmod 0700 "$dir"
   # A fixed secret avoids the "No HTTP secret provided" random one per start.
-  [[ -s $dir/secret ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret"
-  cat >"$dir/config.yml" <<EOF
+  [[ -s $dir/secret ]] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret")
+  registry_credentials
+  (umask 077 && cat >"$dir/config.yml") <<EOF
 version: 0.1
 log:
   level: info
@@ -448,14 +522,19 @@ storage:
     rootdirectory: $dir/data
   delete:
     enabled: true
+auth:
+  htpasswd:
+    realm: app-deployer
+    path: $dir/htpasswd
 http:
   addr: 127.0.0.1:${PORT[REGISTRY_PORT]}
   secret: $(cat "$dir/secret")
 EOF
   launch registry docker-registry serve "$dir/config.yml"
 }
+# Up and asking for credentials: /v2/ answers 401 without them.
 ready_registry() {
-  curl -fsS "http://127.0.0.1:${PORT[REGISTRY_PORT]}/v2/"
+  [[ $(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[REGISTRY_PORT]}/v2/") == 401 ]]
 }
 
 start_caddy() {
@@ -522,7 +601,9 @@ start_podman() {
   # sockaddr_un.sun_path is 108 bytes.
   ((${#SOCK} < 100)) || ad_die "podman socket path too long (${#SOCK} chars): $SOCK; use a shorter AD_STATE_DIR"
   rm -f "$SOCK"
-  launch podman env CONTAINERS_CONF="$CONTAINERS_CONF_FILE" \
+  # No REGISTRY_AUTH_FILE (a shell that sourced the env file has it):
+  # the engine pulls and pushes only with the credentials a call brings.
+  launch podman env -u REGISTRY_AUTH_FILE CONTAINERS_CONF="$CONTAINERS_CONF_FILE" \
     CONTAINERS_REGISTRIES_CONF="$REGISTRIES_CONF_FILE" \
     podman system service --time=0 "unix://$SOCK"
 }
@@ -575,7 +656,14 @@ write_env() {
       done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"
-    selected registry && printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+    if selected registry; then
+      printf 'export AD_REGISTRY_ADDRESS=%q\n' "127.0.0.1:${PORT[REGISTRY_PORT]}"
+      printf 'export AD_REGISTRY_USERNAME=%q\n' "$REGISTRY_USER"
+      # shellcheck disable=SC2016 # expanded when the env file is sourced
+      printf 'export AD_REGISTRY_PASSWORD="$(cat %q)"\n' "$STATE/registry/password"
+      printf 'export AD_REGISTRY_NETRC=%q\n' "$STATE/registry/netrc"
+      printf 'export REGISTRY_AUTH_FILE=%q\n' "$STATE/registry/auth.json"
+    fi
     if selected caddy; then
       printf 'export AD_CADDY_ADMIN_URL=%q\n' "unix://$CADDY_ADMIN_SOCK"
       printf 'export AD_INGRESS_HTTP_PORT=%q\n' "${PORT[INGRESS_HTTP_PORT]}"
@@ -627,6 +715,13 @@ cmd_up() {
   if pid=$(server_pid caddy) && ! grep -q '"listen": "unix/' "$STATE/caddy/caddy.json" 2>/dev/null; then
     ad_log "caddy: its admin API moves to a unix socket, restarting"
     stop_server caddy "$pid"
+  fi
+
+  # A registry started without credentials (before htpasswd auth):
+  # restart it with them.
+  if pid=$(server_pid registry) && ! grep -q '^auth:' "$STATE/registry/config.yml" 2>/dev/null; then
+    ad_log "registry: it asks for credentials now, restarting"
+    stop_server registry "$pid"
   fi
 
   # Ports of servers that already run are taken; others get fresh ones.

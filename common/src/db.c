@@ -160,6 +160,46 @@ void ad_db_rollback(ad_db *db)
         db->in_tx = 0;
 }
 
+/* *all: every migration is in schema_migrations; *may_create: the role
+ * may create tables in the schema (so it may apply them). */
+static int migrations_state(ad_db *db, const struct ad_migration *migrations, size_t n, bool *all,
+                            bool *may_create, ad_error_t *err)
+{
+        PGresult *r = NULL;
+        long have = 0;
+        int ret;
+
+        /* A table this role may not read yet (the grant comes with a
+         * migration not applied yet) counts as missing. */
+        ret = ad_db_exec(db, &r,
+                         "SELECT coalesce(has_table_privilege(to_regclass('schema_migrations'), "
+                         "'SELECT'), false), has_schema_privilege(current_schema(), 'CREATE')",
+                         0, NULL, err);
+        if (ret < 0)
+                return ret;
+        *may_create = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+                PQclear(r);
+                *all = false;
+                return 0;
+        }
+        PQclear(r);
+        for (size_t i = 0; i < n; i++) {
+                char version[16];
+                const char *params[1] = { version };
+
+                snprintf(version, sizeof(version), "%d", migrations[i].version);
+                ret = ad_db_exec(db, &r, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 params, err);
+                if (ret < 0)
+                        return ret;
+                have += PQntuples(r) > 0;
+                PQclear(r);
+        }
+        *all = (size_t)have == n;
+        return 0;
+}
+
 int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, int *applied,
                   ad_error_t *err)
 {
@@ -173,6 +213,27 @@ int ad_db_migrate(ad_db *db, const struct ad_migration *migrations, size_t n, in
          * several services start at once on an empty database (two
          * creators, one fails on the catalog's unique index). */
         ret = ad_db_exec(db, NULL, "SELECT pg_advisory_xact_lock(7420001)", 0, NULL, err);
+        /* All applied: nothing to create (a role with no CREATE on the
+         * schema, the analyzer's, starts here); some missing and this role
+         * may not apply them: AD_ERR_UNAVAILABLE, for the caller to wait
+         * until another service has. */
+        if (ret == 0) {
+                bool all = false, may_create = true;
+
+                ret = migrations_state(db, migrations, n, &all, &may_create, err);
+                if (ret == 0 && all) {
+                        ret = ad_db_commit(db, err);
+                        if (ret == 0 && applied)
+                                *applied = 0;
+                        return ret;
+                }
+                if (ret == 0 && !may_create) {
+                        ad_db_rollback(db);
+                        return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                             "migrations are not all applied and this role may "
+                                             "not apply them (another service will)");
+                }
+        }
         if (ret == 0)
                 ret = ad_db_exec(db, NULL,
                                  "CREATE TABLE IF NOT EXISTS schema_migrations ("

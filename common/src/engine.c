@@ -23,15 +23,30 @@
 #define ENGINE_MAX_JSON_LINE (1024 * 1024)
 /* Build output not yet ended by a newline is handed over at this length. */
 #define ENGINE_BUILD_MAX_LINE 16384
-/* base64("{}"): no registry credentials (the platform's registry has none). */
+/* base64("{}"): no registry credentials (ad_engine_set_registry_auth not
+ * called). */
 #define ENGINE_NO_AUTH_HEADER "X-Registry-Auth: e30="
+#define ENGINE_NO_CONFIG_HEADER "X-Registry-Config: e30="
 
 /* ad_error_wrap() that keeps the kind when the caller passed no err. */
 #define WRAP(ret, err, ...) (ad_error_wrap((err), __VA_ARGS__), (ret))
 
 struct ad_engine {
         char *socket;
+        /* "X-Registry-Auth: ..." and "X-Registry-Config: ...": the
+         * credentials of one registry, or NULL (ad_engine_set_registry_auth). */
+        char *auth_header;
+        char *config_header;
 };
+
+/* Frees a string that held credentials, wiping it first. */
+static void free_secret(char *s)
+{
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+}
 
 static void http_response_freep(struct ad_http_response *r)
 {
@@ -67,7 +82,75 @@ void ad_engine_close(ad_engine *e)
         if (e == NULL)
                 return;
         free(e->socket);
+        free_secret(e->auth_header);
+        free_secret(e->config_header);
         free(e);
+}
+
+/* base64 with the URL alphabet and padding (Go's base64.URLEncoding, what
+ * podman decodes the X-Registry-* headers with); the caller frees. */
+static char *base64url(const char *in, size_t len)
+{
+        static const char abc[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const unsigned char *p = (const unsigned char *)in;
+        char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+        if (out == NULL)
+                return NULL;
+        for (size_t i = 0; i < len; i += 3) {
+                unsigned v = (unsigned)p[i] << 16;
+                if (i + 1 < len)
+                        v |= (unsigned)p[i + 1] << 8;
+                if (i + 2 < len)
+                        v |= p[i + 2];
+                *o++ = abc[(v >> 18) & 63];
+                *o++ = abc[(v >> 12) & 63];
+                *o++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+                *o++ = i + 2 < len ? abc[v & 63] : '=';
+        }
+        *o = '\0';
+        return out;
+}
+
+/* "<name>: " + base64url(JSON text of obj); the caller frees. */
+static char *auth_header_line(const char *name, const json_t *obj)
+{
+        char *json = json_dumps(obj, JSON_COMPACT);
+        char *b64 = json ? base64url(json, strlen(json)) : NULL;
+        char *line = NULL;
+
+        if (b64 && asprintf(&line, "%s: %s", name, b64) < 0)
+                line = NULL;
+        free_secret(json);
+        free_secret(b64);
+        return line;
+}
+
+int ad_engine_set_registry_auth(ad_engine *e, const char *server, const char *username,
+                                const char *password, ad_error_t *err)
+{
+        json_auto_t *map = NULL;
+        char *auth = NULL, *config = NULL;
+
+        if (server == NULL || *server == '\0' || username == NULL || *username == '\0')
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "registry credentials need a server and a user name");
+        /* {"<server>": {"username", "password", "serveraddress"}}: a map
+         * keyed by registry, so the engine gives them to that registry only
+         * (a single object would go to whatever registry an image names). */
+        map = json_pack("{s:{s:s,s:s,s:s}}", server, "username", username, "password",
+                        password ? password : "", "serveraddress", server);
+        if (map == NULL || (auth = auth_header_line("X-Registry-Auth", map)) == NULL ||
+            (config = auth_header_line("X-Registry-Config", map)) == NULL) {
+                free_secret(auth);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        free_secret(e->auth_header);
+        free_secret(e->config_header);
+        e->auth_header = auth;
+        e->config_header = config;
+        return 0;
 }
 
 /* The engine's own words from an error body: Docker sends {"message"},
@@ -535,6 +618,7 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         struct json_lines jl = { .on_object = pull_object, .ud = error };
         cleanup_response struct ad_http_response resp = { 0 };
         struct call c = { .method = "POST", .timeout_ms = ENGINE_PULL_TIMEOUT_MS };
+        const char *headers[] = { NULL, NULL };
         const char *tag = NULL;
         int kind;
         int ret;
@@ -551,6 +635,8 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         c.path = path;
         c.on_chunk = json_lines_feed;
         c.chunk_ud = &jl;
+        headers[0] = e->auth_header ? e->auth_header : ENGINE_NO_AUTH_HEADER;
+        c.headers = headers;
         ret = engine_call(e, &c, &resp, err);
         json_lines_end(&jl);
         if (ret < 0)
@@ -761,6 +847,8 @@ static char *build_path(const struct ad_engine_build *req)
                 if (ret == 0)
                         ret = add_query(&query, "cpuquota", v);
         }
+        if (ret == 0 && req->cgroup_parent && *req->cgroup_parent)
+                ret = add_query(&query, "cgroupparent", req->cgroup_parent);
         /* Intermediate containers go, even after a failed step. */
         if (ret == 0)
                 ret = add_query(&query, "rm", "1");
@@ -774,7 +862,9 @@ static char *build_path(const struct ad_engine_build *req)
 int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
                           struct ad_engine_build_result *res, ad_error_t *err)
 {
-        static const char *const headers[] = { ENGINE_NO_AUTH_HEADER, NULL };
+        const char *const headers[] = { e->config_header ? e->config_header
+                                                         : ENGINE_NO_CONFIG_HEADER,
+                                        NULL };
         cleanup_free char *path = build_path(req);
         cleanup_free struct build_state *s = calloc(1, sizeof(*s));
         cleanup_response struct ad_http_response resp = { 0 };
@@ -877,7 +967,8 @@ static void push_object(json_t *obj, void *ud)
 int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_t timeout_ms,
                          bool (*cancel)(void), char **digest, ad_error_t *err)
 {
-        static const char *const headers[] = { ENGINE_NO_AUTH_HEADER, NULL };
+        const char *const headers[] = { e->auth_header ? e->auth_header : ENGINE_NO_AUTH_HEADER,
+                                        NULL };
         cleanup_free char *etag = ad_http_escape(tag), *path = NULL;
         cleanup_response struct ad_http_response resp = { 0 };
         struct push_state s = { 0 };

@@ -119,6 +119,10 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
         curl_easy_setopt(c, CURLOPT_URL, req->url);
         if (req->ca_file && *req->ca_file)
                 curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
+        if (req->userpwd && *req->userpwd) {
+                curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+                curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+        }
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -262,6 +262,39 @@ static int connect_db(struct ad_service *svc, ad_error_t *err)
                              err);
 }
 
+/* The migrations; a role that may not apply them (the analyzer's in the
+ * stack) waits, within database.connect_timeout_s, until another service
+ * has. */
+static int migrate_with_wait(struct ad_service *svc, int *applied, ad_error_t *err)
+{
+        long timeout_s, delay = 250;
+        int64_t deadline;
+        int ret;
+
+        ret = ad_config_get_int(svc->cfg, svc->tables, "database.connect_timeout_s", &timeout_s,
+                                err);
+        if (ret < 0)
+                return ret;
+        deadline = ad_monotonic_ms() + timeout_s * 1000;
+        for (;;) {
+                cleanup_error ad_error_t cerr = NULL;
+
+                ret = ad_db_migrate(svc->db, ad_migrations, ad_migrations_count, applied, &cerr);
+                if (ret == 0)
+                        return 0;
+                if (cerr->kind != AD_ERR_UNAVAILABLE || ad_monotonic_ms() + delay > deadline ||
+                    ad_service_stopping()) {
+                        if (err)
+                                *err = TAKE_PTR(cerr);
+                        return ret;
+                }
+                ad_log(AD_LOG_WARN, "waiting for the database migrations", "error",
+                       ad_error_message(cerr), NULL);
+                sleep_ms(delay);
+                delay = delay * 2 > 5000 ? 5000 : delay * 2;
+        }
+}
+
 static int fail(struct ad_service *svc, int code, const char *what, ad_error_t *err)
 {
         ad_log(AD_LOG_ERROR, what, "error", ad_error_message(*err), NULL);
@@ -378,7 +411,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
                 if (connect_with_retry(svc, "PostgreSQL", "database.connect_timeout_s", connect_db,
                                        &err) < 0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot connect to PostgreSQL", &err);
-                if (ad_db_migrate(svc->db, ad_migrations, ad_migrations_count, &applied, &err) < 0)
+                if (migrate_with_wait(svc, &applied, &err) < 0)
                         return fail(svc, AD_EXIT_FAILURE, "cannot apply database migrations", &err);
         }
 

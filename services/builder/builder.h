@@ -45,6 +45,8 @@ struct builder_config {
         const char *build_network;   /* "private" or "none" */
         uint64_t build_memory_bytes; /* 0: no limit */
         long build_cpu_millis;       /* 0: no limit */
+        long build_pids_limit;       /* 0: no limit */
+        const char *build_cgroup;    /* builds' cgroups go under it */
         uint64_t max_repo_bytes;
         int64_t clone_timeout_ms;
         const char *extra_ca_file; /* "" or NULL: none */
@@ -59,7 +61,8 @@ struct builder_config {
         uint64_t max_context_bytes;
         const char *work_dir;
         const char *engine_socket;
-        const char *registry; /* host:port */
+        const char *registry;                              /* host:port */
+        const char *registry_username, *registry_password; /* "": none */
         /* secrets.key, secrets.old_keys: open a repository URL's sealed
          * credential (n == 0: none configured) */
         struct ad_secret_keyring keys;

@@ -34,6 +34,7 @@
 #include "builder_analysis.h"
 #include "builder_context.h"
 #include "builder_log.h"
+#include "builder_cgroup.h"
 #include "builder_registry.h"
 
 #define REF_MAX 512
@@ -240,17 +241,35 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
                 .cpu_millis = cfg->build_cpu_millis,
         };
         struct ad_engine_build_result res;
+        struct builder_cgroup cg = { 0 };
         cleanup_free char *digest = NULL;
-        int64_t t0 = ad_monotonic_ms();
+        int64_t t0;
+        long refused;
         int ret;
 
         snprintf(app_label, sizeof(app_label), "%s=%s", AD_LABEL_APP, r->an->app_name);
         snprintf(dep_label, sizeof(dep_label), "%s=%s", AD_LABEL_DEPLOYMENT,
                  r->step->in->deployment_id);
+        if (cfg->build_pids_limit > 0) {
+                cleanup_error ad_error_t cause = NULL;
+
+                if (builder_cgroup_make(&cg, cfg->build_cgroup, r->step->in->deployment_id,
+                                        cfg->build_pids_limit, &cause) < 0)
+                        return fail_step(r, false, err,
+                                         BUILD_FAILED "the build pids limit cannot be set: %s "
+                                                      "(builder.build_pids_limit; `0` turns it "
+                                                      "off for a builder that is not on its "
+                                                      "engine's host)",
+                                         ad_error_message(cause));
+                req.cgroup_parent = cg.parent;
+        }
         builder_log_linef(&r->log, "==> building %s (%s%s)", r->image, ctx->dockerfile,
                           ctx->generated ? ", generated from the analysis" : "");
+        t0 = ad_monotonic_ms();
         ret = ad_engine_image_build(r->b->engine, &req, &res, err);
         r->build_ms = ad_monotonic_ms() - t0;
+        refused = builder_cgroup_refused(&cg);
+        builder_cgroup_remove(&cg);
         if (ret < 0) {
                 cleanup_error ad_error_t cause = NULL;
 
@@ -267,6 +286,18 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         }
         ad_step_log_int(r->step, "steps", res.steps);
         ad_step_log_int(r->step, "layers_cached", res.layers_cached);
+        /* A fork refused by the pids limit: whatever the step made of it
+         * (a failure, or a success without what it meant to start), the
+         * build failed for that reason. */
+        if (refused > 0) {
+                ad_step_log_int(r->step, "forks_refused", refused);
+                ret = fail_step(r, false, err,
+                                BUILD_FAILED "a build step tried to run more than the build pids "
+                                             "limit of %ld processes (builder.build_pids_limit)",
+                                cfg->build_pids_limit);
+                ad_engine_build_result_clear(&res);
+                return ret;
+        }
         /* SIGKILL under a memory limit: the kernel's OOM killer. */
         if (res.error && cfg->build_memory_bytes > 0 && strstr(res.error, "exit status 137")) {
                 ret = fail_step(r, false, err,

@@ -18,6 +18,12 @@ const struct ad_config_key builder_config[] = {
           "the container engine's Docker API socket", NULL },
         { "registry.address", AD_CONFIG_STRING, "127.0.0.1:5000", 0, 0, "where images are pushed",
           NULL },
+        { "registry.username", AD_CONFIG_STRING, "", 0, 0,
+          "the registry account images are pushed with (HTTP Basic; also given to the engine for "
+          "pushes and for a build's `FROM` of the registry); empty: none",
+          "`\"\"`" },
+        { "registry.password", AD_CONFIG_SECRET, "", 0, 0, "its password (never logged)",
+          "`\"\"`" },
         { "builder.images.*", AD_CONFIG_STRING, NULL, 0, 0,
           "base images of generated Dockerfiles: `builder.images.base`, `.node`, `.python`, "
           "`.go`, `.static`, `.php`, `.rust`, `.java`, `.jre` (`go`, `rust`, `java`: build stage "
@@ -86,6 +92,14 @@ const struct ad_config_key builder_config[] = {
           NULL },
         { "builder.build_cpus", AD_CONFIG_INT, "2000", 0, 1 << 20,
           "CPU of a build, in thousandths of a core (`2000` = 2 cores); `0`: no limit", NULL },
+        { "builder.build_pids_limit", AD_CONFIG_INT, "2048", 0, 1 << 22,
+          "processes (and threads) a build's `RUN` steps may have at once; past it a fork fails "
+          "and so does the build. Held by a cgroup the builder makes under "
+          "`builder.build_cgroup` (cgroupfs, on the engine's host: the builder must run there, as "
+          "root); `0`: no limit (a builder on another host than its engine)",
+          NULL },
+        { "builder.build_cgroup", AD_CONFIG_STRING, "app-deployer-builds", 0, 0,
+          "the cgroup (under the pids hierarchy's root) each build's own cgroup is made in", NULL },
         { "builder.max_log_lines", AD_CONFIG_INT, "2000", 10, 1000000,
           "build log lines kept per deployment", NULL },
         /* 10 deliveries: with ad_bus_backoff_ms between them, about 2
@@ -217,7 +231,21 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                         return ret;
                 c->build_memory_bytes = (uint64_t)mem_mb * 1024 * 1024;
                 c->build_cpu_millis = cpu_millis;
+                ret = ad_config_get_int(cfg, tables, "builder.build_pids_limit",
+                                        &c->build_pids_limit, err);
+                if (ret < 0)
+                        return ret;
         }
+        c->build_cgroup = ad_config_get_string(cfg, tables, "builder.build_cgroup");
+        if (c->build_cgroup[0] == '\0' || c->build_cgroup[0] == '/' ||
+            c->build_cgroup[strspn(c->build_cgroup, "abcdefghijklmnopqrstuvwxyz"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")] !=
+                    '\0' ||
+            c->build_cgroup[0] == '.')
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `builder.build_cgroup`: expected a name of letters, "
+                                     "digits, `_`, `.`, `-`, got `%s`",
+                                     c->build_cgroup);
         c->build_network = ad_config_get_string(cfg, tables, "builder.build_network");
         if (strcmp(c->build_network, "private") != 0 && strcmp(c->build_network, "none") != 0)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
@@ -229,5 +257,7 @@ int builder_config_load(struct builder_config *c, const ad_config *cfg, ad_error
                 return ad_error_wrap(err, "key `builder.clone_allowlist`");
         c->engine_socket = ad_config_get_string(cfg, tables, "engine.socket");
         c->registry = ad_config_get_string(cfg, tables, "registry.address");
+        c->registry_username = ad_config_get_string(cfg, tables, "registry.username");
+        c->registry_password = ad_config_get_string(cfg, tables, "registry.password");
         return check_registry(c->registry, err);
 }

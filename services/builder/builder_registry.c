@@ -25,6 +25,30 @@
 
 static const char *const accept_manifests[] = { "Accept: " MANIFEST_TYPES, NULL };
 
+/* "user:password", or "" (builder_registry_credentials). */
+static char userpwd[512];
+
+int builder_registry_credentials(const char *user, const char *password, ad_error_t *err)
+{
+        int n;
+
+        explicit_bzero(userpwd, sizeof(userpwd));
+        if (user == NULL || *user == '\0')
+                return 0;
+        if (strchr(user, ':'))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "key `registry.username`: a `:` is not allowed");
+        n = snprintf(userpwd, sizeof(userpwd), "%s:%s", user, password ? password : "");
+        if (n < 0 || (size_t)n >= sizeof(userpwd)) {
+                explicit_bzero(userpwd, sizeof(userpwd));
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "keys `registry.username` and `registry.password`: longer "
+                                     "than %zu characters together",
+                                     sizeof(userpwd) - 2);
+        }
+        return 0;
+}
+
 /* Tags ([A-Za-z0-9_][A-Za-z0-9_.-]*) and digests (sha256:hex) go into
  * URLs as they are: the registry does not decode %3A in a digest. */
 static bool ref_ok(const char *ref)
@@ -55,6 +79,7 @@ static int call(struct ad_http_response *resp, const char *method, const char *r
         req.timeout_ms = TIMEOUT_MS;
         req.max_body = MAX_MANIFEST;
         req.capture_header = capture;
+        req.userpwd = userpwd;
         ret = ad_http_do(&req, resp, err);
         if (ret < 0)
                 return ad_error_wrap(err, "registry");
@@ -63,6 +88,12 @@ static int call(struct ad_http_response *resp, const char *method, const char *r
                                     "registry answered %ld to %s %s", resp->status, method, url);
                 ad_http_response_free(resp);
                 return ret;
+        }
+        if (resp->status == 401) {
+                ad_http_response_free(resp);
+                return ad_error_make(err, AD_ERR_GENERIC, 401,
+                                     "the registry refused the credentials (registry.username, "
+                                     "registry.password)");
         }
         if (resp->status == 404) {
                 ad_http_response_free(resp);
@@ -166,6 +197,7 @@ int builder_registry_retag(const char *registry, const char *app, const char *fr
         req.body_len = resp.len;
         req.content_type = type;
         req.timeout_ms = TIMEOUT_MS;
+        req.userpwd = userpwd;
         ret = ad_http_do(&req, &put, err);
         ad_http_response_free(&resp);
         if (ret < 0)

@@ -8,6 +8,10 @@
 
 #include "ad/error.h"
 
+/* The registry's account (HTTP Basic) for every call below; NULL or ""
+ * user: none.  Set once at start-up; AD_ERR_INVALID when too long. */
+int builder_registry_credentials(const char *user, const char *password, ad_error_t *err);
+
 /* The manifest digest ("sha256:...") that app:ref points at (caller frees). */
 int builder_registry_digest(const char *registry, const char *app, const char *ref, char **digest,
                             ad_error_t *err);

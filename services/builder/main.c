@@ -4,6 +4,7 @@
 #include "ad/log.h"
 #include "ad/service.h"
 #include "builder.h"
+#include "builder_registry.h"
 
 static const struct ad_config_key *const config[] = { builder_config, ad_service_secrets_config,
                                                       NULL };
@@ -25,7 +26,12 @@ int main(int argc, char **argv)
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;
         if (builder_config_load(&b.cfg, svc.cfg, &err) < 0 ||
-            ad_engine_open(&b.engine, b.cfg.engine_socket, &err) < 0) {
+            ad_engine_open(&b.engine, b.cfg.engine_socket, &err) < 0 ||
+            builder_registry_credentials(b.cfg.registry_username, b.cfg.registry_password, &err) <
+                    0 ||
+            (*b.cfg.registry_username &&
+             ad_engine_set_registry_auth(b.engine, b.cfg.registry, b.cfg.registry_username,
+                                         b.cfg.registry_password, &err) < 0)) {
                 ad_log(AD_LOG_ERROR, "invalid configuration", "error", ad_error_message(err), NULL);
                 ad_service_stop(&svc);
                 return AD_EXIT_CONFIG;

@@ -7,6 +7,13 @@
 const struct ad_config_key deployer_config[] = {
         { "registry.insecure", AD_CONFIG_BOOL, "true", 0, 0,
           "pull from the registry over plain HTTP", NULL },
+        { "registry.address", AD_CONFIG_STRING, "127.0.0.1:5000", 0, 0,
+          "the platform registry, the only one `registry.username` is sent to", NULL },
+        { "registry.username", AD_CONFIG_STRING, "", 0, 0,
+          "the registry account images are pulled with (given to the engine); empty: none",
+          "`\"\"`" },
+        { "registry.password", AD_CONFIG_SECRET, "", 0, 0, "its password (never logged)",
+          "`\"\"`" },
         { "deployer.user", AD_CONFIG_STRING, "10001:10001", 0, 0,
           "the uid:gid apps run as (never root)", NULL },
         { "deployer.default_memory_mb", AD_CONFIG_INT, "512", 16, 1024 * 1024,
@@ -174,6 +181,11 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                      key);
         }
         ret = ad_engine_open(&dp->engine, dp->ingress.engine_socket, err);
+        key = ad_config_get_string(cfg, tables, "registry.username");
+        if (ret == 0 && *key)
+                ret = ad_engine_set_registry_auth(
+                        dp->engine, ad_config_get_string(cfg, tables, "registry.address"), key,
+                        ad_config_get_string(cfg, tables, "registry.password"), err);
         if (ret == 0)
                 ret = ad_caddy_open(&dp->caddy, dp->ingress.caddy_admin_url, err);
         return ret;

@@ -84,6 +84,8 @@ for u in API COORDINATOR ANALYZER BUILDER PROVISIONER DEPLOYER EXTERNAL; do
   export "NATS_PASSWORD_$u=$(openssl rand -hex 16)"
 done
 export INGRESS_LISTEN=127.0.0.1 POSTGRES_PASSWORD=compose-$$ SECRETS_KEY EGRESS_ID=compose$$
+REGISTRY_PASSWORD=$(openssl rand -hex 16)
+export REGISTRY_PASSWORD
 SECRETS_KEY=$(openssl rand -hex 32)
 api=http://127.0.0.1:$API_PORT
 
@@ -138,7 +140,10 @@ else
   page=$(curl -fsS --resolve "$app.localhost:$INGRESS_HTTP_PORT:127.0.0.1" "$url") ||
     fail "GET $url"
   [[ $page == *"python-stdlib"* ]] || fail "GET $url answered: ${page:0:200}"
-  curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/$app/tags/list" | grep -q latest ||
+  # The registry asks for credentials: refused without, listed with.
+  [[ $(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_PORT/v2/$app/tags/list") == 401 ]] ||
+    fail "the compose registry answers without credentials"
+  curl -fsS -K- "http://127.0.0.1:$REGISTRY_PORT/v2/$app/tags/list" <<<"user = \"app-deployer:$REGISTRY_PASSWORD\"" | grep -q latest ||
     fail "the image is not in the compose registry"
   # A custom domain: the API (which has no way to caddy's admin socket
   # here) has a deployer put it on the app's route.

@@ -62,7 +62,7 @@ containers_json() { # APP [ALL] -> the engine's containers labelled with the app
 }
 route_exists() { ad_caddy_admin "/id/ad-route-$1" -fsS >/dev/null 2>&1; }
 network_exists() { engine "/networks/ad-$1" >/dev/null 2>&1; }
-registry_tags() { curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
+registry_tags() { curl -fsS --netrc-file "$AD_REGISTRY_NETRC" "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
 # status CODE of METHOD PATH [BODY]
 http_code() {
   curl -s -o "$work/body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \

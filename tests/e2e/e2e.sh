@@ -50,7 +50,7 @@ app_containers() { # APP -> number of containers (any state) labelled with the a
 }
 route_exists() { ad_caddy_admin "/id/ad-route-$1" -fsS >/dev/null 2>&1; }
 network_exists() { engine "/networks/ad-$1" >/dev/null 2>&1; }
-registry_tags() { curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
+registry_tags() { curl -fsS --netrc-file "$AD_REGISTRY_NETRC" "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // []) | length' || echo 0; }
 
 # deploy NAME REPO -> prints the deployment's final JSON; returns non-zero unless EXPOSED
 deploy() {

@@ -24,6 +24,7 @@
 #include "ad/bus.h"
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/engine.h"
 #include "ad/event.h"
 #include "ad/http.h"
 #include "detect.h"
@@ -38,6 +39,7 @@ static ad_db *db;
 static ad_bus_sub *sub;
 static char durable[64], suffix[8];
 static const char *registry;
+static char registry_userpwd[512]; /* "user:password" of the stack's registry */
 
 /* Every event seen on deploy.> since the test started; a consumed one is
  * not found again. */
@@ -240,6 +242,7 @@ static bool registry_has_tag(const char *app, const char *tag)
         snprintf(url, sizeof(url), "http://%s/v2/%s/tags/list", registry, app);
         snprintf(quoted, sizeof(quoted), "\"%s\"", tag);
         req.url = url;
+        req.userpwd = registry_userpwd;
         if (ad_http_do(&req, &resp, NULL) < 0)
                 return false;
         found = resp.status == 200 && strstr(resp.body, quoted) != NULL;
@@ -293,12 +296,15 @@ static char *builder_log_line_wait(const char *deployment_id, const char *msg)
 static int group_setup(void **state)
 {
         static const char *const env[] = { "AD_BUILDER_ALLOW_LOCAL_SOURCES=true",
-                                           "AD_BUILDER_BUILD_MEMORY_MB=768", NULL };
+                                           "AD_BUILDER_BUILD_MEMORY_MB=768",
+                                           "AD_BUILDER_BUILD_PIDS_LIMIT=256", NULL };
         jsConsumerConfig cc;
         char id[AD_UUID_LEN + 1];
 
         (void)state;
         registry = stack_env("AD_REGISTRY_ADDRESS");
+        snprintf(registry_userpwd, sizeof(registry_userpwd), "%s:%s",
+                 stack_env("AD_REGISTRY_USERNAME"), stack_env("AD_REGISTRY_PASSWORD"));
         stack_env("AD_ENGINE_SOCKET");
         ad_uuid_v4(id);
         snprintf(suffix, sizeof(suffix), "%.6s", id);
@@ -337,14 +343,18 @@ static int group_teardown(void **state)
         test_gitserver_stop(&git);
         /* Best effort: this run's images leave the registry and the store
          * (an image a container still uses stays). */
-        test_sh("reg=%s; for r in $(curl -s \"http://$reg/v2/_catalog?n=1000\" | grep -o "
+        test_sh("reg=%s; for r in $(curl -s --netrc-file \"$AD_REGISTRY_NETRC\" "
+                "\"http://$reg/v2/_catalog?n=1000\" | grep -o "
                 "'\"bt-%s-[a-z0-9-]*\"' | tr -d '\"'); do for t in $(curl -s "
-                "http://$reg/v2/$r/tags/list | grep -o '\"tags\":\\[[^]]*' | cut -d[ -f2 | "
-                "tr ',' '\\n' | tr -d '\"'); do d=$(curl -sI -H 'Accept: "
+                "--netrc-file \"$AD_REGISTRY_NETRC\" http://$reg/v2/$r/tags/list | grep -o "
+                "'\"tags\":\\[[^]]*' | cut -d[ -f2 | "
+                "tr ',' '\\n' | tr -d '\"'); do d=$(curl -sI --netrc-file \"$AD_REGISTRY_NETRC\" "
+                "-H 'Accept: "
                 "application/vnd.docker.distribution.manifest.v2+json, "
                 "application/vnd.oci.image.manifest.v1+json' http://$reg/v2/$r/manifests/$t | tr "
                 "-d '\\r' | sed -n 's/^docker-content-digest: //Ip'); [ -z \"$d\" ] || curl -s "
-                "-o /dev/null -X DELETE http://$reg/v2/$r/manifests/$d; done; done; podman images "
+                "--netrc-file \"$AD_REGISTRY_NETRC\" -o /dev/null -X DELETE "
+                "http://$reg/v2/$r/manifests/$d; done; done; podman images "
                 "--format '{{.Repository}}:{{.Tag}}' | grep '/bt-%s-' | xargs -r podman rmi "
                 ">/dev/null 2>&1; true",
                 registry, suffix, suffix);
@@ -552,6 +562,93 @@ static void test_build_memory_limit(void **state)
         assert_string_equal(f->step, "build");
         assert_false(f->retryable);
         assert_non_null(strstr(f->reason, "memory limit of 768 MiB"));
+}
+
+/* A fork bomb in a RUN step: the build's pids limit (256 in group_setup)
+ * stops it, the build fails saying so, and the builder goes on serving
+ * others (the following tests build).  The bomb's processes are gone with
+ * its step: the build's cgroup is removed. */
+static void test_build_pids_limit(void **state)
+{
+        const Appdeployer__V1__DeployFailed *f;
+        struct deployment dep;
+        char text[512], app[64], path[256];
+
+        (void)state;
+        snprintf(text, sizeof(text),
+                 "FROM localhost/app-deployer/base:bookworm\nRUN echo bomb-%s; "
+                 "bomb() { bomb | bomb & }; bomb; sleep 3; echo survived\n",
+                 suffix);
+        dockerfile_repo("bomb", text);
+        snprintf(app, sizeof(app), "bt-%s-bomb", suffix);
+        publish_analyzed(&dep, "bomb", app);
+        f = wait_failed(&dep);
+        printf("    deploy.failed reason: %s\n", f->reason);
+        assert_string_equal(f->step, "build");
+        assert_false(f->retryable);
+        assert_non_null(strstr(f->reason, "build pids limit of 256 processes"));
+        snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/app-deployer-builds/%s", dep.id);
+        assert_int_not_equal(test_sh("test -d %s", path), 0);
+}
+
+/* The registry asks for credentials: the builder pushed with them (the
+ * first example's tags are there), an anonymous push, manifest read or
+ * engine pull is refused with 401 (and so is a pull whose credentials name
+ * another registry), and the engine pulls with them. */
+static void test_registry_needs_credentials(void **state)
+{
+        struct ad_http_request req = { 0 };
+        struct ad_http_response resp;
+        cleanup_error ad_error_t err = NULL;
+        ad_engine *e = NULL;
+        char url[512], ref[512];
+
+        (void)state;
+        assert_true(registry_has_tag(node_first.app, node_first.sha));
+        /* Anonymous: the start of a blob upload (a push) and a manifest. */
+        snprintf(url, sizeof(url), "http://%s/v2/%s/blobs/uploads/", registry, node_first.app);
+        req.method = "POST";
+        req.url = url;
+        assert_int_equal(ad_http_do(&req, &resp, NULL), 0);
+        assert_int_equal(resp.status, 401);
+        ad_http_response_free(&resp);
+        snprintf(url, sizeof(url), "http://%s/v2/%s/manifests/%s", registry, node_first.app,
+                 node_first.sha);
+        req.method = "GET";
+        assert_int_equal(ad_http_do(&req, &resp, NULL), 0);
+        assert_int_equal(resp.status, 401);
+        ad_http_response_free(&resp);
+        /* A wrong password is no better. */
+        req.userpwd = "app-deployer:wrong";
+        assert_int_equal(ad_http_do(&req, &resp, NULL), 0);
+        assert_int_equal(resp.status, 401);
+        ad_http_response_free(&resp);
+        /* The engine without credentials, then with them (the local copy
+         * goes first so the pull is a real one). */
+        snprintf(ref, sizeof(ref), "%s/%s:%s", registry, node_first.app, node_first.sha);
+        test_sh("podman rmi -f %s >/dev/null 2>&1; true", ref);
+        assert_int_equal(ad_engine_open(&e, stack_env("AD_ENGINE_SOCKET"), NULL), 0);
+        assert_int_not_equal(ad_engine_image_pull(e, ref, true, &err), 0);
+        printf("    anonymous pull: %s\n", ad_error_message(err));
+        assert_non_null(strstr(ad_error_message(err), "unauthorized"));
+        ad_error_release(&err);
+        /* Credentials are given to the registry they name only: the same
+         * account named for another address is not sent to this one. */
+        assert_int_equal(ad_engine_set_registry_auth(e, "127.0.0.2:1",
+                                                     stack_env("AD_REGISTRY_USERNAME"),
+                                                     stack_env("AD_REGISTRY_PASSWORD"), &err),
+                         0);
+        assert_int_not_equal(ad_engine_image_pull(e, ref, true, &err), 0);
+        assert_non_null(strstr(ad_error_message(err), "unauthorized"));
+        ad_error_release(&err);
+        assert_int_equal(ad_engine_set_registry_auth(e, "", "u", "p", &err), -AD_ERR_INVALID);
+        ad_error_release(&err);
+        assert_int_equal(ad_engine_set_registry_auth(e, registry, stack_env("AD_REGISTRY_USERNAME"),
+                                                     stack_env("AD_REGISTRY_PASSWORD"), &err),
+                         0);
+        if (ad_engine_image_pull(e, ref, true, &err) != 0)
+                fail_msg("pull with credentials: %s", ad_error_message(err));
+        ad_engine_close(e);
 }
 
 static void test_second_build_reuses(void **state)
@@ -817,6 +914,8 @@ int main(void)
                 cmocka_unit_test(test_examples_build),
                 cmocka_unit_test(test_failing_build),
                 cmocka_unit_test(test_build_memory_limit),
+                cmocka_unit_test(test_build_pids_limit),
+                cmocka_unit_test(test_registry_needs_credentials),
                 cmocka_unit_test(test_build_cannot_reach_platform),
                 cmocka_unit_test(test_second_build_reuses),
                 cmocka_unit_test(test_clone_failure),

@@ -1,7 +1,9 @@
 /* The bus needs credentials (scripts/stack.sh's users): against the
  * stack's real NATS server, a connection without them is refused, the
  * analyzer's user cannot publish deploy.exposed while the deployer's can,
- * and the `external` user may publish deploy.requested and nothing else. */
+ * the `external` user may publish deploy.requested and nothing else, and
+ * a service's user has only the JetStream API calls it needs: none of
+ * them may delete, purge or change the stream or another's consumer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <nats/nats.h>
 
 #include "../support/stack.h"
+#include "ad/bus.h"
 
 /* url without its user:password@ parts. */
 static void strip_credentials(char *out, size_t size, const char *url)
@@ -129,12 +132,102 @@ static void test_external_only_requests(void **state)
         natsConnection_Destroy(nc);
 }
 
+/* Each service's user against the JetStream API: reading the stream's
+ * info and its own consumer's next messages is allowed; deleting,
+ * purging or changing the stream, deleting a consumer, or pulling another
+ * service's consumer's messages is refused.  Then a real delete through
+ * the JetStream client fails and the stream is still there. */
+static void test_services_cannot_delete_stream(void **state)
+{
+        static const struct {
+                const char *var, *own;
+        } users[] = {
+                { "AD_NATS_URL_API", NULL },
+                { "AD_NATS_URL_COORDINATOR", "coordinator" },
+                { "AD_NATS_URL_ANALYZER", "analyzer" },
+                { "AD_NATS_URL_BUILDER", "builder" },
+                { "AD_NATS_URL_PROVISIONER", "provisioner" },
+                { "AD_NATS_URL_DEPLOYER", "deployer" },
+        };
+        static const char *const refused[] = {
+                "$JS.API.STREAM.DELETE.DEPLOY",
+                "$JS.API.STREAM.PURGE.DEPLOY",
+                "$JS.API.STREAM.UPDATE.DEPLOY",
+                "$JS.API.STREAM.MSG.DELETE.DEPLOY",
+                "$JS.API.CONSUMER.DELETE.DEPLOY.coordinator",
+                "$JS.API.CONSUMER.DELETE.DEPLOY.builder",
+                "$JS.API.STREAM.CREATE.OTHER",
+        };
+        natsConnection *nc;
+        jsCtx *js = NULL;
+        jsOptions o;
+        jsErrCode jerr = 0;
+        jsStreamInfo *si = NULL;
+        char subject[128];
+        ad_bus *bus = NULL;
+
+        (void)state;
+        /* The stream exists (as the services make it). */
+        assert_int_equal(ad_bus_connect(&bus, stack_env("AD_NATS_URL"), "test_nats_auth", NULL), 0);
+        assert_int_equal(ad_bus_ensure_stream(bus, 1, NULL), 0);
+        ad_bus_close(bus);
+        for (size_t u = 0; u < sizeof(users) / sizeof(users[0]); u++) {
+                for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                        nc = connect_as(users[u].var);
+                        if (publish_status(nc, refused[i]) != NATS_NOT_PERMITTED)
+                                fail_msg("%s may publish %s", users[u].var, refused[i]);
+                        natsConnection_Destroy(nc);
+                }
+                /* Another service's consumer's messages. */
+                nc = connect_as(users[u].var);
+                snprintf(subject, sizeof(subject), "$JS.API.CONSUMER.MSG.NEXT.DEPLOY.%s",
+                         users[u].own && strcmp(users[u].own, "deployer") == 0 ? "builder"
+                                                                               : "deployer");
+                if (publish_status(nc, subject) != NATS_NOT_PERMITTED)
+                        fail_msg("%s may publish %s", users[u].var, subject);
+                natsConnection_Destroy(nc);
+                /* What it needs (so the refusals above are the permissions). */
+                nc = connect_as(users[u].var);
+                assert_int_equal(publish_status(nc, "$JS.API.STREAM.INFO.DEPLOY"), NATS_OK);
+                natsConnection_Destroy(nc);
+                if (users[u].own) {
+                        nc = connect_as(users[u].var);
+                        snprintf(subject, sizeof(subject), "$JS.API.CONSUMER.INFO.DEPLOY.%s",
+                                 users[u].own);
+                        assert_int_equal(publish_status(nc, subject), NATS_OK);
+                        natsConnection_Destroy(nc);
+                }
+        }
+        /* The JetStream client's own delete, as the analyzer. */
+        nc = connect_as("AD_NATS_URL_ANALYZER");
+        jsOptions_Init(&o);
+        o.Wait = 2000;
+        assert_int_equal(natsConnection_JetStream(&js, nc, &o), NATS_OK);
+        assert_int_not_equal(js_DeleteStream(js, AD_STREAM_NAME, &o, &jerr), NATS_OK);
+        /* ...and it may still read the stream's info. */
+        jerr = 0;
+        if (js_GetStreamInfo(&si, js, AD_STREAM_NAME, &o, &jerr) != NATS_OK)
+                fail_msg("the analyzer cannot read the stream's info (jerr %d)", (int)jerr);
+        jsStreamInfo_Destroy(si);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        /* The stream is still there, for the admin user too. */
+        nc = connect_as("AD_NATS_URL");
+        assert_int_equal(natsConnection_JetStream(&js, nc, &o), NATS_OK);
+        si = NULL;
+        assert_int_equal(js_GetStreamInfo(&si, js, AD_STREAM_NAME, &o, &jerr), NATS_OK);
+        jsStreamInfo_Destroy(si);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_credentials_refused),
                 cmocka_unit_test(test_analyzer_cannot_publish_exposed),
                 cmocka_unit_test(test_external_only_requests),
+                cmocka_unit_test(test_services_cannot_delete_stream),
         };
         int ret = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -6,13 +6,20 @@
 #                ("appdeployer"); the generated passwords are in a 0600 file
 #   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> and works
 #                as the owner role (what one service's migration creates, the
-#                others use); one service's password does not open another's
-#                role; a wrong one is refused
+#                others use), the analyzer and the provisioner as themselves;
+#                one service's password
+#                does not open another's role; a wrong one is refused
+#   analyzer,    their roles read a deployment's status (the provisioner's
+#   provisioner  also deployment_requests) and record processed events, and
+#                are refused changing or deleting a deployment, clearing
+#                processed events, reading API keys or the outbox, creating
+#                a table
 #   in use       scripts/services.sh starts the six services, each connected
 #                as its own role (pg_stat_activity); and (docs/security.md,
 #                "Secrets keep their meaning") only the API, the analyzer, the
 #                builder and the deployer have AD_SECRETS_KEY in their
-#                environment (not the coordinator and the provisioner)
+#                environment (not the coordinator and the provisioner), only
+#                the builder and the deployer AD_REGISTRY_PASSWORD
 # Usage: test_pg_auth.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: test_pg_auth.sh BIN_DIR}
@@ -65,7 +72,11 @@ for svc in "${services[@]}"; do
     continue
   }
   who=$(q "$url" "SELECT session_user || ' ' || current_user")
-  [[ $who == "ad_$svc appdeployer" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
+  # The analyzer and the provisioner work as themselves, with their own few
+  # privileges (below).
+  want="ad_$svc appdeployer"
+  [[ $svc == analyzer || $svc == provisioner ]] && want="ad_$svc ad_$svc"
+  [[ $who == "$want" ]] && ok "per service: $svc is '$who'" || fail "per service: $svc is '$who'"
 done
 api_pw=$(sed -n 's/^ad_api=//p' "$AD_STATE_DIR/pg-users")
 if q "postgresql://ad_deployer:$api_pw@127.0.0.1:$port/appdeployer" "SELECT 1" >/dev/null; then
@@ -87,19 +98,68 @@ fi
 q "$AD_DATABASE_URL" "DROP TABLE pg_auth_probe" >/dev/null
 
 # --- the services use them ------------------------------------------------------
-if AD_ENGINE_SOCKET=/nonexistent.sock bash "$root/scripts/services.sh" up "$bin" >/dev/null; then
+if AD_ENGINE_SOCKET=/nonexistent.sock AD_REGISTRY_PASSWORD=probe \
+  bash "$root/scripts/services.sh" up "$bin" >/dev/null; then
   roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
   [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
     ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
   with_key=""
+  with_registry=""
   for svc in "${services[@]}"; do
     pid=$(cat "$AD_STATE_DIR/run/services/$svc.pid")
     tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_SECRETS_KEY=' && with_key+="$svc "
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^AD_REGISTRY_PASSWORD=' && with_registry+="$svc "
   done
   [[ $with_key == "api analyzer builder deployer " ]] &&
     ok "in use: only the API, the analyzer, the builder and the deployer hold the secrets key" ||
     fail "in use: the secrets key is in the environment of: $with_key"
+  [[ $with_registry == "builder deployer " ]] &&
+    ok "in use: only the builder and the deployer hold the registry's password" ||
+    fail "in use: the registry's password is in the environment of: $with_registry"
 else
   fail "in use: scripts/services.sh up failed"
   tail -n 5 "$AD_STATE_DIR"/logs/services/*.log >&2 || true
+fi
+
+# --- the analyzer's and the provisioner's roles: only what they need -----------
+# (migration 021).  The services above applied the migrations (these two
+# waited for them).
+probe=00000000-0000-4000-8000-000000000021
+for an_var in AD_DATABASE_URL_ANALYZER AD_DATABASE_URL_PROVISIONER; do
+  an=${!an_var}
+  who=${an_var#AD_DATABASE_URL_}
+  who="${who,,}'s role"
+  q "$AD_DATABASE_URL" "INSERT INTO deployments (id, app_name, repo_url, status)
+    VALUES ('$probe', 'pg-auth-probe', 'file:///x', 'ANALYZING')" >/dev/null ||
+    fail "$who: cannot make the probe deployment as the owner"
+  [[ $(q "$an" "SELECT status FROM deployments WHERE id = '$probe'") == ANALYZING ]] &&
+    ok "$who: reads a deployment's status" || fail "$who: cannot read a deployment's status"
+  for stmt in "UPDATE deployments SET status = 'FAILED' WHERE id = '$probe'" \
+    "DELETE FROM deployments WHERE id = '$probe'" \
+    "DELETE FROM processed_events" "SELECT count(*) FROM api_keys" "SELECT count(*) FROM outbox" \
+    "CREATE TABLE pg_auth_probe2 (x int)"; do
+    if out=$(q "$an" "$stmt"); then
+      fail "$who: allowed: $stmt"
+    elif [[ $out == *"permission denied"* ]]; then
+      ok "$who: refused: ${stmt%% WHERE*}"
+    else
+      fail "$who: $stmt: unexpected: $out"
+    fi
+  done
+  [[ $(q "$AD_DATABASE_URL" "SELECT status FROM deployments WHERE id = '$probe'") == ANALYZING ]] ||
+    fail "$who: the deployment changed"
+  if q "$an" "INSERT INTO processed_events (consumer, event_id)
+    VALUES ('pg-auth-probe', '$probe') ON CONFLICT DO NOTHING" >/dev/null; then
+    ok "$who: records a processed event"
+  else
+    fail "$who: cannot record a processed event"
+  fi
+  q "$AD_DATABASE_URL" "DELETE FROM processed_events WHERE consumer = 'pg-auth-probe';
+    DELETE FROM deployments WHERE id = '$probe'" >/dev/null || true
+done
+# The provisioner also reads a first request's app name.
+if q "$AD_DATABASE_URL_PROVISIONER" "SELECT app_name FROM deployment_requests LIMIT 1" >/dev/null; then
+  ok "provisioner's role: reads deployment_requests"
+else
+  fail "provisioner's role: cannot read deployment_requests"
 fi

@@ -822,11 +822,13 @@ static int group_teardown(void **state)
         for (int i = 0; i < 3; i++) {
                 static const char *const tags[] = { "v1", "v2", "bad" };
 
-                sh("d=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
+                sh("d=$(curl -sfI --netrc-file \"$AD_REGISTRY_NETRC\" -H 'Accept: "
+                   "application/vnd.oci.image.manifest.v1+json' "
                    "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
                    "http://%s/v2/%s/manifests/%s | tr -d '\\r' | "
                    "awk 'tolower($1)==\"docker-content-digest:\"{print $2}'); "
-                   "[ -n \"$d\" ] && curl -sf -X DELETE http://%s/v2/%s/manifests/$d >/dev/null; "
+                   "[ -n \"$d\" ] && curl -sf --netrc-file \"$AD_REGISTRY_NETRC\" -X DELETE "
+                   "http://%s/v2/%s/manifests/$d >/dev/null; "
                    "podman rmi -f %s/%s:%s >/dev/null 2>&1; true",
                    reg, T.app, tags[i], reg, T.app, reg, T.app, tags[i]);
         }

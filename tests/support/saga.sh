@@ -174,10 +174,10 @@ caddy_route_apps() {
     jq -r '(. // [])[]["@id"] // empty' | sed -n 's/^ad-route-//p'
 }
 registry_tags() { # APP -> its tags, one a line
-  curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // [])[]' || true
+  curl -fsS --netrc-file "$AD_REGISTRY_NETRC" "http://$AD_REGISTRY_ADDRESS/v2/$1/tags/list" 2>/dev/null | jq -r '(.tags // [])[]' || true
 }
 registry_repos() {
-  curl -fsS "http://$AD_REGISTRY_ADDRESS/v2/_catalog?n=1000" | jq -r '(.repositories // [])[]'
+  curl -fsS --netrc-file "$AD_REGISTRY_NETRC" "http://$AD_REGISTRY_ADDRESS/v2/_catalog?n=1000" | jq -r '(.repositories // [])[]'
 }
 # Rows of the coordinator's event log for deployment ID and SUBJECT.
 event_rows() { q "SELECT count(*) FROM event_log WHERE deployment_id = '$1' AND subject = '$2' ${3:-}"; }

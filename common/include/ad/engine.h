@@ -73,6 +73,14 @@ void ad_engine_strv_free(char **v);
 
 /* --- images ------------------------------------------------------------ */
 
+/* Credentials for the registry `server` (host:port, as image references
+ * name it): sent with every pull and push (X-Registry-Auth) and build
+ * (X-Registry-Config, for a FROM of that registry), keyed by the server
+ * so the engine gives them to no other registry.  Never logged; wiped by
+ * ad_engine_close(). */
+int ad_engine_set_registry_auth(ad_engine *e, const char *server, const char *username,
+                                const char *password, ad_error_t *err);
+
 /* *exists is true when the image (name:tag or id) is in the engine's
  * store. */
 int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error_t *err);
@@ -117,6 +125,11 @@ struct ad_engine_build {
         const char *network;
         uint64_t memory_bytes;
         long cpu_millis;
+        /* The cgroup the RUN steps' containers are made in (the engine's
+         * cgroupparent; with cgroupfs, a path such as "/a/b"), NULL: the
+         * engine's default.  A limit set on its parent (pids.max) holds
+         * for every step. */
+        const char *cgroup_parent;
 };
 
 struct ad_engine_build_result {

@@ -46,6 +46,9 @@ struct ad_http_request {
         /* Optional: a PEM bundle of the CAs to trust for https:// instead
          * of the system's (adctl's ADCTL_CA_FILE). */
         const char *ca_file;
+        /* Optional: "user:password" for HTTP Basic authentication (the
+         * registry's); never logged. */
+        const char *userpwd;
 };
 
 struct ad_http_response {
