@@ -8,6 +8,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/fault.h"
 #include "ad/names.h"
 #include "probe.h"
 
@@ -706,8 +707,11 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 ret = url ? publish_exposed(run, dp, pv, url, cs, n, &at, err)
                           : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
-        if (ret == 0)
+        if (ret == 0) {
+                /* EXPOSED is out, the old release not yet retired. */
+                AD_FAULT("deploy.after_exposed", NULL);
                 ret = retire_others(run, dp, pv->app_name, dep, err);
+        }
 out:
         ad_container_list_free(cs, n);
         return ret;
