@@ -84,10 +84,16 @@ reference() {
   [[ -f ${SSL_CERT_FILE:-} ]] && cp "$SSL_CERT_FILE" "$dir/.ad-extra-ca.pem" &&
     "$detect" detect --plan --extra-ca "$dir" >"$dir/Dockerfile.bench" 2>/dev/null
   t0=$(ms)
-  podman build -q -f "$dir/Dockerfile.bench" -t "localhost/bench-ref:$tag" "$dir" >/dev/null
+  # (errexit does not reach into $(...): each failure ends the bench here.)
+  podman build -q -f "$dir/Dockerfile.bench" -t "localhost/bench-ref:$tag" "$dir" >/dev/null ||
+    { echo "reference: podman build failed" >&2; exit 1; }
   port=$((20000 + RANDOM % 10000))
-  cid=$(podman run -d --user 10001:10001 -e PORT=3000 -p "127.0.0.1:$port:3000" "localhost/bench-ref:$tag")
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.05; done
+  cid=$(podman run -d --pull=never --user 10001:10001 -e PORT=3000 -p "127.0.0.1:$port:3000" "localhost/bench-ref:$tag") ||
+    { echo "reference: podman run failed" >&2; exit 1; }
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
+    (($(ms) - t0 < 300000)) || { echo "reference: no answer within 300 s" >&2; podman rm -f "$cid" >/dev/null; exit 1; }
+    sleep 0.05
+  done
   t1=$(ms)
   podman rm -f "$cid" >/dev/null
   echo $((t1 - t0))
