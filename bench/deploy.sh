@@ -145,7 +145,7 @@ printf '\nhops and step pieces, medians in ms:\n%-32s %8s %8s\n' "" first redepl
 labels=("" "" "" "" "" "accepted -> analyze.started" "analyze.ended -> build.started"
   "build.ended -> provision.started" "provision.ended -> deploy.started" "deploy.ended -> exposed"
   "analyze (step)" "provision (step)" "deploy: network + image pull" "deploy: healthy -> route switched"
-  "deploy: switched -> ended (drain)")
+  "deploy: switched -> ended")
 for ((c = 6; c <= ${#columns[@]}; c++)); do
   printf '%-32s %8s %8s\n' "${labels[$((c - 1))]}" "$(col first "$c")" "$(col redeploy "$c")"
 done
@@ -163,3 +163,5 @@ done
 printf '%-12s %8.1f %8.1f\n' total "$(awk -v k="$idle_total" 'BEGIN {print k / 1024}')" \
   "$(awk -v k="$peak_total" 'BEGIN {print k / 1024}')"
 for ((i = 1; i <= runs; i++)); do podman rmi -f "localhost/bench-ref:$suffix-$i" >/dev/null 2>&1 || true; done
+# The benchmark's apps go too (their containers would load the next run).
+for ((i = 1; i <= runs; i++)); do "$ctl" rm "bench-$suffix-$i" >/dev/null 2>&1 || true; done
