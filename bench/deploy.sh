@@ -84,10 +84,16 @@ reference() {
   [[ -f ${SSL_CERT_FILE:-} ]] && cp "$SSL_CERT_FILE" "$dir/.ad-extra-ca.pem" &&
     "$detect" detect --plan --extra-ca "$dir" >"$dir/Dockerfile.bench" 2>/dev/null
   t0=$(ms)
-  podman build -q -f "$dir/Dockerfile.bench" -t "localhost/bench-ref:$tag" "$dir" >/dev/null
+  # (errexit does not reach into $(...): each failure ends the bench here.)
+  podman build -q -f "$dir/Dockerfile.bench" -t "localhost/bench-ref:$tag" "$dir" >/dev/null ||
+    { echo "reference: podman build failed" >&2; exit 1; }
   port=$((20000 + RANDOM % 10000))
-  cid=$(podman run -d --user 10001:10001 -e PORT=3000 -p "127.0.0.1:$port:3000" "localhost/bench-ref:$tag")
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.05; done
+  cid=$(podman run -d --pull=never --user 10001:10001 -e PORT=3000 -p "127.0.0.1:$port:3000" "localhost/bench-ref:$tag") ||
+    { echo "reference: podman run failed" >&2; exit 1; }
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
+    (($(ms) - t0 < 300000)) || { echo "reference: no answer within 300 s" >&2; podman rm -f "$cid" >/dev/null; exit 1; }
+    sleep 0.05
+  done
   t1=$(ms)
   podman rm -f "$cid" >/dev/null
   echo $((t1 - t0))
@@ -139,7 +145,7 @@ printf '\nhops and step pieces, medians in ms:\n%-32s %8s %8s\n' "" first redepl
 labels=("" "" "" "" "" "accepted -> analyze.started" "analyze.ended -> build.started"
   "build.ended -> provision.started" "provision.ended -> deploy.started" "deploy.ended -> exposed"
   "analyze (step)" "provision (step)" "deploy: network + image pull" "deploy: healthy -> route switched"
-  "deploy: switched -> ended (drain)")
+  "deploy: switched -> ended")
 for ((c = 6; c <= ${#columns[@]}; c++)); do
   printf '%-32s %8s %8s\n' "${labels[$((c - 1))]}" "$(col first "$c")" "$(col redeploy "$c")"
 done
@@ -157,3 +163,5 @@ done
 printf '%-12s %8.1f %8.1f\n' total "$(awk -v k="$idle_total" 'BEGIN {print k / 1024}')" \
   "$(awk -v k="$peak_total" 'BEGIN {print k / 1024}')"
 for ((i = 1; i <= runs; i++)); do podman rmi -f "localhost/bench-ref:$suffix-$i" >/dev/null 2>&1 || true; done
+# The benchmark's apps go too (their containers would load the next run).
+for ((i = 1; i <= runs; i++)); do "$ctl" rm "bench-$suffix-$i" >/dev/null 2>&1 || true; done

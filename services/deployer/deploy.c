@@ -8,6 +8,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/fault.h"
 #include "ad/names.h"
 #include "probe.h"
 #include "process.h"
@@ -186,7 +187,10 @@ struct health {
  * deployer.health_interval_ms.  Most apps answer within a second of their
  * start: probing 20, 40, 80 ms ... apart reports them healthy within a few
  * tens of milliseconds of their first answer instead of up to a whole
- * interval later, and a slow starter is still probed only every interval. */
+ * interval later, and a slow starter is still probed only every interval
+ * (100 ms by default: a probe of a port nobody listens on yet costs a
+ * refused connection, and an app is seen within 100 ms of its first
+ * answer). */
 #define HEALTH_FIRST_PAUSE_MS 20
 
 static void wait_healthy(struct deployer *dp, const struct ad_container *c, struct health *h)
@@ -280,6 +284,7 @@ static bool verify_ingress(struct deployer *dp, const char *host, const char *de
                            char *seen, size_t seen_size)
 {
         int64_t deadline = ad_monotonic_ms() + VERIFY_TIMEOUT_MS;
+        long pause = 10; /* doubling to 200 ms: caddy applies a change in a few ms */
         char url[300];
 
         snprintf(url, sizeof(url), "http://%s:%ld/", dp->ingress.address, dp->ingress.http_port);
@@ -293,11 +298,20 @@ static bool verify_ingress(struct deployer *dp, const char *host, const char *de
                          r.deployment);
                 if (ad_monotonic_ms() >= deadline)
                         return false;
-                sleep_ms(200);
+                sleep_ms(pause);
+                pause = pause < 100 ? pause * 2 : 200;
         }
 }
 
-/* Stops and removes the app's containers of other deployments. */
+/* The old releases go after EXPOSED is reported: the new release already
+ * serves every new request, so their drain and stop are off the
+ * deployment's path.  Requests caddy accepted before the switch finish on
+ * the old release during deployer.drain_ms (only waited when there is an
+ * old release); then its containers are stopped and removed.  The
+ * delivery is acked only after this, so a deployer that dies in between
+ * does it again on the redelivery (ensure_container reuses, the route
+ * already serves, EXPOSED is re-published under the same event id); and
+ * release_sweep() at start removes what a SUPERSEDED deployment left. */
 static int retire_others(struct ad_step_run *run, struct deployer *dp, const char *app,
                          const char *deployment_id, ad_error_t *err)
 {
@@ -305,11 +319,16 @@ static int retire_others(struct ad_step_run *run, struct deployer *dp, const cha
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
         json_t *retired = json_array();
-        size_t n = 0;
+        size_t n = 0, old = 0;
+        int64_t t0 = ad_monotonic_ms();
         int ret;
 
         snprintf(label, sizeof(label), "%s=%s", AD_LABEL_APP, app);
         ret = ad_engine_container_list(dp->engine, filters, true, &list, &n, err);
+        for (size_t i = 0; ret == 0 && i < n; i++)
+                old += strcmp(list[i].deployment, deployment_id) != 0;
+        if (old > 0 && dp->drain_ms > 0)
+                sleep_ms(dp->drain_ms);
         for (size_t i = 0; ret == 0 && i < n; i++) {
                 if (strcmp(list[i].deployment, deployment_id) == 0)
                         continue;
@@ -319,6 +338,19 @@ static int retire_others(struct ad_step_run *run, struct deployer *dp, const cha
         }
         ad_container_list_free(list, n);
         json_object_set_new(run->fields, "retired", retired);
+        ad_step_log_int(run, "retire_ms", (long long)(ad_monotonic_ms() - t0));
+        if (ret == 0)
+                return 0;
+        /* EXPOSED is out: the step must not fail now.  Retried on a
+         * redelivery while attempts are left; past them the start-up
+         * sweep takes what is left. */
+        ad_step_log_str(run, "retire_error", ad_error_message(err ? *err : NULL));
+        if (run->delivery->delivered >= (uint64_t)dp->max_attempts) {
+                ad_error_release(err);
+                return 0;
+        }
+        if (err && *err && !ad_error_is_retryable(*err))
+                (*err)->kind = AD_ERR_UNAVAILABLE;
         return ret;
 }
 
@@ -700,12 +732,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 goto out;
         }
         at.route_switched = ad_now_ms();
-        /* Requests caddy accepted before the switch finish on the old
-         * release; then it goes. */
-        if (dp->drain_ms > 0)
-                sleep_ms(dp->drain_ms);
-        ret = retire_others(run, dp, pv->app_name, dep, err);
-        if (ret == 0) {
+        {
                 cleanup_free char *url = pv->url && *pv->url
                                                  ? strdup(pv->url)
                                                  : ingress_url(&dp->ingress, host, pv->tls);
@@ -713,6 +740,11 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 keep_runtime_log(run, dp, cs[0].id);
                 ret = url ? publish_exposed(run, dp, pv, url, cs, n, &at, err)
                           : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        }
+        if (ret == 0) {
+                /* EXPOSED is out, the old release not yet retired. */
+                AD_FAULT("deploy.after_exposed", NULL);
+                ret = retire_others(run, dp, pv->app_name, dep, err);
         }
 out:
         process_set_clear(&procs);

@@ -1,6 +1,7 @@
 /* The deployer's work: run a release's container, wait until it answers
- * HTTP, switch the app's route to it, then retire the previous release
- * (deploy.provisioned -> deploy.exposed); and undo that for a deployment
+ * HTTP, switch the app's route to it, report it (deploy.provisioned ->
+ * deploy.exposed), then retire the previous release; and undo that for a
+ * deployment
  * (deploy.compensate.deploy). */
 #ifndef AD_DEPLOY_H
 #define AD_DEPLOY_H
@@ -113,6 +114,13 @@ json_t *release_handler(struct deployer *dp, const unsigned *host_ports, size_t 
 
 /* Stops and removes a container; already gone is fine. */
 int release_remove(struct deployer *dp, const char *id, ad_error_t *err);
+
+/* At start: stops and removes the containers of the engine's apps whose
+ * deployment is SUPERSEDED (a newer one is EXPOSED).  The deploy step
+ * retires old releases after reporting EXPOSED; a deployer that died
+ * between the two and whose delivery is not redone (attempts used up)
+ * leaves them, and this finds them.  Best effort: problems are logged. */
+void release_sweep(struct deployer *dp);
 
 /* Stores up to max_lines lines of text as the deployment's `runtime` log
  * (best effort: errors are returned for the log line only). */

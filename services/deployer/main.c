@@ -96,6 +96,9 @@ int main(int argc, char **argv)
                        NULL);
                 ad_error_release(&err);
         }
+        /* What a deployer that died after EXPOSED left of old releases. */
+        if (!dp.k8s_default || dp.app_backends)
+                release_sweep(&dp);
         ret = ad_step_serve(&svc, steps, AD_ARRAY_SIZE(steps));
         collector_stop(logs);
         ad_bus_sub_free(runs);

@@ -4,6 +4,9 @@
 
 #include "ad/cleanup.h"
 #include "ad/db.h"
+#include "ad/log.h"
+#include "ad/names.h"
+#include "ad/uuid.h"
 #include "deploy.h"
 
 #define LOG_LINE_MAX 1024
@@ -75,6 +78,51 @@ int release_remove(struct deployer *dp, const char *id, ad_error_t *err)
         }
         ret = ad_engine_container_remove(dp->engine, id, true, err);
         return ret == -AD_ERR_NOT_FOUND ? 0 : ret;
+}
+
+void release_sweep(struct deployer *dp)
+{
+        const char *filters[] = { AD_LABEL_APP, NULL };
+        struct ad_container *list = NULL;
+        cleanup_error ad_error_t err = NULL;
+        char grace[32];
+        size_t n = 0;
+
+        if (ad_engine_container_list(dp->engine, filters, true, &list, &n, &err) < 0) {
+                ad_log(AD_LOG_WARN, "sweep of retired releases skipped", "error",
+                       ad_error_message(err), NULL);
+                return;
+        }
+        /* Another deployer may be retiring a release superseded moments
+         * ago (its drain, then its stop): left to it. */
+        snprintf(grace, sizeof(grace), "%ld", dp->drain_ms / 1000 + dp->stop_timeout_s + 5);
+        for (size_t i = 0; i < n; i++) {
+                cleanup_pgresult PGresult *r = NULL;
+                const char *params[] = { list[i].deployment, grace };
+
+                if (!ad_uuid_valid(list[i].deployment))
+                        continue;
+                if (ad_db_exec(dp->svc->db, &r,
+                               "SELECT 1 FROM deployments WHERE id = $1::uuid "
+                               "AND status = 'SUPERSEDED' "
+                               "AND updated_at < now() - make_interval(secs => $2::int)",
+                               2, params, &err) < 0) {
+                        ad_log(AD_LOG_WARN, "sweep of retired releases stopped", "error",
+                               ad_error_message(err), NULL);
+                        break;
+                }
+                if (PQntuples(r) == 0)
+                        continue;
+                if (release_remove(dp, list[i].id, &err) < 0) {
+                        ad_log(AD_LOG_WARN, "cannot remove a superseded release's container",
+                               "container", list[i].name, "error", ad_error_message(err), NULL);
+                        ad_error_release(&err);
+                        continue;
+                }
+                ad_log(AD_LOG_INFO, "removed a superseded release's container", "container",
+                       list[i].name, "deployment_id", list[i].deployment, NULL);
+        }
+        ad_container_list_free(list, n);
 }
 
 /* Appends one line to arr, made valid UTF-8 without control characters

@@ -316,10 +316,21 @@ answering() { # APP -> how many running containers answer on their own port
 through_caddy() { # URL -> distinct containers that answered 30 requests
   for _ in $(seq 30); do curl -fsS --max-time 5 "$1"; done | sed 's/.*host=//' | sort -u | wc -l
 }
+# The previous release is retired after EXPOSED is reported (its drain,
+# then its stop, docs/benchmarks.md): waits until N containers run.
+running_settled() { # APP N -> how many run once N do, or after 30 s
+  local k c
+  for ((k = 0; k < 60; k++)); do
+    c=$(containers_json "$1" | jq length)
+    [[ $c == "$2" ]] && break
+    sleep 0.5
+  done
+  echo "$c"
+}
 for n in 3 1 2; do
   t0=$(date +%s.%N)
   ctl scale "$app" "web=$n" --wait --timeout 300 >/dev/null || fail "scale web=$n did not reach EXPOSED"
-  running=$(containers_json "$app" | jq length)
+  running=$(running_settled "$app" "$n")
   [[ $running == "$n" ]] || fail "web=$n: $running containers run"
   [[ $(answering "$app") == "$n" ]] || fail "web=$n: $(answering "$app") containers answer"
   [[ $(through_caddy "$url") == "$n" ]] || fail "web=$n: caddy reached $(through_caddy "$url") containers"
@@ -343,7 +354,7 @@ echo "== releases 2 and 3 from new commits with the stored config, rollback to r
 commit_version v2
 ctl redeploy "$app" --wait --timeout 900 >/dev/null || fail "redeploy v2 failed"
 [[ $(curl -fsS "$url") == "v2 greeting=hello world "* ]] || fail "v2 (stored config) serves: $(curl -fsS "$url")"
-[[ $(containers_json "$app" | jq length) == 2 ]] || fail "the redeploy runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
+[[ $(running_settled "$app" 2) == 2 ]] || fail "the redeploy runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 commit_version v3
 out=$(curl -fsS -H 'Content-Type: application/json' -d '{}' "$api/apps/$app/deployments")
 [[ $(ctl --json status "$(jq -r .id <<<"$out")" | jq -r .app) == "$app" ]] || fail "POST /apps/$app/deployments: $out"
@@ -366,7 +377,7 @@ body=$(curl -fsS "$url")
 [[ $(ctl releases "$app" | awk 'NR == 2 {print $1, $2}') == "v11 current" ]] ||
   fail "adctl releases: $(ctl releases "$app")"
 grep -q 'rollback to v1' <<<"$(ctl releases "$app")" || fail "no 'rollback to v1' release"
-[[ $(containers_json "$app" | jq length) == 2 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
+[[ $(running_settled "$app" 2) == 2 ]] || fail "rollback runs $(containers_json "$app" | jq length) containers, want the app's scale (2)"
 echo "ok: rollback to release 1 serves release 1"
 
 echo "== the custom domain followed every release; removing it stops it"

@@ -130,6 +130,9 @@ echo "polled $total requests through the switch, $bad failed"
 [[ $(curl -fsS "$url") == *"v2"* ]] || fail "v2 is not served after the redeploy"
 v2=$(jq -r .id <<<"$json")
 [[ $(status_of "$v1") == SUPERSEDED ]] || fail "v1 is $(status_of "$v1") after the redeploy, want SUPERSEDED"
+# The old release is retired after EXPOSED is reported (its drain, then
+# its stop): gone within the stop timeout.
+for ((i = 0; i < 60; i++)); do [[ $(app_containers "$app") == 1 ]] && break; sleep 0.5; done
 [[ $(app_containers "$app") == 1 ]] || fail "$app has $(app_containers "$app") containers after the switch, want 1"
 echo "redeploy: $(step_times "$json")"
 

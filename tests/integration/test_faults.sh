@@ -17,7 +17,10 @@
 #       in the event log, one network, one route, the app still answers;
 #   coordinator.after_commit                  -> the restarted coordinator
 #       sees the redelivery as a duplicate (event log unique); the
-#       deployment ends EXPOSED with each step applied once.
+#       deployment ends EXPOSED with each step applied once;
+#   deploy.after_exposed in the deployer      -> a redeploy is EXPOSED and
+#       its predecessor SUPERSEDED but still running; the restarted
+#       deployer's start-up sweep removes it: one container, the app answers.
 # Needs a build with -DAD_FAULT_POINTS=ON.  Usage: test_faults.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: test_faults.sh BIN_DIR}
@@ -204,7 +207,37 @@ case_coordinator() {
 
 }
 
-for c in ${FAULT_CASES:-engine outbox build provision coordinator}; do "case_$c"; done
+case_retire() {
+  echo "== deploy.after_exposed: the deployer dies between EXPOSED and the old release's retirement"
+  local app v1 v2 i n swept
+  app=faults-retire-$suffix
+  v1=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-1")
+  ids+=("$v1")
+  expect "v1 status" "$(wait_final "$v1" 300)" EXPOSED
+  # No drain, no stop grace: the start-up sweep leaves alone only what
+  # was superseded in the last 5 s.
+  restart_with deployer AD_FAULT=deploy.after_exposed:crash AD_DEPLOYER_DRAIN_MS=0 AD_DEPLOYER_STOP_TIMEOUT_S=0
+  v2=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-2")
+  ids+=("$v2")
+  svc_wait_exit deployer 1 300
+  expect "deployer exit status" "$exit_status" 137
+  expect "v2 status" "$(wait_final "$v2" 60)" EXPOSED
+  expect "v1 status" "$(status_of "$v1")" SUPERSEDED
+  expect "containers left running by the crash" "$(app_containers "$app")" 2
+  sleep 6
+  svc_start deployer 1 AD_DEPLOYER_DRAIN_MS=0 AD_DEPLOYER_STOP_TIMEOUT_S=0
+  for ((i = 0; i < 60; i++)); do
+    n=$(app_containers "$app")
+    swept=$(grep -c '"msg":"removed a superseded release.s container".*'"$v1" "$(svc_log deployer 1)" || true)
+    [[ $n == 1 && $swept == 1 ]] && break
+    sleep 0.5
+  done
+  expect "containers after the restart" "$n" 1
+  expect "the sweep removed v1's" "$swept" 1
+  answers "$v2"
+}
+
+for c in ${FAULT_CASES:-engine outbox build provision coordinator retire}; do "case_$c"; done
 
 # Leave nothing behind on the stack.
 for id in "${ids[@]}"; do

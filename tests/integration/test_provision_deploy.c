@@ -1166,7 +1166,12 @@ static void redeploy_no_downtime(void **state)
                 assert_string_equal(p[i].last, "v2");
         }
         assert_serves("v2");
-        old = inspect_raw(T.d1_container);
+        /* The v1 container goes after EXPOSED is reported (its drain,
+         * then its stop): gone within the stop timeout. */
+        for (int i = 0; i < 300 && (old = inspect_raw(T.d1_container)) != NULL; i++) {
+                json_decref(old);
+                sleep_ms(100);
+        }
         assert_null(old); /* the v1 container is gone */
         assert_int_equal(count_app_containers(NULL), 1);
 }
