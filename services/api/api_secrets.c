@@ -1,7 +1,9 @@
 /* `adapi secrets rotate`: re-seals every stored env value under the
  * current secrets.key (see ad/secret.h).  The values at rest are the apps'
  * config (apps.env) and each deployment's env (builds.env, which rollbacks
- * deploy again); both are name -> sealed value objects.  Each value is
+ * deploy again); both are name -> sealed value objects; and the sealed
+ * passwords of repository URLs (apps, deployments and deployment_requests
+ * rows: ad_secret_url_seal).  Each value is
  * opened with the key ring (secrets.key and secrets.old_keys), bound to its
  * app and variable name, and sealed again under secrets.key; values already
  * in the current form under secrets.key are opened (to check them) and kept.
@@ -81,11 +83,87 @@ static int reseal_env(const struct ad_secret_keyring *ring, const char *where, c
         return 0;
 }
 
-/* One table: select (id, app, env::text) rows FOR UPDATE, update the
- * changed ones by id, in one transaction. */
+/* The sealed value in a repository URL's password, percent-decoded, into
+ * out; false when the URL has none (or it does not fit). */
+static bool url_sealed_part(const char *url, char *out, size_t size)
+{
+        const char *auth = strstr(url, "://"), *host_end, *end = NULL, *colon;
+        size_t n = 0;
+
+        if (auth == NULL)
+                return false;
+        auth += 3;
+        host_end = auth + strcspn(auth, "/?#");
+        for (const char *p = auth; p < host_end; p++) /* the userinfo ends at the last @ */
+                if (*p == '@')
+                        end = p;
+        if (end == NULL || (colon = memchr(auth, ':', (size_t)(end - auth))) == NULL)
+                return false;
+        for (const char *p = colon + 1; p < end; p++) {
+                unsigned v;
+
+                if (n + 1 >= size)
+                        return false;
+                if (*p == '%' && p + 2 < end && sscanf(p + 1, "%2x", &v) == 1) {
+                        out[n++] = (char)v;
+                        p += 2;
+                } else {
+                        out[n++] = *p;
+                }
+        }
+        out[n] = '\0';
+        return ad_secret_is_sealed(out);
+}
+
+/* Re-seals the password of one repository URL, as reseal_env does a
+ * value: a URL without a sealed password is counted as plain. */
+static int reseal_url(const struct ad_secret_keyring *ring, const char *where, const char *app,
+                      const char *url, char **out, bool *changed, struct rotate_counts *c,
+                      ad_error_t *err)
+{
+        cleanup_error ad_error_t oerr = NULL;
+        char *plain = NULL;
+        char sealed[4096];
+        int ret;
+
+        *changed = false;
+        if (!ad_secret_url_is_sealed(url)) {
+                c->plain++;
+                return 0;
+        }
+        if (ad_secret_url_open(&plain, ring, app, url, &oerr) < 0) {
+                c->unopened++;
+                fprintf(stderr, "%s: the repository URL's password does not open: %s\n", where,
+                        ad_error_message(oerr));
+                return 0;
+        }
+        if (url_sealed_part(url, sealed, sizeof(sealed)) &&
+            ad_secret_is_current(sealed, &ring->keys[0])) {
+                c->current++;
+        } else {
+                ret = ad_secret_url_seal(out, &ring->keys[0], app, plain, err);
+                if (ret < 0) {
+                        explicit_bzero(plain, strlen(plain));
+                        free(plain);
+                        return ad_error_wrap(err, "%s: repository URL", where);
+                }
+                c->resealed++;
+                *changed = true;
+        }
+        explicit_bzero(plain, strlen(plain));
+        free(plain);
+        return 0;
+}
+
+typedef int (*reseal_fn)(const struct ad_secret_keyring *ring, const char *where, const char *app,
+                         const char *text, char **out, bool *changed, struct rotate_counts *c,
+                         ad_error_t *err);
+
+/* One table: select (id, app, value) rows FOR UPDATE, re-seal each value
+ * with fn, update the changed ones by id, in one transaction. */
 static int rotate_table(ad_db *db, const struct ad_secret_keyring *ring, const char *table,
                         const char *select_sql, const char *update_sql, const char *app,
-                        struct rotate_counts *c, ad_error_t *err)
+                        struct rotate_counts *c, reseal_fn fn, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[1] = { app ? app : "" };
@@ -100,8 +178,8 @@ static int rotate_table(ad_db *db, const struct ad_secret_keyring *ring, const c
 
                 snprintf(where, sizeof(where), "%s %s (app %s)", table, PQgetvalue(r, i, 0),
                          PQgetvalue(r, i, 1));
-                ret = reseal_env(ring, where, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), &text,
-                                 &changed, c, err);
+                ret = fn(ring, where, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), &text, &changed, c,
+                         err);
                 if (ret == 0 && changed) {
                         const char *up[2] = { PQgetvalue(r, i, 0), text };
                         cleanup_pgresult PGresult *u = NULL;
@@ -122,7 +200,8 @@ static void secrets_usage(FILE *f)
 {
         fprintf(f,
                 "usage: adapi secrets rotate [-c CONFIG] [--app NAME]\n"
-                "  Re-seals every stored env value (apps.env, builds.env) under secrets.key,\n"
+                "  Re-seals every stored env value (apps.env, builds.env) and the sealed\n"
+                "  passwords of repository URLs under secrets.key,\n"
                 "  opening them with secrets.key and secrets.old_keys.  --app: only that\n"
                 "  app's values.  Exit 0: every sealed value is now under secrets.key;\n"
                 "  1: some do not open (named on stderr) or an error; 2: bad usage or config.\n");
@@ -131,7 +210,7 @@ static void secrets_usage(FILE *f)
 int api_secrets_main(int argc, char **argv)
 {
         const char *path = getenv("AD_CONFIG"), *app = NULL;
-        struct rotate_counts apps = { 0 }, builds = { 0 };
+        struct rotate_counts apps = { 0 }, builds = { 0 }, urls = { 0 };
         struct ad_secret_keyring ring;
         cleanup_error ad_error_t err = NULL;
         ad_config *cfg = NULL;
@@ -177,7 +256,7 @@ int api_secrets_main(int argc, char **argv)
                                    "SELECT name, name, env::text FROM apps "
                                    "WHERE $1 = '' OR name = $1 ORDER BY name FOR UPDATE",
                                    "UPDATE apps SET env = $2::jsonb WHERE name = $1", app, &apps,
-                                   &err);
+                                   reseal_env, &err);
         if (ret == 0)
                 ret = rotate_table(db, &ring, "builds",
                                    "SELECT b.deployment_id, d.app_name, b.env::text FROM builds b "
@@ -185,7 +264,29 @@ int api_secrets_main(int argc, char **argv)
                                    "WHERE $1 = '' OR d.app_name = $1 "
                                    "ORDER BY b.deployment_id FOR UPDATE OF b",
                                    "UPDATE builds SET env = $2::jsonb WHERE deployment_id = $1",
-                                   app, &builds, &err);
+                                   app, &builds, reseal_env, &err);
+        /* Repository URLs: only rows whose URL holds a sealed password. */
+        if (ret == 0)
+                ret = rotate_table(db, &ring, "apps",
+                                   "SELECT name, name, repo_url FROM apps "
+                                   "WHERE ($1 = '' OR name = $1) AND repo_url LIKE '%sealed%' "
+                                   "ORDER BY name FOR UPDATE",
+                                   "UPDATE apps SET repo_url = $2 WHERE name = $1", app, &urls,
+                                   reseal_url, &err);
+        if (ret == 0)
+                ret = rotate_table(db, &ring, "deployments",
+                                   "SELECT id, app_name, repo_url FROM deployments "
+                                   "WHERE ($1 = '' OR app_name = $1) AND repo_url LIKE '%sealed%' "
+                                   "ORDER BY id FOR UPDATE",
+                                   "UPDATE deployments SET repo_url = $2 WHERE id = $1", app, &urls,
+                                   reseal_url, &err);
+        if (ret == 0)
+                ret = rotate_table(db, &ring, "deployment_requests",
+                                   "SELECT id, app_name, repo_url FROM deployment_requests "
+                                   "WHERE ($1 = '' OR app_name = $1) AND repo_url LIKE '%sealed%' "
+                                   "ORDER BY id FOR UPDATE",
+                                   "UPDATE deployment_requests SET repo_url = $2 WHERE id = $1",
+                                   app, &urls, reseal_url, &err);
         ad_db_close(db);
         if (ret < 0) {
                 explicit_bzero(&ring, sizeof(ring));
@@ -196,8 +297,10 @@ int api_secrets_main(int argc, char **argv)
                apps.resealed, apps.current, apps.unopened, apps.plain);
         printf("builds: %zu re-sealed, %zu already current, %zu do not open, %zu plain\n",
                builds.resealed, builds.current, builds.unopened, builds.plain);
+        printf("repository URLs: %zu re-sealed, %zu already current, %zu do not open\n",
+               urls.resealed, urls.current, urls.unopened);
         printf("every value is sealed under key %s: %s\n", ring.keys[0].id,
-               apps.unopened + builds.unopened == 0 ? "yes" : "no");
+               apps.unopened + builds.unopened + urls.unopened == 0 ? "yes" : "no");
         explicit_bzero(&ring, sizeof(ring));
-        return apps.unopened + builds.unopened == 0 ? AD_EXIT_OK : AD_EXIT_FAILURE;
+        return apps.unopened + builds.unopened + urls.unopened == 0 ? AD_EXIT_OK : AD_EXIT_FAILURE;
 }

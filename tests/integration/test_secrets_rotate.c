@@ -307,13 +307,68 @@ static void rotate_bad_config(void **state)
         assert_int_equal(rotate("AD_SECRETS_KEY=" KEY_B, "--bogus", out, sizeof(out)), 2);
 }
 
+/* A repository URL's password sealed under A (apps and
+ * deployment_requests rows): re-sealed under B, the URL the same once
+ * opened, and no longer opening under A; a second run keeps it. */
+static void rotate_repo_urls(void **state)
+{
+        const char *plain = "https://bot:s3cr3t-token@git.example.com/acme/repo.git";
+        cleanup_free char *sealed = NULL;
+        char id[AD_UUID_LEN + 1], out[4096];
+        ad_error_t err = NULL;
+
+        (void)state;
+        if (ad_secret_url_seal(&sealed, &T.a, "priv", plain, &err) < 0)
+                fail_msg("seal url: %s", ad_error_message(err));
+        assert_null(strstr(sealed, "s3cr3t-token"));
+        ad_uuid_v4(id);
+        if (ad_db_exec(T.db, NULL,
+                       "INSERT INTO apps (name, repo_url, env) VALUES ('priv', $1, '{}')", 1,
+                       (const char *[]){ sealed }, &err) < 0 ||
+            ad_db_exec(T.db, NULL,
+                       "INSERT INTO deployment_requests (id, app_name, repo_url) "
+                       "VALUES ($1::uuid, 'priv', $2)",
+                       2, (const char *[]){ id, sealed }, &err) < 0)
+                fail_msg("insert: %s", ad_error_message(err));
+        assert_int_equal(rotate("AD_SECRETS_KEY=" KEY_B " AD_SECRETS_OLD_KEYS=" KEY_A, "--app priv",
+                                out, sizeof(out)),
+                         0);
+        assert_non_null(strstr(out, "repository URLs: 2 re-sealed, 0 already current, 0 do not "
+                                    "open"));
+        assert_null(strstr(out, "s3cr3t-token"));
+        for (int i = 0; i < 2; i++) {
+                cleanup_pgresult PGresult *r = NULL;
+                char *opened = NULL;
+
+                if (ad_db_exec(T.db, &r,
+                               i == 0 ? "SELECT repo_url FROM apps WHERE name = 'priv'"
+                                      : "SELECT repo_url FROM deployment_requests WHERE id = "
+                                        "$1::uuid",
+                               i == 0 ? 0 : 1, i == 0 ? NULL : (const char *[]){ id }, &err) < 0 ||
+                    PQntuples(r) != 1)
+                        fail_msg("read url: %s", err ? ad_error_message(err) : "no row");
+                assert_string_not_equal(PQgetvalue(r, 0, 0), sealed);
+                assert_null(strstr(PQgetvalue(r, 0, 0), "s3cr3t-token"));
+                if (ad_secret_url_open(&opened, &T.only_b, "priv", PQgetvalue(r, 0, 0), &err) < 0)
+                        fail_msg("the URL does not open under B: %s", ad_error_message(err));
+                assert_string_equal(opened, plain);
+                free(opened);
+                opened = NULL;
+                assert_true(ad_secret_url_open(&opened, &T.only_a, "priv", PQgetvalue(r, 0, 0),
+                                               &err) < 0);
+                ad_error_release(&err);
+        }
+        assert_int_equal(rotate("AD_SECRETS_KEY=" KEY_B, "--app priv", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "repository URLs: 0 re-sealed, 2 already current, 0 do not "
+                                    "open"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(rotate_reseals),
-                cmocka_unit_test(rotate_again_noop),
-                cmocka_unit_test(rotate_app_scope),
-                cmocka_unit_test(rotate_bad_config),
+                cmocka_unit_test(rotate_reseals),   cmocka_unit_test(rotate_again_noop),
+                cmocka_unit_test(rotate_app_scope), cmocka_unit_test(rotate_bad_config),
+                cmocka_unit_test(rotate_repo_urls),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
