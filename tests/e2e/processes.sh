@@ -49,6 +49,20 @@ http_code() { # METHOD PATH [BODY] -> status
   curl -s -o "$work/body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
     ${3:+-d "$3"} "$api$2"
 }
+# The previous release is retired after EXPOSED is reported (its drain,
+# then its stop): settle CHECK... retries the check for up to 30 s.
+settle() {
+  local k
+  for ((k = 0; k < 60; k++)); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+no_workers() { [[ -z $(workers "$app") ]]; }
+webs_are() { [[ $(webs "$app") == "$1" ]]; }
+workers_only_of() { # DEPLOYMENT N: exactly N workers run, all of DEPLOYMENT
+  local w
+  w=$(workers "$app")
+  [[ -n $w && $(grep -c " $1 0\$" <<<"$w") == "$2" && $(wc -l <<<"$w") == "$2" ]]
+}
 exposed_id() { q "SELECT deployment_id FROM releases r JOIN deployments d ON d.id = r.deployment_id WHERE r.app_name = '$app' AND d.status = 'EXPOSED' ORDER BY r.id DESC LIMIT 1"; }
 
 repos=$work/git
@@ -108,13 +122,13 @@ echo "ok: $n worker lines stored; adctl logs --tail prints $(grep -c '^worker\.1
 
 echo "== scale worker=0, then worker=2 (web stays 1)"
 ctl scale "$app" worker=0 --wait --timeout 300 >/dev/null || fail "scale worker=0 did not reach EXPOSED"
-[[ -z $(workers "$app") ]] || fail "workers after worker=0: $(workers "$app")"
-[[ $(webs "$app") == 1 ]] || fail "web containers after worker=0: $(webs "$app")"
+settle no_workers || fail "workers after worker=0: $(workers "$app")"
+settle webs_are 1 || fail "web containers after worker=0: $(webs "$app")"
 ctl scale "$app" worker=2 --wait --timeout 300 >/dev/null || fail "scale worker=2 did not reach EXPOSED"
 dep3=$(exposed_id)
+settle workers_only_of "$dep3" 2 || fail "two workers of $dep3 expected: '$(workers "$app")'"
 w=$(workers "$app")
-[[ $(grep -c " $dep3 0\$" <<<"$w") == 2 && $(wc -l <<<"$w") == 2 ]] || fail "two workers of $dep3 expected: '$w'"
-[[ $(webs "$app") == 1 ]] || fail "web containers after worker=2: $(webs "$app")"
+settle webs_are 1 || fail "web containers after worker=2: $(webs "$app")"
 [[ $(curl -fsS "$api/apps/$app" | jq -c '[.scale.worker, .process_types.worker.replicas]') == '[2,2]' ]] ||
   fail "GET /apps/$app after worker=2: $(curl -fsS "$api/apps/$app" | jq -c '{scale, process_types}')"
 [[ $(curl -fsS "$url") == "Hello from procfile-worker's web process" ]] || fail "web stopped answering"
@@ -126,9 +140,9 @@ echo "== redeploy: new worker containers at the app's scale"
 ctl redeploy "$app" --wait --timeout 900 >/dev/null || fail "redeploy failed"
 dep4=$(exposed_id)
 [[ $dep4 != "$dep3" ]] || fail "the redeploy made no new release"
+settle workers_only_of "$dep4" 2 ||
+  fail "two workers of the redeploy ($dep4) and none older expected: '$(workers "$app")'"
 w=$(workers "$app")
-[[ $(grep -c " $dep4 0\$" <<<"$w") == 2 && $(wc -l <<<"$w") == 2 ]] ||
-  fail "two workers of the redeploy ($dep4) and none older expected: '$w'"
 echo "ok: workers of $dep4: $(cut -d' ' -f1 <<<"$w" | tr '\n' ' ')"
 
 echo "== a worker that exits at once fails its release; the previous one keeps running"
