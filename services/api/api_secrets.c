@@ -81,29 +81,45 @@ static int reseal_env(const struct ad_secret_keyring *ring, const char *where, c
         return 0;
 }
 
-/* One table: select (id, app, env::text) rows FOR UPDATE, update the
- * changed ones by id, in one transaction. */
+/* A row with sealed values: its id in its table, its app, and its env. */
+struct sealed_row {
+        const char *id, *app, *env; /* env: JSON text, name -> sealed value */
+};
+static const struct ad_db_field sealed_fields[] = {
+        AD_DB_FIELD(struct sealed_row, id, AD_DB_TEXT, "id"),
+        AD_DB_FIELD(struct sealed_row, app, AD_DB_TEXT, "app"),
+        AD_DB_FIELD(struct sealed_row, env, AD_DB_TEXT, "env"),
+        AD_DB_FIELDS_END,
+};
+
+/* One table: select (id, app, env) rows FOR UPDATE, update the changed
+ * ones by id, in one transaction. */
 static int rotate_table(ad_db *db, const struct ad_secret_keyring *ring, const char *table,
                         const char *select_sql, const char *update_sql, const char *app,
                         struct rotate_counts *c, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[1] = { app ? app : "" };
+        struct ad_db_rows rows;
         int ret = ad_db_begin(db, err);
 
         if (ret == 0)
                 ret = ad_db_exec(db, &r, select_sql, 1, params, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, r, sealed_fields, err);
         for (int i = 0; ret == 0 && i < PQntuples(r); i++) {
                 cleanup_free char *text = NULL;
+                struct sealed_row row;
                 char where[200];
-                bool changed;
+                bool changed = false;
 
-                snprintf(where, sizeof(where), "%s %s (app %s)", table, PQgetvalue(r, i, 0),
-                         PQgetvalue(r, i, 1));
-                ret = reseal_env(ring, where, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), &text,
-                                 &changed, c, err);
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        break;
+                snprintf(where, sizeof(where), "%s %s (app %s)", table, row.id, row.app);
+                ret = reseal_env(ring, where, row.app, row.env, &text, &changed, c, err);
                 if (ret == 0 && changed) {
-                        const char *up[2] = { PQgetvalue(r, i, 0), text };
+                        const char *up[2] = { row.id, text };
                         cleanup_pgresult PGresult *u = NULL;
 
                         ret = ad_db_exec(db, &u, update_sql, 2, up, err);
@@ -174,18 +190,20 @@ int api_secrets_main(int argc, char **argv)
                 ret = ad_db_migrate(db, ad_migrations, ad_migrations_count, NULL, &err);
         if (ret == 0)
                 ret = rotate_table(db, &ring, "apps",
-                                   "SELECT name, name, env::text FROM apps "
+                                   "SELECT name AS id, name AS app, env::text AS env FROM apps "
                                    "WHERE $1 = '' OR name = $1 ORDER BY name FOR UPDATE",
                                    "UPDATE apps SET env = $2::jsonb WHERE name = $1", app, &apps,
                                    &err);
         if (ret == 0)
-                ret = rotate_table(db, &ring, "builds",
-                                   "SELECT b.deployment_id, d.app_name, b.env::text FROM builds b "
-                                   "JOIN deployments d ON d.id = b.deployment_id "
-                                   "WHERE $1 = '' OR d.app_name = $1 "
-                                   "ORDER BY b.deployment_id FOR UPDATE OF b",
-                                   "UPDATE builds SET env = $2::jsonb WHERE deployment_id = $1",
-                                   app, &builds, &err);
+                ret = rotate_table(
+                        db, &ring, "builds",
+                        "SELECT b.deployment_id AS id, d.app_name AS app, b.env::text AS env "
+                        "FROM builds b "
+                        "JOIN deployments d ON d.id = b.deployment_id "
+                        "WHERE $1 = '' OR d.app_name = $1 "
+                        "ORDER BY b.deployment_id FOR UPDATE OF b",
+                        "UPDATE builds SET env = $2::jsonb WHERE deployment_id = $1", app, &builds,
+                        &err);
         ad_db_close(db);
         if (ret < 0) {
                 explicit_bzero(&ring, sizeof(ring));
