@@ -247,6 +247,11 @@ void api_reply_error(struct api_call *call, const char *what, ad_error_t err);
 /* Replies with a JSON document in text form (built by PostgreSQL). */
 void api_reply_json_text(struct api_call *call, int status, const char *text);
 
+/* The text in column `column` of row 0 of r, by name (a document built by
+ * PostgreSQL, `... AS column`): points into r.  AD_ERR_GENERIC when r has
+ * no such column or no row. */
+int api_db_text(const PGresult *r, const char *column, const char **text, ad_error_t *err);
+
 /* Borrows a pooled connection for the rest of the handler; NULL (and a
  * 503 reply) when none comes in time. */
 ad_db *api_db_get(struct api_call *call);

@@ -48,7 +48,7 @@ static const char sql_list[] =
         "SELECT coalesce(json_agg(json_build_object('name', a.name, 'url', cur.url, "
         "'release', cur.version, 'replicas', coalesce(cardinality(cur.container_ids), 0), "
         "'status', CASE WHEN cur.version IS NOT NULL THEN 'running' ELSE 'stopped' END, "
-        "'last_deployment', " LAST_FIELDS ") ORDER BY a.name), '[]')::text "
+        "'last_deployment', " LAST_FIELDS ") ORDER BY a.name), '[]')::text AS apps "
         "FROM apps a " APP_JOINS
         "WHERE $1::uuid IS NULL OR a.name IN (SELECT app_name FROM app_owners WHERE team_id = "
         "$1::uuid)";
@@ -74,7 +74,7 @@ static const char sql_get[] =
                                   "dm.hostname), '[]') FROM domains dm WHERE dm.app_name = "
                                   "a.name), "
                                   "'last_deployment', " LAST_FIELDS ", "
-                                  "'created_at', " TS("a.created_at") ")::text "
+                                  "'created_at', " TS("a.created_at") ")::text AS app "
                                                                       "FROM apps a " APP_JOINS
                                                                       "WHERE a.name = $1";
 
@@ -97,7 +97,7 @@ static const char sql_releases[] =
                                 "  AND c.status = 'done' WHERE b2.image = r.image AND c.done_at > "
                                 "(SELECT "
                                 "  max(created_at) FROM builds WHERE image = r.image))) "
-                                "ORDER BY r.version DESC), '[]')::text "
+                                "ORDER BY r.version DESC), '[]')::text AS releases "
                                 "FROM releases r JOIN deployments d ON d.id = r.deployment_id "
                                 "LEFT JOIN builds b ON b.deployment_id = r.deployment_id "
                                 "LEFT JOIN deployment_requests q ON q.id = r.deployment_id WHERE "
@@ -112,19 +112,40 @@ static json_t *links(const char *id)
         return json_pack("{s:s,s:s}", "self", self, "logs", logs);
 }
 
-/* The apps row of {name}: repo_url, ref, env (text), config_version,
- * whether a release runs, and its web scale (0: not set).  Returns 1 with *out, 0 when replied (404
- * or an error). */
-static int app_lookup(struct api_call *call, ad_db *db, PGresult **out)
+/* The apps row of {name}, as app_lookup reads it: its strings point into
+ * the result. */
+struct app_row {
+        const char *repo_url, *ref;
+        const char *env;              /* JSON text: name -> sealed value */
+        int config_version;           /* */
+        bool running;                 /* a release of it runs (an EXPOSED deployment) */
+        uint32_t web_replicas;        /* 0: not set */
+        const char *process_replicas; /* JSON text: process type -> replicas */
+};
+static const struct ad_db_field app_fields[] = {
+        AD_DB_FIELD(struct app_row, repo_url, AD_DB_TEXT, "repo_url"),
+        AD_DB_FIELD(struct app_row, ref, AD_DB_TEXT, "ref"),
+        AD_DB_FIELD(struct app_row, env, AD_DB_TEXT, "env"),
+        AD_DB_FIELD(struct app_row, config_version, AD_DB_INT, "config_version"),
+        AD_DB_FIELD(struct app_row, running, AD_DB_BOOL, "running"),
+        AD_DB_FIELD(struct app_row, web_replicas, AD_DB_UINT32, "web_replicas"),
+        AD_DB_FIELD(struct app_row, process_replicas, AD_DB_TEXT, "process_replicas"),
+        AD_DB_FIELDS_END,
+};
+
+/* The apps row of {name} in *app, its result in *out (the caller clears
+ * it).  Returns 1, or 0 when replied (404 or an error). */
+static int app_lookup(struct api_call *call, ad_db *db, PGresult **out, struct app_row *app)
 {
         cleanup_error ad_error_t err = NULL;
         PGresult *r = NULL;
 
         if (ad_db_exec(db, &r,
-                       "SELECT a.repo_url, a.ref, a.env::text, a.config_version, EXISTS (SELECT 1 "
-                       "FROM releases r JOIN deployments d ON d.id = r.deployment_id WHERE "
-                       "r.app_name = a.name AND d.status = 'EXPOSED'), a.web_replicas, "
-                       "a.process_replicas::text FROM apps a WHERE a.name = $1",
+                       "SELECT a.repo_url, a.ref, a.env::text AS env, a.config_version, EXISTS ("
+                       "SELECT 1 FROM releases r JOIN deployments d ON d.id = r.deployment_id "
+                       "WHERE r.app_name = a.name AND d.status = 'EXPOSED') AS running, "
+                       "a.web_replicas, a.process_replicas::text AS process_replicas FROM apps a "
+                       "WHERE a.name = $1",
                        1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot read an app", err);
                 return 0;
@@ -134,13 +155,13 @@ static int app_lookup(struct api_call *call, ad_db *db, PGresult **out)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no app %s", call->name);
                 return 0;
         }
+        if (ad_db_read_row(r, 0, app_fields, app, &err) < 0) {
+                PQclear(r);
+                api_reply_error(call, "cannot read an app", err);
+                return 0;
+        }
         *out = r;
         return 1;
-}
-
-static bool app_running(PGresult *app)
-{
-        return strcmp(PQgetvalue(app, 0, 4), "t") == 0;
 }
 
 /* Whether the request's body is JSON (or absent, when empty_ok): replies
@@ -177,12 +198,12 @@ static void reply_parse_error(struct api_call *call, ad_error_t err)
 /* Records a new deployment of the app (a request row, so it shows QUEUED
  * until the coordinator has it) and the event that makes it, in one
  * transaction, then replies 202. */
-static void record_and_reply(struct api_call *call, ad_db *db, PGresult *app, const char *ref,
-                             const char *id, const char *subject, const ad_envelope *env,
-                             const char *what)
+static void record_and_reply(struct api_call *call, ad_db *db, const struct app_row *app,
+                             const char *ref, const char *id, const char *subject,
+                             const ad_envelope *env, const char *what)
 {
         cleanup_error ad_error_t err = NULL;
-        const char *p[5] = { id, call->name, PQgetvalue(app, 0, 0), ref, call->principal };
+        const char *p[5] = { id, call->name, app->repo_url, ref, call->principal };
         int ret;
 
         ret = ad_db_begin(db, &err);
@@ -219,6 +240,7 @@ void api_apps_list(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         ad_db *db = api_db_get(call);
+        const char *text;
         json_t *apps;
 
         if (db == NULL)
@@ -228,9 +250,8 @@ void api_apps_list(struct api_call *call)
                 api_reply_error(call, "cannot list apps", err);
                 return;
         }
-        apps = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        if (apps == NULL) {
-                api_reply_error(call, "cannot read the apps", NULL);
+        if (api_db_text(r, "apps", &text, &err) < 0 || (apps = json_loads(text, 0, NULL)) == NULL) {
+                api_reply_error(call, "cannot read the apps", err);
                 return;
         }
         ad_httpd_reply_json(call->reply, 200, json_pack("{s:o}", "apps", apps));
@@ -305,6 +326,7 @@ void api_apps_get(struct api_call *call)
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         ad_db *db = api_db_get(call);
+        const char *text;
         json_t *doc, *live;
 
         if (db == NULL)
@@ -317,9 +339,8 @@ void api_apps_get(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no app %s", call->name);
                 return;
         }
-        doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        if (doc == NULL) {
-                api_reply_error(call, "cannot read an app", NULL);
+        if (api_db_text(r, "app", &text, &err) < 0 || (doc = json_loads(text, 0, NULL)) == NULL) {
+                api_reply_error(call, "cannot read an app", err);
                 return;
         }
         /* Replicas as they run now; without an engine, as recorded. */
@@ -330,20 +351,22 @@ void api_apps_get(struct api_call *call)
 
 void api_apps_releases(struct api_call *call)
 {
-        cleanup_pgresult PGresult *app = NULL, *r = NULL;
+        cleanup_pgresult PGresult *res = NULL, *r = NULL;
         cleanup_error ad_error_t err = NULL;
         ad_db *db = api_db_get(call);
+        struct app_row app;
+        const char *text;
         json_t *list;
 
-        if (db == NULL || !app_lookup(call, db, &app))
+        if (db == NULL || !app_lookup(call, db, &res, &app))
                 return;
         if (ad_db_exec(db, &r, sql_releases, 1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot list releases", err);
                 return;
         }
-        list = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        if (list == NULL) {
-                api_reply_error(call, "cannot read releases", NULL);
+        if (api_db_text(r, "releases", &text, &err) < 0 ||
+            (list = json_loads(text, 0, NULL)) == NULL) {
+                api_reply_error(call, "cannot read releases", err);
                 return;
         }
         ad_httpd_reply_json(call->reply, 200,
@@ -353,13 +376,14 @@ void api_apps_releases(struct api_call *call)
 void api_apps_delete(struct api_call *call)
 {
         Appdeployer__V1__AppDestroyRequested d = APPDEPLOYER__V1__APP_DESTROY_REQUESTED__INIT;
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
         ad_db *db = api_db_get(call);
+        struct app_row app;
         ad_envelope env;
 
-        if (db == NULL || !app_lookup(call, db, &app))
+        if (db == NULL || !app_lookup(call, db, &res, &app))
                 return;
         /* The envelope's deployment_id names this request only. */
         ad_uuid_v4(id);
@@ -405,9 +429,10 @@ void api_apps_deploy(struct api_call *call)
 {
         Appdeployer__V1__DeployRequested rq = APPDEPLOYER__V1__DEPLOY_REQUESTED__INIT;
         Appdeployer__V1__EnvVar vars[AD_ENV_MAX_VARS], *ptrs[AD_ENV_MAX_VARS];
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
         cleanup_free char *ref = NULL;
+        struct app_row app;
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
         json_auto_t *cfg = NULL;
         json_auto_t *scale = NULL;
@@ -425,9 +450,9 @@ void api_apps_deploy(struct api_call *call)
                 reply_parse_error(call, err);
                 return;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app))
                 return;
-        cfg = json_loads(PQgetvalue(app, 0, 2), 0, NULL);
+        cfg = json_loads(app.env, 0, NULL);
         if (cfg == NULL || config_vars(cfg, ptrs, vars, AD_ENV_MAX_VARS, &n) < 0) {
                 api_reply_error(call, "cannot read an app's config", NULL);
                 return;
@@ -435,17 +460,17 @@ void api_apps_deploy(struct api_call *call)
         ad_uuid_v4(id);
         ad_uuid_v4(trace);
         ad_event_init(&env, id, trace, 1, "api", event_id);
-        rq.repo_url = PQgetvalue(app, 0, 0);
-        rq.ref = ref ? ref : PQgetvalue(app, 0, 1);
+        rq.repo_url = (char *)app.repo_url;
+        rq.ref = ref ? ref : (char *)app.ref;
         rq.app_name = call->name;
         rq.requested_by = call->principal;
         /* Its config as it is: sealed already, kept as the app's. */
         rq.env = ptrs;
         rq.n_env = n;
         rq.keep_config = true;
-        rq.replicas = (uint32_t)atoi(PQgetvalue(app, 0, 5));
+        rq.replicas = app.web_replicas;
         /* Its scale of other process types (a type not listed runs 1). */
-        scale = json_loads(PQgetvalue(app, 0, 6), 0, NULL);
+        scale = json_loads(app.process_replicas, 0, NULL);
         json_object_foreach (scale, pname, pv) {
                 if (n_scale == AD_ARRAY_SIZE(scalev) || !json_is_integer(pv))
                         continue;
@@ -462,11 +487,11 @@ void api_apps_deploy(struct api_call *call)
                 return;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_REQUESTED;
         env.requested = &rq;
-        record_and_reply(call, db, app, rq.ref, id, AD_SUBJECT_REQUESTED, &env, "deploy");
+        record_and_reply(call, db, &app, rq.ref, id, AD_SUBJECT_REQUESTED, &env, "deploy");
 }
 
 /* Publishes a deploy.release for the app (config, scale or rollback). */
-static void request_release(struct api_call *call, ad_db *db, PGresult *app,
+static void request_release(struct api_call *call, ad_db *db, const struct app_row *app,
                             Appdeployer__V1__ReleaseRequested *rr, const char *what)
 {
         char id[AD_UUID_LEN + 1], trace[AD_UUID_LEN + 1], event_id[AD_UUID_LEN + 1];
@@ -479,12 +504,12 @@ static void request_release(struct api_call *call, ad_db *db, PGresult *app,
         rr->requested_by = call->principal;
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_RELEASE;
         env.release = rr;
-        record_and_reply(call, db, app, PQgetvalue(app, 0, 1), id, AD_SUBJECT_RELEASE, &env, what);
+        record_and_reply(call, db, app, app->ref, id, AD_SUBJECT_RELEASE, &env, what);
 }
 
-static bool require_running(struct api_call *call, PGresult *app)
+static bool require_running(struct api_call *call, const struct app_row *app)
 {
-        if (app_running(app))
+        if (app->running)
                 return true;
         ad_httpd_reply_error(call->reply, 409, "not_running",
                              "app %s has no running release to change: deploy it first "
@@ -493,12 +518,25 @@ static bool require_running(struct api_call *call, PGresult *app)
         return false;
 }
 
+/* The release a rollback goes to. */
+struct rollback_row {
+        uint32_t version;
+        bool image_available; /* its image is still in the registry */
+};
+static const struct ad_db_field rollback_fields[] = {
+        AD_DB_FIELD(struct rollback_row, version, AD_DB_UINT32, "version"),
+        AD_DB_FIELD(struct rollback_row, image_available, AD_DB_BOOL, "image_available"),
+        AD_DB_FIELDS_END,
+};
+
 void api_apps_rollback(struct api_call *call)
 {
         Appdeployer__V1__ReleaseRequested rr = APPDEPLOYER__V1__RELEASE_REQUESTED__INIT;
-        cleanup_pgresult PGresult *app = NULL, *r = NULL;
+        cleanup_pgresult PGresult *res = NULL, *r = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct rollback_row target;
         uint32_t release = 0;
+        struct app_row app;
         char ver[16];
         ad_db *db;
 
@@ -508,7 +546,7 @@ void api_apps_rollback(struct api_call *call)
                 reply_parse_error(call, err);
                 return;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app))
                 return;
         snprintf(ver, sizeof(ver), "%u", release);
         /* The release asked for, or the newest before the current one;
@@ -518,7 +556,8 @@ void api_apps_rollback(struct api_call *call)
                        "builds b2 JOIN compensations c ON c.deployment_id = b2.deployment_id AND "
                        "c.step = 'build' AND c.status = 'done' WHERE b2.image = r.image AND "
                        "c.done_at > (SELECT max(created_at) FROM builds WHERE image = r.image)) "
-                       "FROM releases r JOIN deployments d ON d.id = r.deployment_id "
+                       "AS image_available FROM releases r JOIN deployments d ON d.id = "
+                       "r.deployment_id "
                        "WHERE r.app_name = $1 AND CASE WHEN $2::int > 0 THEN r.version = $2::int "
                        "ELSE r.version < coalesce((SELECT max(r2.version) FROM releases r2 JOIN "
                        "deployments d2 ON d2.id = r2.deployment_id WHERE r2.app_name = $1 AND "
@@ -538,18 +577,30 @@ void api_apps_rollback(struct api_call *call)
                                              call->name);
                 return;
         }
-        if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
-                ad_httpd_reply_error(call->reply, 409, "image_removed",
-                                     "the image of release v%s of %s was removed: it cannot run "
-                                     "again",
-                                     PQgetvalue(r, 0, 0), call->name);
+        if (ad_db_read_row(r, 0, rollback_fields, &target, &err) < 0) {
+                api_reply_error(call, "cannot read releases", err);
                 return;
         }
-        rr.rollback_to = (uint32_t)atoi(PQgetvalue(r, 0, 0));
+        if (!target.image_available) {
+                ad_httpd_reply_error(call->reply, 409, "image_removed",
+                                     "the image of release v%u of %s was removed: it cannot run "
+                                     "again",
+                                     target.version, call->name);
+                return;
+        }
+        rr.rollback_to = target.version;
         if (api_quota_check_release(call, db, rr.rollback_to, 0) < 0)
                 return;
-        request_release(call, db, app, &rr, "rollback");
+        request_release(call, db, &app, &rr, "rollback");
 }
+
+struct exists_row {
+        bool found;
+};
+static const struct ad_db_field exists_fields[] = {
+        AD_DB_FIELD(struct exists_row, found, AD_DB_BOOL, "found"),
+        AD_DB_FIELDS_END,
+};
 
 /* Whether the app's current release has process type `name` (a Procfile
  * entry other than web); replies 422 (or an error) when not. */
@@ -559,18 +610,20 @@ static bool has_process(struct api_call *call, ad_db *db, const char *name)
         cleanup_error ad_error_t err = NULL;
         json_auto_t *wanted = json_pack("[{s:s}]", "name", name);
         cleanup_free char *text = wanted ? json_dumps(wanted, JSON_COMPACT) : NULL;
+        struct exists_row found;
 
         if (text == NULL ||
             ad_db_exec(db, &r,
                        "SELECT EXISTS (SELECT 1 FROM releases r JOIN deployments d ON d.id = "
                        "r.deployment_id JOIN builds b ON b.deployment_id = r.deployment_id "
                        "WHERE r.app_name = $1 AND d.status = 'EXPOSED' AND b.processes @> "
-                       "$2::jsonb)",
-                       2, (const char *[]){ call->name, text }, &err) < 0) {
+                       "$2::jsonb) AS found",
+                       2, (const char *[]){ call->name, text }, &err) < 0 ||
+            ad_db_read_row(r, 0, exists_fields, &found, &err) < 0) {
                 api_reply_error(call, "cannot read an app's process types", err);
                 return false;
         }
-        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        if (found.found)
                 return true;
         ad_httpd_reply_error(call->reply, 422, "no_such_process",
                              "app %s has no process type %s (its Procfile declares the types "
@@ -583,9 +636,10 @@ void api_apps_scale(struct api_call *call)
 {
         Appdeployer__V1__ReleaseRequested rr = APPDEPLOYER__V1__RELEASE_REQUESTED__INIT;
         Appdeployer__V1__Process scalev[API_SCALE_TYPES], *scalep[API_SCALE_TYPES];
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
         struct api_scale sc;
+        struct app_row app;
         ad_db *db;
 
         if (!json_body(call, false))
@@ -594,8 +648,8 @@ void api_apps_scale(struct api_call *call)
                 reply_parse_error(call, err);
                 return;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app) ||
-            !require_running(call, app))
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app) ||
+            !require_running(call, &app))
                 return;
         for (size_t i = 0; i < sc.n_other; i++) {
                 if (!has_process(call, db, sc.other[i].name))
@@ -610,20 +664,21 @@ void api_apps_scale(struct api_call *call)
         rr.n_scale = sc.n_other;
         if (api_quota_check_release(call, db, 0, sc.web) < 0)
                 return;
-        request_release(call, db, app, &rr, "scale");
+        request_release(call, db, &app, &rr, "scale");
 }
 
 void api_apps_config_get(struct api_call *call)
 {
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         json_auto_t *cfg = NULL;
         ad_db *db = api_db_get(call);
+        struct app_row app;
         const char *k;
         json_t *v, *names;
 
-        if (db == NULL || !app_lookup(call, db, &app))
+        if (db == NULL || !app_lookup(call, db, &res, &app))
                 return;
-        cfg = json_loads(PQgetvalue(app, 0, 2), 0, NULL);
+        cfg = json_loads(app.env, 0, NULL);
         if (cfg == NULL) {
                 api_reply_error(call, "cannot read an app's config", NULL);
                 return;
@@ -634,7 +689,7 @@ void api_apps_config_get(struct api_call *call)
                 json_array_append_new(names, json_string(k));
         ad_httpd_reply_json(call->reply, 200,
                             json_pack("{s:s,s:i,s:o}", "app", call->name, "config_version",
-                                      atoi(PQgetvalue(app, 0, 3)), "names", names));
+                                      app.config_version, "names", names));
 }
 
 /* Whether the caller may read config values in clear (api.config_readers). */
@@ -659,10 +714,11 @@ static bool may_read_values(const struct api_call *call)
 
 void api_apps_config_value(struct api_call *call)
 {
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
         cleanup_free char *plain = NULL;
         json_auto_t *cfg = NULL;
+        struct app_row app;
         ad_db *db;
         json_t *v;
 
@@ -672,9 +728,9 @@ void api_apps_config_value(struct api_call *call)
                                      call->principal);
                 return;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app))
                 return;
-        cfg = json_loads(PQgetvalue(app, 0, 2), 0, NULL);
+        cfg = json_loads(app.env, 0, NULL);
         v = cfg ? json_object_get(cfg, call->key) : NULL;
         if (!json_is_string(v)) {
                 ad_httpd_reply_error(call->reply, 404, "not_found", "app %s has no variable %s",
@@ -702,8 +758,9 @@ void api_apps_config_patch(struct api_call *call)
         Appdeployer__V1__ReleaseRequested rr = APPDEPLOYER__V1__RELEASE_REQUESTED__INIT;
         Appdeployer__V1__EnvVar vars[AD_ENV_MAX_VARS], *ptrs[AD_ENV_MAX_VARS];
         struct api_config_patch *patch = NULL;
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct app_row app;
         size_t sealed = 0;
         ad_db *db;
 
@@ -719,8 +776,8 @@ void api_apps_config_patch(struct api_call *call)
                                      "config values");
                 goto out;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app) ||
-            !require_running(call, app) || api_quota_check_release(call, db, 0, 0) < 0)
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app) ||
+            !require_running(call, &app) || api_quota_check_release(call, db, 0, 0) < 0)
                 goto out;
         for (; sealed < patch->n_set; sealed++) {
                 appdeployer__v1__env_var__init(&vars[sealed]);
@@ -736,7 +793,7 @@ void api_apps_config_patch(struct api_call *call)
         rr.n_set_env = patch->n_set;
         rr.unset_env = patch->unset;
         rr.n_unset_env = patch->n_unset;
-        request_release(call, db, app, &rr, "config");
+        request_release(call, db, &app, &rr, "config");
 out:
         for (size_t i = 0; i < sealed; i++)
                 free(vars[i].value);
@@ -775,8 +832,9 @@ static bool follow_asked(const char *v)
  * no order across containers). */
 void api_apps_logs(struct api_call *call)
 {
-        cleanup_pgresult PGresult *app = NULL;
+        cleanup_pgresult PGresult *res = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct app_row app;
         const char *format = ad_httpd_query(call->req, "format");
         bool json = format && strcmp(format, "json") == 0;
         char label[128];
@@ -793,7 +851,7 @@ void api_apps_logs(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 400, "invalid_tail", "%s", ad_error_message(err));
                 goto out;
         }
-        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &app))
+        if ((db = api_db_get(call)) == NULL || !app_lookup(call, db, &res, &app))
                 goto out;
         if (ad_httpd_header(call->req, "Upgrade") ||
             follow_asked(ad_httpd_query(call->req, "follow"))) {

@@ -97,6 +97,7 @@ void api_audit_list(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         const char *before = ad_httpd_query(call->req, "before");
         char limit_text[24];
+        const char *text;
         long limit;
         ad_db *db;
 
@@ -132,11 +133,15 @@ void api_audit_list(struct api_call *call)
                                      "'principal', principal, 'remote', remote, 'action', action, "
                                      "'path', path, 'app', app, 'deployment_id', deployment_id, "
                                      "'status', status) ORDER BY id DESC), '[]'), 'next_before', "
-                                     "CASE WHEN count(*) = $3::int THEN min(id) END)::text FROM "
-                                     "page",
+                                     "CASE WHEN count(*) = $3::int THEN min(id) END)::text AS "
+                                     "page FROM page",
                        3, (const char *[]){ api_team_param(call), before, limit_text }, &err) < 0) {
                 api_reply_error(call, "cannot read the audit log", err);
                 return;
         }
-        api_reply_json_text(call, 200, PQgetvalue(r, 0, 0));
+        if (api_db_text(r, "page", &text, &err) < 0) {
+                api_reply_error(call, "cannot read the audit log", err);
+                return;
+        }
+        api_reply_json_text(call, 200, text);
 }

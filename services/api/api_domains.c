@@ -25,6 +25,31 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* A row of the domains table, its strings pointing into the result. */
+struct domain_row {
+        const char *hostname, *app_name, *created_by, *created_at;
+        bool inserted; /* api_domains_add: the row was made by this request */
+};
+static const struct ad_db_field hostname_fields[] = {
+        AD_DB_FIELD(struct domain_row, hostname, AD_DB_TEXT, "hostname"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field listed_fields[] = {
+        AD_DB_FIELD(struct domain_row, hostname, AD_DB_TEXT, "hostname"),
+        AD_DB_FIELD(struct domain_row, created_by, AD_DB_TEXT, "created_by"),
+        AD_DB_FIELD(struct domain_row, created_at, AD_DB_TEXT, "created_at"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field claim_fields[] = {
+        AD_DB_FIELD(struct domain_row, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELD(struct domain_row, inserted, AD_DB_BOOL, "inserted"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field owner_fields[] = {
+        AD_DB_FIELD(struct domain_row, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELDS_END,
+};
+
 static bool app_exists(struct api_call *call, ad_db *db)
 {
         cleanup_pgresult PGresult *r = NULL;
@@ -58,19 +83,28 @@ static bool route_hosts(struct api_call *call, ad_db *db, const char *what)
         cleanup_free char *answer = NULL;
         json_auto_t *req = NULL;
         json_auto_t *doc = NULL;
+        struct ad_db_rows rows;
+        struct domain_row d;
         json_t *hosts;
         size_t answer_len = 0;
         char subject[128];
         const char *msg, *kind;
 
         if (ad_db_exec(db, &r, "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
-                       1, (const char *[]){ call->name }, &err) < 0) {
+                       1, (const char *[]){ call->name }, &err) < 0 ||
+            ad_db_rows_init(&rows, r, hostname_fields, &err) < 0) {
                 api_reply_error(call, what, err);
                 return false;
         }
         hosts = json_array();
-        for (int i = 0; hosts && i < PQntuples(r); i++)
-                json_array_append_new(hosts, json_string(PQgetvalue(r, i, 0)));
+        for (int i = 0; hosts && i < PQntuples(r); i++) {
+                if (ad_db_rows_read(&rows, i, &d, &err) < 0) {
+                        json_decref(hosts);
+                        api_reply_error(call, what, err);
+                        return false;
+                }
+                json_array_append_new(hosts, json_string(d.hostname));
+        }
         req = json_pack("{s:s,s:o}", "app", call->name, "domains", hosts);
         if (req == NULL || (payload = json_dumps(req, JSON_COMPACT)) == NULL) {
                 api_reply_error(call, what, NULL);
@@ -169,8 +203,7 @@ void api_domains_add(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         char host[AD_HOSTNAME_MAX + 1];
         const char *ct = ad_httpd_header(call->req, "Content-Type");
-        const char *owner;
-        bool inserted;
+        struct domain_row claim;
         ad_db *db;
 
         if (!api_content_type_is_json(ct)) {
@@ -192,7 +225,7 @@ void api_domains_add(struct api_call *call)
             ad_db_exec(db, &r,
                        "WITH ins AS (INSERT INTO domains (hostname, app_name, created_by) "
                        "VALUES ($1, $2, $3) ON CONFLICT (hostname) DO NOTHING RETURNING app_name) "
-                       "SELECT app_name, true FROM ins UNION ALL "
+                       "SELECT app_name, true AS inserted FROM ins UNION ALL "
                        "SELECT app_name, false FROM domains WHERE hostname = $1",
                        3, (const char *[]){ host, call->name, call->principal }, &err) < 0) {
                 ad_db_rollback(db);
@@ -205,12 +238,15 @@ void api_domains_add(struct api_call *call)
                                      "%s changed hands while it was asked for: retry", host);
                 return;
         }
-        owner = PQgetvalue(r, 0, 0);
-        inserted = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-        if (strcmp(owner, call->name) != 0) {
+        if (ad_db_read_row(r, 0, claim_fields, &claim, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot record a domain", err);
+                return;
+        }
+        if (strcmp(claim.app_name, call->name) != 0) {
                 ad_db_rollback(db);
                 ad_httpd_reply_error(call->reply, 409, "domain_taken",
-                                     "%s is already a domain of app %s", host, owner);
+                                     "%s is already a domain of app %s", host, claim.app_name);
                 return;
         }
         if (!route_hosts(call, db, "cannot route a domain")) {
@@ -222,9 +258,9 @@ void api_domains_add(struct api_call *call)
                 api_reply_error(call, "cannot record a domain", err);
                 return;
         }
-        ad_log(AD_LOG_INFO, inserted ? "domain added" : "domain already there", "app", call->name,
-               "hostname", host, "principal", call->principal, NULL);
-        ad_httpd_reply_json(call->reply, inserted ? 201 : 200,
+        ad_log(AD_LOG_INFO, claim.inserted ? "domain added" : "domain already there", "app",
+               call->name, "hostname", host, "principal", call->principal, NULL);
+        ad_httpd_reply_json(call->reply, claim.inserted ? 201 : 200,
                             domain_json(call->api, call->name, host));
 }
 
@@ -275,6 +311,8 @@ void api_domains_list(struct api_call *call)
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct ad_db_rows rows;
+        struct domain_row row;
         json_t *list;
         ad_db *db;
 
@@ -282,19 +320,29 @@ void api_domains_list(struct api_call *call)
                 return;
         if (ad_db_exec(db, &r,
                        "SELECT hostname, created_by, " TS(
-                               "created_at") " FROM domains "
+                               "created_at") " AS created_at FROM domains "
                                              "WHERE app_name = $1 ORDER BY hostname",
                        1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot list domains", err);
                 return;
         }
+        if (ad_db_rows_init(&rows, r, listed_fields, &err) < 0) {
+                api_reply_error(call, "cannot list domains", err);
+                return;
+        }
         list = json_array();
         for (int i = 0; i < PQntuples(r); i++) {
-                json_t *d = domain_json(call->api, call->name, PQgetvalue(r, i, 0));
+                json_t *d;
 
+                if (ad_db_rows_read(&rows, i, &row, &err) < 0) {
+                        json_decref(list);
+                        api_reply_error(call, "cannot list domains", err);
+                        return;
+                }
+                d = domain_json(call->api, call->name, row.hostname);
                 json_object_del(d, "app");
-                json_object_set_new(d, "created_by", json_string(PQgetvalue(r, i, 1)));
-                json_object_set_new(d, "created_at", json_string(PQgetvalue(r, i, 2)));
+                json_object_set_new(d, "created_by", json_string(row.created_by));
+                json_object_set_new(d, "created_at", json_string(row.created_at));
                 json_array_append_new(list, d);
         }
         ad_httpd_reply_json(call->reply, 200,
@@ -315,6 +363,7 @@ void api_domains_allowed(struct api_call *call)
         const char *base = call->api->ingress.base_domain;
         char host[AD_HOSTNAME_MAX + 1], label[AD_HOSTNAME_MAX + 1] = "";
         size_t hl, bl = strlen(base);
+        struct domain_row owner;
         ad_db *db;
 
         if (q == NULL || ad_hostname_normalize(host, q, strlen(q), &err) < 0) {
@@ -340,6 +389,10 @@ void api_domains_allowed(struct api_call *call)
                                      host);
                 return;
         }
+        if (ad_db_read_row(r, 0, owner_fields, &owner, &err) < 0) {
+                api_reply_error(call, "cannot read domains", err);
+                return;
+        }
         ad_httpd_reply_json(call->reply, 200,
-                            json_pack("{s:s,s:s}", "domain", host, "app", PQgetvalue(r, 0, 0)));
+                            json_pack("{s:s,s:s}", "domain", host, "app", owner.app_name));
 }

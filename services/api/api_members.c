@@ -11,6 +11,7 @@
  * (api_auth.c reads the key's row and the membership on every request).
  * A member's new role applies to their keys' next request too (a key acts
  * with the weaker of its role and its user's). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,40 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* What the handlers read of a team and its memberships. */
+struct member_row {
+        const char *team_id;
+        const char *role;     /* the member's */
+        int64_t admins;       /* how many admins the team has */
+        int64_t keys_revoked; /* api_members_remove: the member's keys it revoked */
+};
+static const struct ad_db_field team_fields[] = {
+        AD_DB_FIELD(struct member_row, team_id, AD_DB_TEXT, "team_id"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field role_fields[] = {
+        AD_DB_FIELD(struct member_row, role, AD_DB_TEXT, "role"),
+        AD_DB_FIELD(struct member_row, admins, AD_DB_INT64, "admins"),
+        AD_DB_FIELDS_END,
+};
+static const struct ad_db_field removed_fields[] = {
+        AD_DB_FIELD(struct member_row, keys_revoked, AD_DB_INT64, "keys_revoked"),
+        AD_DB_FIELDS_END,
+};
+
 /* The {team}'s id into id, if the caller may manage it: its own team,
  * or any for an operator.  0 found, < 0 replied (404 or an error). */
 static int team_of(struct api_call *call, ad_db *db, char id[AD_UUID_LEN + 1])
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct member_row t;
 
         if (call->role != API_ROLE_OPERATOR && strcmp(call->path_team, call->team) != 0) {
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no team %s", call->path_team);
                 return -1;
         }
-        if (ad_db_exec(db, &r, "SELECT id FROM teams WHERE name = $1", 1,
+        if (ad_db_exec(db, &r, "SELECT id AS team_id FROM teams WHERE name = $1", 1,
                        (const char *[]){ call->path_team }, &err) < 0) {
                 api_reply_error(call, "cannot look up a team", err);
                 return -1;
@@ -41,7 +64,11 @@ static int team_of(struct api_call *call, ad_db *db, char id[AD_UUID_LEN + 1])
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no team %s", call->path_team);
                 return -1;
         }
-        snprintf(id, AD_UUID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+        if (ad_db_read_row(r, 0, team_fields, &t, &err) < 0) {
+                api_reply_error(call, "cannot look up a team", err);
+                return -1;
+        }
+        snprintf(id, AD_UUID_LEN + 1, "%s", t.team_id);
         snprintf(call->audit_team_id, sizeof(call->audit_team_id), "%s", id);
         return 0;
 }
@@ -76,6 +103,7 @@ void api_members_list(struct api_call *call)
         cleanup_error ad_error_t err = NULL;
         char team_id[AD_UUID_LEN + 1];
         ad_db *db = api_db_get(call);
+        const char *text;
 
         if (db == NULL || team_of(call, db, team_id) < 0)
                 return;
@@ -85,13 +113,18 @@ void api_members_list(struct api_call *call)
                                "m.created_at") ", 'keys', (SELECT count(*) FROM api_keys k "
                                                "WHERE k.user_id = u.id AND k.team_id = m.team_id "
                                                "AND k.revoked_at IS NULL)) ORDER BY u.name), "
-                                               "'[]'))::text FROM memberships m JOIN users u ON "
+                                               "'[]'))::text AS members FROM memberships m JOIN "
+                                               "users u ON "
                                                "u.id = m.user_id WHERE m.team_id = $1::uuid",
                        2, (const char *[]){ team_id, call->path_team }, &err) < 0) {
                 api_reply_error(call, "cannot list a team's members", err);
                 return;
         }
-        api_reply_json_text(call, 200, PQgetvalue(r, 0, 0));
+        if (api_db_text(r, "members", &text, &err) < 0) {
+                api_reply_error(call, "cannot list a team's members", err);
+                return;
+        }
+        api_reply_json_text(call, 200, text);
 }
 
 void api_members_add(struct api_call *call)
@@ -142,12 +175,14 @@ static int member_role(struct api_call *call, ad_db *db, const char *team_id, bo
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
+        struct member_row m;
 
         if (ad_db_exec(db, NULL, "SELECT 1 FROM teams WHERE id = $1::uuid FOR UPDATE", 1,
                        (const char *[]){ team_id }, &err) < 0 ||
             ad_db_exec(db, &r,
                        "SELECT m.role, (SELECT count(*) FROM memberships a WHERE a.team_id = "
-                       "$1::uuid AND a.role = 'admin') FROM memberships m JOIN users u ON u.id "
+                       "$1::uuid AND a.role = 'admin') AS admins FROM memberships m JOIN users u "
+                       "ON u.id "
                        "= m.user_id WHERE m.team_id = $1::uuid AND u.name = $2",
                        2, (const char *[]){ team_id, call->path_user }, &err) < 0) {
                 api_reply_error(call, "cannot look up a member", err);
@@ -158,11 +193,15 @@ static int member_role(struct api_call *call, ad_db *db, const char *team_id, bo
                                      call->path_user, call->path_team);
                 return -1;
         }
-        if (api_role_parse(role, PQgetvalue(r, 0, 0), &err) < 0) {
+        if (ad_db_read_row(r, 0, role_fields, &m, &err) < 0) {
+                api_reply_error(call, "cannot look up a member", err);
+                return -1;
+        }
+        if (api_role_parse(role, m.role, &err) < 0) {
                 api_reply_error(call, "a membership has an unknown role", err);
                 return -1;
         }
-        if (*role == API_ROLE_ADMIN && !last_admin_ok && strcmp(PQgetvalue(r, 0, 1), "1") == 0) {
+        if (*role == API_ROLE_ADMIN && !last_admin_ok && m.admins == 1) {
                 ad_httpd_reply_error(call->reply, 409, "last_admin",
                                      "%s is the last admin of team %s: make another member "
                                      "admin first (a team always keeps one)",
@@ -216,7 +255,8 @@ void api_members_remove(struct api_call *call)
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
-        char team_id[AD_UUID_LEN + 1];
+        char team_id[AD_UUID_LEN + 1], revoked[24];
+        struct member_row removed;
         enum api_role was;
         ad_db *db;
 
@@ -237,18 +277,21 @@ void api_members_remove(struct api_call *call)
                        "SET revoked_at = now() WHERE team_id = $1::uuid AND user_id = (SELECT id "
                        "FROM u) AND revoked_at IS NULL RETURNING 1), d AS (DELETE FROM "
                        "memberships WHERE team_id = $1::uuid AND user_id = (SELECT id FROM u) "
-                       "RETURNING 1) SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM d)",
+                       "RETURNING 1) SELECT (SELECT count(*) FROM k) AS keys_revoked, (SELECT "
+                       "count(*) FROM d) AS memberships_removed",
                        2, (const char *[]){ team_id, call->path_user }, &err) < 0 ||
+            ad_db_read_row(r, 0, removed_fields, &removed, &err) < 0 ||
             ad_db_commit(db, &err) < 0) {
                 ad_db_rollback(db);
                 api_reply_error(call, "cannot remove a member", err);
                 return;
         }
+        snprintf(revoked, sizeof(revoked), "%" PRId64, removed.keys_revoked);
         ad_log(AD_LOG_INFO, "member removed", "team", call->path_team, "user", call->path_user,
-               "role", api_role_name(was), "keys_revoked", PQgetvalue(r, 0, 0), "principal",
-               call->principal, NULL);
+               "role", api_role_name(was), "keys_revoked", revoked, "principal", call->principal,
+               NULL);
         ad_httpd_reply_json(call->reply, 200,
-                            json_pack("{s:s,s:s,s:s,s:i}", "team", call->path_team, "user",
+                            json_pack("{s:s,s:s,s:s,s:I}", "team", call->path_team, "user",
                                       call->path_user, "was", api_role_name(was), "keys_revoked",
-                                      atoi(PQgetvalue(r, 0, 0))));
+                                      (json_int_t)removed.keys_revoked));
 }

@@ -7,6 +7,7 @@
  * app's scale.  The analyze step checks a deployment's deployer.yaml
  * again, as before (services/analyzer); the same limits, the same words.
  * Operators are held to them too: they are the platform's, not a team's. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +77,41 @@ int api_quota_check_replicas(struct api_call *call, long replicas, const char *w
         return 0;
 }
 
+/* $1: the app, $2: the release (0: the running one), $3: the web scale asked
+ * for (0: none). */
+static const char sql_release[] =
+        "SELECT coalesce(round(b.cpu * 1000), 0)::bigint AS cpu_millis, coalesce(b.memory_mb, 0) "
+        "AS memory_mb, CASE WHEN $3::int > 0 THEN $3::int WHEN a.web_replicas > 0 THEN "
+        "a.web_replicas ELSE coalesce((SELECT cardinality(c.container_ids) FROM releases c JOIN "
+        "deployments cd ON cd.id = c.deployment_id WHERE c.app_name = a.name AND cd.status = "
+        "'EXPOSED' ORDER BY c.version DESC LIMIT 1), 0) END AS replicas, coalesce(r.version, 0) "
+        "AS version FROM apps a LEFT JOIN LATERAL (SELECT x.image, x.version FROM releases x JOIN "
+        "deployments xd ON xd.id = x.deployment_id WHERE x.app_name = a.name AND CASE WHEN "
+        "$2::int > 0 THEN x.version = $2::int ELSE xd.status = 'EXPOSED' END ORDER BY x.version "
+        "DESC LIMIT 1) r ON true LEFT JOIN LATERAL (SELECT cpu, memory_mb FROM builds WHERE image "
+        "= r.image ORDER BY created_at DESC LIMIT 1) b ON true WHERE a.name = $1";
+
+/* What a release asks for, as its build recorded it, and its scale. */
+struct quota_row {
+        int64_t cpu_millis, memory_mb; /* per container, 0 when not recorded */
+        int64_t replicas;              /* of web */
+        int64_t version;               /* the release's, 0 when there is none */
+};
+static const struct ad_db_field quota_fields[] = {
+        AD_DB_FIELD(struct quota_row, cpu_millis, AD_DB_INT64, "cpu_millis"),
+        AD_DB_FIELD(struct quota_row, memory_mb, AD_DB_INT64, "memory_mb"),
+        AD_DB_FIELD(struct quota_row, replicas, AD_DB_INT64, "replicas"),
+        AD_DB_FIELD(struct quota_row, version, AD_DB_INT64, "version"),
+        AD_DB_FIELDS_END,
+};
+
 int api_quota_check_release(struct api_call *call, ad_db *db, unsigned version, unsigned web)
 {
         cleanup_pgresult PGresult *r = NULL;
         cleanup_error ad_error_t err = NULL;
         const struct api *api = call->api;
         char ver[16], w[16], what[96];
-        long cpu, mem, replicas;
+        struct quota_row q;
 
         if (api->max_cpu_millis <= 0 && api->max_memory_mb <= 0 && api->max_replicas <= 0)
                 return 0;
@@ -91,34 +120,22 @@ int api_quota_check_release(struct api_call *call, ad_db *db, unsigned version, 
         /* The release's image (version, or the running one) and what its
          * build recorded; the scale as the coordinator will choose it:
          * the request's, else the app's, else the running release's. */
-        if (ad_db_exec(db, &r,
-                       "SELECT coalesce(round(b.cpu * 1000), 0)::bigint, coalesce(b.memory_mb, 0), "
-                       "CASE WHEN $3::int > 0 THEN $3::int WHEN a.web_replicas > 0 THEN "
-                       "a.web_replicas ELSE coalesce((SELECT cardinality(c.container_ids) FROM "
-                       "releases c JOIN deployments cd ON cd.id = c.deployment_id WHERE "
-                       "c.app_name = a.name AND cd.status = 'EXPOSED' ORDER BY c.version DESC "
-                       "LIMIT 1), 0) END, coalesce(r.version, 0) FROM apps a LEFT JOIN LATERAL "
-                       "(SELECT x.image, x.version FROM releases x JOIN deployments xd ON xd.id = "
-                       "x.deployment_id WHERE x.app_name = a.name AND CASE WHEN $2::int > 0 THEN "
-                       "x.version = $2::int ELSE xd.status = 'EXPOSED' END ORDER BY x.version "
-                       "DESC LIMIT 1) r ON true LEFT JOIN LATERAL (SELECT cpu, memory_mb FROM "
-                       "builds WHERE image = r.image ORDER BY created_at DESC LIMIT 1) b ON true "
-                       "WHERE a.name = $1",
-                       3, (const char *[]){ call->name, ver, w }, &err) < 0) {
+        if (ad_db_exec(db, &r, sql_release, 3, (const char *[]){ call->name, ver, w }, &err) < 0) {
                 api_reply_error(call, "cannot check the quotas", err);
                 return -1;
         }
         if (PQntuples(r) == 0)
                 return 0;
-        cpu = atol(PQgetvalue(r, 0, 0));
-        mem = atol(PQgetvalue(r, 0, 1));
-        replicas = atol(PQgetvalue(r, 0, 2));
-        snprintf(what, sizeof(what), "release v%s of %s asks for", PQgetvalue(r, 0, 3), call->name);
-        if (api->max_cpu_millis > 0 && cpu > api->max_cpu_millis)
-                return refuse(call, QUOTA_CPU, what, cpu, api->max_cpu_millis);
-        if (api->max_memory_mb > 0 && mem > api->max_memory_mb)
-                return refuse(call, QUOTA_MEMORY, what, mem, api->max_memory_mb);
+        if (ad_db_read_row(r, 0, quota_fields, &q, &err) < 0) {
+                api_reply_error(call, "cannot check the quotas", err);
+                return -1;
+        }
+        snprintf(what, sizeof(what), "release v%" PRId64 " of %s asks for", q.version, call->name);
+        if (api->max_cpu_millis > 0 && q.cpu_millis > api->max_cpu_millis)
+                return refuse(call, QUOTA_CPU, what, (long)q.cpu_millis, api->max_cpu_millis);
+        if (api->max_memory_mb > 0 && q.memory_mb > api->max_memory_mb)
+                return refuse(call, QUOTA_MEMORY, what, (long)q.memory_mb, api->max_memory_mb);
         snprintf(what, sizeof(what), "%s asks for",
                  web ? "the scale" : "the app's scale, which a new release keeps,");
-        return api_quota_check_replicas(call, replicas, what);
+        return api_quota_check_replicas(call, (long)q.replicas, what);
 }

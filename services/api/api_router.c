@@ -244,6 +244,22 @@ void api_reply_json_text(struct api_call *call, int status, const char *text)
         ad_httpd_reply_json(call->reply, status, doc);
 }
 
+int api_db_text(const PGresult *r, const char *column, const char **text, ad_error_t *err)
+{
+        struct text_row {
+                const char *text;
+        } row;
+        const struct ad_db_field fields[] = {
+                AD_DB_FIELD(struct text_row, text, AD_DB_TEXT, column),
+                AD_DB_FIELDS_END,
+        };
+
+        if (ad_db_read_row(r, 0, fields, &row, err) < 0)
+                return -1;
+        *text = row.text;
+        return 0;
+}
+
 static ad_metric *requests, *duration;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 

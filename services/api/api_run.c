@@ -24,6 +24,17 @@
  * when the request gives no timeout_s. */
 #define RUN_DEFAULT_TIMEOUT_S 300L
 
+/* What a run needs of the app. */
+struct run_app_row {
+        const char *env;   /* JSON text: its config now, sealed */
+        const char *image; /* its current release's, NULL when none runs */
+};
+static const struct ad_db_field run_app_fields[] = {
+        AD_DB_FIELD(struct run_app_row, env, AD_DB_TEXT, "env"),
+        AD_DB_FIELD(struct run_app_row, image, AD_DB_TEXT_NULL, "image"),
+        AD_DB_FIELDS_END,
+};
+
 void api_apps_run(struct api_call *call)
 {
         cleanup_pgresult PGresult *r = NULL;
@@ -32,6 +43,7 @@ void api_apps_run(struct api_call *call)
         const char *ct = ad_httpd_header(call->req, "Content-Type");
         json_auto_t *req = NULL, *env = NULL, *doc = NULL;
         char subject[64 + AD_APP_NAME_MAX];
+        struct run_app_row app;
         size_t answer_len = 0;
         long timeout_s = 0;
         ad_db *db;
@@ -52,11 +64,13 @@ void api_apps_run(struct api_call *call)
                 return;
         /* The app's config now (as a config change would run it) and its
          * current release's image. */
-        if (ad_db_exec(db, &r,
-                       "SELECT a.env::text, (SELECT r.image FROM releases r JOIN deployments d ON "
-                       "d.id = r.deployment_id WHERE r.app_name = a.name AND d.status = 'EXPOSED' "
-                       "ORDER BY r.id DESC LIMIT 1) FROM apps a WHERE a.name = $1",
-                       1, (const char *[]){ call->name }, &err) < 0) {
+        if (ad_db_exec(
+                    db, &r,
+                    "SELECT a.env::text AS env, (SELECT r.image FROM releases r JOIN deployments "
+                    "d ON d.id = r.deployment_id WHERE r.app_name = a.name AND d.status = "
+                    "'EXPOSED' ORDER BY r.id DESC LIMIT 1) AS image FROM apps a WHERE a.name = "
+                    "$1",
+                    1, (const char *[]){ call->name }, &err) < 0) {
                 api_reply_error(call, "cannot read an app", err);
                 return;
         }
@@ -64,18 +78,21 @@ void api_apps_run(struct api_call *call)
                 ad_httpd_reply_error(call->reply, 404, "not_found", "no app %s", call->name);
                 return;
         }
-        if (PQgetisnull(r, 0, 1)) {
+        if (ad_db_read_row(r, 0, run_app_fields, &app, &err) < 0) {
+                api_reply_error(call, "cannot read an app", err);
+                return;
+        }
+        if (app.image == NULL) {
                 ad_httpd_reply_error(call->reply, 409, "not_running",
                                      "app %s has no running release to run a command of: deploy "
                                      "it first",
                                      call->name);
                 return;
         }
-        env = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        req = json_pack("{s:s,s:s,s:s,s:I,s:o,s:s}", "app", call->name, "image",
-                        PQgetvalue(r, 0, 1), "command", command, "timeout_s", (json_int_t)timeout_s,
-                        "env", env ? json_incref(env) : json_object(), "requested_by",
-                        call->principal);
+        env = json_loads(app.env, 0, NULL);
+        req = json_pack("{s:s,s:s,s:s,s:I,s:o,s:s}", "app", call->name, "image", app.image,
+                        "command", command, "timeout_s", (json_int_t)timeout_s, "env",
+                        env ? json_incref(env) : json_object(), "requested_by", call->principal);
         payload = req ? json_dumps(req, JSON_COMPACT) : NULL;
         if (payload == NULL) {
                 api_reply_error(call, "cannot make a run request", NULL);

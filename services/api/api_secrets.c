@@ -159,6 +159,18 @@ typedef int (*reseal_fn)(const struct ad_secret_keyring *ring, const char *where
                          const char *text, char **out, bool *changed, struct rotate_counts *c,
                          ad_error_t *err);
 
+/* A row with sealed values: its id in its table, its app, and the value
+ * (an env's JSON text, name -> sealed value, or a repository URL). */
+struct sealed_row {
+        const char *id, *app, *value;
+};
+static const struct ad_db_field sealed_fields[] = {
+        AD_DB_FIELD(struct sealed_row, id, AD_DB_TEXT, "id"),
+        AD_DB_FIELD(struct sealed_row, app, AD_DB_TEXT, "app"),
+        AD_DB_FIELD(struct sealed_row, value, AD_DB_TEXT, "value"),
+        AD_DB_FIELDS_END,
+};
+
 /* One table: select (id, app, value) rows FOR UPDATE, re-seal each value
  * with fn, update the changed ones by id, in one transaction. */
 static int rotate_table(ad_db *db, const struct ad_secret_keyring *ring, const char *table,
@@ -167,21 +179,26 @@ static int rotate_table(ad_db *db, const struct ad_secret_keyring *ring, const c
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[1] = { app ? app : "" };
+        struct ad_db_rows rows;
         int ret = ad_db_begin(db, err);
 
         if (ret == 0)
                 ret = ad_db_exec(db, &r, select_sql, 1, params, err);
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, r, sealed_fields, err);
         for (int i = 0; ret == 0 && i < PQntuples(r); i++) {
                 cleanup_free char *text = NULL;
+                struct sealed_row row;
                 char where[200];
-                bool changed;
+                bool changed = false;
 
-                snprintf(where, sizeof(where), "%s %s (app %s)", table, PQgetvalue(r, i, 0),
-                         PQgetvalue(r, i, 1));
-                ret = fn(ring, where, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), &text, &changed, c,
-                         err);
+                ret = ad_db_rows_read(&rows, i, &row, err);
+                if (ret < 0)
+                        break;
+                snprintf(where, sizeof(where), "%s %s (app %s)", table, row.id, row.app);
+                ret = fn(ring, where, row.app, row.value, &text, &changed, c, err);
                 if (ret == 0 && changed) {
-                        const char *up[2] = { PQgetvalue(r, i, 0), text };
+                        const char *up[2] = { row.id, text };
                         cleanup_pgresult PGresult *u = NULL;
 
                         ret = ad_db_exec(db, &u, update_sql, 2, up, err);
@@ -253,36 +270,39 @@ int api_secrets_main(int argc, char **argv)
                 ret = ad_db_migrate(db, ad_migrations, ad_migrations_count, NULL, &err);
         if (ret == 0)
                 ret = rotate_table(db, &ring, "apps",
-                                   "SELECT name, name, env::text FROM apps "
+                                   "SELECT name AS id, name AS app, env::text AS value FROM apps "
                                    "WHERE $1 = '' OR name = $1 ORDER BY name FOR UPDATE",
                                    "UPDATE apps SET env = $2::jsonb WHERE name = $1", app, &apps,
                                    reseal_env, &err);
         if (ret == 0)
-                ret = rotate_table(db, &ring, "builds",
-                                   "SELECT b.deployment_id, d.app_name, b.env::text FROM builds b "
-                                   "JOIN deployments d ON d.id = b.deployment_id "
-                                   "WHERE $1 = '' OR d.app_name = $1 "
-                                   "ORDER BY b.deployment_id FOR UPDATE OF b",
-                                   "UPDATE builds SET env = $2::jsonb WHERE deployment_id = $1",
-                                   app, &builds, reseal_env, &err);
+                ret = rotate_table(
+                        db, &ring, "builds",
+                        "SELECT b.deployment_id AS id, d.app_name AS app, b.env::text AS value "
+                        "FROM builds b "
+                        "JOIN deployments d ON d.id = b.deployment_id "
+                        "WHERE $1 = '' OR d.app_name = $1 "
+                        "ORDER BY b.deployment_id FOR UPDATE OF b",
+                        "UPDATE builds SET env = $2::jsonb WHERE deployment_id = $1", app, &builds,
+                        reseal_env, &err);
         /* Repository URLs: only rows whose URL holds a sealed password. */
         if (ret == 0)
                 ret = rotate_table(db, &ring, "apps",
-                                   "SELECT name, name, repo_url FROM apps "
+                                   "SELECT name AS id, name AS app, repo_url AS value FROM apps "
                                    "WHERE ($1 = '' OR name = $1) AND repo_url LIKE '%sealed%' "
                                    "ORDER BY name FOR UPDATE",
                                    "UPDATE apps SET repo_url = $2 WHERE name = $1", app, &urls,
                                    reseal_url, &err);
         if (ret == 0)
                 ret = rotate_table(db, &ring, "deployments",
-                                   "SELECT id, app_name, repo_url FROM deployments "
+                                   "SELECT id, app_name AS app, repo_url AS value FROM deployments "
                                    "WHERE ($1 = '' OR app_name = $1) AND repo_url LIKE '%sealed%' "
                                    "ORDER BY id FOR UPDATE",
                                    "UPDATE deployments SET repo_url = $2 WHERE id = $1", app, &urls,
                                    reseal_url, &err);
         if (ret == 0)
                 ret = rotate_table(db, &ring, "deployment_requests",
-                                   "SELECT id, app_name, repo_url FROM deployment_requests "
+                                   "SELECT id, app_name AS app, repo_url AS value "
+                                   "FROM deployment_requests "
                                    "WHERE ($1 = '' OR app_name = $1) AND repo_url LIKE '%sealed%' "
                                    "ORDER BY id FOR UPDATE",
                                    "UPDATE deployment_requests SET repo_url = $2 WHERE id = $1",

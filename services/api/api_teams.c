@@ -29,6 +29,26 @@ static enum api_role route_role(const char *method, const char *pattern, const c
         return API_ROLE_DEPLOYER;
 }
 
+/* Whether a team owns an app (or a deployment's app). */
+struct owns_row {
+        bool owns;
+};
+static const struct ad_db_field owns_fields[] = {
+        AD_DB_FIELD(struct owns_row, owns, AD_DB_BOOL, "owns"),
+        AD_DB_FIELDS_END,
+};
+
+/* A team's live apps (live_apps). */
+struct live_row {
+        int64_t count;
+        bool is_live; /* the app asked about is one of them */
+};
+static const struct ad_db_field live_fields[] = {
+        AD_DB_FIELD(struct live_row, count, AD_DB_INT64, "count"),
+        AD_DB_FIELD(struct live_row, is_live, AD_DB_BOOL, "is_live"),
+        AD_DB_FIELDS_END,
+};
+
 const char *api_team_param(const struct api_call *call)
 {
         return call->team_id[0] ? call->team_id : NULL;
@@ -42,6 +62,7 @@ static int owns(struct api_call *call, bool deployment)
         cleanup_error ad_error_t err = NULL;
         const char *params[2] = { deployment ? call->id : call->name, call->team_id };
         ad_db *db = api_db_get(call);
+        struct owns_row o;
 
         if (db == NULL)
                 return -1;
@@ -49,14 +70,15 @@ static int owns(struct api_call *call, bool deployment)
                        deployment ? "SELECT EXISTS (SELECT 1 FROM app_owners o WHERE o.team_id = "
                                     "$2::uuid AND o.app_name = coalesce((SELECT app_name FROM "
                                     "deployment_requests WHERE id = $1::uuid), (SELECT app_name "
-                                    "FROM deployments WHERE id = $1::uuid)))"
+                                    "FROM deployments WHERE id = $1::uuid))) AS owns"
                                   : "SELECT EXISTS (SELECT 1 FROM app_owners WHERE app_name = $1 "
-                                    "AND team_id = $2::uuid)",
-                       2, params, &err) < 0) {
+                                    "AND team_id = $2::uuid) AS owns",
+                       2, params, &err) < 0 ||
+            ad_db_read_row(r, 0, owns_fields, &o, &err) < 0) {
                 api_reply_error(call, "cannot check who owns an app", err);
                 return -1;
         }
-        return strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        return o.owns;
 }
 
 int api_authorize(struct api_call *call, const char *method, const char *pattern, const char *route)
@@ -96,19 +118,23 @@ static int live_apps(ad_db *db, const char *team_id, const char *app, long *coun
                      ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
+        struct live_row row;
         int ret;
 
         ret = ad_db_exec(db, &r,
-                         "SELECT count(*), coalesce(bool_or(o.app_name = $2), false) FROM "
+                         "SELECT count(*) AS count, coalesce(bool_or(o.app_name = $2), false) AS "
+                         "is_live FROM "
                          "app_owners o WHERE o.team_id = $1::uuid AND (EXISTS (SELECT 1 FROM apps "
                          "a WHERE a.name = o.app_name) OR EXISTS (SELECT 1 FROM "
                          "deployment_requests q WHERE q.app_name = o.app_name AND NOT EXISTS "
                          "(SELECT 1 FROM deployments d WHERE d.id = q.id)))",
                          2, (const char *[]){ team_id, app }, err);
+        if (ret == 0)
+                ret = ad_db_read_row(r, 0, live_fields, &row, err);
         if (ret < 0)
                 return ret;
-        *count = atol(PQgetvalue(r, 0, 0));
-        *is_live = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        *count = (long)row.count;
+        *is_live = row.is_live;
         return 0;
 }
 
@@ -119,6 +145,7 @@ int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *
         const char *params[2] = { app, call->team_id };
         long limit = call->api->max_apps_per_team;
         bool is_live = false;
+        struct owns_row o;
         int ret;
 
         if (call->role == API_ROLE_OPERATOR)
@@ -145,11 +172,13 @@ int api_team_claim_app(struct api_call *call, ad_db *db, const char *app, long *
         if (ret == 0)
                 ret = ad_db_exec(db, &r,
                                  "SELECT EXISTS (SELECT 1 FROM app_owners WHERE app_name = $1 "
-                                 "AND team_id = $2::uuid)",
+                                 "AND team_id = $2::uuid) AS owns",
                                  2, params, err);
+        if (ret == 0)
+                ret = ad_db_read_row(r, 0, owns_fields, &o, err);
         if (ret < 0)
                 return ret;
-        if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        if (!o.owns)
                 return 0;
         if (limit <= 0)
                 return 1;

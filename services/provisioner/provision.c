@@ -88,11 +88,22 @@ int provision_run(struct ad_step_run *run, ad_error_t *err)
         return 0;
 }
 
+/* The app of a deployment, from the coordinator's row or the API's
+ * request. */
+struct app_name_row {
+        const char *app_name;
+};
+static const struct ad_db_field app_name_fields[] = {
+        AD_DB_FIELD(struct app_name_row, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELDS_END,
+};
+
 static int app_from_db(struct ad_db *db, const char *deployment_id, char out[AD_APP_NAME_MAX + 1],
                        ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { deployment_id };
+        struct app_name_row row;
         int ret;
 
         ret = ad_db_exec(db, &r,
@@ -100,10 +111,13 @@ static int app_from_db(struct ad_db *db, const char *deployment_id, char out[AD_
                          "UNION ALL SELECT app_name FROM deployment_requests WHERE id = $1 "
                          "LIMIT 1",
                          1, params, err);
+        if (ret < 0 || PQntuples(r) == 0)
+                return ret;
+        ret = ad_db_read_row(r, 0, app_name_fields, &row, err);
         if (ret < 0)
                 return ret;
-        if (PQntuples(r) > 0 && ad_app_name_valid(PQgetvalue(r, 0, 0)))
-                snprintf(out, AD_APP_NAME_MAX + 1, "%s", PQgetvalue(r, 0, 0));
+        if (ad_app_name_valid(row.app_name))
+                snprintf(out, AD_APP_NAME_MAX + 1, "%s", row.app_name);
         return 0;
 }
 
