@@ -64,11 +64,6 @@ static const struct ad_db_field step_fields[] = {
         AD_DB_FIELD(struct step_row, step, AD_DB_TEXT, "step"),
         AD_DB_FIELDS_END,
 };
-static const struct ad_db_field next_destroy_fields[] = {
-        AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "id"),
-        AD_DB_FIELD(struct step_row, trace_id, AD_DB_TEXT, "trace_id"),
-        AD_DB_FIELDS_END,
-};
 
 struct attempts_row {
         int64_t attempts;
@@ -1195,20 +1190,20 @@ out:
         return ret;
 }
 
-/* Deployments of an app's destroy that still own something: not yet
- * destroyed, or destroyed or rolled back with an image kept for another
- * release.  $1: the app destroy request. */
-#define APP_DESTROY_PENDING                                                                        \
-        "SELECT d.id, d.trace_id FROM deployments d WHERE d.app_destroy = $1::uuid AND "           \
-        "(d.status NOT IN ('DESTROYING', 'DESTROYED', 'ROLLED_BACK') OR "                          \
-        "(d.status IN ('DESTROYED', 'ROLLED_BACK') AND d.kind = 'deploy' AND "                     \
-        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AND NOT "                    \
+/* The deployments of an app's destroy, newest first, with what
+ * saga_app_destroy_next() needs to know of each.  $1: the app destroy
+ * request. */
+#define APP_DESTROY_CANDIDATES                                                                     \
+        "SELECT d.id, d.trace_id, d.status, d.kind, "                                              \
+        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AS has_build, "              \
         "EXISTS (SELECT 1 FROM compensations c WHERE c.deployment_id = d.id "                      \
-        "AND c.step = 'build' AND c.status = 'done'))) ORDER BY d.created_at DESC LIMIT 1"
+        "AND c.step = 'build' AND c.status = 'done') AS build_removed "                            \
+        "FROM deployments d WHERE d.app_destroy = $1::uuid ORDER BY d.created_at DESC"
 
 /* Starts the destroy of the next deployment of an app's destroy (the
  * newest first, one at a time: an image goes only after the containers of
- * every later release that reused it), when `in`'s deployment (or, given,
+ * every later release that reused it; saga_app_destroy_next() picks it
+ * among the request's deployments), when `in`'s deployment (or, given,
  * `request`) belongs to one.  A deployment with nothing to compensate ends
  * DESTROYED at once and the next one follows. */
 static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err)
@@ -1217,8 +1212,21 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
                 AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "app_destroy"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field candidate_fields[] = {
+                AD_DB_FIELD(struct saga_destroy_candidate, id, AD_DB_TEXT, "id"),
+                AD_DB_FIELD(struct saga_destroy_candidate, trace_id, AD_DB_TEXT, "trace_id"),
+                AD_DB_FIELD(struct saga_destroy_candidate, status, AD_DB_TEXT, "status"),
+                AD_DB_FIELD(struct saga_destroy_candidate, kind, AD_DB_TEXT, "kind"),
+                AD_DB_FIELD(struct saga_destroy_candidate, has_build, AD_DB_BOOL, "has_build"),
+                AD_DB_FIELD(struct saga_destroy_candidate, build_removed, AD_DB_BOOL,
+                            "build_removed"),
+                AD_DB_FIELDS_END,
+        };
         cleanup_pgresult PGresult *own = NULL, *next = NULL;
-        struct step_row ownr, nextr;
+        cleanup_free struct saga_destroy_candidate *c = NULL;
+        struct step_row ownr;
+        size_t n;
+        int pick;
         struct saga_result one;
         struct deployment dd;
         ad_envelope e = *in;
@@ -1236,20 +1244,31 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
                         return ret;
                 request = ownr.deployment_id;
         }
-        ret = ad_db_exec(db, &next, APP_DESTROY_PENDING, 1, (const char *[]){ request }, err);
-        if (ret < 0 || PQntuples(next) == 0)
-                return ret;
-        ret = ad_db_read_row(next, 0, next_destroy_fields, &nextr, err);
+        ret = ad_db_exec(db, &next, APP_DESTROY_CANDIDATES, 1, (const char *[]){ request }, err);
         if (ret < 0)
                 return ret;
-        e.deployment_id = (char *)nextr.deployment_id;
-        e.trace_id = (char *)nextr.trace_id;
+        n = (size_t)PQntuples(next);
+        if (n == 0)
+                return 0;
+        c = calloc(n, sizeof(*c));
+        if (c == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                ret = ad_db_read_row(next, (int)i, candidate_fields, &c[i], err);
+                if (ret < 0)
+                        return ret;
+        }
+        pick = saga_app_destroy_next(c, n);
+        if (pick < 0)
+                return 0;
+        e.deployment_id = (char *)c[pick].id;
+        e.trace_id = (char *)c[pick].trace_id;
         memset(&one, 0, sizeof(one));
         ret = load(db, e.deployment_id, &dd, err);
         if (ret < 0)
                 return ret;
         dd.whole_app = true;
-        if (strcmp(dd.status, "DESTROYED") != 0) {
+        if (!saga_app_destroy_takes_image(dd.status)) {
                 struct saga_event destroy = { .kind = SAGA_EV_DESTROY };
 
                 return decide_and_apply(db, &e, &dd, &destroy, &one, err);
@@ -1291,7 +1310,7 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
                 return 0;
         }
         /* Every deployment not destroyed already, and those keeping an
-         * image: the predicate of APP_DESTROY_PENDING picks among them. */
+         * image: saga_app_destroy_next() picks among them. */
         ret = ad_db_exec(db, &marked,
                          "UPDATE deployments SET app_destroy = $2::uuid WHERE app_name = $1 AND "
                          "(status <> 'DESTROYED' OR kind = 'deploy') RETURNING 1",

@@ -172,3 +172,30 @@ void saga_decide_app_destroy(const char *app, bool app_found, struct saga_reques
         }
         out->verdict = SAGA_REQUEST_RUN;
 }
+
+/* A deployment still owns something an app's destroy must take: it is not
+ * destroyed (nor being destroyed, nor rolled back), or it is destroyed or
+ * rolled back but kept the image it built for a later release. */
+static bool owns_something(const struct saga_destroy_candidate *c)
+{
+        const char *s = c->status ? c->status : "";
+
+        if (strcmp(s, "DESTROYING") != 0 && strcmp(s, "DESTROYED") != 0 &&
+            strcmp(s, "ROLLED_BACK") != 0)
+                return true;
+        return strcmp(s, "DESTROYING") != 0 && c->kind && !strcmp(c->kind, "deploy") &&
+               c->has_build && !c->build_removed;
+}
+
+int saga_app_destroy_next(const struct saga_destroy_candidate *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (owns_something(&c[i]))
+                        return (int)i;
+        return -1;
+}
+
+bool saga_app_destroy_takes_image(const char *status)
+{
+        return status && !strcmp(status, "DESTROYED");
+}

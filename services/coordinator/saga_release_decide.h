@@ -9,8 +9,7 @@
  *
  * What stays in SQL: the queries that pick the candidate rows (the newest
  * release older than a rollback's target; the release of a number whose
- * image no build compensation removed since; an app destroy's next
- * deployment still owning something, APP_DESTROY_PENDING in saga.c). */
+ * image no build compensation removed since). */
 #ifndef AD_SAGA_RELEASE_DECIDE_H
 #define AD_SAGA_RELEASE_DECIDE_H
 
@@ -103,5 +102,28 @@ char *saga_config_apply(const char *current, size_t n_set, const char *const *se
  * with a note when it does not; RUN otherwise (each deployment of the app
  * still owning something is destroyed, newest first). */
 void saga_decide_app_destroy(const char *app, bool app_found, struct saga_request_decision *out);
+
+/* One deployment of an app's destroy, as app_destroy_next() in saga.c
+ * loads them (newest first). */
+struct saga_destroy_candidate {
+        const char *id, *trace_id;
+        const char *status, *kind;
+        bool has_build;     /* it built an image */
+        bool build_removed; /* its build's compensation is done: the image is gone */
+};
+
+/* The deployment of an app's destroy to take next: the newest that still
+ * owns something (not destroyed, nor being destroyed, nor rolled back; or
+ * destroyed or rolled back but keeping the image it built for a later
+ * release).  One at a time, newest first: an image goes only after the
+ * containers of every later release that reused it.  A deployment
+ * DESTROYING already is left to its own saga (its end asks for the next
+ * one again).  -1 when none is left. */
+int saga_app_destroy_next(const struct saga_destroy_candidate *c, size_t n);
+
+/* What happens to the deployment taken (its status as locked): a
+ * DESTROYED one gets its kept image's compensation again (true); any other
+ * goes through its own destroy saga (false). */
+bool saga_app_destroy_takes_image(const char *status);
 
 #endif

@@ -256,6 +256,49 @@ static void test_app_destroy(void **state)
         assert_int_equal(d.verdict, SAGA_REQUEST_RUN);
 }
 
+static void test_app_destroy_in_flight(void **state)
+{
+        /* Newest first: a rollback destroyed already (it reused an image,
+         * it built none), one being destroyed by its own saga, one still
+         * deploying, one exposed, a destroyed deploy whose image a later
+         * release reused (kept), a destroyed deploy whose image is gone. */
+        struct saga_destroy_candidate c[] = {
+                { .id = "r", .status = "DESTROYED", .kind = "rollback" },
+                { .id = "g", .status = "DESTROYING", .kind = "deploy", .has_build = true },
+                { .id = "b", .status = "BUILDING", .kind = "deploy" },
+                { .id = "x", .status = "EXPOSED", .kind = "config", .has_build = true },
+                { .id = "k", .status = "DESTROYED", .kind = "deploy", .has_build = true },
+                { .id = "o", .status = "ROLLED_BACK", .kind = "deploy", .has_build = true },
+                { .id = "z",
+                  .status = "DESTROYED",
+                  .kind = "deploy",
+                  .has_build = true,
+                  .build_removed = true },
+        };
+
+        (void)state;
+        /* The deployment in flight goes first: one at a time, newest first,
+         * leaving the one already being destroyed to its own saga. */
+        assert_int_equal(saga_app_destroy_next(c, 7), 2);
+        c[2].status = "DESTROYED";
+        assert_int_equal(saga_app_destroy_next(c, 7), 3);
+        c[3].status = "DESTROYING";
+        /* Then the destroyed deploy that kept its image for later releases;
+         * a rolled-back one keeping its image too; never one whose image
+         * is gone, nor a rollback (it built nothing). */
+        assert_int_equal(saga_app_destroy_next(c, 7), 4);
+        assert_true(saga_app_destroy_takes_image(c[4].status));
+        c[4].build_removed = true;
+        assert_int_equal(saga_app_destroy_next(c, 7), 5);
+        assert_false(saga_app_destroy_takes_image(c[5].status));
+        c[5].build_removed = true;
+        assert_int_equal(saga_app_destroy_next(c, 7), -1);
+        assert_int_equal(saga_app_destroy_next(c, 0), -1);
+        /* A deployment in any running status is taken. */
+        assert_false(saga_app_destroy_takes_image("EXPOSED"));
+        assert_false(saga_app_destroy_takes_image(NULL));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -268,6 +311,7 @@ int main(void)
                 cmocka_unit_test(test_scale),
                 cmocka_unit_test(test_config_apply),
                 cmocka_unit_test(test_app_destroy),
+                cmocka_unit_test(test_app_destroy_in_flight),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
