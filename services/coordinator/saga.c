@@ -1042,6 +1042,11 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                 AD_DB_FIELD(struct app_row, web_replicas, AD_DB_INT, "web_replicas"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field image_times_fields[] = {
+                AD_DB_FIELD(struct saga_reuse, image_built_us, AD_DB_INT64, "built_us"),
+                AD_DB_FIELD(struct saga_reuse, image_removed_us, AD_DB_INT64, "removed_us"),
+                AD_DB_FIELDS_END,
+        };
         const Appdeployer__V1__ReleaseRequested *q = in->release;
         cleanup_pgresult PGresult *a = NULL, *src = NULL, *cur = NULL;
         struct app_row ar = { 0 };
@@ -1082,20 +1087,24 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
         memset(&sr, 0, sizeof(sr));
         snprintf(ver, sizeof(ver), "%u", q->rollback_to);
         if (q->rollback_to) {
-                /* The release asked for, if its image is still in the
-                 * registry: no build compensation removed it since. */
+                /* The release asked for, with when its image was last
+                 * built and last removed by a build compensation (the
+                 * decision judges whether it is still there). */
                 ret = ad_db_exec(
                         db, &src,
-                        "SELECT " REUSE_COLUMNS " FROM releases r JOIN builds b "
+                        "SELECT " REUSE_COLUMNS ", (extract(epoch FROM (SELECT max(created_at) "
+                        "FROM builds WHERE image = b.image)) * 1000000)::bigint AS built_us, "
+                        "coalesce((extract(epoch FROM (SELECT max(c.done_at) FROM builds b2 "
+                        "JOIN compensations c ON c.deployment_id = b2.deployment_id AND "
+                        "c.step = 'build' AND c.status = 'done' WHERE b2.image = b.image)) "
+                        "* 1000000)::bigint, 0) AS removed_us FROM releases r JOIN builds b "
                         "USING (deployment_id) JOIN deployments d ON d.id = r.deployment_id "
-                        "WHERE r.app_name = $1 AND r.version = $2::int AND NOT EXISTS ("
-                        "SELECT 1 FROM builds b2 JOIN compensations c ON c.deployment_id = "
-                        "b2.deployment_id AND c.step = 'build' AND c.status = 'done' "
-                        "WHERE b2.image = b.image AND c.done_at > (SELECT max(created_at) "
-                        "FROM builds WHERE image = b.image))",
+                        "WHERE r.app_name = $1 AND r.version = $2::int",
                         2, (const char *[]){ app, ver }, err);
                 if (ret == 0)
                         ret = read_reuse(src, &sr, &ri.numbered, err);
+                if (ret > 0)
+                        ret = ad_db_read_row(src, 0, image_times_fields, &ri.numbered, err);
                 if (ret < 0)
                         return ret;
         }

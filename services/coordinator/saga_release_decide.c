@@ -106,6 +106,11 @@ static void describe_release(char *out, size_t size, const struct saga_release_i
                                          q->unset_names[i] ? q->unset_names[i] : "(null)");
 }
 
+bool saga_image_removed(const struct saga_reuse *r)
+{
+        return r->image_removed_us > r->image_built_us;
+}
+
 int saga_decide_release(const struct saga_release_input *in, struct saga_request_decision *out)
 {
         const struct saga_reuse *from = in->rollback_to ? &in->numbered : &in->current;
@@ -113,15 +118,19 @@ int saga_decide_release(const struct saga_release_input *in, struct saga_request
                            : in->web_replicas || in->n_scale > 0 ? "scale"
                                                                  : "config";
 
+        /* A release asked for by number runs only while its image is
+         * still in the registry: no build compensation removed it since. */
+        bool usable = from->found && !(in->rollback_to && saga_image_removed(from));
+
         init(out, kind, "release");
         describe_release(out->description, sizeof(out->description), in);
-        if (in->app_found && from->found)
+        if (in->app_found && usable)
                 out->rollback_of = from->deployment_id;
         if (!in->app_found) {
                 fail(out, "no such app");
                 return 0;
         }
-        if (in->rollback_to && !from->found) {
+        if (in->rollback_to && !usable) {
                 fail(out, "no such release of this app, or its image was removed");
                 return 0;
         }

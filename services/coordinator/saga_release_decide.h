@@ -7,9 +7,8 @@
  * (tests/unit/test_saga_release_decide.c checks each decision without a
  * server).
  *
- * What stays in SQL: the queries that pick the candidate rows (the newest
- * release older than a rollback's target; the release of a number whose
- * image no build compensation removed since). */
+ * What stays in SQL: the query that picks a rollback's candidate (the
+ * newest release older than its target). */
 #ifndef AD_SAGA_RELEASE_DECIDE_H
 #define AD_SAGA_RELEASE_DECIDE_H
 
@@ -18,7 +17,7 @@
 #include <stdint.h>
 
 /* A release of the app whose image could run again (found: the query
- * returned it; for a numbered one, its image is still in the registry). */
+ * returned it). */
 struct saga_reuse {
         bool found;
         const char *deployment_id;
@@ -26,7 +25,15 @@ struct saga_reuse {
         const char *config_version; /* NULL when its deployment recorded none */
         const char *version;        /* the release number, as text */
         uint32_t containers;        /* how many web containers it ran */
+        /* A release asked for by number: when its image was last built
+         * (microseconds since the epoch), and when a build compensation
+         * last removed that image from the registry (0: never).  Removed
+         * after its last build, the image is gone. */
+        int64_t image_built_us, image_removed_us;
 };
+
+/* Whether the registry lost the release's image since it was last built. */
+bool saga_image_removed(const struct saga_reuse *r);
 
 /* What a decision does with the request. */
 enum saga_request_verdict {

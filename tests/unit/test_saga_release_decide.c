@@ -129,8 +129,32 @@ static void test_rollback_image_gone(void **state)
         struct saga_request_decision d;
 
         (void)state;
-        /* The query found no v1 whose image is still there. */
+        /* v1's image was built, then a build compensation (a destroy of
+         * the deployment that built it) removed it from the registry. */
         in.rollback_to = 1;
+        in.numbered = v1;
+        in.numbered.image_built_us = 1000;
+        in.numbered.image_removed_us = 2000;
+        assert_true(saga_image_removed(&in.numbered));
+        assert_int_equal(saga_decide_release(&in, &d), 0);
+        assert_int_equal(d.verdict, SAGA_REQUEST_FAIL);
+        assert_string_equal(d.note, "no such release of this app, or its image was removed");
+        assert_string_equal(d.failed_step, "release");
+        assert_string_equal(d.kind, "rollback");
+        assert_null(d.rollback_of);
+        assert_null(d.from);
+        assert_null(d.env);
+
+        /* Built again since (another deployment of the same image): it runs. */
+        in.numbered.image_built_us = 3000;
+        assert_false(saga_image_removed(&in.numbered));
+        assert_int_equal(saga_decide_release(&in, &d), 0);
+        assert_int_equal(d.verdict, SAGA_REQUEST_RUN);
+        assert_string_equal(d.rollback_of, v1.deployment_id);
+        saga_request_decision_clear(&d);
+
+        /* No release of that number at all. */
+        in.numbered = (struct saga_reuse){ 0 };
         assert_int_equal(saga_decide_release(&in, &d), 0);
         assert_int_equal(d.verdict, SAGA_REQUEST_FAIL);
         assert_string_equal(d.note, "no such release of this app, or its image was removed");
