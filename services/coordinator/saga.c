@@ -73,6 +73,11 @@ struct target_row {
         const char *app_name, *repo_url, *ref, *created_at;
 };
 
+/* When a deployment was created, in microseconds since the epoch. */
+struct created_row {
+        int64_t created_us;
+};
+
 /* An app's row as a release request reads it. */
 struct app_row {
         const char *repo_url, *ref, *env, *config_version;
@@ -943,8 +948,9 @@ static int fail_request(ad_db *db, const char *id, const char *step, const char 
                     3, (const char *[]){ id, why, step }, err);
 }
 
-/* deploy.rollback: loads the target and the app's newest release older
- * than it, asks saga_decide_rollback(), and applies its decision. */
+/* deploy.rollback: loads the target and the app's releases, asks
+ * saga_decide_rollback() (which runs the newest release older than the
+ * target again), and applies its decision. */
 static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                        struct saga_result *res, ad_error_t *err)
 {
@@ -955,38 +961,74 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                 AD_DB_FIELD(struct target_row, created_at, AD_DB_TEXT, "created_at"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field created_fields[] = {
+                AD_DB_FIELD(struct created_row, created_us, AD_DB_INT64, "created_us"),
+                AD_DB_FIELDS_END,
+        };
         const char *target = in->rollback->target_deployment_id;
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
+        cleanup_free struct reuse_row *rows = NULL;
+        cleanup_free struct saga_reuse *seen = NULL;
+        cleanup_free int64_t *created = NULL;
         struct saga_rollback_input q = { .target = target };
         struct saga_request_decision dec;
         struct target_row tr = { 0 };
-        struct reuse_row rr;
+        struct created_row cr = { 0 };
+        const struct reuse_row *from = NULL;
+        size_t n;
         int ret;
 
         /* saga_decide() judged: no such deployment yet, a valid target id. */
         (void)d;
-        ret = ad_db_exec(
-                db, &t, "SELECT app_name, repo_url, ref, created_at FROM deployments WHERE id = $1",
-                1, (const char *[]){ target }, err);
+        ret = ad_db_exec(db, &t,
+                         "SELECT app_name, repo_url, ref, created_at, "
+                         "(extract(epoch FROM created_at) * 1000000)::bigint AS created_us "
+                         "FROM deployments WHERE id = $1",
+                         1, (const char *[]){ target }, err);
         if (ret < 0)
                 return ret;
         q.target_found = PQntuples(t) > 0;
         if (q.target_found) {
                 ret = ad_db_read_row(t, 0, target_fields, &tr, err);
+                if (ret == 0)
+                        ret = ad_db_read_row(t, 0, created_fields, &cr, err);
                 if (ret < 0)
                         return ret;
-                /* The newest release of the app older than the target's own. */
+                q.target_created_us = cr.created_us;
+                /* The app's releases, newest first, with when their
+                 * deployments were created. */
                 ret = ad_db_exec(db, &r,
-                                 "SELECT " REUSE_COLUMNS " "
+                                 "SELECT " REUSE_COLUMNS ", (extract(epoch FROM d.created_at) "
+                                 "* 1000000)::bigint AS created_us "
                                  "FROM releases r JOIN builds b USING "
                                  "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
-                                 "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND "
-                                 "d.created_at < $3 ORDER BY r.id DESC LIMIT 1",
-                                 3, (const char *[]){ tr.app_name, target, tr.created_at }, err);
-                if (ret == 0)
-                        ret = read_reuse(r, &rr, &q.previous, err);
+                                 "WHERE r.app_name = $1 ORDER BY r.id DESC",
+                                 1, (const char *[]){ tr.app_name }, err);
                 if (ret < 0)
                         return ret;
+                n = (size_t)PQntuples(r);
+                rows = calloc(n + 1, sizeof(*rows));
+                seen = calloc(n + 1, sizeof(*seen));
+                created = calloc(n + 1, sizeof(*created));
+                if (rows == NULL || seen == NULL || created == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                for (size_t i = 0; i < n; i++) {
+                        ret = ad_db_read_row(r, (int)i, reuse_fields, &rows[i], err);
+                        if (ret == 0)
+                                ret = ad_db_read_row(r, (int)i, created_fields, &cr, err);
+                        if (ret < 0)
+                                return ret;
+                        created[i] = cr.created_us;
+                        seen[i] = (struct saga_reuse){ .found = true,
+                                                       .deployment_id = rows[i].deployment_id,
+                                                       .env = rows[i].env,
+                                                       .config_version = rows[i].config_version,
+                                                       .version = rows[i].version,
+                                                       .containers = rows[i].containers };
+                }
+                q.n_releases = n;
+                q.releases = seen;
+                q.created_us = created;
         }
         if (saga_decide_rollback(&q, &dec) < 0)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
@@ -994,6 +1036,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                 note(res, "%s", dec.note);
                 return 0;
         }
+        if (dec.from)
+                from = &rows[dec.from - seen];
         {
                 const char *p[9] = { in->deployment_id,
                                      tr.app_name,
@@ -1001,8 +1045,8 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                                      tr.ref,
                                      in->trace_id ? in->trace_id : "",
                                      dec.rollback_of,
-                                     dec.from ? rr.git_sha : "",
-                                     dec.from ? rr.version : "",
+                                     from ? from->git_sha : "",
+                                     from ? from->version : "",
                                      dec.description };
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
@@ -1018,7 +1062,7 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                 ret = fail_request(db, in->deployment_id, dec.failed_step, dec.note, res, err);
         else if (ret == 0) {
                 snprintf(res->status, sizeof(res->status), "BUILDING");
-                ret = publish_reuse(db, in, in->deployment_id, tr.app_name, &rr, dec.env,
+                ret = publish_reuse(db, in, in->deployment_id, tr.app_name, from, dec.env,
                                     dec.replicas, err);
         }
         saga_request_decision_clear(&dec);

@@ -24,9 +24,26 @@ void saga_request_decision_clear(struct saga_request_decision *d)
         d->env = NULL;
 }
 
+/* The release a rollback goes back to: the newest of the app's (they come
+ * newest first) whose deployment is older than the target, not the
+ * target's own.  NULL when none. */
+static const struct saga_reuse *previous_release(const struct saga_rollback_input *in)
+{
+        for (size_t i = 0; i < in->n_releases; i++) {
+                const struct saga_reuse *r = &in->releases[i];
+
+                if (r->deployment_id && in->target && !strcmp(r->deployment_id, in->target))
+                        continue;
+                if (in->created_us[i] < in->target_created_us)
+                        return r;
+        }
+        return NULL;
+}
+
 int saga_decide_rollback(const struct saga_rollback_input *in, struct saga_request_decision *out)
 {
-        const struct saga_reuse *prev = &in->previous;
+        static const struct saga_reuse none;
+        const struct saga_reuse *prev;
 
         init(out, "rollback", "rollback");
         if (!in->target_found) {
@@ -35,6 +52,9 @@ int saga_decide_rollback(const struct saga_rollback_input *in, struct saga_reque
                          in->target ? in->target : "");
                 return 0;
         }
+        prev = previous_release(in);
+        if (prev == NULL)
+                prev = &none;
         /* The new deployment names its target in either case. */
         out->rollback_of = in->target;
         snprintf(out->description, sizeof(out->description), "rollback to v%s",

@@ -5,10 +5,9 @@
  * database, no bus: the handler loads the rows under the app's lock,
  * asks, and applies the decision in the event's transaction
  * (tests/unit/test_saga_release_decide.c checks each decision without a
- * server).
- *
- * What stays in SQL: the query that picks a rollback's candidate (the
- * newest release older than its target). */
+ * server).  The queries only load rows; which release, whether its image
+ * is still there, which deployment an app destroy takes next are decided
+ * here. */
 #ifndef AD_SAGA_RELEASE_DECIDE_H
 #define AD_SAGA_RELEASE_DECIDE_H
 
@@ -43,12 +42,16 @@ enum saga_request_verdict {
         SAGA_REQUEST_RUN,    /* its new deployment runs `from`'s image again */
 };
 
-/* deploy.rollback: the target deployment (found, its app) and the app's
- * newest release older than the target (`previous`). */
+/* deploy.rollback: the target deployment (found, when it was created)
+ * and the app's releases, newest first, each with when its deployment was
+ * created. */
 struct saga_rollback_input {
         const char *target; /* the target deployment id */
         bool target_found;
-        struct saga_reuse previous;
+        int64_t target_created_us;
+        size_t n_releases;
+        const struct saga_reuse *releases;
+        const int64_t *created_us; /* n_releases: each release's deployment */
 };
 
 /* deploy.release: the app's row (locked), its current release (the

@@ -42,18 +42,25 @@ static struct saga_release_input app_at_v2(void)
         };
 }
 
+/* The app's releases, newest first (as the handler loads them): v2, the
+ * target, made at 300; v1 made at 100. */
 static void test_rollback_previous(void **state)
 {
+        const struct saga_reuse rel[] = { v2, v1 };
+        const int64_t created[] = { 300, 100 };
         struct saga_rollback_input in = { .target = v2.deployment_id,
                                           .target_found = true,
-                                          .previous = v1 };
+                                          .target_created_us = 300,
+                                          .n_releases = 2,
+                                          .releases = rel,
+                                          .created_us = created };
         struct saga_request_decision d;
 
         (void)state;
         assert_int_equal(saga_decide_rollback(&in, &d), 0);
         assert_int_equal(d.verdict, SAGA_REQUEST_RUN);
         /* The release before the target runs again, as it ran. */
-        assert_ptr_equal(d.from, &in.previous);
+        assert_ptr_equal(d.from, &rel[1]);
         assert_string_equal(d.env, v1.env);
         assert_int_equal(d.replicas, 2);
         assert_string_equal(d.kind, "rollback");
@@ -63,13 +70,49 @@ static void test_rollback_previous(void **state)
         assert_null(d.env);
 }
 
-static void test_rollback_refused(void **state)
+static void test_rollback_skips_newer(void **state)
 {
-        struct saga_rollback_input in = { .target = v1.deployment_id, .target_found = true };
+        /* Rolling back a deployment that is not the newest: releases made
+         * after it (and its own) are skipped. */
+        const struct saga_reuse v3 = { .found = true,
+                                       .deployment_id = "33333333-3333-3333-3333-333333333333",
+                                       .env = "{}",
+                                       .version = "3",
+                                       .containers = 1 };
+        const struct saga_reuse rel[] = { v3, v2, v1 };
+        const int64_t created[] = { 500, 300, 100 };
+        struct saga_rollback_input in = { .target = v2.deployment_id,
+                                          .target_found = true,
+                                          .target_created_us = 300,
+                                          .n_releases = 3,
+                                          .releases = rel,
+                                          .created_us = created };
         struct saga_request_decision d;
 
         (void)state;
-        /* Nothing older than the target: its deployment fails, saying so. */
+        assert_int_equal(saga_decide_rollback(&in, &d), 0);
+        assert_ptr_equal(d.from, &rel[2]);
+        saga_request_decision_clear(&d);
+        /* Made in the same microsecond as the target: not older. */
+        in.target_created_us = 100;
+        assert_int_equal(saga_decide_rollback(&in, &d), 0);
+        assert_int_equal(d.verdict, SAGA_REQUEST_FAIL);
+}
+
+static void test_rollback_refused(void **state)
+{
+        const struct saga_reuse rel[] = { v1 };
+        const int64_t created[] = { 100 };
+        struct saga_rollback_input in = { .target = v1.deployment_id,
+                                          .target_found = true,
+                                          .target_created_us = 100,
+                                          .n_releases = 1,
+                                          .releases = rel,
+                                          .created_us = created };
+        struct saga_request_decision d;
+
+        (void)state;
+        /* Nothing but the target itself: its deployment fails, saying so. */
         assert_int_equal(saga_decide_rollback(&in, &d), 0);
         assert_int_equal(d.verdict, SAGA_REQUEST_FAIL);
         assert_string_equal(d.note, "no earlier healthy release of this app to roll back to");
@@ -80,8 +123,7 @@ static void test_rollback_refused(void **state)
         assert_null(d.env);
 
         /* An unknown target: nothing is written. */
-        in.target = "99999999-9999-9999-9999-999999999999";
-        in.target_found = false;
+        in = (struct saga_rollback_input){ .target = "99999999-9999-9999-9999-999999999999" };
         assert_int_equal(saga_decide_rollback(&in, &d), 0);
         assert_int_equal(d.verdict, SAGA_REQUEST_IGNORE);
         assert_string_equal(d.note,
@@ -327,6 +369,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rollback_previous),
+                cmocka_unit_test(test_rollback_skips_newer),
                 cmocka_unit_test(test_rollback_refused),
                 cmocka_unit_test(test_rollback_to_number),
                 cmocka_unit_test(test_rollback_image_gone),
