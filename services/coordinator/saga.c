@@ -12,6 +12,7 @@
 #include "ad/status.h"
 #include "saga_decide.h"
 #include "saga_process.h"
+#include "saga_release_decide.h"
 
 /* Steps with side effects, newest first: the order of compensation. */
 static const char *const compensable[] = { "deploy", "provision", "build" };
@@ -63,11 +64,6 @@ static const struct ad_db_field step_fields[] = {
         AD_DB_FIELD(struct step_row, step, AD_DB_TEXT, "step"),
         AD_DB_FIELDS_END,
 };
-static const struct ad_db_field next_destroy_fields[] = {
-        AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "id"),
-        AD_DB_FIELD(struct step_row, trace_id, AD_DB_TEXT, "trace_id"),
-        AD_DB_FIELDS_END,
-};
 
 struct attempts_row {
         int64_t attempts;
@@ -75,6 +71,11 @@ struct attempts_row {
 
 struct target_row {
         const char *app_name, *repo_url, *ref, *created_at;
+};
+
+/* When a deployment was created, in microseconds since the epoch. */
+struct created_row {
+        int64_t created_us;
 };
 
 /* An app's row as a release request reads it. */
@@ -823,16 +824,27 @@ static const struct ad_db_field reuse_fields[] = {
         AD_DB_FIELDS_END,
 };
 
-/* The first row of r, when it has one: 1 read, 0 none, < 0 error. */
-static int read_reuse(const PGresult *r, struct reuse_row *row, ad_error_t *err)
+/* The first row of r, when it has one, and what the decisions see of it
+ * (`seen`, its strings borrowed from `row`): 1 read, 0 none, < 0 error. */
+static int read_reuse(const PGresult *r, struct reuse_row *row, struct saga_reuse *seen,
+                      ad_error_t *err)
 {
         int ret;
 
         memset(row, 0, sizeof(*row));
+        memset(seen, 0, sizeof(*seen));
         if (r == NULL || PQntuples(r) == 0)
                 return 0;
         ret = ad_db_read_row(r, 0, reuse_fields, row, err);
-        return ret < 0 ? ret : 1;
+        if (ret < 0)
+                return ret;
+        *seen = (struct saga_reuse){ .found = true,
+                                     .deployment_id = row->deployment_id,
+                                     .env = row->env,
+                                     .config_version = row->config_version,
+                                     .version = row->version,
+                                     .containers = row->containers };
+        return 1;
 }
 
 /* Starts deployment `id` (its row written, status BUILDING) from an image
@@ -936,6 +948,9 @@ static int fail_request(ad_db *db, const char *id, const char *step, const char 
                     3, (const char *[]){ id, why, step }, err);
 }
 
+/* deploy.rollback: loads the target and the app's releases, asks
+ * saga_decide_rollback() (which runs the newest release older than the
+ * target again), and applies its decision. */
 static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                        struct saga_result *res, ad_error_t *err)
 {
@@ -946,124 +961,120 @@ static int on_rollback(ad_db *db, const ad_envelope *in, struct deployment *d,
                 AD_DB_FIELD(struct target_row, created_at, AD_DB_TEXT, "created_at"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field created_fields[] = {
+                AD_DB_FIELD(struct created_row, created_us, AD_DB_INT64, "created_us"),
+                AD_DB_FIELDS_END,
+        };
         const char *target = in->rollback->target_deployment_id;
         cleanup_pgresult PGresult *t = NULL, *r = NULL;
-        struct target_row tr;
-        struct reuse_row rr;
-        int ret, have = 0;
+        cleanup_free struct reuse_row *rows = NULL;
+        cleanup_free struct saga_reuse *seen = NULL;
+        cleanup_free int64_t *created = NULL;
+        struct saga_rollback_input q = { .target = target };
+        struct saga_request_decision dec;
+        struct target_row tr = { 0 };
+        struct created_row cr = { 0 };
+        const struct reuse_row *from = NULL;
+        size_t n;
+        int ret;
 
         /* saga_decide() judged: no such deployment yet, a valid target id. */
         (void)d;
-        ret = ad_db_exec(
-                db, &t, "SELECT app_name, repo_url, ref, created_at FROM deployments WHERE id = $1",
-                1, (const char *[]){ target }, err);
+        ret = ad_db_exec(db, &t,
+                         "SELECT app_name, repo_url, ref, created_at, "
+                         "(extract(epoch FROM created_at) * 1000000)::bigint AS created_us "
+                         "FROM deployments WHERE id = $1",
+                         1, (const char *[]){ target }, err);
         if (ret < 0)
                 return ret;
-        if (PQntuples(t) == 0) {
-                note(res, "rollback target %s is unknown", target);
+        q.target_found = PQntuples(t) > 0;
+        if (q.target_found) {
+                ret = ad_db_read_row(t, 0, target_fields, &tr, err);
+                if (ret == 0)
+                        ret = ad_db_read_row(t, 0, created_fields, &cr, err);
+                if (ret < 0)
+                        return ret;
+                q.target_created_us = cr.created_us;
+                /* The app's releases, newest first, with when their
+                 * deployments were created. */
+                ret = ad_db_exec(db, &r,
+                                 "SELECT " REUSE_COLUMNS ", (extract(epoch FROM d.created_at) "
+                                 "* 1000000)::bigint AS created_us "
+                                 "FROM releases r JOIN builds b USING "
+                                 "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
+                                 "WHERE r.app_name = $1 ORDER BY r.id DESC",
+                                 1, (const char *[]){ tr.app_name }, err);
+                if (ret < 0)
+                        return ret;
+                n = (size_t)PQntuples(r);
+                rows = calloc(n + 1, sizeof(*rows));
+                seen = calloc(n + 1, sizeof(*seen));
+                created = calloc(n + 1, sizeof(*created));
+                if (rows == NULL || seen == NULL || created == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                for (size_t i = 0; i < n; i++) {
+                        ret = ad_db_read_row(r, (int)i, reuse_fields, &rows[i], err);
+                        if (ret == 0)
+                                ret = ad_db_read_row(r, (int)i, created_fields, &cr, err);
+                        if (ret < 0)
+                                return ret;
+                        created[i] = cr.created_us;
+                        seen[i] = (struct saga_reuse){ .found = true,
+                                                       .deployment_id = rows[i].deployment_id,
+                                                       .env = rows[i].env,
+                                                       .config_version = rows[i].config_version,
+                                                       .version = rows[i].version,
+                                                       .containers = rows[i].containers };
+                }
+                q.n_releases = n;
+                q.releases = seen;
+                q.created_us = created;
+        }
+        if (saga_decide_rollback(&q, &dec) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        if (dec.verdict == SAGA_REQUEST_IGNORE) {
+                note(res, "%s", dec.note);
                 return 0;
         }
-        ret = ad_db_read_row(t, 0, target_fields, &tr, err);
-        if (ret < 0)
-                return ret;
-        /* The newest release of the app older than the target's own. */
-        ret = ad_db_exec(db, &r,
-                         "SELECT " REUSE_COLUMNS " "
-                         "FROM releases r JOIN builds b USING "
-                         "(deployment_id) JOIN deployments d ON d.id = r.deployment_id "
-                         "WHERE r.app_name = $1 AND r.deployment_id <> $2 AND d.created_at < $3 "
-                         "ORDER BY r.id DESC LIMIT 1",
-                         3, (const char *[]){ tr.app_name, target, tr.created_at }, err);
-        if (ret == 0)
-                ret = have = read_reuse(r, &rr, err);
-        if (ret < 0)
-                return ret;
+        if (dec.from)
+                from = &rows[dec.from - seen];
         {
-                const char *p[8] = { in->deployment_id,
+                const char *p[9] = { in->deployment_id,
                                      tr.app_name,
                                      tr.repo_url,
                                      tr.ref,
                                      in->trace_id ? in->trace_id : "",
-                                     target,
-                                     have ? rr.git_sha : "",
-                                     have ? rr.version : "" };
+                                     dec.rollback_of,
+                                     from ? from->git_sha : "",
+                                     from ? from->version : "",
+                                     dec.description };
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
                            "status, kind, rollback_of, git_sha, requested_by, config_version, "
                            "description) VALUES ($1, $2, $3, $4, $5, 'BUILDING', 'rollback', "
                            "$6, $7, 'rollback', (SELECT config_version FROM deployments WHERE "
                            "id = (SELECT deployment_id FROM releases WHERE app_name = $2 AND "
-                           "version = nullif($8, '')::int)), 'rollback to v' || $8)",
-                           8, p, err);
-                if (ret < 0)
-                        return ret;
+                           "version = nullif($8, '')::int)), $9)",
+                           9, p, err);
         }
         res->outcome = SAGA_APPLIED;
-        if (!have)
-                return fail_request(db, in->deployment_id, "rollback",
-                                    "no earlier healthy release of this app to roll back to", res,
-                                    err);
-        snprintf(res->status, sizeof(res->status), "BUILDING");
-        /* As many containers as that release ran. */
-        return publish_reuse(db, in, in->deployment_id, tr.app_name, &rr, rr.env, rr.containers,
-                             err);
-}
-
-/* The app's config after a release request: `current` (a JSON object of
- * sealed values) with the request's set and unset applied.  NULL when out
- * of memory. */
-static char *config_apply(const char *current, const Appdeployer__V1__ReleaseRequested *q)
-{
-        json_t *o = json_loads(current, 0, NULL);
-        char *text;
-
-        if (o == NULL || !json_is_object(o)) {
-                json_decref(o);
-                o = json_object();
+        if (ret == 0 && dec.verdict == SAGA_REQUEST_FAIL)
+                ret = fail_request(db, in->deployment_id, dec.failed_step, dec.note, res, err);
+        else if (ret == 0) {
+                snprintf(res->status, sizeof(res->status), "BUILDING");
+                ret = publish_reuse(db, in, in->deployment_id, tr.app_name, from, dec.env,
+                                    dec.replicas, err);
         }
-        for (size_t i = 0; i < q->n_set_env; i++)
-                if (q->set_env[i]->name && q->set_env[i]->value)
-                        json_object_set_new(o, q->set_env[i]->name,
-                                            json_string(q->set_env[i]->value));
-        for (size_t i = 0; i < q->n_unset_env; i++)
-                json_object_del(o, q->unset_env[i]);
-        text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(o);
-        return text;
-}
-
-/* What a release request does, for the deployment's description. */
-static void describe_release(char *out, size_t size, const Appdeployer__V1__ReleaseRequested *q)
-{
-        size_t used;
-
-        if (q->rollback_to) {
-                snprintf(out, size, "rollback to v%u", q->rollback_to);
-                return;
-        }
-        if (q->web_replicas || q->n_scale) {
-                used = (size_t)snprintf(out, size, "scale");
-                if (q->web_replicas)
-                        used += (size_t)snprintf(out + used, size - used, " web=%u",
-                                                 q->web_replicas);
-                for (size_t i = 0; i < q->n_scale && used < size; i++)
-                        used += (size_t)snprintf(out + used, size - used, " %.30s=%u",
-                                                 q->scale[i]->name ? q->scale[i]->name : "",
-                                                 q->scale[i]->replicas);
-                return;
-        }
-        used = (size_t)snprintf(out, size, "config");
-        for (size_t i = 0; i < q->n_set_env && used < size; i++)
-                used += (size_t)snprintf(out + used, size - used, " set %s", q->set_env[i]->name);
-        for (size_t i = 0; i < q->n_unset_env && used < size; i++)
-                used += (size_t)snprintf(out + used, size - used, " unset %s", q->unset_env[i]);
+        saga_request_decision_clear(&dec);
+        return ret;
 }
 
 /* deploy.release: a config change, a scale or a rollback to a release
  * number.  Each is a new deployment of the app from an image it has, with
  * no build (publish_reuse), health-gated like any deployment.  The app's
  * row lock orders it with other changes of the same app, so two config
- * changes never lose one another. */
+ * changes never lose one another.  Loads the app, its current release and
+ * the numbered one, asks saga_decide_release(), and applies its decision. */
 static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                       struct saga_result *res, ad_error_t *err)
 {
@@ -1075,19 +1086,21 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                 AD_DB_FIELD(struct app_row, web_replicas, AD_DB_INT, "web_replicas"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field image_times_fields[] = {
+                AD_DB_FIELD(struct saga_reuse, image_built_us, AD_DB_INT64, "built_us"),
+                AD_DB_FIELD(struct saga_reuse, image_removed_us, AD_DB_INT64, "removed_us"),
+                AD_DB_FIELDS_END,
+        };
         const Appdeployer__V1__ReleaseRequested *q = in->release;
         cleanup_pgresult PGresult *a = NULL, *src = NULL, *cur = NULL;
         struct app_row ar = { 0 };
         struct reuse_row cr, sr;
-        int have_app, have_cur = 0, have_src = 0;
-        cleanup_free char *env = NULL;
+        struct saga_release_input ri = { 0 };
+        struct saga_request_decision dec;
         const char *app = q->app_name ? q->app_name : "";
-        const char *kind = q->rollback_to                      ? "rollback"
-                           : q->web_replicas || q->n_scale > 0 ? "scale"
-                                                               : "config";
-        char desc[512], ver[16], replicas_text[16];
-        const char *cfg_version;
-        uint32_t replicas;
+        cleanup_free const char **names = NULL;
+        cleanup_free uint32_t *scale_replicas = NULL;
+        char ver[16], replicas_text[16];
         int ret;
 
         /* saga_decide() judged: no such deployment yet, a valid app name. */
@@ -1098,9 +1111,12 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                          1, (const char *[]){ app }, err);
         if (ret < 0)
                 return ret;
-        have_app = PQntuples(a) > 0;
-        if (have_app && (ret = ad_db_read_row(a, 0, app_fields, &ar, err)) < 0)
+        ri.app_found = PQntuples(a) > 0;
+        if (ri.app_found && (ret = ad_db_read_row(a, 0, app_fields, &ar, err)) < 0)
                 return ret;
+        ri.app_env = ar.env;
+        ri.app_config_version = ar.config_version;
+        ri.app_web_replicas = ar.web_replicas;
         /* The current release: the app's exposed deployment. */
         ret = ad_db_exec(db, &cur,
                          "SELECT " REUSE_COLUMNS " FROM releases r JOIN builds b USING "
@@ -1109,41 +1125,67 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                          "LIMIT 1",
                          1, (const char *[]){ app }, err);
         if (ret == 0)
-                ret = have_cur = read_reuse(cur, &cr, err);
+                ret = read_reuse(cur, &cr, &ri.current, err);
         if (ret < 0)
                 return ret;
         memset(&sr, 0, sizeof(sr));
         snprintf(ver, sizeof(ver), "%u", q->rollback_to);
         if (q->rollback_to) {
-                /* The release asked for, if its image is still in the
-                 * registry: no build compensation removed it since. */
+                /* The release asked for, with when its image was last
+                 * built and last removed by a build compensation (the
+                 * decision judges whether it is still there). */
                 ret = ad_db_exec(
                         db, &src,
-                        "SELECT " REUSE_COLUMNS " FROM releases r JOIN builds b "
+                        "SELECT " REUSE_COLUMNS ", (extract(epoch FROM (SELECT max(created_at) "
+                        "FROM builds WHERE image = b.image)) * 1000000)::bigint AS built_us, "
+                        "coalesce((extract(epoch FROM (SELECT max(c.done_at) FROM builds b2 "
+                        "JOIN compensations c ON c.deployment_id = b2.deployment_id AND "
+                        "c.step = 'build' AND c.status = 'done' WHERE b2.image = b.image)) "
+                        "* 1000000)::bigint, 0) AS removed_us FROM releases r JOIN builds b "
                         "USING (deployment_id) JOIN deployments d ON d.id = r.deployment_id "
-                        "WHERE r.app_name = $1 AND r.version = $2::int AND NOT EXISTS ("
-                        "SELECT 1 FROM builds b2 JOIN compensations c ON c.deployment_id = "
-                        "b2.deployment_id AND c.step = 'build' AND c.status = 'done' "
-                        "WHERE b2.image = b.image AND c.done_at > (SELECT max(created_at) "
-                        "FROM builds WHERE image = b.image))",
+                        "WHERE r.app_name = $1 AND r.version = $2::int",
                         2, (const char *[]){ app, ver }, err);
                 if (ret == 0)
-                        ret = have_src = read_reuse(src, &sr, err);
+                        ret = read_reuse(src, &sr, &ri.numbered, err);
+                if (ret > 0)
+                        ret = ad_db_read_row(src, 0, image_times_fields, &ri.numbered, err);
                 if (ret < 0)
                         return ret;
         }
-        describe_release(desc, sizeof(desc), q);
+        /* The request, as plain data (the names borrowed from it). */
+        names = calloc(q->n_scale + 2 * q->n_set_env + 1, sizeof(*names));
+        scale_replicas = calloc(q->n_scale + 1, sizeof(*scale_replicas));
+        if (names == NULL || scale_replicas == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        ri.rollback_to = q->rollback_to;
+        ri.web_replicas = q->web_replicas;
+        ri.n_scale = q->n_scale;
+        ri.scale_names = names;
+        ri.scale_replicas = scale_replicas;
+        for (size_t i = 0; i < q->n_scale; i++) {
+                names[i] = q->scale[i]->name;
+                scale_replicas[i] = q->scale[i]->replicas;
+        }
+        ri.n_set = q->n_set_env;
+        ri.set_names = names + q->n_scale;
+        ri.set_values = names + q->n_scale + q->n_set_env;
+        for (size_t i = 0; i < q->n_set_env; i++) {
+                names[q->n_scale + i] = q->set_env[i]->name;
+                names[q->n_scale + q->n_set_env + i] = q->set_env[i]->value;
+        }
+        ri.n_unset = q->n_unset_env;
+        ri.unset_names = (const char *const *)q->unset_env;
+        if (saga_decide_release(&ri, &dec) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         {
-                const struct reuse_row *from = q->rollback_to ? &sr : &cr;
-                bool have = have_app && (q->rollback_to ? have_src : have_cur);
                 const char *p[7] = { in->deployment_id,
                                      app,
-                                     have_app ? ar.repo_url : "",
-                                     have_app ? ar.ref : "",
+                                     ri.app_found ? ar.repo_url : "",
+                                     ri.app_found ? ar.ref : "",
                                      in->trace_id ? in->trace_id : "",
                                      q->requested_by ? q->requested_by : "",
-                                     desc };
-                const char *p2[3] = { in->deployment_id, kind, have ? from->deployment_id : NULL };
+                                     dec.description };
+                const char *p2[3] = { in->deployment_id, dec.kind, dec.rollback_of };
 
                 ret = exec(db,
                            "INSERT INTO deployments (id, app_name, repo_url, ref, trace_id, "
@@ -1157,43 +1199,16 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                                    "$3::uuid) WHERE id = $1",
                                    3, p2, err);
                 if (ret < 0)
-                        return ret;
+                        goto out;
         }
         res->outcome = SAGA_APPLIED;
-        if (!have_app)
-                return fail_request(db, in->deployment_id, "release", "no such app", res, err);
-        if (q->rollback_to && !have_src)
-                return fail_request(db, in->deployment_id, "release",
-                                    "no such release of this app, or its image was removed", res,
-                                    err);
-        if (!q->rollback_to && !have_cur)
-                return fail_request(db, in->deployment_id, "release",
-                                    "the app has no running release to change: deploy it first",
-                                    res, err);
-
-        /* The config it runs, and the app's from now on. */
-        if (q->rollback_to) {
-                env = strdup(sr.env);
-                cfg_version = sr.config_version ? sr.config_version : ar.config_version;
-        } else if (!strcmp(kind, "config")) {
-                env = config_apply(ar.env, q);
-                cfg_version = NULL; /* the next one */
-        } else {
-                env = strdup(ar.env);
-                cfg_version = ar.config_version;
+        if (dec.verdict != SAGA_REQUEST_RUN) {
+                ret = fail_request(db, in->deployment_id, dec.failed_step, dec.note, res, err);
+                goto out;
         }
-        if (env == NULL)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-        /* Scale is the app's: a rollback or config change keeps it. */
-        if (q->web_replicas)
-                replicas = q->web_replicas;
-        else if (ar.web_replicas > 0)
-                replicas = (uint32_t)ar.web_replicas;
-        else
-                replicas = have_cur ? cr.containers : sr.containers;
-        snprintf(replicas_text, sizeof(replicas_text), "%u", q->web_replicas);
+        snprintf(replicas_text, sizeof(replicas_text), "%u", dec.app_web_replicas);
         {
-                const char *p[4] = { app, env, cfg_version, replicas_text };
+                const char *p[4] = { app, dec.env, dec.config_version, replicas_text };
 
                 ret = exec(db,
                            "UPDATE apps SET env = $2::jsonb, config_version = coalesce($3::int, "
@@ -1203,7 +1218,7 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "THEN $4::int ELSE web_replicas END, updated_at = now() WHERE name = $1",
                            4, p, err);
         }
-        if (ret == 0 && q->n_scale > 0) {
+        if (ret == 0 && dec.merge_scale) {
                 cleanup_free char *scale = saga_scale_json(q->scale, q->n_scale);
 
                 ret = scale ? exec(db,
@@ -1217,27 +1232,31 @@ static int on_release(ad_db *db, const ad_envelope *in, struct deployment *d,
                            "UPDATE deployments SET config_version = (SELECT config_version FROM "
                            "apps WHERE name = $2) WHERE id = $1",
                            2, (const char *[]){ in->deployment_id, app }, err);
-        if (ret < 0)
-                return ret;
-        snprintf(res->status, sizeof(res->status), "BUILDING");
-        return publish_reuse(db, in, in->deployment_id, app, q->rollback_to ? &sr : &cr, env,
-                             replicas, err);
+        if (ret == 0) {
+                snprintf(res->status, sizeof(res->status), "BUILDING");
+                ret = publish_reuse(db, in, in->deployment_id, app,
+                                    dec.from == &ri.numbered ? &sr : &cr, dec.env, dec.replicas,
+                                    err);
+        }
+out:
+        saga_request_decision_clear(&dec);
+        return ret;
 }
 
-/* Deployments of an app's destroy that still own something: not yet
- * destroyed, or destroyed or rolled back with an image kept for another
- * release.  $1: the app destroy request. */
-#define APP_DESTROY_PENDING                                                                        \
-        "SELECT d.id, d.trace_id FROM deployments d WHERE d.app_destroy = $1::uuid AND "           \
-        "(d.status NOT IN ('DESTROYING', 'DESTROYED', 'ROLLED_BACK') OR "                          \
-        "(d.status IN ('DESTROYED', 'ROLLED_BACK') AND d.kind = 'deploy' AND "                     \
-        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AND NOT "                    \
+/* The deployments of an app's destroy, newest first, with what
+ * saga_app_destroy_next() needs to know of each.  $1: the app destroy
+ * request. */
+#define APP_DESTROY_CANDIDATES                                                                     \
+        "SELECT d.id, d.trace_id, d.status, d.kind, "                                              \
+        "EXISTS (SELECT 1 FROM builds b WHERE b.deployment_id = d.id) AS has_build, "              \
         "EXISTS (SELECT 1 FROM compensations c WHERE c.deployment_id = d.id "                      \
-        "AND c.step = 'build' AND c.status = 'done'))) ORDER BY d.created_at DESC LIMIT 1"
+        "AND c.step = 'build' AND c.status = 'done') AS build_removed "                            \
+        "FROM deployments d WHERE d.app_destroy = $1::uuid ORDER BY d.created_at DESC"
 
 /* Starts the destroy of the next deployment of an app's destroy (the
  * newest first, one at a time: an image goes only after the containers of
- * every later release that reused it), when `in`'s deployment (or, given,
+ * every later release that reused it; saga_app_destroy_next() picks it
+ * among the request's deployments), when `in`'s deployment (or, given,
  * `request`) belongs to one.  A deployment with nothing to compensate ends
  * DESTROYED at once and the next one follows. */
 static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *request, ad_error_t *err)
@@ -1246,8 +1265,21 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
                 AD_DB_FIELD(struct step_row, deployment_id, AD_DB_TEXT, "app_destroy"),
                 AD_DB_FIELDS_END,
         };
+        static const struct ad_db_field candidate_fields[] = {
+                AD_DB_FIELD(struct saga_destroy_candidate, id, AD_DB_TEXT, "id"),
+                AD_DB_FIELD(struct saga_destroy_candidate, trace_id, AD_DB_TEXT, "trace_id"),
+                AD_DB_FIELD(struct saga_destroy_candidate, status, AD_DB_TEXT, "status"),
+                AD_DB_FIELD(struct saga_destroy_candidate, kind, AD_DB_TEXT, "kind"),
+                AD_DB_FIELD(struct saga_destroy_candidate, has_build, AD_DB_BOOL, "has_build"),
+                AD_DB_FIELD(struct saga_destroy_candidate, build_removed, AD_DB_BOOL,
+                            "build_removed"),
+                AD_DB_FIELDS_END,
+        };
         cleanup_pgresult PGresult *own = NULL, *next = NULL;
-        struct step_row ownr, nextr;
+        cleanup_free struct saga_destroy_candidate *c = NULL;
+        struct step_row ownr;
+        size_t n;
+        int pick;
         struct saga_result one;
         struct deployment dd;
         ad_envelope e = *in;
@@ -1265,20 +1297,31 @@ static int app_destroy_next(ad_db *db, const ad_envelope *in, const char *reques
                         return ret;
                 request = ownr.deployment_id;
         }
-        ret = ad_db_exec(db, &next, APP_DESTROY_PENDING, 1, (const char *[]){ request }, err);
-        if (ret < 0 || PQntuples(next) == 0)
-                return ret;
-        ret = ad_db_read_row(next, 0, next_destroy_fields, &nextr, err);
+        ret = ad_db_exec(db, &next, APP_DESTROY_CANDIDATES, 1, (const char *[]){ request }, err);
         if (ret < 0)
                 return ret;
-        e.deployment_id = (char *)nextr.deployment_id;
-        e.trace_id = (char *)nextr.trace_id;
+        n = (size_t)PQntuples(next);
+        if (n == 0)
+                return 0;
+        c = calloc(n, sizeof(*c));
+        if (c == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                ret = ad_db_read_row(next, (int)i, candidate_fields, &c[i], err);
+                if (ret < 0)
+                        return ret;
+        }
+        pick = saga_app_destroy_next(c, n);
+        if (pick < 0)
+                return 0;
+        e.deployment_id = (char *)c[pick].id;
+        e.trace_id = (char *)c[pick].trace_id;
         memset(&one, 0, sizeof(one));
         ret = load(db, e.deployment_id, &dd, err);
         if (ret < 0)
                 return ret;
         dd.whole_app = true;
-        if (strcmp(dd.status, "DESTROYED") != 0) {
+        if (!saga_app_destroy_takes_image(dd.status)) {
                 struct saga_event destroy = { .kind = SAGA_EV_DESTROY };
 
                 return decide_and_apply(db, &e, &dd, &destroy, &one, err);
@@ -1306,6 +1349,7 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
 {
         const char *app = in->app_destroy->app_name ? in->app_destroy->app_name : "";
         cleanup_pgresult PGresult *a = NULL, *marked = NULL;
+        struct saga_request_decision dec;
         int ret;
 
         /* saga_decide() judged: a valid app name. */
@@ -1313,12 +1357,13 @@ static int on_app_destroy(ad_db *db, const ad_envelope *in, struct saga_result *
                          (const char *[]){ app }, err);
         if (ret < 0)
                 return ret;
-        if (PQntuples(a) == 0) {
-                note(res, "app %s does not exist (already destroyed?)", app);
+        saga_decide_app_destroy(app, PQntuples(a) > 0, &dec);
+        if (dec.verdict == SAGA_REQUEST_IGNORE) {
+                note(res, "%s", dec.note);
                 return 0;
         }
         /* Every deployment not destroyed already, and those keeping an
-         * image: the predicate of APP_DESTROY_PENDING picks among them. */
+         * image: saga_app_destroy_next() picks among them. */
         ret = ad_db_exec(db, &marked,
                          "UPDATE deployments SET app_destroy = $2::uuid WHERE app_name = $1 AND "
                          "(status <> 'DESTROYED' OR kind = 'deploy') RETURNING 1",

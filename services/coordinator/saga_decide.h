@@ -9,8 +9,8 @@
  * deploy.release and deploy.app.destroy it judges only what the event and
  * the deployment say (exists already, names no valid app or target); what
  * they then do depends on other rows (the app's releases, images and
- * config) and is still decided inside their handlers in saga.c
- * (SAGA_FX_ROLLBACK, SAGA_FX_RELEASE, SAGA_FX_APP_DESTROY). */
+ * config): their handlers in saga.c (SAGA_FX_ROLLBACK, SAGA_FX_RELEASE,
+ * SAGA_FX_APP_DESTROY) load those rows and ask saga_release_decide.h. */
 #ifndef AD_SAGA_DECIDE_H
 #define AD_SAGA_DECIDE_H
 

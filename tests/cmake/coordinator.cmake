@@ -13,3 +13,10 @@ ad_test(test_saga_process
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga_process.c
   LIBS adcommon LABELS unit)
 target_include_directories(test_saga_process PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)
+# What a rollback, a release (config, scale, rollback to a number) and an
+# app destroy do, as pure functions: no database.
+ad_test(test_saga_release_decide
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_saga_release_decide.c
+          ${PROJECT_SOURCE_DIR}/services/coordinator/saga_release_decide.c
+  LIBS adcommon LABELS unit)
+target_include_directories(test_saga_release_decide PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)

@@ -6,6 +6,7 @@ ad_test(test_two_coordinators
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga.c
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga_process.c
           ${PROJECT_SOURCE_DIR}/services/coordinator/saga_decide.c
+          ${PROJECT_SOURCE_DIR}/services/coordinator/saga_release_decide.c
   LIBS adcommon LABELS integration)
 target_include_directories(test_two_coordinators PRIVATE ${PROJECT_SOURCE_DIR}/services/coordinator)
 target_link_libraries(test_two_coordinators PRIVATE Threads::Threads)
