@@ -35,28 +35,10 @@ static const struct ad_config_key analyzer_config[] = {
           "deliveries before a retryable failure (git server away) fails the step", NULL },
         { "analyzer.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "where clones are made (and removed)",
           "`$TMPDIR` or `/tmp`" },
-        { "limits.max_cpu_per_deployment", AD_CONFIG_STRING, "0", 0, 0,
-          "cores per container a deployment may ask for (`2`, `500m`): a `deployer.yaml` (or "
-          "the analysis' estimate) asking more fails the analyze step, before any build, "
-          "naming the limit and its value; the API (set it there too) refuses with 422 a "
-          "scale, rollback or config change whose release's image was built asking more. "
-          "`0`: no limit",
-          NULL },
-        { "limits.max_memory_per_deployment", AD_CONFIG_INT, "0", 0, 1 << 24,
-          "MiB per container a deployment may ask for; more fails the analyze step, and the "
-          "API refuses such a release, as for cpu. `0`: no limit",
-          NULL },
-        { "limits.max_replicas", AD_CONFIG_INT, "0", 0, 1000,
-          "containers a deployment may ask for (`replicas` and `autoscaling.max` in "
-          "`deployer.yaml`, or the scale a redeploy keeps); more fails the analyze step as for "
-          "cpu; the API refuses with 422 a scale above it, and a redeploy, rollback or config "
-          "change keeping a scale above it (`deployer.max_replicas` bounds `adctl scale` too). "
-          "`0`: no limit",
-          NULL },
         AD_CONFIG_END,
 };
 static const struct ad_config_key *const config[] = { analyzer_config, ad_service_secrets_config,
-                                                      NULL };
+                                                      ad_service_limits_config, NULL };
 
 struct analyzer {
         struct ad_service svc;

@@ -112,26 +112,6 @@ static const struct ad_config_key api_config_keys[] = {
           "anonymous loopback mode (no `api.tokens`, where `localhost`, `*.localhost`, "
           "`127.0.0.0/8` and `[::1]` are allowed), and in any mode once set",
           "`\"\"`" },
-        /* The analyzer's limits (analyzer_service.c), checked again when
-         * the API accepts a release. */
-        { "limits.max_cpu_per_deployment", AD_CONFIG_STRING, "0", 0, 0,
-          "cores per container a deployment may ask for (`2`, `500m`): a `deployer.yaml` (or "
-          "the analysis' estimate) asking more fails the analyze step, before any build, "
-          "naming the limit and its value; the API (set it there too) refuses with 422 a "
-          "scale, rollback or config change whose release's image was built asking more. "
-          "`0`: no limit",
-          NULL },
-        { "limits.max_memory_per_deployment", AD_CONFIG_INT, "0", 0, 1 << 24,
-          "MiB per container a deployment may ask for; more fails the analyze step, and the "
-          "API refuses such a release, as for cpu. `0`: no limit",
-          NULL },
-        { "limits.max_replicas", AD_CONFIG_INT, "0", 0, 1000,
-          "containers a deployment may ask for (`replicas` and `autoscaling.max` in "
-          "`deployer.yaml`, or the scale a redeploy keeps); more fails the analyze step as for "
-          "cpu; the API refuses with 422 a scale above it, and a redeploy, rollback or config "
-          "change keeping a scale above it (`deployer.max_replicas` bounds `adctl scale` too). "
-          "`0`: no limit",
-          NULL },
         AD_CONFIG_END,
 };
 _Static_assert(API_DEFAULT_MAX_BODY == 65536, "api.max_body_bytes's declared default");
@@ -139,9 +119,9 @@ _Static_assert(API_JWT_DEFAULT_TTL_S == 900, "api.jwt_ttl_s's declared default")
 
 /* The API's keys, then the ingress keys (caddy.*, ingress.*,
  * engine.socket): the apps' URLs and host names, and their containers. */
-static const struct ad_config_key *const api_config[] = { api_config_keys,
-                                                          ad_service_secrets_config, ingress_config,
-                                                          NULL };
+static const struct ad_config_key *const api_config[] = {
+        api_config_keys, ad_service_secrets_config, ad_service_limits_config, ingress_config, NULL
+};
 
 /* What the HTTP server needs before ad_service_start() starts it (the
  * body limit, the TLS files), so the configuration is read once here

@@ -75,6 +75,8 @@ struct ad_service {
 extern const struct ad_config_key ad_service_common_config[];
 /* secrets.key and secrets.old_keys, for the services that use them. */
 extern const struct ad_config_key ad_service_secrets_config[];
+/* limits.max_cpu_per_deployment, _memory_, max_replicas (analyzer, api). */
+extern const struct ad_config_key ad_service_limits_config[];
 
 /* Parses argv (--config PATH, --check-config, --print-config, --config-doc,
  * --help, --version), loads the
