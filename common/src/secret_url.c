@@ -53,9 +53,11 @@ static int splice(char **out, const char *url, size_t s, size_t e, const char *m
 
         if (r == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        /* The three pieces, the last with url's terminating NUL. */
         memcpy(r, url, s);
         memcpy(r + s, mid, m);
-        memcpy(r + s + m, url + e, n - e + 1);
+        memcpy(r + s + m, url + e, n - e);
+        r[n - (e - s) + m] = '\0';
         *out = r;
         return 0;
 }
