@@ -101,23 +101,15 @@ static int hex(char c)
         return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
 }
 
-int ad_secret_url_open(char **out, const struct ad_secret_keyring *ring, const char *app,
-                       const char *url, ad_error_t *err)
+/* The password of url, [s, e), percent-decoded (malloc'd; NULL: out of
+ * memory). */
+static char *decoded_password(const char *url, size_t s, size_t e)
 {
-        char *sealed = NULL, *plain = NULL;
-        size_t s, e, n = 0;
-        int ret;
+        char *sealed = malloc(e - s + 1);
+        size_t n = 0;
 
-        if (!ad_secret_url_is_sealed(url))
-                return splice(out, url, 0, 0, "", err);
-        if (ring == NULL || ring->n == 0)
-                return ad_error_make(err, AD_ERR_INVALID, 0,
-                                     "the repository URL holds a sealed credential and this "
-                                     "service has no secrets.key to open it");
-        password_span(url, &s, &e);
-        sealed = malloc(e - s + 1);
         if (sealed == NULL)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                return NULL;
         for (size_t i = s; i < e; i++) {
                 if (url[i] == '%' && i + 2 < e && isxdigit((unsigned char)url[i + 1]) &&
                     isxdigit((unsigned char)url[i + 2])) {
@@ -128,6 +120,40 @@ int ad_secret_url_open(char **out, const struct ad_secret_keyring *ring, const c
                 }
         }
         sealed[n] = '\0';
+        return sealed;
+}
+
+bool ad_secret_url_is_current(const char *url, const struct ad_secret_key *key)
+{
+        char *sealed;
+        size_t s, e;
+        bool current;
+
+        if (!ad_secret_url_is_sealed(url) || !password_span(url, &s, &e) ||
+            (sealed = decoded_password(url, s, e)) == NULL)
+                return false;
+        current = ad_secret_is_current(sealed, key);
+        free(sealed);
+        return current;
+}
+
+int ad_secret_url_open(char **out, const struct ad_secret_keyring *ring, const char *app,
+                       const char *url, ad_error_t *err)
+{
+        char *sealed = NULL, *plain = NULL;
+        size_t s, e;
+        int ret;
+
+        if (!ad_secret_url_is_sealed(url))
+                return splice(out, url, 0, 0, "", err);
+        if (ring == NULL || ring->n == 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "the repository URL holds a sealed credential and this "
+                                     "service has no secrets.key to open it");
+        password_span(url, &s, &e);
+        sealed = decoded_password(url, s, e);
+        if (sealed == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         ret = ad_secret_open(&plain, ring, app, AD_SECRET_URL_NAME, sealed, err);
         free(sealed);
         if (ret < 0)

@@ -83,38 +83,6 @@ static int reseal_env(const struct ad_secret_keyring *ring, const char *where, c
         return 0;
 }
 
-/* The sealed value in a repository URL's password, percent-decoded, into
- * out; false when the URL has none (or it does not fit). */
-static bool url_sealed_part(const char *url, char *out, size_t size)
-{
-        const char *auth = strstr(url, "://"), *host_end, *end = NULL, *colon;
-        size_t n = 0;
-
-        if (auth == NULL)
-                return false;
-        auth += 3;
-        host_end = auth + strcspn(auth, "/?#");
-        for (const char *p = auth; p < host_end; p++) /* the userinfo ends at the last @ */
-                if (*p == '@')
-                        end = p;
-        if (end == NULL || (colon = memchr(auth, ':', (size_t)(end - auth))) == NULL)
-                return false;
-        for (const char *p = colon + 1; p < end; p++) {
-                unsigned v;
-
-                if (n + 1 >= size)
-                        return false;
-                if (*p == '%' && p + 2 < end && sscanf(p + 1, "%2x", &v) == 1) {
-                        out[n++] = (char)v;
-                        p += 2;
-                } else {
-                        out[n++] = *p;
-                }
-        }
-        out[n] = '\0';
-        return ad_secret_is_sealed(out);
-}
-
 /* Re-seals the password of one repository URL, as reseal_env does a
  * value: a URL without a sealed password is counted as plain. */
 static int reseal_url(const struct ad_secret_keyring *ring, const char *where, const char *app,
@@ -123,7 +91,6 @@ static int reseal_url(const struct ad_secret_keyring *ring, const char *where, c
 {
         cleanup_error ad_error_t oerr = NULL;
         char *plain = NULL;
-        char sealed[4096];
         int ret;
 
         *changed = false;
@@ -137,8 +104,7 @@ static int reseal_url(const struct ad_secret_keyring *ring, const char *where, c
                         ad_error_message(oerr));
                 return 0;
         }
-        if (url_sealed_part(url, sealed, sizeof(sealed)) &&
-            ad_secret_is_current(sealed, &ring->keys[0])) {
+        if (ad_secret_url_is_current(url, &ring->keys[0])) {
                 c->current++;
         } else {
                 ret = ad_secret_url_seal(out, &ring->keys[0], app, plain, err);

@@ -98,6 +98,9 @@ bool ad_secret_is_current(const char *value, const struct ad_secret_key *key);
  * is sealed. */
 bool ad_secret_url_has_password(const char *url);
 bool ad_secret_url_is_sealed(const char *url);
+/* True when url's password is sealed in the current form under key
+ * (nothing for rotation to do); it is not opened. */
+bool ad_secret_url_is_current(const char *url, const struct ad_secret_key *key);
 /* A copy of url with its password sealed under key; a URL without one
  * (or sealed already) is copied as it is. */
 int ad_secret_url_seal(char **out, const struct ad_secret_key *key, const char *app,
