@@ -11,6 +11,7 @@
  * Changes of one app's domains are serialized by a transaction-scoped
  * advisory lock, so two of them at once cannot leave the route with only
  * one of the names. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,13 @@ static const struct ad_db_field listed_fields[] = {
 static const struct ad_db_field claim_fields[] = {
         AD_DB_FIELD(struct domain_row, app_name, AD_DB_TEXT, "app_name"),
         AD_DB_FIELD(struct domain_row, inserted, AD_DB_BOOL, "inserted"),
+        AD_DB_FIELDS_END,
+};
+struct count_row {
+        int64_t n;
+};
+static const struct ad_db_field count_fields[] = {
+        AD_DB_FIELD(struct count_row, n, AD_DB_INT64, "n"),
         AD_DB_FIELDS_END,
 };
 static const struct ad_db_field owner_fields[] = {
@@ -197,6 +205,31 @@ static json_t *domain_json(struct api *api, const char *app, const char *host)
         return json_pack("{s:s,s:s,s:s?}", "app", app, "hostname", host, "url", url);
 }
 
+/* After an insert, inside its transaction: more than AD_APP_DOMAINS_MAX
+ * domains rolls it back with 422. */
+static bool too_many_domains(struct api_call *call, ad_db *db)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
+        struct count_row row = { 0 };
+
+        if (ad_db_exec(db, &r, "SELECT count(*) AS n FROM domains WHERE app_name = $1", 1,
+                       (const char *[]){ call->name }, &err) < 0 ||
+            ad_db_read_row(r, 0, count_fields, &row, &err) < 0) {
+                ad_db_rollback(db);
+                api_reply_error(call, "cannot count an app's domains", err);
+                return true;
+        }
+        if (row.n <= AD_APP_DOMAINS_MAX)
+                return false;
+        ad_db_rollback(db);
+        ad_httpd_reply_error(call->reply, 422, "too_many_domains",
+                             "app %s has %d custom domains, the most an app may have: remove one "
+                             "first",
+                             call->name, AD_APP_DOMAINS_MAX);
+        return true;
+}
+
 void api_domains_add(struct api_call *call)
 {
         cleanup_pgresult PGresult *r = NULL;
@@ -249,6 +282,8 @@ void api_domains_add(struct api_call *call)
                                      "%s is already a domain of app %s", host, claim.app_name);
                 return;
         }
+        if (claim.inserted && too_many_domains(call, db))
+                return;
         if (!route_hosts(call, db, "cannot route a domain")) {
                 ad_db_rollback(db);
                 return;

@@ -38,9 +38,6 @@
 #include "ad/names.h"
 #include "deploy.h"
 
-/* Most custom domains one app may have (also the API's bound). */
-#define DOMAINS_MAX 100
-
 static int engine_apply(struct deployer *dp, const char *app, const json_t *domains,
                         ad_error_t *err)
 {
@@ -76,7 +73,7 @@ static int engine_apply(struct deployer *dp, const char *app, const json_t *doma
         return ret;
 }
 
-/* Checks the request: a valid app name and at most DOMAINS_MAX host names,
+/* Checks the request: a valid app name and at most AD_APP_DOMAINS_MAX host names,
  * each already in normal form (the API normalizes them). */
 static int check_request(const char *app, const json_t *domains, ad_error_t *err)
 {
@@ -85,10 +82,10 @@ static int check_request(const char *app, const json_t *domains, ad_error_t *err
 
         if (!ad_app_name_valid(app))
                 return ad_error_make(err, AD_ERR_INVALID, 0, "not a valid app name");
-        if (!json_is_array(domains) || json_array_size(domains) > DOMAINS_MAX)
+        if (!json_is_array(domains) || json_array_size(domains) > AD_APP_DOMAINS_MAX)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "`domains` must be an array of at most %d host names",
-                                     DOMAINS_MAX);
+                                     AD_APP_DOMAINS_MAX);
         json_array_foreach (domains, i, d) {
                 const char *s = json_string_value(d);
                 char norm[AD_HOSTNAME_MAX + 1];

@@ -614,13 +614,10 @@ static int fail_with(struct ad_step_run *run, ad_error_t *err)
         return ad_step_fail(run, false, reason ? reason : "invalid input", err);
 }
 
-/* Most custom domains of one app (the API's bound). */
-#define DOMAINS_MAX 100
-
 /* The app's custom domains (the API's `domains` table) into out[] (at
- * most DOMAINS_MAX, pointing into *r). */
+ * most AD_APP_DOMAINS_MAX, pointing into *r). */
 static int load_domains(struct deployer *dp, const char *app, PGresult **r,
-                        const char *out[DOMAINS_MAX], size_t *n, ad_error_t *err)
+                        const char *out[AD_APP_DOMAINS_MAX], size_t *n, ad_error_t *err)
 {
         int ret = ad_db_exec(dp->svc->db, r,
                              "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
@@ -629,7 +626,7 @@ static int load_domains(struct deployer *dp, const char *app, PGresult **r,
         *n = 0;
         if (ret < 0)
                 return ad_error_wrap(err, "the app's domains");
-        for (int i = 0; i < PQntuples(*r) && *n < DOMAINS_MAX; i++)
+        for (int i = 0; i < PQntuples(*r) && *n < AD_APP_DOMAINS_MAX; i++)
                 out[(*n)++] = PQgetvalue(*r, i, 0);
         return 0;
 }
@@ -638,7 +635,7 @@ int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domain
 {
         struct k8s_backend *kb = dp->k8s;
         char ns[K8S_NAME_MAX], path[PATH_LEN];
-        const char *names[DOMAINS_MAX];
+        const char *names[AD_APP_DOMAINS_MAX];
         json_auto_t *cur = NULL;
         json_auto_t *obj = NULL;
         struct k8s_app a = { 0 };
@@ -672,7 +669,7 @@ int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domain
                 return ad_error_make(err, AD_ERR_GENERIC, 0,
                                      "the app's Ingress has no deployment label or host");
         json_array_foreach (domains, i, d) {
-                if (i >= DOMAINS_MAX)
+                if (i >= AD_APP_DOMAINS_MAX)
                         break;
                 names[i] = json_string_value(d);
                 a.n_domains = i + 1;
@@ -696,7 +693,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         json_auto_t *objs = NULL;
         json_auto_t *cur = NULL;
         cleanup_pgresult PGresult *dr = NULL;
-        const char *domains[DOMAINS_MAX];
+        const char *domains[AD_APP_DOMAINS_MAX];
         struct rollout ro;
         int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
         const json_t *o;

@@ -194,6 +194,13 @@ out=$(domain_serves "$domain" v1) || fail "$domain after the 409s: $out"
 domain2=www2-$suffix.example.test
 ctl domains add "$app2" "$domain2" >/dev/null || fail "adctl domains add $app2 $domain2"
 out=$(domain_serves "$domain2" v1) || fail "$domain2 answers: $out"
+# At most 100 custom domains an app (AD_APP_DOMAINS_MAX): with 100 recorded,
+# one more is refused and not recorded.
+q "INSERT INTO domains (hostname, app_name) SELECT 'd' || i || '-$suffix.example.test', '$app2' FROM generate_series(1, 99) i" >/dev/null
+check_domain 422 POST "/apps/$app2/domains" "{\"hostname\": \"www3-$suffix.example.test\"}"
+grep -q too_many_domains "$work/body" || fail "the 101st domain: $(cat "$work/body")"
+[[ $(q "SELECT count(*) FROM domains WHERE app_name = '$app2'") == 100 ]] ||
+  fail "domains of $app2 after the refusal: $(q "SELECT count(*) FROM domains WHERE app_name = '$app2'")"
 ctl rm "$app2" >/dev/null || fail "adctl rm $app2"
 for ((i = 0; i < 300; i++)); do
   [[ $(q "SELECT count(*) FROM deployments WHERE app_name = '$app2' AND status <> 'DESTROYED'") == 0 ]] && break

@@ -34,6 +34,9 @@ int ad_app_name_from_url(char out[AD_APP_NAME_MAX + 1], const char *url, ad_erro
  * dropped into out; AD_ERR_INVALID with a message a user can act on
  * otherwise. */
 #define AD_HOSTNAME_MAX 253
+/* Most custom domains one app may have: the API refuses one more, and the
+ * deployer routes at most this many. */
+#define AD_APP_DOMAINS_MAX 100
 int ad_hostname_normalize(char out[AD_HOSTNAME_MAX + 1], const char *in, size_t len,
                           ad_error_t *err);
 
