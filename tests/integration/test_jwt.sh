@@ -17,7 +17,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
 apitest_init jwt "${1:-}"
-sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # start_api LOG [VAR=VALUE...]: with the operator token; sets api (its
@@ -26,10 +25,6 @@ start_api() {
   local log=$1
   shift
   apitest_api_up "$log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" "$@"
-}
-stop_api() {
-  kill "$api_pid" || true
-  wait "$api_pid" 2>/dev/null || true
 }
 
 # call CREDENTIAL METHOD PATH: sets code, the reply in $work/r.json.
@@ -121,31 +116,31 @@ call "$jr" GET /whoami
 echo "ok: revoking a key ends its JWTs at once"
 
 # ---- rotation: k2 signs, k1 still verifies; then k1 retired ----
-stop_api
+apitest_stop
 start_api "$work/api2.log" AD_API_JWT_KEYS="k2:$s2,k1:$s1"
 call "$j1" GET /whoami
 expect 200 "a token of the previous key (k1), still listed"
 j2=$(mint "$dkey")
 [[ $(b64url_json "${j2%%.*}" | jq -r .kid) == k2 ]] || fail "new tokens are not signed with k2"
-stop_api
+apitest_stop
 start_api "$work/api3.log" AD_API_JWT_KEYS="k2:$s2"
 call "$j2" GET /whoami
 expect 200 "a token of k2 after k1 left the list"
 call "$j1" GET /whoami
 [[ $code == 401 && $(msg) == *"unknown signing key id \`k1\`"* ]] || fail "a token of the retired key: $code $(msg)"
-stop_api
+apitest_stop
 # Another audience (another platform's API): refused, and says so.
 start_api "$work/api4.log" AD_API_JWT_KEYS="k2:$s2" AD_API_JWT_AUDIENCE=other-api
 call "$j2" GET /whoami
 [[ $code == 401 && $(msg) == *"wrong token audience"* ]] || fail "another audience: $code $(msg)"
-stop_api
+apitest_stop
 # JWTs off: POST /auth/token says so; keys work as before.
 start_api "$work/api5.log"
 call "$dkey" POST /auth/token '{}'
 [[ $code == 404 && $(jq -r .error.code "$work/r.json") == jwt_disabled ]] || fail "JWTs off: $code $(cat "$work/r.json")"
 call "$j2" GET /whoami
 expect 401 "a JWT when JWTs are off"
-stop_api
+apitest_stop
 # A bad api.jwt_keys stops the API with the reason.
 rc=0
 AD_HTTP_PORT=0 AD_API_JWT_KEYS="k1:short" timeout 20 "$bin/adapi" 2>"$work/bad.log" || rc=$?
@@ -187,11 +182,11 @@ cache=$HOME/.config/adctl/jwt
 [[ $(grep -c '"route":"apps_list".*"auth":"jwt"' "$work/api7.log") == 2 ]] ||
   fail "adctl apps did not send the JWT: $(grep apps_list "$work/api7.log")"
 grep -q "$dkey" "$cache" && fail "the JWT cache holds the key"
-stop_api
+apitest_stop
 start_api "$work/api8.log" AD_HTTP_PORT="$port7" AD_API_JWT_KEYS="k3:$s3"
 out=$("$adctl" apps 2>&1) || fail "adctl after the signing keys changed: $out"
 grep -q '"route":"auth_token".*"status":200' "$work/api8.log" || fail "adctl did not renew a refused JWT"
-stop_api
+apitest_stop
 # An expired token is renewed.
 out=$(ADCTL_API=$api6 "$adctl" apps 2>&1) || fail "adctl on the 2-second API: $out"
 sleep 3

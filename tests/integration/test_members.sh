@@ -16,29 +16,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_members.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+apitest_init members "${1:-}"
 red=mred-$run blue=mblue-$run
-api_pid=
-cleanup() {
-  [[ -n $api_pid ]] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
-DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
-DELETE FROM teams WHERE name LIKE '%-$run';
-DELETE FROM users WHERE name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 admin() { "$bin/adapi" admin "$@" 2>/dev/null; }
 
@@ -54,11 +33,8 @@ key[red-viewer]=$(admin create-token --team "$red" --role viewer --name v)
 key[blue-admin]=$(admin create-token --team "$blue" --role admin --name a)
 
 optoken=$(secret)
-adapi_start "$bin" "$work/api.log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" \
+apitest_api_up "$work/api.log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" \
   AD_API_JWT_KEYS="k1:$(secret)"
-api_pid=$started_pid
-[[ -n $started_port ]] || { cat "$work/api.log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-api=http://127.0.0.1:$started_port
 
 # call WHO METHOD PATH [BODY]: sets code (and the reply in $work/r.json).
 call() {
@@ -237,5 +213,4 @@ jq -e '[.entries[] | select(.action == "members_remove")] | length >= 2' "$work/
 echo "ok: member changes in the team's audit log"
 
 if grep -qF "${key[alice]}" "$work/api.log"; then fail "a key is in the API's log"; fi
-((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
-echo "PASS"
+apitest_finish

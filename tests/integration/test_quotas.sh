@@ -15,30 +15,13 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_quotas.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-api_pid=
-cleanup() {
-  [[ -n $api_pid ]] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
+apitest_init quotas "${1:-}"
+apitest_cleanup_sql="
 DELETE FROM builds WHERE app_name LIKE '%-$run';
 DELETE FROM releases WHERE app_name LIKE '%-$run';
 DELETE FROM deployments WHERE app_name LIKE '%-$run';
 DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
-DELETE FROM apps WHERE name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+DELETE FROM apps WHERE name LIKE '%-$run';"
 uuid() { cat /proc/sys/kernel/random/uuid; }
 
 # app NAME CPU MEMORY_MB [OLD_CPU OLD_MEMORY_MB]: an app with a running
@@ -58,11 +41,8 @@ app "$mem" 0.25 2048 0.25 4096
 app "$wide" 0.5 512
 sql "UPDATE apps SET web_replicas = 5 WHERE name = '$wide'"
 
-adapi_start "$bin" "$work/api.log" AD_LIMITS_MAX_CPU_PER_DEPLOYMENT=1 AD_LIMITS_MAX_MEMORY_PER_DEPLOYMENT=1024 \
+apitest_api_up "$work/api.log" AD_LIMITS_MAX_CPU_PER_DEPLOYMENT=1 AD_LIMITS_MAX_MEMORY_PER_DEPLOYMENT=1024 \
   AD_LIMITS_MAX_REPLICAS=3 AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-api_pid=$started_pid
-[[ -n $started_port ]] || { cat "$work/api.log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-api=http://127.0.0.1:$started_port
 
 # call METHOD PATH [BODY]: sets code, the reply in $work/r.json.
 call() {
@@ -116,5 +96,4 @@ if [[ $rc == 0 ]] || ! grep -qF "limits.max_cpu_per_deployment: \`lots\` is not 
   fail "a bad limits.max_cpu_per_deployment: rc $rc $(tail -n 2 "$work/bad.log")"
 fi
 echo "ok: a bad limit stops the API"
-((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
-echo "PASS"
+apitest_finish

@@ -13,41 +13,10 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_repo_url.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+apitest_init repo-url "${1:-}"
 app=priv-$run
+apitest_cleanup_sql="DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';"
 token=ghp_Tok3n$run$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-api_pid=
-stop_api() {
-  if [[ -n $api_pid ]]; then
-    kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-    api_pid=
-  fi
-  return 0
-}
-cleanup() {
-  stop_api
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
-DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
-start_api() {
-  adapi_start "$bin" "$@"
-  api_pid=$started_pid
-  [[ -n $started_port ]] || { tail -n 5 "$1" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-  api=http://127.0.0.1:$started_port
-}
 # post BODY [IDEMPOTENCY_KEY]: sets code, the reply in $work/r.json.
 post() {
   local h=()
@@ -57,7 +26,7 @@ post() {
 }
 
 url="https://alice:$token@example.com/acme/private.git"
-start_api "$work/api.log" AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+apitest_api_up "$work/api.log" AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 post "{\"repo_url\":\"$url\",\"name\":\"$app\"}" "key-$run"
 [[ $code == 202 ]] || fail "a URL with a credential: HTTP $code $(cat "$work/r.json")"
 id=$(jq -r .id "$work/r.json")
@@ -87,15 +56,14 @@ post "{\"repo_url\":\"https://alice:other$token@example.com/acme/private.git\",\
 # A password in the sealed form is not taken from a client.
 post "{\"repo_url\":\"https://alice:sealed%3Av2%3Aabcd@example.com/acme/private.git\",\"name\":\"$app\"}"
 [[ $code == 400 ]] || fail "a sealed password from a client: HTTP $code $(cat "$work/r.json")"
-stop_api
+apitest_stop
 if grep -qF "$token" "$work/api.log"; then fail "the API's log holds the token"; fi
 echo "ok: Idempotency-Key replays compare the credential; a sealed password refused; nothing logged"
 
-start_api "$work/api2.log" AD_SECRETS_KEY=
+apitest_api_up "$work/api2.log" AD_SECRETS_KEY=
 post "{\"repo_url\":\"$url\",\"name\":\"$app\"}"
 [[ $code == 500 && $(jq -r .error.message "$work/r.json") == *"credentials in a repository URL"* ]] ||
   fail "no secrets.key: HTTP $code $(cat "$work/r.json")"
-stop_api
+apitest_stop
 echo "ok: without secrets.key a credential is refused"
-((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
-echo "PASS"
+apitest_finish

@@ -19,39 +19,15 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/adapi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/adapi.sh"
-bin=${1:?usage: test_teams.sh BIN_DIR}
-: "${AD_DATABASE_URL:?start the stack first (scripts/stack.sh up; source .stack/env)}"
-: "${AD_NATS_URL:?start the stack first}"
-work=$(mktemp -d)
-run=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+apitest_init teams "${1:-}"
 red=red-$run blue=blue-$run
 rapp=rapp-$run bapp=bapp-$run
-api_pid=
-cleanup() {
-  [[ -n $api_pid ]] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  [[ -n ${api2_pid:-} ]] && kill "$api2_pid" 2>/dev/null && wait "$api2_pid" 2>/dev/null
-  psql "$AD_DATABASE_URL" -qAt >/dev/null 2>&1 <<SQL || true
+apitest_cleanup_sql="
 DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_name LIKE '%-$run');
 DELETE FROM releases WHERE app_name LIKE '%-$run';
 DELETE FROM deployments WHERE app_name LIKE '%-$run';
 DELETE FROM deployment_requests WHERE app_name LIKE '%-$run';
-DELETE FROM apps WHERE name LIKE '%-$run';
-DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
-DELETE FROM teams WHERE name LIKE '%-$run';
-DELETE FROM users WHERE name LIKE '%-$run';
-SQL
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
-
-# start_api LOG [VAR=VALUE...]: adapi_start (tests/support/adapi.sh).
-start_api() { adapi_start "$bin" "$@"; }
+DELETE FROM apps WHERE name LIKE '%-$run';"
 
 # ---- bootstrap from the command line ----
 admin() { "$bin/adapi" admin "$@"; }
@@ -94,11 +70,8 @@ echo "ok: adapi admin create-team, create-user, create-token"
 
 # ---- the API, with an operator token (api.tokens) ----
 optoken=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_api "$work/api.log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" \
+apitest_api_up "$work/api.log" AD_API_TOKENS="ops:$(printf '%s' "$optoken" | sha256sum | cut -d' ' -f1)" \
   AD_API_ALLOW_LOCAL_SOURCES=true AD_SECRETS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-api_pid=$started_pid
-[[ -n $started_port ]] || { cat "$work/api.log" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
-api=http://127.0.0.1:$started_port
 
 # call WHO METHOD PATH [BODY]: sets code (and the reply in $work/r.json).
 call() {
@@ -402,17 +375,15 @@ admin create-team "$green" 2>/dev/null || fail "create-team $green"
 key[green-deployer]=$(admin create-token --team "$green" --role deployer --name d 2>/dev/null)
 # From a config file: the keys are known to adapi (an unknown one stops it).
 printf 'api:\n  require_auth: true\nlimits:\n  max_deployments_per_user: 2\n' >"$work/api2.yaml"
-start_api "$work/api2.log" AD_CONFIG="$work/api2.yaml" AD_API_TOKENS=
-api2_pid=$started_pid
-if [[ -z $started_port ]]; then
+apitest_api "$work/api2.log" AD_CONFIG="$work/api2.yaml" AD_API_TOKENS=
+if [[ -z $api_port ]]; then
   fail "adapi with api.require_auth did not start: $(tail -n 3 "$work/api2.log")"
 else
-  c=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$started_port/deployments")
+  c=$(curl -s -o /dev/null -w '%{http_code}' "$api/deployments")
   [[ $c == 401 ]] || fail "api.require_auth without a key: $c"
-  c=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${key[blue-viewer]}" "http://127.0.0.1:$started_port/apps")
+  c=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${key[blue-viewer]}" "$api/apps")
   [[ $c == 200 ]] || fail "api.require_auth with a key: $c"
   echo "ok: api.require_auth"
-  api=http://127.0.0.1:$started_port
   for a in g1 g2; do
     call green-deployer POST /deployments "{\"repo_url\":\"https://example.com/acme/g.git\",\"name\":\"$a-$run\"}"
     expect 202 "green deploys $a (under the quota)"
@@ -445,8 +416,4 @@ for k in "${key[@]}" "$optoken" "$new"; do
   grep -q "$k" "$work/audit.txt" && fail "a key appears in the audit log"
 done
 
-if ((failures > 0)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "all ok"
+apitest_finish

@@ -24,8 +24,9 @@ adapi_start() {
 #                               work (a temporary directory), run (8 hex
 #                               digits), team (NAME-run), failures=0, and
 #                               the EXIT trap that stops every adapi
-#                               started, deletes the teams named *-run (and
-#                               runs $apitest_cleanup_sql first) and work
+#                               started, deletes the teams and users named
+#                               *-run (and runs $apitest_cleanup_sql first)
+#                               and work
 #   fail MESSAGE                counts a failure and goes on
 #   apitest_api LOG [VAR=VALUE...]
 #                               adapi_start, the process stopped at exit;
@@ -34,6 +35,8 @@ adapi_start() {
 #   apitest_api_up LOG [VAR=VALUE...]
 #                               the same, and the script stops (the log's
 #                               tail shown) when it did not come up
+#   apitest_stop                stops the adapi apitest_api started last
+#   sql STATEMENT               runs it on the stack's database (-qAt)
 #   apitest_finish              the verdict: exit 1 after any failure
 # shellcheck disable=SC2034 # work, run, team, api... are for the caller
 apitest_init() {
@@ -57,6 +60,7 @@ apitest_cleanup() {
 $apitest_cleanup_sql
 DELETE FROM audit_log WHERE team_id IN (SELECT id FROM teams WHERE name LIKE '%-$run');
 DELETE FROM teams WHERE name LIKE '%-$run';
+DELETE FROM users WHERE name LIKE '%-$run';
 SQL
   rm -rf "$work"
 }
@@ -78,6 +82,16 @@ apitest_api_up() {
   apitest_api "$@"
   [[ -n $api_port ]] || { tail -n 5 "$1" >&2; echo "FAIL: adapi did not start" >&2; exit 1; }
 }
+
+apitest_stop() {
+  if [[ -n ${api_pid:-} ]]; then
+    kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+    api_pid=
+  fi
+  return 0
+}
+
+sql() { psql "$AD_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
 apitest_finish() {
   if ((failures > 0)); then
