@@ -166,39 +166,64 @@ static int string_field(json_t *root, const char *field, char *out, size_t size,
         return 0;
 }
 
+/* body as a JSON object (into *root, the caller's to release) whose
+ * fields are all among known[0..n), named in known_text for the error. */
+static int object_body(json_t **root, const char *body, size_t len, const char *const *known,
+                       size_t n, const char *known_text, ad_error_t *err)
+{
+        json_error_t jerr;
+        const char *k;
+        json_t *v;
+
+        *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+        if (*root == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "invalid JSON at line %d: %s",
+                                     jerr.line, jerr.text);
+        if (!json_is_object(*root)) {
+                json_decref(*root);
+                *root = NULL;
+                return ad_error_make(err, AD_ERR_INVALID, 0, "the body must be a JSON object");
+        }
+        json_object_foreach (*root, k, v) {
+                bool ok = false;
+                char shown[64];
+
+                for (size_t i = 0; i < n; i++)
+                        ok = ok || strcmp(k, known[i]) == 0;
+                if (ok)
+                        continue;
+                api_text_excerpt(shown, sizeof(shown), k);
+                json_decref(*root);
+                *root = NULL;
+                return ad_error_make(err, AD_ERR_INVALID, 0, "unknown field `%s` (known: %s)",
+                                     shown, known_text);
+        }
+        return 0;
+}
+
+/* The required "role" field. */
+static int role_field(json_t *root, enum api_role *role, ad_error_t *err)
+{
+        json_t *v = json_object_get(root, "role");
+
+        if (v == NULL || !json_is_string(v))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "`role` is required: admin, deployer or viewer");
+        return api_role_parse(role, json_string_value(v), err);
+}
+
 int api_token_create_parse(struct api_token_create *out, const char *body, size_t len,
                            ad_error_t *err)
 {
         static const char *const known[] = { "name", "role", "expires_in", "team", "user" };
-        json_error_t jerr;
         json_t *root, *v;
-        const char *k;
-        int ret = 0;
+        int ret;
 
         memset(out, 0, sizeof(*out));
-        root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-        if (root == NULL)
-                return ad_error_make(err, AD_ERR_INVALID, 0, "invalid JSON at line %d: %s",
-                                     jerr.line, jerr.text);
-        if (!json_is_object(root)) {
-                json_decref(root);
-                return ad_error_make(err, AD_ERR_INVALID, 0, "the body must be a JSON object");
-        }
-        json_object_foreach (root, k, v) {
-                bool ok = false;
-                char shown[64];
-
-                for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-                        ok = ok || strcmp(k, known[i]) == 0;
-                if (!ok) {
-                        api_text_excerpt(shown, sizeof(shown), k);
-                        ret = ad_error_make(err, AD_ERR_INVALID, 0,
-                                            "unknown field `%s` (known: name, role, expires_in, "
-                                            "team, user)",
-                                            shown);
-                        goto out;
-                }
-        }
+        ret = object_body(&root, body, len, known, sizeof(known) / sizeof(known[0]),
+                          "name, role, expires_in, team, user", err);
+        if (ret < 0)
+                return ret;
         ret = string_field(root, "name", out->name, sizeof(out->name), api_key_name_valid,
                            "a key name is 1 to 63 of A-Z a-z 0-9 . _ -", err);
         if (ret == 0 && out->name[0] == '\0')
@@ -209,15 +234,8 @@ int api_token_create_parse(struct api_token_create *out, const char *body, size_
         if (ret == 0)
                 ret = string_field(root, "user", out->user, sizeof(out->user), api_user_name_valid,
                                    "a user name is 1 to 63 of A-Z a-z 0-9 . _ @ -", err);
-        if (ret < 0)
-                goto out;
-        v = json_object_get(root, "role");
-        if (v == NULL || !json_is_string(v)) {
-                ret = ad_error_make(err, AD_ERR_INVALID, 0,
-                                    "`role` is required: admin, deployer or viewer");
-                goto out;
-        }
-        ret = api_role_parse(&out->role, json_string_value(v), err);
+        if (ret == 0)
+                ret = role_field(root, &out->role, err);
         if (ret < 0)
                 goto out;
         v = json_object_get(root, "expires_in");
@@ -235,47 +253,24 @@ out:
 int api_member_parse(struct api_member *out, const char *body, size_t len, bool with_user,
                      ad_error_t *err)
 {
-        json_error_t jerr;
-        json_t *root, *v;
-        const char *k;
-        int ret = 0;
+        static const char *const known[] = { "role", "user" };
+        json_t *root;
+        int ret;
 
         memset(out, 0, sizeof(*out));
-        root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-        if (root == NULL)
-                return ad_error_make(err, AD_ERR_INVALID, 0, "invalid JSON at line %d: %s",
-                                     jerr.line, jerr.text);
-        if (!json_is_object(root)) {
-                json_decref(root);
-                return ad_error_make(err, AD_ERR_INVALID, 0, "the body must be a JSON object");
-        }
-        json_object_foreach (root, k, v) {
-                char shown[64];
-
-                if (strcmp(k, "role") == 0 || (with_user && strcmp(k, "user") == 0))
-                        continue;
-                api_text_excerpt(shown, sizeof(shown), k);
-                ret = ad_error_make(err, AD_ERR_INVALID, 0, "unknown field `%s` (known: %s)", shown,
-                                    with_user ? "user, role" : "role; the user is the path's");
-                goto out;
-        }
+        ret = object_body(&root, body, len, known, with_user ? 2 : 1,
+                          with_user ? "user, role" : "role; the user is the path's", err);
+        if (ret < 0)
+                return ret;
         if (with_user) {
                 ret = string_field(root, "user", out->user, sizeof(out->user), api_user_name_valid,
                                    "a user name is 1 to 63 of A-Z a-z 0-9 . _ @ -", err);
                 if (ret == 0 && out->user[0] == '\0')
                         ret = ad_error_make(err, AD_ERR_INVALID, 0,
                                             "`user` is required (the member's user name)");
-                if (ret < 0)
-                        goto out;
         }
-        v = json_object_get(root, "role");
-        if (v == NULL || !json_is_string(v)) {
-                ret = ad_error_make(err, AD_ERR_INVALID, 0,
-                                    "`role` is required: admin, deployer or viewer");
-                goto out;
-        }
-        ret = api_role_parse(&out->role, json_string_value(v), err);
-out:
+        if (ret == 0)
+                ret = role_field(root, &out->role, err);
         json_decref(root);
         return ret;
 }
