@@ -14,9 +14,10 @@
 #   - a Procfile `worker:` runs a Deployment <app>-worker with ready pods,
 #     non-root with every capability dropped, no Service; scaling it to 0
 #     leaves no worker pod;
-#   - a one-off `run` is a Pod of the release (restartPolicy Never,
-#     activeDeadlineSeconds, image by digest), deleted when it ends; on kwok
-#     the pod never runs, so the test checks the timed-out reply;
+#   - a one-off `run` of `echo hi; exit 3` is a Pod of the release
+#     (restartPolicy Never, activeDeadlineSeconds, image by digest); the
+#     test plays its kubelet (podman kube play, its log and exit code back
+#     to the cluster); the reply is "hi" and 3, and the pod is deleted;
 #   - DELETE leaves no object of the app behind.
 # Also prints the rollout times (median of 5 redeploys) for docs/kubernetes.md
 # when AD_K8S_MEASURE=1.  Usage: k8s.sh BIN_DIR
@@ -257,25 +258,66 @@ else
   fail "adctl scale $wrk worker=0 did not reach EXPOSED"
 fi
 
-echo "== a one-off run is a Pod of the release, deleted afterwards"
-# kwok marks pods Running and never runs them: the command cannot end, so
-# the reply is the timed-out one; the Pod is read while it waits.
-(ctl --json run "$wrk" --timeout 2 -- 'echo hi; exit 3' >"$work/run.json" 2>&1 || true) &
+echo "== a one-off run: a Pod of the release; its output and exit code; no pod left"
+# kwok runs no container, so the test is the node's kubelet for the run
+# pod: it runs the Pod as the cluster stored it with podman kube play (its
+# ConfigMap and Secret as above), writes what it printed where kwok serves
+# pod logs from (scripts/k8s.sh), and sets the pod's status to the exit
+# code. The deployer waits for that, reads the log through the API server
+# and deletes the pod.
+kpatch() { # PATH JSON: merge patch (the pod's status, as a kubelet does)
+  curl -sS --fail-with-body --cacert "$AD_K8S_CA" -H "Authorization: Bearer $(cat "$AD_K8S_TOKEN_FILE")" \
+    -X PATCH -H 'Content-Type: application/merge-patch+json' --data-binary "$2" "$AD_K8S_SERVER$1"
+}
+runpods() { kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.run%3D$wrk"; }
+rm -f "$AD_K8S_DIR/node-logs/current.log"
+(ctl --json run "$wrk" --timeout 60 -- 'echo hi; exit 3' >"$work/run.json" 2>&1 || true) &
 rpid=$!
 rp='{}'
-for ((i = 0; i < 50; i++)); do
-  rp=$(kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.run%3D$wrk" | jq -c '.items[0] // {}')
-  [[ $rp != '{}' ]] && break
+for ((i = 0; i < 100; i++)); do
+  rp=$(runpods | jq -c '.items[0] // {}')
+  [[ $(jq -r '.status.podIP // empty' <<<"$rp") != "" ]] && break
   sleep 0.2
 done
-[[ $(jq -r ".spec.restartPolicy == \"Never\" and .spec.activeDeadlineSeconds == 2 and .spec.containers[0].image == \"$webimg\" and (.spec.containers[0].command | join(\" \")) == \"/bin/sh -c echo hi; exit 3\" and .spec.containers[0].securityContext.capabilities.drop == [\"ALL\"] and .spec.securityContext.runAsUser > 0 and .metadata.labels[\"app-deployer.app\"] == null" <<<"$rp") == true ]] &&
-  ok "run pod: restartPolicy Never, activeDeadlineSeconds 2, the release's image, non-root, no capability" ||
+rname=$(jq -r '.metadata.name // empty' <<<"$rp")
+[[ $(jq -r ".spec.restartPolicy == \"Never\" and .spec.activeDeadlineSeconds == 60 and .spec.containers[0].image == \"$webimg\" and (.spec.containers[0].command | join(\" \")) == \"/bin/sh -c echo hi; exit 3\" and .spec.containers[0].securityContext.capabilities.drop == [\"ALL\"] and .spec.containers[0].securityContext.runAsNonRoot and .spec.securityContext.runAsUser > 0 and .metadata.labels[\"app-deployer.app\"] == null" <<<"$rp") == true ]] &&
+  ok "run pod $rname: restartPolicy Never, activeDeadlineSeconds 60, the release's image, non-root, no capability" ||
   fail "run pod: $(jq -c '{spec: .spec, labels: .metadata.labels}' <<<"$rp")"
+if [[ -n $rname ]]; then
+  renv=$(jq -r '.spec.containers[0].envFrom[0].configMapRef.name' <<<"$rp")
+  kapi "/api/v1/namespaces/$wns/secrets/$renv" | jq -c '.data // {}' >"$work/rsecret.json"
+  podman secret rm "$renv" >/dev/null 2>&1 || true
+  podman secret create "$renv" "$work/rsecret.json" >/dev/null
+  psecret=$renv
+  play=$work/run-play.yaml
+  {
+    kapi "/api/v1/namespaces/$wns/configmaps/$renv" | jq "$strip"
+    echo '---'
+    # A list's items carry no apiVersion or kind.
+    jq "$strip | .apiVersion = \"v1\" | .kind = \"Pod\" | .metadata.name = \"krun-$suffix\" | del(.spec.nodeName)" <<<"$rp"
+  } >"$play"
+  rc=
+  if podman kube play "$play" >"$work/run-play.log" 2>&1; then
+    rctr=$(podman ps -a --format '{{.Names}}' | grep "^krun-$suffix-" | grep -v infra | head -n1)
+    rc=$(podman wait "$rctr" 2>/dev/null | tail -n1)
+    podman logs "$rctr" 2>&1 | while IFS= read -r line; do
+      printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$line"
+    done >"$AD_K8S_DIR/node-logs/current.log"
+  else
+    fail "podman kube play of the run pod: $(tail -n 5 "$work/run-play.log")"
+  fi
+  podman kube down "$play" >/dev/null 2>&1 || true
+  podman secret rm "$psecret" >/dev/null 2>&1 || true
+  kpatch "/api/v1/namespaces/$wns/pods/$rname/status" \
+    "{\"status\":{\"phase\":\"Failed\",\"containerStatuses\":[{\"name\":\"run\",\"image\":\"$webimg\",\"imageID\":\"\",\"ready\":false,\"restartCount\":0,\"state\":{\"terminated\":{\"exitCode\":${rc:-255},\"reason\":\"Error\"}}}]}}" >/dev/null ||
+    fail "could not set the run pod's status"
+fi
 wait "$rpid" || true
-[[ $(jq -r '.timed_out == true and .exit_code == 137' "$work/run.json" 2>/dev/null) == true ]] &&
-  ok "run on kwok: timed out (exit 137)" || fail "run reply: $(cat "$work/run.json")"
-n=$(kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.run%3D$wrk" | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')
+[[ $(jq -r '.exit_code == 3 and .output == "hi\n" and .timed_out == false' "$work/run.json" 2>/dev/null) == true ]] &&
+  ok "run 'echo hi; exit 3' on the cluster: output hi, exit code 3" || fail "run reply: $(cat "$work/run.json")"
+n=$(runpods | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')
 [[ $n == 0 ]] && ok "no run pod left" || fail "$n run pods left"
+rm -f "$AD_K8S_DIR/node-logs/current.log"
 
 echo "== more than the namespace quota: fails with the quota's message, compensated"
 s=$(wait_final "$bid")
@@ -430,13 +472,18 @@ n=$(eng_containers)
   fail "the engine app ended $s with $n containers"
 
 echo "== DELETE leaves no object behind"
-for x in "$bid2" "$hid" "$wid"; do ctl --json rm "$x" >/dev/null; done
-for x in "$bid2" "$hid" "$wid"; do
+ctl --json rm "$wrk" >/dev/null # the app: every release, its Deployments
+for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done
+for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
   [[ $s == DESTROYED ]] || fail "$x ended $s after DELETE"
 done
 s=$(wait_final "$cid")
 [[ $s == DESTROYED ]] || fail "$cid ended $s after DELETE"
+for ((i = 0; i < 300; i++)); do
+  [[ $(kcode "/api/v1/namespaces/ad-$wrk") == 404 ]] && break
+  sleep 0.5
+done
 for a in "$app" "$hpa" "$crash" "$wrk"; do
   code=$(kcode "/api/v1/namespaces/ad-$a")
   [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
