@@ -140,6 +140,41 @@ X
   )
 }
 
+# The kwok nodes' kubelet endpoint is kwok's own server: a serving
+# certificate for 127.0.0.1 from the same CA, so the API server can reach it
+# (and verify it) for a pod's log.
+k8s_kubelet_cert() {
+  local d=$K8S_DIR/pki
+  [[ -s $d/kubelet.crt ]] && return 0
+  (
+    cd "$d"
+    umask 077
+    printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n' >kubelet.ext
+    openssl req -newkey rsa:2048 -nodes -keyout kubelet.key -out kubelet.csr \
+      -subj "/CN=kwok-kubelet" 2>/dev/null
+    openssl x509 -req -in kubelet.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out kubelet.crt -days 3650 -extfile kubelet.ext 2>/dev/null
+    rm -f kubelet.csr
+  )
+}
+
+# kwok answers a pod's log (GET .../pods/NAME/log, through the API server)
+# from one file, $K8S_DIR/node-logs/current.log, in the CRI log format
+# ("<RFC 3339 time> stdout F <line>"): the tests write there what a
+# container they ran themselves printed (no container runs on kwok).
+k8s_kwok_config() {
+  mkdir -p "$K8S_DIR/node-logs"
+  cat >"$K8S_DIR/kwok.yaml" <<EOF
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: node-logs
+spec:
+  logs:
+  - logsFile: $K8S_DIR/node-logs/current.log
+EOF
+}
+
 # k8s_kubeconfig FILE: the admin kubeconfig, everything inline (-data).
 k8s_kubeconfig() {
   local f=$1 b64='base64 -w0'
@@ -166,11 +201,11 @@ current-context: ad-test
 EOF
 }
 
-# k8s_api METHOD PATH [BODY]: the API server as admin.
+# k8s_api METHOD PATH [BODY [CONTENT-TYPE]]: the API server as admin.
 k8s_api() {
   local args=(-sS --fail-with-body --cacert "$K8S_DIR/pki/ca.crt" --cert "$K8S_DIR/pki/admin.crt"
     --key "$K8S_DIR/pki/admin.key" -X "$1" "https://127.0.0.1:$APISERVER_PORT$2")
-  [[ -n ${3:-} ]] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  [[ -n ${3:-} ]] && args+=(-H "Content-Type: ${4:-application/json}" --data-binary "$3")
   curl "${args[@]}"
 }
 
@@ -219,6 +254,8 @@ cmd_up() {
   fi
   k8s_ports_load
   k8s_certs
+  k8s_kubelet_cert
+  k8s_kwok_config
   k8s_kubeconfig "$K8S_DIR/kubeconfig"
   local t0=$SECONDS pki=$K8S_DIR/pki
   k8s_pid etcd >/dev/null ||
@@ -247,7 +284,9 @@ cmd_up() {
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 --authorization-mode Node,RBAC \
     --allow-privileged=false --cert-dir "$K8S_DIR/run" --profiling=false \
-    --feature-gates WatchList=false
+    --feature-gates WatchList=false \
+    --kubelet-preferred-address-types InternalIP \
+    --kubelet-certificate-authority "$pki/ca.crt"
   ad_wait_for kube-apiserver 120 "$(k8s_pid kube-apiserver)" "$K8S_DIR/logs/kube-apiserver.log" \
     k8s_ready
   k8s_launch kube-controller-manager "$bin/kube-controller-manager" \
@@ -263,14 +302,22 @@ cmd_up() {
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-lease-duration-seconds=40 \
-    --cidr=10.244.0.1/24 --node-ip=10.244.0.1 \
-    --server-address "127.0.0.1:$KWOK_PORT"
+    --cidr=10.244.0.1/24 --node-ip=127.0.0.1 --node-port "$KWOK_PORT" \
+    --server-address "127.0.0.1:$KWOK_PORT" --config "$K8S_DIR/kwok.yaml" \
+    --tls-cert-file "$pki/kubelet.crt" --tls-private-key-file "$pki/kubelet.key"
   local i
   for ((i = 0; i < K8S_NODES; i++)); do
     k8s_api GET "/api/v1/nodes/kwok-node-$i" >/dev/null 2>&1 ||
       k8s_api POST /api/v1/nodes "$(k8s_node_json "kwok-node-$i")" >/dev/null
   done
   ad_wait_for "kwok nodes" 60 "$(k8s_pid kwok)" "$K8S_DIR/logs/kwok.log" k8s_nodes_ready
+  # The kubelet endpoint the API server proxies logs to: kwok's server
+  # (a node kept from an earlier run keeps its old address otherwise).
+  for ((i = 0; i < K8S_NODES; i++)); do
+    k8s_api PATCH "/api/v1/nodes/kwok-node-$i/status" \
+      "{\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_PORT}}}}" \
+      application/merge-patch+json >/dev/null
+  done
   ad_wait_for "default service account" 60 "$(k8s_pid kube-controller-manager)" \
     "$K8S_DIR/logs/kube-controller-manager.log" \
     k8s_api GET /api/v1/namespaces/default/serviceaccounts/default

@@ -576,13 +576,6 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         ret = process_count(run, dp, pv, &n_procs, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;
-        if (k8s && n_procs > 0)
-                return ad_step_fail(run, false,
-                                    "process types other than web are not supported on "
-                                    "kubernetes yet: remove them from the Procfile, scale them "
-                                    "to 0 (adctl scale APP worker=0) or deploy on the engine "
-                                    "backend",
-                                    err);
         if (k8s)
                 return k8s_deploy_run(run, err);
         ad_step_log_str(run, "app", pv->app_name);

@@ -492,15 +492,15 @@ static int bearer(k8s_client *c, struct curl_slist **hdrs, ad_error_t *err)
         return 0;
 }
 
-int k8s_request(k8s_client *c, const char *method, const char *path, const char *content_type,
-                const char *body, long *status, json_t **out, ad_error_t *err)
+/* One request; the answer's bytes in *s (the caller frees s->body) and
+ * its status in *code.  Only transport errors are errors here. */
+static int perform(k8s_client *c, const char *method, const char *path, const char *content_type,
+                   const char *body, struct sink *s, long *code_out, ad_error_t *err)
 {
         cleanup_free char *url = NULL;
         cleanup_free char *ct = NULL;
         struct curl_slist *hdrs = NULL;
-        struct sink s = { 0 };
         char ebuf[CURL_ERROR_SIZE] = "";
-        json_t *j = NULL;
         long code = 0;
         CURL *curl;
         CURLcode rc;
@@ -534,7 +534,7 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, ebuf);
         curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, K8S_TIMEOUT_MS);
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -565,8 +565,8 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
         curl_easy_cleanup(curl);
         curl_slist_free_all(hdrs); /* the Authorization line is freed with it */
         if (rc != CURLE_OK) {
-                ad_buf_free(&s.body);
-                if (s.too_large)
+                ad_buf_free(&s->body);
+                if (s->too_large)
                         return ad_error_make(err, AD_ERR_TOO_LARGE, 0,
                                              "Kubernetes API %s %.200s: answer larger than %d "
                                              "bytes",
@@ -581,6 +581,20 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
                                      (int)rc, "Kubernetes API %s %s: %s", method, c->server,
                                      *ebuf ? ebuf : curl_easy_strerror(rc));
         }
+        *code_out = code;
+        return 0;
+}
+
+int k8s_request(k8s_client *c, const char *method, const char *path, const char *content_type,
+                const char *body, long *status, json_t **out, ad_error_t *err)
+{
+        struct sink s = { 0 };
+        json_t *j = NULL;
+        long code = 0;
+        int ret = perform(c, method, path, content_type, body, &s, &code, err);
+
+        if (ret < 0)
+                return ret;
         if (status)
                 *status = code;
         if (s.body.len)
@@ -595,6 +609,32 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
                 *out = j;
         else
                 json_decref(j);
+        return 0;
+}
+
+int k8s_get_text(k8s_client *c, const char *path, char **out, size_t *len, ad_error_t *err)
+{
+        struct sink s = { 0 };
+        long code = 0;
+        int ret;
+
+        ret = perform(c, "GET", path, NULL, NULL, &s, &code, err);
+        if (ret < 0)
+                return ret;
+        if (code >= 400) {
+                json_t *j = s.body.len ? json_loadb(s.body.data, s.body.len, 0, NULL) : NULL;
+
+                ad_buf_free(&s.body);
+                ret = status_error(code, "GET", path, j, err);
+                json_decref(j);
+                return ret;
+        }
+        if (ad_buf_append(&s.body, "", 1) < 0) { /* the terminating NUL */
+                ad_buf_free(&s.body);
+                return oom(err);
+        }
+        *len = s.body.len - 1;
+        *out = s.body.data;
         return 0;
 }
 
@@ -626,6 +666,7 @@ static const struct kind_path kinds[] = {
         { "v1", "LimitRange", "/api/v1", "limitranges", true },
         { "v1", "ConfigMap", "/api/v1", "configmaps", true },
         { "v1", "Secret", "/api/v1", "secrets", true },
+        { "v1", "Pod", "/api/v1", "pods", true },
         { "v1", "Service", "/api/v1", "services", true },
         { "v1", "ServiceAccount", "/api/v1", "serviceaccounts", true },
         { "apps/v1", "Deployment", "/apis/apps/v1", "deployments", true },

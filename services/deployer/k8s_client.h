@@ -63,6 +63,10 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
 /* GET path -> *out. */
 int k8s_get(k8s_client *c, const char *path, json_t **out, ad_error_t *err);
 
+/* GET path -> its bytes as they are (a pod's log), NUL-terminated, at
+ * most 16 MiB (bound it with the API's own parameters, limitBytes). */
+int k8s_get_text(k8s_client *c, const char *path, char **out, size_t *len, ad_error_t *err);
+
 /* Server-side apply of obj at its own path (see k8s_object_path), field
  * manager app-deployer, conflicts forced: the same call twice converges
  * to the same object.  *out (optional): the object as stored. */

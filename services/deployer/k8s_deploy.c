@@ -11,8 +11,13 @@
 #include "ad/db.h"
 #include "ad/fault.h"
 #include "ad/names.h"
+#include "ad/uuid.h"
 #include "deploy.h"
 #include "k8s_manifests.h"
+#include "process.h"
+
+_Static_assert(K8S_PROCESS_SETTLE_S * 1000 == PROCESS_SETTLE_MS,
+               "a process type is healthy after the same time on both backends");
 
 #define DEFAULT_APP_PORT 8080
 #define PATH_LEN 512
@@ -531,6 +536,83 @@ static int wait_rollout(struct ad_step_run *run, struct k8s_backend *kb, const c
         return 0;
 }
 
+/* A process type's pods of this release that restarted or ended (the
+ * engine's rule: still running, not restarted, after the settle time).
+ * 1 with why filled when one did. */
+static int process_restarted(struct k8s_backend *kb, const char *ns, const char *dep,
+                             const char *type, char *why, size_t size)
+{
+        char path[PATH_LEN];
+        json_auto_t *list = NULL;
+        const json_t *pod, *cs;
+        size_t i, j;
+
+        snprintf(path, sizeof(path),
+                 "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s%%2C%s%%3D%s", ns,
+                 AD_LABEL_DEPLOYMENT, dep, K8S_LABEL_PROCESS, type);
+        if (k8s_get(kb->client, path, &list, NULL) < 0)
+                return 0;
+        json_array_foreach (json_object_get(list, "items"), i, pod) {
+                if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
+                        continue;
+                json_array_foreach (
+                        json_object_get(json_object_get(pod, "status"), "containerStatuses"), j,
+                        cs) {
+                        const json_t *term =
+                                json_object_get(json_object_get(cs, "state"), "terminated");
+
+                        if (num(cs, "restartCount") == 0 && term == NULL)
+                                continue;
+                        snprintf(why, size,
+                                 "process %s (pod %s) did not keep running for %d s after its "
+                                 "start (restarted %ld times%s%s); the previous release, if any, "
+                                 "keeps running",
+                                 type, str(json_object_get(pod, "metadata"), "name"),
+                                 K8S_PROCESS_SETTLE_S, num(cs, "restartCount"),
+                                 term ? ", terminated: " : "", term ? str(term, "reason") : "");
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* After a release is live: the Deployments of process types it no longer
+ * declares go, and the processes' NetworkPolicy when it has none. */
+static void prune_processes(struct k8s_backend *kb, const char *ns, const struct k8s_app *a)
+{
+        char path[PATH_LEN];
+        json_auto_t *list = NULL;
+        const json_t *d;
+        size_t i;
+
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments?labelSelector=%s", ns,
+                 K8S_LABEL_PROCESS);
+        if (k8s_get(kb->client, path, &list, NULL) < 0)
+                return;
+        json_array_foreach (json_object_get(list, "items"), i, d) {
+                const json_t *md = json_object_get(d, "metadata");
+                const char *type = json_string_value(
+                        json_object_get(json_object_get(md, "labels"), K8S_LABEL_PROCESS));
+                bool declared = false;
+
+                for (size_t k = 0; type && k < a->n_processes; k++)
+                        declared = declared || strcmp(a->processes[k].name, type) == 0;
+                if (declared)
+                        continue;
+                snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/%s", ns,
+                         str(md, "name"));
+                k8s_delete(kb->client, path, NULL);
+        }
+        if (a->n_processes == 0) {
+                char name[K8S_NAME_MAX];
+
+                k8s_process_name(name, a->app, "processes");
+                snprintf(path, sizeof(path),
+                         "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s", ns, name);
+                k8s_delete(kb->client, path, NULL);
+        }
+}
+
 /* --- the steps ----------------------------------------------------------- */
 
 static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct k8s_backend *kb,
@@ -540,6 +622,7 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct 
         Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
         char path[PATH_LEN], ids[DEPLOYER_REPLICAS_MAX][K8S_NAME_MAX * 2];
         char *idp[DEPLOYER_REPLICAS_MAX];
+        Appdeployer__V1__Process procs[AD_PROCESSES_MAX], *procp[AD_PROCESSES_MAX];
         json_auto_t *ing = NULL;
         json_auto_t *pods = NULL;
         const json_t *lb0, *pod;
@@ -563,8 +646,8 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct 
         if (ip == NULL)
                 ip = *kb->address ? kb->address : dp->ingress.address;
         /* The release's pods stand for the engine's container ids. */
-        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s", ns,
-                 AD_LABEL_DEPLOYMENT, run->in->deployment_id);
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s%%2C%%21%s",
+                 ns, AD_LABEL_DEPLOYMENT, run->in->deployment_id, K8S_LABEL_PROCESS);
         if (k8s_get(kb->client, path, &pods, NULL) == 0)
                 json_array_foreach (json_object_get(pods, "items"), i, pod) {
                         if (n >= AD_ARRAY_SIZE(ids))
@@ -582,6 +665,8 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct 
         out.n_container_ids = n;
         out.container_ids = idp;
         out.app_name = pv->app_name;
+        process_exposed(pv, procs, procp, &out.n_processes);
+        out.processes = procp;
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_EXPOSED;
         env.exposed = &out;
@@ -694,7 +779,9 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         json_auto_t *cur = NULL;
         cleanup_pgresult PGresult *dr = NULL;
         const char *domains[AD_APP_DOMAINS_MAX];
+        struct k8s_process procs[AD_PROCESSES_MAX];
         struct rollout ro;
+        long web_ready;
         int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
         const json_t *o;
         size_t i;
@@ -737,6 +824,14 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         a.quota_memory_mb = kb->quota_memory_mb;
         a.quota_pods = kb->quota_pods;
         a.progress_deadline_s = kb->rollout_timeout_s;
+        /* process_count (deploy.c) checked them: names, commands, bounds. */
+        for (i = 0; i < pv->n_processes && i < AD_PROCESSES_MAX; i++) {
+                procs[i].name = pv->processes[i]->name;
+                procs[i].command = pv->processes[i]->command;
+                procs[i].replicas = pv->processes[i]->replicas;
+        }
+        a.processes = procs;
+        a.n_processes = i;
         if ((ret = parse_user(dp->user, &a.uid, &a.gid, err)) < 0 ||
             (ret = node_image(kb, pv->image, in.image, sizeof(in.image), err)) < 0 ||
             (ret = pin_digest(in.image, sizeof(in.image), pv->image_digest, err)) < 0 ||
@@ -820,6 +915,25 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         ad_step_log_int(run, "rollout_ms", ro.ms);
         if (!ro.ok)
                 return ad_step_fail(run, false, ro.reason, err);
+        web_ready = ro.ready;
+        /* Each other process type: its Deployment rolled out (available
+         * after K8S_PROCESS_SETTLE_S), none of its pods restarted. */
+        for (i = 0; i < a.n_processes; i++) {
+                char pname[K8S_NAME_MAX];
+
+                k8s_process_name(pname, pv->app_name, procs[i].name);
+                ret = wait_rollout(run, kb, ns, pname, &ro, err);
+                if (ret < 0)
+                        return ret;
+                if (ro.ok &&
+                    process_restarted(kb, ns, dep, procs[i].name, ro.reason, sizeof(ro.reason)))
+                        ro.ok = false;
+                if (!ro.ok)
+                        return ad_step_fail(run, false, ro.reason, err);
+        }
+        if (a.n_processes)
+                ad_step_log_int(run, "process_types", (long long)a.n_processes);
+        prune_processes(kb, ns, &a);
         prune_env(kb, ns, pv->app_name, dep);
         {
                 cleanup_free char *url = pv->url && *pv->url
@@ -828,7 +942,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
 
                 if (url == NULL)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                return publish_exposed(run, dp, kb, pv, ns, url, ro.ready, err);
+                return publish_exposed(run, dp, kb, pv, ns, url, web_ready, err);
         }
 }
 
@@ -844,6 +958,76 @@ static int remove_env(struct k8s_backend *kb, const char *ns, const char *app, c
         ret = k8s_delete(kb->client, path, err);
         snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
         return ret < 0 ? ret : k8s_delete(kb->client, path, err);
+}
+
+/* The process types' Deployments back on release prev: the pod template
+ * and replica count of prev's ReplicaSet of that type; a type prev did not
+ * run goes. */
+static int restore_processes(struct k8s_backend *kb, const char *ns, const char *prev,
+                             ad_error_t *err)
+{
+        char path[PATH_LEN];
+        json_auto_t *list = NULL;
+        const json_t *d;
+        size_t i;
+        int ret;
+
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments?labelSelector=%s", ns,
+                 K8S_LABEL_PROCESS);
+        if ((ret = k8s_get(kb->client, path, &list, err)) < 0)
+                return ret;
+        json_array_foreach (json_object_get(list, "items"), i, d) {
+                const json_t *md = json_object_get(d, "metadata");
+                const char *name = str(md, "name");
+                const char *type = str(json_object_get(md, "labels"), K8S_LABEL_PROCESS);
+                json_auto_t *rsl = NULL;
+                json_auto_t *obj = NULL;
+                const json_t *rs;
+                json_t *tmpl, *spec, *labels;
+                const char *want;
+
+                snprintf(path, sizeof(path),
+                         "/apis/apps/v1/namespaces/%s/"
+                         "replicasets?labelSelector=%s%%3D%s%%2C%s%%3D%s",
+                         ns, AD_LABEL_DEPLOYMENT, prev, K8S_LABEL_PROCESS, type);
+                if ((ret = k8s_get(kb->client, path, &rsl, err)) < 0)
+                        return ret;
+                rs = json_array_get(json_object_get(rsl, "items"), 0);
+                if (rs == NULL) {
+                        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/%s",
+                                 ns, name);
+                        if ((ret = k8s_delete(kb->client, path, err)) < 0)
+                                return ret;
+                        continue;
+                }
+                want = str(json_object_get(json_object_get(rs, "metadata"), "annotations"),
+                           "deployment.kubernetes.io/desired-replicas");
+                tmpl = json_deep_copy(json_object_get(json_object_get(rs, "spec"), "template"));
+                json_object_del(json_object_get(json_object_get(tmpl, "metadata"), "labels"),
+                                "pod-template-hash");
+                spec = json_deep_copy(json_object_get(d, "spec"));
+                labels = json_deep_copy(json_object_get(md, "labels"));
+                if (tmpl == NULL || spec == NULL || labels == NULL) {
+                        json_decref(tmpl);
+                        json_decref(spec);
+                        json_decref(labels);
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                }
+                json_object_set_new(spec, "template", tmpl);
+                json_object_set_new(
+                        spec, "replicas",
+                        json_integer(*want ? atoi(want)
+                                           : num(json_object_get(rs, "spec"), "replicas")));
+                json_object_set_new(labels, AD_LABEL_DEPLOYMENT, json_string(prev));
+                obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:o}", "apiVersion", "apps/v1",
+                                "kind", "Deployment", "metadata", "name", name, "namespace", ns,
+                                "labels", labels, "spec", spec);
+                if (obj == NULL)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                if ((ret = k8s_apply(kb->client, obj, NULL, err)) < 0)
+                        return ret;
+        }
+        return 0;
 }
 
 /* A failed redeploy must not take the serving release down: when the
@@ -875,8 +1059,8 @@ static int restore_previous(struct ad_step_run *run, struct deployer *dp, struct
                 return ret;
         prev = PQgetvalue(r, 0, 0);
         snprintf(path, sizeof(path),
-                 "/apis/apps/v1/namespaces/%s/replicasets?labelSelector=%s%%3D%s", ns,
-                 AD_LABEL_DEPLOYMENT, prev);
+                 "/apis/apps/v1/namespaces/%s/replicasets?labelSelector=%s%%3D%s%%2C%%21%s", ns,
+                 AD_LABEL_DEPLOYMENT, prev, K8S_LABEL_PROCESS);
         if ((ret = k8s_get(kb->client, path, &rsl, err)) < 0)
                 return ret;
         {
@@ -924,6 +1108,7 @@ static int restore_previous(struct ad_step_run *run, struct deployer *dp, struct
         if (obj == NULL || nsobj == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         if ((ret = k8s_apply(kb->client, obj, NULL, err)) < 0 ||
+            (ret = restore_processes(kb, ns, prev, err)) < 0 ||
             (ret = k8s_apply(kb->client, nsobj, NULL, err)) < 0 ||
             (ret = remove_env(kb, ns, app, dep, err)) < 0)
                 return ret;
@@ -1002,4 +1187,149 @@ int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err)
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_COMPENSATED;
         env.compensated = &done;
         return ad_step_publish(run, AD_SUBJECT_COMPENSATED ".deploy", &env, err);
+}
+
+/* --- one-off commands ---------------------------------------------------- */
+
+/* A run pod is given this long beyond its command's timeout to be
+ * scheduled and started before it counts as timed out. */
+#define RUN_GRACE_MS 5000
+
+/* Pods of app's one-off commands that have ended (a deployer that died
+ * mid-command leaves them).  Best effort. */
+static void run_leftovers(struct k8s_backend *kb, const char *ns, const char *app)
+{
+        char path[PATH_LEN];
+
+        snprintf(
+                path, sizeof(path),
+                "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s&fieldSelector=status.phase%%21%%"
+                "3DRunning%%2Cstatus.phase%%21%%3DPending",
+                ns, K8S_LABEL_RUN, app);
+        k8s_delete(kb->client, path, NULL);
+}
+
+int k8s_run_command(struct deployer *dp, const char *app, const char *command, long timeout_s,
+                    size_t max_output, struct k8s_run_result *res, ad_error_t *err)
+{
+        struct k8s_backend *kb = dp->k8s;
+        char ns[K8S_NAME_MAX], name[K8S_NAME_MAX], path[PATH_LEN], uuid[AD_UUID_LEN + 1];
+        json_auto_t *d = NULL;
+        json_auto_t *pod = NULL;
+        struct k8s_app a = { 0 };
+        const json_t *c;
+        int64_t t0, deadline;
+        int ret;
+
+        memset(res, 0, sizeof(*res));
+        k8s_namespace_name(ns, kb->namespace_prefix, app);
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/%s", ns, app);
+        ret = k8s_get(kb->client, path, &d, err);
+        if (ret == -AD_ERR_NOT_FOUND)
+                return ad_error_wrap(err, "the app runs no release on the cluster");
+        if (ret < 0)
+                return ret;
+        /* The release that serves: its image (pinned by digest at deploy),
+         * its env objects. */
+        c = json_array_get(
+                json_object_get(
+                        json_object_get(json_object_get(json_object_get(d, "spec"), "template"),
+                                        "spec"),
+                        "containers"),
+                0);
+        a.app = app;
+        a.namespace_prefix = kb->namespace_prefix;
+        a.deployment_id =
+                str(json_object_get(
+                            json_object_get(json_object_get(json_object_get(d, "spec"), "template"),
+                                            "metadata"),
+                            "labels"),
+                    AD_LABEL_DEPLOYMENT);
+        a.image = str(c, "image");
+        a.port = (unsigned)num(json_array_get(json_object_get(c, "ports"), 0), "containerPort");
+        if (a.port == 0)
+                a.port = DEFAULT_APP_PORT;
+        a.cpu_millis = (long)(dp->default_cpus * 1000.0 + 0.5);
+        if (a.cpu_millis < 1)
+                a.cpu_millis = 1;
+        a.memory_mb = dp->default_memory_mb;
+        if (*a.image == '\0' || *a.deployment_id == '\0')
+                return ad_error_make(err, AD_ERR_GENERIC, 0,
+                                     "the app's Deployment has no image or release label");
+        if ((ret = parse_user(dp->user, &a.uid, &a.gid, err)) < 0)
+                return ret;
+        run_leftovers(kb, ns, app);
+        ad_uuid_v4(uuid);
+        snprintf(name, sizeof(name), "%s-run-%.8s", app, uuid);
+        pod = k8s_manifest_run_pod(&a, name, command, timeout_s);
+        if (pod == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        if ((ret = k8s_apply(kb->client, pod, NULL, err)) < 0)
+                return ad_error_wrap(err, "create the run pod");
+        t0 = ad_monotonic_ms();
+        deadline = t0 + timeout_s * 1000 + RUN_GRACE_MS;
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ns, name);
+        for (;;) {
+                json_auto_t *p = NULL;
+                const json_t *st, *cs, *term, *w;
+                const char *phase;
+
+                if ((ret = k8s_get(kb->client, path, &p, err)) < 0)
+                        break;
+                st = json_object_get(p, "status");
+                phase = str(st, "phase");
+                cs = json_array_get(json_object_get(st, "containerStatuses"), 0);
+                term = json_object_get(json_object_get(cs, "state"), "terminated");
+                w = json_object_get(json_object_get(cs, "state"), "waiting");
+                if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) {
+                        if (term) {
+                                res->exit_code = (int)num(term, "exitCode");
+                        } else { /* activeDeadlineSeconds: killed before or as it ran */
+                                res->timed_out = true;
+                                res->exit_code = 137;
+                        }
+                        if (strcmp(str(st, "reason"), "DeadlineExceeded") == 0)
+                                res->timed_out = true;
+                        break;
+                }
+                if (w && (strcmp(str(w, "reason"), "ErrImagePull") == 0 ||
+                          strcmp(str(w, "reason"), "ImagePullBackOff") == 0 ||
+                          strcmp(str(w, "reason"), "CreateContainerConfigError") == 0 ||
+                          strcmp(str(w, "reason"), "InvalidImageName") == 0)) {
+                        ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "the run pod: %s: %.300s",
+                                            str(w, "reason"), str(w, "message"));
+                        break;
+                }
+                if (past(deadline)) {
+                        res->timed_out = true;
+                        res->exit_code = 137;
+                        break;
+                }
+                if (ad_service_stopping()) {
+                        ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                            "deployer stopping while a command runs");
+                        break;
+                }
+                sleep_ms(kb->poll_ms < 200 ? kb->poll_ms : 200);
+        }
+        res->duration_ms = (long)(ad_monotonic_ms() - t0);
+        if (ret == 0) {
+                char lpath[PATH_LEN + 32];
+                size_t len = 0;
+                cleanup_error ad_error_t lerr = NULL;
+
+                /* Bounded by the API: limitBytes. */
+                snprintf(lpath, sizeof(lpath), "%s/log?limitBytes=%zu", path, max_output + 1);
+                ret = k8s_get_text(kb->client, lpath, &res->output, &len, &lerr);
+                /* A pod killed at its deadline may have no log to give. */
+                if (ret < 0 && res->timed_out) {
+                        res->output = strdup("");
+                        ret = res->output ? 0
+                                          : ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                } else if (ret < 0 && err) {
+                        *err = TAKE_PTR(lerr);
+                }
+        }
+        k8s_delete(kb->client, path, NULL);
+        return ret;
 }

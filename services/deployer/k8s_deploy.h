@@ -36,6 +36,24 @@ int k8s_backend_load(struct k8s_backend **out, const ad_config *cfg, ad_error_t 
 void k8s_backend_free(struct k8s_backend *kb);
 
 int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err);
+
+/* What a one-off command's pod did. */
+struct k8s_run_result {
+        int exit_code;
+        bool timed_out;
+        char *output; /* its log, at most max_output + 1 bytes; caller frees */
+        long duration_ms;
+};
+
+/* One-off command (run.c) of app on the cluster: a Pod of its current
+ * release (the web Deployment's image by digest, env objects, security
+ * context), the deployer's default cpu and memory, restartPolicy Never,
+ * activeDeadlineSeconds timeout_s; waits for it to end (timeout_s and a
+ * grace for scheduling, then it counts as timed out, exit code 137), reads
+ * its log and deletes it.  AD_ERR_NOT_FOUND when the app runs no release
+ * there. */
+int k8s_run_command(struct deployer *dp, const char *app, const char *command, long timeout_s,
+                    size_t max_output, struct k8s_run_result *res, ad_error_t *err);
 int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err);
 
 #endif

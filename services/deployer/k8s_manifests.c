@@ -89,6 +89,21 @@ int k8s_app_check(const struct k8s_app *a, ad_error_t *err)
         for (size_t i = 0; i < a->n_domains; i++)
                 if (a->domains[i] == NULL || *a->domains[i] == '\0' || strlen(a->domains[i]) > 253)
                         return ad_error_make(err, AD_ERR_INVALID, 0, "no valid custom domain");
+        for (size_t i = 0; i < a->n_processes; i++) {
+                const struct k8s_process *p = &a->processes[i];
+
+                if (p->name == NULL || !dns_label(p->name, 30) || strcmp(p->name, "web") == 0)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "process type `%.40s` is not valid",
+                                             p->name ? p->name : "");
+                if (strlen(a->app) + 1 + strlen(p->name) > 63)
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "Deployment name %s-%s is longer than 63 characters",
+                                             a->app, p->name);
+                if (p->command == NULL || *p->command == '\0')
+                        return ad_error_make(err, AD_ERR_INVALID, 0,
+                                             "process type %s has no command", p->name);
+        }
         for (size_t i = 0; i < a->n_env; i++) {
                 const char *n = a->env[i].name;
 
@@ -243,34 +258,59 @@ static json_t *probe(long initial_delay, long period)
                          (json_int_t)period, "timeoutSeconds", 2, "failureThreshold", 3);
 }
 
-json_t *k8s_manifest_deployment(const struct k8s_app *a)
+/* The app's container as every pod of the app runs it: image, PORT and
+ * the env objects, requests = limits, non-root, read-only root, no
+ * capability, no privilege escalation, /tmp an emptyDir. */
+static json_t *container_base(const struct k8s_app *a, const char *name)
 {
         char env_name[K8S_NAME_MAX], port[16];
-        json_t *spec, *container, *pod;
 
         k8s_env_name(env_name, a->app, a->deployment_id);
         snprintf(port, sizeof(port), "%u", a->port);
-        container = json_pack(
-                "{s:s, s:s, s:s, s:[{s:s, s:i, s:s}], s:[{s:s, s:s}],"
-                " s:[{s:{s:s}}, {s:{s:s}}], s:{s:{s:o, s:o}, s:{s:o, s:o}}, s:o, s:o,"
-                " s:{s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}, s:[{s:s, s:s}]}",
-                "name", "app", "image", a->image, "imagePullPolicy", "IfNotPresent", "ports",
-                "name", "http", "containerPort", (int)a->port, "protocol", "TCP", "env", "name",
-                "PORT", "value", port, "envFrom", "configMapRef", "name", env_name, "secretRef",
-                "name", env_name, "resources", "requests", "cpu", cpu_q(a->cpu_millis), "memory",
-                mem_q(a->memory_mb), "limits", "cpu", cpu_q(a->cpu_millis), "memory",
-                mem_q(a->memory_mb), "readinessProbe", probe(0, 2), "livenessProbe", probe(10, 10),
-                "securityContext", "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
-                "runAsNonRoot", 1, "capabilities", "drop", "ALL", "seccompProfile", "type",
-                "RuntimeDefault", "volumeMounts", "name", "tmp", "mountPath", "/tmp");
-        pod = json_pack("{s:{s:o}, s:{s:b, s:b, s:I, s:{s:b, s:I, s:I, s:I, s:{s:s}}, s:[o],"
-                        " s:[{s:s, s:{s:s}}]}}",
-                        "metadata", "labels", labels(a), "spec", "automountServiceAccountToken", 0,
-                        "enableServiceLinks", 0, "terminationGracePeriodSeconds", (json_int_t)10,
-                        "securityContext", "runAsNonRoot", 1, "runAsUser", (json_int_t)a->uid,
-                        "runAsGroup", (json_int_t)a->gid, "fsGroup", (json_int_t)a->gid,
-                        "seccompProfile", "type", "RuntimeDefault", "containers", container,
-                        "volumes", "name", "tmp", "emptyDir", "sizeLimit", "256Mi");
+        return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:{s:s}}, {s:{s:s}}],"
+                         " s:{s:{s:o, s:o}, s:{s:o, s:o}},"
+                         " s:{s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}, s:[{s:s, s:s}]}",
+                         "name", name, "image", a->image, "imagePullPolicy", "IfNotPresent", "env",
+                         "name", "PORT", "value", port, "envFrom", "configMapRef", "name", env_name,
+                         "secretRef", "name", env_name, "resources", "requests", "cpu",
+                         cpu_q(a->cpu_millis), "memory", mem_q(a->memory_mb), "limits", "cpu",
+                         cpu_q(a->cpu_millis), "memory", mem_q(a->memory_mb), "securityContext",
+                         "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1, "runAsNonRoot",
+                         1, "capabilities", "drop", "ALL", "seccompProfile", "type",
+                         "RuntimeDefault", "volumeMounts", "name", "tmp", "mountPath", "/tmp");
+}
+
+/* The pod spec around container (taken). */
+static json_t *pod_spec(const struct k8s_app *a, json_t *container)
+{
+        return json_pack("{s:b, s:b, s:I, s:{s:b, s:I, s:I, s:I, s:{s:s}}, s:[o],"
+                         " s:[{s:s, s:{s:s}}]}",
+                         "automountServiceAccountToken", 0, "enableServiceLinks", 0,
+                         "terminationGracePeriodSeconds", (json_int_t)10, "securityContext",
+                         "runAsNonRoot", 1, "runAsUser", (json_int_t)a->uid, "runAsGroup",
+                         (json_int_t)a->gid, "fsGroup", (json_int_t)a->gid, "seccompProfile",
+                         "type", "RuntimeDefault", "containers", container, "volumes", "name",
+                         "tmp", "emptyDir", "sizeLimit", "256Mi");
+}
+
+/* `/bin/sh -c command` on container. */
+static json_t *with_command(json_t *container, const char *command)
+{
+        return set(container, "command", json_pack("[s, s, s]", "/bin/sh", "-c", command));
+}
+
+json_t *k8s_manifest_deployment(const struct k8s_app *a)
+{
+        json_t *spec, *container, *pod;
+
+        container = container_base(a, "app");
+        container = set(container, "ports",
+                        json_pack("[{s:s, s:i, s:s}]", "name", "http", "containerPort",
+                                  (int)a->port, "protocol", "TCP"));
+        container = set(container, "readinessProbe", probe(0, 2));
+        container = set(container, "livenessProbe", probe(10, 10));
+        pod = json_pack("{s:{s:o}, s:o}", "metadata", "labels", labels(a), "spec",
+                        pod_spec(a, container));
         spec = json_pack("{s:i, s:I, s:{s:o}, s:{s:s, s:{s:i, s:i}}, s:o}", "revisionHistoryLimit",
                          5, "progressDeadlineSeconds",
                          (json_int_t)(a->progress_deadline_s > 0 ? a->progress_deadline_s : 600),
@@ -283,6 +323,68 @@ json_t *k8s_manifest_deployment(const struct k8s_app *a)
                 json_object_set_new(spec, "replicas",
                                     json_integer(a->replicas ? (json_int_t)a->replicas : 1));
         return set(object(a, "apps/v1", "Deployment", a->app), "spec", spec);
+}
+
+void k8s_process_name(char out[K8S_NAME_MAX], const char *app, const char *type)
+{
+        snprintf(out, K8S_NAME_MAX, "%s-%s", app, type);
+}
+
+/* A process type's pods: not app-deployer.app, which the web Deployment,
+ * the Service and the web NetworkPolicy select on (a selector cannot
+ * change once a Deployment exists). */
+static json_t *process_pod_labels(const struct k8s_app *a, const char *type)
+{
+        return json_pack("{s:s, s:s, s:s, s:s}", LABEL_NAME, a->app, LABEL_MANAGED, "app-deployer",
+                         AD_LABEL_DEPLOYMENT, a->deployment_id, K8S_LABEL_PROCESS, type);
+}
+
+json_t *k8s_manifest_process_deployment(const struct k8s_app *a, const struct k8s_process *p)
+{
+        char name[K8S_NAME_MAX];
+        json_t *obj, *meta_labels, *container, *pod, *spec;
+
+        k8s_process_name(name, a->app, p->name);
+        container = with_command(container_base(a, p->name), p->command);
+        pod = json_pack("{s:{s:o}, s:o}", "metadata", "labels", process_pod_labels(a, p->name),
+                        "spec", pod_spec(a, container));
+        /* No readiness probe: a pod is ready when it runs, and available
+         * when it has run K8S_PROCESS_SETTLE_S (the engine's rule). */
+        spec = json_pack("{s:I, s:i, s:i, s:I, s:{s:{s:s, s:s}}, s:{s:s, s:{s:i, s:i}}, s:o}",
+                         "replicas", (json_int_t)p->replicas, "revisionHistoryLimit", 5,
+                         "minReadySeconds", K8S_PROCESS_SETTLE_S, "progressDeadlineSeconds",
+                         (json_int_t)(a->progress_deadline_s > 0 ? a->progress_deadline_s : 600),
+                         "selector", "matchLabels", LABEL_NAME, a->app, K8S_LABEL_PROCESS, p->name,
+                         "strategy", "type", "RollingUpdate", "rollingUpdate", "maxUnavailable", 0,
+                         "maxSurge", 1, "template", pod);
+        obj = object(a, "apps/v1", "Deployment", name);
+        meta_labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+        if (meta_labels &&
+            json_object_set_new(meta_labels, K8S_LABEL_PROCESS, json_string(p->name)) < 0) {
+                json_decref(obj);
+                obj = NULL;
+        }
+        return set(obj, "spec", spec);
+}
+
+json_t *k8s_manifest_run_pod(const struct k8s_app *a, const char *name, const char *command,
+                             long deadline_s)
+{
+        char ns[K8S_NAME_MAX];
+        json_t *spec = pod_spec(a, with_command(container_base(a, "run"), command));
+
+        if (spec && (json_object_set_new(spec, "restartPolicy", json_string("Never")) < 0 ||
+                     json_object_set_new(spec, "activeDeadlineSeconds",
+                                         json_integer(deadline_s > 0 ? deadline_s : 1)) < 0)) {
+                json_decref(spec);
+                spec = NULL;
+        }
+        k8s_namespace_name(ns, a->namespace_prefix, a->app);
+        return set(json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "apiVersion", "v1",
+                             "kind", "Pod", "metadata", "name", name, "namespace", ns, "labels",
+                             LABEL_NAME, a->app, LABEL_MANAGED, "app-deployer", K8S_LABEL_RUN,
+                             a->app),
+                   "spec", spec);
 }
 
 json_t *k8s_manifest_service(const struct k8s_app *a)
@@ -338,9 +440,19 @@ json_t *k8s_manifest_ingress(const struct k8s_app *a)
         return set(obj, "spec", spec);
 }
 
-/* In: only from the ingress controller's namespace, on the app's port.
- * Out: DNS anywhere in the cluster, and addresses outside the private
+/* Out: DNS anywhere in the cluster, and addresses outside the private
  * ranges (the internet, not the rest of the cluster). */
+static json_t *egress(void)
+{
+        return json_pack("[{s:[{s:{}, s:{s:{s:s}}}], s:[{s:i, s:s}, {s:i, s:s}]},"
+                         " {s:[{s:{s:s, s:[s, s, s]}}]}]",
+                         "to", "namespaceSelector", "podSelector", "matchLabels", "k8s-app",
+                         "kube-dns", "ports", "port", 53, "protocol", "UDP", "port", 53, "protocol",
+                         "TCP", "to", "ipBlock", "cidr", "0.0.0.0/0", "except", "10.0.0.0/8",
+                         "172.16.0.0/12", "192.168.0.0/16");
+}
+
+/* In: only from the ingress controller's namespace, on the app's port. */
 json_t *k8s_manifest_network_policy(const struct k8s_app *a)
 {
         const char *ingress_ns = a->ingress_namespace && *a->ingress_namespace
@@ -348,17 +460,27 @@ json_t *k8s_manifest_network_policy(const struct k8s_app *a)
                                          : "ingress-nginx";
 
         return set(object(a, "networking.k8s.io/v1", "NetworkPolicy", a->app), "spec",
-                   json_pack("{s:o, s:[s, s], s:[{s:[{s:{s:{s:s}}}], s:[{s:i, s:s}]}],"
-                             " s:[{s:[{s:{}, s:{s:{s:s}}}], s:[{s:i, s:s}, {s:i, s:s}]},"
-                             " {s:[{s:{s:s, s:[s, s, s]}}]}]}",
+                   json_pack("{s:o, s:[s, s], s:[{s:[{s:{s:{s:s}}}], s:[{s:i, s:s}]}], s:o}",
                              "podSelector", json_pack("{s:o}", "matchLabels", selector(a)),
                              "policyTypes", "Ingress", "Egress", "ingress", "from",
                              "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name",
                              ingress_ns, "ports", "port", (int)a->port, "protocol", "TCP", "egress",
-                             "to", "namespaceSelector", "podSelector", "matchLabels", "k8s-app",
-                             "kube-dns", "ports", "port", 53, "protocol", "UDP", "port", 53,
-                             "protocol", "TCP", "to", "ipBlock", "cidr", "0.0.0.0/0", "except",
-                             "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"));
+                             egress()));
+}
+
+json_t *k8s_manifest_process_network_policy(const struct k8s_app *a)
+{
+        char name[K8S_NAME_MAX];
+
+        if (a->n_processes == 0)
+                return NULL;
+        k8s_process_name(name, a->app, "processes");
+        /* No ingress rule: nothing may connect to them. */
+        return set(object(a, "networking.k8s.io/v1", "NetworkPolicy", name), "spec",
+                   json_pack("{s:{s:{s:s}, s:[{s:s, s:s}]}, s:[s, s], s:[], s:o}", "podSelector",
+                             "matchLabels", LABEL_NAME, a->app, "matchExpressions", "key",
+                             K8S_LABEL_PROCESS, "operator", "Exists", "policyTypes", "Ingress",
+                             "Egress", "ingress", "egress", egress()));
 }
 
 json_t *k8s_manifest_hpa(const struct k8s_app *a)
@@ -374,6 +496,13 @@ json_t *k8s_manifest_hpa(const struct k8s_app *a)
                              (int)a->autoscale_cpu));
 }
 
+static int append(json_t *all, json_t *o)
+{
+        if (o == NULL || json_array_append_new(all, o) < 0)
+                return -1;
+        return 0;
+}
+
 json_t *k8s_manifest_all(const struct k8s_app *a)
 {
         json_t *(*const fns[])(const struct k8s_app *) = {
@@ -382,22 +511,19 @@ json_t *k8s_manifest_all(const struct k8s_app *a)
                 k8s_manifest_network_policy, k8s_manifest_ingress, k8s_manifest_deployment,
         };
         json_t *all = json_array();
+        int ret = all ? 0 : -1;
 
-        for (size_t i = 0; all && i < sizeof(fns) / sizeof(fns[0]); i++) {
-                json_t *o = fns[i](a);
-
-                if (o == NULL || json_array_append_new(all, o) < 0) {
-                        json_decref(all);
-                        return NULL;
-                }
-        }
-        if (all && a->autoscale_max) {
-                json_t *h = k8s_manifest_hpa(a);
-
-                if (h == NULL || json_array_append_new(all, h) < 0) {
-                        json_decref(all);
-                        return NULL;
-                }
+        for (size_t i = 0; ret == 0 && i < sizeof(fns) / sizeof(fns[0]); i++)
+                ret = append(all, fns[i](a));
+        if (ret == 0 && a->n_processes)
+                ret = append(all, k8s_manifest_process_network_policy(a));
+        for (size_t i = 0; ret == 0 && i < a->n_processes; i++)
+                ret = append(all, k8s_manifest_process_deployment(a, &a->processes[i]));
+        if (ret == 0 && a->autoscale_max)
+                ret = append(all, k8s_manifest_hpa(a));
+        if (ret < 0) {
+                json_decref(all);
+                return NULL;
         }
         return all;
 }

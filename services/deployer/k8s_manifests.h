@@ -7,7 +7,9 @@
  *   ConfigMap "<app>-env-<12 hex>" (plain env), Secret "<app>-env-<12 hex>"
  *   (sealed env, opened), Deployment "<app>", Service "<app>",
  *   Ingress "<app>", NetworkPolicy "<app>", HorizontalPodAutoscaler "<app>"
- *   (only with autoscaling).
+ *   (only with autoscaling); per other process type (a Procfile's worker:,
+ *   clock:...) a Deployment "<app>-<type>" and, when there is any, the
+ *   NetworkPolicy "<app>-processes"; a one-off command's Pod.
  * Labels on all: app.kubernetes.io/name, app.kubernetes.io/managed-by,
  * app-deployer.app, app-deployer.deployment. */
 #ifndef AD_K8S_MANIFESTS_H
@@ -20,11 +22,26 @@
 #include "ad/error.h"
 
 #define K8S_NAME_MAX 64
+/* The label of a process type's Deployment and pods (as the engine's
+ * containers): app-deployer.process=<type>. */
+#define K8S_LABEL_PROCESS "app-deployer.process"
+/* A one-off command's pod: app-deployer.run=<app>. */
+#define K8S_LABEL_RUN "app-deployer.run"
+/* A process type's pod is available once it has run this long, not
+ * restarted (minReadySeconds: the engine's PROCESS_SETTLE_MS). */
+#define K8S_PROCESS_SETTLE_S 2
 
 struct k8s_env {
         const char *name;
         const char *value;
         bool secret; /* goes to the Secret, not the ConfigMap */
+};
+
+/* A process type other than web: its pods run `/bin/sh -c command`. */
+struct k8s_process {
+        const char *name; /* [a-z][a-z0-9-]*, not "web" */
+        const char *command;
+        unsigned replicas; /* 0: the Deployment is scaled to 0 */
 };
 
 struct k8s_app {
@@ -50,6 +67,8 @@ struct k8s_app {
         unsigned autoscale_min, autoscale_max, autoscale_cpu; /* max 0: no HPA */
         long quota_cpu_millis, quota_memory_mb, quota_pods;
         long progress_deadline_s;
+        const struct k8s_process *processes;
+        size_t n_processes;
 };
 
 /* "<prefix><app>" */
@@ -71,8 +90,29 @@ json_t *k8s_manifest_ingress(const struct k8s_app *a);
 json_t *k8s_manifest_network_policy(const struct k8s_app *a);
 json_t *k8s_manifest_hpa(const struct k8s_app *a); /* NULL without autoscaling */
 
-/* Every object above in apply order (namespace first, Deployment last but
- * the HPA), as a JSON array; NULL on allocation failure. */
+/* "<app>-<type>": a process type's Deployment. */
+void k8s_process_name(char out[K8S_NAME_MAX], const char *app, const char *type);
+
+/* A process type's Deployment: the web Deployment's image, env, security
+ * context and resources, p->replicas, `/bin/sh -c command`, no port and
+ * no probe; available after K8S_PROCESS_SETTLE_S.  Its pods do not carry
+ * app-deployer.app (the web Deployment's, Service's and NetworkPolicy's
+ * selector) but app.kubernetes.io/name and app-deployer.process. */
+json_t *k8s_manifest_process_deployment(const struct k8s_app *a, const struct k8s_process *p);
+/* "<app>-processes": no traffic in to the process types' pods, out as the
+ * web's.  NULL without process types. */
+json_t *k8s_manifest_process_network_policy(const struct k8s_app *a);
+
+/* A one-off command's Pod `name`: the web Deployment's image, env,
+ * security context and resources, `/bin/sh -c command`, restartPolicy
+ * Never, activeDeadlineSeconds deadline_s, labelled app-deployer.run=<app>
+ * (not app-deployer.app: no Service or policy selects it). */
+json_t *k8s_manifest_run_pod(const struct k8s_app *a, const char *name, const char *command,
+                             long deadline_s);
+
+/* Every object of a release in apply order (namespace first, the web
+ * Deployment, then the process types' Deployments, the HPA last), as a
+ * JSON array; NULL on allocation failure.  Not the run Pod. */
 json_t *k8s_manifest_all(const struct k8s_app *a);
 
 #endif

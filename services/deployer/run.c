@@ -229,6 +229,29 @@ static int run_command(struct deployer *dp, const char *app, const char *image, 
         return 0;
 }
 
+/* The kubernetes backend: a pod of the current release (k8s_deploy.c),
+ * its output bounded and scrubbed as the engine's. */
+static int run_on_k8s(struct deployer *dp, const char *app, const char *command, long timeout_s,
+                      struct run_result *res, ad_error_t *err)
+{
+        struct k8s_run_result kr;
+        int ret =
+                k8s_run_command(dp, app, command, timeout_s, (size_t)dp->run_max_output, &kr, err);
+
+        if (ret < 0)
+                return ret;
+        res->exit_code = kr.exit_code;
+        res->timed_out = kr.timed_out;
+        res->duration_ms = kr.duration_ms;
+        res->output = kr.output;
+        if (strlen(res->output) > (size_t)dp->run_max_output) {
+                res->output[dp->run_max_output] = '\0';
+                res->truncated = true;
+        }
+        utf8_scrub(res->output);
+        return 0;
+}
+
 void run_serve(const char *subject, const void *data, size_t len, char **reply, size_t *reply_len,
                void *ud)
 {
@@ -244,6 +267,7 @@ void run_serve(const char *subject, const void *data, size_t len, char **reply, 
         json_auto_t *empty = json_object();
         long timeout_s = (long)json_integer_value(json_object_get(req, "timeout_s"));
         char shown[64];
+        bool k8s = false;
         int ret;
 
         (void)subject;
@@ -253,9 +277,10 @@ void run_serve(const char *subject, const void *data, size_t len, char **reply, 
             *command == '\0' || strlen(command) > RUN_COMMAND_MAX ||
             (vars && !json_is_object(vars)))
                 ret = ad_error_make(&err, AD_ERR_INVALID, 0, "not a valid run request");
-        else if (dp->k8s_default)
-                ret = ad_error_make(&err, AD_ERR_UNSUPPORTED, 0,
-                                    "one-off commands are not run on the kubernetes backend");
+        else if ((ret = deployer_app_backend(dp, app, &k8s, &err)) < 0)
+                ; /* err says why */
+        else if (k8s)
+                ret = run_on_k8s(dp, app, command, timeout_s, &res, &err);
         else
                 ret = run_command(dp, app, image, command, timeout_s, vars ? vars : empty, &res,
                                   &err);

@@ -11,6 +11,13 @@
 #   - a deployer.yaml asking more memory than the namespace quota fails
 #     with the quota's own message and is compensated (namespace gone);
 #   - a deployer.yaml with autoscaling gets an HPA;
+#   - a Procfile `worker:` runs a Deployment <app>-worker with ready pods,
+#     non-root with every capability dropped, no Service; scaling it to 0
+#     leaves no worker pod;
+#   - a one-off `run` of `echo hi; exit 3` is a Pod of the release
+#     (restartPolicy Never, activeDeadlineSeconds, image by digest); the
+#     test plays its kubelet (podman kube play, its log and exit code back
+#     to the cluster); the reply is "hi" and 3, and the pod is deleted;
 #   - DELETE leaves no object of the app behind.
 # Also prints the rollout times (median of 5 redeploys) for docs/kubernetes.md
 # when AD_K8S_MEASURE=1.  Usage: k8s.sh BIN_DIR
@@ -94,8 +101,11 @@ printf 'resources: { cpu: 250m, memory: 128Mi }\nautoscaling: { min: 2, max: 4, 
   >"$repos/hpa/deployer.yaml"
 git -C "$repos/hpa" add -A && git -C "$repos/hpa" -c user.name=t -c user.email=t@l commit -qm hpa
 
-app=k8s-py-$suffix big=k8s-big-$suffix hpa=k8s-hpa-$suffix
+git_repo_from "$repos/wrk" "$root/examples/procfile-worker"
+
+app=k8s-py-$suffix big=k8s-big-$suffix hpa=k8s-hpa-$suffix wrk=k8s-wrk-$suffix
 id=$(ctl --json deploy "git://127.0.0.1:$git_port/py" --name "$app" | jq -r .id)
+wid=$(ctl --json deploy "git://127.0.0.1:$git_port/wrk" --name "$wrk" | jq -r .id)
 bid=$(ctl --json deploy "git://127.0.0.1:$git_port/big" --name "$big" | jq -r .id)
 hid=$(ctl --json deploy "git://127.0.0.1:$git_port/hpa" --name "$hpa" | jq -r .id)
 
@@ -205,6 +215,109 @@ else
   fail "podman kube play: $(tail -n 5 "$work/play.log")"
 fi
 podman secret rm "$psecret" >/dev/null 2>&1 || true
+
+echo "== a Procfile worker: a Deployment of its own; scaled to 0, no pod"
+s=$(wait_final "$wid")
+wns=ad-$wrk
+if [[ $s == EXPOSED ]]; then
+  ok "$wrk (web and worker) EXPOSED"
+else
+  fail "$wrk ended $s: $(ctl --json status "$wid" | jq -r '.error // empty')"
+fi
+wd=$(kapi "/apis/apps/v1/namespaces/$wns/deployments/$wrk-worker" || echo '{}')
+wc='.spec.template.spec.containers[0]'
+[[ $(jq -r "(.status.readyReplicas // 0) >= 1 and .status.availableReplicas == .spec.replicas and .spec.template.metadata.labels[\"app-deployer.process\"] == \"worker\" and .spec.template.metadata.labels[\"app-deployer.app\"] == null and ($wc.command | join(\" \")) == \"/bin/sh -c python3 worker.py\" and ($wc.ports == null) and ($wc.readinessProbe == null)" <<<"$wd") == true ]] &&
+  ok "Deployment $wrk-worker: ready pods, its command, no port or probe" ||
+  fail "Deployment $wrk-worker: $(jq -c "{status, labels: .spec.template.metadata.labels, c: $wc}" <<<"$wd")"
+webimg=$(kapi "/apis/apps/v1/namespaces/$wns/deployments/$wrk" | jq -r "$wc.image")
+[[ $(jq -r "$wc.image" <<<"$wd") == "$webimg" && $webimg == *@sha256:* ]] &&
+  ok "the worker runs the web's image by digest" || fail "worker image $(jq -r "$wc.image" <<<"$wd"), web $webimg"
+wpods=$(kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.process%3Dworker")
+[[ $(jq -r '(.items | length) >= 1 and all(.items[]; .status.phase == "Running" and (.spec.securityContext.runAsUser > 0) and .spec.containers[0].securityContext.runAsNonRoot and .spec.containers[0].securityContext.allowPrivilegeEscalation == false and .spec.containers[0].securityContext.capabilities.drop == ["ALL"])' <<<"$wpods") == true ]] &&
+  ok "worker pods Running, non-root, capabilities dropped, no privilege escalation" ||
+  fail "worker pods: $(jq -c '[.items[] | {p: .status.phase, sc: .spec.securityContext, csc: .spec.containers[0].securityContext}]' <<<"$wpods")"
+[[ $(kcode "/api/v1/namespaces/$wns/services/$wrk-worker") == 404 &&
+  $(kapi "/api/v1/namespaces/$wns/services/$wrk" | jq -r '.spec.selector | has("app-deployer.process") or .["app-deployer.app"] != null') == true ]] &&
+  ok "no Service for the worker; the web Service does not select it" || fail "services of $wrk"
+rprocs=$(psql "$AD_DATABASE_URL" -XAtq -c "SELECT processes FROM releases WHERE deployment_id = '$wid'")
+[[ $(jq -r '.worker' <<<"$rprocs" 2>/dev/null) == 1 ]] &&
+  ok "deploy.exposed reports the worker (release processes $rprocs)" || fail "release processes: $rprocs"
+if ctl scale "$wrk" worker=0 --wait >/dev/null 2>&1; then
+  n=
+  for ((i = 0; i < 100; i++)); do
+    n=$(kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.process%3Dworker" | jq '.items | length')
+    ((n == 0)) && break
+    sleep 0.2
+  done
+  r=$(kapi "/apis/apps/v1/namespaces/$wns/deployments/$wrk-worker" | jq -r .spec.replicas)
+  [[ $n == 0 && $r == 0 ]] && ok "worker=0: its Deployment at 0, no worker pod" ||
+    fail "after worker=0: $n worker pods, Deployment replicas $r"
+  [[ $(kapi "/apis/apps/v1/namespaces/$wns/deployments/$wrk" | jq -r '.status.availableReplicas') == 1 ]] &&
+    ok "the web keeps serving" || fail "web after worker=0"
+else
+  fail "adctl scale $wrk worker=0 did not reach EXPOSED"
+fi
+
+echo "== a one-off run: a Pod of the release; its output and exit code; no pod left"
+# kwok runs no container, so the test is the node's kubelet for the run
+# pod: it runs the Pod as the cluster stored it with podman kube play (its
+# ConfigMap and Secret as above), writes what it printed where kwok serves
+# pod logs from (scripts/k8s.sh), and sets the pod's status to the exit
+# code. The deployer waits for that, reads the log through the API server
+# and deletes the pod.
+kpatch() { # PATH JSON: merge patch (the pod's status, as a kubelet does)
+  curl -sS --fail-with-body --cacert "$AD_K8S_CA" -H "Authorization: Bearer $(cat "$AD_K8S_TOKEN_FILE")" \
+    -X PATCH -H 'Content-Type: application/merge-patch+json' --data-binary "$2" "$AD_K8S_SERVER$1"
+}
+runpods() { kapi "/api/v1/namespaces/$wns/pods?labelSelector=app-deployer.run%3D$wrk"; }
+rm -f "$AD_K8S_DIR/node-logs/current.log"
+(ctl --json run "$wrk" --timeout 60 -- 'echo hi; exit 3' >"$work/run.json" 2>&1 || true) &
+rpid=$!
+rp='{}'
+for ((i = 0; i < 100; i++)); do
+  rp=$(runpods | jq -c '.items[0] // {}')
+  [[ $(jq -r '.status.podIP // empty' <<<"$rp") != "" ]] && break
+  sleep 0.2
+done
+rname=$(jq -r '.metadata.name // empty' <<<"$rp")
+[[ $(jq -r ".spec.restartPolicy == \"Never\" and .spec.activeDeadlineSeconds == 60 and .spec.containers[0].image == \"$webimg\" and (.spec.containers[0].command | join(\" \")) == \"/bin/sh -c echo hi; exit 3\" and .spec.containers[0].securityContext.capabilities.drop == [\"ALL\"] and .spec.containers[0].securityContext.runAsNonRoot and .spec.securityContext.runAsUser > 0 and .metadata.labels[\"app-deployer.app\"] == null" <<<"$rp") == true ]] &&
+  ok "run pod $rname: restartPolicy Never, activeDeadlineSeconds 60, the release's image, non-root, no capability" ||
+  fail "run pod: $(jq -c '{spec: .spec, labels: .metadata.labels}' <<<"$rp")"
+if [[ -n $rname ]]; then
+  renv=$(jq -r '.spec.containers[0].envFrom[0].configMapRef.name' <<<"$rp")
+  kapi "/api/v1/namespaces/$wns/secrets/$renv" | jq -c '.data // {}' >"$work/rsecret.json"
+  podman secret rm "$renv" >/dev/null 2>&1 || true
+  podman secret create "$renv" "$work/rsecret.json" >/dev/null
+  psecret=$renv
+  play=$work/run-play.yaml
+  {
+    kapi "/api/v1/namespaces/$wns/configmaps/$renv" | jq "$strip"
+    echo '---'
+    # A list's items carry no apiVersion or kind.
+    jq "$strip | .apiVersion = \"v1\" | .kind = \"Pod\" | .metadata.name = \"krun-$suffix\" | del(.spec.nodeName)" <<<"$rp"
+  } >"$play"
+  rc=
+  if podman kube play "$play" >"$work/run-play.log" 2>&1; then
+    rctr=$(podman ps -a --format '{{.Names}}' | grep "^krun-$suffix-" | grep -v infra | head -n1)
+    rc=$(podman wait "$rctr" 2>/dev/null | tail -n1)
+    podman logs "$rctr" 2>&1 | while IFS= read -r line; do
+      printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$line"
+    done >"$AD_K8S_DIR/node-logs/current.log"
+  else
+    fail "podman kube play of the run pod: $(tail -n 5 "$work/run-play.log")"
+  fi
+  podman kube down "$play" >/dev/null 2>&1 || true
+  podman secret rm "$psecret" >/dev/null 2>&1 || true
+  kpatch "/api/v1/namespaces/$wns/pods/$rname/status" \
+    "{\"status\":{\"phase\":\"Failed\",\"containerStatuses\":[{\"name\":\"run\",\"image\":\"$webimg\",\"imageID\":\"\",\"ready\":false,\"restartCount\":0,\"state\":{\"terminated\":{\"exitCode\":${rc:-255},\"reason\":\"Error\"}}}]}}" >/dev/null ||
+    fail "could not set the run pod's status"
+fi
+wait "$rpid" || true
+[[ $(jq -r '.exit_code == 3 and .output == "hi\n" and .timed_out == false' "$work/run.json" 2>/dev/null) == true ]] &&
+  ok "run 'echo hi; exit 3' on the cluster: output hi, exit code 3" || fail "run reply: $(cat "$work/run.json")"
+n=$(runpods | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')
+[[ $n == 0 ]] && ok "no run pod left" || fail "$n run pods left"
+rm -f "$AD_K8S_DIR/node-logs/current.log"
 
 echo "== more than the namespace quota: fails with the quota's message, compensated"
 s=$(wait_final "$bid")
@@ -359,6 +472,7 @@ n=$(eng_containers)
   fail "the engine app ended $s with $n containers"
 
 echo "== DELETE leaves no object behind"
+ctl --json rm "$wrk" >/dev/null # the app: every release, its Deployments
 for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done
 for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
@@ -366,7 +480,11 @@ for x in "$bid2" "$hid"; do
 done
 s=$(wait_final "$cid")
 [[ $s == DESTROYED ]] || fail "$cid ended $s after DELETE"
-for a in "$app" "$hpa" "$crash"; do
+for ((i = 0; i < 300; i++)); do
+  [[ $(kcode "/api/v1/namespaces/ad-$wrk") == 404 ]] && break
+  sleep 0.5
+done
+for a in "$app" "$hpa" "$crash" "$wrk"; do
   code=$(kcode "/api/v1/namespaces/ad-$a")
   [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
 done
@@ -374,7 +492,8 @@ left=0
 for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
   /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
   /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
-  n=$(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big,$crash)" | jq '.items | length')
+  n=$(kapi "$list?labelSelector=app.kubernetes.io/name%20in%20($app,$hpa,$big,$crash,$wrk)" | jq '.items | length')
+  n=$((n + $(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big,$crash,$wrk)" | jq '.items | length')))
   left=$((left + n))
   ((n == 0)) || fail "$list: $n objects of the test's apps left"
 done

@@ -349,6 +349,161 @@ static void kubeconfig_refusals(void **state)
         }
 }
 
+static const struct k8s_process procs[] = {
+        { "worker", "python worker.py", 2 },
+        { "clock", "python clock.py", 0 },
+};
+
+/* A process type: a Deployment of its own, same image, env objects,
+ * security context and resources as web; its command; no port, probe,
+ * Service or Ingress; pods the web selector does not match. */
+static void process_types_deployments(void **state)
+{
+        struct k8s_app a = app();
+        json_t *d, *all, *np;
+        const json_t *c, *caps, *pl;
+
+        (void)state;
+        a.processes = procs;
+        a.n_processes = 2;
+        d = k8s_manifest_process_deployment(&a, &procs[0]);
+        c = at(d, "spec.template.spec.containers.[0]");
+        assert_non_null(d);
+        assert_string_equal(s_at(d, "kind"), "Deployment");
+        assert_string_equal(s_at(d, "metadata.name"), "hello-worker");
+        assert_string_equal(s_at(d, "metadata.namespace"), "ad-hello");
+        assert_string_equal(json_string_value(json_object_get(at(d, "metadata.labels"),
+                                                              "app-deployer.process")),
+                            "worker");
+        assert_int_equal(json_integer_value(at(d, "spec.replicas")), 2);
+        assert_int_equal(json_integer_value(at(d, "spec.minReadySeconds")), 2);
+        assert_string_equal(s_at(c, "image"), "127.0.0.1:5000/hello:abc123");
+        assert_string_equal(s_at(c, "command.[0]"), "/bin/sh");
+        assert_string_equal(s_at(c, "command.[1]"), "-c");
+        assert_string_equal(s_at(c, "command.[2]"), "python worker.py");
+        assert_string_equal(s_at(c, "envFrom.[0].configMapRef.name"), "hello-env-0f3c2a9e1b2d");
+        assert_string_equal(s_at(c, "envFrom.[1].secretRef.name"), "hello-env-0f3c2a9e1b2d");
+        assert_string_equal(s_at(c, "resources.limits.cpu"), "500m");
+        assert_string_equal(s_at(c, "resources.requests.memory"), "256Mi");
+        assert_null(at(c, "ports"));
+        assert_null(at(c, "readinessProbe"));
+        assert_null(at(c, "livenessProbe"));
+        assert_true(json_is_true(at(c, "securityContext.runAsNonRoot")));
+        assert_true(json_is_true(at(c, "securityContext.readOnlyRootFilesystem")));
+        assert_true(json_is_false(at(c, "securityContext.allowPrivilegeEscalation")));
+        caps = at(c, "securityContext.capabilities.drop");
+        assert_int_equal(json_array_size(caps), 1);
+        assert_string_equal(json_string_value(json_array_get(caps, 0)), "ALL");
+        assert_int_equal(json_integer_value(at(d, "spec.template.spec.securityContext.runAsUser")),
+                         10001);
+        assert_true(json_is_false(at(d, "spec.template.spec.automountServiceAccountToken")));
+        /* The web Deployment's, Service's and NetworkPolicy's selector
+         * (app-deployer.app) must not match a worker's pods. */
+        pl = at(d, "spec.template.metadata.labels");
+        assert_null(json_object_get(pl, "app-deployer.app"));
+        assert_string_equal(json_string_value(json_object_get(pl, "app-deployer.process")),
+                            "worker");
+        assert_string_equal(json_string_value(json_object_get(pl, "app-deployer.deployment")), DEP);
+        assert_string_equal(json_string_value(json_object_get(at(d, "spec.selector.matchLabels"),
+                                                              "app-deployer.process")),
+                            "worker");
+        assert_null(json_object_get(at(d, "spec.selector.matchLabels"), "app-deployer.app"));
+        json_decref(d);
+
+        /* Scaled to 0: a Deployment at 0, not left out. */
+        d = k8s_manifest_process_deployment(&a, &procs[1]);
+        assert_string_equal(s_at(d, "metadata.name"), "hello-clock");
+        assert_non_null(at(d, "spec.replicas"));
+        assert_int_equal(json_integer_value(at(d, "spec.replicas")), 0);
+        json_decref(d);
+
+        /* The release: web's objects, the processes' policy, a Deployment
+         * per type; still no Service or Ingress of theirs. */
+        all = k8s_manifest_all(&a);
+        assert_int_equal(json_array_size(all), 12);
+        assert_string_equal(s_at(all, "[8].metadata.name"), "hello");
+        assert_string_equal(s_at(all, "[9].kind"), "NetworkPolicy");
+        assert_string_equal(s_at(all, "[9].metadata.name"), "hello-processes");
+        assert_string_equal(s_at(all, "[10].metadata.name"), "hello-worker");
+        assert_string_equal(s_at(all, "[11].metadata.name"), "hello-clock");
+        np = json_array_get(all, 9);
+        assert_int_equal(json_array_size(at(np, "spec.ingress")), 0);
+        assert_int_equal(json_array_size(at(np, "spec.policyTypes")), 2);
+        assert_string_equal(s_at(np, "spec.podSelector.matchExpressions.[0].key"),
+                            "app-deployer.process");
+        assert_string_equal(s_at(np, "spec.podSelector.matchExpressions.[0].operator"), "Exists");
+        assert_int_equal(json_integer_value(at(np, "spec.egress.[0].ports.[0].port")), 53);
+        json_decref(all);
+        a.n_processes = 0;
+        assert_null(k8s_manifest_process_network_policy(&a));
+}
+
+static void bad_process_types_refused(void **state)
+{
+        struct k8s_app a = app();
+        struct k8s_process p[] = { { "worker", "run", 1 } };
+        ad_error_t err = NULL;
+
+        (void)state;
+        a.processes = p;
+        a.n_processes = 1;
+        assert_int_equal(k8s_app_check(&a, &err), 0);
+        p[0].name = "web";
+        assert_int_equal(k8s_app_check(&a, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "process type"));
+        ad_error_release(&err);
+        p[0].name = "Work_er";
+        assert_int_equal(k8s_app_check(&a, &err), -AD_ERR_INVALID);
+        ad_error_release(&err);
+        p[0].name = "worker";
+        p[0].command = "";
+        assert_int_equal(k8s_app_check(&a, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "no command"));
+        ad_error_release(&err);
+        p[0].command = "run";
+        a.app = "abcdefghij-abcdefghij-abcdefghij-abcdefg";
+        p[0].name = "a-process-type-of-thirty-chars";
+        assert_int_equal(k8s_app_check(&a, &err), -AD_ERR_INVALID);
+        assert_non_null(strstr(ad_error_message(err), "63"));
+        ad_error_release(&err);
+}
+
+/* A one-off command's Pod: the release's image, env and security
+ * context, never restarted, bounded in time, not selected by the app's
+ * Service or policy. */
+static void run_pod(void **state)
+{
+        struct k8s_app a = app();
+        json_t *p = k8s_manifest_run_pod(&a, "hello-run-1a2b3c4d", "echo hi; exit 3", 60);
+        const json_t *c = at(p, "spec.containers.[0]");
+        char *path;
+
+        (void)state;
+        assert_non_null(p);
+        assert_string_equal(s_at(p, "kind"), "Pod");
+        assert_string_equal(s_at(p, "metadata.namespace"), "ad-hello");
+        assert_string_equal(
+                json_string_value(json_object_get(at(p, "metadata.labels"), "app-deployer.run")),
+                "hello");
+        assert_null(json_object_get(at(p, "metadata.labels"), "app-deployer.app"));
+        assert_string_equal(s_at(p, "spec.restartPolicy"), "Never");
+        assert_int_equal(json_integer_value(at(p, "spec.activeDeadlineSeconds")), 60);
+        assert_string_equal(s_at(c, "image"), "127.0.0.1:5000/hello:abc123");
+        assert_string_equal(s_at(c, "command.[2]"), "echo hi; exit 3");
+        assert_string_equal(s_at(c, "envFrom.[1].secretRef.name"), "hello-env-0f3c2a9e1b2d");
+        assert_string_equal(s_at(c, "resources.limits.memory"), "256Mi");
+        assert_null(at(c, "ports"));
+        assert_true(json_is_true(at(c, "securityContext.runAsNonRoot")));
+        assert_true(json_is_false(at(c, "securityContext.allowPrivilegeEscalation")));
+        assert_string_equal(s_at(c, "securityContext.capabilities.drop.[0]"), "ALL");
+        assert_int_equal(json_integer_value(at(p, "spec.securityContext.runAsUser")), 10001);
+        path = k8s_object_path(p);
+        assert_non_null(path);
+        assert_string_equal(path, "/api/v1/namespaces/ad-hello/pods/hello-run-1a2b3c4d");
+        free(path);
+        json_decref(p);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -358,6 +513,9 @@ int main(void)
                 cmocka_unit_test(ingress_custom_domains),
                 cmocka_unit_test(bad_apps_refused),
                 cmocka_unit_test(object_paths),
+                cmocka_unit_test(process_types_deployments),
+                cmocka_unit_test(bad_process_types_refused),
+                cmocka_unit_test(run_pod),
                 cmocka_unit_test(kubeconfig_contexts),
                 cmocka_unit_test(kubeconfig_refusals),
         };
