@@ -26,7 +26,7 @@ add python-flask python "python3 -m gunicorn app:app" "flask under gunicorn" \
 add python-fastapi-uv python "python3 -m uvicorn main:app" "served by uvicorn" \
   "Hello from python-fastapi-uv"
 add python-django-poetry python "python3 -m gunicorn mysite.wsgi:application" \
-  "django under gunicorn" "Hello from python-django-poetry (migrated: True)"
+  "django under gunicorn" "Hello from python-django-poetry (migrated: False)"
 add go-modules go "./bin/go-modules" "the binary built from" "Hello from go-modules (request " \
   "go gcc"
 add go-multi-cmd go "./bin/web" "cmd/web is the first that starts a server" \
@@ -131,6 +131,13 @@ for ex in "${examples[@]}"; do
     echo "ok: $ex ($lang: $start) at $url, built in ${cold[$ex]} ms"
   else
     fail "$ex: $url answered: ${body:0:200}"
+  fi
+  if [[ $ex == python-django-poetry ]]; then
+    # The release phase ran `manage.py migrate` once, in a container of
+    # its own (its sqlite file is not the web container's: migrated False).
+    log=$(ctl logs "$id" 2>/dev/null || true)
+    grep -q 'Applying contenttypes.0001_initial' <<<"$log" && grep -qxF '==> release command exited 0' <<<"$log" ||
+      fail "$ex: no release phase in the deployment's log: $(tail -n 5 <<<"$log")"
   fi
   if [[ -n ${mirror_line[$ex]:-} ]]; then
     # The log in a variable first: grep -q ends the pipe early (pipefail).
