@@ -5,7 +5,8 @@
 # deployed through the REST API (adctl) with no configuration, and must
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
-# image holds no toolchain, and that Django's release step ran `migrate`.
+# image holds no toolchain, and that Django's release phase ran `migrate` (once,
+# in a container of its own: the web container's sqlite file is not migrated).
 # Also a Java app built by Gradle (Debian's, no wrapper), a Bun app with no start script (Bun from the npm registry) and a
 # SvelteKit app with adapter-node.
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
