@@ -6,9 +6,9 @@
  *   line is looked for first;
  * - a container of this deployment's release phase that is still there
  *   (the deployer died while it ran, or before it was removed) is reused
- *   with its result: one still running is waited for, one that exited is
- *   read, one only created is started.  Never run twice for one attempt's
- *   container: migrations should be idempotent, but need not be fast.
+ *   with its result rather than removed and run again: one still running
+ *   is waited for, one that exited is read, one only created is started.
+ *   Migrations should be idempotent, but need not be fast or cheap.
  * - a container of that name from another image or deployment is removed
  *   and the command runs in a new one. */
 #include "release_phase.h"
@@ -299,9 +299,10 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
                                logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
         if (ret < 0)
                 reason = NULL;
-        ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
-        /* After deploy.failed is out: a redelivery before it reuses the
-         * container's result rather than running the command again. */
+        /* Gone before deploy.failed is out: whoever sees the failure sees
+         * no container of the release.  (Should deploy.failed not go out,
+         * the redelivery runs the command again.) */
         ad_engine_container_remove(dp->engine, id, true, NULL);
+        ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
         return ret < 0 ? ret : 1;
 }

@@ -30,7 +30,9 @@
  *                        deployer.max_replicas fails the step
  *   release_phase        a release command runs once, before the containers,
  *                        in a container of its own that is then removed;
- *                        redelivered, it is not run again; one that exits 4
+ *                        redelivered, it is not run again; a container of its
+ *                        name an earlier attempt left is reused with its
+ *                        result (not run again); one that exits 4
  *                        fails the step with its output, starts no container
  *                        and the previous release keeps serving
  *
@@ -96,7 +98,7 @@ static struct {
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
-                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1];
+                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
         char *subjects[MAX_EVENTS];
@@ -673,6 +675,7 @@ static int setup_all(void)
         ad_uuid_v4(T.d8);
         ad_uuid_v4(T.d9);
         ad_uuid_v4(T.d10);
+        ad_uuid_v4(T.d11);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -802,7 +805,7 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10 };
+        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10, T.d11 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -1487,6 +1490,49 @@ static void release_phase(void **state)
         assert_int_equal(release_lines(T.d9, "rp-marker"), 1);
         assert_int_equal(count_app_containers(T.d9), 1);
 
+        /* An earlier attempt's container of d11's release phase, exited 0
+         * (as when the deployer died after it ended): its result is used,
+         * the command is not run again. */
+        {
+                char label_rel[128], label_dep[128];
+                const char *labels[] = { label_rel, label_dep, NULL };
+                const char *cmd[] = { "/bin/sh", "-c", "echo earlier-attempt", NULL };
+                struct ad_container_spec spec = { .name = name,
+                                                  .image = T.image_v1,
+                                                  .cmd = cmd,
+                                                  .labels = labels,
+                                                  .restart_policy = "no" };
+                cleanup_free char *id = NULL;
+                ad_error_t err = NULL;
+                int i;
+
+                ad_name_container(name, sizeof(name), T.app, T.d11);
+                strcat(name, "-release");
+                snprintf(label_rel, sizeof(label_rel), "app-deployer.release=%s", T.app);
+                snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, T.d11);
+                if (ad_engine_container_create(T.engine, &spec, &id, &err) < 0 ||
+                    ad_engine_container_start(T.engine, id, &err) < 0)
+                        fail_msg("earlier attempt: %s", ad_error_message(err));
+                for (i = 0; i < 100; i++) {
+                        bool running;
+
+                        assert_int_equal(ad_engine_container_inspect(T.engine, id, &c, NULL), 0);
+                        running = c.running || strcmp(c.state, "created") == 0;
+                        ad_container_clear(&c);
+                        if (!running)
+                                break;
+                        sleep_ms(100);
+                }
+                assert_true(i < 100);
+        }
+        T.release_command = "echo should-not-run";
+        publish_built(T.d11, T.image_v1);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d11, 120));
+        assert_int_equal(release_lines(T.d11, "earlier-attempt"), 1);
+        assert_int_equal(release_lines(T.d11, "should-not-run"), 0);
+        assert_int_equal(ad_engine_container_inspect(T.engine, name, &c, NULL), -AD_ERR_NOT_FOUND);
+        assert_serves("v1");
+
         /* A failing one: the step fails with its output, no container of
          * the release starts, v1 keeps serving. */
         T.release_command = "echo bad-release; exit 4";
@@ -1503,6 +1549,8 @@ static void release_phase(void **state)
         assert_int_equal(count_app_containers(T.d10), 0);
         assert_serves("v1");
 
+        publish_compensate(T.d11, "deploy");
+        ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d11, 60));
         publish_compensate(T.d9, "deploy");
         ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d9, 60));
         assert_int_equal(count_app_containers(NULL), 0);
