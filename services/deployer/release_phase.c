@@ -190,13 +190,11 @@ static int wait_exit(struct deployer *dp, const char *id, struct outcome *o, ad_
         return 0;
 }
 
-/* The last n lines of s (a pointer into it). */
+/* The last n lines of s, which ends with no newline (a pointer into it). */
 static const char *last_lines(const char *s, int n)
 {
         const char *p = s + strlen(s);
 
-        while (p > s && p[-1] == '\n')
-                p--;
         while (p > s) {
                 if (p[-1] == '\n' && --n == 0)
                         break;
@@ -255,11 +253,13 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
                 ad_step_log_str(run, "release_logs_error", ad_error_message(lerr));
                 ad_error_release(&lerr);
         }
+        for (size_t n = logs ? strlen(logs) : 0; n > 0 && logs[n - 1] == '\n'; n--)
+                logs[n - 1] = '\0';
         if (o.exit_code == 0 && !o.timed_out) {
                 /* The output and DONE_LINE in one statement: DONE_LINE
                  * stored means the output was too. */
-                if (asprintf(&text, "%s%s" DONE_LINE, logs ? logs : "",
-                             logs && *logs && logs[strlen(logs) - 1] != '\n' ? "\n" : "") < 0)
+                if (asprintf(&text, "%s%s" DONE_LINE, logs ? logs : "", logs && *logs ? "\n" : "") <
+                    0)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
                 ret = release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, err);
                 if (ret < 0)
@@ -271,13 +271,10 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         }
         if (o.timed_out)
                 ret = asprintf(&text, "%s%s==> release command killed after %ld s",
-                               logs ? logs : "",
-                               logs && *logs && logs[strlen(logs) - 1] != '\n' ? "\n" : "",
-                               dp->release_timeout_s);
+                               logs ? logs : "", logs && *logs ? "\n" : "", dp->release_timeout_s);
         else
                 ret = asprintf(&text, "%s%s==> release command exited %d", logs ? logs : "",
-                               logs && *logs && logs[strlen(logs) - 1] != '\n' ? "\n" : "",
-                               o.exit_code);
+                               logs && *logs ? "\n" : "", o.exit_code);
         if (ret < 0)
                 text = NULL;
         if (text && release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, &lerr) < 0) {
