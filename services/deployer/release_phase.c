@@ -219,6 +219,7 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         cleanup_error ad_error_t lerr = NULL;
         struct outcome o = { 0 };
         bool reused = false;
+        int64_t t0;
         int ret;
 
         if (!release_phase_wanted(pv))
@@ -239,6 +240,7 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         spec.container_port = 0; /* no port, no route */
         spec.host_ip = NULL;
         spec.restart_policy = "no";
+        t0 = ad_monotonic_ms();
         remove_leftovers(dp, pv->app_name, name);
         ret = ensure_started(dp, &spec, dep, &id, &reused, err);
         if (ret == 0)
@@ -248,7 +250,8 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         ad_step_log_str(run, "release_container", name);
         ad_step_log_int(run, "release_reused", reused);
         ad_step_log_int(run, "release_exit_code", o.exit_code);
-        ad_step_log_int(run, "release_ms", o.ms);
+        ad_step_log_int(run, "release_ms", o.ms); /* from its start to its exit */
+        ad_step_log_int(run, "release_phase_ms", (long long)(ad_monotonic_ms() - t0));
         if (ad_engine_container_logs(dp->engine, id, LOG_LINES, LOG_BYTES, &logs, &lerr) < 0) {
                 ad_step_log_str(run, "release_logs_error", ad_error_message(lerr));
                 ad_error_release(&lerr);
