@@ -4,7 +4,7 @@
  *   app: apps/web             # monorepo: the package that is the app
  *   port: 8000
  *   start: gunicorn app:app   # start command
- *   release: ./migrate.sh     # runs before each start
+ *   release: ./migrate.sh     # the release phase: once per release
  *   build:
  *     install: pip install -r requirements.txt
  *     command: make assets

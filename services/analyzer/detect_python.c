@@ -582,12 +582,14 @@ static int django_start(struct analyzer_repo *repo, struct ad_analysis *a, struc
         if (r < 0)
                 return r;
         /* Railpack migrates before every start; here it is the release
-         * command, so a failed migration stops the start visibly. */
+         * command, run once per release before its containers start, so a
+         * failed migration fails the deployment visibly. */
         r = analyzer_setf(&a->release_command, err, "python3 manage.py migrate --noinput");
         if (r == 0)
                 r = analyzer_why(a, err, "releaseCommand",
-                                 "django: apply the migrations before each start (a Procfile "
-                                 "release: line or deployer.yaml release overrides it)");
+                                 "django: apply the migrations once per release, before it starts "
+                                 "(a Procfile release: line or deployer.yaml release overrides "
+                                 "it)");
         if (r < 0)
                 return r;
         if (module) {

@@ -16,6 +16,7 @@
  * Every failure reason also goes into the build log (builder_build_failed).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,6 +100,7 @@ static int publish_built(struct build_run *r, ad_error_t *err)
 {
         Appdeployer__V1__DeployBuilt built = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         char *tags[2] = { r->image, r->latest };
+        json_t *analysis;
         ad_envelope env;
         int ret;
 
@@ -117,10 +119,16 @@ static int publish_built(struct build_run *r, ad_error_t *err)
         built.git_sha = r->an->git_sha;
         built.n_processes = r->an->n_processes;
         built.processes = r->an->processes;
+        /* The release phase runs in the deployer, not in the image's CMD:
+         * carried forward from the analysis (also on a reused image). */
+        analysis = json_loads(r->an->analysis_json ? r->an->analysis_json : "{}", 0, NULL);
+        built.release_command =
+                (char *)(json_string_value(json_object_get(analysis, "releaseCommand")) ?: "");
         appdeployer__v1__envelope__init(&env);
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         env.built = &built;
         ret = ad_step_publish(r->step, AD_SUBJECT_BUILT, &env, err);
+        json_decref(analysis);
         if (ret < 0)
                 return ret;
         ad_step_log_str(r->step, "image", r->image);

@@ -136,16 +136,17 @@ static bool can_exec(const char *cmd)
         return memchr(cmd, '=', first_word) == NULL;
 }
 
-static int emit_cmd(FILE *f, const char *release, const char *start, ad_error_t *err)
+/* The release command (migrations) is not in CMD: the deployer runs it
+ * once per release in a container of its own before the release's
+ * containers start (deploy.built's release_command, Heroku's release
+ * phase), not in every web container at each start. */
+static int emit_cmd(FILE *f, const char *start, ad_error_t *err)
 {
         cleanup_free char *full = NULL;
         cleanup_free char *dumped = NULL;
         json_t *arr;
 
-        /* The release command (migrations) runs before every start and
-         * stops the start when it fails, as Heroku's release phase does. */
-        if (asprintf(&full, "%s%s%s%s", *release ? release : "", *release ? " && " : "",
-                     can_exec(start) ? "exec " : "", start) < 0)
+        if (asprintf(&full, "%s%s", can_exec(start) ? "exec " : "", start) < 0)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         /* The exec form is a JSON array: let jansson do the quoting. */
         arr = json_pack("[s,s,s]", "sh", "-c", full);
@@ -198,7 +199,7 @@ int ad_buildplan_runtime(FILE *f, const struct ad_analysis *a, const char *extra
         fprintf(f, "USER 10001\n");
         if (*str(a->start_command) == '\0')
                 return 0; /* static: the image's own CMD serves /app */
-        return emit_cmd(f, str(a->release_command), a->start_command, err);
+        return emit_cmd(f, a->start_command, err);
 }
 
 /* The JVM reads no PEM bundle: a single-file Java program (java >= 11

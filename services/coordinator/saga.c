@@ -492,6 +492,9 @@ static int record_build(ad_db *db, const ad_envelope *in, const struct deploymen
                         ret = exec(db, "UPDATE builds SET git_sha = $2 WHERE deployment_id = $1", 2,
                                    sha, err);
         }
+        if (ret == 0 && b->release_command && *b->release_command)
+                ret = exec(db, "UPDATE builds SET release_command = $2 WHERE deployment_id = $1", 2,
+                           (const char *[]){ in->deployment_id, b->release_command }, err);
         if (ret == 0 && b->n_processes > 0) {
                 cleanup_free char *procs = saga_processes_json(b->processes, b->n_processes, true);
 
@@ -852,13 +855,15 @@ static int read_reuse(const PGresult *r, struct reuse_row *row, struct saga_reus
  * and deploy.built goes out with the image, `env` (a JSON object of
  * sealed values) and `replicas`, so provisioning and deployment run again
  * with no build.  `row` is a result of REUSE_COLUMNS. */
-/* The build's process types and the app's scale of them (NULL: none). */
+/* The build's process types and the app's scale of them (NULL: none),
+ * and the build's release command (NULL: none). */
 struct procs_row {
-        const char *processes, *replicas;
+        const char *processes, *replicas, *release_command;
 };
 static const struct ad_db_field procs_fields[] = {
         AD_DB_FIELD(struct procs_row, processes, AD_DB_TEXT_NULL, "processes"),
         AD_DB_FIELD(struct procs_row, replicas, AD_DB_TEXT_NULL, "replicas"),
+        AD_DB_FIELD(struct procs_row, release_command, AD_DB_TEXT_NULL, "release_command"),
         AD_DB_FIELDS_END,
 };
 
@@ -890,7 +895,9 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
         ret = ad_db_exec(db, &pr,
                          "SELECT (SELECT processes::text FROM builds WHERE deployment_id = $1) "
                          "AS processes, "
-                         "(SELECT process_replicas::text FROM apps WHERE name = $2) AS replicas",
+                         "(SELECT process_replicas::text FROM apps WHERE name = $2) AS replicas, "
+                         "(SELECT release_command FROM builds WHERE deployment_id = $1) "
+                         "AS release_command",
                          2, (const char *[]){ row->deployment_id, app }, err);
         if (ret == 0)
                 ret = ad_db_read_row(pr, 0, procs_fields, &procs_row, err);
@@ -927,6 +934,9 @@ static int publish_reuse(ad_db *db, const ad_envelope *in, const char *id, const
                         q ? q->n_scale : 0);
         b.n_processes = procs.n;
         b.processes = procs.p;
+        /* The release phase runs again on a release without a build, as
+         * Heroku's does on a config change or rollback. */
+        b.release_command = (char *)(procs_row.release_command ?: "");
         env.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         env.built = &b;
         ret = ad_outbox_add(db, AD_SUBJECT_BUILT, &env, err);

@@ -12,6 +12,7 @@
 #include "ad/names.h"
 #include "probe.h"
 #include "process.h"
+#include "release_phase.h"
 
 #define NAME_LEN 128
 #define DEFAULT_APP_PORT 8080
@@ -573,6 +574,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         ret = deployer_backend(dp, run, true, &k8s, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;
+        if (k8s && release_phase_wanted(pv))
+                return release_phase_refuse(run, err);
         ret = process_count(run, dp, pv, &n_procs, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;
@@ -652,6 +655,14 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         .restart_policy = dp->restart_policy,
                 };
 
+                /* The release phase, once, before any container of the
+                 * release starts. */
+                ret = release_phase_run(run, dp, pv, &spec, err);
+                if (ret != 0) {
+                        strv_free_secure(env);
+                        ret = ret < 0 ? ret : 0;
+                        goto out;
+                }
                 /* All replicas start before any is probed: they boot
                  * side by side. */
                 t_start = ad_monotonic_ms();

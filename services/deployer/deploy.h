@@ -47,6 +47,8 @@ struct deployer {
         long run_max_output; /* bytes of its output kept */
         long app_log_lines;  /* runtime log lines kept per app (collect.c) */
         bool collect_logs;   /* follow every app container's log (collect.c) */
+        /* The longest release command (release_phase.c). */
+        long release_timeout_s;
         bool registry_insecure;
         bool have_key;
         struct ad_secret_keyring keys; /* secrets.key, then secrets.old_keys */
@@ -126,5 +128,11 @@ void release_sweep(struct deployer *dp);
  * (best effort: errors are returned for the log line only). */
 int release_store_log(struct deployer *dp, const char *deployment_id, const char *text,
                       long max_lines, ad_error_t *err);
+
+/* The same under another source ("release"...); with `once`, nothing is
+ * stored when the deployment already has lines of that source (a
+ * redelivered step does not store them twice). */
+int release_store_lines(struct deployer *dp, const char *deployment_id, const char *source,
+                        const char *text, long max_lines, bool once, ad_error_t *err);
 
 #endif

@@ -165,6 +165,12 @@ static void add_line(json_t *arr, const char *s, size_t n)
 int release_store_log(struct deployer *dp, const char *deployment_id, const char *text,
                       long max_lines, ad_error_t *err)
 {
+        return release_store_lines(dp, deployment_id, "runtime", text, max_lines, false, err);
+}
+
+int release_store_lines(struct deployer *dp, const char *deployment_id, const char *source,
+                        const char *text, long max_lines, bool once, ad_error_t *err)
+{
         json_auto_t *lines = json_array();
         cleanup_free char *param = NULL;
         const char *p = text;
@@ -185,11 +191,13 @@ int release_store_log(struct deployer *dp, const char *deployment_id, const char
         param = json_dumps(lines, JSON_COMPACT);
         if (param == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-        const char *params[] = { deployment_id, param };
+        const char *params[] = { deployment_id, param, source, once ? "true" : "false" };
         return ad_db_exec(dp->svc->db, NULL,
                           "INSERT INTO deployment_logs (deployment_id, source, line) "
-                          "SELECT $1::uuid, 'runtime', l.line "
+                          "SELECT $1::uuid, $3, l.line "
                           "FROM json_array_elements_text($2::json) WITH ORDINALITY AS l(line, n) "
+                          "WHERE NOT ($4::bool AND EXISTS (SELECT 1 FROM deployment_logs "
+                          "WHERE deployment_id = $1::uuid AND source = $3)) "
                           "ORDER BY l.n",
-                          2, params, err);
+                          4, params, err);
 }

@@ -63,6 +63,10 @@ const struct ad_config_key deployer_config[] = {
           "the longest a one-off command (`adctl run`, `POST /apps/{name}/run`) runs before it is "
           "killed (1–86400)",
           NULL },
+        { "deployer.release_timeout_s", AD_CONFIG_INT, "300", 1, 86400,
+          "the longest a release command (a Procfile's `release:`, the analysis's "
+          "releaseCommand) runs before it is killed and the deployment fails (1–86400)",
+          NULL },
         /* A reply travels in one NATS message (1 MiB by default). */
         { "deployer.run_max_output_bytes", AD_CONFIG_INT, "262144", 1024, 512 * 1024,
           "the output of a one-off command kept and returned (1024–524288: the reply is one NATS "
@@ -134,6 +138,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                       &dp->read_only_rootfs, err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.run_timeout_s", &dp->run_timeout_s,
                                      err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.release_timeout_s",
+                                     &dp->release_timeout_s, err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.run_max_output_bytes",
                                      &dp->run_max_output, err)) < 0 ||
             (ret = ad_config_get_bool(cfg, tables, "deployer.app_backends", &dp->app_backends,

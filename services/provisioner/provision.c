@@ -72,6 +72,7 @@ int provision_run(struct ad_step_run *run, ad_error_t *err)
         out.resources = b->resources;
         out.n_processes = b->n_processes;
         out.processes = b->processes;
+        out.release_command = b->release_command;
         out.n_env = b->n_env;
         out.env = b->env;
         appdeployer__v1__envelope__init(&env);

@@ -5,7 +5,8 @@
 # deployed through the REST API (adctl) with no configuration, and must
 # answer through its URL with its own text.  Also checked: the start
 # command the analysis chose and its `why`, that a compiled app's final
-# image holds no toolchain, and that Django's release step ran `migrate`.
+# image holds no toolchain, and that Django's release phase ran `migrate` (once,
+# in a container of its own: the web container's sqlite file is not migrated).
 # Also a Java app built by Gradle (Debian's, no wrapper), a Bun app with no start script (Bun from the npm registry) and a
 # SvelteKit app with adapter-node.
 # Usage: e2e_registries.sh BIN_DIR [EXAMPLE...]   (needs the stack: . $AD_STATE_DIR/env)
@@ -26,7 +27,7 @@ add python-flask python "python3 -m gunicorn app:app" "flask under gunicorn" \
 add python-fastapi-uv python "python3 -m uvicorn main:app" "served by uvicorn" \
   "Hello from python-fastapi-uv"
 add python-django-poetry python "python3 -m gunicorn mysite.wsgi:application" \
-  "django under gunicorn" "Hello from python-django-poetry (migrated: True)"
+  "django under gunicorn" "Hello from python-django-poetry (migrated: False)"
 add go-modules go "./bin/go-modules" "the binary built from" "Hello from go-modules (request " \
   "go gcc"
 add go-multi-cmd go "./bin/web" "cmd/web is the first that starts a server" \
@@ -131,6 +132,13 @@ for ex in "${examples[@]}"; do
     echo "ok: $ex ($lang: $start) at $url, built in ${cold[$ex]} ms"
   else
     fail "$ex: $url answered: ${body:0:200}"
+  fi
+  if [[ $ex == python-django-poetry ]]; then
+    # The release phase ran `manage.py migrate` once, in a container of
+    # its own (its sqlite file is not the web container's: migrated False).
+    log=$(ctl logs "$id" 2>/dev/null || true)
+    grep -q 'Applying contenttypes.0001_initial' <<<"$log" && grep -qxF '==> release command exited 0' <<<"$log" ||
+      fail "$ex: no release phase in the deployment's log: $(tail -n 5 <<<"$log")"
   fi
   if [[ -n ${mirror_line[$ex]:-} ]]; then
     # The log in a variable first: grep -q ends the pipe early (pipefail).

@@ -8,6 +8,11 @@
 # -> 2 runs that many worker containers (web unchanged); a redeploy
 # replaces the worker containers too, at the app's scale; a scale of a
 # type the app does not have is refused; deleting the app removes them.
+# The release phase: a Procfile's `release:` runs once per release in a
+# container of its own before the release's containers start (once with
+# two web replicas, not in the web containers' command), again on a
+# config change, and a release command that exits non-zero fails its
+# deployment while the previous release serves every request.
 # Usage: processes.sh BIN_DIR
 set -euo pipefail
 bin=${1:?usage: processes.sh BIN_DIR}
@@ -29,6 +34,8 @@ cleanup() {
   [[ -n ${follower:-} ]] && kill "$follower" 2>/dev/null || true
   [[ -n ${gitd:-} ]] && kill "$gitd" 2>/dev/null || true
   [[ -n ${app:-} ]] && "$bin/adctl" rm "$app" >/dev/null 2>&1 || true
+  [[ -n ${poller:-} ]] && kill "$poller" 2>/dev/null || true
+  [[ -n ${rapp:-} ]] && "$bin/adctl" rm "$rapp" >/dev/null 2>&1 || true
   "$root/scripts/services.sh" down >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -67,6 +74,31 @@ exposed_id() { q "SELECT deployment_id FROM releases r JOIN deployments d ON d.i
 
 repos=$work/git
 git_repo_from "$repos/procs" "$root/examples/procfile-worker"
+# The release phase's app: two web replicas and a release command that
+# prints a marker.
+rel_src=$work/rel-src
+mkdir -p "$rel_src"
+cat >"$rel_src/app.py" <<'EOF'
+import os, signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "v1"
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("release-app %s\n" % VERSION).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", 8000))), H).serve_forever()
+EOF
+printf 'web: python3 app.py\nrelease: echo release-marker of v1\n' >"$rel_src/Procfile"
+printf 'replicas: 2\n' >"$rel_src/deployer.yaml"
+git_repo_from "$repos/rel" "$rel_src"
 git_daemon_start "$repos" "$work/git-daemon.log"
 "$bin/../tests/ad_test_bus_reset"
 "$root/scripts/services.sh" up "$bin"
@@ -179,6 +211,73 @@ done
 [[ $(containers_json "$app" 1 | jq length) == 0 ]] || fail "containers left: $(containers_json "$app" 1 | jq -c '[.[].Names]')"
 app=
 echo "ok: nothing left"
+
+echo "== release phase: once per release, in its own container, before the web containers"
+rapp=rel-$suffix
+markers() { q "SELECT count(*) FROM deployment_logs l JOIN deployments d ON d.id = l.deployment_id WHERE d.app_name = '$rapp' AND l.source = 'release' AND l.line = 'release-marker of v1'"; }
+release_containers() { engine "/containers/json?all=1&filters=$(uri "{\"label\":[\"app-deployer.release=$rapp\"]}")" | jq length; }
+json=$(ctl --json deploy "git://127.0.0.1:$git_port/rel" --name "$rapp" --wait --timeout 900 | tail -n 1)
+[[ $(jq -r .status <<<"$json") == EXPOSED ]] || fail "deploy of $rapp: $json"
+rdep1=$(jq -r .id <<<"$json")
+rurl=$(jq -r .url <<<"$json")
+[[ $(curl -fsS "$rurl") == "release-app v1" ]] || fail "$rapp does not answer v1 at $rurl"
+[[ $(markers) == 1 ]] || fail "$(markers) release markers in the deployment logs, want 1 (two web replicas)"
+[[ $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$rdep1' AND source = 'release' ORDER BY seq DESC LIMIT 1") == "==> release command exited 0" ]] ||
+  fail "the release log: $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$rdep1' AND source = 'release'")"
+[[ $(release_containers) == 0 ]] || fail "release-phase containers left: $(release_containers)"
+web_ids=$(containers_json "$rapp" | jq -r '.[] | select(.Labels["app-deployer.process"] == null) | .Id')
+[[ $(wc -w <<<"$web_ids") == 2 ]] || fail "$(wc -w <<<"$web_ids") web containers of $rapp, want 2"
+released=$(q "SELECT extract(epoch FROM max(created_at)) FROM deployment_logs WHERE deployment_id = '$rdep1' AND source = 'release'")
+for id in $web_ids; do
+  doc=$(engine "/containers/$id/json")
+  cmd=$(jq -r '[.Path] + .Args + (.Config.Cmd // []) | join(" ")' <<<"$doc")
+  [[ $cmd == *app.py* && $cmd != *release-marker* ]] || fail "web container $id runs: $cmd"
+  created=$(date -d "$(jq -r .Created <<<"$doc")" +%s.%N)
+  awk -v c="$created" -v r="$released" 'BEGIN {exit !(c >= r)}' ||
+    fail "web container $id was created ($created) before the release command ended ($released)"
+done
+echo "ok: the release command ran once for 2 web replicas, before them, not in their command"
+
+echo "== release phase: a config change runs it again"
+ctl config set "$rapp" COLOR=blue --wait --timeout 300 >/dev/null || fail "config set on $rapp did not reach EXPOSED"
+[[ $(markers) == 2 ]] || fail "$(markers) release markers after a config change, want 2"
+echo "ok: the config release ran the release command of the build it reuses"
+
+echo "== release phase: a failing release command fails its deployment, v1 keeps serving"
+sed -i 's/^VERSION = .*/VERSION = "v2"/' "$repos/rel/app.py"
+printf 'web: python3 app.py\nrelease: echo failing-release; exit 3\n' >"$repos/rel/Procfile"
+git -C "$repos/rel" -c user.name=t -c user.email=t@localhost commit -qam v2
+: >"$work/rel-poll.log"
+(
+  while :; do
+    b=$(curl -fsS --max-time 5 "$rurl" 2>/dev/null) || b=failed
+    echo "$b" >>"$work/rel-poll.log"
+    sleep 0.05
+  done
+) &
+poller=$!
+json=$(ctl --json redeploy "$rapp" --wait --timeout 900 2>/dev/null | tail -n 1) || true
+for ((i = 0; i < 20; i++)); do
+  curl -fsS --max-time 5 "$rurl" >>"$work/rel-poll.log" 2>/dev/null || echo failed >>"$work/rel-poll.log"
+done
+kill "$poller"
+wait "$poller" 2>/dev/null || true
+poller=
+last=$(curl -fsS "$api/apps/$rapp" | jq -c .last_deployment)
+[[ $(jq -r .status <<<"$last") =~ ^(FAILED|ROLLED_BACK)$ && $(jq -r .error <<<"$last") == "release command failed (exit 3): failing-release"* ]] ||
+  fail "the failing release: $last (redeploy printed: $json)"
+rdep2=$(jq -r .id <<<"$last")
+[[ $rdep2 != "$rdep1" ]] || fail "the redeploy made no deployment"
+[[ $(q "SELECT count(*) FROM deployment_logs WHERE deployment_id = '$rdep2' AND source = 'release' AND line = '==> release command exited 3'") == 1 ]] ||
+  fail "the failed release's log: $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$rdep2' AND source = 'release'")"
+total=$(wc -l <"$work/rel-poll.log")
+bad=$(grep -vcx 'release-app v1' "$work/rel-poll.log" || true)
+echo "polled $total requests during and after the failing release, $bad not v1"
+[[ $bad == 0 && $total -gt 20 ]] || fail "$bad of $total requests did not answer v1: $(grep -vx 'release-app v1' "$work/rel-poll.log" | sort | uniq -c | head -n 3)"
+[[ $(release_containers) == 0 ]] || fail "release-phase containers left after the failure: $(release_containers)"
+echo "ok: $(jq -r .status <<<"$last"): $(jq -r .error <<<"$last" | head -n 1)"
+ctl rm "$rapp" >/dev/null || fail "adctl rm $rapp failed"
+rapp=
 
 hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$AD_STATE_DIR"/logs/services/*.log 2>/dev/null || true)
 [[ -z $hits ]] || fail "sanitizer reports in $hits"

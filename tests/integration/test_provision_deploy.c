@@ -26,6 +26,15 @@
  *                        second time is a no-op; compensate.provision keeps
  *                        route and network while another release runs
  *   compensate_provision removes route and network; twice
+ *   replicas_balanced    three replicas behind the route; more than
+ *                        deployer.max_replicas fails the step
+ *   release_phase        a release command runs once, before the containers,
+ *                        in a container of its own that is then removed;
+ *                        redelivered, it is not run again; a container of its
+ *                        name an earlier attempt left is reused with its
+ *                        result (not run again); one that exits 4
+ *                        fails the step with its output, starts no container
+ *                        and the previous release keeps serving
  *
  * Everything made (containers, network, routes, images, registry tags, rows)
  * is removed in the group teardown, whatever happened. */
@@ -79,6 +88,7 @@ static struct {
         struct ad_secret_key key;    /* the current key: the deployer's only one */
         char *secret_sealed;         /* SECRET_X as `adapi secrets rotate` re-sealed it */
         const char *secret_override; /* SECRET_X's value instead, when set */
+        const char *release_command; /* deploy.built's, when set */
         ad_bus *bus;
         ad_bus_sub *sub;
         char durable[64];
@@ -87,7 +97,8 @@ static struct {
         ad_caddy *caddy;
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
-                d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1];
+                d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
+                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
         char *subjects[MAX_EVENTS];
@@ -253,6 +264,7 @@ static void publish_built_replicas(const char *deployment_id, const char *image,
         b.resources = &res;
         b.n_env = 2;
         b.env = env;
+        b.release_command = (char *)(T.release_command ? T.release_command : "");
         ad_event_init(&e, deployment_id, "trace-pd", 1, "test", id);
         e.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         e.built = &b;
@@ -661,6 +673,9 @@ static int setup_all(void)
         ad_uuid_v4(T.d6);
         ad_uuid_v4(T.d7);
         ad_uuid_v4(T.d8);
+        ad_uuid_v4(T.d9);
+        ad_uuid_v4(T.d10);
+        ad_uuid_v4(T.d11);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -790,7 +805,7 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8 };
+        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10, T.d11 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -800,6 +815,13 @@ static int group_teardown(void **state)
         stop_service(&T.prov);
         stop_service(&T.depl);
         snprintf(label, sizeof(label), "%s=%s", AD_LABEL_APP, T.app);
+        if (T.engine && ad_engine_container_list(T.engine, filters, true, &list, &n, NULL) == 0)
+                for (size_t i = 0; i < n; i++)
+                        ad_engine_container_remove(T.engine, list[i].id, true, NULL);
+        ad_container_list_free(list, n);
+        list = NULL;
+        n = 0;
+        snprintf(label, sizeof(label), "app-deployer.release=%s", T.app);
         if (T.engine && ad_engine_container_list(T.engine, filters, true, &list, &n, NULL) == 0)
                 for (size_t i = 0; i < n; i++)
                         ad_engine_container_remove(T.engine, list[i].id, true, NULL);
@@ -1425,6 +1447,115 @@ static void replicas_balanced(void **state)
         assert_int_equal(count_app_containers(NULL), 0);
 }
 
+/* Lines of deployment id's log from source `release` equal to line. */
+static long release_lines(const char *id, const char *line)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        ad_error_t err = NULL;
+
+        if (ad_db_exec(T.db, &r,
+                       "SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 AND "
+                       "source = 'release' AND line = $2",
+                       2, (const char *[]){ id, line }, &err) < 0)
+                fail_msg("release log: %s", ad_error_message(err));
+        return atol(PQgetvalue(r, 0, 0));
+}
+
+static void release_phase(void **state)
+{
+        char name[128];
+        struct ad_container c = { 0 };
+        ad_envelope *exp, *f;
+
+        (void)state;
+        T.release_command = "echo rp-marker; echo rp-stderr >&2";
+        publish_built(T.d9, T.image_v1);
+        exp = expect_event(AD_SUBJECT_EXPOSED, T.d9, 120);
+        ad_event_free(exp);
+        assert_serves("v1");
+        assert_int_equal(release_lines(T.d9, "rp-marker"), 1);
+        assert_int_equal(release_lines(T.d9, "rp-stderr"), 1);
+        assert_int_equal(release_lines(T.d9, "==> release command exited 0"), 1);
+        /* Its container is gone; only the web container is left. */
+        ad_name_container(name, sizeof(name), T.app, T.d9);
+        strcat(name, "-release");
+        assert_int_equal(ad_engine_container_inspect(T.engine, name, &c, NULL), -AD_ERR_NOT_FOUND);
+        assert_int_equal(count_app_containers(T.d9), 1);
+
+        /* deploy.built again (a coordinator retry): the release command
+         * that exited 0 does not run again. */
+        publish_built(T.d9, T.image_v1);
+        ad_event_free(expect_event(AD_SUBJECT_PROVISIONED, T.d9, 60));
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d9, 60));
+        assert_int_equal(release_lines(T.d9, "rp-marker"), 1);
+        assert_int_equal(count_app_containers(T.d9), 1);
+
+        /* An earlier attempt's container of d11's release phase, exited 0
+         * (as when the deployer died after it ended): its result is used,
+         * the command is not run again. */
+        {
+                char label_rel[128], label_dep[128];
+                const char *labels[] = { label_rel, label_dep, NULL };
+                const char *cmd[] = { "/bin/sh", "-c", "echo earlier-attempt", NULL };
+                struct ad_container_spec spec = { .name = name,
+                                                  .image = T.image_v1,
+                                                  .cmd = cmd,
+                                                  .labels = labels,
+                                                  .restart_policy = "no" };
+                cleanup_free char *id = NULL;
+                ad_error_t err = NULL;
+                int i;
+
+                ad_name_container(name, sizeof(name), T.app, T.d11);
+                strcat(name, "-release");
+                snprintf(label_rel, sizeof(label_rel), "app-deployer.release=%s", T.app);
+                snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, T.d11);
+                if (ad_engine_container_create(T.engine, &spec, &id, &err) < 0 ||
+                    ad_engine_container_start(T.engine, id, &err) < 0)
+                        fail_msg("earlier attempt: %s", ad_error_message(err));
+                for (i = 0; i < 100; i++) {
+                        bool running;
+
+                        assert_int_equal(ad_engine_container_inspect(T.engine, id, &c, NULL), 0);
+                        running = c.running || strcmp(c.state, "created") == 0;
+                        ad_container_clear(&c);
+                        if (!running)
+                                break;
+                        sleep_ms(100);
+                }
+                assert_true(i < 100);
+        }
+        T.release_command = "echo should-not-run";
+        publish_built(T.d11, T.image_v1);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d11, 120));
+        assert_int_equal(release_lines(T.d11, "earlier-attempt"), 1);
+        assert_int_equal(release_lines(T.d11, "should-not-run"), 0);
+        assert_int_equal(ad_engine_container_inspect(T.engine, name, &c, NULL), -AD_ERR_NOT_FOUND);
+        assert_serves("v1");
+
+        /* A failing one: the step fails with its output, no container of
+         * the release starts, v1 keeps serving. */
+        T.release_command = "echo bad-release; exit 4";
+        publish_built(T.d10, T.image_v2);
+        f = expect_event(AD_SUBJECT_FAILED, T.d10, 120);
+        T.release_command = NULL;
+        assert_string_equal(f->failed->step, "deploy");
+        assert_false(f->failed->retryable);
+        if (strncmp(f->failed->reason, "release command failed (exit 4): bad-release",
+                    strlen("release command failed (exit 4): bad-release")) != 0)
+                fail_msg("reason: %s", f->failed->reason);
+        ad_event_free(f);
+        assert_int_equal(release_lines(T.d10, "==> release command exited 4"), 1);
+        assert_int_equal(count_app_containers(T.d10), 0);
+        assert_serves("v1");
+
+        publish_compensate(T.d11, "deploy");
+        ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d11, 60));
+        publish_compensate(T.d9, "deploy");
+        ad_event_free(expect_event(AD_SUBJECT_COMPENSATED ".deploy", T.d9, 60));
+        assert_int_equal(count_app_containers(NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1433,7 +1564,7 @@ int main(void)
                 cmocka_unit_test(unhealthy_keeps_old), cmocka_unit_test(missing_image_fails),
                 cmocka_unit_test(moved_secret_fails),  cmocka_unit_test(caddy_down_retried),
                 cmocka_unit_test(compensate_deploy),   cmocka_unit_test(compensate_provision),
-                cmocka_unit_test(replicas_balanced),
+                cmocka_unit_test(replicas_balanced),   cmocka_unit_test(release_phase),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,7 +1,8 @@
 /* One test per fixture tree: tests/fixtures/detect/<name>.expected.json
  * holds the fields the analysis of tests/fixtures/detect/<name>/ must
  * have (compared exactly), "why" substrings per field, "plan" substrings
- * of the generated Dockerfile, or "error" (a substring of the message
+ * of the generated Dockerfile ("planLacks": substrings it must not have),
+ * or "error" (a substring of the message
  * of a detection that must fail) for negative cases. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -21,7 +22,8 @@
 #define FIXTURES AD_SOURCE_DIR "/tests/fixtures/detect/"
 #define SUFFIX ".expected.json"
 
-static void check_plan(const struct ad_analysis *a, const json_t *plan, const char *name)
+static void check_plan(const struct ad_analysis *a, const json_t *plan, const json_t *lacks,
+                       const char *name)
 {
         struct ad_buildplan_images images;
         cleanup_free char *dockerfile = NULL;
@@ -35,6 +37,10 @@ static void check_plan(const struct ad_analysis *a, const json_t *plan, const ch
         json_array_foreach (plan, i, v)
                 if (strstr(dockerfile, json_string_value(v)) == NULL)
                         fail_msg("%s: the plan lacks `%s`:\n%s", name, json_string_value(v),
+                                 dockerfile);
+        json_array_foreach (lacks, i, v)
+                if (strstr(dockerfile, json_string_value(v)) != NULL)
+                        fail_msg("%s: the plan has `%s`:\n%s", name, json_string_value(v),
                                  dockerfile);
 }
 
@@ -67,7 +73,8 @@ static void check_fixture(void **state)
         got = ad_analysis_to_json(a);
         assert_non_null(got);
         json_object_foreach (expected, key, v) {
-                if (strcmp(key, "why") == 0 || strcmp(key, "plan") == 0)
+                if (strcmp(key, "why") == 0 || strcmp(key, "plan") == 0 ||
+                    strcmp(key, "planLacks") == 0)
                         continue;
                 if (!json_equal(v, json_object_get(got, key))) {
                         char *w = json_dumps(v, JSON_ENCODE_ANY);
@@ -85,7 +92,8 @@ static void check_fixture(void **state)
                                  why ? why : "(none)", json_string_value(v));
         }
         if (json_object_get(expected, "plan"))
-                check_plan(a, json_object_get(expected, "plan"), name);
+                check_plan(a, json_object_get(expected, "plan"),
+                           json_object_get(expected, "planLacks"), name);
         json_decref(got);
         json_decref(expected);
         ad_analysis_free(a);

@@ -13,6 +13,10 @@ MIDDLEWARE = []
 ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
 # The container's root file system is read-only: the database lives in /tmp.
+# That file is the container's own: the release phase (`manage.py migrate`,
+# which app-deployer runs once per release in a container of its own)
+# migrates its own copy, not the web containers'.  A real app sets a
+# database every container shares (DATABASES from a DATABASE_URL).
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -1,0 +1,308 @@
+/* The release phase (release_phase.h).
+ *
+ * Idempotent on a redelivery of deploy.provisioned:
+ * - a command that exited 0 in an earlier attempt is not run again: its
+ *   output went into the deployment's log with DONE_LINE last, and that
+ *   line is looked for first;
+ * - a container of this deployment's release phase that is still there
+ *   (the deployer died while it ran, or before it was removed) is reused
+ *   with its result rather than removed and run again: one still running
+ *   is waited for, one that exited is read, one only created is started.
+ *   Migrations should be idempotent, but need not be fast or cheap.
+ * - a container of that name from another image or deployment is removed
+ *   and the command runs in a new one. */
+#include "release_phase.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ad/cleanup.h"
+#include "ad/db.h"
+#include "ad/names.h"
+
+#define NAME_LEN 128
+#define POLL_MS 200
+#define LOG_LINES 1000
+#define LOG_BYTES (256 * 1024)
+#define REASON_LINES 10
+#define DONE_LINE "==> release command exited 0"
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+bool release_phase_wanted(const Appdeployer__V1__DeployProvisioned *pv)
+{
+        return pv->release_command && *pv->release_command;
+}
+
+int release_phase_refuse(struct ad_step_run *run, ad_error_t *err)
+{
+        return ad_step_fail(run, false,
+                            "release commands are not supported on kubernetes yet: remove the "
+                            "Procfile's release: line (or releaseCommand in deployer.yaml) or "
+                            "deploy on the engine backend",
+                            err);
+}
+
+/* 1 when an earlier attempt of this deployment ran the command to exit 0. */
+static int done_before(struct deployer *dp, const char *dep, ad_error_t *err)
+{
+        cleanup_pgresult PGresult *r = NULL;
+        int ret;
+
+        ret = ad_db_exec(dp->svc->db, &r,
+                         "SELECT 1 FROM deployment_logs WHERE deployment_id = $1::uuid AND "
+                         "source = 'release' AND line = '" DONE_LINE "' LIMIT 1",
+                         1, (const char *[]){ dep }, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "the deployment's release log");
+        return PQntuples(r) > 0;
+}
+
+/* Release-phase containers of the app's other deployments that are not
+ * running (a deployer that died after its command ended left them). */
+static void remove_leftovers(struct deployer *dp, const char *app, const char *name)
+{
+        char label[NAME_LEN];
+        const char *filters[] = { label, NULL };
+        struct ad_container *list = NULL;
+        size_t n = 0;
+
+        snprintf(label, sizeof(label), "%s=%s", AD_LABEL_RELEASE, app);
+        if (ad_engine_container_list(dp->engine, filters, true, &list, &n, NULL) < 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(list[i].name, name) != 0 && !ad_container_live(&list[i]))
+                        ad_engine_container_remove(dp->engine, list[i].id, true, NULL);
+        ad_container_list_free(list, n);
+}
+
+/* *id: the release-phase container, started (or exited already when an
+ * earlier attempt's is reused). */
+static int ensure_started(struct deployer *dp, const struct ad_container_spec *spec,
+                          const char *dep, char **id, bool *reused, ad_error_t *err)
+{
+        for (int attempt = 0; attempt < 3; attempt++) {
+                cleanup_error ad_error_t lerr = NULL;
+                struct ad_container c = { 0 };
+                char *made = NULL;
+                int ret;
+
+                ret = ad_engine_container_inspect(dp->engine, spec->name, &c, &lerr);
+                if (ret == 0) {
+                        if (strcmp(c.deployment, dep) == 0 && strcmp(c.image, spec->image) == 0) {
+                                bool created = c.state && strcmp(c.state, "created") == 0;
+
+                                made = TAKE_PTR(c.id);
+                                ad_container_clear(&c);
+                                ret = created ? ad_engine_container_start(dp->engine, made, err)
+                                              : 0;
+                                if (ret < 0) {
+                                        free(made);
+                                        return ret;
+                                }
+                                *id = made;
+                                *reused = true;
+                                return 0;
+                        }
+                        ret = ad_engine_container_remove(dp->engine, c.id, true, &lerr);
+                        ad_container_clear(&c);
+                        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                                if (attempt < 2)
+                                        continue;
+                                if (err)
+                                        *err = TAKE_PTR(lerr);
+                                return ret;
+                        }
+                } else if (ret != -AD_ERR_NOT_FOUND) {
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                        return ret;
+                }
+                ad_error_release(&lerr);
+                ret = ad_engine_container_create(dp->engine, spec, &made, &lerr);
+                if (ret == -AD_ERR_CONFLICT)
+                        continue; /* a concurrent attempt made it: look again */
+                if (ret < 0) {
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                        return ret;
+                }
+                ret = ad_engine_container_start(dp->engine, made, err);
+                if (ret < 0) {
+                        ad_engine_container_remove(dp->engine, made, true, NULL);
+                        free(made);
+                        return ret;
+                }
+                *id = made;
+                *reused = false;
+                return 0;
+        }
+        return ad_error_make(err, AD_ERR_CONFLICT, 0,
+                             "container %s: created and removed concurrently, giving up",
+                             spec->name);
+}
+
+struct outcome {
+        int exit_code;
+        bool timed_out;
+        long ms;
+};
+
+/* Waits until the container exits or the timeout; a deployer stopping
+ * leaves it running for the redelivery (AD_ERR_UNAVAILABLE). */
+static int wait_exit(struct deployer *dp, const char *id, struct outcome *o, ad_error_t *err)
+{
+        int64_t t0 = ad_monotonic_ms(), deadline = t0 + dp->release_timeout_s * 1000;
+        long pause = 20; /* doubling to POLL_MS: a short command is seen soon */
+
+        for (;;) {
+                struct ad_container c = { 0 };
+                int ret = ad_engine_container_inspect(dp->engine, id, &c, err);
+
+                if (ret < 0)
+                        return ret;
+                if (!c.running && c.state && strcmp(c.state, "created") != 0) {
+                        o->exit_code = c.exit_code;
+                        ad_container_clear(&c);
+                        break;
+                }
+                ad_container_clear(&c);
+                if (ad_monotonic_ms() >= deadline) {
+                        o->timed_out = true;
+                        o->exit_code = 137;
+                        ad_engine_container_stop(dp->engine, id, 0, NULL);
+                        break;
+                }
+                if (ad_service_stopping())
+                        return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                             "deployer stopping while the release command runs");
+                sleep_ms(pause);
+                pause = pause * 2 > POLL_MS ? POLL_MS : pause * 2;
+        }
+        o->ms = (long)(ad_monotonic_ms() - t0);
+        return 0;
+}
+
+/* The last n lines of s, which ends with no newline (a pointer into it). */
+static const char *last_lines(const char *s, int n)
+{
+        const char *p = s + strlen(s);
+
+        while (p > s) {
+                if (p[-1] == '\n' && --n == 0)
+                        break;
+                p--;
+        }
+        return p;
+}
+
+int release_phase_run(struct ad_step_run *run, struct deployer *dp,
+                      const Appdeployer__V1__DeployProvisioned *pv,
+                      const struct ad_container_spec *web, ad_error_t *err)
+{
+        const char *dep = run->in->deployment_id;
+        const char *cmd[] = { "/bin/sh", "-c", pv->release_command, NULL };
+        char name[NAME_LEN], label_rel[NAME_LEN], label_dep[NAME_LEN];
+        const char *labels[] = { label_rel, label_dep, NULL };
+        struct ad_container_spec spec = *web;
+        cleanup_free char *id = NULL;
+        cleanup_free char *logs = NULL;
+        cleanup_free char *text = NULL;
+        cleanup_free char *reason = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+        struct outcome o = { 0 };
+        bool reused = false;
+        int64_t t0;
+        int ret;
+
+        if (!release_phase_wanted(pv))
+                return 0;
+        ret = done_before(dp, dep, err);
+        if (ret != 0) {
+                if (ret > 0)
+                        ad_step_log_str(run, "release", "ran before");
+                return ret < 0 ? ret : 0;
+        }
+        ad_name_container(name, sizeof(name), pv->app_name, dep);
+        strncat(name, "-release", sizeof(name) - strlen(name) - 1);
+        snprintf(label_rel, sizeof(label_rel), "%s=%s", AD_LABEL_RELEASE, pv->app_name);
+        snprintf(label_dep, sizeof(label_dep), "%s=%s", AD_LABEL_DEPLOYMENT, dep);
+        spec.name = name;
+        spec.cmd = cmd;
+        spec.labels = labels;
+        spec.container_port = 0; /* no port, no route */
+        spec.host_ip = NULL;
+        spec.restart_policy = "no";
+        t0 = ad_monotonic_ms();
+        remove_leftovers(dp, pv->app_name, name);
+        ret = ensure_started(dp, &spec, dep, &id, &reused, err);
+        if (ret == 0)
+                ret = wait_exit(dp, id, &o, err);
+        if (ret < 0)
+                return ret; /* a redelivery finds the container and reuses it */
+        ad_step_log_str(run, "release_container", name);
+        ad_step_log_int(run, "release_reused", reused);
+        ad_step_log_int(run, "release_exit_code", o.exit_code);
+        ad_step_log_int(run, "release_ms", o.ms); /* from its start to its exit */
+        ad_step_log_int(run, "release_phase_ms", (long long)(ad_monotonic_ms() - t0));
+        if (ad_engine_container_logs(dp->engine, id, LOG_LINES, LOG_BYTES, &logs, &lerr) < 0) {
+                ad_step_log_str(run, "release_logs_error", ad_error_message(lerr));
+                ad_error_release(&lerr);
+        }
+        for (size_t n = logs ? strlen(logs) : 0; n > 0 && logs[n - 1] == '\n'; n--)
+                logs[n - 1] = '\0';
+        if (o.exit_code == 0 && !o.timed_out) {
+                /* The output and DONE_LINE in one statement: DONE_LINE
+                 * stored means the output was too. */
+                if (asprintf(&text, "%s%s" DONE_LINE, logs ? logs : "", logs && *logs ? "\n" : "") <
+                    0)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                ret = release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, err);
+                if (ret < 0)
+                        return ret; /* run again rather than lose the record */
+                ret = ad_engine_container_remove(dp->engine, id, true, &lerr);
+                if (ret < 0 && ret != -AD_ERR_NOT_FOUND)
+                        ad_step_log_str(run, "release_remove_error", ad_error_message(lerr));
+                return 0;
+        }
+        if (o.timed_out)
+                ret = asprintf(&text, "%s%s==> release command killed after %ld s",
+                               logs ? logs : "", logs && *logs ? "\n" : "", dp->release_timeout_s);
+        else
+                ret = asprintf(&text, "%s%s==> release command exited %d", logs ? logs : "",
+                               logs && *logs ? "\n" : "", o.exit_code);
+        if (ret < 0)
+                text = NULL;
+        if (text && release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, &lerr) < 0) {
+                ad_step_log_str(run, "release_store_error", ad_error_message(lerr));
+                ad_error_release(&lerr);
+        }
+        if (o.timed_out)
+                ret = asprintf(&reason,
+                               "release command timed out after %ld s "
+                               "(deployer.release_timeout_s): %s\nThe previous release, if any, "
+                               "keeps serving.",
+                               dp->release_timeout_s,
+                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
+        else
+                ret = asprintf(&reason,
+                               "release command failed (exit %d): %s\nThe previous release, if "
+                               "any, keeps serving.",
+                               o.exit_code,
+                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
+        if (ret < 0)
+                reason = NULL;
+        /* Gone before deploy.failed is out: whoever sees the failure sees
+         * no container of the release.  (Should deploy.failed not go out,
+         * the redelivery runs the command again.) */
+        ad_engine_container_remove(dp->engine, id, true, NULL);
+        ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
+        return ret < 0 ? ret : 1;
+}
