@@ -574,8 +574,6 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         ret = deployer_backend(dp, run, true, &k8s, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;
-        if (k8s && release_phase_wanted(pv))
-                return release_phase_refuse(run, err);
         ret = process_count(run, dp, pv, &n_procs, err);
         if (ret != 0)
                 return ret < 0 ? ret : 0;

@@ -670,6 +670,7 @@ static const struct kind_path kinds[] = {
         { "v1", "Service", "/api/v1", "services", true },
         { "v1", "ServiceAccount", "/api/v1", "serviceaccounts", true },
         { "apps/v1", "Deployment", "/apis/apps/v1", "deployments", true },
+        { "batch/v1", "Job", "/apis/batch/v1", "jobs", true },
         { "networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1", "ingresses", true },
         { "networking.k8s.io/v1", "NetworkPolicy", "/apis/networking.k8s.io/v1", "networkpolicies",
           true },

@@ -15,6 +15,7 @@
 #include "deploy.h"
 #include "k8s_manifests.h"
 #include "process.h"
+#include "release_phase.h"
 
 _Static_assert(K8S_PROCESS_SETTLE_S * 1000 == PROCESS_SETTLE_MS,
                "a process type is healthy after the same time on both backends");
@@ -766,6 +767,201 @@ int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domain
         return ret < 0 ? ad_error_wrap(err, "apply Ingress %s", app) : 0;
 }
 
+/* --- the release phase --------------------------------------------------- */
+
+/* The release Job's pod is given this long beyond deployer.release_timeout_s
+ * to be scheduled and started before it counts as timed out. */
+#define RELEASE_GRACE_MS 5000
+
+/* The release Job's pod, as the API has it now (NULL: none yet). */
+static int release_pod(struct k8s_backend *kb, const char *ns, const char *job, json_t **pod,
+                       ad_error_t *err)
+{
+        char path[PATH_LEN];
+        json_auto_t *list = NULL;
+        int ret;
+
+        *pod = NULL;
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=job-name%%3D%s", ns,
+                 job);
+        if ((ret = k8s_get(kb->client, path, &list, err)) < 0)
+                return ret;
+        *pod = json_incref(json_array_get(json_object_get(list, "items"), 0));
+        return 0;
+}
+
+struct release_outcome {
+        int exit_code;
+        bool timed_out;
+        char pod[K8S_NAME_MAX];
+        char problem[REASON_LEN]; /* a pod that cannot start (image, config) */
+};
+
+/* Until the Job's pod has ended, the Job has failed (its deadline), or the
+ * deployer's own deadline; a deployer stopping leaves the Job running for
+ * the redelivery (AD_ERR_UNAVAILABLE). */
+static int release_wait(struct deployer *dp, struct k8s_backend *kb, const char *ns,
+                        const char *job, struct release_outcome *o, ad_error_t *err)
+{
+        int64_t deadline = ad_monotonic_ms() + dp->release_timeout_s * 1000 + RELEASE_GRACE_MS;
+        char path[PATH_LEN];
+        long pause = 50; /* doubling to kubernetes.poll_ms: a short command is seen soon */
+        int fatal_polls = 0;
+
+        snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, job);
+        for (;;) {
+                json_auto_t *j = NULL;
+                json_auto_t *pod = NULL;
+                const json_t *st, *c, *cs, *term, *w;
+                int ret;
+
+                if ((ret = k8s_get(kb->client, path, &j, err)) < 0 ||
+                    (ret = release_pod(kb, ns, job, &pod, err)) < 0)
+                        return ret;
+                if (pod)
+                        snprintf(o->pod, sizeof(o->pod), "%s",
+                                 str(json_object_get(pod, "metadata"), "name"));
+                st = json_object_get(pod, "status");
+                cs = json_array_get(json_object_get(st, "containerStatuses"), 0);
+                term = json_object_get(json_object_get(cs, "state"), "terminated");
+                w = json_object_get(json_object_get(cs, "state"), "waiting");
+                if (term && (strcmp(str(st, "phase"), "Succeeded") == 0 ||
+                             strcmp(str(st, "phase"), "Failed") == 0)) {
+                        o->exit_code = (int)num(term, "exitCode");
+                        o->timed_out = strcmp(str(st, "reason"), "DeadlineExceeded") == 0;
+                        return 0;
+                }
+                c = condition(json_object_get(j, "status"), "Failed");
+                if (c && cond_is(c, "True")) {
+                        /* Its deadline (the pod killed, or never started),
+                         * or a pod that ended with no status to read. */
+                        o->timed_out = strcmp(str(c, "reason"), "DeadlineExceeded") == 0;
+                        o->exit_code = o->timed_out ? 137 : 1;
+                        return 0;
+                }
+                if (w && (strcmp(str(w, "reason"), "ErrImagePull") == 0 ||
+                          strcmp(str(w, "reason"), "ImagePullBackOff") == 0 ||
+                          strcmp(str(w, "reason"), "CreateContainerConfigError") == 0 ||
+                          strcmp(str(w, "reason"), "InvalidImageName") == 0)) {
+                        if (++fatal_polls >= FATAL_POLLS) {
+                                snprintf(o->problem, sizeof(o->problem),
+                                         "the release command's pod %s did not start: %s: %.300s",
+                                         o->pod, str(w, "reason"), str(w, "message"));
+                                return 0;
+                        }
+                } else {
+                        fatal_polls = 0;
+                }
+                if (past(deadline)) {
+                        o->timed_out = true;
+                        o->exit_code = 137;
+                        return 0;
+                }
+                if (ad_service_stopping())
+                        return ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                             "deployer stopping while the release command runs");
+                sleep_ms(pause);
+                pause = pause * 2 > kb->poll_ms ? kb->poll_ms : pause * 2;
+        }
+}
+
+/* The release phase on the cluster (release_phase.h has the engine's):
+ * the Job <app>-release-<12 hex> runs pv's release command once, before
+ * any Deployment of the release is applied; its pod's log goes into the
+ * deployment's log as the engine path stores it, and the Job goes (its
+ * pod with it).  0: no command, or it succeeded (now or in an earlier
+ * attempt).  1: it failed or timed out, the step is failed.  Negative: an
+ * error for the runner; a redelivery finds the Job and waits for it
+ * rather than running the command again. */
+static int k8s_release_phase(struct ad_step_run *run, struct deployer *dp, struct k8s_backend *kb,
+                             const Appdeployer__V1__DeployProvisioned *pv, const struct k8s_app *a,
+                             const char *ns, ad_error_t *err)
+{
+        const char *dep = run->in->deployment_id;
+        char name[K8S_NAME_MAX], jpath[PATH_LEN], lpath[PATH_LEN * 2];
+        json_auto_t *np = NULL;
+        json_auto_t *job = NULL;
+        json_auto_t *cur = NULL;
+        cleanup_free char *logs = NULL;
+        cleanup_free char *reason = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+        struct release_outcome o = { 0 };
+        bool reused = false;
+        size_t len = 0;
+        int64_t t0 = ad_monotonic_ms();
+        int ret;
+
+        if (!release_phase_wanted(pv))
+                return 0;
+        ret = release_phase_done_before(dp, dep, err);
+        if (ret != 0) {
+                if (ret > 0)
+                        ad_step_log_str(run, "release", "ran before");
+                return ret < 0 ? ret : 0;
+        }
+        k8s_release_job_name(name, a->app, dep);
+        snprintf(jpath, sizeof(jpath), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
+        np = k8s_manifest_release_network_policy(a);
+        job = k8s_manifest_release_job(a, pv->release_command, dp->release_timeout_s);
+        if (np == NULL || job == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+        if ((ret = k8s_apply(kb->client, np, NULL, err)) < 0)
+                return ad_error_wrap(err, "apply NetworkPolicy %s-release", a->app);
+        /* A Job of this deployment that is there already (an earlier
+         * attempt's) is waited for and read, not run again; applying it
+         * again could not change its pod template anyway. */
+        ret = k8s_get(kb->client, jpath, &cur, &lerr);
+        if (ret == 0) {
+                reused = true;
+        } else if (ret == -AD_ERR_NOT_FOUND) {
+                ad_error_release(&lerr);
+                ret = k8s_apply(kb->client, job, NULL, err);
+                if (ret == -AD_ERR_INVALID)
+                        return ad_step_fail(run, false, ad_error_message(err ? *err : NULL), err);
+                if (ret < 0)
+                        return ad_error_wrap(err, "create the release Job %s", name);
+        } else {
+                if (err)
+                        *err = TAKE_PTR(lerr);
+                return ret;
+        }
+        ad_step_log_str(run, "release_job", name);
+        ad_step_log_int(run, "release_reused", reused);
+        if ((ret = release_wait(dp, kb, ns, name, &o, err)) < 0)
+                return ret; /* the Job stays: the redelivery waits for it */
+        ad_step_log_int(run, "release_exit_code", o.exit_code);
+        ad_step_log_int(run, "release_phase_ms", (long long)(ad_monotonic_ms() - t0));
+        if (*o.problem) {
+                k8s_delete(kb->client, jpath, NULL);
+                ret = ad_step_fail(run, false, o.problem, err);
+                return ret < 0 ? ret : 1;
+        }
+        if (*o.pod) {
+                /* Bounded as the engine path's: the last lines, at most
+                 * so many bytes. */
+                snprintf(lpath, sizeof(lpath),
+                         "/api/v1/namespaces/%s/pods/%s/log?tailLines=%d&limitBytes=%d", ns, o.pod,
+                         RELEASE_LOG_LINES, RELEASE_LOG_BYTES);
+                if (k8s_get_text(kb->client, lpath, &logs, &len, &lerr) < 0) {
+                        if (!o.timed_out)
+                                ad_step_log_str(run, "release_logs_error", ad_error_message(lerr));
+                        ad_error_release(&lerr);
+                }
+        }
+        ret = release_phase_record(run, dp, dep, logs, o.exit_code, o.timed_out, &reason, err);
+        if (ret < 0)
+                return ret; /* the Job stays: the redelivery reads it again */
+        /* Background propagation: its pod goes too. */
+        if (k8s_delete(kb->client, jpath, &lerr) < 0) {
+                ad_step_log_str(run, "release_delete_error", ad_error_message(lerr));
+                ad_error_release(&lerr);
+        }
+        if (ret == 0)
+                return 0;
+        ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
+        return ret < 0 ? ret : 1;
+}
+
 int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
 {
         struct deployer *dp = run->def->ud;
@@ -782,6 +978,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct k8s_process procs[AD_PROCESSES_MAX];
         struct rollout ro;
         long web_ready;
+        bool released = false;
         int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
         const json_t *o;
         size_t i;
@@ -858,6 +1055,8 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                         ret = ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         }
         inputs_clear(&in); /* the Secret's data is in objs now */
+        a.env = NULL;
+        a.n_env = 0;
         if (ret == -AD_ERR_INVALID)
                 return fail_with(run, err);
         if (ret < 0)
@@ -882,6 +1081,15 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         json_array_foreach (objs, i, o) {
                 const char *kind = json_string_value(json_object_get(o, "kind"));
 
+                /* The release phase, once, before the release's first
+                 * Deployment: its env objects and policy are there, the
+                 * serving release untouched. */
+                if (!released && strcmp(kind, "Deployment") == 0) {
+                        released = true;
+                        ret = k8s_release_phase(run, dp, kb, pv, &a, ns, err);
+                        if (ret != 0)
+                                return ret < 0 ? ret : 0;
+                }
                 ret = k8s_apply(kb->client, o, NULL, err);
                 if (ret < 0) {
                         ad_error_wrap(err, "apply %s", kind);

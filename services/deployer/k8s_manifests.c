@@ -387,6 +387,44 @@ json_t *k8s_manifest_run_pod(const struct k8s_app *a, const char *name, const ch
                    "spec", spec);
 }
 
+void k8s_release_job_name(char out[K8S_NAME_MAX], const char *app, const char *deployment_id)
+{
+        char hex[13];
+        size_t n = 0;
+
+        for (const char *p = deployment_id; *p && n < 12; p++)
+                if (*p != '-')
+                        hex[n++] = *p;
+        hex[n] = '\0';
+        snprintf(out, K8S_NAME_MAX, "%s-release-%s", app, hex);
+}
+
+json_t *k8s_manifest_release_job(const struct k8s_app *a, const char *command, long deadline_s)
+{
+        char ns[K8S_NAME_MAX], name[K8S_NAME_MAX];
+        json_t *spec = pod_spec(a, with_command(container_base(a, "release"), command));
+        json_t *pod, *job;
+
+        if (spec && json_object_set_new(spec, "restartPolicy", json_string("Never")) < 0) {
+                json_decref(spec);
+                spec = NULL;
+        }
+        k8s_namespace_name(ns, a->namespace_prefix, a->app);
+        k8s_release_job_name(name, a->app, a->deployment_id);
+        pod = set(json_pack("{s:{s:{s:s, s:s, s:s}}}", "metadata", "labels", LABEL_NAME, a->app,
+                            LABEL_MANAGED, "app-deployer", K8S_LABEL_RELEASE, a->app),
+                  "spec", spec);
+        job = pod ? json_pack("{s:i, s:I, s:i, s:o}", "backoffLimit", 0, "activeDeadlineSeconds",
+                              (json_int_t)(deadline_s > 0 ? deadline_s : 1),
+                              "ttlSecondsAfterFinished", 600, "template", pod)
+                  : NULL;
+        return set(json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s, s:s}}}", "apiVersion",
+                             "batch/v1", "kind", "Job", "metadata", "name", name, "namespace", ns,
+                             "labels", LABEL_NAME, a->app, LABEL_MANAGED, "app-deployer",
+                             K8S_LABEL_RELEASE, a->app, AD_LABEL_DEPLOYMENT, a->deployment_id),
+                   "spec", job);
+}
+
 json_t *k8s_manifest_service(const struct k8s_app *a)
 {
         const char *type = a->service_type && *a->service_type ? a->service_type : "ClusterIP";
@@ -481,6 +519,24 @@ json_t *k8s_manifest_process_network_policy(const struct k8s_app *a)
                              "matchLabels", LABEL_NAME, a->app, "matchExpressions", "key",
                              K8S_LABEL_PROCESS, "operator", "Exists", "policyTypes", "Ingress",
                              "Egress", "ingress", "egress", egress()));
+}
+
+json_t *k8s_manifest_release_network_policy(const struct k8s_app *a)
+{
+        char name[K8S_NAME_MAX], ns[K8S_NAME_MAX];
+
+        k8s_process_name(name, a->app, "release");
+        k8s_namespace_name(ns, a->namespace_prefix, a->app);
+        /* Not object(): no app-deployer.app label (the app's objects are
+         * listed by it); the namespace's removal takes it. */
+        return set(json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "apiVersion",
+                             "networking.k8s.io/v1", "kind", "NetworkPolicy", "metadata", "name",
+                             name, "namespace", ns, "labels", LABEL_NAME, a->app, LABEL_MANAGED,
+                             "app-deployer", K8S_LABEL_RELEASE, a->app),
+                   "spec",
+                   json_pack("{s:{s:{s:s}}, s:[s, s], s:[], s:o}", "podSelector", "matchLabels",
+                             K8S_LABEL_RELEASE, a->app, "policyTypes", "Ingress", "Egress",
+                             "ingress", "egress", egress()));
 }
 
 json_t *k8s_manifest_hpa(const struct k8s_app *a)

@@ -9,7 +9,9 @@
  *   Ingress "<app>", NetworkPolicy "<app>", HorizontalPodAutoscaler "<app>"
  *   (only with autoscaling); per other process type (a Procfile's worker:,
  *   clock:...) a Deployment "<app>-<type>" and, when there is any, the
- *   NetworkPolicy "<app>-processes"; a one-off command's Pod.
+ *   NetworkPolicy "<app>-processes"; a one-off command's Pod; with a
+ *   release command, the Job "<app>-release-<12 hex>" and the NetworkPolicy
+ *   "<app>-release".
  * Labels on all: app.kubernetes.io/name, app.kubernetes.io/managed-by,
  * app-deployer.app, app-deployer.deployment. */
 #ifndef AD_K8S_MANIFESTS_H
@@ -27,6 +29,9 @@
 #define K8S_LABEL_PROCESS "app-deployer.process"
 /* A one-off command's pod: app-deployer.run=<app>. */
 #define K8S_LABEL_RUN "app-deployer.run"
+/* A release phase's Job and pod: app-deployer.release=<app> (the engine's
+ * release containers' label). */
+#define K8S_LABEL_RELEASE "app-deployer.release"
 /* A process type's pod is available once it has run this long, not
  * restarted (minReadySeconds: the engine's PROCESS_SETTLE_MS). */
 #define K8S_PROCESS_SETTLE_S 2
@@ -109,6 +114,20 @@ json_t *k8s_manifest_process_network_policy(const struct k8s_app *a);
  * (not app-deployer.app: no Service or policy selects it). */
 json_t *k8s_manifest_run_pod(const struct k8s_app *a, const char *name, const char *command,
                              long deadline_s);
+
+/* "<app>-release-<first 12 hex of the deployment id>" */
+void k8s_release_job_name(char out[K8S_NAME_MAX], const char *app, const char *deployment_id);
+
+/* The release phase's Job (k8s_release_job_name): one pod of the web
+ * Deployment's image, env, security context and resources running
+ * `/bin/sh -c command`, backoffLimit 0, restartPolicy Never,
+ * activeDeadlineSeconds deadline_s, ttlSecondsAfterFinished (a deployer
+ * that dies before deleting it leaves nothing for long).  Its pod is
+ * labelled app-deployer.release=<app>, not app-deployer.app: no Service
+ * or web policy selects it. */
+json_t *k8s_manifest_release_job(const struct k8s_app *a, const char *command, long deadline_s);
+/* "<app>-release": no traffic in to the release pods, out as the web's. */
+json_t *k8s_manifest_release_network_policy(const struct k8s_app *a);
 
 /* Every object of a release in apply order (namespace first, the web
  * Deployment, then the process types' Deployments, the HPA last), as a

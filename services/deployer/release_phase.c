@@ -24,8 +24,8 @@
 
 #define NAME_LEN 128
 #define POLL_MS 200
-#define LOG_LINES 1000
-#define LOG_BYTES (256 * 1024)
+#define LOG_LINES RELEASE_LOG_LINES
+#define LOG_BYTES RELEASE_LOG_BYTES
 #define REASON_LINES 10
 #define DONE_LINE "==> release command exited 0"
 
@@ -41,17 +41,7 @@ bool release_phase_wanted(const Appdeployer__V1__DeployProvisioned *pv)
         return pv->release_command && *pv->release_command;
 }
 
-int release_phase_refuse(struct ad_step_run *run, ad_error_t *err)
-{
-        return ad_step_fail(run, false,
-                            "release commands are not supported on kubernetes yet: remove the "
-                            "Procfile's release: line (or releaseCommand in deployer.yaml) or "
-                            "deploy on the engine backend",
-                            err);
-}
-
-/* 1 when an earlier attempt of this deployment ran the command to exit 0. */
-static int done_before(struct deployer *dp, const char *dep, ad_error_t *err)
+int release_phase_done_before(struct deployer *dp, const char *dep, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         int ret;
@@ -214,7 +204,6 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         struct ad_container_spec spec = *web;
         cleanup_free char *id = NULL;
         cleanup_free char *logs = NULL;
-        cleanup_free char *text = NULL;
         cleanup_free char *reason = NULL;
         cleanup_error ad_error_t lerr = NULL;
         struct outcome o = { 0 };
@@ -224,7 +213,7 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
 
         if (!release_phase_wanted(pv))
                 return 0;
-        ret = done_before(dp, dep, err);
+        ret = release_phase_done_before(dp, dep, err);
         if (ret != 0) {
                 if (ret > 0)
                         ad_step_log_str(run, "release", "ran before");
@@ -256,53 +245,68 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
                 ad_step_log_str(run, "release_logs_error", ad_error_message(lerr));
                 ad_error_release(&lerr);
         }
-        for (size_t n = logs ? strlen(logs) : 0; n > 0 && logs[n - 1] == '\n'; n--)
-                logs[n - 1] = '\0';
-        if (o.exit_code == 0 && !o.timed_out) {
-                /* The output and DONE_LINE in one statement: DONE_LINE
-                 * stored means the output was too. */
-                if (asprintf(&text, "%s%s" DONE_LINE, logs ? logs : "", logs && *logs ? "\n" : "") <
-                    0)
-                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                ret = release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, err);
-                if (ret < 0)
-                        return ret; /* run again rather than lose the record */
+        ret = release_phase_record(run, dp, dep, logs, o.exit_code, o.timed_out, &reason, err);
+        if (ret < 0)
+                return ret; /* run again rather than lose the record */
+        if (ret == 0) {
                 ret = ad_engine_container_remove(dp->engine, id, true, &lerr);
                 if (ret < 0 && ret != -AD_ERR_NOT_FOUND)
                         ad_step_log_str(run, "release_remove_error", ad_error_message(lerr));
                 return 0;
         }
-        if (o.timed_out)
-                ret = asprintf(&text, "%s%s==> release command killed after %ld s",
-                               logs ? logs : "", logs && *logs ? "\n" : "", dp->release_timeout_s);
-        else
-                ret = asprintf(&text, "%s%s==> release command exited %d", logs ? logs : "",
-                               logs && *logs ? "\n" : "", o.exit_code);
-        if (ret < 0)
-                text = NULL;
-        if (text && release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, &lerr) < 0) {
-                ad_step_log_str(run, "release_store_error", ad_error_message(lerr));
-                ad_error_release(&lerr);
-        }
-        if (o.timed_out)
-                ret = asprintf(&reason,
-                               "release command timed out after %ld s "
-                               "(deployer.release_timeout_s): %s\nThe previous release, if any, "
-                               "keeps serving.",
-                               dp->release_timeout_s,
-                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
-        else
-                ret = asprintf(&reason,
-                               "release command failed (exit %d): %s\nThe previous release, if "
-                               "any, keeps serving.",
-                               o.exit_code,
-                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
-        if (ret < 0)
-                reason = NULL;
         /* Gone before deploy.failed is out: whoever sees the failure sees
          * no container of the release.  (Should deploy.failed not go out,
          * the redelivery runs the command again.) */
         ad_engine_container_remove(dp->engine, id, true, NULL);
         ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
         return ret < 0 ? ret : 1;
+}
+
+int release_phase_record(struct ad_step_run *run, struct deployer *dp, const char *dep, char *logs,
+                         int exit_code, bool timed_out, char **reason, ad_error_t *err)
+{
+        cleanup_free char *text = NULL;
+        cleanup_error ad_error_t lerr = NULL;
+        int ret;
+
+        *reason = NULL;
+        for (size_t n = logs ? strlen(logs) : 0; n > 0 && logs[n - 1] == '\n'; n--)
+                logs[n - 1] = '\0';
+        if (exit_code == 0 && !timed_out) {
+                /* The output and DONE_LINE in one statement: DONE_LINE
+                 * stored means the output was too. */
+                if (asprintf(&text, "%s%s" DONE_LINE, logs ? logs : "", logs && *logs ? "\n" : "") <
+                    0)
+                        return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
+                ret = release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, err);
+                return ret < 0 ? ret : 0;
+        }
+        if (timed_out)
+                ret = asprintf(&text, "%s%s==> release command killed after %ld s",
+                               logs ? logs : "", logs && *logs ? "\n" : "", dp->release_timeout_s);
+        else
+                ret = asprintf(&text, "%s%s==> release command exited %d", logs ? logs : "",
+                               logs && *logs ? "\n" : "", exit_code);
+        if (ret < 0)
+                text = NULL;
+        if (text && release_store_lines(dp, dep, "release", text, LOG_LINES + 1, true, &lerr) < 0) {
+                ad_step_log_str(run, "release_store_error", ad_error_message(lerr));
+                ad_error_release(&lerr);
+        }
+        if (timed_out)
+                ret = asprintf(reason,
+                               "release command timed out after %ld s "
+                               "(deployer.release_timeout_s): %s\nThe previous release, if any, "
+                               "keeps serving.",
+                               dp->release_timeout_s,
+                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
+        else
+                ret = asprintf(reason,
+                               "release command failed (exit %d): %s\nThe previous release, if "
+                               "any, keeps serving.",
+                               exit_code,
+                               logs && *logs ? last_lines(logs, REASON_LINES) : "(no output)");
+        if (ret < 0)
+                *reason = NULL;
+        return 1;
 }

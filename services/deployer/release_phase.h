@@ -19,9 +19,24 @@
 /* True when pv has a release command. */
 bool release_phase_wanted(const Appdeployer__V1__DeployProvisioned *pv);
 
-/* Fails the step (kubernetes has no release phase yet); 0 when the
- * failure was published. */
-int release_phase_refuse(struct ad_step_run *run, ad_error_t *err);
+/* What of a release command's output is kept: its last lines, at most
+ * this many bytes (both backends). */
+#define RELEASE_LOG_LINES 1000
+#define RELEASE_LOG_BYTES (256 * 1024)
+
+/* 1 when an earlier attempt of deployment dep ran its release command to
+ * exit 0 (its log ends with "==> release command exited 0"). */
+int release_phase_done_before(struct deployer *dp, const char *dep, ad_error_t *err);
+
+/* Stores a finished release command's output (logs, trailing newlines
+ * trimmed in place; NULL: none) into deployment dep's log, source
+ * "release", ending "==> release command exited N" (or "killed after N
+ * s").  0: it succeeded and the record is stored (negative: not stored,
+ * retry).  1: it failed or timed out; *reason (caller frees) is the deploy
+ * step's failure reason, which the caller passes to ad_step_fail once its
+ * container or Job is gone. */
+int release_phase_record(struct ad_step_run *run, struct deployer *dp, const char *dep, char *logs,
+                         int exit_code, bool timed_out, char **reason, ad_error_t *err);
 
 /* Runs pv's release command with `sh -c` in the container
  * <web container>-release, from `web` (the web containers' spec: image,

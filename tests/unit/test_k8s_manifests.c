@@ -504,6 +504,80 @@ static void run_pod(void **state)
         json_decref(p);
 }
 
+/* The release phase's Job: one pod of the release's image, env, security
+ * context and resources, never retried, bounded in time, not selected by
+ * the app's Service or web policy; its own policy lets nothing in and out
+ * only as the web's. */
+static void release_job(void **state)
+{
+        struct k8s_app a = app();
+        json_t *j = k8s_manifest_release_job(&a, "python3 manage.py migrate --noinput", 300);
+        json_t *np = k8s_manifest_release_network_policy(&a);
+        json_t *web = k8s_manifest_deployment(&a);
+        const json_t *c = at(j, "spec.template.spec.containers.[0]");
+        const json_t *wc = at(web, "spec.template.spec.containers.[0]");
+        const json_t *pl = at(j, "spec.template.metadata.labels");
+        char name[K8S_NAME_MAX];
+        char *path;
+
+        (void)state;
+        assert_non_null(j);
+        assert_non_null(np);
+        k8s_release_job_name(name, "hello", DEP);
+        assert_string_equal(name, "hello-release-0f3c2a9e1b2d");
+        assert_string_equal(s_at(j, "kind"), "Job");
+        assert_string_equal(s_at(j, "apiVersion"), "batch/v1");
+        assert_string_equal(s_at(j, "metadata.name"), name);
+        assert_string_equal(s_at(j, "metadata.namespace"), "ad-hello");
+        assert_int_equal(json_integer_value(at(j, "spec.backoffLimit")), 0);
+        assert_int_equal(json_integer_value(at(j, "spec.activeDeadlineSeconds")), 300);
+        assert_true(json_integer_value(at(j, "spec.ttlSecondsAfterFinished")) > 0);
+        assert_string_equal(s_at(j, "spec.template.spec.restartPolicy"), "Never");
+        assert_string_equal(json_string_value(json_object_get(pl, K8S_LABEL_RELEASE)), "hello");
+        assert_null(json_object_get(pl, "app-deployer.app"));
+        assert_null(json_object_get(pl, K8S_LABEL_PROCESS));
+        assert_null(json_object_get(at(j, "metadata.labels"), "app-deployer.app"));
+        assert_string_equal(s_at(c, "command.[0]"), "/bin/sh");
+        assert_string_equal(s_at(c, "command.[1]"), "-c");
+        assert_string_equal(s_at(c, "command.[2]"), "python3 manage.py migrate --noinput");
+        assert_null(at(c, "ports"));
+        assert_null(at(c, "readinessProbe"));
+        /* As the web container: image, env objects, resources, security. */
+        assert_string_equal(s_at(c, "image"), s_at(wc, "image"));
+        assert_true(json_equal(at(c, "envFrom"), at(wc, "envFrom")));
+        assert_true(json_equal(at(c, "env"), at(wc, "env")));
+        assert_true(json_equal(at(c, "resources"), at(wc, "resources")));
+        assert_true(json_equal(at(c, "securityContext"), at(wc, "securityContext")));
+        assert_true(json_equal(at(j, "spec.template.spec.securityContext"),
+                               at(web, "spec.template.spec.securityContext")));
+        assert_true(json_is_true(at(c, "securityContext.readOnlyRootFilesystem")));
+        assert_true(json_is_false(at(c, "securityContext.allowPrivilegeEscalation")));
+        assert_true(json_is_false(at(j, "spec.template.spec.automountServiceAccountToken")));
+        path = k8s_object_path(j);
+        assert_non_null(path);
+        assert_string_equal(path,
+                            "/apis/batch/v1/namespaces/ad-hello/jobs/hello-release-0f3c2a9e1b2d");
+        free(path);
+        /* Its policy: selects the release pods only; nothing in; out as
+         * the web's (DNS and outside the private ranges). */
+        assert_string_equal(s_at(np, "metadata.name"), "hello-release");
+        assert_string_equal(json_string_value(json_object_get(
+                                    at(np, "spec.podSelector.matchLabels"), K8S_LABEL_RELEASE)),
+                            "hello");
+        assert_int_equal(json_object_size(at(np, "spec.podSelector.matchLabels")), 1);
+        assert_int_equal(json_array_size(at(np, "spec.policyTypes")), 2);
+        assert_int_equal(json_array_size(at(np, "spec.ingress")), 0);
+        {
+                json_t *wnp = k8s_manifest_network_policy(&a);
+
+                assert_true(json_equal(at(np, "spec.egress"), at(wnp, "spec.egress")));
+                json_decref(wnp);
+        }
+        json_decref(web);
+        json_decref(np);
+        json_decref(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -516,6 +590,7 @@ int main(void)
                 cmocka_unit_test(process_types_deployments),
                 cmocka_unit_test(bad_process_types_refused),
                 cmocka_unit_test(run_pod),
+                cmocka_unit_test(release_job),
                 cmocka_unit_test(kubeconfig_contexts),
                 cmocka_unit_test(kubeconfig_refusals),
         };
