@@ -18,6 +18,10 @@
 #     (restartPolicy Never, activeDeadlineSeconds, image by digest); the
 #     test plays its kubelet (podman kube play, its log and exit code back
 #     to the cluster); the reply is "hi" and 3, and the pod is deleted;
+#   - a Procfile `release:` runs as a Job <app>-release-<12 hex> before
+#     the Deployments (the test plays its pod's kubelet as for run): its
+#     output is in the deployment's log, no Job or pod is left, and one
+#     exiting 3 fails its deployment while the previous release serves;
 #   - DELETE leaves no object of the app behind.
 # Also prints the rollout times (median of 5 redeploys) for docs/kubernetes.md
 # when AD_K8S_MEASURE=1.  Usage: k8s.sh BIN_DIR
@@ -319,6 +323,111 @@ n=$(runpods | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | len
 [[ $n == 0 ]] && ok "no run pod left" || fail "$n run pods left"
 rm -f "$AD_K8S_DIR/node-logs/current.log"
 
+echo "== the release phase: a Job before the Deployments, its output in the log; a failing one keeps the old release"
+# The test plays the kubelet of the release Job's pod as it does for run
+# (scripts/k8s.sh leaves kwok's pod-complete stage out: a Job's pod ends
+# when the test says so, with the exit code its command had in podman).
+rel=k8s-rel-$suffix
+rns=ad-$rel
+git_repo_from "$repos/rel" "$root/examples/python-stdlib"
+printf 'web: python3 app.py\nrelease: echo migrating %s; echo migrated\n' "$suffix" >"$repos/rel/Procfile"
+git -C "$repos/rel" add -A && git -C "$repos/rel" -c user.name=t -c user.email=t@l commit -qm release
+relpods() { kapi "/api/v1/namespaces/$rns/pods?labelSelector=app-deployer.release%3D$rel"; }
+reljobs() { kapi "/apis/batch/v1/namespaces/$rns/jobs?labelSelector=app-deployer.release%3D$rel"; }
+q() { psql "$AD_DATABASE_URL" -XAtq -c "$1"; }
+play_release() { # DEPLOYMENT-ID: run its release pod, write its log, end it; sets prc, ppod, pjob
+  local p='{}' i renv ctr phase s
+  prc='' ppod='' pjob='{}'
+  for ((i = 0; i < 1500; i++)); do
+    p=$(relpods 2>/dev/null | jq -c '[.items[] | select(.status.podIP != null and .metadata.deletionTimestamp == null)][0] // {}' || echo '{}')
+    [[ $(jq -r '.metadata.name // empty' <<<"$p") != "" ]] && break
+    s=$(status_of "$1")
+    case $s in EXPOSED | ROLLED_BACK | DESTROYED | FAILED) return 1 ;; esac
+    sleep 0.2
+  done
+  ppod=$(jq -r '.metadata.name // empty' <<<"$p")
+  [[ -n $ppod ]] || return 1
+  echo "$p" >"$work/relpod.json"
+  pjob=$(reljobs | jq -c '.items[0] // {}')
+  renv=$(jq -r '.spec.containers[0].envFrom[0].configMapRef.name' <<<"$p")
+  kapi "/api/v1/namespaces/$rns/secrets/$renv" | jq -c '.data // {}' >"$work/relsecret.json"
+  podman secret rm "$renv" >/dev/null 2>&1 || true
+  podman secret create "$renv" "$work/relsecret.json" >/dev/null
+  psecret=$renv
+  play=$work/rel-play.yaml
+  {
+    kapi "/api/v1/namespaces/$rns/configmaps/$renv" | jq "$strip"
+    echo '---'
+    jq "$strip | del(.metadata.ownerReferences) | .apiVersion = \"v1\" | .kind = \"Pod\" | .metadata.name = \"krel-$suffix\" | del(.spec.nodeName)" <<<"$p"
+  } >"$play"
+  if podman kube play "$play" >"$work/rel-play.log" 2>&1; then
+    ctr=$(podman ps -a --format '{{.Names}}' | grep "^krel-$suffix-" | grep -v infra | head -n1)
+    prc=$(podman wait "$ctr" 2>/dev/null | tail -n1)
+    podman logs "$ctr" 2>&1 | while IFS= read -r line; do
+      printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$line"
+    done >"$AD_K8S_DIR/node-logs/current.log"
+  else
+    fail "podman kube play of the release pod: $(tail -n 5 "$work/rel-play.log")"
+  fi
+  podman kube down "$play" >/dev/null 2>&1 || true
+  podman secret rm "$psecret" >/dev/null 2>&1 || true
+  phase=Failed
+  [[ ${prc:-255} == 0 ]] && phase=Succeeded
+  kpatch "/api/v1/namespaces/$rns/pods/$ppod/status" \
+    "{\"status\":{\"phase\":\"$phase\",\"containerStatuses\":[{\"name\":\"release\",\"image\":$(jq '.spec.containers[0].image' <<<"$p"),\"imageID\":\"\",\"ready\":false,\"restartCount\":0,\"state\":{\"terminated\":{\"exitCode\":${prc:-255},\"reason\":\"Error\"}}}]}}" >/dev/null ||
+    fail "could not set the release pod's status"
+}
+rm -f "$AD_K8S_DIR/node-logs/current.log"
+lid=$(ctl --json deploy "git://127.0.0.1:$git_port/rel" --name "$rel" | jq -r .id)
+play_release "$lid" || fail "no release pod of $rel appeared"
+rc1=$prc
+jname=$rel-release-$(tr -d - <<<"$lid" | cut -c1-12)
+rc='.spec.template.spec.containers[0]'
+[[ $(jq -r ".metadata.name == \"$jname\" and .spec.backoffLimit == 0 and .spec.activeDeadlineSeconds == 300 and .spec.template.spec.restartPolicy == \"Never\" and ($rc.command | join(\" \")) == \"/bin/sh -c echo migrating $suffix; echo migrated\" and ($rc.image | test(\"@sha256:\")) and $rc.securityContext.runAsNonRoot and $rc.securityContext.allowPrivilegeEscalation == false and $rc.securityContext.readOnlyRootFilesystem and $rc.securityContext.capabilities.drop == [\"ALL\"] and .spec.template.spec.securityContext.runAsUser > 0 and .spec.template.metadata.labels[\"app-deployer.app\"] == null" <<<"$pjob") == true ]] &&
+  ok "Job $jname: backoffLimit 0, activeDeadlineSeconds 300, the image by digest, non-root, read-only root, no capability, no app label" ||
+  fail "release Job: $(jq -c '{name: .metadata.name, spec: .spec}' <<<"$pjob")"
+[[ $(kapi "/apis/networking.k8s.io/v1/namespaces/$rns/networkpolicies/$rel-release" | jq -r '.spec.podSelector.matchLabels["app-deployer.release"] == "'"$rel"'" and (.spec.ingress | length) == 0 and (.spec.egress | length) == 2') == true ]] &&
+  ok "NetworkPolicy $rel-release: nothing in, out as the web's" || fail "no release NetworkPolicy"
+s=$(wait_final "$lid")
+[[ $s == EXPOSED && $rc1 == 0 ]] && ok "$rel EXPOSED after its release command (exit 0)" ||
+  fail "$rel ended $s (release exit $rc1): $(ctl --json status "$lid" | jq -r '.error // empty')"
+[[ $(q "SELECT count(*) FROM deployment_logs WHERE deployment_id = '$lid' AND source = 'release' AND line = 'migrating $suffix'") == 1 &&
+  $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$lid' AND source = 'release' ORDER BY seq DESC LIMIT 1") == "==> release command exited 0" ]] &&
+  ok "its output is in the deployment's log once, ending ==> release command exited 0" ||
+  fail "release log: $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$lid' AND source = 'release' ORDER BY seq")"
+npods=
+for ((i = 0; i < 100; i++)); do
+  npods=$(relpods | jq '.items | length')
+  ((npods == 0)) && break
+  sleep 0.2
+done
+njobs=$(reljobs | jq '.items | length')
+[[ $njobs == 0 && $npods == 0 ]] && ok "no release Job or pod left" || fail "$njobs release Jobs, $npods pods left"
+relimg=$(kapi "/apis/apps/v1/namespaces/$rns/deployments/$rel" | jq -r "$c.image")
+printf 'web: python3 app.py\nrelease: echo failing %s; exit 3\n' "$suffix" >"$repos/rel/Procfile"
+git -C "$repos/rel" -c user.name=t -c user.email=t@l commit -qam failing
+lid2=$(ctl --json deploy "git://127.0.0.1:$git_port/rel" --name "$rel" | jq -r .id)
+play_release "$lid2" || fail "no release pod of the second $rel deployment appeared"
+s=$(wait_final "$lid2")
+msg=$(ctl --json status "$lid2" | jq -r '.error // ""')
+[[ $prc == 3 && ($s == ROLLED_BACK || $s == FAILED) && $msg == *"release command failed (exit 3): failing $suffix"* ]] &&
+  ok "a release command exiting 3 fails the deployment ($s): ${msg%%$'\n'*}" ||
+  fail "the failing release ended $s (exit $prc): $msg"
+[[ $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$lid2' AND source = 'release' ORDER BY seq DESC LIMIT 1") == "==> release command exited 3" ]] &&
+  ok "its log ends ==> release command exited 3" || fail "failed release log: $(q "SELECT line FROM deployment_logs WHERE deployment_id = '$lid2' AND source = 'release' ORDER BY seq")"
+d=$(kapi "/apis/apps/v1/namespaces/$rns/deployments/$rel" || echo '{}')
+[[ $(jq -r "$c.image == \"$relimg\" and .spec.template.metadata.labels[\"app-deployer.deployment\"] == \"$lid\" and .status.availableReplicas == 1" <<<"$d") == true ]] &&
+  ok "the previous release's Deployment still serves, its image unchanged" ||
+  fail "after the failed release: $(jq -c "{l: .spec.template.metadata.labels, s: .status, i: $c.image}" <<<"$d"), want $relimg"
+for ((i = 0; i < 100; i++)); do
+  npods=$(relpods | jq '.items | length')
+  ((npods == 0)) && break
+  sleep 0.2
+done
+njobs=$(reljobs | jq '.items | length')
+[[ $njobs == 0 && $npods == 0 ]] && ok "no release Job or pod left after the failure" || fail "$njobs release Jobs, $npods pods left after the failure"
+rm -f "$AD_K8S_DIR/node-logs/current.log"
+
 echo "== more than the namespace quota: fails with the quota's message, compensated"
 s=$(wait_final "$bid")
 json=$(ctl --json status "$bid")
@@ -473,6 +582,7 @@ n=$(eng_containers)
 
 echo "== DELETE leaves no object behind"
 ctl --json rm "$wrk" >/dev/null # the app: every release, its Deployments
+ctl --json rm "$rel" >/dev/null
 for x in "$bid2" "$hid"; do ctl --json rm "$x" >/dev/null; done
 for x in "$bid2" "$hid"; do
   s=$(wait_final "$x")
@@ -484,15 +594,20 @@ for ((i = 0; i < 300; i++)); do
   [[ $(kcode "/api/v1/namespaces/ad-$wrk") == 404 ]] && break
   sleep 0.5
 done
-for a in "$app" "$hpa" "$crash" "$wrk"; do
+for ((i = 0; i < 300; i++)); do
+  [[ $(kcode "/api/v1/namespaces/$rns") == 404 ]] && break
+  sleep 0.5
+done
+for a in "$app" "$hpa" "$crash" "$wrk" "$rel"; do
   code=$(kcode "/api/v1/namespaces/ad-$a")
   [[ $code == 404 ]] && ok "namespace ad-$a gone" || fail "namespace ad-$a: $code"
 done
 left=0
 for list in /api/v1/pods /api/v1/services /api/v1/configmaps /api/v1/secrets \
   /apis/apps/v1/deployments /apis/apps/v1/replicasets /apis/networking.k8s.io/v1/ingresses \
-  /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers; do
-  n=$(kapi "$list?labelSelector=app.kubernetes.io/name%20in%20($app,$hpa,$big,$crash,$wrk)" | jq '.items | length')
+  /apis/networking.k8s.io/v1/networkpolicies /apis/autoscaling/v2/horizontalpodautoscalers \
+  /apis/batch/v1/jobs; do
+  n=$(kapi "$list?labelSelector=app.kubernetes.io/name%20in%20($app,$hpa,$big,$crash,$wrk,$rel)" | jq '.items | length')
   n=$((n + $(kapi "$list?labelSelector=app-deployer.app%20in%20($app,$hpa,$big,$crash,$wrk)" | jq '.items | length')))
   left=$((left + n))
   ((n == 0)) || fail "$list: $n objects of the test's apps left"
