@@ -236,25 +236,46 @@ bad:
                              user);
 }
 
-/* deployer.yaml's autoscaling, from the analysis the coordinator stored. */
+/* deployer.yaml's autoscaling, from the analysis the coordinator stored
+ * (min 1 and cpu 80 when not given; no max: no HPA). */
+struct autoscaling_row {
+        int min, max, cpu;
+};
+
+static const struct ad_db_field autoscaling_fields[] = {
+        AD_DB_FIELD(struct autoscaling_row, min, AD_DB_INT, "min"),
+        AD_DB_FIELD(struct autoscaling_row, max, AD_DB_INT, "max"),
+        AD_DB_FIELD(struct autoscaling_row, cpu, AD_DB_INT, "cpu"),
+        AD_DB_FIELDS_END,
+};
+
 static int load_autoscaling(struct deployer *dp, const char *deployment_id, struct k8s_app *a,
                             ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[] = { deployment_id };
+        struct autoscaling_row row = { 0 };
         int ret = ad_db_exec(dp->svc->db, &r,
-                             "SELECT (analysis->'autoscaling'->>'min')::int, "
-                             "(analysis->'autoscaling'->>'max')::int, "
-                             "(analysis->'autoscaling'->>'cpuPercent')::int "
+                             "SELECT COALESCE((analysis->'autoscaling'->>'min')::int, 1) AS min, "
+                             "(analysis->'autoscaling'->>'max')::int AS max, "
+                             "COALESCE((analysis->'autoscaling'->>'cpuPercent')::int, 80) AS cpu "
                              "FROM deployments WHERE id = $1::uuid AND "
-                             "jsonb_typeof(analysis->'autoscaling') = 'object'",
+                             "jsonb_typeof(analysis->'autoscaling') = 'object' AND "
+                             "analysis->'autoscaling'->>'max' IS NOT NULL",
                              1, p, err);
 
-        if (ret < 0 || PQntuples(r) == 0 || PQgetisnull(r, 0, 1))
+        if (ret < 0 || PQntuples(r) == 0)
                 return ret;
-        a->autoscale_max = (unsigned)atoi(PQgetvalue(r, 0, 1));
-        a->autoscale_min = PQgetisnull(r, 0, 0) ? 1 : (unsigned)atoi(PQgetvalue(r, 0, 0));
-        a->autoscale_cpu = PQgetisnull(r, 0, 2) ? 80 : (unsigned)atoi(PQgetvalue(r, 0, 2));
+        if ((ret = ad_db_read_row(r, 0, autoscaling_fields, &row, err)) < 0)
+                return ad_error_wrap(err, "the deployment's autoscaling");
+        if (row.min < 0 || row.max < 0 || row.cpu < 0)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "autoscaling: min %d, max %d, cpuPercent %d: expected "
+                                     "numbers of 0 or more",
+                                     row.min, row.max, row.cpu);
+        a->autoscale_min = (unsigned)row.min;
+        a->autoscale_max = (unsigned)row.max;
+        a->autoscale_cpu = (unsigned)row.cpu;
         return 0;
 }
 
@@ -616,9 +637,17 @@ static void prune_processes(struct k8s_backend *kb, const char *ns, const struct
 
 /* --- the steps ----------------------------------------------------------- */
 
+/* The deploy step's moments as this backend sees them (wall clock, ms):
+ * the web Deployment applied, its rollout available, every Deployment of
+ * the release rolled out (the Service then selects only its pods). */
+struct k8s_moments {
+        int64_t applied, available, switched;
+};
+
 static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct k8s_backend *kb,
                            const Appdeployer__V1__DeployProvisioned *pv, const char *ns,
-                           const char *url, long replicas, ad_error_t *err)
+                           const char *url, long replicas, const struct k8s_moments *at,
+                           ad_error_t *err)
 {
         Appdeployer__V1__DeployExposed out = APPDEPLOYER__V1__DEPLOY_EXPOSED__INIT;
         char path[PATH_LEN], ids[DEPLOYER_REPLICAS_MAX][K8S_NAME_MAX * 2];
@@ -666,6 +695,9 @@ static int publish_exposed(struct ad_step_run *run, struct deployer *dp, struct 
         out.n_container_ids = n;
         out.container_ids = idp;
         out.app_name = pv->app_name;
+        out.containers_started_ms = at->applied;
+        out.healthy_ms = at->available;
+        out.route_switched_ms = at->switched;
         process_exposed(pv, procs, procp, &out.n_processes);
         out.processes = procp;
         appdeployer__v1__envelope__init(&env);
@@ -700,20 +732,39 @@ static int fail_with(struct ad_step_run *run, ad_error_t *err)
         return ad_step_fail(run, false, reason ? reason : "invalid input", err);
 }
 
+/* One text column, `name`: a domain, a deployment id, an app name. */
+struct name_row {
+        const char *name;
+};
+
+static const struct ad_db_field name_fields[] = {
+        AD_DB_FIELD(struct name_row, name, AD_DB_TEXT, "name"),
+        AD_DB_FIELDS_END,
+};
+
 /* The app's custom domains (the API's `domains` table) into out[] (at
  * most AD_APP_DOMAINS_MAX, pointing into *r). */
 static int load_domains(struct deployer *dp, const char *app, PGresult **r,
                         const char *out[AD_APP_DOMAINS_MAX], size_t *n, ad_error_t *err)
 {
-        int ret = ad_db_exec(dp->svc->db, r,
-                             "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
-                             1, (const char *[]){ app }, err);
+        struct ad_db_rows rows;
+        int ret = ad_db_exec(
+                dp->svc->db, r,
+                "SELECT hostname AS name FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
+                (const char *[]){ app }, err);
 
         *n = 0;
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, *r, name_fields, err);
         if (ret < 0)
                 return ad_error_wrap(err, "the app's domains");
-        for (int i = 0; i < PQntuples(*r) && *n < AD_APP_DOMAINS_MAX; i++)
-                out[(*n)++] = PQgetvalue(*r, i, 0);
+        for (int i = 0; i < PQntuples(*r) && *n < AD_APP_DOMAINS_MAX; i++) {
+                struct name_row row;
+
+                if ((ret = ad_db_rows_read(&rows, i, &row, err)) < 0)
+                        return ad_error_wrap(err, "the app's domains");
+                out[(*n)++] = row.name;
+        }
         return 0;
 }
 
@@ -979,6 +1030,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct rollout ro;
         long web_ready;
         bool released = false;
+        struct k8s_moments at = { 0 };
         int64_t deadline = ad_monotonic_ms() + kb->rollout_timeout_s * 1000;
         const json_t *o;
         size_t i;
@@ -1102,6 +1154,8 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
                 }
                 if (strcmp(kind, "LimitRange") == 0)
                         wait_namespace_ready(kb, ns, deadline);
+                if (strcmp(kind, "Deployment") == 0 && at.applied == 0)
+                        at.applied = ad_now_ms(); /* the web's: its pods start */
         }
         if (!a.autoscale_max) {
                 char hpa[PATH_LEN];
@@ -1124,6 +1178,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         if (!ro.ok)
                 return ad_step_fail(run, false, ro.reason, err);
         web_ready = ro.ready;
+        at.available = ad_now_ms();
         /* Each other process type: its Deployment rolled out (available
          * after K8S_PROCESS_SETTLE_S), none of its pods restarted. */
         for (i = 0; i < a.n_processes; i++) {
@@ -1141,6 +1196,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         }
         if (a.n_processes)
                 ad_step_log_int(run, "process_types", (long long)a.n_processes);
+        at.switched = ad_now_ms();
         prune_processes(kb, ns, &a);
         prune_env(kb, ns, pv->app_name, dep);
         {
@@ -1150,7 +1206,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
 
                 if (url == NULL)
                         return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-                return publish_exposed(run, dp, kb, pv, ns, url, web_ready, err);
+                return publish_exposed(run, dp, kb, pv, ns, url, web_ready, &at, err);
         }
 }
 
@@ -1255,17 +1311,20 @@ static int restore_previous(struct ad_step_run *run, struct deployer *dp, struct
         json_auto_t *obj = NULL;
         json_auto_t *nsobj = NULL;
         json_t *tmpl, *spec, *labels;
+        struct name_row prev_row;
         const char *prev;
         int ret;
 
         *restored = false;
         ret = ad_db_exec(dp->svc->db, &r,
-                         "SELECT id::text FROM deployments WHERE app_name = $1 AND "
+                         "SELECT id::text AS name FROM deployments WHERE app_name = $1 AND "
                          "id <> $2::uuid AND status = 'EXPOSED' ORDER BY created_at DESC LIMIT 1",
                          2, p, err);
         if (ret < 0 || PQntuples(r) == 0)
                 return ret;
-        prev = PQgetvalue(r, 0, 0);
+        if ((ret = ad_db_read_row(r, 0, name_fields, &prev_row, err)) < 0)
+                return ret;
+        prev = prev_row.name;
         snprintf(path, sizeof(path),
                  "/apis/apps/v1/namespaces/%s/replicasets?labelSelector=%s%%3D%s%%2C%%21%s", ns,
                  AD_LABEL_DEPLOYMENT, prev, K8S_LABEL_PROCESS);
@@ -1338,16 +1397,19 @@ int k8s_deploy_undo(struct ad_step_run *run, ad_error_t *err)
         const char *p[] = { dep };
         char ns[K8S_NAME_MAX], path[PATH_LEN];
         json_auto_t *cur = NULL;
+        struct name_row app_row = { 0 };
         const char *app, *owner;
         ad_envelope env;
         int ret;
 
         ad_step_log_str(run, "backend", "kubernetes");
-        ret = ad_db_exec(dp->svc->db, &r, "SELECT app_name FROM deployments WHERE id = $1::uuid", 1,
-                         p, err);
+        ret = ad_db_exec(dp->svc->db, &r,
+                         "SELECT app_name AS name FROM deployments WHERE id = $1::uuid", 1, p, err);
+        if (ret == 0 && PQntuples(r))
+                ret = ad_db_read_row(r, 0, name_fields, &app_row, err);
         if (ret < 0)
                 return ret;
-        app = PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL;
+        app = PQntuples(r) ? app_row.name : NULL;
         if (app && ad_app_name_valid(app)) {
                 k8s_namespace_name(ns, kb->namespace_prefix, app);
                 ad_step_log_str(run, "namespace", ns);

@@ -22,6 +22,8 @@
 #     the Deployments (the test plays its pod's kubelet as for run): its
 #     output is in the deployment's log, no Job or pod is left, and one
 #     exiting 3 fails its deployment while the previous release serves;
+#   - the deploy step reports its moments (containers started, first
+#     healthy, route switched), in order;
 #   - DELETE leaves no object of the app behind.
 # Also prints the rollout times (median of 5 redeploys) for docs/kubernetes.md
 # when AD_K8S_MEASURE=1.  Usage: k8s.sh BIN_DIR
@@ -147,6 +149,13 @@ check "labels: app, deployment, managed-by" \
   ".metadata.labels"
 check "every replica updated and available" \
   ".status.availableReplicas == .spec.replicas and .status.updatedReplicas == .spec.replicas" ".status"
+# The deploy step's moments: the web Deployment applied, its rollout
+# available, every Deployment rolled out; each there, in that order,
+# between the step's start and end.
+tl=$(ctl --json status "$id" | jq -c '[.timeline[]? | {(.event): .elapsed_ms}] | add // {}')
+[[ $(jq -r '(.["deploy.containers_started"] // 0) > 0 and (.["deploy.first_healthy"] // 0) > 0 and (.["deploy.route_switched"] // 0) > 0 and .["deploy.started"] <= .["deploy.containers_started"] and .["deploy.containers_started"] <= .["deploy.first_healthy"] and .["deploy.first_healthy"] <= .["deploy.route_switched"] and .["deploy.route_switched"] <= .["deploy.ended"]' <<<"$tl") == true ]] &&
+  ok "timeline: deploy.containers_started, first_healthy, route_switched reported, in order" ||
+  fail "deploy moments: $tl"
 check "applied by field manager app-deployer" \
   "[.metadata.managedFields[] | select(.manager == \"app-deployer\" and .operation == \"Apply\")] | length == 1" \
   "[.metadata.managedFields[] | {manager, operation}]"
