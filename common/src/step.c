@@ -112,10 +112,19 @@ static int mark_processed(struct ad_step_run *run, ad_error_t *err)
  * failed, rolled back or destroyed (a late or redelivered event): its
  * work would be left behind.  An unknown deployment goes on: the
  * coordinator may simply not have seen it yet. */
+struct status_row {
+        const char *status;
+};
+static const struct ad_db_field status_fields[] = {
+        AD_DB_FIELD(struct status_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELDS_END,
+};
+
 static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { run->in->deployment_id };
+        struct status_row row;
         enum ad_status now;
         int ret;
 
@@ -128,7 +137,9 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
                 return ad_error_wrap(err, "deployment status");
         if (PQntuples(r) == 0)
                 return 0;
-        now = ad_status_parse(PQgetvalue(r, 0, 0));
+        if ((ret = ad_db_read_row(r, 0, status_fields, &row, err)) < 0)
+                return ad_error_wrap(err, "deployment status");
+        now = ad_status_parse(row.status);
         if (!ad_status_is_abandoned(now))
                 return 0;
         *status = ad_status_name(now);
