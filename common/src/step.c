@@ -108,10 +108,6 @@ static int mark_processed(struct ad_step_run *run, ad_error_t *err)
         return ret < 0 ? ad_error_wrap(err, "processed_events") : 0;
 }
 
-/* A forward step must not act for a deployment the coordinator has
- * failed, rolled back or destroyed (a late or redelivered event): its
- * work would be left behind.  An unknown deployment goes on: the
- * coordinator may simply not have seen it yet. */
 struct status_row {
         const char *status;
 };
@@ -120,6 +116,10 @@ static const struct ad_db_field status_fields[] = {
         AD_DB_FIELDS_END,
 };
 
+/* A forward step must not act for a deployment the coordinator has
+ * failed, rolled back or destroyed (a late or redelivered event): its
+ * work would be left behind.  An unknown deployment goes on: the
+ * coordinator may simply not have seen it yet. */
 static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;

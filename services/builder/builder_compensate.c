@@ -49,7 +49,8 @@ static void refs_clear(struct refs *r)
         r->n = 0;
 }
 
-/* What the coordinator recorded about the deployment's image, if anything. */
+/* A build of the deployment (its tags space-separated) and the
+ * deployment's app and commit. */
 struct build_row {
         const char *image, *tags;
 };
@@ -67,6 +68,7 @@ static const struct ad_db_field dep_fields[] = {
         AD_DB_FIELDS_END,
 };
 
+/* What the coordinator recorded about the deployment's image, if anything. */
 static int refs_from_db(struct builder *b, const char *deployment_id, struct refs *refs,
                         ad_error_t *err)
 {
