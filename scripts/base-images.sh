@@ -2,7 +2,12 @@
 # Build the platform's own base and runtime images from Debian packages (no
 # public image registry is reachable, so nothing can be pulled):
 #   localhost/app-deployer/base:bookworm    mmdebstrap minbase + ca-certificates, tini
-#   localhost/app-deployer/{node,python,go,static,php,rust,java,jre}:bookworm   FROM base
+#   localhost/app-deployer/<key>:bookworm   FROM base, for every other key the
+#     languages' plans use: `adanalyzer --list-images` prints them from the
+#     provider table (services/analyzer/detect_<lang>.c), so this script
+#     needs a built adanalyzer (AD_BIN_DIR) unless AD_IMAGES names the keys;
+#     each key has its recipe below (recipe(): node, python, go, static,
+#     php, rust, java, jre today)
 # go and rust are build-stage images with the host's own toolchain when it
 # has one (Debian's Go 1.19 and Rust 1.63 are too old for today's modules
 # and crates; cargo 1.63 cannot read crates.io's sparse index), else
@@ -18,9 +23,10 @@
 # Env: AD_DEBIAN_MIRROR, AD_DEBIAN_SECURITY_MIRROR (default: what the host's
 #      apt uses), AD_CACHE_DIR (default /var/cache/app-deployer: rootfs tar),
 #      AD_STATE_DIR (its podman/containers.conf is used if present),
-#      AD_IMAGES (space-separated subset of: node python go static php rust java
-#      jre), AD_HOST_TOOLCHAINS=0 (Debian's Go and Rust even when the host has
-#      its own).
+#      AD_BIN_DIR (where adanalyzer is; default build/bin of the checkout,
+#      then $PATH), AD_IMAGES (space-separated subset of the keys, instead of
+#      all of them: then no adanalyzer is needed), AD_HOST_TOOLCHAINS=0
+#      (Debian's Go and Rust even when the host has its own).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +38,27 @@ PREFIX=localhost/app-deployer
 BASE=$PREFIX/base:$SUITE
 CACHE=$(ad_cache_dir)
 FORCE=${AD_FORCE_REBUILD:-0}
-read -r -a IMAGES <<<"${AD_IMAGES:-node python go static php rust java jre}"
+# The image keys of the languages' plans but base (always built: every
+# other image starts FROM it), from the provider table.
+plan_images() {
+  local analyzer list
+  for analyzer in ${AD_BIN_DIR:+"$AD_BIN_DIR/adanalyzer"} "$AD_REPO_ROOT/build/bin/adanalyzer" \
+    "$(command -v adanalyzer || true)"; do
+    [[ -n $analyzer && -x $analyzer ]] && break
+    analyzer=
+  done
+  [[ -n $analyzer ]] ||
+    ad_die "no adanalyzer in ${AD_BIN_DIR:-$AD_REPO_ROOT/build/bin} or \$PATH: build first (docs/development.md) and set AD_BIN_DIR=<build dir>/bin, or name the images in AD_IMAGES"
+  list=$("$analyzer" --list-images) || ad_die "$analyzer --list-images failed"
+  awk -F '\t' '$1 != "base" { printf "%s ", $1 }' <<<"$list"
+}
+if [[ -n ${AD_IMAGES:-} ]]; then
+  read -r -a IMAGES <<<"$AD_IMAGES"
+else
+  keys=$(plan_images) || exit 1
+  read -r -a IMAGES <<<"$keys"
+  ((${#IMAGES[@]})) || ad_die "adanalyzer --list-images lists no image but base"
+fi
 HOST_TOOLCHAINS=${AD_HOST_TOOLCHAINS:-1}
 
 # The host's Go root and Rust sysroot, when usable (empty otherwise).
@@ -234,7 +260,7 @@ COPY --chown=0:0 libexec/ /usr/local/rust/libexec/"
 COPY --chown=0:0 php-serve /usr/local/bin/php-serve"
     cmd='["php-serve", "/app"]'
     ;;
-  *) ad_die "unknown runtime image: $1" ;;
+  *) ad_die "image \`$1\` (a key of the languages' plans: adanalyzer --list-images) has no recipe in scripts/base-images.sh (recipe())" ;;
   esac
   cat <<EOF
 RUN export DEBIAN_FRONTEND=noninteractive && $pre \\

@@ -34,7 +34,7 @@ scripts/stack.sh up >/dev/null
 . "$AD_STATE_DIR/env"
 
 step "building the platform's base images (once; cached afterwards)"
-scripts/base-images.sh
+AD_BIN_DIR=$PWD/build-demo/bin scripts/base-images.sh
 
 step "serving examples/node-express from a local git server"
 repos=$AD_STATE_DIR/git

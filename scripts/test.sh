@@ -60,7 +60,7 @@ scripts/stack.sh up
 . "$AD_STATE_DIR/env"
 
 step "building the platform's base images (cached after the first run)"
-scripts/base-images.sh
+AD_BIN_DIR=$(cd "$build" && pwd)/bin scripts/base-images.sh
 
 step "running the tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

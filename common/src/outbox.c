@@ -50,9 +50,22 @@ int ad_outbox_add(ad_db *db, const char *subject, const ad_envelope *env, ad_err
         return ret < 0 ? ad_error_wrap(err, "outbox") : 0;
 }
 
+/* An unpublished row; id stays text: it only goes back as a parameter. */
+struct outbox_row {
+        const char *id, *event_id, *subject, *payload;
+};
+static const struct ad_db_field outbox_fields[] = {
+        AD_DB_FIELD(struct outbox_row, id, AD_DB_TEXT, "id"),
+        AD_DB_FIELD(struct outbox_row, event_id, AD_DB_TEXT, "event_id"),
+        AD_DB_FIELD(struct outbox_row, subject, AD_DB_TEXT, "subject"),
+        AD_DB_FIELD(struct outbox_row, payload, AD_DB_TEXT, "payload"),
+        AD_DB_FIELDS_END,
+};
+
 int ad_outbox_relay(ad_db *db, ad_bus *bus, int batch, int *published, ad_error_t *err)
 {
         PGresult *r = NULL;
+        struct ad_db_rows rows;
         char limit[16];
         const char *params[1] = { limit };
         int count = 0, ret;
@@ -68,28 +81,29 @@ int ad_outbox_relay(ad_db *db, ad_bus *bus, int batch, int *published, ad_error_
                          "WHERE published_at IS NULL ORDER BY id LIMIT $1 "
                          "FOR UPDATE SKIP LOCKED",
                          1, params, err);
-        if (ret < 0)
+        if (ret < 0 || (ret = ad_db_rows_init(&rows, r, outbox_fields, err)) < 0)
                 goto fail;
         for (int i = 0; i < PQntuples(r); i++) {
+                struct outbox_row row;
                 size_t len = 0;
-                unsigned char *data =
-                        PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 3), &len);
-                const char *id[1] = { PQgetvalue(r, i, 0) };
+                unsigned char *data;
 
+                if ((ret = ad_db_rows_read(&rows, i, &row, err)) < 0)
+                        goto fail;
+                data = PQunescapeBytea((const unsigned char *)row.payload, &len);
                 if (data == NULL) {
                         ret = ad_error_make(err, AD_ERR_GENERIC, 0, "cannot decode outbox row");
                         goto fail;
                 }
-                ret = ad_bus_publish(bus, PQgetvalue(r, i, 2), PQgetvalue(r, i, 1), data, len, NULL,
-                                     err);
+                ret = ad_bus_publish(bus, row.subject, row.event_id, data, len, NULL, err);
                 PQfreemem(data);
                 if (ret < 0)
                         goto fail;
                 /* Published, not yet marked: after a crash the row is published
                  * again (same Nats-Msg-Id) by the next relay. */
-                AD_FAULT("outbox.after_publish", PQgetvalue(r, i, 2));
+                AD_FAULT("outbox.after_publish", row.subject);
                 ret = ad_db_exec(db, NULL, "UPDATE outbox SET published_at = now() WHERE id = $1",
-                                 1, id, err);
+                                 1, (const char *[]){ row.id }, err);
                 if (ret < 0)
                         goto fail;
                 count++;

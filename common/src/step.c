@@ -108,6 +108,14 @@ static int mark_processed(struct ad_step_run *run, ad_error_t *err)
         return ret < 0 ? ad_error_wrap(err, "processed_events") : 0;
 }
 
+struct status_row {
+        const char *status;
+};
+static const struct ad_db_field status_fields[] = {
+        AD_DB_FIELD(struct status_row, status, AD_DB_TEXT, "status"),
+        AD_DB_FIELDS_END,
+};
+
 /* A forward step must not act for a deployment the coordinator has
  * failed, rolled back or destroyed (a late or redelivered event): its
  * work would be left behind.  An unknown deployment goes on: the
@@ -116,6 +124,7 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[] = { run->in->deployment_id };
+        struct status_row row;
         enum ad_status now;
         int ret;
 
@@ -128,7 +137,9 @@ static int abandoned(struct ad_step_run *run, const char **status, ad_error_t *e
                 return ad_error_wrap(err, "deployment status");
         if (PQntuples(r) == 0)
                 return 0;
-        now = ad_status_parse(PQgetvalue(r, 0, 0));
+        if ((ret = ad_db_read_row(r, 0, status_fields, &row, err)) < 0)
+                return ad_error_wrap(err, "deployment status");
+        now = ad_status_parse(row.status);
         if (!ad_status_is_abandoned(now))
                 return 0;
         *status = ad_status_name(now);

@@ -20,31 +20,21 @@
 /* RFC 3339 in UTC with milliseconds: 2026-11-26T22:40:01.123Z */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* The fields a deployment shows in a list; k is (id, created_at), r the
- * request (may be missing: another system published deploy.requested), d
- * the coordinator's row (missing until it has seen the request). */
+/* The fields a deployment shows in a list, from the API's read model (v:
+ * the view api_deployment, migrations 009 and 022). */
 #define ITEM_FIELDS                                                                                \
-        "'id', k.id, 'app', coalesce(d.app_name, r.app_name), "                                    \
-        "'repo_url', coalesce(d.repo_url, r.repo_url), 'ref', coalesce(d.ref, r.ref), "            \
-        "'status', coalesce(d.status, 'QUEUED'), 'git_sha', d.git_sha, 'url', d.url, "             \
-        "'error', d.error, 'failed_step', d.failed_step, "                                         \
-        "'created_at', " TS("k.created_at") ", "                                                   \
-                                            "'updated_at', " TS(                                   \
-                                                    "coalesce(d.updated_at, k.created_at)")
+        "'id', v.id, 'app', v.app_name, 'repo_url', v.repo_url, 'ref', v.ref, "                    \
+        "'status', v.status, 'git_sha', v.git_sha, 'url', v.url, 'error', v.error, "               \
+        "'failed_step', v.failed_step, 'created_at', " TS("v.created_at") ", "                     \
+                                                                          "'updated_at', " TS(     \
+                                                                                  "v.updated_at")
 
 /* One deployment, whichever table knows it.  $1: id. */
-#define FROM_ONE                                                                                   \
-        "FROM (SELECT $1::uuid AS id) q "                                                          \
-        "LEFT JOIN deployment_requests r ON r.id = q.id "                                          \
-        "LEFT JOIN deployments d ON d.id = q.id "                                                  \
-        "CROSS JOIN LATERAL (SELECT q.id, coalesce(r.created_at, d.created_at) AS created_at) k "  \
-        "WHERE r.id IS NOT NULL OR d.id IS NOT NULL"
-
 static const char sql_get[] =
         "SELECT json_build_object(" ITEM_FIELDS ", "
-        "'ip', d.ip, 'requested_by', coalesce(nullif(d.requested_by, ''), r.requested_by), "
-        "'containers', CASE WHEN d.status = 'EXPOSED' THEN (SELECT to_json(rl.container_ids) "
-        "  FROM releases rl WHERE rl.deployment_id = k.id ORDER BY rl.id DESC LIMIT 1) END, "
+        "'ip', v.ip, 'requested_by', v.requested_by, "
+        "'containers', CASE WHEN v.status = 'EXPOSED' THEN (SELECT to_json(rl.container_ids) "
+        "  FROM releases rl WHERE rl.deployment_id = v.id ORDER BY rl.id DESC LIMIT 1) END, "
         "'steps', (SELECT coalesce(json_agg(json_build_object("
         "  'step', s.step, 'status', s.status, 'started_at', " TS(
                 "s.started_at") ", "
@@ -55,7 +45,7 @@ static const char sql_get[] =
                                                       "  ORDER BY s.started_at, s.step), "
                                                       "'[]'::json)"
                                                       "  FROM deployment_steps s WHERE "
-                                                      "s.deployment_id = k.id), "
+                                                      "s.deployment_id = v.id), "
                                                       "'build', (SELECT json_build_object('image', "
                                                       "b.image, 'digest', b.digest, "
                                                       "  'tags', b.tags, 'duration_ms', "
@@ -64,28 +54,35 @@ static const char sql_get[] =
                                                               "b.created_at") ") FROM builds b "
                                                                               "WHERE "
                                                                               "b.deployment_id = "
-                                                                              "k.id), "
+                                                                              "v.id), "
                                                                               "'analysis', "
-                                                                              "d.analysis, "
+                                                                              "v.analysis, "
                                                                               "'links', "
                                                                               "json_build_object('"
                                                                               "self', "
                                                                               "'/deployments/' || "
-                                                                              "k.id, "
+                                                                              "v.id, "
                                                                               "  'logs', "
                                                                               "'/deployments/' || "
-                                                                              "k.id || '/logs', "
+                                                                              "v.id || '/logs', "
                                                                               "  'follow', "
                                                                               "'/deployments/' || "
-                                                                              "k.id || "
+                                                                              "v.id || "
                                                                               "'/"
                                                                               "logs?follow=1'))::"
-                                                                              "text AS "
-                                                                              "item " FROM_ONE;
+                                                                              "text AS item "
+                                                                              "FROM api_deployment "
+                                                                              "v WHERE v.id = "
+                                                                              "$1::uuid";
 
-/* Newest first, keyset-paginated on (created_at, id).  Requests and
- * deployments that came from other systems (no request row) are merged.
- * $1: cursor created_at in microseconds or NULL, $2: cursor id, $3: limit. */
+/* Newest first, keyset-paginated on (created_at, id).  The page's ids
+ * come from each table's (created_at DESC, id) index: requests, and
+ * deployments other systems published (no request row), each its first
+ * $3 rows; the rows themselves from the view, by id.  Paging the view
+ * itself would sort every deployment (PostgreSQL does not take an ORDER BY
+ * ... LIMIT into the branches of a UNION ALL of joins); `id = ANY` of the
+ * page is a primary-key lookup in each branch.  $1: cursor created_at in
+ * microseconds or NULL, $2: cursor id, $3: limit. */
 #define AFTER_CURSOR(t)                                                                            \
         "($1::bigint IS NULL OR (" t ".created_at, " t ".id) < "                                   \
         "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid))"
@@ -98,19 +95,19 @@ static const char sql_get[] =
 
 static const char sql_list[] =
         "WITH page AS ("
-        " (SELECT r.id, r.created_at FROM deployment_requests r WHERE " PAGE_FILTER(
+        " (SELECT r.id FROM deployment_requests r WHERE " PAGE_FILTER(
                 "r") "  ORDER BY r.created_at DESC, r.id DESC LIMIT $3)"
                      " UNION ALL"
-                     " (SELECT d.id, d.created_at FROM deployments d WHERE " PAGE_FILTER(
+                     " (SELECT d.id FROM deployments d WHERE " PAGE_FILTER(
                              "d") "  AND NOT EXISTS (SELECT 1 FROM deployment_requests x WHERE "
                                   "x.id = d.id)"
                                   "  ORDER BY d.created_at DESC, d.id DESC LIMIT $3)) "
                                   "SELECT json_build_object(" ITEM_FIELDS ")::text AS item, "
-                                  " (extract(epoch FROM k.created_at) * 1000000)::bigint AS "
-                                  "created_us, k.id "
-                                  "FROM page k LEFT JOIN deployment_requests r ON r.id = k.id "
-                                  "LEFT JOIN deployments d ON d.id = k.id "
-                                  "ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
+                                  " (extract(epoch FROM v.created_at) * 1000000)::bigint AS "
+                                  "created_us, v.id "
+                                  "FROM api_deployment v WHERE v.id = ANY (ARRAY(SELECT id FROM "
+                                  "page)) "
+                                  "ORDER BY v.created_at DESC, v.id DESC LIMIT $3";
 
 /* Status, app, repo and ref of one deployment, from the API's read model
  * (migration 009).  $1: id. */

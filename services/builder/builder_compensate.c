@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/db.h"
 #include "ad/event.h"
 #include "ad/log.h"
 #include "ad/names.h"
@@ -48,43 +49,72 @@ static void refs_clear(struct refs *r)
         r->n = 0;
 }
 
+/* A build of the deployment (its tags space-separated) and the
+ * deployment's app and commit. */
+struct build_row {
+        const char *image, *tags;
+};
+static const struct ad_db_field build_fields[] = {
+        AD_DB_FIELD(struct build_row, image, AD_DB_TEXT, "image"),
+        AD_DB_FIELD(struct build_row, tags, AD_DB_TEXT, "tags"),
+        AD_DB_FIELDS_END,
+};
+struct dep_row {
+        const char *app_name, *git_sha;
+};
+static const struct ad_db_field dep_fields[] = {
+        AD_DB_FIELD(struct dep_row, app_name, AD_DB_TEXT, "app_name"),
+        AD_DB_FIELD(struct dep_row, git_sha, AD_DB_TEXT, "git_sha"),
+        AD_DB_FIELDS_END,
+};
+
 /* What the coordinator recorded about the deployment's image, if anything. */
 static int refs_from_db(struct builder *b, const char *deployment_id, struct refs *refs,
                         ad_error_t *err)
 {
         cleanup_pgresult PGresult *builds = NULL, *dep = NULL;
         const char *params[1] = { deployment_id };
+        struct ad_db_rows rows;
+        struct dep_row d;
         int ret;
 
         ret = ad_db_exec(b->svc->db, &builds,
-                         "SELECT image, array_to_string(tags, ' ') FROM builds "
+                         "SELECT image, array_to_string(tags, ' ') AS tags FROM builds "
                          "WHERE deployment_id = $1",
                          1, params, err);
-        if (ret < 0)
+        if (ret < 0 || (ret = ad_db_rows_init(&rows, builds, build_fields, err)) < 0)
                 return ret;
         for (int i = 0; i < PQntuples(builds); i++) {
-                cleanup_free char *tags = strdup(PQgetvalue(builds, i, 1));
+                struct build_row row;
+                cleanup_free char *tags = NULL;
                 char *save = NULL;
 
-                refs_add(refs, PQgetvalue(builds, i, 0));
+                if ((ret = ad_db_rows_read(&rows, i, &row, err)) < 0)
+                        return ret;
+                tags = strdup(row.tags);
+                refs_add(refs, row.image);
                 for (char *t = tags ? strtok_r(tags, " ", &save) : NULL; t;
                      t = strtok_r(NULL, " ", &save))
                         refs_add(refs, t);
         }
         ret = ad_db_exec(b->svc->db, &dep,
-                         "SELECT app_name, coalesce(git_sha, '') FROM deployments WHERE id = $1", 1,
-                         params, err);
+                         "SELECT app_name, coalesce(git_sha, '') AS git_sha FROM deployments "
+                         "WHERE id = $1",
+                         1, params, err);
         if (ret < 0)
                 return ret;
-        if (PQntuples(dep) == 1 && ad_app_name_valid(PQgetvalue(dep, 0, 0))) {
+        if (PQntuples(dep) != 1)
+                return 0;
+        if ((ret = ad_db_read_row(dep, 0, dep_fields, &d, err)) < 0)
+                return ret;
+        if (ad_app_name_valid(d.app_name)) {
                 char ref[512];
 
-                if (*PQgetvalue(dep, 0, 1)) {
-                        ad_name_image(ref, sizeof(ref), b->cfg.registry, PQgetvalue(dep, 0, 0),
-                                      PQgetvalue(dep, 0, 1));
+                if (*d.git_sha) {
+                        ad_name_image(ref, sizeof(ref), b->cfg.registry, d.app_name, d.git_sha);
                         refs_add(refs, ref);
                 }
-                ad_name_image(ref, sizeof(ref), b->cfg.registry, PQgetvalue(dep, 0, 0), "latest");
+                ad_name_image(ref, sizeof(ref), b->cfg.registry, d.app_name, "latest");
                 refs_add(refs, ref);
         }
         return 0;

@@ -25,9 +25,9 @@ const struct ad_config_key builder_config[] = {
         { "registry.password", AD_CONFIG_SECRET, "", 0, 0, "its password (never logged)",
           "`\"\"`" },
         { "builder.images.*", AD_CONFIG_STRING, NULL, 0, 0,
-          "base images of generated Dockerfiles: `builder.images.base`, `.node`, `.python`, "
-          "`.go`, `.static`, `.php`, `.rust`, `.java`, `.jre` (`go`, `rust`, `java`: build stage "
-          "only; `jre`: the final stage of Java apps)",
+          "base images of generated Dockerfiles: `builder.images.<key>` for every key "
+          "`adanalyzer --list-images` prints (from the language providers' table), with its "
+          "default and the languages that run on it or build with it in an earlier stage",
           "`localhost/app-deployer/<name>:bookworm`" },
         { "builder.extra_ca_file", AD_CONFIG_STRING, NULL, 0, 0,
           "CA bundle given to builds (TLS-inspecting proxies); `\"\"` turns it off. "

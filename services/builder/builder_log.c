@@ -13,11 +13,20 @@
  * of the build: the NATS stream and the tail still get every line. */
 #define MAX_DB_FAILURES 3
 
+struct stored_row {
+        int64_t lines;
+};
+static const struct ad_db_field stored_fields[] = {
+        AD_DB_FIELD(struct stored_row, lines, AD_DB_INT64, "lines"),
+        AD_DB_FIELDS_END,
+};
+
 void builder_log_open(struct builder_log *log, ad_bus *bus, ad_db *db, const char *deployment_id,
                       long max_lines)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *params[1] = { deployment_id };
+        struct stored_row row;
 
         memset(log, 0, sizeof(*log));
         log->bus = bus;
@@ -27,11 +36,11 @@ void builder_log_open(struct builder_log *log, ad_bus *bus, ad_db *db, const cha
         snprintf(log->subject, sizeof(log->subject), "%s.%s", AD_SUBJECT_LOGS, deployment_id);
         if (db &&
             ad_db_exec(db, &r,
-                       "SELECT count(*) FROM deployment_logs "
+                       "SELECT count(*) AS lines FROM deployment_logs "
                        "WHERE deployment_id = $1 AND source = 'build'",
                        1, params, NULL) == 0 &&
-            PQntuples(r) == 1)
-                log->stored = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+            PQntuples(r) == 1 && ad_db_read_row(r, 0, stored_fields, &row, NULL) == 0)
+                log->stored = (long)row.lines;
 }
 
 static void store(struct builder_log *log, const char *line)

@@ -43,6 +43,18 @@
  * (localhost/app-deployer/<key>:bookworm); extra_ca false, no mirrors. */
 void ad_buildplan_images_default(struct ad_buildplan_images *images);
 
+/* Prints the images of ad_buildplan_images_default, one line each in the
+ * table's order: its key, its default name, the languages whose apps run
+ * on it (it is the first of their images) and the languages that build
+ * with it in another stage, tab-separated (a space between names, "-"
+ * for none):
+ *
+ *   go<TAB>localhost/app-deployer/go:bookworm<TAB>-<TAB>go
+ *
+ * `adanalyzer --list-images`; scripts/base-images.sh builds these keys.
+ * -1 when out fails. */
+int ad_buildplan_images_list(FILE *out);
+
 /* The runtime image for a language: the first of its provider's images
  * (the base image for the toolchain languages; "dockerfile" and unknown:
  * NULL). */

@@ -29,17 +29,28 @@ static bool wants_k8s(const struct deployer *dp, const char *b)
 /* The stored analysis of the deployment, or else of the app's newest
  * analysed deployment: *asked is its `backend` (NULL: none set),
  * *own whether the deployment has an analysis of its own. */
+struct choice_row {
+        bool own;
+        const char *backend; /* NULL: none set */
+};
+static const struct ad_db_field choice_fields[] = {
+        AD_DB_FIELD(struct choice_row, own, AD_DB_BOOL, "own"),
+        AD_DB_FIELD(struct choice_row, backend, AD_DB_TEXT_NULL, "backend"),
+        AD_DB_FIELDS_END,
+};
+
 static int stored_choice(struct deployer *dp, const char *deployment_id, char **asked, bool *own,
                          ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[] = { deployment_id };
+        struct choice_row row;
         int ret = ad_db_exec(dp->svc->db, &r,
-                             "SELECT d.analysis IS NOT NULL, "
+                             "SELECT d.analysis IS NOT NULL AS own, "
                              "  CASE WHEN d.analysis IS NOT NULL THEN d.analysis->>'backend' "
                              "  ELSE (SELECT o.analysis->>'backend' FROM deployments o "
                              "        WHERE o.app_name = d.app_name AND o.analysis IS NOT NULL "
-                             "        ORDER BY o.created_at DESC LIMIT 1) END "
+                             "        ORDER BY o.created_at DESC LIMIT 1) END AS backend "
                              "FROM deployments d WHERE d.id = $1::uuid",
                              1, p, err);
 
@@ -47,11 +58,22 @@ static int stored_choice(struct deployer *dp, const char *deployment_id, char **
         *own = false;
         if (ret < 0 || PQntuples(r) == 0)
                 return ret;
-        *own = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        if (!PQgetisnull(r, 0, 1) && (*asked = strdup(PQgetvalue(r, 0, 1))) == NULL)
+        if ((ret = ad_db_read_row(r, 0, choice_fields, &row, err)) < 0)
+                return ret;
+        *own = row.own;
+        if (row.backend && (*asked = strdup(row.backend)) == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
         return 0;
 }
+
+/* The backend a deployment's analysis asks for: NULL when it sets none. */
+struct backend_row {
+        const char *backend;
+};
+static const struct ad_db_field backend_fields[] = {
+        AD_DB_FIELD(struct backend_row, backend, AD_DB_TEXT_NULL, "backend"),
+        AD_DB_FIELDS_END,
+};
 
 /* The backend the app is served on now (another deployment, EXPOSED or
  * SUPERSEDED with an analysis): *found false when none. */
@@ -60,8 +82,9 @@ static int served_on(struct deployer *dp, const char *deployment_id, bool *found
 {
         cleanup_pgresult PGresult *r = NULL;
         const char *p[] = { deployment_id };
+        struct backend_row row;
         int ret = ad_db_exec(dp->svc->db, &r,
-                             "SELECT o.analysis->>'backend' FROM deployments d "
+                             "SELECT o.analysis->>'backend' AS backend FROM deployments d "
                              "JOIN deployments o ON o.app_name = d.app_name AND o.id <> d.id "
                              "WHERE d.id = $1::uuid AND o.analysis IS NOT NULL "
                              "AND o.status IN ('EXPOSED', 'SUPERSEDED') "
@@ -71,8 +94,10 @@ static int served_on(struct deployer *dp, const char *deployment_id, bool *found
         *found = false;
         if (ret < 0 || PQntuples(r) == 0)
                 return ret;
+        if ((ret = ad_db_read_row(r, 0, backend_fields, &row, err)) < 0)
+                return ret;
         *found = true;
-        *k8s = wants_k8s(dp, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0));
+        *k8s = wants_k8s(dp, row.backend);
         return 0;
 }
 
@@ -127,16 +152,18 @@ done:
 int deployer_app_backend(struct deployer *dp, const char *app, bool *k8s, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
+        struct backend_row row = { .backend = NULL };
         int ret = ad_db_exec(dp->svc->db, &r,
-                             "SELECT analysis->>'backend' FROM deployments "
+                             "SELECT analysis->>'backend' AS backend FROM deployments "
                              "WHERE app_name = $1 AND analysis IS NOT NULL "
                              "ORDER BY created_at DESC LIMIT 1",
                              1, (const char *[]){ app }, err);
 
+        if (ret == 0 && PQntuples(r) > 0)
+                ret = ad_db_read_row(r, 0, backend_fields, &row, err);
         if (ret < 0)
                 return ad_error_wrap(err, "the app's backend");
-        *k8s = wants_k8s(dp,
-                         PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0));
+        *k8s = wants_k8s(dp, row.backend);
         if (*k8s && dp->k8s == NULL)
                 return ad_error_make(err, AD_ERR_UNSUPPORTED, 0,
                                      "the app runs on kubernetes and this deployer has no "

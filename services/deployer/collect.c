@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "ad/cleanup.h"
+#include "ad/db.h"
 #include "ad/log.h"
 #include "ad/names.h"
 #include "deploy.h"
@@ -125,8 +126,8 @@ static void sanitize(char *s)
 
 /* No row (and no lock) when the app has no row: its lines would have no
  * app to belong to. $1: container, $2: app. */
-static const char sql_lock[] =
-        "SELECT pg_try_advisory_lock(hashtext('app-log:' || $1)) FROM apps WHERE name = $2";
+static const char sql_lock[] = "SELECT pg_try_advisory_lock(hashtext('app-log:' || $1)) AS locked "
+                               "FROM apps WHERE name = $2";
 static const char sql_unlock[] = "SELECT pg_advisory_unlock(hashtext('app-log:' || $1))";
 static const char sql_cursor[] =
         "SELECT last_ns, at_last FROM app_log_cursors WHERE container = $1";
@@ -142,6 +143,30 @@ static const char sql_trim[] =
         "WHERE app_name = $1 ORDER BY id DESC OFFSET $2::int LIMIT 1)";
 static const char sql_forget[] = "DELETE FROM app_log_cursors WHERE container = $1";
 
+struct session_row {
+        const char *pid;
+};
+static const struct ad_db_field session_fields[] = {
+        AD_DB_FIELD(struct session_row, pid, AD_DB_TEXT, "pid"),
+        AD_DB_FIELDS_END,
+};
+struct cursor_row {
+        int64_t last_ns;
+        int at_last;
+};
+static const struct ad_db_field cursor_fields[] = {
+        AD_DB_FIELD(struct cursor_row, last_ns, AD_DB_INT64, "last_ns"),
+        AD_DB_FIELD(struct cursor_row, at_last, AD_DB_INT, "at_last"),
+        AD_DB_FIELDS_END,
+};
+struct lock_row {
+        bool locked;
+};
+static const struct ad_db_field lock_fields[] = {
+        AD_DB_FIELD(struct lock_row, locked, AD_DB_BOOL, "locked"),
+        AD_DB_FIELDS_END,
+};
+
 static void batch_clear(struct follower *f)
 {
         for (size_t i = 0; i < f->n; i++)
@@ -154,13 +179,15 @@ static void batch_clear(struct follower *f)
 static bool same_session(struct collector *c)
 {
         cleanup_pgresult PGresult *r = NULL;
+        struct session_row row;
 
-        if (ad_db_exec(c->db, &r, "SELECT pg_backend_pid()", 0, NULL, NULL) < 0)
+        if (ad_db_exec(c->db, &r, "SELECT pg_backend_pid() AS pid", 0, NULL, NULL) < 0 ||
+            ad_db_read_row(r, 0, session_fields, &row, NULL) < 0)
                 return false;
-        if (strcmp(PQgetvalue(r, 0, 0), c->backend_pid) == 0)
+        if (strcmp(row.pid, c->backend_pid) == 0)
                 return true;
         c->gen++;
-        snprintf(c->backend_pid, sizeof(c->backend_pid), "%s", PQgetvalue(r, 0, 0));
+        snprintf(c->backend_pid, sizeof(c->backend_pid), "%s", row.pid);
         return false;
 }
 
@@ -276,15 +303,21 @@ static int load_cursor(struct follower *f)
 {
         struct collector *c = f->c;
         cleanup_pgresult PGresult *r = NULL;
+        cleanup_error ad_error_t err = NULL;
         const char *p[1] = { f->name };
+        struct cursor_row row;
         int ret = -1;
 
         pthread_mutex_lock(&c->mu);
         if (c->db && c->gen == f->gen && ad_db_exec(c->db, &r, sql_cursor, 1, p, NULL) == 0) {
                 ret = 0;
-                if (PQntuples(r) == 1) {
-                        f->last_ns = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-                        f->at_last = atoi(PQgetvalue(r, 0, 1));
+                if (PQntuples(r) == 1 && ad_db_read_row(r, 0, cursor_fields, &row, &err) == 0) {
+                        f->last_ns = row.last_ns;
+                        f->at_last = row.at_last;
+                } else if (err) {
+                        ad_log(AD_LOG_WARN,
+                               "log collector: unreadable cursor, reading from the start",
+                               "container", f->name, "error", ad_error_message(err), NULL);
                 }
         }
         pthread_mutex_unlock(&c->mu);
@@ -437,6 +470,7 @@ static void scan(struct collector *c, ad_engine *engine)
         for (size_t i = 0; i < n && !cancelled(); i++) {
                 cleanup_pgresult PGresult *r = NULL;
                 const char *p[2] = { list[i].name, list[i].app };
+                struct lock_row row;
                 struct follower *f;
                 bool locked;
 
@@ -445,7 +479,7 @@ static void scan(struct collector *c, ad_engine *engine)
                 pthread_mutex_lock(&c->mu);
                 locked = !followed(c, list[i].id) && c->db &&
                          ad_db_exec(c->db, &r, sql_lock, 2, p, NULL) == 0 && PQntuples(r) == 1 &&
-                         strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+                         ad_db_read_row(r, 0, lock_fields, &row, NULL) == 0 && row.locked;
                 pthread_mutex_unlock(&c->mu);
                 if (!locked)
                         continue;

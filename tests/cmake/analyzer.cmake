@@ -26,3 +26,8 @@ endforeach()
 # language detected has a Dockerfile plan and a runtime image.
 ad_test(test_language_providers SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_language_providers.c
         LIBS addetect adbuildplan adcommon LABELS unit)
+# What scripts/base-images.sh reads: `adanalyzer --list-images` prints the
+# table test_language_providers checks (key, default, who runs on it).
+add_test(NAME analyzer_list_images COMMAND adanalyzer --list-images)
+set_tests_properties(analyzer_list_images PROPERTIES LABELS unit
+  PASS_REGULAR_EXPRESSION "(^|\n)base\tlocalhost/app-deployer/base:bookworm\t[^\n]*go[^\n]*\n(.*\n)?node\tlocalhost/app-deployer/node:bookworm\t[^\n]*node")

@@ -410,6 +410,32 @@ static void test_api_read_model(void **state)
         assert_string_equal(PQgetvalue(r, 0, 0), "EXPOSED");
         assert_string_equal(PQgetvalue(r, 0, 1), "rm-b");
         PQclear(r);
+        /* Migration 022: the coordinator's columns the list and the detail
+         * show; no requester at all reads NULL, not "". */
+        if (ad_db_exec(db, NULL,
+                       "UPDATE deployments SET git_sha = 'abc', url = 'http://b', ip = '10.0.0.2', "
+                       "analysis = '{\"language\": \"go\"}' WHERE id = $1::uuid",
+                       1, &d_id, &err) < 0)
+                fail_msg("update a deployment: %s", ad_error_message(err));
+        if (ad_db_exec(
+                    db, &r,
+                    "SELECT git_sha, url, ip, error, failed_step, analysis->>'language' AS lang, "
+                    "requested_by FROM api_deployment WHERE id = $1::uuid",
+                    1, &d_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_int_equal(PQntuples(r), 1);
+        assert_string_equal(PQgetvalue(r, 0, 0), "abc");
+        assert_string_equal(PQgetvalue(r, 0, 1), "http://b");
+        assert_string_equal(PQgetvalue(r, 0, 2), "10.0.0.2");
+        assert_true(PQgetisnull(r, 0, 3) && PQgetisnull(r, 0, 4));
+        assert_string_equal(PQgetvalue(r, 0, 5), "go");
+        assert_true(PQgetisnull(r, 0, 6));
+        PQclear(r);
+        if (ad_db_exec(db, &r, "SELECT git_sha, analysis FROM api_deployment WHERE id = $1::uuid",
+                       1, &q_id, &err) < 0)
+                fail_msg("read the view: %s", ad_error_message(err));
+        assert_true(PQgetisnull(r, 0, 0) && PQgetisnull(r, 0, 1));
+        PQclear(r);
         assert_int_equal(
                 count(db, "SELECT count(*) FROM api_deployment WHERE app_name LIKE 'rm-%'"), 2);
         ad_db_exec(db, NULL, "DELETE FROM deployments WHERE app_name LIKE 'rm-%'", 0, NULL, NULL);
