@@ -448,20 +448,20 @@ static int app_hosts(struct deployer *dp, const char *app, const char *host, jso
                      bool *tls, ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
+        const char *domains[AD_APP_DOMAINS_MAX];
         json_t *hosts;
+        size_t n;
         int ret;
 
-        ret = ad_db_exec(dp->svc->db, &r,
-                         "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
-                         (const char *[]){ app }, err);
+        ret = domains_load(dp, app, &r, domains, &n, err);
         if (ret < 0)
-                return ad_error_wrap(err, "the app's domains");
+                return ret;
         hosts = json_pack("[s]", host);
-        for (int i = 0; hosts && i < PQntuples(r); i++)
-                json_array_append_new(hosts, json_string(PQgetvalue(r, i, 0)));
+        for (size_t i = 0; hosts && i < n; i++)
+                json_array_append_new(hosts, json_string(domains[i]));
         if (hosts == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
-        *tls = *tls || PQntuples(r) > 0;
+        *tls = *tls || n > 0;
         *out = hosts;
         return 0;
 }

@@ -13,6 +13,7 @@
 #include "ad/secret.h"
 #include "ad/service.h"
 #include "ad/ingress.h"
+#include "ad/names.h"
 #include "k8s_deploy.h"
 #include "ad/step.h"
 
@@ -89,6 +90,12 @@ void run_serve(const char *subject, const void *data, size_t len, char **reply, 
  * the struct deployer). */
 void domains_serve(const char *subject, const void *data, size_t len, char **reply,
                    size_t *reply_len, void *ud);
+
+/* domains.c: the app's custom domains (the API's `domains` table, in
+ * host name order) into out[] (at most AD_APP_DOMAINS_MAX, pointing into
+ * *r, which the caller clears). */
+int domains_load(struct deployer *dp, const char *app, PGresult **r,
+                 const char *out[AD_APP_DOMAINS_MAX], size_t *n, ad_error_t *err);
 
 /* k8s_deploy.c: the app's Ingress applied again with these custom domains
  * (a JSON array of host names); nothing when the app has no Ingress. */

@@ -38,6 +38,38 @@
 #include "ad/names.h"
 #include "deploy.h"
 
+struct domain_row {
+        const char *hostname;
+};
+
+static const struct ad_db_field domain_fields[] = {
+        AD_DB_FIELD(struct domain_row, hostname, AD_DB_TEXT, "hostname"),
+        AD_DB_FIELDS_END,
+};
+
+int domains_load(struct deployer *dp, const char *app, PGresult **r,
+                 const char *out[AD_APP_DOMAINS_MAX], size_t *n, ad_error_t *err)
+{
+        struct ad_db_rows rows;
+        int ret = ad_db_exec(dp->svc->db, r,
+                             "SELECT hostname FROM domains WHERE app_name = $1 ORDER BY hostname",
+                             1, (const char *[]){ app }, err);
+
+        *n = 0;
+        if (ret == 0)
+                ret = ad_db_rows_init(&rows, *r, domain_fields, err);
+        if (ret < 0)
+                return ad_error_wrap(err, "the app's domains");
+        for (int i = 0; i < PQntuples(*r) && *n < AD_APP_DOMAINS_MAX; i++) {
+                struct domain_row row;
+
+                if ((ret = ad_db_rows_read(&rows, i, &row, err)) < 0)
+                        return ad_error_wrap(err, "the app's domains");
+                out[(*n)++] = row.hostname;
+        }
+        return 0;
+}
+
 static int engine_apply(struct deployer *dp, const char *app, const json_t *domains,
                         ad_error_t *err)
 {

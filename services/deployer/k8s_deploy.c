@@ -742,32 +742,6 @@ static const struct ad_db_field name_fields[] = {
         AD_DB_FIELDS_END,
 };
 
-/* The app's custom domains (the API's `domains` table) into out[] (at
- * most AD_APP_DOMAINS_MAX, pointing into *r). */
-static int load_domains(struct deployer *dp, const char *app, PGresult **r,
-                        const char *out[AD_APP_DOMAINS_MAX], size_t *n, ad_error_t *err)
-{
-        struct ad_db_rows rows;
-        int ret = ad_db_exec(
-                dp->svc->db, r,
-                "SELECT hostname AS name FROM domains WHERE app_name = $1 ORDER BY hostname", 1,
-                (const char *[]){ app }, err);
-
-        *n = 0;
-        if (ret == 0)
-                ret = ad_db_rows_init(&rows, *r, name_fields, err);
-        if (ret < 0)
-                return ad_error_wrap(err, "the app's domains");
-        for (int i = 0; i < PQntuples(*r) && *n < AD_APP_DOMAINS_MAX; i++) {
-                struct name_row row;
-
-                if ((ret = ad_db_rows_read(&rows, i, &row, err)) < 0)
-                        return ad_error_wrap(err, "the app's domains");
-                out[(*n)++] = row.name;
-        }
-        return 0;
-}
-
 int k8s_domains_apply(struct deployer *dp, const char *app, const json_t *domains, ad_error_t *err)
 {
         struct k8s_backend *kb = dp->k8s;
@@ -1092,7 +1066,7 @@ int k8s_deploy_run(struct ad_step_run *run, ad_error_t *err)
         else
                 ingress_host(in.host, &dp->ingress, pv->app_name);
         a.host = in.host;
-        ret = load_domains(dp, pv->app_name, &dr, domains, &a.n_domains, err);
+        ret = domains_load(dp, pv->app_name, &dr, domains, &a.n_domains, err);
         a.domains = domains;
         if (ret == 0)
                 ret = collect_env(dp, pv, &in, err);

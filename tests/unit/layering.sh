@@ -106,18 +106,10 @@ if grep -n -E '#include "ad/(db|git|bus|engine|caddy|service|step|outbox|runtime
 fi
 # Rows are read by column name through the db layer's typed rows
 # (ad_db_read_row, ad_db_rows_*: common/src/db.c), never by position.
-# The allow-list holds the files not converted yet (docs/architecture.md,
-# "Not yet"): drop a file from it when it is.
-positional_allowed=" services/deployer/deploy.c services/deployer/k8s_deploy.c "
 while IFS= read -r f; do
-  rel=${f#"$src"/}
-  [[ $rel == common/src/db.c || $positional_allowed == *" $rel "* ]] && continue
-  fail "$rel reads a result by position (PQgetvalue/PQgetisnull): declare its row with ad_db_field and read it with ad_db_read_row or ad_db_rows_read"
+  [[ ${f#"$src"/} == common/src/db.c ]] && continue
+  fail "${f#"$src"/} reads a result by position (PQgetvalue/PQgetisnull): declare its row with ad_db_field and read it with ad_db_read_row or ad_db_rows_read"
 done < <(grep -rlE --include='*.[ch]' '\bPQget(value|isnull)[[:space:]]*\(' "$src"/common "$src"/services "$src"/cli)
-for rel in $positional_allowed; do
-  grep -qE '\bPQget(value|isnull)[[:space:]]*\(' "$src/$rel" ||
-    fail "$rel no longer reads by position: drop it from positional_allowed in tests/unit/layering.sh"
-done
 
 libs=$(ldd "$bin/adctl" | awk '{print $1}')
 for lib in libpq libgit2 libnats; do
