@@ -627,7 +627,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         ad_step_log_int(run, "network_ms", (long long)(ad_monotonic_ms() - t_start));
         t_start = ad_monotonic_ms();
         if (ret == 0)
-                ret = deployer_image_ensure(dp, pv->image, pv->image_digest, &pulled, &how, err);
+                ret = deployer_image_ensure(dp, pv->image, pv->image_digest, pv->image_id, &pulled,
+                                            &how, err);
         ad_step_log_int(run, "image_ms", (long long)(ad_monotonic_ms() - t_start));
         if (ret < 0)
                 return ret;

@@ -62,15 +62,15 @@ struct deployer {
 /* image.c: makes the engine hold image `ref` (name:tag), the registry's
  * manifest `digest` (deploy.provisioned's image_digest).  The engine's
  * own image of that name is used when it is exactly that image: known by
- * that digest (pulled before), or built here (its id is the config digest
- * of the registry's manifest, which is fetched by its digest and checked
- * against it).  Otherwise (absent, another image under the tag, another
- * registry, a registry that does not answer) it is pulled, with the
+ * that digest (pulled before), or built here: its id is `image_id` (the
+ * builder's, in the event), or, without one, the config digest of the
+ * registry's manifest (fetched by its digest and checked against it).  Otherwise (absent, another
+ * image under the tag, another registry, a registry that does not answer) it is pulled, with the
  * registry credentials the engine was given.  An empty digest keeps the
  * old rule: the image of that name if any, else a pull.  *pulled tells
  * which; *how (static text) why, for the log. */
-int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest, bool *pulled,
-                          const char **how, ad_error_t *err);
+int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest,
+                          const char *image_id, bool *pulled, const char **how, ad_error_t *err);
 
 /* "user:password" sent to registry.address only (never logged). */
 int deployer_image_credentials(const char *user, const char *password, ad_error_t *err);

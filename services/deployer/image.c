@@ -1,13 +1,16 @@
 /* The image a deploy step starts from: see deploy.h (deployer_image_ensure).
  *
- * Why the registry is asked and not only the engine: an image the builder
- * built in this engine and pushed is known locally by the digest of the
- * manifest the build wrote (uncompressed layers), not by the digest of
- * the manifest the push made (compressed layers), which is the one
- * deploy.provisioned carries.  Both manifests name the same config blob,
- * whose digest is the local image's id: the registry's manifest (fetched
- * by its digest, and checked against it) tells whether the local image is
- * exactly that image, for a few milliseconds instead of a pull. */
+ * An image the builder built in this engine and pushed is known locally
+ * by the digest of the manifest the build wrote (uncompressed layers),
+ * not by the digest of the manifest the push made (compressed layers),
+ * which is the one deploy.provisioned carries.  Both manifests name the
+ * same config blob, whose digest is the local image's id: the builder
+ * puts that id in deploy.built (image_id), so the check costs no request
+ * beyond the engine's inspect.  Without it (an image the builder reused
+ * from the registry, an older builder) the registry's manifest, fetched
+ * by its digest and checked against it, gives the config digest: one
+ * request, whose cost is mostly the registry checking the password
+ * (bcrypt, 50-250 ms on this machine), still well under a pull. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +87,19 @@ static int registry_config(const struct deployer *dp, const char *repo, const ch
 
 /* Is the local image `ref` (with this id and these repo digests) the
  * registry's manifest `digest`?  Any doubt is a no: the caller pulls. */
+/* Equal image ids, with or without "sha256:". */
+static bool same_id(const char *a, const char *b)
+{
+        if (strncmp(a, "sha256:", 7) == 0)
+                a += 7;
+        if (strncmp(b, "sha256:", 7) == 0)
+                b += 7;
+        return *a && strcmp(a, b) == 0;
+}
+
 static bool is_that_image(const struct deployer *dp, const char *ref, const char *id,
-                          char *const *repo_digests, const char *digest, const char **how)
+                          char *const *repo_digests, const char *digest, const char *image_id,
+                          const char **how)
 {
         char repo[REF_MAX], name[REF_MAX];
         const char *slash = strchr(ref, '/'), *colon = strrchr(ref, ':');
@@ -110,7 +124,13 @@ static bool is_that_image(const struct deployer *dp, const char *ref, const char
                         return true;
                 }
         }
-        /* Built here: the registry's manifest names this id's config. */
+        /* Built here: the builder said which id it pushed (its id is the
+         * digest of the config the pushed manifest names). */
+        if (image_id && *image_id) {
+                *how = same_id(id, image_id) ? "image id" : "another image under this tag";
+                return same_id(id, image_id);
+        }
+        /* Or the registry's manifest names this id's config. */
         hlen = (size_t)(slash - ref);
         if (dp->registry_address == NULL || strlen(dp->registry_address) != hlen ||
             strncmp(ref, dp->registry_address, hlen) != 0) {
@@ -122,12 +142,12 @@ static bool is_that_image(const struct deployer *dp, const char *ref, const char
                 *how = "registry manifest unreadable";
                 return false;
         }
-        *how = strcmp(config, id) == 0 ? "config digest" : "another image under this tag";
-        return strcmp(config, id) == 0;
+        *how = same_id(config, id) ? "config digest" : "another image under this tag";
+        return same_id(config, id);
 }
 
-int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest, bool *pulled,
-                          const char **how, ad_error_t *err)
+int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest,
+                          const char *image_id, bool *pulled, const char **how, ad_error_t *err)
 {
         cleanup_free char *id = NULL;
         char **repo_digests = NULL;
@@ -152,7 +172,7 @@ int deployer_image_ensure(struct deployer *dp, const char *ref, const char *dige
                 *how = "not in the engine";
                 local = false;
         } else {
-                local = is_that_image(dp, ref, id, repo_digests, digest, how);
+                local = is_that_image(dp, ref, id, repo_digests, digest, image_id, how);
         }
         ad_engine_strv_free(repo_digests);
         if (local)

@@ -30,7 +30,9 @@
  *   local_image_used     an image built and pushed from this engine, named by
  *                        its registry digest: started from the engine's copy,
  *                        not pulled (the engine still does not know it by that
- *                        digest, as a pull would have recorded)
+ *                        digest, as a pull would have recorded), with the
+ *                        builder's image id and, without it, through the
+ *                        registry's manifest
  *   other_local_pulled   another image re-tagged under that name in the
  *                        engine: pulled, and the registry's image serves
  *
@@ -95,7 +97,7 @@ static struct {
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
-                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1];
+                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1];
         char image_local[256], local_digest[AD_ENGINE_DIGEST_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
@@ -240,7 +242,7 @@ static void publish(const char *subject, ad_envelope *env)
 
 /* deploy.built as the builder would publish it; replicas 0 is one. */
 static void publish_built_full(const char *deployment_id, const char *image, const char *digest,
-                               unsigned replicas)
+                               const char *image_id, unsigned replicas)
 {
         Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         Appdeployer__V1__Resources res = APPDEPLOYER__V1__RESOURCES__INIT;
@@ -260,6 +262,8 @@ static void publish_built_full(const char *deployment_id, const char *image, con
         b.image = (char *)image;
         if (digest)
                 b.digest = (char *)digest;
+        if (image_id)
+                b.image_id = (char *)image_id;
         b.app_name = T.app;
         b.port = 8080;
         b.resources = &res;
@@ -273,7 +277,7 @@ static void publish_built_full(const char *deployment_id, const char *image, con
 
 static void publish_built_replicas(const char *deployment_id, const char *image, unsigned replicas)
 {
-        publish_built_full(deployment_id, image, NULL, replicas);
+        publish_built_full(deployment_id, image, NULL, NULL, replicas);
 }
 
 static void publish_built(const char *deployment_id, const char *image)
@@ -680,6 +684,7 @@ static int setup_all(void)
         ad_uuid_v4(T.d8);
         ad_uuid_v4(T.d9);
         ad_uuid_v4(T.d10);
+        ad_uuid_v4(T.d11);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -809,7 +814,7 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10 };
+        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10, T.d11 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -1525,11 +1530,22 @@ static void local_image_used(void **state)
         assert_false(
                 engine_knows_digest(T.image_local, T.local_digest, id_before, sizeof(id_before)));
 
-        publish_built_full(T.d9, T.image_local, T.local_digest, 0);
+        /* As the builder says it: the id it built. */
+        publish_built_full(T.d9, T.image_local, T.local_digest, id_before, 0);
         exp = expect_event(AD_SUBJECT_EXPOSED, T.d9, 120);
         ad_event_free(exp);
         assert_serves("local");
         line = deploy_log_line(T.d9);
+        assert_non_null(line);
+        assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
+        assert_string_equal(json_string_value(json_object_get(line, "image_check")), "image id");
+        json_decref(line);
+        /* Without the id (an image the builder reused from the registry):
+         * the registry's manifest names the local image's config. */
+        publish_built_full(T.d11, T.image_local, T.local_digest, NULL, 0);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d11, 120));
+        assert_serves("local");
+        line = deploy_log_line(T.d11);
         assert_non_null(line);
         assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
         assert_string_equal(json_string_value(json_object_get(line, "image_check")),
@@ -1563,7 +1579,7 @@ static void other_local_pulled(void **state)
         engine_knows_digest(T.image_local, T.local_digest, id_impostor, sizeof(id_impostor));
         assert_string_not_equal(id_impostor, id_pushed);
 
-        publish_built_full(T.d10, T.image_local, T.local_digest, 0);
+        publish_built_full(T.d10, T.image_local, T.local_digest, id_pushed, 0);
         ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d10, 120));
         assert_serves("local");
         line = deploy_log_line(T.d10);
