@@ -321,12 +321,15 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         r->image_id = TAKE_PTR(res.image_id);
         ad_engine_build_result_clear(&res);
 
-        /* The sha tag first: once it is in, a redelivery reuses it. */
+        /* The sha tag first: once it is in, a redelivery reuses it.
+         * :latest is then the same manifest, tagged in the registry (two
+         * requests) rather than pushed again by the engine (a second round
+         * of blob checks, 0.3-0.8 s on this machine). */
         ret = ad_engine_image_push(r->b->engine, r->name, r->an->git_sha, cfg->push_timeout_ms,
                                    ad_service_stopping, &digest, err);
         if (ret == 0)
-                ret = ad_engine_image_push(r->b->engine, r->name, "latest", cfg->push_timeout_ms,
-                                           ad_service_stopping, NULL, err);
+                ret = builder_registry_retag(cfg->registry, r->an->app_name, r->an->git_sha,
+                                             "latest", err);
         if (ret < 0)
                 return ret;
         if (digest == NULL) {
