@@ -495,6 +495,49 @@ int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error
         return status_error(err, &resp, "inspect image");
 }
 
+int ad_engine_image_identity(ad_engine *e, const char *ref, char **id, char ***repo_digests,
+                             ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(ref);
+        cleanup_free char *path = NULL;
+        cleanup_free char *idv = NULL;
+        json_auto_t *img = NULL;
+        struct call c = { 0 };
+        char **out;
+        json_t *d, *rd;
+        size_t i, n = 0;
+        int ret;
+
+        if (esc == NULL || asprintf(&path, "/images/%s/json", esc) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        c.path = path;
+        ret = engine_expect(e, &c, &img, "inspect image", err);
+        if (ret < 0)
+                return WRAP(ret, err, "image %s", ref);
+        if (json_string_value(json_object_get(img, "Id")) == NULL)
+                return ad_error_make(err, AD_ERR_GENERIC, 0, "image %s: the engine gave no Id",
+                                     ref);
+        rd = json_object_get(img, "RepoDigests");
+        out = calloc(json_array_size(rd) + 1, sizeof(*out));
+        idv = strdup(json_string_value(json_object_get(img, "Id")));
+        if (out == NULL || idv == NULL) {
+                free(out);
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        json_array_foreach (rd, i, d) {
+                if (json_string_value(d) == NULL)
+                        continue;
+                if ((out[n] = strdup(json_string_value(d))) == NULL) {
+                        ad_engine_strv_free(out);
+                        return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+                }
+                n++;
+        }
+        *id = TAKE_PTR(idv);
+        *repo_digests = out;
+        return 0;
+}
+
 /* The progress streams of pull, build and push: one JSON object per line,
  * each handed to on_object as it completes.  A line longer than
  * ENGINE_MAX_JSON_LINE carries nothing we need: it is skipped. */

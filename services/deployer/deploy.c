@@ -568,6 +568,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         size_t n_procs = 0;
         struct health h;
         bool pulled = false, k8s = false;
+        const char *how = "";
         int64_t t_start;
         int ret;
 
@@ -615,13 +616,18 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
 
         /* The network is the provisioner's; made again here only if it went
          * missing since (idempotent). */
+        t_start = ad_monotonic_ms();
         ret = ad_engine_network_ensure(dp->engine, network, labels, NULL, err);
+        ad_step_log_int(run, "network_ms", (long long)(ad_monotonic_ms() - t_start));
+        t_start = ad_monotonic_ms();
         if (ret == 0)
-                ret = ad_engine_image_ensure(dp->engine, pv->image, dp->registry_insecure, &pulled,
-                                             err);
+                ret = deployer_image_ensure(dp, pv->image, pv->image_digest, pv->image_id, &pulled,
+                                            &how, err);
+        ad_step_log_int(run, "image_ms", (long long)(ad_monotonic_ms() - t_start));
         if (ret < 0)
                 return ret;
         ad_step_log_str(run, "image_pulled", pulled ? "true" : "false");
+        ad_step_log_str(run, "image_check", how);
 
         cs = calloc(n, sizeof(*cs));
         if (cs == NULL)

@@ -51,6 +51,7 @@ struct deployer {
         /* The longest release command (release_phase.c). */
         long release_timeout_s;
         bool registry_insecure;
+        const char *registry_address; /* registry.address: host:port */
         bool have_key;
         struct ad_secret_keyring keys; /* secrets.key, then secrets.old_keys */
         /* The Kubernetes client: loaded when deployer.backend is kubernetes,
@@ -60,6 +61,22 @@ struct deployer {
         bool k8s_default;  /* deployer.backend: kubernetes */
         bool app_backends; /* deployer.yaml `backend:` may choose */
 };
+
+/* image.c: makes the engine hold image `ref` (name:tag), the registry's
+ * manifest `digest` (deploy.provisioned's image_digest).  The engine's
+ * own image of that name is used when it is exactly that image: known by
+ * that digest (pulled before), or built here: its id is `image_id` (the
+ * builder's, in the event), or, without one, the config digest of the
+ * registry's manifest (fetched by its digest and checked against it).  Otherwise (absent, another
+ * image under the tag, another registry, a registry that does not answer) it is pulled, with the
+ * registry credentials the engine was given.  An empty digest keeps the
+ * old rule: the image of that name if any, else a pull.  *pulled tells
+ * which; *how (static text) why, for the log. */
+int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest,
+                          const char *image_id, bool *pulled, const char **how, ad_error_t *err);
+
+/* "user:password" sent to registry.address only (never logged). */
+int deployer_image_credentials(const char *user, const char *password, ad_error_t *err);
 
 /* Reads the deployer's configuration (and the ingress's). */
 int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err);

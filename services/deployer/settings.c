@@ -188,10 +188,14 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
         }
         ret = ad_engine_open(&dp->engine, dp->ingress.engine_socket, err);
         key = ad_config_get_string(cfg, tables, "registry.username");
+        dp->registry_address = ad_config_get_string(cfg, tables, "registry.address");
         if (ret == 0 && *key)
                 ret = ad_engine_set_registry_auth(
-                        dp->engine, ad_config_get_string(cfg, tables, "registry.address"), key,
+                        dp->engine, dp->registry_address, key,
                         ad_config_get_string(cfg, tables, "registry.password"), err);
+        if (ret == 0)
+                ret = deployer_image_credentials(
+                        key, ad_config_get_string(cfg, tables, "registry.password"), err);
         if (ret == 0)
                 ret = ad_caddy_open(&dp->caddy, dp->ingress.caddy_admin_url, err);
         return ret;

@@ -67,6 +67,7 @@ int provision_run(struct ad_step_run *run, ad_error_t *err)
         out.route_id = route_id;
         out.image = b->image;
         out.image_digest = b->digest;
+        out.image_id = b->image_id;
         out.app_name = b->app_name;
         out.port = b->port;
         out.resources = b->resources;

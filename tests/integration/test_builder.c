@@ -651,6 +651,25 @@ static void test_registry_needs_credentials(void **state)
         ad_engine_close(e);
 }
 
+/* Blob uploads the registry completed into repository `app` (each ends
+ * with a PUT .../blobs/uploads/...), from the stack's registry log. */
+static int registry_uploads(const char *app)
+{
+        char path[512], needle[200], line[8192];
+        FILE *f;
+        int n = 0;
+
+        snprintf(path, sizeof(path), "%s/logs/registry.log", stack_env("AD_STATE_DIR"));
+        snprintf(needle, sizeof(needle), "\"PUT /v2/%s/blobs/uploads/", app);
+        f = fopen(path, "r");
+        if (f == NULL)
+                fail_msg("cannot read %s", path);
+        while (fgets(line, sizeof(line), f))
+                n += strstr(line, needle) != NULL;
+        fclose(f);
+        return n;
+}
+
 static void test_second_build_reuses(void **state)
 {
         const Appdeployer__V1__DeployBuilt *cold, *warm, *reused, *changed;
@@ -681,6 +700,11 @@ static void test_second_build_reuses(void **state)
         assert_true(db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 AND "
                              "line LIKE '--> Using cache%'",
                              other.id) >= 5);
+        /* Its layers are in the registry already (the first app's): the
+         * pushes upload none of them (podman finds or mounts each), only
+         * the image's config, unique to the build (its labels name the
+         * deployment). */
+        assert_int_equal(registry_uploads(other.app), 1);
 
         /* The same app and commit again: the registry has it already. */
         publish_analyzed(&again, "node-cold", first.app);

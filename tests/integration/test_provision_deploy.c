@@ -35,6 +35,14 @@
  *                        result (not run again); one that exits 4
  *                        fails the step with its output, starts no container
  *                        and the previous release keeps serving
+ *   local_image_used     an image built and pushed from this engine, named by
+ *                        its registry digest: started from the engine's copy,
+ *                        not pulled (the engine still does not know it by that
+ *                        digest, as a pull would have recorded), with the
+ *                        builder's image id and, without it, through the
+ *                        registry's manifest
+ *   other_local_pulled   another image re-tagged under that name in the
+ *                        engine: pulled, and the registry's image serves
  *
  * Everything made (containers, network, routes, images, registry tags, rows)
  * is removed in the group teardown, whatever happened. */
@@ -99,6 +107,7 @@ static struct {
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
                 d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1];
+        char image_local[256], local_digest[AD_ENGINE_DIGEST_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
         char *subjects[MAX_EVENTS];
@@ -241,7 +250,8 @@ static void publish(const char *subject, ad_envelope *env)
 }
 
 /* deploy.built as the builder would publish it; replicas 0 is one. */
-static void publish_built_replicas(const char *deployment_id, const char *image, unsigned replicas)
+static void publish_built_full(const char *deployment_id, const char *image, const char *digest,
+                               const char *image_id, unsigned replicas)
 {
         Appdeployer__V1__DeployBuilt b = APPDEPLOYER__V1__DEPLOY_BUILT__INIT;
         Appdeployer__V1__Resources res = APPDEPLOYER__V1__RESOURCES__INIT;
@@ -259,6 +269,10 @@ static void publish_built_replicas(const char *deployment_id, const char *image,
         res.memory_mb = 96;
         res.replicas = replicas;
         b.image = (char *)image;
+        if (digest)
+                b.digest = (char *)digest;
+        if (image_id)
+                b.image_id = (char *)image_id;
         b.app_name = T.app;
         b.port = 8080;
         b.resources = &res;
@@ -269,6 +283,11 @@ static void publish_built_replicas(const char *deployment_id, const char *image,
         e.payload_case = APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT;
         e.built = &b;
         publish(AD_SUBJECT_BUILT, &e);
+}
+
+static void publish_built_replicas(const char *deployment_id, const char *image, unsigned replicas)
+{
+        publish_built_full(deployment_id, image, NULL, NULL, replicas);
 }
 
 static void publish_built(const char *deployment_id, const char *image)
@@ -841,8 +860,8 @@ static int group_teardown(void **state)
         }
         /* Registry tags (deletion is enabled in the stack's registry), then
          * the local copies the deployer pulled. */
-        for (int i = 0; i < 3; i++) {
-                static const char *const tags[] = { "v1", "v2", "bad" };
+        for (int i = 0; i < 4; i++) {
+                static const char *const tags[] = { "v1", "v2", "bad", "local" };
 
                 sh("d=$(curl -sfI --netrc-file \"$AD_REGISTRY_NETRC\" -H 'Accept: "
                    "application/vnd.oci.image.manifest.v1+json' "
@@ -1556,6 +1575,151 @@ static void release_phase(void **state)
         assert_int_equal(count_app_containers(NULL), 0);
 }
 
+/* The deployer's "event handled" line for the deploy step of
+ * deployment_id (waits up to 10 s for it); NULL if none. */
+static json_t *deploy_log_line(const char *deployment_id)
+{
+        char line[16384];
+
+        for (int tries = 0; tries < 100; tries++) {
+                FILE *f = fopen(T.depl.log, "r");
+
+                while (f && fgets(line, sizeof(line), f)) {
+                        json_t *j = json_loads(line, 0, NULL);
+
+                        const char *dep = json_string_value(json_object_get(j, "deployment_id"));
+
+                        if (json_is_string(json_object_get(j, "image_pulled")) && dep &&
+                            strcmp(dep, deployment_id) == 0) {
+                                fclose(f);
+                                return j;
+                        }
+                        json_decref(j);
+                }
+                if (f)
+                        fclose(f);
+                sleep_ms(100);
+        }
+        return NULL;
+}
+
+/* Does the engine know its image `ref` by `name@digest`, and what is its
+ * id? */
+static bool engine_knows_digest(const char *ref, const char *digest, char *id, size_t id_size)
+{
+        char **rd = NULL;
+        cleanup_free char *img_id = NULL;
+        char want[400];
+        bool found = false;
+        ad_error_t err = NULL;
+
+        snprintf(want, sizeof(want), "%.*s@%s", (int)(strrchr(ref, ':') - ref), ref, digest);
+        if (ad_engine_image_identity(T.engine, ref, &img_id, &rd, &err) < 0)
+                fail_msg("inspect %s: %s", ref, ad_error_message(err));
+        for (size_t i = 0; rd[i]; i++)
+                found = found || strcmp(rd[i], want) == 0;
+        ad_engine_strv_free(rd);
+        snprintf(id, id_size, "%s", img_id);
+        return found;
+}
+
+static void local_image_used(void **state)
+{
+        char path[400], id_before[128], id_after[128];
+        ad_envelope *exp;
+        json_t *line;
+        FILE *f;
+
+        (void)state;
+        snprintf(T.image_local, sizeof(T.image_local), "%s/%s:local",
+                 stack_env("AD_REGISTRY_ADDRESS"), T.app);
+        snprintf(path, sizeof(path), "%s/ctx/Dockerfile", T.dir);
+        assert_int_equal(write_file(path, "FROM localhost/app-deployer/python:bookworm\n"
+                                          "COPY server.py /app/server.py\n"
+                                          "ENV APP_TEXT=local\nUSER 10001\n"
+                                          "CMD [\"python3\", \"/app/server.py\"]\n"),
+                         0);
+        /* Built and pushed as the builder does it, and kept in the engine. */
+        assert_int_equal(sh("podman build --runtime runc --pull=never --layers=false -q -t %s "
+                            "%s/ctx >/dev/null && podman push -q --tls-verify=false "
+                            "--digestfile %s/local.digest %s",
+                            T.image_local, T.dir, T.dir, T.image_local),
+                         0);
+        snprintf(path, sizeof(path), "%s/local.digest", T.dir);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        assert_non_null(fgets(T.local_digest, sizeof(T.local_digest), f));
+        fclose(f);
+        assert_int_equal(strlen(T.local_digest), AD_ENGINE_DIGEST_LEN);
+        /* What makes the case: the engine knows its build by another
+         * manifest than the one the push made. */
+        assert_false(
+                engine_knows_digest(T.image_local, T.local_digest, id_before, sizeof(id_before)));
+
+        /* As the builder says it: the id it built. */
+        publish_built_full(T.d9, T.image_local, T.local_digest, id_before, 0);
+        exp = expect_event(AD_SUBJECT_EXPOSED, T.d9, 120);
+        ad_event_free(exp);
+        assert_serves("local");
+        line = deploy_log_line(T.d9);
+        assert_non_null(line);
+        assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
+        assert_string_equal(json_string_value(json_object_get(line, "image_check")), "image id");
+        json_decref(line);
+        /* Without the id (an image the builder reused from the registry):
+         * the registry's manifest names the local image's config. */
+        publish_built_full(T.d11, T.image_local, T.local_digest, NULL, 0);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d11, 120));
+        assert_serves("local");
+        line = deploy_log_line(T.d11);
+        assert_non_null(line);
+        assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
+        assert_string_equal(json_string_value(json_object_get(line, "image_check")),
+                            "config digest");
+        json_decref(line);
+        /* Not pulled: a pull records the registry's digest in the engine. */
+        assert_false(
+                engine_knows_digest(T.image_local, T.local_digest, id_after, sizeof(id_after)));
+        assert_string_equal(id_after, id_before);
+}
+
+static void other_local_pulled(void **state)
+{
+        char path[400], id_impostor[128], id_after[128], id_pushed[128];
+        json_t *line;
+
+        (void)state;
+        assert_int_equal(strlen(T.local_digest), AD_ENGINE_DIGEST_LEN);
+        engine_knows_digest(T.image_local, T.local_digest, id_pushed, sizeof(id_pushed));
+        /* Another image under the same name in the engine only. */
+        snprintf(path, sizeof(path), "%s/ctx/Dockerfile", T.dir);
+        assert_int_equal(write_file(path, "FROM localhost/app-deployer/python:bookworm\n"
+                                          "COPY server.py /app/server.py\n"
+                                          "ENV APP_TEXT=impostor\nUSER 10001\n"
+                                          "CMD [\"python3\", \"/app/server.py\"]\n"),
+                         0);
+        assert_int_equal(sh("podman build --runtime runc --pull=never --layers=false -q -t %s "
+                            "%s/ctx >/dev/null",
+                            T.image_local, T.dir),
+                         0);
+        engine_knows_digest(T.image_local, T.local_digest, id_impostor, sizeof(id_impostor));
+        assert_string_not_equal(id_impostor, id_pushed);
+
+        publish_built_full(T.d10, T.image_local, T.local_digest, id_pushed, 0);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d10, 120));
+        assert_serves("local");
+        line = deploy_log_line(T.d10);
+        assert_non_null(line);
+        assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "true");
+        assert_string_equal(json_string_value(json_object_get(line, "image_check")),
+                            "another image under this tag");
+        json_decref(line);
+        /* The tag is the registry's image again, known by its digest. */
+        assert_true(engine_knows_digest(T.image_local, T.local_digest, id_after, sizeof(id_after)));
+        assert_string_equal(id_after, id_pushed);
+        sh("podman rmi -f %s >/dev/null 2>&1", id_impostor);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1565,6 +1729,7 @@ int main(void)
                 cmocka_unit_test(moved_secret_fails),  cmocka_unit_test(caddy_down_retried),
                 cmocka_unit_test(compensate_deploy),   cmocka_unit_test(compensate_provision),
                 cmocka_unit_test(replicas_balanced),   cmocka_unit_test(release_phase),
+                cmocka_unit_test(local_image_used),    cmocka_unit_test(other_local_pulled),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -85,6 +85,16 @@ int ad_engine_set_registry_auth(ad_engine *e, const char *server, const char *us
  * store. */
 int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error_t *err);
 
+/* What identifies the local image `ref` (name:tag or id): *id, its
+ * content's digest ("sha256:..." of its config: equal ids, equal layers),
+ * and *repo_digests ("name@sha256:...", NULL-terminated, free with
+ * ad_engine_strv_free), the manifests the engine knows it by: those it
+ * pulled, and the one it wrote when it built the image, which is not the
+ * digest of the manifest a push to a registry makes (the layers are
+ * compressed then).  AD_ERR_NOT_FOUND when absent. */
+int ad_engine_image_identity(ad_engine *e, const char *ref, char **id, char ***repo_digests,
+                             ad_error_t *err);
+
 /* Pulls ref ("registry/name:tag").  The engine answers 200 and reports
  * failures inside its progress stream: they are turned into errors here
  * (a missing tag or repository is AD_ERR_NOT_FOUND, a registry that does
