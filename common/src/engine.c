@@ -1316,8 +1316,8 @@ static void inspect_ports(struct ad_container *c, const json_t *ports)
         }
 }
 
-int ad_engine_container_inspect(ad_engine *e, const char *id, struct ad_container *out,
-                                ad_error_t *err)
+static int container_inspect_once(ad_engine *e, const char *id, struct ad_container *out,
+                                  ad_error_t *err)
 {
         cleanup_free char *esc = ad_http_escape(id);
         cleanup_free char *path = NULL;
@@ -1354,6 +1354,35 @@ int ad_engine_container_inspect(ad_engine *e, const char *id, struct ad_containe
         }
         *out = c;
         return 0;
+}
+
+/* podman 4.3 may answer the inspect of a container whose process is
+ * exiting at that moment with 500 "read /proc/PID/cgroup: no such
+ * process"; an inspect a moment later sees it exited.  Seen by
+ * test_provision_deploy's release phase waiting for a short command. */
+#define INSPECT_RACE_TRIES 5
+
+int ad_engine_container_inspect(ad_engine *e, const char *id, struct ad_container *out,
+                                ad_error_t *err)
+{
+        for (int attempt = 1;; attempt++) {
+                ad_error_t lerr = NULL;
+                int ret = container_inspect_once(e, id, out, &lerr);
+
+                if (ret == 0)
+                        return 0;
+                if (attempt < INSPECT_RACE_TRIES &&
+                    strstr(ad_error_message(lerr), "no such process") != NULL) {
+                        ad_error_release(&lerr);
+                        nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+                        continue;
+                }
+                if (err != NULL && *err == NULL)
+                        *err = lerr;
+                else
+                        ad_error_release(&lerr);
+                return ret;
+        }
 }
 
 static int by_created_desc(const void *a, const void *b)

@@ -106,7 +106,8 @@ static struct {
         struct service_proc prov, depl;
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
-                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1];
+                d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1],
+                d12[AD_UUID_LEN + 1], d13[AD_UUID_LEN + 1], d14[AD_UUID_LEN + 1];
         char image_local[256], local_digest[AD_ENGINE_DIGEST_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
@@ -695,6 +696,9 @@ static int setup_all(void)
         ad_uuid_v4(T.d9);
         ad_uuid_v4(T.d10);
         ad_uuid_v4(T.d11);
+        ad_uuid_v4(T.d12);
+        ad_uuid_v4(T.d13);
+        ad_uuid_v4(T.d14);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -824,7 +828,8 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3, T.d4, T.d5, T.d6, T.d7, T.d8, T.d9, T.d10, T.d11 };
+        const char *ids[] = { T.d1, T.d2, T.d3,  T.d4,  T.d5,  T.d6,  T.d7,
+                              T.d8, T.d9, T.d10, T.d11, T.d12, T.d13, T.d14 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -1657,21 +1662,21 @@ static void local_image_used(void **state)
                 engine_knows_digest(T.image_local, T.local_digest, id_before, sizeof(id_before)));
 
         /* As the builder says it: the id it built. */
-        publish_built_full(T.d9, T.image_local, T.local_digest, id_before, 0);
-        exp = expect_event(AD_SUBJECT_EXPOSED, T.d9, 120);
+        publish_built_full(T.d12, T.image_local, T.local_digest, id_before, 0);
+        exp = expect_event(AD_SUBJECT_EXPOSED, T.d12, 120);
         ad_event_free(exp);
         assert_serves("local");
-        line = deploy_log_line(T.d9);
+        line = deploy_log_line(T.d12);
         assert_non_null(line);
         assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
         assert_string_equal(json_string_value(json_object_get(line, "image_check")), "image id");
         json_decref(line);
         /* Without the id (an image the builder reused from the registry):
          * the registry's manifest names the local image's config. */
-        publish_built_full(T.d11, T.image_local, T.local_digest, NULL, 0);
-        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d11, 120));
+        publish_built_full(T.d13, T.image_local, T.local_digest, NULL, 0);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d13, 120));
         assert_serves("local");
-        line = deploy_log_line(T.d11);
+        line = deploy_log_line(T.d13);
         assert_non_null(line);
         assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "false");
         assert_string_equal(json_string_value(json_object_get(line, "image_check")),
@@ -1705,10 +1710,10 @@ static void other_local_pulled(void **state)
         engine_knows_digest(T.image_local, T.local_digest, id_impostor, sizeof(id_impostor));
         assert_string_not_equal(id_impostor, id_pushed);
 
-        publish_built_full(T.d10, T.image_local, T.local_digest, id_pushed, 0);
-        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d10, 120));
+        publish_built_full(T.d14, T.image_local, T.local_digest, id_pushed, 0);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d14, 120));
         assert_serves("local");
-        line = deploy_log_line(T.d10);
+        line = deploy_log_line(T.d14);
         assert_non_null(line);
         assert_string_equal(json_string_value(json_object_get(line, "image_pulled")), "true");
         assert_string_equal(json_string_value(json_object_get(line, "image_check")),
