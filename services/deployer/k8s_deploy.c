@@ -916,14 +916,9 @@ static int k8s_release_phase(struct ad_step_run *run, struct deployer *dp, struc
         int64_t t0 = ad_monotonic_ms();
         int ret;
 
-        if (!release_phase_wanted(pv))
-                return 0;
-        ret = release_phase_done_before(dp, dep, err);
-        if (ret != 0) {
-                if (ret > 0)
-                        ad_step_log_str(run, "release", "ran before");
-                return ret < 0 ? ret : 0;
-        }
+        ret = release_phase_needed(run, dp, pv, dep, err);
+        if (ret <= 0)
+                return ret;
         k8s_release_job_name(name, a->app, dep);
         snprintf(jpath, sizeof(jpath), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
         np = k8s_manifest_release_network_policy(a);

@@ -41,18 +41,26 @@ bool release_phase_wanted(const Appdeployer__V1__DeployProvisioned *pv)
         return pv->release_command && *pv->release_command;
 }
 
-int release_phase_done_before(struct deployer *dp, const char *dep, ad_error_t *err)
+int release_phase_needed(struct ad_step_run *run, struct deployer *dp,
+                         const Appdeployer__V1__DeployProvisioned *pv, const char *dep,
+                         ad_error_t *err)
 {
         cleanup_pgresult PGresult *r = NULL;
         int ret;
 
+        if (!release_phase_wanted(pv))
+                return 0;
         ret = ad_db_exec(dp->svc->db, &r,
                          "SELECT 1 FROM deployment_logs WHERE deployment_id = $1::uuid AND "
                          "source = 'release' AND line = '" DONE_LINE "' LIMIT 1",
                          1, (const char *[]){ dep }, err);
         if (ret < 0)
                 return ad_error_wrap(err, "the deployment's release log");
-        return PQntuples(r) > 0;
+        if (PQntuples(r) > 0) {
+                ad_step_log_str(run, "release", "ran before");
+                return 0;
+        }
+        return 1;
 }
 
 /* Release-phase containers of the app's other deployments that are not
@@ -211,14 +219,9 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         int64_t t0;
         int ret;
 
-        if (!release_phase_wanted(pv))
-                return 0;
-        ret = release_phase_done_before(dp, dep, err);
-        if (ret != 0) {
-                if (ret > 0)
-                        ad_step_log_str(run, "release", "ran before");
-                return ret < 0 ? ret : 0;
-        }
+        ret = release_phase_needed(run, dp, pv, dep, err);
+        if (ret <= 0)
+                return ret;
         ad_name_container(name, sizeof(name), pv->app_name, dep);
         strncat(name, "-release", sizeof(name) - strlen(name) - 1);
         snprintf(label_rel, sizeof(label_rel), "%s=%s", AD_LABEL_RELEASE, pv->app_name);

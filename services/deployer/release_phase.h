@@ -24,9 +24,13 @@ bool release_phase_wanted(const Appdeployer__V1__DeployProvisioned *pv);
 #define RELEASE_LOG_LINES 1000
 #define RELEASE_LOG_BYTES (256 * 1024)
 
-/* 1 when an earlier attempt of deployment dep ran its release command to
- * exit 0 (its log ends with "==> release command exited 0"). */
-int release_phase_done_before(struct deployer *dp, const char *dep, ad_error_t *err);
+/* 1 when deployment dep's release command is to run now (both backends):
+ * pv has one and no earlier attempt of dep ran it to exit 0 (its log
+ * ending "==> release command exited 0"; that case is noted in the step's
+ * log line as release "ran before"); 0 when not, negative on an error. */
+int release_phase_needed(struct ad_step_run *run, struct deployer *dp,
+                         const Appdeployer__V1__DeployProvisioned *pv, const char *dep,
+                         ad_error_t *err);
 
 /* Stores a finished release command's output (logs, trailing newlines
  * trimmed in place; NULL: none) into deployment dep's log, source
