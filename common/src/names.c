@@ -140,15 +140,21 @@ void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *contain
                 snprintf(out, AD_PROCESS_NAME_MAX + 1, "%.*s", (int)(last - rest - 1), rest + 1);
 }
 
-void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id)
+void ad_name_deployment_hex(char out[AD_DEPLOYMENT_HEX_LEN + 1], const char *deployment_id)
 {
-        char hex[13];
         size_t n = 0;
 
-        for (const char *p = deployment_id; *p && n < 12; p++)
+        for (const char *p = deployment_id; *p && n < AD_DEPLOYMENT_HEX_LEN; p++)
                 if (*p != '-')
-                        hex[n++] = *p;
-        hex[n] = '\0';
+                        out[n++] = *p;
+        out[n] = '\0';
+}
+
+void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id)
+{
+        char hex[AD_DEPLOYMENT_HEX_LEN + 1];
+
+        ad_name_deployment_hex(hex, deployment_id);
         snprintf(out, size, "ad-%s-%s", app, hex);
 }
 

@@ -18,13 +18,9 @@ void k8s_namespace_name(char out[K8S_NAME_MAX], const char *prefix, const char *
 
 void k8s_env_name(char out[K8S_NAME_MAX], const char *app, const char *deployment_id)
 {
-        char hex[13];
-        size_t n = 0;
+        char hex[AD_DEPLOYMENT_HEX_LEN + 1];
 
-        for (const char *p = deployment_id; *p && n < 12; p++)
-                if (*p != '-')
-                        hex[n++] = *p;
-        hex[n] = '\0';
+        ad_name_deployment_hex(hex, deployment_id);
         snprintf(out, K8S_NAME_MAX, "%s-env-%s", app, hex);
 }
 
@@ -389,13 +385,9 @@ json_t *k8s_manifest_run_pod(const struct k8s_app *a, const char *name, const ch
 
 void k8s_release_job_name(char out[K8S_NAME_MAX], const char *app, const char *deployment_id)
 {
-        char hex[13];
-        size_t n = 0;
+        char hex[AD_DEPLOYMENT_HEX_LEN + 1];
 
-        for (const char *p = deployment_id; *p && n < 12; p++)
-                if (*p != '-')
-                        hex[n++] = *p;
-        hex[n] = '\0';
+        ad_name_deployment_hex(hex, deployment_id);
         snprintf(out, K8S_NAME_MAX, "%s-release-%s", app, hex);
 }
 

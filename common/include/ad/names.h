@@ -53,6 +53,12 @@ void ad_name_process_type(char out[AD_PROCESS_NAME_MAX + 1], const char *contain
                           const char *app);
 
 void ad_name_network(char *out, size_t size, const char *app);
+/* The first AD_DEPLOYMENT_HEX_LEN hex digits of a deployment id (its
+ * dashes left out): the part of a container's, env object's or release
+ * Job's name that names the deployment. */
+#define AD_DEPLOYMENT_HEX_LEN 12
+void ad_name_deployment_hex(char out[AD_DEPLOYMENT_HEX_LEN + 1], const char *deployment_id);
+
 void ad_name_container(char *out, size_t size, const char *app, const char *deployment_id);
 void ad_name_route(char *out, size_t size, const char *app);
 void ad_name_image(char *out, size_t size, const char *registry, const char *app, const char *tag);
