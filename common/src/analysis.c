@@ -170,6 +170,10 @@ static int processes_from_json(json_t **out, const json_t *v, ad_error_t *err)
         return *out ? 0 : ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
 }
 
+/* The largest quantity accepted, in millicores or MiB, after any scaling:
+ * a value written back as "<n>m" or "<n>Mi" must parse again. */
+#define QUANTITY_MAX (INT_MAX / 1024)
+
 /* Parses "<digits><suffix>"; *suffix points past the digits.  -1 on junk. */
 static long parse_quantity(const char *s, const char **suffix)
 {
@@ -180,7 +184,7 @@ static long parse_quantity(const char *s, const char **suffix)
                 return -1;
         errno = 0;
         v = strtol(s, &end, 10);
-        if (errno != 0 || v > INT_MAX / 1024)
+        if (errno != 0 || v > QUANTITY_MAX)
                 return -1;
         *suffix = end;
         return v;
@@ -196,7 +200,7 @@ long ad_analysis_parse_cpu(const char *s)
                 return -1;
         if (strcmp(suffix, "m") == 0)
                 return v;
-        if (*suffix == '\0')
+        if (*suffix == '\0' && v <= QUANTITY_MAX / 1000)
                 return v * 1000;
         return -1;
 }
@@ -211,7 +215,7 @@ long ad_analysis_parse_memory(const char *s)
         if (strcmp(suffix, "Mi") == 0)
                 return v;
         /* "1Gi" is common enough in hand-written overrides to accept. */
-        if (strcmp(suffix, "Gi") == 0)
+        if (strcmp(suffix, "Gi") == 0 && v <= QUANTITY_MAX / 1024)
                 return v * 1024;
         return -1;
 }

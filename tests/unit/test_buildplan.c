@@ -364,6 +364,14 @@ static void test_quantities(void **state)
         assert_int_equal(ad_analysis_parse_memory("1Gi"), 1024);
         assert_int_equal(ad_analysis_parse_memory("512M"), -1);
         assert_int_equal(ad_analysis_parse_memory(NULL), -1);
+        /* A value must come back from "<n>m"/"<n>Mi": the scaled result has
+         * the same bound as the written one (fuzz_analysis found "2502"). */
+        assert_int_equal(ad_analysis_parse_cpu("2097"), 2097000);
+        assert_int_equal(ad_analysis_parse_cpu("2098"), -1);
+        assert_int_equal(ad_analysis_parse_cpu("2097151m"), 2097151);
+        assert_int_equal(ad_analysis_parse_cpu("2097152m"), -1);
+        assert_int_equal(ad_analysis_parse_memory("2047Gi"), 2047 * 1024);
+        assert_int_equal(ad_analysis_parse_memory("2048Gi"), -1);
 }
 
 static void test_from_json(void **state)
