@@ -1,6 +1,7 @@
 #include "ad/engine.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #define ENGINE_PULL_TIMEOUT_MS (15L * 60 * 1000)
 #define ENGINE_PULL_MAX_ERROR 2048
 #define ENGINE_LOGS_DEFAULT_MAX (64 * 1024)
+/* The CFS period podman gives a container created with --cpus. */
+#define ENGINE_CPU_PERIOD_US 100000
 #define ENGINE_MAX_JSON_LINE (1024 * 1024)
 /* Build output not yet ended by a newline is handed over at this length. */
 #define ENGINE_BUILD_MAX_LINE 16384
@@ -1214,6 +1217,37 @@ static int container_action(ad_engine *e, const char *method, const char *id, co
 int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err)
 {
         return container_action(e, "POST", id, "/start", 0, "start", err);
+}
+
+/* podman's own update (the Docker-compatible one is not served by podman
+ * 4): runc writes the CFS quota of the running container's cgroup.  The
+ * container's stored configuration is left as created, so a restart runs
+ * with the limit it was created with. */
+int ad_engine_container_set_cpus(ad_engine *e, const char *id, int64_t nano_cpus, ad_error_t *err)
+{
+        cleanup_free char *esc = ad_http_escape(id);
+        cleanup_free char *path = NULL;
+        json_auto_t *body = NULL;
+        struct call c = { .method = "POST", .timeout_ms = 30000 };
+        int ret;
+
+        if (nano_cpus < 1000000 || nano_cpus > INT64_C(1024) * 1000000000)
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "container %s: %" PRId64 " nano cpus is out of range", id,
+                                     nano_cpus);
+        /* quota / period = cpus, with the period podman gives --cpus. */
+        body = json_pack("{s:{s:I, s:I}}", "cpu", "quota",
+                         (json_int_t)(nano_cpus * ENGINE_CPU_PERIOD_US / 1000000000), "period",
+                         (json_int_t)ENGINE_CPU_PERIOD_US);
+        if (esc == NULL || body == NULL ||
+            asprintf(&path, "/libpod/containers/%s/update", esc) < 0) {
+                path = NULL;
+                return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
+        c.path = path;
+        c.body = body;
+        ret = engine_expect(e, &c, NULL, "update", err);
+        return ret < 0 ? WRAP(ret, err, "container %s", id) : 0;
 }
 
 int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_error_t *err)

@@ -251,6 +251,24 @@ static void wait_healthy(struct deployer *dp, const struct ad_container *c, stru
         h->ms = (long)(ad_monotonic_ms() - t0);
 }
 
+/* Lifts a just-started container's CPU limit to deployer.startup_cpus
+ * until it answers: an interpreter's start is CPU-bound, and under the
+ * app's limit (half a core for a small Node app) it takes most of a
+ * second longer.  Only the running cgroup changes: a restart by the
+ * engine runs with the app's own limit.  Not lifted (an engine without
+ * podman's update), the release starts under its own limit, as before. */
+static void startup_cpus_lift(struct ad_step_run *run, struct deployer *dp,
+                              const struct ad_container *c)
+{
+        cleanup_error ad_error_t lerr = NULL;
+
+        if (ad_engine_container_set_cpus(dp->engine, c->id, (int64_t)(dp->startup_cpus * 1e9),
+                                         &lerr) < 0)
+                ad_step_log_str(run, "startup_cpus", ad_error_message(lerr));
+        else
+                ad_step_log_int(run, "startup_cpu_millis", (long long)(dp->startup_cpus * 1000));
+}
+
 /* A release that never became healthy: its log and what the checks saw
  * become the failure's reason; the container goes, the old release keeps
  * serving (the route was never touched). */
@@ -567,6 +585,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         struct process_set procs = { 0 };
         size_t n_procs = 0;
         struct health h;
+        int64_t nano_cpus = 0; /* the app's CPU limit */
+        bool lift = false;     /* started above it (deployer.startup_cpus) */
         bool pulled = false, k8s = false;
         const char *how = "";
         int64_t t_start;
@@ -659,6 +679,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         .restart_policy = dp->restart_policy,
                 };
 
+                nano_cpus = spec.nano_cpus;
+                lift = (int64_t)(dp->startup_cpus * 1e9) > nano_cpus;
                 /* The release phase, once, before any container of the
                  * release starts. */
                 ret = release_phase_run(run, dp, pv, &spec, err);
@@ -681,6 +703,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         if (ret < 0)
                                 break;
                         reused += was_there;
+                        if (lift)
+                                startup_cpus_lift(run, dp, &cs[started]);
                 }
                 /* The other process types: the same spec, their own
                  * command, no port. */
@@ -710,6 +734,13 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         process_remove(dp, &procs);
                         ret = fail_unhealthy(run, dp, &cs[i], port, &h, err);
                         goto out;
+                }
+                /* Answering: back to the app's own limit before any
+                 * request is routed to it. */
+                if (lift) {
+                        ret = ad_engine_container_set_cpus(dp->engine, cs[i].id, nano_cpus, err);
+                        if (ret < 0)
+                                goto out; /* a redelivery lowers it again */
                 }
         }
         if (procs.n > 0) {

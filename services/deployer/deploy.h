@@ -32,6 +32,7 @@ struct deployer {
 
         long default_memory_mb;
         double default_cpus;
+        double startup_cpus; /* a starting release's CPU limit until healthy; 0: none */
         const char *user;
         long health_timeout_s;
         long health_interval_ms;

@@ -21,6 +21,12 @@ const struct ad_config_key deployer_config[] = {
         /* A number of cores, checked by parse_cpus. */
         { "deployer.default_cpus", AD_CONFIG_STRING, "1", 0, 0,
           "CPU limit in cores (0, 256] when the analysis gives none", NULL },
+        /* A number of cores, checked by parse_cpus; 0 turns it off. */
+        { "deployer.startup_cpus", AD_CONFIG_STRING, "2", 0, 0,
+          "CPU limit in cores [0, 256] of a new release's web containers from their start to "
+          "their first healthy answer, then lowered to the app's own limit (a restart runs "
+          "with the app's); `0` or a value at or below the app's limit: no lift",
+          NULL },
         { "deployer.pids_limit", AD_CONFIG_INT, "512", 16, 1 << 22,
           "most processes in one app container", NULL },
         { "deployer.read_only_rootfs", AD_CONFIG_BOOL, "true", 0, 0,
@@ -86,20 +92,23 @@ _Static_assert(DEPLOYER_REPLICAS_MAX == 100, "deployer.max_replicas's documented
 static const struct ad_config_key *const tables[] = { deployer_config, ad_service_secrets_config,
                                                       NULL };
 
-static int parse_cpus(const ad_config *cfg, double *out, ad_error_t *err)
+/* A number of cores in (0, 256], or [0, 256] when zero is allowed. */
+static int parse_cpus(const ad_config *cfg, const char *key, bool zero_ok, double *out,
+                      ad_error_t *err)
 {
-        const char *v = ad_config_get_string(cfg, tables, "deployer.default_cpus");
+        const char *v = ad_config_get_string(cfg, tables, key);
         char origin[300], *end;
         double d;
 
         errno = 0;
         d = strtod(v, &end);
-        if (errno || end == v || *end != '\0' || !(d > 0.0 && d <= 256.0))
-                return ad_error_make(
-                        err, AD_ERR_INVALID, 0,
-                        "%s: key `deployer.default_cpus`: expected a number of "
-                        "cores in (0, 256], got `%.40s`",
-                        ad_config_origin(cfg, "deployer.default_cpus", origin, sizeof(origin)), v);
+        if (errno || end == v || *end != '\0' ||
+            !((d > 0.0 || (zero_ok && d == 0.0)) && d <= 256.0))
+                return ad_error_make(err, AD_ERR_INVALID, 0,
+                                     "%s: key `%s`: expected a number of cores in %s0, 256], got "
+                                     "`%.40s`",
+                                     ad_config_origin(cfg, key, origin, sizeof(origin)), key,
+                                     zero_ok ? "[" : "(", v);
         *out = d;
         return 0;
 }
@@ -116,7 +125,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                 return ret;
         if ((ret = ad_config_get_int(cfg, tables, "deployer.default_memory_mb",
                                      &dp->default_memory_mb, err)) < 0 ||
-            (ret = parse_cpus(cfg, &dp->default_cpus, err)) < 0 ||
+            (ret = parse_cpus(cfg, "deployer.default_cpus", false, &dp->default_cpus, err)) < 0 ||
+            (ret = parse_cpus(cfg, "deployer.startup_cpus", true, &dp->startup_cpus, err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.health_timeout_s",
                                      &dp->health_timeout_s, err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.health_interval_ms",

@@ -5,7 +5,9 @@
  *   deploy_v1            deploy.built -> provisioned -> exposed; the URL serves
  *                        v1 through caddy (HTTP and HTTPS); the container runs
  *                        as 10001 with no capabilities, no-new-privileges, its
- *                        memory limit, a sealed env value opened: one sealed
+ *                        memory limit, its half cpu (it started with two,
+ *                        deployer.startup_cpus, lowered once it answered),
+ *                        a sealed env value opened: one sealed
  *                        under an old key, then re-sealed by `adapi secrets
  *                        rotate`, the deployer knowing only the new key
  *   redelivery_reuses    the same deployment provisioned again: same container
@@ -931,6 +933,8 @@ static void assert_serves(const char *text)
                          rc, g.status, g.body, text);
 }
 
+static json_t *deploy_log_line(const char *deployment_id);
+
 static void deploy_v1(void **state)
 {
         ad_envelope *prov, *exp;
@@ -1064,6 +1068,26 @@ static void deploy_v1(void **state)
         mem = sh_out(cmd);
         assert_non_null(mem);
         assert_int_equal(strtoll(mem, NULL, 10), 96LL * 1024 * 1024);
+        /* It started with 2 cpus (deployer.startup_cpus) and runs with its
+         * own half cpu since it answered: the cgroup's quota, not only the
+         * engine's record of the container (which keeps the app's). */
+        {
+                json_t *line = deploy_log_line(T.d1);
+                cleanup_free char *quota = NULL;
+
+                assert_non_null(line);
+                assert_int_equal(json_integer_value(json_object_get(line, "startup_cpu_millis")),
+                                 2000);
+                json_decref(line);
+                snprintf(cmd, sizeof(cmd),
+                         "podman --remote --url unix://%s exec %s sh -c 'cat "
+                         "/sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat "
+                         "/sys/fs/cgroup/cpu.max'",
+                         stack_env("AD_ENGINE_SOCKET"), T.d1_container);
+                quota = sh_out(cmd);
+                assert_non_null(quota);
+                assert_int_equal(strtoll(quota, NULL, 10), 50000);
+        }
 
         /* The first lines of the app's log were kept. */
         {

@@ -201,6 +201,12 @@ int ad_engine_container_create(ad_engine *e, const struct ad_container_spec *spe
 /* Starting a running container is a success. */
 int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err);
 
+/* Sets a running container's CPU limit to nano_cpus (1e9 = one CPU) in
+ * its cgroup only: the limit it was created with comes back when it is
+ * restarted.  The deployer lifts a starting release's limit with it and
+ * puts it back once the release answers (deployer.startup_cpus). */
+int ad_engine_container_set_cpus(ad_engine *e, const char *id, int64_t nano_cpus, ad_error_t *err);
+
 /* SIGTERM, then SIGKILL after timeout_s; stopping a stopped container is a
  * success, a missing one AD_ERR_NOT_FOUND. */
 int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_error_t *err);
