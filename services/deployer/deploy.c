@@ -257,16 +257,18 @@ static void wait_healthy(struct deployer *dp, const struct ad_container *c, stru
  * second longer.  Only the running cgroup changes: a restart by the
  * engine runs with the app's own limit.  Not lifted (an engine without
  * podman's update), the release starts under its own limit, as before. */
-static void startup_cpus_lift(struct ad_step_run *run, struct deployer *dp,
+static bool startup_cpus_lift(struct ad_step_run *run, struct deployer *dp,
                               const struct ad_container *c)
 {
         cleanup_error ad_error_t lerr = NULL;
 
         if (ad_engine_container_set_cpus(dp->engine, c->id, (int64_t)(dp->startup_cpus * 1e9),
-                                         &lerr) < 0)
+                                         &lerr) < 0) {
                 ad_step_log_str(run, "startup_cpus", ad_error_message(lerr));
-        else
-                ad_step_log_int(run, "startup_cpu_millis", (long long)(dp->startup_cpus * 1000));
+                return false;
+        }
+        ad_step_log_int(run, "startup_cpu_millis", (long long)(dp->startup_cpus * 1000));
+        return true;
 }
 
 /* A release that never became healthy: its log and what the checks saw
@@ -586,7 +588,9 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         size_t n_procs = 0;
         struct health h;
         int64_t nano_cpus = 0; /* the app's CPU limit */
-        bool lift = false;     /* started above it (deployer.startup_cpus) */
+        bool lift = false;     /* start above it (deployer.startup_cpus) */
+        /* Which replicas were lifted, to be lowered once they answer. */
+        bool lifted[DEPLOYER_REPLICAS_MAX] = { false };
         bool pulled = false, k8s = false;
         const char *how = "";
         int64_t t_start;
@@ -703,8 +707,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                         if (ret < 0)
                                 break;
                         reused += was_there;
-                        if (lift)
-                                startup_cpus_lift(run, dp, &cs[started]);
+                        if (lift && started < DEPLOYER_REPLICAS_MAX)
+                                lifted[started] = startup_cpus_lift(run, dp, &cs[started]);
                 }
                 /* The other process types: the same spec, their own
                  * command, no port. */
@@ -737,7 +741,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 }
                 /* Answering: back to the app's own limit before any
                  * request is routed to it. */
-                if (lift) {
+                if (i < DEPLOYER_REPLICAS_MAX && lifted[i]) {
                         ret = ad_engine_container_set_cpus(dp->engine, cs[i].id, nano_cpus, err);
                         if (ret < 0)
                                 goto out; /* a redelivery lowers it again */
