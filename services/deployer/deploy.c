@@ -10,6 +10,7 @@
 #include "ad/db.h"
 #include "ad/fault.h"
 #include "ad/names.h"
+#include "container.h"
 #include "probe.h"
 #include "process.h"
 #include "release_phase.h"
@@ -106,74 +107,6 @@ static int build_env(struct deployer *dp, const Appdeployer__V1__DeployProvision
         }
         *out = env;
         return 0;
-}
-
-/* The release's container, running: created (or re-created when a
- * crashed attempt left one that differs or stopped), or reused when an
- * earlier attempt of this deployment already runs it. */
-static int ensure_container(struct deployer *dp, const struct ad_container_spec *spec,
-                            const char *deployment_id, struct ad_container *out, bool *reused,
-                            ad_error_t *err)
-{
-        for (int attempt = 0; attempt < 3; attempt++) {
-                cleanup_error ad_error_t lerr = NULL;
-                cleanup_free char *id = NULL;
-                struct ad_container c = { 0 };
-                int ret;
-
-                ret = ad_engine_container_inspect(dp->engine, spec->name, &c, &lerr);
-                if (ret == 0) {
-                        if (strcmp(c.deployment, deployment_id) == 0 &&
-                            strcmp(c.image, spec->image) == 0 && c.running && c.host_port) {
-                                *out = c;
-                                *reused = true;
-                                return 0;
-                        }
-                        ret = ad_engine_container_remove(dp->engine, c.id, true, &lerr);
-                        ad_container_clear(&c);
-                        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
-                                /* A container whose start the engine died in
-                                 * (podman service killed) can fail to be
-                                 * removed ("device or resource busy", 500)
-                                 * yet be gone: look again; if it stays, a
-                                 * later delivery tries again. */
-                                if (attempt < 2)
-                                        continue;
-                                return ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "%s",
-                                                     ad_error_message(lerr));
-                        }
-                        ad_error_release(&lerr);
-                } else if (ret != -AD_ERR_NOT_FOUND) {
-                        if (err)
-                                *err = TAKE_PTR(lerr);
-                        return ret;
-                }
-                ad_error_release(&lerr);
-                ret = ad_engine_container_create(dp->engine, spec, &id, &lerr);
-                if (ret == -AD_ERR_CONFLICT)
-                        continue; /* a concurrent attempt made it: look again */
-                if (ret < 0) {
-                        if (err)
-                                *err = TAKE_PTR(lerr);
-                        return ret;
-                }
-                ret = ad_engine_container_start(dp->engine, id, err);
-                if (ret == 0)
-                        ret = ad_engine_container_inspect(dp->engine, id, out, err);
-                if (ret == 0 && out->host_port == 0) {
-                        ad_container_clear(out);
-                        ret = ad_error_make(err, AD_ERR_GENERIC, 0,
-                                            "container %s: the engine published no host port",
-                                            spec->name);
-                }
-                if (ret < 0 && !ad_error_is_retryable(err ? *err : NULL))
-                        ad_engine_container_remove(dp->engine, id, true, NULL);
-                *reused = false;
-                return ret;
-        }
-        return ad_error_make(err, AD_ERR_CONFLICT, 0,
-                             "container %s: created and removed concurrently, giving up",
-                             spec->name);
 }
 
 struct health {
@@ -330,7 +263,7 @@ static bool verify_ingress(struct deployer *dp, const char *host, const char *de
  * the old release during deployer.drain_ms (only waited when there is an
  * old release); then its containers are stopped and removed.  The
  * delivery is acked only after this, so a deployer that dies in between
- * does it again on the redelivery (ensure_container reuses, the route
+ * does it again on the redelivery (container_ensure reuses, the route
  * already serves, EXPOSED is re-published under the same event id); and
  * release_sweep() at start removes what a SUPERSEDED deployment left. */
 static int retire_others(struct ad_step_run *run, struct deployer *dp, const char *app,
@@ -703,7 +636,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
 
                         replica_name(rname, sizeof(rname), pv->app_name, dep, started);
                         spec.name = rname;
-                        ret = ensure_container(dp, &spec, dep, &cs[started], &was_there, err);
+                        ret = container_ensure(dp, &spec, dep, CONTAINER_REUSE_RUNNING,
+                                               &cs[started], &was_there, err);
                         if (ret < 0)
                                 break;
                         reused += was_there;

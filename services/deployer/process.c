@@ -8,6 +8,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/names.h"
+#include "container.h"
 
 #define NAME_LEN 128
 #define LOG_LINES 20
@@ -53,37 +54,6 @@ int process_count(struct ad_step_run *run, struct deployer *dp,
         return 0;
 }
 
-/* A container of this deployment running the image: reused; another one
- * of that name goes first. */
-static int ensure(struct deployer *dp, const struct ad_container_spec *spec,
-                  const char *deployment_id, struct ad_container *out, ad_error_t *err)
-{
-        struct ad_container c = { 0 };
-        cleanup_free char *id = NULL;
-        int ret;
-
-        ret = ad_engine_container_inspect(dp->engine, spec->name, &c, NULL);
-        if (ret == 0) {
-                if (strcmp(c.deployment, deployment_id) == 0 && strcmp(c.image, spec->image) == 0 &&
-                    c.running) {
-                        *out = c;
-                        return 0;
-                }
-                ret = ad_engine_container_remove(dp->engine, c.id, true, err);
-                ad_container_clear(&c);
-                if (ret < 0 && ret != -AD_ERR_NOT_FOUND)
-                        return ret;
-        }
-        ret = ad_engine_container_create(dp->engine, spec, &id, err);
-        if (ret == 0)
-                ret = ad_engine_container_start(dp->engine, id, err);
-        if (ret == 0)
-                ret = ad_engine_container_inspect(dp->engine, id, out, err);
-        if (ret < 0 && id)
-                ad_engine_container_remove(dp->engine, id, true, NULL);
-        return ret;
-}
-
 int process_start(struct deployer *dp, const Appdeployer__V1__DeployProvisioned *pv,
                   const struct ad_container_spec *web, const char *deployment_id,
                   struct process_set *out, ad_error_t *err)
@@ -125,7 +95,10 @@ int process_start(struct deployer *dp, const Appdeployer__V1__DeployProvisioned 
                         spec.cmd = cmd;
                         spec.labels = labels;
                         spec.container_port = 0; /* no port, no route */
-                        ret = ensure(dp, &spec, deployment_id, &out->cs[k], err);
+                        bool reused;
+
+                        ret = container_ensure(dp, &spec, deployment_id, CONTAINER_REUSE_RUNNING,
+                                               &out->cs[k], &reused, err);
                         if (ret == 0)
                                 out->type[k++] = p->name;
                 }

@@ -21,6 +21,7 @@
 #include "ad/cleanup.h"
 #include "ad/db.h"
 #include "ad/names.h"
+#include "container.h"
 
 #define NAME_LEN 128
 #define POLL_MS 200
@@ -79,72 +80,6 @@ static void remove_leftovers(struct deployer *dp, const char *app, const char *n
                 if (strcmp(list[i].name, name) != 0 && !ad_container_live(&list[i]))
                         ad_engine_container_remove(dp->engine, list[i].id, true, NULL);
         ad_container_list_free(list, n);
-}
-
-/* *id: the release-phase container, started (or exited already when an
- * earlier attempt's is reused). */
-static int ensure_started(struct deployer *dp, const struct ad_container_spec *spec,
-                          const char *dep, char **id, bool *reused, ad_error_t *err)
-{
-        for (int attempt = 0; attempt < 3; attempt++) {
-                cleanup_error ad_error_t lerr = NULL;
-                struct ad_container c = { 0 };
-                char *made = NULL;
-                int ret;
-
-                ret = ad_engine_container_inspect(dp->engine, spec->name, &c, &lerr);
-                if (ret == 0) {
-                        if (strcmp(c.deployment, dep) == 0 && strcmp(c.image, spec->image) == 0) {
-                                bool created = c.state && strcmp(c.state, "created") == 0;
-
-                                made = TAKE_PTR(c.id);
-                                ad_container_clear(&c);
-                                ret = created ? ad_engine_container_start(dp->engine, made, err)
-                                              : 0;
-                                if (ret < 0) {
-                                        free(made);
-                                        return ret;
-                                }
-                                *id = made;
-                                *reused = true;
-                                return 0;
-                        }
-                        ret = ad_engine_container_remove(dp->engine, c.id, true, &lerr);
-                        ad_container_clear(&c);
-                        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
-                                if (attempt < 2)
-                                        continue;
-                                if (err)
-                                        *err = TAKE_PTR(lerr);
-                                return ret;
-                        }
-                } else if (ret != -AD_ERR_NOT_FOUND) {
-                        if (err)
-                                *err = TAKE_PTR(lerr);
-                        return ret;
-                }
-                ad_error_release(&lerr);
-                ret = ad_engine_container_create(dp->engine, spec, &made, &lerr);
-                if (ret == -AD_ERR_CONFLICT)
-                        continue; /* a concurrent attempt made it: look again */
-                if (ret < 0) {
-                        if (err)
-                                *err = TAKE_PTR(lerr);
-                        return ret;
-                }
-                ret = ad_engine_container_start(dp->engine, made, err);
-                if (ret < 0) {
-                        ad_engine_container_remove(dp->engine, made, true, NULL);
-                        free(made);
-                        return ret;
-                }
-                *id = made;
-                *reused = false;
-                return 0;
-        }
-        return ad_error_make(err, AD_ERR_CONFLICT, 0,
-                             "container %s: created and removed concurrently, giving up",
-                             spec->name);
 }
 
 struct outcome {
@@ -210,7 +145,8 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         char name[NAME_LEN], label_rel[NAME_LEN], label_dep[NAME_LEN];
         const char *labels[] = { label_rel, label_dep, NULL };
         struct ad_container_spec spec = *web;
-        cleanup_free char *id = NULL;
+        struct ad_container c = { 0 };
+        const char *id;
         cleanup_free char *logs = NULL;
         cleanup_free char *reason = NULL;
         cleanup_error ad_error_t lerr = NULL;
@@ -234,11 +170,13 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         spec.restart_policy = "no";
         t0 = ad_monotonic_ms();
         remove_leftovers(dp, pv->app_name, name);
-        ret = ensure_started(dp, &spec, dep, &id, &reused, err);
-        if (ret == 0)
-                ret = wait_exit(dp, id, &o, err);
+        ret = container_ensure(dp, &spec, dep, CONTAINER_REUSE_ANY, &c, &reused, err);
         if (ret < 0)
                 return ret; /* a redelivery finds the container and reuses it */
+        id = c.id;
+        ret = wait_exit(dp, id, &o, err);
+        if (ret < 0)
+                goto out;
         ad_step_log_str(run, "release_container", name);
         ad_step_log_int(run, "release_reused", reused);
         ad_step_log_int(run, "release_exit_code", o.exit_code);
@@ -250,19 +188,24 @@ int release_phase_run(struct ad_step_run *run, struct deployer *dp,
         }
         ret = release_phase_record(run, dp, dep, logs, o.exit_code, o.timed_out, &reason, err);
         if (ret < 0)
-                return ret; /* run again rather than lose the record */
+                goto out; /* run again rather than lose the record */
         if (ret == 0) {
                 ret = ad_engine_container_remove(dp->engine, id, true, &lerr);
                 if (ret < 0 && ret != -AD_ERR_NOT_FOUND)
                         ad_step_log_str(run, "release_remove_error", ad_error_message(lerr));
-                return 0;
+                ret = 0;
+                goto out;
         }
         /* Gone before deploy.failed is out: whoever sees the failure sees
          * no container of the release.  (Should deploy.failed not go out,
          * the redelivery runs the command again.) */
         ad_engine_container_remove(dp->engine, id, true, NULL);
         ret = ad_step_fail(run, false, reason ? reason : "release command failed", err);
-        return ret < 0 ? ret : 1;
+        if (ret == 0)
+                ret = 1;
+out:
+        ad_container_clear(&c);
+        return ret;
 }
 
 int release_phase_record(struct ad_step_run *run, struct deployer *dp, const char *dep, char *logs,
