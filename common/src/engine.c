@@ -831,17 +831,30 @@ static void build_object(json_t *obj, void *ud)
         }
 }
 
-static ssize_t read_context(char *buf, size_t size, void *ud)
+/* context_read behind ad_http_read_fn: its first error is kept for the
+ * caller, and a negative return makes curl abort the request. */
+struct context_reader {
+        const struct ad_engine_build *req;
+        ad_error_t err;
+        bool failed;
+};
+
+static ssize_t read_produced(char *buf, size_t size, void *ud)
 {
-        const int *fd = ud;
+        struct context_reader *cr = ud;
+        ssize_t n;
 
-        for (;;) {
-                ssize_t n = read(*fd, buf, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                return n < 0 ? -1 : n;
+        if (cr->failed)
+                return -1;
+        n = cr->req->context_read(buf, size, cr->req->context_ud, &cr->err);
+        if (n < 0) {
+                cr->failed = true;
+                if (cr->err == NULL)
+                        ad_error_make(&cr->err, AD_ERR_GENERIC, 0,
+                                      "the build context could not be made");
+                return -1;
         }
+        return n;
 }
 
 static int add_query(char **q, const char *key, const char *value)
@@ -915,11 +928,11 @@ int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
         cleanup_free struct build_state *s = calloc(1, sizeof(*s));
         cleanup_response struct ad_http_response resp = { 0 };
         struct json_lines jl = { .on_object = build_object };
-        int fd = req->context_fd;
+        struct context_reader cr = { .req = req };
         struct call c = {
                 .method = "POST",
-                .read_fn = read_context,
-                .read_ud = &fd,
+                .read_fn = read_produced,
+                .read_ud = &cr,
                 .content_type = "application/x-tar",
                 .headers = headers,
                 .timeout_ms = req->timeout_ms,
@@ -932,8 +945,8 @@ int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
         memset(res, 0, sizeof(*res));
         if (s == NULL || path == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return ad_error_make_errno(err, errno, "cannot rewind the build context");
+        if (req->context_read == NULL)
+                return ad_error_make(err, AD_ERR_INVALID, 0, "no build context");
         c.path = path;
         s->req = req;
         s->res = res;
@@ -941,7 +954,15 @@ int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
         ret = engine_call(e, &c, &resp, err);
         json_lines_end(&jl);
         build_flush(s);
-        if (ret < 0) {
+        if (cr.failed) {
+                /* The upload was aborted: the context's error is the
+                 * cause, whatever the engine or curl made of it. */
+                ret = -cr.err->kind;
+                if (err) {
+                        ad_error_release(err);
+                        *err = TAKE_PTR(cr.err);
+                }
+        } else if (ret < 0) {
                 if (err && *err && (*err)->kind == AD_ERR_TIMEOUT)
                         ad_error_wrap(err, "the build took longer than %lld s",
                                       (long long)(req->timeout_ms / 1000));
@@ -956,6 +977,7 @@ int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
                                     "the engine's build stream ended without a result");
         }
         free(s->message);
+        ad_error_release(&cr.err);
         if (ret < 0)
                 ad_engine_build_result_clear(res);
         return ret;

@@ -1,7 +1,7 @@
 /* adbuilder: turns deploy.analyzed into an image in the registry.
  *
  *   deploy.analyzed ──▶ clone at git_sha ──▶ Dockerfile (the repository's own,
- *   or planned from the analysis) ──▶ tar of the context ──▶ engine /build
+ *   or planned from the analysis) ──▶ tar of the context, streamed ──▶ engine /build
  *   (log lines to logs.<deployment> and deployment_logs) ──▶ push
  *   <registry>/<app>:<sha> and :latest ──▶ deploy.built
  *
@@ -13,6 +13,7 @@
  * log line).  Where things are: builder_config.c (keys, defaults),
  * builder_analyzed.c (the build step), builder_compensate.c,
  * builder_context.c (clone + Dockerfile + CA), builder_tar.c (ustar),
+ * builder_stream.c (the tar made on a thread while the engine reads it),
  * builder_registry.c (registry v2 API), builder_log.c (build log lines);
  * the engine's /build and /push are common/src/engine.c.
  */

@@ -37,6 +37,7 @@
 #include "builder_log.h"
 #include "builder_cgroup.h"
 #include "builder_registry.h"
+#include "builder_stream.h"
 
 #define REF_MAX 512
 #define BUILD_FAILED "build failed: "
@@ -230,8 +231,56 @@ static int check_images(const struct builder_context *ctx, const char *registry,
         return builder_from_check(text, registry, app, err);
 }
 
-static int build_and_push(struct build_run *r, struct builder_context *ctx, int context_fd,
-                          ad_error_t *err)
+/* The context could not be made (its writer's error): too large is the
+ * user's to fix, anything else an error for the runner, as before the
+ * build. */
+static int context_failed(struct build_run *r, struct builder_stream *st, ad_error_t *err)
+{
+        /* *err holds the engine's copy of the writer's error. */
+        if (err)
+                ad_error_release(err);
+        if (st->err && st->err->kind == AD_ERR_TOO_LARGE)
+                return fail_step(r, false, err, "%s", ad_error_message(st->err));
+        if (err)
+                *err = TAKE_PTR(st->err);
+        return err && *err ? -(*err)->kind : -AD_ERR_GENERIC;
+}
+
+/* Starts the context's writer, runs the engine's build with it as the
+ * body, and says what the writer did in the step's log.  *context_bad:
+ * the writer failed and the upload was aborted; the return value is then
+ * context_failed()'s. */
+static int run_build(struct build_run *r, struct builder_context *ctx, struct ad_engine_build *req,
+                     struct ad_engine_build_result *res, bool *context_bad, ad_error_t *err)
+{
+        struct builder_stream st;
+        int64_t t0;
+        int ret;
+
+        *context_bad = false;
+        ret = builder_stream_start(&st, ctx->src, r->b->cfg.max_context_bytes, err);
+        if (ret < 0)
+                return ret;
+        req->context_read = builder_stream_read;
+        req->context_ud = &st;
+        t0 = ad_monotonic_ms();
+        ret = ad_engine_image_build(r->b->engine, req, res, err);
+        r->build_ms = ad_monotonic_ms() - t0;
+        builder_stream_finish(&st);
+        ad_step_log_int(r->step, "context_ms", (long long)st.ms);
+        ad_step_log_int(r->step, "context_bytes", (long long)st.stats.bytes);
+        /* The upload was aborted for the context's sake: its error is the
+         * failure (when the engine failed first, the writer's EPIPE is not). */
+        *context_bad = st.aborted;
+        if (st.aborted) {
+                ad_engine_build_result_clear(res);
+                ret = context_failed(r, &st, err);
+        }
+        builder_stream_clear(&st);
+        return ret;
+}
+
+static int build_and_push(struct build_run *r, struct builder_context *ctx, ad_error_t *err)
 {
         const struct builder_config *cfg = &r->b->cfg;
         const char *tags[] = { r->image, r->latest, NULL };
@@ -241,7 +290,6 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
                 .tags = tags,
                 .dockerfile = ctx->dockerfile,
                 .labels = labels,
-                .context_fd = context_fd,
                 .timeout_ms = cfg->build_timeout_ms,
                 .on_line = build_line,
                 .ud = &r->log,
@@ -253,10 +301,12 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         struct ad_engine_build_result res;
         struct builder_cgroup cg = { 0 };
         cleanup_free char *digest = NULL;
+        bool context_bad;
         int64_t t0;
         long refused;
         int ret;
 
+        memset(&res, 0, sizeof(res));
         snprintf(app_label, sizeof(app_label), "%s=%s", AD_LABEL_APP, r->an->app_name);
         snprintf(dep_label, sizeof(dep_label), "%s=%s", AD_LABEL_DEPLOYMENT,
                  r->step->in->deployment_id);
@@ -275,11 +325,11 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         }
         builder_log_linef(&r->log, "==> building %s (%s%s)", r->image, ctx->dockerfile,
                           ctx->generated ? ", generated from the analysis" : "");
-        t0 = ad_monotonic_ms();
-        ret = ad_engine_image_build(r->b->engine, &req, &res, err);
-        r->build_ms = ad_monotonic_ms() - t0;
+        ret = run_build(r, ctx, &req, &res, &context_bad, err);
         refused = builder_cgroup_refused(&cg);
         builder_cgroup_remove(&cg);
+        if (context_bad)
+                return ret;
         if (ret < 0) {
                 cleanup_error ad_error_t cause = NULL;
 
@@ -353,7 +403,7 @@ static int build_and_push(struct build_run *r, struct builder_context *ctx, int 
         return 0;
 }
 
-/* Clone, plan, tar, build, push, publish.  0: done (deploy.built or
+/* Clone, plan, build (the context streamed), push, publish.  0: done (deploy.built or
  * deploy.failed published); negative: an error for the runner (retried
  * while retryable). */
 static int build(struct build_run *r, ad_error_t *err)
@@ -363,8 +413,6 @@ static int build(struct build_run *r, ad_error_t *err)
         struct builder_context ctx = { 0 };
         struct ad_analysis *analysis = NULL;
         cleanup_free char *warning = NULL;
-        struct builder_tar_stats st;
-        cleanup_close int tar_fd = -1;
         int64_t t0;
         int ret;
 
@@ -433,19 +481,7 @@ static int build(struct build_run *r, ad_error_t *err)
                 builder_log_linef(&r->log, "warning: %s (building without it)", warning);
                 ad_log(AD_LOG_WARN, "extra CA bundle unusable", "error", warning, NULL);
         }
-        t0 = ad_monotonic_ms();
-        ret = builder_context_tar(&ctx, b->cfg.max_context_bytes, &tar_fd, &st, err);
-        ad_step_log_int(r->step, "context_ms", (long long)(ad_monotonic_ms() - t0));
-        if (ret < 0) {
-                if ((*err)->kind == AD_ERR_TOO_LARGE) {
-                        cleanup_error ad_error_t cause = TAKE_PTR(*err);
-
-                        ret = fail_step(r, false, err, "%s", ad_error_message(cause));
-                }
-                goto out;
-        }
-        ad_step_log_int(r->step, "context_bytes", (long long)st.bytes);
-        ret = build_and_push(r, &ctx, tar_fd, err);
+        ret = build_and_push(r, &ctx, err);
         if (ret == 0 && !r->failed)
                 ret = publish_built(r, err);
 out:

@@ -71,7 +71,11 @@ const struct ad_config_key builder_config[] = {
           NULL },
         { "builder.clone_timeout_s", AD_CONFIG_INT, "300", 1, 3600,
           "a slower clone fails the build", NULL },
-        { "builder.max_context_mb", AD_CONFIG_INT, "1024", 1, 65536, "build context bound", NULL },
+        { "builder.max_context_mb", AD_CONFIG_INT, "1024", 1, 65536,
+          "build context bound: the tar of the clone (`.git` left out) is streamed to the engine "
+          "as it is made, and past the bound the upload is aborted (the engine builds nothing) "
+          "and the step fails with \"the build context is larger than N MiB\"",
+          NULL },
         { "builder.build_timeout_s", AD_CONFIG_INT, "900", 10, 86400,
           "a longer build fails the step", NULL },
         { "limits.max_build_time", AD_CONFIG_INT, "0", 0, 86400,
@@ -109,7 +113,9 @@ const struct ad_config_key builder_config[] = {
           "deliveries before a retryable failure (engine, registry away) fails the step: about 2 "
           "minutes of retries",
           NULL },
-        { "builder.work_dir", AD_CONFIG_STRING, NULL, 0, 0, "build contexts",
+        { "builder.work_dir", AD_CONFIG_STRING, NULL, 0, 0,
+          "build contexts: each build's clone (the context's tar is not written there, it goes "
+          "straight to the engine)",
           "`$TMPDIR` or `/tmp`" },
         AD_CONFIG_END,
 };

@@ -25,7 +25,6 @@ int builder_context_create(struct builder_context *ctx, const char *work_dir, ad
                 return ret;
         }
         snprintf(ctx->src, sizeof(ctx->src), "%s/src", ctx->root);
-        snprintf(ctx->tar, sizeof(ctx->tar), "%s/context.tar", ctx->root);
         return 0;
 }
 
@@ -169,21 +168,6 @@ int builder_context_dockerfile(struct builder_context *ctx, const struct ad_anal
         ctx->dockerfile = strdup(BUILDER_GENERATED_DOCKERFILE);
         ctx->generated = true;
         return ctx->dockerfile ? 0 : ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-}
-
-int builder_context_tar(struct builder_context *ctx, uint64_t max_bytes, int *fd,
-                        struct builder_tar_stats *stats, ad_error_t *err)
-{
-        cleanup_close int out = open(ctx->tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        int ret;
-
-        if (out < 0)
-                return ad_error_make_errno(err, errno, "cannot create %s", ctx->tar);
-        ret = builder_tar_dir(out, ctx->src, max_bytes, stats, err);
-        if (ret < 0)
-                return ret;
-        *fd = TAKE_FD(out);
-        return 0;
 }
 
 void builder_context_destroy(struct builder_context *ctx)

@@ -1,9 +1,10 @@
-/* A build's working directory: the clone (which is the build context), the
- * Dockerfile to use in it, the operator's extra CA, and the context tar.
+/* A build's working directory: the clone (which is the build context),
+ * the Dockerfile to use in it and the operator's extra CA.
  *
  *   <work_dir>/adbuilder-XXXXXX/src          the clone at the event's sha
- *   <work_dir>/adbuilder-XXXXXX/context.tar  what goes to the engine
  *
+ * The context goes to the engine as a tar made while it is uploaded
+ * (builder_stream.h), never as a file here.
  * Everything goes with builder_context_destroy(). */
 #ifndef AD_BUILDER_CONTEXT_H
 #define AD_BUILDER_CONTEXT_H
@@ -16,7 +17,6 @@
 #include "ad/error.h"
 #include "ad/git.h"
 #include "builder.h"
-#include "builder_tar.h"
 
 /* Where a generated Dockerfile goes in the context. */
 #define BUILDER_GENERATED_DOCKERFILE ".ad-Dockerfile"
@@ -25,7 +25,6 @@
 struct builder_context {
         char root[1024]; /* work_dir paths are short */
         char src[PATH_MAX];
-        char tar[PATH_MAX];
         char sha[AD_GIT_SHA_LEN + 1];
         char *dockerfile; /* relative to src */
         bool generated;   /* planned from the analysis */
@@ -44,10 +43,6 @@ int builder_context_clone(struct builder_context *ctx, const char *url, const ch
  * *warning (optional, caller frees) tells about an unreadable CA file. */
 int builder_context_dockerfile(struct builder_context *ctx, const struct ad_analysis *a,
                                const struct builder_config *cfg, char **warning, ad_error_t *err);
-
-/* Writes context.tar; *fd receives it open for reading. */
-int builder_context_tar(struct builder_context *ctx, uint64_t max_bytes, int *fd,
-                        struct builder_tar_stats *stats, ad_error_t *err);
 
 /* Removes the working directory; safe on a partly made context. */
 void builder_context_destroy(struct builder_context *ctx);

@@ -14,10 +14,11 @@ ad_test(test_builder SOURCES ${PROJECT_SOURCE_DIR}/tests/integration/test_builde
 set_tests_properties(test_builder PROPERTIES TIMEOUT 600)
 add_dependencies(test_builder adbuilder)
 
-# The builder's pure parts (tar writer, log tail), compiled
+# The builder's pure parts (tar writer and its stream, log tail), compiled
 # from the service's own sources.
 ad_test(test_builder_tar SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_builder_tar.c
   ${PROJECT_SOURCE_DIR}/services/builder/builder_tar.c
+  ${PROJECT_SOURCE_DIR}/services/builder/builder_stream.c
   ${PROJECT_SOURCE_DIR}/services/builder/builder_log.c
   LIBS adcommon PkgConfig::LIBGIT2 LABELS unit)
 target_include_directories(test_builder_tar PRIVATE ${PROJECT_SOURCE_DIR}/services/builder)

@@ -27,6 +27,7 @@
 #include "ad/engine.h"
 #include "ad/event.h"
 #include "ad/http.h"
+#include "ad/names.h"
 #include "detect.h"
 
 #define WAIT_BUILD_MS (240 * 1000)
@@ -40,6 +41,9 @@ static ad_bus_sub *sub;
 static char durable[64], suffix[8];
 static const char *registry;
 static char registry_userpwd[512]; /* "user:password" of the stack's registry */
+/* The builder's builder.work_dir, this run's own (test_no_context_file
+ * looks into it). */
+static char work_dir[64];
 
 /* Every event seen on deploy.> since the test started; a consumed one is
  * not found again. */
@@ -295,13 +299,23 @@ static char *builder_log_line_wait(const char *deployment_id, const char *msg)
 
 static int group_setup(void **state)
 {
+        static char work_dir_env[128];
+        /* A context bound of 1 MiB: test_context_too_large_aborts reaches
+         * it, the other tests' contexts are far below it. */
         static const char *const env[] = { "AD_BUILDER_ALLOW_LOCAL_SOURCES=true",
                                            "AD_BUILDER_BUILD_MEMORY_MB=768",
-                                           "AD_BUILDER_BUILD_PIDS_LIMIT=256", NULL };
+                                           "AD_BUILDER_BUILD_PIDS_LIMIT=256",
+                                           "AD_BUILDER_MAX_CONTEXT_MB=1",
+                                           work_dir_env,
+                                           NULL };
         jsConsumerConfig cc;
         char id[AD_UUID_LEN + 1];
 
         (void)state;
+        snprintf(work_dir, sizeof(work_dir), "/tmp/adtest-work-XXXXXX");
+        if (mkdtemp(work_dir) == NULL)
+                return -1;
+        snprintf(work_dir_env, sizeof(work_dir_env), "AD_BUILDER_WORK_DIR=%s", work_dir);
         registry = stack_env("AD_REGISTRY_ADDRESS");
         snprintf(registry_userpwd, sizeof(registry_userpwd), "%s:%s",
                  stack_env("AD_REGISTRY_USERNAME"), stack_env("AD_REGISTRY_PASSWORD"));
@@ -341,6 +355,7 @@ static int group_teardown(void **state)
         if (rc != 0)
                 test_proc_dump(&builder);
         test_gitserver_stop(&git);
+        test_sh("rm -rf %s", work_dir);
         /* Best effort: this run's images leave the registry and the store
          * (an image a container still uses stays). */
         test_sh("reg=%s; for r in $(curl -s --netrc-file \"$AD_REGISTRY_NETRC\" "
@@ -483,6 +498,131 @@ static long build_lines(const char *id, const char *like)
                  "source = 'build' AND line LIKE '%s'",
                  like);
         return db_count(sql, id);
+}
+
+/* The image `ref` is in the engine's store. */
+static bool engine_has_image(const char *ref)
+{
+        ad_engine *e = NULL;
+        bool exists = true;
+
+        assert_int_equal(ad_engine_open(&e, stack_env("AD_ENGINE_SOCKET"), NULL), 0);
+        assert_int_equal(ad_engine_image_exists(e, ref, &exists, NULL), 0);
+        ad_engine_close(e);
+        return exists;
+}
+
+/* A context past builder.max_context_mb (1 MiB here), where the entry
+ * that passes the bound comes only after a whole MiB was streamed to the
+ * engine: the Dockerfile (a 512-byte header and one block) and `f1` (a
+ * header and 1047040 bytes) are exactly 1 MiB, 16 full writes of the tar
+ * writer's buffer, so the engine has received them, cut at an entry's
+ * end, when `f2`'s header is refused.  Had the upload ended cleanly there
+ * (an end of file instead of an abort), the engine would read a valid
+ * archive of the first two entries and build and tag the image; aborted,
+ * it builds nothing.  The step fails with the writer's message, as when
+ * the context was written to disk before the build. */
+static void test_context_too_large_aborts(void **state)
+{
+        const Appdeployer__V1__DeployFailed *f;
+        cleanup_free char *line = NULL;
+        struct deployment dep;
+        char app[64], ref[256];
+        json_t *j;
+
+        (void)state;
+        assert_int_equal(test_sh("set -e; d=%s/huge; rm -rf $d; mkdir -p $d; cd $d; printf 'FROM "
+                                 "localhost/app-deployer/base:bookworm\nCOPY . /ctx\nRUN echo "
+                                 "huge-%s\n' > Dockerfile; head -c 1047040 /dev/urandom > f1; "
+                                 "echo after-the-bound > f2; git init -q -b main; git add -A; "
+                                 "git -c user.name=t -c user.email=t@l commit -qm huge",
+                                 git.root, suffix),
+                         0);
+        snprintf(app, sizeof(app), "bt-%s-huge", suffix);
+        publish_analyzed(&dep, "huge", app);
+        /* Built (from a cut context) would be the regression: fail fast. */
+        while (ad_monotonic_ms() - dep.published_ms < WAIT_BUILD_MS) {
+                if (wait_for(dep.id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, 0))
+                        fail_msg("deploy.built from a context past the bound");
+                if (wait_for(dep.id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_FAILED, 0))
+                        break;
+        }
+        f = wait_failed(&dep);
+        printf("    deploy.failed reason: %s\n", f->reason);
+        assert_string_equal(f->step, "build");
+        assert_false(f->retryable);
+        assert_string_equal(f->reason, "the build context is larger than 1 MiB");
+        /* The whole MiB went to the engine before the refusal. */
+        line = builder_log_line_wait(dep.id, "\"msg\":\"event handled\"");
+        assert_non_null(line);
+        j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "context_bytes")), 1048576);
+        json_decref(j);
+        /* Nothing was built from the cut context, nor pushed. */
+        ad_name_image(ref, sizeof(ref), registry, app, dep.sha);
+        assert_false(engine_has_image(ref));
+        ad_name_image(ref, sizeof(ref), registry, app, "latest");
+        assert_false(engine_has_image(ref));
+        assert_false(registry_has_tag(app, dep.sha));
+        /* The reason is in the build log. */
+        assert_int_equal(db_count("SELECT count(*) FROM deployment_logs WHERE deployment_id = $1 "
+                                  "AND source = 'build' AND line = 'the build context is larger "
+                                  "than 1 MiB'",
+                                  dep.id),
+                         1);
+}
+
+/* The context goes to the engine without a copy on disk: while the
+ * engine builds (a RUN step of 3 s), the build's work directory holds the
+ * clone (src) and nothing else, where it held context.tar beside it until
+ * the build's end. */
+static void test_no_context_file(void **state)
+{
+        int64_t deadline = ad_monotonic_ms() + WAIT_BUILD_MS;
+        int looks = 0, others = 0;
+        struct deployment dep;
+        char text[256], app[64];
+        bool done = false;
+
+        (void)state;
+        snprintf(text, sizeof(text),
+                 "FROM localhost/app-deployer/base:bookworm\nCOPY . /ctx\nRUN echo slow-%s && "
+                 "sleep 3\n",
+                 suffix);
+        dockerfile_repo("slow", text);
+        snprintf(app, sizeof(app), "bt-%s-slow", suffix);
+        publish_analyzed(&dep, "slow", app);
+        while (!done && ad_monotonic_ms() < deadline) {
+                char out[256];
+
+                /* Each build directory's entries other than src, and
+                 * whether the clone is there (the build has started). */
+                capture(out, sizeof(out),
+                        "cd %s && n=0; m=0; for d in adbuilder-*/; do [ -d \"$d/src\" ] && "
+                        "n=$((n+1)); m=$((m + $(ls -A \"$d\" 2>/dev/null | grep -vcx src))); done; "
+                        "echo "
+                        "$n $m",
+                        work_dir);
+                {
+                        int n = 0, m = 0;
+
+                        if (sscanf(out, "%d %d", &n, &m) == 2) {
+                                looks += n > 0;
+                                others += m;
+                                if (m > 0)
+                                        test_sh("ls -la %s/adbuilder-*/", work_dir);
+                        }
+                }
+                done = wait_for(dep.id, APPDEPLOYER__V1__ENVELOPE__PAYLOAD_BUILT, 0) != NULL;
+        }
+        assert_true(done);
+        printf("    looked into the build directory %d times during the build\n", looks);
+        /* Looked during the build (its RUN step alone lasts 3 s)... */
+        assert_true(looks >= 3);
+        /* ...and saw no context file. */
+        assert_int_equal(others, 0);
+        assert_int_equal(build_lines(dep.id, "slow-%"), 1);
 }
 
 /* Build steps run in a network namespace of their own: the platform's
@@ -937,6 +1077,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_examples_build),
                 cmocka_unit_test(test_failing_build),
+                cmocka_unit_test(test_context_too_large_aborts),
+                cmocka_unit_test(test_no_context_file),
                 cmocka_unit_test(test_build_memory_limit),
                 cmocka_unit_test(test_build_pids_limit),
                 cmocka_unit_test(test_registry_needs_credentials),

@@ -1,5 +1,6 @@
 /* The builder's pure parts: the build-context tar writer (checked with the
- * system's tar), the build log's tail. */
+ * system's tar), its stream (the writer on a thread, read as the engine's
+ * upload reads it), the build log's tail. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include "ad/git.h"
 #include "builder_log.h"
+#include "builder_stream.h"
 #include "builder_tar.h"
 
 static char root[64];
@@ -126,6 +128,111 @@ static void test_tar_bounded(void **state)
         ad_error_release(&err);
 }
 
+/* Reads the stream to its end (0) or its failure (negative, returned)
+ * into root/streamed.tar. */
+static ssize_t drain(struct builder_stream *s, size_t *reads, ad_error_t *err)
+{
+        char path[128], buf[16384];
+        ssize_t n;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/streamed.tar", root);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        *reads = 0;
+        while ((n = builder_stream_read(buf, sizeof(buf), s, err)) > 0) {
+                assert_int_equal(fwrite(buf, 1, (size_t)n, f), (size_t)n);
+                ++*reads;
+        }
+        fclose(f);
+        return n;
+}
+
+/* What the upload reads is the archive builder_tar_dir writes, and it
+ * ends with 0 (the end of the body). */
+static void test_stream_whole(void **state)
+{
+        struct builder_tar_stats st;
+        struct builder_stream s;
+        ad_error_t err = NULL;
+        char src[128];
+        size_t reads;
+
+        (void)state;
+        assert_int_equal(run("set -e; cd %s; mkdir -p src/sub; echo hello > src/a.txt; head -c "
+                             "200000 /dev/urandom > src/sub/blob",
+                             root),
+                         0);
+        assert_int_equal(make_tar(64 * 1024 * 1024, &st, &err), 0);
+        snprintf(src, sizeof(src), "%s/src", root);
+        assert_int_equal(builder_stream_start(&s, src, 64 * 1024 * 1024, &err), 0);
+        assert_int_equal(drain(&s, &reads, &err), 0);
+        builder_stream_finish(&s);
+        assert_int_equal(s.ret, 0);
+        assert_false(s.aborted);
+        assert_int_equal(s.stats.bytes, st.bytes);
+        assert_true(reads > 1);
+        assert_int_equal(run("cmp %s/out.tar %s/streamed.tar", root, root), 0);
+        builder_stream_clear(&s);
+}
+
+/* Past the bound after bytes were already read: the read fails with the
+ * writer's error (the upload is aborted), it never returns the 0 that
+ * would end the body as if the archive were whole. */
+static void test_stream_aborts(void **state)
+{
+        struct builder_stream s;
+        ad_error_t err = NULL;
+        char src[128];
+        size_t reads;
+
+        (void)state;
+        assert_int_equal(
+                run("set -e; mkdir -p %s/src; head -c 1500000 /dev/zero > %s/src/big", root, root),
+                0);
+        snprintf(src, sizeof(src), "%s/src", root);
+        assert_int_equal(builder_stream_start(&s, src, 1024 * 1024, &err), 0);
+        assert_int_equal(drain(&s, &reads, &err), -AD_ERR_TOO_LARGE);
+        assert_true(reads > 0); /* some of it went out first */
+        assert_non_null(err);
+        assert_string_equal(ad_error_message(err), "the build context is larger than 1 MiB");
+        ad_error_release(&err);
+        builder_stream_finish(&s);
+        assert_true(s.aborted);
+        assert_int_equal(s.ret, -AD_ERR_TOO_LARGE);
+        /* A later read fails too (curl does not ask, but nothing ends). */
+        {
+                char b[16];
+                assert_true(builder_stream_read(b, sizeof(b), &s, &err) < 0);
+                ad_error_release(&err);
+        }
+        builder_stream_clear(&s);
+}
+
+/* The upload stops reading (the engine failed, SIGTERM): finishing the
+ * stream unblocks the writer, which fails with EPIPE instead of the
+ * process dying of SIGPIPE, and that is not an abort for the context's
+ * sake. */
+static void test_stream_reader_leaves(void **state)
+{
+        struct builder_stream s;
+        ad_error_t err = NULL;
+        char src[128], buf[4096];
+
+        (void)state;
+        assert_int_equal(
+                run("set -e; mkdir -p %s/src; head -c 8000000 /dev/zero > %s/src/big", root, root),
+                0);
+        snprintf(src, sizeof(src), "%s/src", root);
+        assert_int_equal(builder_stream_start(&s, src, 64 * 1024 * 1024, &err), 0);
+        assert_true(builder_stream_read(buf, sizeof(buf), &s, &err) > 0);
+        builder_stream_finish(&s);
+        assert_false(s.aborted);
+        assert_true(s.ret < 0);
+        assert_non_null(strstr(ad_error_message(s.err), "cannot write the build context"));
+        builder_stream_clear(&s);
+}
+
 static void test_log_tail(void **state)
 {
         struct builder_log log;
@@ -148,6 +255,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tar_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tar_bounded, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_whole, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_aborts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_reader_leaves, setup, teardown),
                 cmocka_unit_test(test_log_tail),
         };
 

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ad/error.h"
 
@@ -119,11 +120,22 @@ int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs,
 /* Each line of build output, without its newline. */
 typedef void (*ad_engine_line_fn)(const char *line, void *ud);
 
+/* Fills buf with up to size bytes of the build context; returns how many,
+ * 0 at the end of the archive, or negative with *err set when the context
+ * cannot be made (too large, an unreadable file). */
+typedef ssize_t (*ad_engine_context_fn)(char *buf, size_t size, void *ud, ad_error_t *err);
+
 struct ad_engine_build {
         const char *const *tags;   /* full references, NULL-terminated */
         const char *dockerfile;    /* path inside the context */
         const char *const *labels; /* "key=value", NULL-terminated */
-        int context_fd;            /* the context tar, read from its start */
+        /* The context tar, read as it is uploaded (it needs no copy on
+         * disk).  A negative return aborts the upload: the engine never
+         * sees the end of the body, so it builds nothing from a cut
+         * context, and ad_engine_image_build returns the callback's
+         * error as it is. */
+        ad_engine_context_fn context_read;
+        void *context_ud;
         int64_t timeout_ms;
         ad_engine_line_fn on_line; /* optional */
         void *ud;
@@ -149,10 +161,11 @@ struct ad_engine_build_result {
         long steps;
 };
 
-/* POST /build with the context tar streamed as the body; the engine's
- * output stream (JSON lines) is read as it comes.  Returns 0 when the
- * engine ran the build (check res->error: a failing Dockerfile is a
- * result, not an error); AD_ERR_UNAVAILABLE / AD_ERR_TIMEOUT when the
+/* POST /build with the context tar (context_read) streamed as the body;
+ * the engine's output stream (JSON lines) is read as it
+ * comes.  Returns 0 when the engine ran the build (check res->error: a
+ * failing Dockerfile is a result, not an error); context_read's error
+ * when it failed; AD_ERR_UNAVAILABLE / AD_ERR_TIMEOUT when the
  * engine is unreachable, goes away or is too slow; AD_ERR_GENERIC
  * "cancelled" when req->cancel said so.  Release res with
  * ad_engine_build_result_clear(). */
