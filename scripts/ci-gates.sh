@@ -9,7 +9,8 @@
 #   tidy        clang-tidy (.clang-tidy) on every C file of ours, from the
 #               clang gate's compile_commands.json (run `clang` first)
 #   tsan-build  ThreadSanitizer build of the threaded parts (API pool and
-#               relay, coordinator relay, delivery workers) and their tests
+#               relay, coordinator relay, delivery workers, the builder's context
+#               stream) and their tests
 #   tsan        run those tests against the stack (after tsan-build; needs
 #               `. $AD_STATE_DIR/env`)
 # Build dirs: build-release, build-clang, build-tsan (AD_GATES_PREFIX to
@@ -19,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 prefix=${AD_GATES_PREFIX:-build}
 jobs=$(nproc)
 # The integration tests whose code under test runs threads.
-TSAN_TESTS=(test_bus test_api test_coordinator test_analyzer_service test_outbox)
+TSAN_TESTS=(test_bus test_api test_coordinator test_analyzer_service test_outbox test_builder_tar)
 TSAN_BINS=(adapi adcoordinator adanalyzer ad_test_bus_reset)
 
 step() { printf '\n==> %s\n' "$*"; }
