@@ -76,6 +76,11 @@ check "accepted, the analyzer's start and failure, then failed" \
   '[.timeline[].event] == ["accepted", "analyze.started", "analyze.failed", "failed"]' "$json"
 check "its hops" '[.hops[] | "\(.from)>\(.to)"] == ["accepted>analyze.started", "analyze.failed>failed"]' "$json"
 
+# Leave nothing behind on the stack: the app goes with everything it owns.
+curl -fsS -X DELETE "$api/apps/$app" >/dev/null || fail "DELETE /apps/$app was refused"
+s=$(wait_final "$id" 120)
+[[ $s == DESTROYED ]] || fail "deployment $id ended $s after DELETE /apps/$app, not DESTROYED"
+
 saga_check_sanitizers
 ((failures == 0)) || {
   echo "$failures failure(s)" >&2
