@@ -1220,17 +1220,21 @@ int ad_engine_container_create(ad_engine *e, const struct ad_container_spec *spe
         return 0;
 }
 
-/* POST/DELETE on /containers/<id><suffix>. */
-static int container_action(ad_engine *e, const char *method, const char *id, const char *suffix,
-                            long timeout_ms, const char *what, ad_error_t *err)
+/* POST/DELETE on <api>/containers/<id><suffix>, with an optional JSON
+ * body; api is "" (the Docker-compatible API) or "/libpod" (podman's). */
+static int container_action(ad_engine *e, const char *api, const char *method, const char *id,
+                            const char *suffix, const json_t *body, long timeout_ms,
+                            const char *what, ad_error_t *err)
 {
         cleanup_free char *esc = ad_http_escape(id);
         cleanup_free char *path = NULL;
-        struct call c = { .method = method, .timeout_ms = timeout_ms };
+        struct call c = { .method = method, .timeout_ms = timeout_ms, .body = body };
         int ret;
 
-        if (esc == NULL || asprintf(&path, "/containers/%s%s", esc, suffix) < 0)
+        if (esc == NULL || asprintf(&path, "%s/containers/%s%s", api, esc, suffix) < 0) {
+                path = NULL;
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
+        }
         c.path = path;
         ret = engine_expect(e, &c, NULL, what, err);
         return ret < 0 ? WRAP(ret, err, "container %s", id) : 0;
@@ -1238,7 +1242,7 @@ static int container_action(ad_engine *e, const char *method, const char *id, co
 
 int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err)
 {
-        return container_action(e, "POST", id, "/start", 0, "start", err);
+        return container_action(e, "", "POST", id, "/start", NULL, 0, "start", err);
 }
 
 /* podman's own update (the Docker-compatible one is not served by podman
@@ -1247,11 +1251,7 @@ int ad_engine_container_start(ad_engine *e, const char *id, ad_error_t *err)
  * with the limit it was created with. */
 int ad_engine_container_set_cpus(ad_engine *e, const char *id, int64_t nano_cpus, ad_error_t *err)
 {
-        cleanup_free char *esc = ad_http_escape(id);
-        cleanup_free char *path = NULL;
         json_auto_t *body = NULL;
-        struct call c = { .method = "POST", .timeout_ms = 30000 };
-        int ret;
 
         if (nano_cpus < 1000000 || nano_cpus > INT64_C(1024) * 1000000000)
                 return ad_error_make(err, AD_ERR_INVALID, 0,
@@ -1261,15 +1261,9 @@ int ad_engine_container_set_cpus(ad_engine *e, const char *id, int64_t nano_cpus
         body = json_pack("{s:{s:I, s:I}}", "cpu", "quota",
                          (json_int_t)(nano_cpus * ENGINE_CPU_PERIOD_US / 1000000000), "period",
                          (json_int_t)ENGINE_CPU_PERIOD_US);
-        if (esc == NULL || body == NULL ||
-            asprintf(&path, "/libpod/containers/%s/update", esc) < 0) {
-                path = NULL;
+        if (body == NULL)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-        }
-        c.path = path;
-        c.body = body;
-        ret = engine_expect(e, &c, NULL, "update", err);
-        return ret < 0 ? WRAP(ret, err, "container %s", id) : 0;
+        return container_action(e, "/libpod", "POST", id, "/update", body, 30000, "update", err);
 }
 
 int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_error_t *err)
@@ -1279,14 +1273,15 @@ int ad_engine_container_stop(ad_engine *e, const char *id, int timeout_s, ad_err
         if (timeout_s < 0)
                 timeout_s = 0;
         snprintf(suffix, sizeof(suffix), "/stop?t=%d", timeout_s);
-        return container_action(e, "POST", id, suffix, (timeout_s + 30) * 1000L, "stop", err);
+        return container_action(e, "", "POST", id, suffix, NULL, (timeout_s + 30) * 1000L, "stop",
+                                err);
 }
 
 int ad_engine_container_remove(ad_engine *e, const char *id, bool force, ad_error_t *err)
 {
         /* v=1: anonymous volumes go with it. */
-        return container_action(e, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 60000, "remove",
-                                err);
+        return container_action(e, "", "DELETE", id, force ? "?force=1&v=1" : "?v=1", NULL, 60000,
+                                "remove", err);
 }
 
 void ad_container_clear(struct ad_container *c)

@@ -191,16 +191,15 @@ static void wait_healthy(struct deployer *dp, const struct ad_container *c, stru
  * engine runs with the app's own limit.  Not lifted (an engine without
  * podman's update), the release starts under its own limit, as before. */
 static bool startup_cpus_lift(struct ad_step_run *run, struct deployer *dp,
-                              const struct ad_container *c)
+                              const struct ad_container *c, int64_t nano_cpus)
 {
         cleanup_error ad_error_t lerr = NULL;
 
-        if (ad_engine_container_set_cpus(dp->engine, c->id, (int64_t)(dp->startup_cpus * 1e9),
-                                         &lerr) < 0) {
+        if (ad_engine_container_set_cpus(dp->engine, c->id, nano_cpus, &lerr) < 0) {
                 ad_step_log_str(run, "startup_cpus", ad_error_message(lerr));
                 return false;
         }
-        ad_step_log_int(run, "startup_cpu_millis", (long long)(dp->startup_cpus * 1000));
+        ad_step_log_int(run, "startup_cpu_millis", (long long)(nano_cpus / 1000000));
         return true;
 }
 
@@ -521,7 +520,9 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
         size_t n_procs = 0;
         struct health h;
         int64_t nano_cpus = 0; /* the app's CPU limit */
-        bool lift = false;     /* start above it (deployer.startup_cpus) */
+        /* The limit it starts with (deployer.startup_cpus), when above. */
+        int64_t startup_nano_cpus = (int64_t)(dp->startup_cpus * 1e9);
+        bool lift = false;
         /* Which replicas were lifted, to be lowered once they answer. */
         bool lifted[DEPLOYER_REPLICAS_MAX] = { false };
         bool pulled = false, k8s = false;
@@ -617,7 +618,7 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 };
 
                 nano_cpus = spec.nano_cpus;
-                lift = (int64_t)(dp->startup_cpus * 1e9) > nano_cpus;
+                lift = startup_nano_cpus > nano_cpus;
                 /* The release phase, once, before any container of the
                  * release starts. */
                 ret = release_phase_run(run, dp, pv, &spec, err);
@@ -642,7 +643,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                                 break;
                         reused += was_there;
                         if (lift && started < DEPLOYER_REPLICAS_MAX)
-                                lifted[started] = startup_cpus_lift(run, dp, &cs[started]);
+                                lifted[started] =
+                                        startup_cpus_lift(run, dp, &cs[started], startup_nano_cpus);
                 }
                 /* The other process types: the same spec, their own
                  * command, no port. */
