@@ -57,17 +57,38 @@ REJECT=(-j REJECT --reject-with icmp-admin-prohibited)
 split() { tr ',[:space:]' '\n' <<<"${1:-}" | sed '/^$/d'; }
 
 # jumps ACTION: -I or -D the jumps from FORWARD and INPUT (a -D of a jump
-# that is not there is not an error).
+# that is not there is not an error).  -I puts them first, above any rule
+# already there (a second `up` moves them back to the top).
 jumps() {
   local br
   for br in "${BRIDGES[@]}"; do
+    while iptables -D FORWARD -i "$br" -j "$FWD" 2>/dev/null; do :; done
+    while iptables -D INPUT -i "$br" -j "$IN" 2>/dev/null; do :; done
     if [[ $1 == -I ]]; then
-      iptables -C FORWARD -i "$br" -j "$FWD" 2>/dev/null || iptables -I FORWARD 1 -i "$br" -j "$FWD"
-      iptables -C INPUT -i "$br" -j "$IN" 2>/dev/null || iptables -I INPUT 1 -i "$br" -j "$IN"
-    else
-      while iptables -D FORWARD -i "$br" -j "$FWD" 2>/dev/null; do :; done
-      while iptables -D INPUT -i "$br" -j "$IN" 2>/dev/null; do :; done
+      iptables -I FORWARD 1 -i "$br" -j "$FWD"
+      iptables -I INPUT 1 -i "$br" -j "$IN"
     fi
+  done
+}
+
+# The engine's network plugins put a jump to their own chain (which accepts
+# the containers' traffic) first in FORWARD the first time a container
+# starts on one of their bridges, unless that jump is there already: above
+# ours, it would let every container past these rules.  So `up` makes the
+# chain and the jump itself, below ours, with the exact rule the plugin
+# looks for (netavark 1.4, podman's CNI firewall plugin 1.1), and the
+# plugin finds it and leaves it where it is.
+engine_jumps() {
+  local chain comment br
+  for br in "${BRIDGES[@]}"; do
+    case $br in
+    podman+) chain=NETAVARK_FORWARD comment="netavark firewall plugin rules" ;;
+    cni-podman+) chain=CNI-FORWARD comment="CNI firewall plugin rules" ;;
+    *) continue ;;
+    esac
+    iptables -N "$chain" 2>/dev/null || true
+    iptables -C FORWARD -m comment --comment "$comment" -j "$chain" 2>/dev/null ||
+      iptables -A FORWARD -m comment --comment "$comment" -j "$chain"
   done
 }
 
@@ -117,6 +138,7 @@ cmd_up() {
   if [[ ${AD_EGRESS_BLOCK_PRIVATE:-false} == true ]]; then
     iptables -A "$IN" -d 169.254.0.0/16 "${REJECT[@]}"
   fi
+  engine_jumps
   jumps -I
   ad_log "firewall: $FWD and $IN on ${BRIDGES[*]} (private ranges blocked: ${AD_EGRESS_BLOCK_PRIVATE:-false})"
 }

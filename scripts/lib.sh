@@ -164,6 +164,17 @@ ad_write_containers_conf() {
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=4096:4096"]
 
+[network]
+# netavark, not CNI: podman's CNI backend runs every plugin of every
+# network (bridge, portmap, firewall, tuning: 4 processes a network) on the
+# first network call after any network is made or removed, 40-120 ms on
+# the deploy path and more with every app (docs/benchmarks.md).
+network_backend = "netavark"
+# The default network (where build steps run) on a subnet of its own: a
+# host that ran podman with CNI keeps that backend's bridge, cni-podman0,
+# on podman's usual 10.88.0.0/16, which would take the route.
+default_subnet = "10.90.0.0/16"
+
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"

@@ -352,8 +352,12 @@ int ad_engine_ping(ad_engine *e, ad_error_t *err)
 int ad_engine_network_create(ad_engine *e, const char *name, const char *const *labels,
                              ad_error_t *err)
 {
-        json_auto_t *body = json_pack("{s:s,s:s,s:b,s:o}", "Name", name, "Driver", "bridge",
-                                      "CheckDuplicate", 1, "Labels", labels_object(labels));
+        /* isolate: podman (netavark or CNI) drops traffic between this
+         * bridge and the engine's other networks, so one app cannot reach
+         * another's containers; Docker's bridge ignores the option. */
+        json_auto_t *body = json_pack("{s:s,s:s,s:b,s:o,s:{s:s}}", "Name", name, "Driver", "bridge",
+                                      "CheckDuplicate", 1, "Labels", labels_object(labels),
+                                      "Options", "isolate", "true");
         struct call c = { .method = "POST", .path = "/networks/create", .body = body };
         int ret;
 

@@ -26,8 +26,12 @@
 #   per app    AD_EGRESS_ALLOW_APPS lets one app's network reach link-local
 #              again; the platform's ports stay blocked for it
 #   apps       another app's container (on its own bridge) is unreachable
-#              from an app: the engine's own isolation (podman's CNI
-#              networks have ingressPolicy same-bridge), checked here
+#              from an app: the engine's own isolation (the provisioner
+#              makes app networks with podman's isolate option), checked here
+#   order      on a FORWARD chain without the engine's jump (a host after a
+#              reboot), `up` then a container's start leave the stack's
+#              jump above the engine's (netavark puts its own first unless
+#              it finds it there)
 #   private    from the build bridge (`podman`, where build steps run) an
 #              app's container answers; with AD_EGRESS_BLOCK_PRIVATE=true it
 #              does not, while DNS and the outside still work
@@ -91,7 +95,7 @@ trap cleanup EXIT
 # Docker API.
 net_create() {
   curl -fsS --unix-socket "$AD_ENGINE_SOCKET" -X POST -H 'Content-Type: application/json' \
-    -d "{\"Name\": \"ad-$1\", \"Labels\": {\"app-deployer.app\": \"$1\"}}" \
+    -d "{\"Name\": \"ad-$1\", \"Labels\": {\"app-deployer.app\": \"$1\"}, \"Options\": {\"isolate\": \"true\"}}" \
     http://d/v1.41/networks/create >/dev/null
 }
 net_create "$app_a"
@@ -189,6 +193,14 @@ else
   fail "stack: scripts/stack.sh up did not install the egress rules"
 fi
 
+# A FORWARD chain without the engine's jump, as on a host after a reboot
+# where no container has started yet (the policy is ACCEPT, so nothing
+# running loses its traffic meanwhile).
+case $(podman info --format '{{.Host.NetworkBackend}}') in
+netavark) engine_chain=NETAVARK_FORWARD engine_comment="netavark firewall plugin rules" ;;
+*) engine_chain=CNI-FORWARD engine_comment="CNI firewall plugin rules" ;;
+esac
+while iptables -D FORWARD -m comment --comment "$engine_comment" -j "$engine_chain" 2>/dev/null; do :; done
 AD_FIREWALL_HOST_PORTS="$(stack_ports) $wide_port" "$root/scripts/firewall.sh" up
 out=$(probe "ad-$app_a" "$meta" "${protected[@]}" "$gw_a/$wide_port" "$host_ip/$wide_port" "$outside" "$ip_b/8080")
 expect "$out" "$meta" closed "blocked"
@@ -198,6 +210,14 @@ expect "$out" "$host_ip/$wide_port" closed "blocked (port on every address, via 
 expect "$out" "$outside" open "routed"
 expect "$out" "dns" ok "routed"
 expect "$out" "$ip_b/8080" closed "apps (another app's container, the engine's isolation)"
+# After a container started: the stack's jump still comes first.
+ours=$(iptables -S FORWARD | grep -n -m1 -e "-j ADFW-" | cut -d: -f1)
+theirs=$(iptables -S FORWARD | grep -n -m1 -e "-j $engine_chain\$" | cut -d: -f1)
+if [[ -n $ours && -n $theirs ]] && ((ours < theirs)); then
+  ok "order: the stack's jump (rule $ours) above the engine's $engine_chain (rule $theirs)"
+else
+  fail "order: the stack's jump at '${ours:-none}', the engine's $engine_chain at '${theirs:-none}'"
+fi
 out=$(build_probe)
 expect "$out" "$meta" closed "build step blocked"
 expect "$out" "$host_ip/$wide_port" closed "build step blocked (port on every address)"
