@@ -151,9 +151,11 @@ static int app_name(char out[AD_APP_NAME_MAX + 1], const Appdeployer__V1__Deploy
         return 0;
 }
 
-/* Clones into a fresh directory under work_dir and runs the detector. */
+/* Clones into a fresh directory under work_dir and runs the detector;
+ * ms[0] is the clone's time, ms[1] the detector's (for the step's line). */
 static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRequested *req,
-                            char sha[AD_GIT_SHA_LEN + 1], struct ad_analysis **out, ad_error_t *err)
+                            char sha[AD_GIT_SHA_LEN + 1], struct ad_analysis **out, int64_t ms[2],
+                            ad_error_t *err)
 {
         struct ad_git_limits lim = {
                 .max_bytes = (uint64_t)an->max_repo_mb * 1024 * 1024,
@@ -163,6 +165,7 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
         };
         char dir[PATH_MAX], repo[PATH_MAX + 8];
         char *url = NULL;
+        int64_t t = ad_monotonic_ms();
         int ret;
 
         snprintf(dir, sizeof(dir), "%s/adanalyzer-XXXXXX", an->workdir);
@@ -181,10 +184,13 @@ static int clone_and_detect(struct analyzer *an, const Appdeployer__V1__DeployRe
                 ad_rmtree(dir, NULL);
                 return ret;
         }
+        ms[0] = ad_monotonic_ms() - t;
+        t = ad_monotonic_ms();
         if (ret < 0)
                 ad_error_wrap(err, "clone failed");
         else if ((ret = analyzer_detect(out, repo, err)) < 0)
                 ad_error_wrap(err, "detect failed");
+        ms[1] = ad_monotonic_ms() - t;
         ad_rmtree(dir, NULL);
         return ret;
 }
@@ -251,7 +257,7 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
         cleanup_error ad_error_t cause = NULL;
         cleanup_free char *quota = NULL;
         char app[AD_APP_NAME_MAX + 1], sha[AD_GIT_SHA_LEN + 1];
-        int64_t t0 = ad_monotonic_ms();
+        int64_t t0 = ad_monotonic_ms(), ms[2] = { 0, 0 };
         int ret;
 
         /* Checks a user can act on come before any network I/O. */
@@ -259,7 +265,10 @@ static int analyze(struct ad_step_run *run, ad_error_t *err)
             ad_git_url_check(req->repo_url, an->allow_local, &cause) < 0 ||
             ad_git_url_check_host(req->repo_url, an->clone_allowlist, &cause) < 0)
                 return ad_step_fail(run, false, ad_error_message(cause), err);
-        if (clone_and_detect(an, req, sha, &a, &cause) < 0) {
+        ret = clone_and_detect(an, req, sha, &a, ms, &cause);
+        ad_step_log_int(run, "clone_ms", (long long)ms[0]);
+        ad_step_log_int(run, "detect_ms", (long long)ms[1]);
+        if (ret < 0) {
                 /* A git server that is away is worth retrying (the runner
                  * does, up to max_attempts); anything else is final. */
                 if (ad_error_is_retryable(cause)) {
