@@ -1083,15 +1083,24 @@ int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_
         return ret;
 }
 
+/* Newest image first. */
+static int image_by_created_desc(const void *a, const void *b)
+{
+        json_int_t ca = json_integer_value(json_object_get(*(json_t *const *)a, "Created"));
+        json_int_t cb = json_integer_value(json_object_get(*(json_t *const *)b, "Created"));
+
+        return ca < cb ? 1 : ca > cb ? -1 : 0;
+}
+
 int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs, ad_error_t *err)
 {
         cleanup_free char *q = label_filters_query(filters);
         cleanup_free char *path = NULL;
+        cleanup_free json_t **imgs = NULL;
         json_auto_t *list = NULL;
         struct call c = { 0 };
         char **out = NULL;
-        size_t n = 0, i;
-        json_t *img;
+        size_t n = 0, i, count;
         int ret;
 
         if (q == NULL || asprintf(&path, "/images/json?filters=%s", q) < 0) {
@@ -1104,11 +1113,18 @@ int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs,
                 return ret;
         if (!json_is_array(list))
                 return ad_error_make(err, AD_ERR_GENERIC, 0, "engine's image list is not an array");
+        count = json_array_size(list);
         out = calloc(1, sizeof(*out));
-        if (out == NULL)
+        imgs = calloc(count + 1, sizeof(*imgs));
+        if (out == NULL || imgs == NULL) {
+                free(out);
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
-        json_array_foreach (list, i, img) {
-                json_t *rt = json_object_get(img, "RepoTags"), *t;
+        }
+        for (i = 0; i < count; i++)
+                imgs[i] = json_array_get(list, i);
+        qsort(imgs, count, sizeof(*imgs), image_by_created_desc);
+        for (i = 0; i < count; i++) {
+                json_t *rt = json_object_get(imgs[i], "RepoTags"), *t;
                 size_t j;
 
                 json_array_foreach (rt, j, t) {

@@ -307,6 +307,25 @@ static int retire_others(struct ad_step_run *run, struct deployer *dp, const cha
         return ret;
 }
 
+/* After the old release is retired: the app's older images leave the
+ * engine (deployer.images_kept).  Never fails the step: EXPOSED is out, and
+ * the next deploy tries again. */
+static void prune_images(struct ad_step_run *run, struct deployer *dp, const char *app,
+                         const char *current)
+{
+        cleanup_error ad_error_t err = NULL;
+        int64_t t0 = ad_monotonic_ms();
+        int found = 0, removed = 0;
+
+        if (dp->images_kept <= 0)
+                return;
+        if (deployer_images_prune(dp, app, current, &found, &removed, &err) < 0)
+                ad_step_log_str(run, "images_prune_error", ad_error_message(err));
+        ad_step_log_int(run, "images_found", found);
+        ad_step_log_int(run, "images_removed", removed);
+        ad_step_log_int(run, "images_prune_ms", (long long)(ad_monotonic_ms() - t0));
+}
+
 /* Moments of a deploy step (Unix ms), reported in deploy.exposed for the
  * deployment's timeline. */
 struct moments {
@@ -724,6 +743,8 @@ int deploy_run(struct ad_step_run *run, ad_error_t *err)
                 /* EXPOSED is out, the old release not yet retired. */
                 AD_FAULT("deploy.after_exposed", NULL);
                 ret = retire_others(run, dp, pv->app_name, dep, err);
+                if (ret == 0)
+                        prune_images(run, dp, pv->app_name, pv->image);
         }
 out:
         process_set_clear(&procs);

@@ -39,7 +39,8 @@ struct deployer {
         long pids_limit;
         bool read_only_rootfs; /* and a tmpfs on /tmp */
         long stop_timeout_s;
-        long drain_ms; /* between the route switch and stopping the old release */
+        long drain_ms;    /* between the route switch and stopping the old release */
+        long images_kept; /* an app's newest images kept in the engine; 0: all */
         const char *restart_policy;
         const char *publish_address; /* host address container ports are published on */
         long runtime_log_lines;      /* first lines stored in deployment_logs */
@@ -75,6 +76,16 @@ struct deployer {
  * which; *how (static text) why, for the log. */
 int deployer_image_ensure(struct deployer *dp, const char *ref, const char *digest,
                           const char *image_id, bool *pulled, const char **how, ad_error_t *err);
+
+/* image.c: removes from the engine the app's images past the newest
+ * dp->images_kept (by creation, each name:tag but `:latest` counted; none
+ * when it is 0), never `current` nor one a container uses (the engine
+ * refuses: kept).  Unlabelled images and the build cache's layers are not
+ * touched; the registry keeps every image, so a rollback to a removed one
+ * pulls it.  *found counts the app's names in the engine, *removed those
+ * removed. */
+int deployer_images_prune(struct deployer *dp, const char *app, const char *current, int *found,
+                          int *removed, ad_error_t *err);
 
 /* "user:password" sent to registry.address only (never logged). */
 int deployer_image_credentials(const char *user, const char *password, ad_error_t *err);

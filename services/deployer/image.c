@@ -18,6 +18,7 @@
 
 #include "ad/cleanup.h"
 #include "ad/http.h"
+#include "ad/log.h"
 #include "deploy.h"
 #include "image_manifest.h"
 
@@ -182,4 +183,48 @@ int deployer_image_ensure(struct deployer *dp, const char *ref, const char *dige
                 return ret;
         *pulled = true;
         return 0;
+}
+
+int deployer_images_prune(struct deployer *dp, const char *app, const char *current, int *found,
+                          int *removed, ad_error_t *err)
+{
+        char label[64 + AD_APP_NAME_MAX];
+        const char *filters[] = { label, NULL };
+        char **refs = NULL;
+        long kept = 0;
+        int ret;
+
+        *found = *removed = 0;
+        if (dp->images_kept <= 0)
+                return 0;
+        snprintf(label, sizeof(label), "%s=%s", AD_LABEL_APP, app);
+        ret = ad_engine_image_list(dp->engine, filters, &refs, err);
+        if (ret < 0)
+                return ret;
+        while (refs[*found])
+                (*found)++;
+        /* Newest first: the first images_kept names stay. */
+        for (size_t i = 0; ret == 0 && refs[i]; i++) {
+                const char *slash = strrchr(refs[i], '/'), *colon = strrchr(refs[i], ':');
+                cleanup_error ad_error_t lerr = NULL;
+
+                if (colon && (slash == NULL || colon > slash) && strcmp(colon, ":latest") == 0)
+                        continue;
+                if (strcmp(refs[i], current) == 0 || kept < dp->images_kept) {
+                        kept++;
+                        continue;
+                }
+                if (ad_engine_image_remove(dp->engine, refs[i], false, &lerr) == 0)
+                        (*removed)++;
+                else if (lerr->kind == AD_ERR_CONFLICT)
+                        ad_log(AD_LOG_INFO, "image in use, kept", "image", refs[i], "error",
+                               ad_error_message(lerr), NULL);
+                else if (lerr->kind != AD_ERR_NOT_FOUND) {
+                        ret = -lerr->kind;
+                        if (err)
+                                *err = TAKE_PTR(lerr);
+                }
+        }
+        ad_engine_strv_free(refs);
+        return ret;
 }

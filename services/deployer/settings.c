@@ -39,6 +39,10 @@ const struct ad_config_key deployer_config[] = {
           "the longest pause between probes (they start 20 ms apart and back off to it)", NULL },
         { "deployer.drain_ms", AD_CONFIG_INT, "500", 0, 600000,
           "time the old release keeps serving after the switch (after EXPOSED is reported)", NULL },
+        { "deployer.images_kept", AD_CONFIG_INT, "5", 0, 1000,
+          "an app's newest images the engine keeps after a deploy (older ones are removed from "
+          "the engine, not from the registry: a rollback to one pulls it); `0`: keep all",
+          NULL },
         { "deployer.stop_timeout_s", AD_CONFIG_INT, "10", 0, 600,
           "SIGTERM grace of retired containers", NULL },
         { "deployer.restart_policy", AD_CONFIG_STRING, "unless-stopped", 0, 0,
@@ -136,6 +140,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
             (ret = ad_config_get_int(cfg, tables, "deployer.stop_timeout_s", &dp->stop_timeout_s,
                                      err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.drain_ms", &dp->drain_ms, err)) < 0 ||
+            (ret = ad_config_get_int(cfg, tables, "deployer.images_kept", &dp->images_kept, err)) <
+                    0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.runtime_log_lines",
                                      &dp->runtime_log_lines, err)) < 0 ||
             (ret = ad_config_get_int(cfg, tables, "deployer.max_attempts", &dp->max_attempts,

@@ -109,7 +109,8 @@ static struct {
         char d1[AD_UUID_LEN + 1], d2[AD_UUID_LEN + 1], d3[AD_UUID_LEN + 1], d4[AD_UUID_LEN + 1],
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
                 d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1],
-                d12[AD_UUID_LEN + 1], d13[AD_UUID_LEN + 1], d14[AD_UUID_LEN + 1];
+                d12[AD_UUID_LEN + 1], d13[AD_UUID_LEN + 1], d14[AD_UUID_LEN + 1],
+                d15[AD_UUID_LEN + 1];
         char image_local[256], local_digest[AD_ENGINE_DIGEST_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
@@ -701,6 +702,7 @@ static int setup_all(void)
         ad_uuid_v4(T.d12);
         ad_uuid_v4(T.d13);
         ad_uuid_v4(T.d14);
+        ad_uuid_v4(T.d15);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -771,6 +773,8 @@ static int setup_all(void)
                                    "200",
                                    "AD_DEPLOYER_STOP_TIMEOUT_S",
                                    "5",
+                                   "AD_DEPLOYER_IMAGES_KEPT",
+                                   "2",
                                    NULL };
         if (reset_service_consumers() < 0 || start_service(&T.prov, "provisioner", prov_env) < 0 ||
             start_service(&T.depl, "deployer", depl_env) < 0)
@@ -830,8 +834,8 @@ static void sweep_foreign(const char *log)
 static int group_teardown(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        const char *ids[] = { T.d1, T.d2, T.d3,  T.d4,  T.d5,  T.d6,  T.d7,
-                              T.d8, T.d9, T.d10, T.d11, T.d12, T.d13, T.d14 };
+        const char *ids[] = { T.d1, T.d2,  T.d3,  T.d4,  T.d5,  T.d6,  T.d7, T.d8,
+                              T.d9, T.d10, T.d11, T.d12, T.d13, T.d14, T.d15 };
         char label[128];
         const char *filters[] = { label, NULL };
         struct ad_container *list = NULL;
@@ -867,8 +871,9 @@ static int group_teardown(void **state)
         }
         /* Registry tags (deletion is enabled in the stack's registry), then
          * the local copies the deployer pulled. */
-        for (int i = 0; i < 4; i++) {
-                static const char *const tags[] = { "v1", "v2", "bad", "local" };
+        for (int i = 0; i < 8; i++) {
+                static const char *const tags[] = { "v1", "v2", "bad", "local",
+                                                    "p1", "p2", "p3",  "p4" };
 
                 sh("d=$(curl -sfI --netrc-file \"$AD_REGISTRY_NETRC\" -H 'Accept: "
                    "application/vnd.oci.image.manifest.v1+json' "
@@ -1749,6 +1754,67 @@ static void other_local_pulled(void **state)
         sh("podman rmi -f %s >/dev/null 2>&1", id_impostor);
 }
 
+/* deployer.images_kept (2 here): after a deploy, the app's images past the
+ * two newest leave the engine; unlabelled images (v1, v2, ...) stay, and
+ * so do the registry's copies. */
+static void old_images_pruned(void **state)
+{
+        const char *reg = stack_env("AD_REGISTRY_ADDRESS");
+        char refs[4][256], path[400], text[1024], url[512];
+        bool exists = false;
+        json_t *line;
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/ctx/Dockerfile", T.dir);
+        for (int i = 0; i < 4; i++) {
+                snprintf(refs[i], sizeof(refs[i]), "%s/%s:p%d", reg, T.app, i + 1);
+                snprintf(text, sizeof(text),
+                         "FROM localhost/app-deployer/python:bookworm\n"
+                         "COPY server.py /app/server.py\n"
+                         "LABEL %s=%s\nENV APP_TEXT=p%d\nUSER 10001\n"
+                         "CMD [\"python3\", \"/app/server.py\"]\n",
+                         AD_LABEL_APP, T.app, i + 1);
+                assert_int_equal(write_file(path, text), 0);
+                /* Built and pushed as the builder does it, and kept in the
+                 * engine (build_image removes its images). */
+                assert_int_equal(sh("podman build --runtime runc --pull=never --layers=false -q "
+                                    "-t %s %s/ctx >/dev/null && podman push -q "
+                                    "--tls-verify=false %s",
+                                    refs[i], T.dir, refs[i]),
+                                 0);
+                /* The engine dates images to the second. */
+                sleep_ms(1100);
+        }
+        publish_built(T.d15, refs[3]);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d15, 120));
+        assert_serves("p4");
+        line = deploy_log_line(T.d15);
+        assert_non_null(line);
+        if (json_integer_value(json_object_get(line, "images_found")) != 4 ||
+            json_integer_value(json_object_get(line, "images_removed")) != 2) {
+                char *dump = json_dumps(line, JSON_COMPACT);
+
+                fail_msg("not 4 images found and 2 removed: %s", dump ? dump : "?");
+        }
+        json_decref(line);
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(ad_engine_image_exists(T.engine, refs[i], &exists, NULL), 0);
+                if (exists != (i >= 2))
+                        fail_msg("%s: %s in the engine", refs[i], exists ? "still" : "not");
+        }
+        /* Not the app's (no label): kept. */
+        assert_int_equal(ad_engine_image_exists(T.engine, T.image_local, &exists, NULL), 0);
+        assert_true(exists);
+        /* The registry still has the oldest. */
+        snprintf(url, sizeof(url), "http://%s/v2/%s/manifests/p1", reg, T.app);
+        assert_int_equal(sh("curl -sfI --netrc-file \"$AD_REGISTRY_NETRC\" -H 'Accept: "
+                            "application/vnd.oci.image.manifest.v1+json' -H 'Accept: "
+                            "application/vnd.docker.distribution.manifest.v2+json' %s "
+                            ">/dev/null",
+                            url),
+                         0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1759,6 +1825,7 @@ int main(void)
                 cmocka_unit_test(compensate_deploy),   cmocka_unit_test(compensate_provision),
                 cmocka_unit_test(replicas_balanced),   cmocka_unit_test(release_phase),
                 cmocka_unit_test(local_image_used),    cmocka_unit_test(other_local_pulled),
+                cmocka_unit_test(old_images_pruned),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

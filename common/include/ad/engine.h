@@ -111,8 +111,9 @@ int ad_engine_image_ensure(ad_engine *e, const char *ref, bool insecure, bool *p
 /* AD_ERR_NOT_FOUND when already gone. */
 int ad_engine_image_remove(ad_engine *e, const char *ref, bool force, ad_error_t *err);
 
-/* Names (repo:tag) of the images carrying every label in `filters`;
- * *refs is a NULL-terminated array, free it with ad_engine_strv_free(). */
+/* Names (repo:tag) of the images carrying every label in `filters`, the
+ * newest image's first (by its creation time); *refs is a NULL-terminated
+ * array, free it with ad_engine_strv_free(). */
 int ad_engine_image_list(ad_engine *e, const char *const *filters, char ***refs, ad_error_t *err);
 
 /* --- building and pushing ---------------------------------------------- */
