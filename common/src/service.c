@@ -15,6 +15,7 @@
 #include "ad/event.h"
 #include "ad/log.h"
 #include "ad/metrics.h"
+#include "ad/probe_server.h"
 #include "ad/redact.h"
 
 /* Set by the signal handler, read from every thread: lock-free atomics
@@ -430,7 +431,10 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         hopts.tls_cert_file = opts->tls_cert_file;
         hopts.tls_key_file = opts->tls_key_file;
         hopts.max_conns_per_ip = opts->max_conns_per_ip;
-        if (ad_httpd_start(&svc->httpd, &hopts, health_route, svc, &err) < 0)
+        /* Through the pointer only: a worker's binary links no
+         * libmicrohttpd (and so no GnuTLS initialised at load). */
+        svc->http_server = opts->http_server ? opts->http_server : &ad_probe_http_server;
+        if (svc->http_server->start(&svc->http, &hopts, health_route, svc, &err) < 0)
                 return fail(svc, AD_EXIT_FAILURE, "cannot start the HTTP server", &err);
 
         if (opts->needs_bus) {
@@ -457,7 +461,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
 void ad_service_ready(struct ad_service *svc)
 {
         json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
-                              ad_httpd_port(svc->httpd));
+                              svc->http ? svc->http_server->port(svc->http) : 0);
         char *nats = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
         char *db = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "database.url"));
 
@@ -474,8 +478,9 @@ void ad_service_ready(struct ad_service *svc)
 
 void ad_service_stop(struct ad_service *svc)
 {
-        ad_httpd_stop(svc->httpd);
-        svc->httpd = NULL;
+        if (svc->http)
+                svc->http_server->stop(svc->http);
+        svc->http = NULL;
         ad_bus_close(svc->bus);
         svc->bus = NULL;
         ad_db_close(svc->db);
