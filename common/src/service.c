@@ -385,14 +385,6 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
          * decides. */
         if (getenv("MALLOC_ARENA_MAX") == NULL)
                 mallopt(M_ARENA_MAX, 2);
-        /* glibc raises its trim threshold (up to 64 MiB) each time a large
-         * block is freed, and the top of a thread's arena is given back
-         * only past it (malloc_trim does not shrink it): after a build the
-         * analyzer and builder kept ~1.8 MiB of arena each while idle.  A
-         * fixed threshold keeps that bound; blocks over 128 KiB are then
-         * always mmap'ed.  MALLOC_TRIM_THRESHOLD_ still decides. */
-        if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL)
-                mallopt(M_TRIM_THRESHOLD, 128 * 1024);
         memset(svc, 0, sizeof(*svc));
         svc->name = name;
         svc->opts = *opts;

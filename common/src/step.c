@@ -311,9 +311,8 @@ enum ad_disposition ad_step_handle(struct ad_delivery *d, void *ud)
         /* A step's work (a clone, a build context, an engine's stream)
          * frees what it allocated, but glibc keeps the freed pages in the
          * arena of the thread that used them: the service would stay at
-         * its peak while idle.  Hand them back once per event (the tops of
-         * the threads' arenas go back as they are freed: ad_service_start
-         * fixes M_TRIM_THRESHOLD).  Its cost is in the line (trim_us). */
+         * its peak while idle.  Hand them back once per event; its cost is
+         * in the line (trim_us). */
         trim_us = trim();
         if (f)
                 json_object_set_new(f, "trim_us", json_integer(trim_us));
