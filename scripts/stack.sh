@@ -654,7 +654,7 @@ write_env() {
       # service's own, which scripts/services.sh passes on.  The stack's
       # PostgreSQL is on loopback without TLS: no SSL or GSS negotiation
       # (libpq's default "prefer" sets up OpenSSL and Kerberos in every
-      # process at connect, about 0.6 MiB each; docs/benchmarks.md).
+      # process at connect, about 0.5 MiB each; docs/benchmarks.md).
       pg_opts="sslmode=disable&gssencmode=disable"
       printf 'export AD_DATABASE_URL=%q\n' \
         "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB?$pg_opts"
