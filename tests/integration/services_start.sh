@@ -68,6 +68,10 @@ for svc in api coordinator analyzer builder provisioner deployer; do
     fi
     code=$(curl -sS -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$port/healthz")
     [[ $code == 200 ]] || fail "$svc: HEAD /healthz gave $code"
+    # It ran itself again with GnuTLS's implicit initialisation off
+    # (common/src/service.c): the environment it was exec'ed with says so.
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'GNUTLS_NO_IMPLICIT_INIT=1' ||
+      fail "$svc: not re-executed with GNUTLS_NO_IMPLICIT_INIT=1"
     code=$(curl -sS -o "$work/b" -w '%{http_code}' "http://127.0.0.1:$port/nope")
     if [[ $code != 404 ]] || ! grep -q '"code":"not_found"' "$work/b"; then
       fail "$svc: /nope gave $code"
