@@ -40,7 +40,9 @@ struct ad_service_options {
          * an unknown key in config.yaml is an error. */
         const char *const *known_keys;
         /* Called for paths other than /healthz and /metrics (the API's
-         * whole REST surface); NULL: 404. */
+         * whole REST surface); NULL: 404.  Needs http_server =
+         * &ad_httpd_server: the probe server's requests carry no headers,
+         * query or body (req->conn is NULL). */
         ad_service_route_fn route;
         size_t max_body;
         /* Serve HTTPS from these PEM files (the API's api.tls_cert_file
