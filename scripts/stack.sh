@@ -618,7 +618,7 @@ ready_podman() {
 # --- commands --------------------------------------------------------------
 
 write_env() {
-  local urls="" i u svc
+  local urls="" i u svc pg_opts
   # The platform key that seals app secrets: made once, readable by root
   # only, and read from its file (never copied into the env file).
   if [[ ! -s $STATE/secrets.key ]]; then
@@ -651,12 +651,16 @@ write_env() {
     fi
     if selected postgres; then
       # The owner's (tests, tools); AD_DATABASE_URL_<SERVICE> each
-      # service's own, which scripts/services.sh passes on.
+      # service's own, which scripts/services.sh passes on.  The stack's
+      # PostgreSQL is on loopback without TLS: no SSL or GSS negotiation
+      # (libpq's default "prefer" sets up OpenSSL and Kerberos in every
+      # process at connect, about 0.5 MiB each; docs/benchmarks.md).
+      pg_opts="sslmode=disable&gssencmode=disable"
       printf 'export AD_DATABASE_URL=%q\n' \
-        "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+        "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB?$pg_opts"
       for svc in "${PG_SERVICES[@]}"; do
         printf 'export AD_DATABASE_URL_%s=%q\n' "${svc^^}" \
-          "postgresql://ad_$svc:$(pg_password "ad_$svc")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB"
+          "postgresql://ad_$svc:$(pg_password "ad_$svc")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB?$pg_opts"
       done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"

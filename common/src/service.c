@@ -15,6 +15,7 @@
 #include "ad/event.h"
 #include "ad/log.h"
 #include "ad/metrics.h"
+#include "ad/probe_server.h"
 #include "ad/redact.h"
 
 /* Set by the signal handler, read from every thread: lock-free atomics
@@ -152,6 +153,31 @@ static void usage(FILE *f, const char *name)
                 "nats.url -> AD_NATS_URL, database.url -> AD_DATABASE_URL, http.port -> "
                 "AD_HTTP_PORT.\n",
                 name, name);
+}
+
+/* GnuTLS initialises itself in a library constructor: about 0.8 MiB of
+ * every process that loads it, and every service does (libpq and libcurl
+ * pull it in through libldap and librtmp, which call gnutls_global_init()
+ * themselves if they ever use it; the services do not).  Only the
+ * environment at exec time can skip that, so a worker runs itself again
+ * once with GNUTLS_NO_IMPLICIT_INIT=1, then drops the variable so that
+ * the programs it starts do not inherit it.  Left alone when the variable
+ * is already set, or without /proc (the exec fails: nothing changes). */
+#define REEXEC_MARK "AD_GNUTLS_REEXEC"
+
+static void skip_gnutls_init(char **argv)
+{
+        if (getenv(REEXEC_MARK)) {
+                unsetenv(REEXEC_MARK);
+                unsetenv("GNUTLS_NO_IMPLICIT_INIT");
+                return;
+        }
+        if (getenv("GNUTLS_NO_IMPLICIT_INIT") || argv == NULL || argv[0] == NULL)
+                return;
+        if (setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) == 0 && setenv(REEXEC_MARK, "1", 1) == 0)
+                execv("/proc/self/exe", argv);
+        unsetenv(REEXEC_MARK);
+        unsetenv("GNUTLS_NO_IMPLICIT_INIT");
 }
 
 static void init_tables(struct ad_service *svc)
@@ -348,6 +374,9 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         int c, applied = 0;
         char uuid[AD_UUID_LEN + 1];
 
+        /* The API's libmicrohttpd initialises GnuTLS anyway (MHD_init). */
+        if (opts->http_server == NULL)
+                skip_gnutls_init(argv);
         /* Before any thread: glibc gives each thread that allocates an
          * arena of its own (up to 8 per core), each keeping its free
          * memory; a service's threads mostly wait on the network, and two
@@ -430,7 +459,10 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         hopts.tls_cert_file = opts->tls_cert_file;
         hopts.tls_key_file = opts->tls_key_file;
         hopts.max_conns_per_ip = opts->max_conns_per_ip;
-        if (ad_httpd_start(&svc->httpd, &hopts, health_route, svc, &err) < 0)
+        /* Through the pointer only: a worker's binary links no
+         * libmicrohttpd (and so no GnuTLS initialised at load). */
+        svc->http_server = opts->http_server ? opts->http_server : &ad_probe_http_server;
+        if (svc->http_server->start(&svc->http, &hopts, health_route, svc, &err) < 0)
                 return fail(svc, AD_EXIT_FAILURE, "cannot start the HTTP server", &err);
 
         if (opts->needs_bus) {
@@ -457,7 +489,7 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
 void ad_service_ready(struct ad_service *svc)
 {
         json_t *f = json_pack("{s:s,s:i}", "instance", svc->instance_id, "http_port",
-                              ad_httpd_port(svc->httpd));
+                              svc->http ? svc->http_server->port(svc->http) : 0);
         char *nats = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "nats.url"));
         char *db = ad_redact_url(ad_config_get_string(svc->cfg, svc->tables, "database.url"));
 
@@ -474,8 +506,9 @@ void ad_service_ready(struct ad_service *svc)
 
 void ad_service_stop(struct ad_service *svc)
 {
-        ad_httpd_stop(svc->httpd);
-        svc->httpd = NULL;
+        if (svc->http)
+                svc->http_server->stop(svc->http);
+        svc->http = NULL;
         ad_bus_close(svc->bus);
         svc->bus = NULL;
         ad_db_close(svc->db);

@@ -346,6 +346,7 @@ int main(int argc, char **argv)
                 .default_http_port = ad_service_default_port("api"),
                 .config = api_config,
                 .route = api_route,
+                .http_server = &ad_httpd_server,
                 .max_body = API_DEFAULT_MAX_BODY,
                 .ready_later = true,
         };

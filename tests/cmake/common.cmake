@@ -10,6 +10,9 @@ add_test(NAME services_start
 set_tests_properties(services_start PROPERTIES LABELS integration TIMEOUT 300)
 ad_test(test_secret_names SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_secret_names.c LIBS adcommon LABELS unit)
 ad_test(test_status SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_status.c LIBS adcommon LABELS unit)
+# The probe server of the workers' /healthz and /metrics: its head parser,
+# and the server on a loopback port.
+ad_test(test_probe_server SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_probe_server.c LIBS adcommon LABELS unit)
 ad_test(test_base64 SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_base64.c LIBS adcommon LABELS unit)
 # The layers of common/ and what each binary links (docs/architecture.md).
 add_test(NAME layering

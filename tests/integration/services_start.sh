@@ -50,6 +50,33 @@ for svc in api coordinator analyzer builder provisioner deployer; do
   [[ $body == *'"nats":"connected"'* ]] || fail "$svc: /healthz does not report NATS: $body"
   [[ $body == *'"database":"connected"'* ]] || fail "$svc: /healthz does not report PostgreSQL: $body"
   curl -fsS "http://127.0.0.1:$port/metrics" >/dev/null || fail "$svc: /metrics did not answer"
+  if [[ $svc != api ]]; then
+    # The workers' port is the probe server (no libmicrohttpd, which
+    # tests/unit/layering.sh checks): GET and HEAD only, a bounded head, a
+    # JSON error otherwise.
+    curl -fsS -D "$work/h" -o /dev/null "http://127.0.0.1:$port/metrics" || fail "$svc: /metrics"
+    grep -qi '^Content-Type: text/plain; version=0.0.4' "$work/h" || fail "$svc: /metrics type: $(cat "$work/h")"
+    grep -qi '^Connection: close' "$work/h" || fail "$svc: /metrics is not Connection: close"
+    code=$(curl -sS -o "$work/b" -w '%{http_code}' -X POST -d '{}' "http://127.0.0.1:$port/healthz")
+    if [[ $code != 405 ]] || ! grep -q '"code":"method_not_allowed"' "$work/b"; then
+      fail "$svc: POST /healthz gave $code $(cat "$work/b")"
+    fi
+    code=$(curl -sS -o "$work/b" -w '%{http_code}' -H "X-Pad: $(head -c 9000 /dev/zero | tr '\0' a)" \
+      "http://127.0.0.1:$port/healthz")
+    if [[ $code != 431 ]] || ! grep -q '"code":"header_too_large"' "$work/b"; then
+      fail "$svc: a 9 KB head gave $code $(cat "$work/b")"
+    fi
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$port/healthz")
+    [[ $code == 200 ]] || fail "$svc: HEAD /healthz gave $code"
+    # It ran itself again with GnuTLS's implicit initialisation off
+    # (common/src/service.c): the environment it was exec'ed with says so.
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'GNUTLS_NO_IMPLICIT_INIT=1' ||
+      fail "$svc: not re-executed with GNUTLS_NO_IMPLICIT_INIT=1"
+    code=$(curl -sS -o "$work/b" -w '%{http_code}' "http://127.0.0.1:$port/nope")
+    if [[ $code != 404 ]] || ! grep -q '"code":"not_found"' "$work/b"; then
+      fail "$svc: /nope gave $code"
+    fi
+  fi
   kill -TERM "$pid"
   rc=0
   for ((i = 0; i < 150; i++)); do
@@ -73,13 +100,16 @@ done
 # A first run: all six services start at the same moment on an empty
 # database (as the demo does on a fresh machine); each migrates at start-up
 # and every one must come up.  Several rounds, a new database each.
-base_url=${AD_DATABASE_URL%/*}
+# The stack's URL minus its database name; its options (?sslmode=...) kept.
+base_url=${AD_DATABASE_URL%%\?*}
+url_opts=${AD_DATABASE_URL#"$base_url"}
+base_url=${base_url%/*}
 for round in 1 2 3; do
   db=adfirst_$$_$round
   psql -q "$AD_DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
   pids=()
   for svc in api coordinator analyzer builder provisioner deployer; do
-    AD_DATABASE_URL=$base_url/$db AD_HTTP_PORT=0 "$bin/ad$svc" >"$work/first-$svc.log" 2>&1 &
+    AD_DATABASE_URL=$base_url/$db$url_opts AD_HTTP_PORT=0 "$bin/ad$svc" >"$work/first-$svc.log" 2>&1 &
     pids+=($!)
   done
   for svc in api coordinator analyzer builder provisioner deployer; do
@@ -90,7 +120,7 @@ for round in 1 2 3; do
   done
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
-  n=$(psql -tAq "$base_url/$db" -c "SELECT count(*) FROM schema_migrations")
+  n=$(psql -tAq "$base_url/$db$url_opts" -c "SELECT count(*) FROM schema_migrations")
   [[ $n -ge 4 ]] || fail "first run $round: $n migrations recorded"
   psql -q "$AD_DATABASE_URL" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
 done

@@ -17,13 +17,15 @@
 static char dbname[64];
 static char dburl[512];
 
-/* The stack's URL ends in /appdeployer; point it at our own database. */
+/* The stack's URL ends in /appdeployer (and its options, ?sslmode=...);
+ * point it at our own database, with the same options. */
 static void make_url(char *out, size_t size, const char *name)
 {
         const char *base = stack_env("AD_DATABASE_URL");
         const char *slash = strrchr(base, '/');
+        const char *query = strchr(slash, '?');
 
-        snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
+        snprintf(out, size, "%.*s/%s%s", (int)(slash - base), base, name, query ? query : "");
 }
 
 static int group_setup(void **state)

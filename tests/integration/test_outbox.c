@@ -44,8 +44,9 @@ static int setup(void **state)
         snprintf(f->subject, sizeof(f->subject), "deploy.test.%s", id);
         snprintf(f->durable, sizeof(f->durable), "test-outbox-%.8s", id);
         snprintf(f->app, sizeof(f->app), "test-relay-%.8s", id);
-        snprintf(f->url, sizeof(f->url), "%s?application_name=%s", stack_env("AD_DATABASE_URL"),
-                 f->app);
+        /* After the stack's own options (?sslmode=...), if it has any. */
+        snprintf(f->url, sizeof(f->url), "%s%capplication_name=%s", stack_env("AD_DATABASE_URL"),
+                 strchr(stack_env("AD_DATABASE_URL"), '?') ? '&' : '?', f->app);
         spec = (struct ad_consumer_spec){ f->durable, f->subject, 0, 0 };
         if (ad_bus_connect(&f->bus, stack_env("AD_NATS_URL"), "test_outbox", &err) < 0 ||
             ad_bus_ensure_stream(f->bus, 1, &err) < 0 ||

@@ -44,13 +44,15 @@ static struct {
         char *cur; /* shop's CUR as sealed under B before the rotation */
 } T;
 
-/* The stack's URL ends in /appdeployer; point it at our own database. */
+/* The stack's URL ends in /appdeployer (and its options, ?sslmode=...);
+ * point it at our own database, with the same options. */
 static void make_url(char *out, size_t size, const char *name)
 {
         const char *base = stack_env("AD_DATABASE_URL");
         const char *slash = strrchr(base, '/');
+        const char *query = strchr(slash, '?');
 
-        snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
+        snprintf(out, size, "%.*s/%s%s", (int)(slash - base), base, name, query ? query : "");
 }
 
 /* Runs `adapi secrets rotate` with the given environment assignments and

@@ -10,7 +10,8 @@
 #    providers no builder header but the kit's;
 #  - no result is read by position (PQgetvalue, PQgetisnull) outside the
 #    db layer (common/src/db.c) but in the allow-listed files;
-#  - adctl links neither libpq, libgit2 nor cnats.
+#  - adctl links neither libpq, libgit2 nor cnats;
+#  - the five workers use nothing of libmicrohttpd (the API alone does).
 # Usage: layering.sh SOURCE_DIR BIN_DIR
 set -euo pipefail
 src=${1:?usage: layering.sh SOURCE_DIR BIN_DIR}
@@ -114,6 +115,16 @@ done < <(grep -rlE --include='*.[ch]' '\bPQget(value|isnull)[[:space:]]*\(' "$sr
 libs=$(ldd "$bin/adctl" | awk '{print $1}')
 for lib in libpq libgit2 libnats; do
   grep -q "^$lib\." <<<"$libs" && fail "adctl links $lib"
+done
+# The five workers answer /healthz and /metrics with the probe server:
+# nothing of libmicrohttpd is in them (its constructor initialises GnuTLS
+# in every process that loads it).  Undefined symbols, not NEEDED: a
+# sanitizer build links without --as-needed.
+for svc in coordinator analyzer builder provisioner deployer; do
+  [[ -x $bin/ad$svc ]] || continue
+  if nm -D --undefined-only "$bin/ad$svc" | grep -q ' MHD_'; then
+    fail "ad$svc uses libmicrohttpd (service.c must reach ad_httpd only through opts.http_server)"
+  fi
 done
 
 if ((failures)); then

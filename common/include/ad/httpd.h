@@ -1,5 +1,6 @@
-/* The HTTP server every service uses (libmicrohttpd): /healthz and
- * /metrics on each service's own port, and the REST API.  Request bodies
+/* The API's HTTP server (libmicrohttpd): the REST API, and its /healthz
+ * and /metrics; the other services answer those with the probe server
+ * (ad/probe_server.h), through the same handler and reply types.  Request bodies
  * are bounded (413 past the limit); a handler fills a reply, or a stream
  * for Server-Sent Events. */
 #ifndef AD_HTTPD_H
@@ -72,6 +73,19 @@ struct ad_httpd_options {
         const char *tls_key_file;
 };
 
+/* A server ad_service_start runs on a service's port, behind function
+ * pointers so that a binary links only the one it names:
+ * ad_httpd_server (this file's, libmicrohttpd: bodies, SSE, WebSocket,
+ * TLS; the API's) or ad_probe_http_server (ad/probe_server.h; the other
+ * services', GET and HEAD only). */
+struct ad_http_server {
+        int (*start)(void **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
+                     void *ud, ad_error_t *err);
+        int (*port)(const void *server);
+        void (*stop)(void *server);
+};
+extern const struct ad_http_server ad_httpd_server;
+
 int ad_httpd_start(ad_httpd **out, const struct ad_httpd_options *opts, ad_httpd_handler handler,
                    void *ud, ad_error_t *err);
 int ad_httpd_port(const ad_httpd *h);
@@ -80,6 +94,7 @@ void ad_httpd_stop(ad_httpd *h);
 const char *ad_httpd_header(const struct ad_httpd_request *req, const char *name);
 const char *ad_httpd_query(const struct ad_httpd_request *req, const char *name);
 
+/* The replies' builders (httpd_reply.c), for either server. */
 /* Sets a JSON body (reference stolen). */
 void ad_httpd_reply_json(struct ad_httpd_reply *reply, int status, json_t *body);
 /* {"error": {"code": code, "message": ...}} */

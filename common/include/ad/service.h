@@ -1,7 +1,8 @@
 /* What every service does around its own work: read the configuration,
  * log as JSON, connect to NATS and PostgreSQL (retrying with backoff while
  * they come up), apply migrations, answer /healthz and /metrics on its own
- * port, and stop cleanly on SIGTERM.
+ * port (the probe server, or the API's libmicrohttpd server), and stop
+ * cleanly on SIGTERM.
  *
  * Exit codes: 0 clean stop, 1 a dependency stayed unreachable or a
  * runtime failure, 2 bad command line or configuration.
@@ -39,13 +40,20 @@ struct ad_service_options {
          * an unknown key in config.yaml is an error. */
         const char *const *known_keys;
         /* Called for paths other than /healthz and /metrics (the API's
-         * whole REST surface); NULL: 404. */
+         * whole REST surface); NULL: 404.  Needs http_server =
+         * &ad_httpd_server: the probe server's requests carry no headers,
+         * query or body (req->conn is NULL). */
         ad_service_route_fn route;
         size_t max_body;
         /* Serve HTTPS from these PEM files (the API's api.tls_cert_file
          * and api.tls_key_file); NULL or "": plain HTTP. */
         const char *tls_cert_file;
         const char *tls_key_file;
+        /* The server of the service's port: NULL, the probe server
+         * (ad/probe_server.h: GET and HEAD of /healthz and /metrics, no
+         * libmicrohttpd linked); &ad_httpd_server for the API, whose
+         * routes need bodies, streams, upgrades and TLS. */
+        const struct ad_http_server *http_server;
         /* Concurrent connections one client address may hold (the API's
          * api.max_connections_per_address); 0: no cap. */
         unsigned max_conns_per_ip;
@@ -62,7 +70,8 @@ struct ad_service {
         ad_config *cfg;
         ad_bus *bus;
         ad_db *db;
-        ad_httpd *httpd;
+        const struct ad_http_server *http_server; /* opts.http_server or the probe server */
+        void *http;                               /* its handle */
         struct ad_service_options opts;
         /* The common table, then opts.config's: what ad_config_get_*
          * reads through (ad_service_start fills it). */
