@@ -285,8 +285,8 @@ static int format_reply(struct conn *c, const struct ad_httpd_reply *r, bool hea
                               r->headers[i][1]);
         if (n < 0 || (size_t)n + 2 >= sizeof(head))
                 return -1;
-        memcpy(head + n, "\r\n", 2);
-        n += 2;
+        head[n++] = '\r';
+        head[n++] = '\n';
         if (head_only)
                 body_len = 0;
         c->out = malloc((size_t)n + body_len);
