@@ -1,6 +1,7 @@
 /* The probe server: /healthz and /metrics of the five worker services,
- * without libmicrohttpd (whose library constructor initialises GnuTLS,
- * about 2.6 MiB of every process that links it; docs/benchmarks.md).
+ * without libmicrohttpd, whose library constructor initialises GnuTLS
+ * (the workers load GnuTLS through libpq and libcurl too, and skip its
+ * implicit initialisation: ad_service_start; docs/benchmarks.md).
  *
  * A small HTTP/1.1 responder: one thread, poll(), GET and HEAD only, no
  * request body, one request per connection (`Connection: close`).  What a
