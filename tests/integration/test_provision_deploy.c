@@ -432,8 +432,15 @@ static CURLcode http_get_with(CURL *c, const char *path, bool https, struct http
         curl_easy_setopt(c, CURLOPT_HEADERDATA, g);
         if (https)
                 curl_easy_setopt(c, CURLOPT_CAINFO, stack_env("AD_INGRESS_CA_FILE"));
+        char why[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
         CURLcode rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g->status);
+        /* What curl saw, for a failure's report (a TLS verification
+         * failure says which check failed). */
+        if (rc != CURLE_OK)
+                fprintf(stderr, "GET %s: %s (%s)\n", url, curl_easy_strerror(rc), why);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
         return rc;
 }
 
