@@ -592,7 +592,9 @@ static const char server_py[] =
         "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), "
         "H).serve_forever()\n";
 
-static int build_image(const char *tag_ref, const char *dockerfile_tail)
+/* Builds FROM python + server.py + dockerfile_tail as tag_ref and pushes
+ * it; the engine keeps its copy only with `keep`. */
+static int build_image_as(const char *tag_ref, const char *dockerfile_tail, bool keep)
 {
         char path[400], text[1024];
         int ok = 0;
@@ -616,9 +618,15 @@ static int build_image(const char *tag_ref, const char *dockerfile_tail)
                 fprintf(stderr, "cannot build and push %s\n", tag_ref);
                 return -1;
         }
-        /* Gone from the local store: the deployer must pull it. */
-        sh("podman rmi -f %s >/dev/null 2>&1", tag_ref);
+        if (!keep)
+                sh("podman rmi -f %s >/dev/null 2>&1", tag_ref);
         return 0;
+}
+
+/* Pushed, and gone from the local store: the deployer must pull it. */
+static int build_image(const char *tag_ref, const char *dockerfile_tail)
+{
+        return build_image_as(tag_ref, dockerfile_tail, false);
 }
 
 static int group_teardown(void **state);
@@ -1767,28 +1775,20 @@ static void other_local_pulled(void **state)
 static void old_images_pruned(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
-        char refs[4][256], path[400], text[1024], url[512];
+        char refs[4][256], tail[512], url[512];
         bool exists = false;
         json_t *line;
 
         (void)state;
-        snprintf(path, sizeof(path), "%s/ctx/Dockerfile", T.dir);
         for (int i = 0; i < 4; i++) {
                 snprintf(refs[i], sizeof(refs[i]), "%s/%s:p%d", reg, T.app, i + 1);
-                snprintf(text, sizeof(text),
-                         "FROM localhost/app-deployer/python:bookworm\n"
-                         "COPY server.py /app/server.py\n"
+                snprintf(tail, sizeof(tail),
                          "LABEL %s=%s\nENV APP_TEXT=p%d\nUSER 10001\n"
                          "CMD [\"python3\", \"/app/server.py\"]\n",
                          AD_LABEL_APP, T.app, i + 1);
-                assert_int_equal(write_file(path, text), 0);
                 /* Built and pushed as the builder does it, and kept in the
-                 * engine (build_image removes its images). */
-                assert_int_equal(sh("podman build --runtime runc --pull=never --layers=false -q "
-                                    "-t %s %s/ctx >/dev/null && podman push -q "
-                                    "--tls-verify=false %s",
-                                    refs[i], T.dir, refs[i]),
-                                 0);
+                 * engine. */
+                assert_int_equal(build_image_as(refs[i], tail, true), 0);
                 /* The engine dates images to the second. */
                 sleep_ms(1100);
         }
