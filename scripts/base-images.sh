@@ -116,6 +116,8 @@ if [[ -z ${CONTAINERS_REGISTRIES_CONF:-} ]]; then
   fi
 fi
 
+ad_engine_store_repair
+
 summary=()
 note() {
   summary+=("$(printf '%-40s %-8s %4ss' "$1" "$2" "$3")")

@@ -40,6 +40,9 @@ struct ad_engine {
          * credentials of one registry, or NULL (ad_engine_set_registry_auth). */
         char *auth_header;
         char *config_header;
+        /* Told of each half-written image met (ad_engine_on_repair). */
+        ad_engine_repair_fn on_repair;
+        void *repair_ud;
 };
 
 /* Frees a string that held credentials, wiping it first. */
@@ -88,6 +91,12 @@ void ad_engine_close(ad_engine *e)
         free_secret(e->auth_header);
         free_secret(e->config_header);
         free(e);
+}
+
+void ad_engine_on_repair(ad_engine *e, ad_engine_repair_fn fn, void *ud)
+{
+        e->on_repair = fn;
+        e->repair_ud = ud;
 }
 
 /* base64 with the URL alphabet and padding (Go's base64.URLEncoding, what
@@ -182,6 +191,11 @@ static void error_text(const struct ad_http_response *resp, char *msg, size_t ms
                 snprintf(cause, csz, "%s", c);
 }
 
+static const char *str_member(const json_t *obj, const char *key)
+{
+        return json_string_value(json_object_get(obj, key));
+}
+
 /* Maps a non-2xx answer to an error kind (see engine.h). */
 static int status_error(ad_error_t *err, const struct ad_http_response *resp, const char *what)
 {
@@ -269,6 +283,143 @@ static int engine_call(ad_engine *e, const struct call *c, struct ad_http_respon
         return 0;
 }
 
+/* --- a half-written image in the engine's store -----------------------
+ *
+ * podman (containers/storage) records a new image before it stores the
+ * image's manifest.  An engine killed between the two (SIGKILL during a
+ * pull or a build's commit: the chaos tests do it, so does an OOM kill or
+ * a power cut) leaves a record without its manifest, and from then on
+ * every call that meets that image fails: a list of images, an inspect of
+ * any image built on it, a build that finds it as a cached step:
+ *
+ *   locating item named "manifest" for image with ID "<64 hex>"
+ *   (consider removing the image to resolve the issue): file does not exist
+ *
+ * The removal podman suggests is safe: such a record is an unfinished
+ * write whose name, if it ever had one, points at nothing usable; the
+ * layers it shares with other images stay.  The engine client makes it
+ * once and repeats the call that met the record. */
+#define HALF_WRITTEN_ITEM "locating item named \""
+#define HALF_WRITTEN_ID "for image with ID \""
+
+bool ad_engine_half_written_image(const char *text, char id[AD_ENGINE_IMAGE_ID_LEN + 1])
+{
+        const char *p;
+        size_t n;
+
+        if (text == NULL || strstr(text, HALF_WRITTEN_ITEM) == NULL)
+                return false;
+        p = strstr(text, HALF_WRITTEN_ID);
+        if (p == NULL)
+                return false;
+        p += strlen(HALF_WRITTEN_ID);
+        n = strspn(p, "0123456789abcdef");
+        if (n != AD_ENGINE_IMAGE_ID_LEN || p[n] != '"')
+                return false;
+        memcpy(id, p, n);
+        id[n] = '\0';
+        return true;
+}
+
+/* The name of a container (of any state) made from image ID, or NULL. */
+static char *container_of_image(ad_engine *e, const char *id, ad_error_t *err)
+{
+        cleanup_response struct ad_http_response resp = { 0 };
+        struct call c = { .path = "/containers/json?all=1", .timeout_ms = 60000 };
+        json_auto_t *list = NULL;
+        json_t *item;
+        size_t i;
+
+        if (engine_call(e, &c, &resp, err) < 0)
+                return NULL;
+        if (resp.status != 200) {
+                status_error(err, &resp, "list containers");
+                return NULL;
+        }
+        list = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);
+        json_array_foreach (list, i, item) {
+                const char *image = str_member(item, "ImageID");
+                json_t *names = json_object_get(item, "Names");
+
+                if (image && strncmp(image, "sha256:", 7) == 0)
+                        image += 7;
+                if (image && strcmp(image, id) == 0)
+                        return strdup(json_string_value(json_array_get(names, 0))
+                                              ?: str_member(item, "Id") ?: "?");
+        }
+        if (!json_is_array(list))
+                ad_error_make(err, AD_ERR_GENERIC, 0, "list containers: not a JSON array");
+        return NULL;
+}
+
+/* Removes image ID: plainly, or, when it has several names (podman asks
+ * for force then), by force once no container uses it (force would remove
+ * those too).  Fills MSG with why it stays. */
+static bool remove_half_written(ad_engine *e, const char *id, char *msg, size_t msz)
+{
+        char path[48 + AD_ENGINE_IMAGE_ID_LEN], cause[256];
+        cleanup_free char *user = NULL;
+
+        for (int force = 0; force < 2; force++) {
+                cleanup_response struct ad_http_response resp = { 0 };
+                cleanup_error ad_error_t lerr = NULL;
+                struct call c = { .method = "DELETE", .path = path, .timeout_ms = 60000 };
+
+                if (force) {
+                        user = container_of_image(e, id, &lerr);
+                        if (user || lerr) {
+                                snprintf(msg, msz, "%s%s",
+                                         user ? "it is the image of container " : "",
+                                         user ? user : ad_error_message(lerr));
+                                return false;
+                        }
+                }
+                snprintf(path, sizeof(path), "/images/%s%s", id, force ? "?force=1" : "");
+                if (engine_call(e, &c, &resp, &lerr) < 0) {
+                        snprintf(msg, msz, "%s", ad_error_message(lerr));
+                        return false;
+                }
+                if (resp.status == 404 || (resp.status >= 200 && resp.status < 300))
+                        return true;
+                error_text(&resp, msg, msz, cause, sizeof(cause));
+        }
+        return false;
+}
+
+/* True when TEXT names a half-written image and the store no longer has
+ * it (removed now, or by another caller first). */
+static bool heal_store(ad_engine *e, const char *text)
+{
+        char id[AD_ENGINE_IMAGE_ID_LEN + 1], msg[512] = "";
+        bool gone;
+
+        if (!ad_engine_half_written_image(text, id))
+                return false;
+        gone = remove_half_written(e, id, msg, sizeof(msg));
+        if (e->on_repair)
+                e->on_repair(id, gone ? NULL : msg, e->repair_ud);
+        return gone;
+}
+
+/* engine_call for a request without a streamed body: an answer >= 500
+ * that names a half-written image removes it and asks once more. */
+static int engine_call_healed(ad_engine *e, const struct call *c, struct ad_http_response *resp,
+                              ad_error_t *err)
+{
+        char msg[512], cause[256];
+        int ret;
+
+        ret = engine_call(e, c, resp, err);
+        if (ret < 0 || resp->status < 500 || c->read_fn || c->on_chunk)
+                return ret;
+        error_text(resp, msg, sizeof(msg), cause, sizeof(cause));
+        if (!heal_store(e, msg) && !heal_store(e, cause))
+                return ret;
+        ad_http_response_free(resp);
+        memset(resp, 0, sizeof(*resp));
+        return engine_call(e, c, resp, err);
+}
+
 /* A request whose answer must be 2xx (or 304, "nothing to do"). */
 static int engine_expect(ad_engine *e, const struct call *c, json_t **out, const char *what,
                          ad_error_t *err)
@@ -277,7 +428,7 @@ static int engine_expect(ad_engine *e, const struct call *c, json_t **out, const
         json_error_t jerr;
         int ret;
 
-        ret = engine_call(e, c, &resp, err);
+        ret = engine_call_healed(e, c, &resp, err);
         if (ret < 0)
                 return WRAP(ret, err, "%s", what);
         if (resp.status == 304)
@@ -488,7 +639,7 @@ int ad_engine_image_exists(ad_engine *e, const char *ref, bool *exists, ad_error
         if (esc == NULL || asprintf(&path, "/images/%s/json", esc) < 0)
                 return ad_error_make(err, AD_ERR_GENERIC, ENOMEM, "out of memory");
         c.path = path;
-        ret = engine_call(e, &c, &resp, err);
+        ret = engine_call_healed(e, &c, &resp, err);
         if (ret < 0)
                 return WRAP(ret, err, "inspect image %s", ref);
         if (resp.status == 200) {
@@ -603,11 +754,6 @@ static void json_lines_end(struct json_lines *jl)
         ad_buf_free(&jl->line);
 }
 
-static const char *str_member(const json_t *obj, const char *key)
-{
-        return json_string_value(json_object_get(obj, key));
-}
-
 /* Keeps the first text given (trailing blanks cut) in *slot. */
 static void keep_first(char **slot, const char *text)
 {
@@ -687,8 +833,18 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         c.chunk_ud = &jl;
         headers[0] = e->auth_header ? e->auth_header : ENGINE_NO_AUTH_HEADER;
         c.headers = headers;
-        ret = engine_call(e, &c, &resp, err);
-        json_lines_end(&jl);
+        for (int attempt = 0;; attempt++) {
+                ret = engine_call(e, &c, &resp, err);
+                json_lines_end(&jl);
+                if (ret < 0 || attempt > 0 || !heal_store(e, error))
+                        break;
+                ad_http_response_free(&resp);
+                memset(&resp, 0, sizeof(resp));
+                memset(&jl, 0, sizeof(jl));
+                jl.on_object = pull_object;
+                jl.ud = error;
+                error[0] = '\0';
+        }
         if (ret < 0)
                 return WRAP(ret, err, "pull %s", ref);
         if (resp.status != 200) {
@@ -974,6 +1130,11 @@ int ad_engine_image_build(ad_engine *e, const struct ad_engine_build *req,
                 ret = ad_error_make(err, resp.status >= 500 ? AD_ERR_GENERIC : AD_ERR_INVALID,
                                     (int)resp.status, "engine answered %ld to /build: %s",
                                     resp.status, s->message ? s->message : "(no message)");
+        } else if (res->error && heal_store(e, res->error)) {
+                /* Not the build's fault: a retry finds the store whole. */
+                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0,
+                                    "the engine's store held a half-written image (removed): %s",
+                                    res->error);
         } else if (res->error == NULL && res->image_id == NULL) {
                 /* The stream ended without a result: the engine went away
                  * mid-build. */
@@ -1074,8 +1235,9 @@ int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_
                                     "push %s:%s: engine answered %ld: %s", name, tag, resp.status,
                                     s.message ? s.message : "(no message)");
         else if (s.error)
-                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "push %s:%s: %s", name, tag,
-                                    s.error);
+                ret = ad_error_make(err, AD_ERR_UNAVAILABLE, 0, "push %s:%s: %s%s", name, tag,
+                                    s.error,
+                                    heal_store(e, s.error) ? " (that image was removed)" : "");
         if (ret == 0 && digest)
                 *digest = s.digest[0] ? strdup(s.digest) : NULL;
         free(s.error);

@@ -82,6 +82,21 @@ const struct ad_config_key ad_service_limits_config[] = {
         AD_CONFIG_END,
 };
 
+void ad_service_log_engine_repair(const char *image_id, const char *error, void *ud)
+{
+        (void)ud;
+        if (error)
+                ad_log(AD_LOG_ERROR,
+                       "a half-written image in the engine's store could not be removed; "
+                       "calls that meet it fail until it is (podman rmi)",
+                       "image_id", image_id, "error", error, NULL);
+        else
+                ad_log(AD_LOG_WARN,
+                       "removed a half-written image from the engine's store (an engine "
+                       "stopped while writing it); the call that met it was repeated",
+                       "image_id", image_id, NULL);
+}
+
 int ad_service_default_port(const char *name)
 {
         static const struct {

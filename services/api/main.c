@@ -326,6 +326,8 @@ static int configure(struct api *api, ad_error_t *err)
 
                 if (*sock && (ret = ad_engine_open(&api->engine, sock, err)) < 0)
                         return ret;
+                if (api->engine)
+                        ad_engine_on_repair(api->engine, ad_service_log_engine_repair, NULL);
         }
         ret = ingress_load(&api->ingress, api->svc.cfg, err);
         if (ret < 0)

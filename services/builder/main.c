@@ -36,6 +36,7 @@ int main(int argc, char **argv)
                 ad_service_stop(&svc);
                 return AD_EXIT_CONFIG;
         }
+        ad_engine_on_repair(b.engine, ad_service_log_engine_repair, NULL);
 
         {
                 struct ad_step_def steps[] = {

@@ -203,6 +203,8 @@ int deployer_load(struct deployer *dp, struct ad_service *svc, ad_error_t *err)
                                      key);
         }
         ret = ad_engine_open(&dp->engine, dp->ingress.engine_socket, err);
+        if (ret == 0)
+                ad_engine_on_repair(dp->engine, ad_service_log_engine_repair, NULL);
         key = ad_config_get_string(cfg, tables, "registry.username");
         dp->registry_address = ad_config_get_string(cfg, tables, "registry.address");
         if (ret == 0 && *key)

@@ -27,6 +27,8 @@ static int setup(struct provisioner *p, struct ad_service *svc, long *max_attemp
         if (ret == 0)
                 ret = ad_engine_open(&p->engine, p->ingress.engine_socket, err);
         if (ret == 0)
+                ad_engine_on_repair(p->engine, ad_service_log_engine_repair, NULL);
+        if (ret == 0)
                 ret = ad_caddy_open(&p->caddy, p->ingress.caddy_admin_url, err);
         return ret;
 }

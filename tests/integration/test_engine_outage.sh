@@ -11,7 +11,12 @@
 #            it away;
 #   running  it goes away under an EXPOSED app: the app's container
 #            survives (conmon, not the service, runs it) and answers
-#            throughout.
+#            throughout;
+#   store    it dies leaving an image half-written (its record without
+#            its manifest, as SIGKILL mid-commit leaves it): a redeploy
+#            that meets the image (the parent of the app's image; a
+#            twice-named one in a list) removes it and ends EXPOSED, and
+#            scripts/lib.sh's ad_engine_store_repair removes one too.
 # Each deployment must end EXPOSED, its URL answer, no deploy.failed be
 # logged, and each step be applied once; the retries are counted and
 # printed (measured, not asserted).
@@ -126,7 +131,116 @@ case_running() {
   expect "status" "$(status_of "$id")" EXPOSED
 }
 
-for c in ${OUTAGE_CASES:-build deploy running}; do "case_$c"; done
+store_dir() { podman info --format '{{.Store.GraphRoot}}/{{.Store.GraphDriverName}}-images'; }
+# half_write IMAGE_ID: leaves the image's record in the engine's store as an
+# engine SIGKILLed between writing it and storing its manifest leaves it
+# (seen in CI after the chaos test: only the config among its items, no
+# "manifest" file, the "manifest-sha256:..." one still there), under the
+# store's lock, and marks the store changed for any podman that holds it in
+# memory.  The engine is stopped.
+half_write() {
+  python3 - "$(store_dir)" "$1" <<'PY'
+import base64, fcntl, json, os, sys
+d, image = sys.argv[1], sys.argv[2]
+with open(os.path.join(d, "images.lock"), "r+b") as lock:
+    fcntl.lockf(lock, fcntl.LOCK_EX)
+    with open(os.path.join(d, "images.json")) as f:
+        images = json.load(f)
+    found = 0
+    for i in images:
+        if i["id"] == image:
+            found = 1
+            config = "sha256:" + image
+            for n in i.get("big-data-names", []):
+                # The file of "manifest" has that name, any other item's
+                # is "=" and its name in base64.
+                if n == "manifest":
+                    os.unlink(os.path.join(d, image, n))
+                elif n.startswith("signature-"):
+                    os.unlink(os.path.join(d, image, "=" + base64.b64encode(n.encode()).decode()))
+            i["big-data-names"] = [n for n in i.get("big-data-names", []) if n == config]
+            for k in ("big-data-sizes", "big-data-digests"):
+                i[k] = {n: v for n, v in i.get(k, {}).items() if n == config}
+    if not found:
+        sys.exit("no image " + image + " in " + d)
+    with open(os.path.join(d, "images.json.tmp"), "w") as f:
+        json.dump(images, f)
+    os.rename(os.path.join(d, "images.json.tmp"), os.path.join(d, "images.json"))
+    lock.seek(0)
+    lock.write(os.urandom(64))
+    lock.flush()
+PY
+}
+
+image_of() { podman image inspect --format '{{.Id}}' "$(q "SELECT image FROM builds WHERE deployment_id = '$1'")"; }
+# scratch_image FROM TAG...: a one-label image on FROM, named
+# localhost/PREFIXscratch:TAG for each TAG (the engine's CLI, on the store
+# directly); prints its ID.
+scratch_image() {
+  local from=$1 t args=()
+  shift
+  for t in "$@"; do args+=(-t "localhost/${prefix}scratch:$t"); done
+  printf 'FROM %s\nLABEL app-deployer.test=half-written\n' "$from" |
+    podman build -q --pull=never "${args[@]}" -f - "$saga_work" | tail -n 1
+}
+store_whole() { # WHAT IMAGE_ID [LOGGED]: it left the store, podman lists images
+  # again, and (with LOGGED) a service logged its removal
+  local out
+  # (podman image exists fails on a half-written image too: the store's
+  # own directory says whether it is there.)
+  if [[ -d $(store_dir)/$2 ]]; then fail "$1: the half-written image is still in the store"; fi
+  out=$(podman images -q 2>&1 >/dev/null || true)
+  expect "$1: errors of podman images" "${out:0:300}" ""
+  [[ -z ${3:-} ]] || expect "$1: removals logged" \
+    "$(cat "$saga_logs"/*.log | grep 'removed a half-written image' | grep -c "\"$2\"" || true)" 1
+}
+
+case_store() {
+  echo "== images the engine left half-written (killed between their record and their manifest)"
+  local app=${prefix}build id image parent out first_image
+  first_image=$(image_of "${ids[0]}")
+  image=$first_image
+  engine_away
+  parent=$(podman image inspect --format '{{.Parent}}' "$image")
+  [[ -n $parent ]] || { fail "$image has no parent image to leave half-written"; engine_back; return 0; }
+  half_write "$parent"
+  # The store is now as CI found it: whatever meets that image fails.
+  out=$(podman image inspect "$image" 2>&1 >/dev/null || true)
+  if [[ $out == *"locating item named"*"$parent"* ]]; then
+    echo "  ok: the store holds a half-written image (${parent:0:12}): an inspect of its child fails"
+  else
+    fail "the store was not left half-written: ${out:0:300}"
+  fi
+  engine_back
+  # Unnamed, the parent of the app's image: a redeploy of the commit (its
+  # image already built) meets it when the deployer inspects that image.
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store")
+  ids+=("$id")
+  checks "$id" "$app"
+  store_whole "a parent image" "$parent" logged
+
+  # An image no container uses, named twice: podman removes it only by
+  # force then.  The next deploy's list of the app's images meets it.
+  engine_away
+  image=$(scratch_image "$first_image" one two)
+  half_write "$image"
+  engine_back
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store2")
+  ids+=("$id")
+  checks "$id" "$app"
+  store_whole "a named image" "$image" logged
+
+  # The scripts' own repair (scripts/lib.sh, before the CLI builds base
+  # images).
+  engine_away
+  image=$(scratch_image "$first_image" three)
+  half_write "$image"
+  ad_engine_store_repair 2>/dev/null
+  store_whole "ad_engine_store_repair" "$image"
+  engine_back
+}
+
+for c in ${OUTAGE_CASES:-build deploy running store}; do "case_$c"; done
 
 # Leave nothing behind.
 for id in "${ids[@]}"; do

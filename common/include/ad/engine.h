@@ -36,12 +36,21 @@
 #define AD_ENGINE_ID_MAX 64
 /* "sha256:" and 64 hex digits. */
 #define AD_ENGINE_DIGEST_LEN 71
+/* An image ID: 64 lowercase hex digits. */
+#define AD_ENGINE_IMAGE_ID_LEN 64
 
 typedef struct ad_engine ad_engine;
 
 /* Makes a client for the engine at socket_path; no request is made. */
 int ad_engine_open(ad_engine **out, const char *socket_path, ad_error_t *err);
 void ad_engine_close(ad_engine *e);
+
+/* Called with the ID of each half-written image the client meets (see
+ * ad_engine_half_written_image) once it tried to remove it: ERROR is NULL
+ * when the store no longer has it, else why the removal failed.  The
+ * client itself never logs; a service logs from here. */
+typedef void (*ad_engine_repair_fn)(const char *image_id, const char *error, void *ud);
+void ad_engine_on_repair(ad_engine *e, ad_engine_repair_fn fn, void *ud);
 
 /* GET /_ping: 0 when the engine answers. */
 int ad_engine_ping(ad_engine *e, ad_error_t *err);
@@ -184,6 +193,13 @@ int ad_engine_image_push(ad_engine *e, const char *name, const char *tag, int64_
 /* Finds "sha256:<64 hex>" after "digest: " in a push status line (exposed
  * for tests); false when absent. */
 bool ad_engine_find_digest(const char *text, char out[AD_ENGINE_DIGEST_LEN + 1]);
+
+/* Finds the image ID in podman's "locating item named ... for image with
+ * ID "<id>"" error: an image record left without its manifest by an
+ * engine stopped mid-write.  Every call of this client that meets one
+ * removes it and asks again (or, for a build, fails retryably).  Exposed
+ * for tests; false when TEXT is another error. */
+bool ad_engine_half_written_image(const char *text, char id[AD_ENGINE_IMAGE_ID_LEN + 1]);
 
 /* --- containers -------------------------------------------------------- */
 

@@ -104,6 +104,10 @@ void ad_service_ready(struct ad_service *svc);
 /* Disconnects and frees; safe on a partly started service. */
 void ad_service_stop(struct ad_service *svc);
 
+/* An ad_engine_repair_fn that logs: a warning for each half-written image
+ * removed from the engine's store, an error when the removal failed. */
+void ad_service_log_engine_repair(const char *image_id, const char *error, void *ud);
+
 /* The default /healthz port of each service (api 8080, coordinator 9101,
  * analyzer 9102, builder 9103, provisioner 9104, deployer 9105). */
 int ad_service_default_port(const char *name);
