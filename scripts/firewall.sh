@@ -92,6 +92,45 @@ engine_jumps() {
   done
 }
 
+# The stack a chain belongs to, when the chains are named after its state
+# dir: a rule without a target (it changes nothing) whose comment names the
+# dir.  `up` of any stack reads it to sweep the chains of stacks that are
+# gone: a run killed before its `down` (a CI timeout, a machine's crash)
+# leaves its rules, and they would block ports another stack may use.
+OWNER="app-deployer stack"
+
+# stack_alive DIR: one of the stack's servers (DIR/run/*.pid) still runs.
+stack_alive() {
+  local f
+  for f in "$1"/run/*.pid; do
+    ad_pid_from_file "$f" >/dev/null && return 0
+  done
+  return 1
+}
+
+# sweep_gone: removes the chains (and their jumps) of other stacks whose
+# servers all stopped.  Chains named by AD_FIREWALL_ID have no owner rule
+# and are never swept; nor does such a run sweep (compose's `egress`
+# service runs in a container, which sees neither the host's state dirs
+# nor its processes).
+sweep_gone() {
+  local chain dir rule
+  [[ -z ${AD_FIREWALL_ID:-} ]] || return 0
+  while read -r chain dir; do
+    [[ $chain != "$FWD" ]] || continue
+    stack_alive "$dir" && continue
+    ad_log "firewall: removing $chain and $chain-in: the stack in $dir no longer runs"
+    for rule in $(iptables -S FORWARD | grep -nE -e "-j $chain\$" | cut -d: -f1 | sort -rn); do
+      iptables -D FORWARD "$((rule - 1))"
+    done
+    for rule in $(iptables -S INPUT | grep -nE -e "-j $chain-in\$" | cut -d: -f1 | sort -rn); do
+      iptables -D INPUT "$((rule - 1))"
+    done
+    iptables -F "$chain" && iptables -X "$chain"
+    if iptables -F "$chain-in" 2>/dev/null; then iptables -X "$chain-in"; fi
+  done < <(iptables -S | sed -n "s/^-A \(ADFW-[0-9a-f]\{8\}\) -m comment --comment \"\{0,1\}$OWNER \([^\"]*\)\"\{0,1\}\$/\1 \2/p")
+}
+
 # The subnets of an app's networks, as the engine reports them.
 app_subnets() {
   podman network inspect "ad-$1" --format '{{range .Subnets}}{{.Subnet}} {{end}}' 2>/dev/null |
@@ -101,8 +140,10 @@ app_subnets() {
 cmd_up() {
   local port cidr app net ns
   command -v iptables >/dev/null || ad_die "iptables is not installed (apt-get install iptables)"
+  sweep_gone
   iptables -N "$FWD" 2>/dev/null || iptables -F "$FWD"
   iptables -N "$IN" 2>/dev/null || iptables -F "$IN"
+  [[ -n ${AD_FIREWALL_ID:-} ]] || iptables -A "$FWD" -m comment --comment "$OWNER $(realpath -m "$(ad_state_dir)")"
 
   # Forwarded traffic: replies to connections made to the containers pass.
   iptables -A "$FWD" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN

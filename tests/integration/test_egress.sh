@@ -35,6 +35,9 @@
 #   private    from the build bridge (`podman`, where build steps run) an
 #              app's container answers; with AD_EGRESS_BLOCK_PRIVATE=true it
 #              does not, while DNS and the outside still work
+#   gone       the rules of a stack whose servers all stopped without a
+#              `down` (a killed run) go at the next `up` of another stack;
+#              a running stack's stay
 # The stack's own rules are put back at the end, whatever happened.
 # Usage: test_egress.sh   (with the stack's env sourced; root, iptables)
 set -euo pipefail
@@ -249,3 +252,36 @@ out=$(probe podman "$ip_b/8080" "$outside")
 expect "$out" "$ip_b/8080" closed "private (build bridge -> an app's container)"
 expect "$out" "$outside" open "private (the outside)"
 expect "$out" "dns" ok "private (the resolver stays reachable)"
+
+# --- a stack that is gone ------------------------------------------------------
+# Two other stacks' rules: one whose servers all stopped without a `down`
+# (no live pid in its run/), one still running (a live pid).  The next `up`
+# sweeps the first and keeps the second.
+gone_dir=$(mktemp -d) live_dir=$(mktemp -d)
+mkdir -p "$gone_dir/run" "$live_dir/run"
+echo 999999999 >"$gone_dir/run/nats.pid"
+echo $$ >"$live_dir/run/nats.pid"
+chain_of() { echo "ADFW-$(realpath -m "$1" | sha256sum | cut -c1-8)"; }
+gone=$(chain_of "$gone_dir") live=$(chain_of "$live_dir")
+AD_STATE_DIR=$live_dir AD_FIREWALL_HOST_PORTS=1 "$root/scripts/firewall.sh" up 2>/dev/null
+AD_STATE_DIR=$gone_dir AD_FIREWALL_HOST_PORTS=1 "$root/scripts/firewall.sh" up 2>/dev/null
+if iptables -S "$gone" >/dev/null 2>&1 && iptables -S FORWARD | grep -q -e "-j $gone\$"; then
+  ok "gone: the gone stack's rules are there before"
+else
+  fail "gone: the gone stack's rules were not installed"
+fi
+restore
+n=$( (iptables -S FORWARD; iptables -S INPUT) | grep -c -e "-j $gone\(-in\)\{0,1\}\$" || true)
+if iptables -S "$gone" >/dev/null 2>&1 || iptables -S "$gone-in" >/dev/null 2>&1 || ((n > 0)); then
+  fail "gone: $gone is still there ($n jumps) after another stack's up"
+else
+  ok "gone: another stack's up removed $gone, its -in chain and their jumps"
+fi
+if iptables -S "$live" >/dev/null 2>&1 && iptables -S FORWARD | grep -q -e "-j $live\$"; then
+  ok "gone: a running stack's rules ($live) stay"
+else
+  fail "gone: a running stack's rules ($live) were removed"
+fi
+AD_STATE_DIR=$live_dir "$root/scripts/firewall.sh" down
+rm -rf "$gone_dir" "$live_dir"
+
