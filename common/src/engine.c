@@ -402,22 +402,28 @@ static bool heal_store(ad_engine *e, const char *text)
 }
 
 /* engine_call for a request without a streamed body: an answer >= 500
- * that names a half-written image removes it and asks once more. */
+ * that names a half-written image removes it and asks again.  An inspect
+ * walks up the image's ancestors, so after one is removed the next answer
+ * may name another: up to ENGINE_HEAL_MAX of them per call. */
+#define ENGINE_HEAL_MAX 8
+
 static int engine_call_healed(ad_engine *e, const struct call *c, struct ad_http_response *resp,
                               ad_error_t *err)
 {
         char msg[512], cause[256];
         int ret;
 
-        ret = engine_call(e, c, resp, err);
-        if (ret < 0 || resp->status < 500 || c->read_fn || c->on_chunk)
-                return ret;
-        error_text(resp, msg, sizeof(msg), cause, sizeof(cause));
-        if (!heal_store(e, msg) && !heal_store(e, cause))
-                return ret;
-        ad_http_response_free(resp);
-        memset(resp, 0, sizeof(*resp));
-        return engine_call(e, c, resp, err);
+        for (int healed = 0;; healed++) {
+                ret = engine_call(e, c, resp, err);
+                if (ret < 0 || resp->status < 500 || c->read_fn || c->on_chunk ||
+                    healed == ENGINE_HEAL_MAX)
+                        return ret;
+                error_text(resp, msg, sizeof(msg), cause, sizeof(cause));
+                if (!heal_store(e, msg) && !heal_store(e, cause))
+                        return ret;
+                ad_http_response_free(resp);
+                memset(resp, 0, sizeof(*resp));
+        }
 }
 
 /* A request whose answer must be 2xx (or 304, "nothing to do"). */
@@ -836,7 +842,7 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
         for (int attempt = 0;; attempt++) {
                 ret = engine_call(e, &c, &resp, err);
                 json_lines_end(&jl);
-                if (ret < 0 || attempt > 0 || !heal_store(e, error))
+                if (ret < 0 || attempt == ENGINE_HEAL_MAX || !heal_store(e, error))
                         break;
                 ad_http_response_free(&resp);
                 memset(&resp, 0, sizeof(resp));

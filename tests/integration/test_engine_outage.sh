@@ -13,8 +13,9 @@
 #            survives (conmon, not the service, runs it) and answers
 #            throughout;
 #   store    it dies leaving an image half-written (its record without
-#            its manifest, as SIGKILL mid-commit leaves it): a redeploy
-#            that meets the image (the parent of the app's image; a
+#            its manifest, as SIGKILL mid-commit leaves it): a deployment
+#            that meets the image (an inspect of an image built on two of
+#            them, one a cached step a new commit's build reused; a
 #            twice-named one in a list) removes it and ends EXPOSED, and
 #            scripts/lib.sh's ad_engine_store_repair removes one too.
 # Each deployment must end EXPOSED, its URL answer, no deploy.failed be
@@ -195,45 +196,79 @@ store_whole() { # WHAT IMAGE_ID [LOGGED]: it left the store, podman lists images
     "$(cat "$saga_logs"/*.log | grep 'removed a half-written image' | grep -c "\"$2\"" || true)" 1
 }
 
+# redeployed ID APP: the checks of a redeploy, once the previous release's
+# container is retired (that happens after EXPOSED).
+redeployed() {
+  local i
+  wait_final "$1" 600 >/dev/null
+  for ((i = 0; i < 60; i++)); do
+    (($(app_containers "$2") <= 1)) && break
+    sleep 0.5
+  done
+  checks "$1" "$2"
+}
+
 case_store() {
   echo "== images the engine left half-written (killed between their record and their manifest)"
-  local app=${prefix}build id image parent out first_image
-  first_image=$(image_of "${ids[0]}")
-  image=$first_image
+  local app=${prefix}build id image step parent out
+  # Unnamed, a cached step of the app's build (the first step after its
+  # base image).  A new commit's build reuses it (podman reads no manifest
+  # for that) and deploys.
   engine_away
-  parent=$(podman image inspect --format '{{.Parent}}' "$image")
-  [[ -n $parent ]] || { fail "$image has no parent image to leave half-written"; engine_back; return 0; }
-  half_write "$parent"
-  # The store is now as CI found it: whatever meets that image fails.
-  out=$(podman image inspect "$image" 2>&1 >/dev/null || true)
-  if [[ $out == *"locating item named"*"$parent"* ]]; then
-    echo "  ok: the store holds a half-written image (${parent:0:12}): an inspect of its child fails"
+  step=$(image_of "${ids[0]}")
+  while parent=$(podman image inspect --format '{{.Parent}}' "$step") && [[ -n $parent ]] &&
+    [[ -z $(podman image inspect --format '{{join .RepoTags ""}}' "$parent") ]]; do
+    step=$parent
+  done
+  if [[ $step == "$(image_of "${ids[0]}")" ]]; then
+    fail "the app's image has no unnamed parent (a cached step) to leave half-written"
   else
-    fail "the store was not left half-written: ${out:0:300}"
+    half_write "$step"
+    # The store is now as CI found it.
+    out=$(podman images -q 2>&1 >/dev/null || true)
+    if [[ $out == *"locating item named"*"$step"* ]]; then
+      echo "  ok: the store holds a half-written image (${step:0:12}): podman images fails"
+    else
+      fail "the store was not left half-written: ${out:0:300}"
+    fi
   fi
   engine_back
-  # Unnamed, the parent of the app's image: a redeploy of the commit (its
-  # image already built) meets it when the deployer inspects that image.
-  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store")
+  echo "# a new commit" >>"$saga_work/git/outage-app/app.py"
+  git -C "$saga_work/git/outage-app" -c user.name=test -c user.email=test@localhost commit -qam v2
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store-build")
   ids+=("$id")
-  checks "$id" "$app"
+  redeployed "$id" "$app"
+
+  # Unnamed too, the parent of the app's image, with that cached step
+  # further up: a redeploy of the commit (its image already built) meets
+  # both when the deployer inspects the image (podman walks up the
+  # ancestors, one at a time).
+  engine_away
+  parent=$(podman image inspect --format '{{.Parent}}' "$(image_of "$id")")
+  [[ -n $parent ]] || { fail "the app's image has no parent image to leave half-written"; engine_back; return 0; }
+  [[ $parent == "$step" ]] || half_write "$parent"
+  engine_back
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store-parent")
+  ids+=("$id")
+  redeployed "$id" "$app"
   store_whole "a parent image" "$parent" logged
+  [[ $parent == "$step" ]] || store_whole "a cached step" "$step" logged
 
   # An image no container uses, named twice: podman removes it only by
   # force then.  The next deploy's list of the app's images meets it.
   engine_away
-  image=$(scratch_image "$first_image" one two)
+  image=$(scratch_image "$(image_of "$id")" one two)
   half_write "$image"
   engine_back
-  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store2")
+  id=$(api_post_deploy "$api_port" "$repo" "$app" "k-$app-store-named")
   ids+=("$id")
-  checks "$id" "$app"
+  redeployed "$id" "$app"
   store_whole "a named image" "$image" logged
 
   # The scripts' own repair (scripts/lib.sh, before the CLI builds base
   # images).
   engine_away
-  image=$(scratch_image "$first_image" three)
+  image=$(scratch_image "$(image_of "$id")" three)
   half_write "$image"
   ad_engine_store_repair 2>/dev/null
   store_whole "ad_engine_store_repair" "$image"
