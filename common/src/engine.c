@@ -297,8 +297,8 @@ static int engine_call(ad_engine *e, const struct call *c, struct ad_http_respon
  *
  * The removal podman suggests is safe: such a record is an unfinished
  * write whose name, if it ever had one, points at nothing usable; the
- * layers it shares with other images stay.  The engine client makes it
- * once and repeats the call that met the record. */
+ * layers it shares with other images stay.  The engine client removes it
+ * and repeats the call that met the record (engine_call_healed). */
 #define HALF_WRITTEN_ITEM "locating item named \""
 #define HALF_WRITTEN_ID "for image with ID \""
 
@@ -846,9 +846,7 @@ int ad_engine_image_pull(ad_engine *e, const char *ref, bool insecure, ad_error_
                         break;
                 ad_http_response_free(&resp);
                 memset(&resp, 0, sizeof(resp));
-                memset(&jl, 0, sizeof(jl));
-                jl.on_object = pull_object;
-                jl.ud = error;
+                jl = (struct json_lines){ .on_object = pull_object, .ud = error };
                 error[0] = '\0';
         }
         if (ret < 0)
