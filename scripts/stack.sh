@@ -412,6 +412,26 @@ start_postgres() {
     -c listen_addresses=127.0.0.1 -p "${PORT[PG_PORT]}" \
     -c unix_socket_directories="$PGSOCK" -c logging_collector=off
 }
+# Who may log in how, written on every `up` (setup_postgres, which reloads it), so
+# a state dir made before a change gets it too.  The socket's directory is
+# 0700 postgres: only root and postgres reach it.  There postgres logs in
+# without a password (this script's set-up), every other role with its
+# password sent as is: the services connect there (AD_DATABASE_URL_<SERVICE>),
+# and a password sent as is needs no hashing in the client, where SCRAM's
+# brings up OpenSSL, about 2 MiB of every service (docs/benchmarks.md).  On
+# 127.0.0.1 (tests, tools, anything from another network namespace): SCRAM.
+pg_hba() {
+  local f=$PGDATA/pg_hba.conf
+  cat >"$f.tmp" <<'HBA'
+# Written by scripts/stack.sh on every `up`; edits here are lost.
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 trust
+local   all       all                      password
+host    all       all       127.0.0.1/32   scram-sha-256
+host    all       all       ::1/128        scram-sha-256
+HBA
+  chown postgres:postgres "$f.tmp" && chmod 0600 "$f.tmp" && mv -f "$f.tmp" "$f"
+}
 ready_postgres() {
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[PG_PORT]}" -d postgres
 }
@@ -434,12 +454,14 @@ pg_password() {
 
 setup_postgres() {
   local pw svc sql
+  pg_hba
   pw=$(pg_password "$PG_USER")
   sql="SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_USER')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \\gexec
 ALTER ROLE \"$PG_USER\" PASSWORD '${pw//\'/\'\'}';
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \\gexec
+SELECT pg_reload_conf() \\g /dev/null
 "
   # Each service logs in as itself (pg_stat_activity names it; its password
   # is revoked alone) and works as PG_USER, so what one creates (a
@@ -650,17 +672,19 @@ write_env() {
       printf 'export AD_NATS_REPLICAS=3\n'
     fi
     if selected postgres; then
-      # The owner's (tests, tools); AD_DATABASE_URL_<SERVICE> each
-      # service's own, which scripts/services.sh passes on.  The stack's
-      # PostgreSQL is on loopback without TLS: no SSL or GSS negotiation
-      # (libpq's default "prefer" sets up OpenSSL and Kerberos in every
-      # process at connect, about 0.5 MiB each; docs/benchmarks.md).
+      # The owner's (tests, tools) on 127.0.0.1.  The stack's PostgreSQL
+      # is on loopback without TLS: no SSL or GSS negotiation (libpq's
+      # default "prefer" sets up OpenSSL and Kerberos in every process at
+      # connect, about 0.5 MiB each; docs/benchmarks.md).
       pg_opts="sslmode=disable&gssencmode=disable"
       printf 'export AD_DATABASE_URL=%q\n' \
         "postgresql://$PG_USER:$(urlencode "$(pg_password "$PG_USER")")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB?$pg_opts"
+      # AD_DATABASE_URL_<SERVICE> each service's own, which
+      # scripts/services.sh passes on: over the socket, with its password
+      # sent as is (pg_hba above).
       for svc in "${PG_SERVICES[@]}"; do
         printf 'export AD_DATABASE_URL_%s=%q\n' "${svc^^}" \
-          "postgresql://ad_$svc:$(pg_password "ad_$svc")@127.0.0.1:${PORT[PG_PORT]}/$PG_DB?$pg_opts"
+          "postgresql://ad_$svc:$(pg_password "ad_$svc")@/$PG_DB?host=$(urlencode "$PGSOCK")&port=${PORT[PG_PORT]}"
       done
     fi
     selected podman && printf 'export AD_ENGINE_SOCKET=%q\n' "$SOCK"

@@ -27,6 +27,11 @@ static void curl_init_once(void)
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void ad_http_global_init(void)
+{
+        pthread_once(&curl_once, curl_init_once);
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
         struct sink *s = ud;
@@ -109,7 +114,7 @@ int ad_http_do(const struct ad_http_request *req, struct ad_http_response *resp,
         CURL *c;
         int ret = 0;
 
-        pthread_once(&curl_once, curl_init_once);
+        ad_http_global_init();
         memset(resp, 0, sizeof(*resp));
         sink.max = req->max_body ? req->max_body : AD_HTTP_DEFAULT_MAX_BODY;
         c = curl_easy_init();

@@ -2,14 +2,14 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/digest.h"
+#include "ad/random.h"
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -22,21 +22,10 @@
 #define LABEL_ID "app-deployer key id v1"
 #define AAD_TAG "app-deployer sealed v2"
 
-static int hkdf(unsigned char out[AD_SECRET_KEY_LEN], const unsigned char *ikm, const char *label)
+static void hkdf(unsigned char out[AD_SECRET_KEY_LEN], const unsigned char *ikm, const char *label)
 {
-        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-        size_t len = AD_SECRET_KEY_LEN;
-        int ok = pctx != NULL && EVP_PKEY_derive_init(pctx) > 0 &&
-                 EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
-                 EVP_PKEY_CTX_set1_hkdf_salt(pctx, (const unsigned char *)KDF_SALT,
-                                             (int)strlen(KDF_SALT)) > 0 &&
-                 EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, AD_SECRET_KEY_LEN) > 0 &&
-                 EVP_PKEY_CTX_add1_hkdf_info(pctx, (const unsigned char *)label,
-                                             (int)strlen(label)) > 0 &&
-                 EVP_PKEY_derive(pctx, out, &len) > 0 && len == AD_SECRET_KEY_LEN;
-
-        EVP_PKEY_CTX_free(pctx);
-        return ok ? 0 : -1;
+        ad_hkdf_sha256(out, AD_SECRET_KEY_LEN, KDF_SALT, strlen(KDF_SALT), ikm, AD_SECRET_KEY_LEN,
+                       label, strlen(label));
 }
 
 int ad_secret_key_parse(struct ad_secret_key *key, const char *hex, ad_error_t *err)
@@ -55,9 +44,9 @@ int ad_secret_key_parse(struct ad_secret_key *key, const char *hex, ad_error_t *
                                              "secrets.key must be hex characters only");
                 key->bytes[i] = (unsigned char)strtoul(byte, NULL, 16);
         }
-        if (hkdf(key->seal, key->bytes, LABEL_SEAL) < 0 ||
-            hkdf(key->digest, key->bytes, LABEL_DIGEST) < 0 || hkdf(id, key->bytes, LABEL_ID) < 0)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "deriving keys (HKDF) failed");
+        hkdf(key->seal, key->bytes, LABEL_SEAL);
+        hkdf(key->digest, key->bytes, LABEL_DIGEST);
+        hkdf(id, key->bytes, LABEL_ID);
         for (int i = 0; i < AD_SECRET_KEY_ID_LEN / 2; i++)
                 snprintf(key->id + 2 * i, 3, "%02x", id[i]);
         return 0;
@@ -261,7 +250,7 @@ int ad_secret_seal(char **out, const struct ad_secret_key *key, const char *app,
                 ret = ad_error_make(err, AD_ERR_GENERIC, 0, "out of memory");
                 goto out;
         }
-        if (RAND_bytes(raw, NONCE_LEN) != 1 ||
+        if (ad_random_bytes(raw, NONCE_LEN) < 0 ||
             EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key->seal, raw) != 1 ||
             EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len) != 1 ||
             EVP_EncryptUpdate(ctx, raw + NONCE_LEN, &len, (const unsigned char *)plain, (int)n) !=

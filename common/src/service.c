@@ -16,6 +16,7 @@
 #include "ad/log.h"
 #include "ad/metrics.h"
 #include "ad/probe_server.h"
+#include "ad/random.h"
 #include "ad/redact.h"
 
 /* Set by the signal handler, read from every thread: lock-free atomics
@@ -408,6 +409,11 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         /* A short id is enough to tell replicas apart in logs. */
         snprintf(svc->instance_id, sizeof(svc->instance_id), "%.8s", uuid);
         ad_log_init(name, AD_LOG_INFO);
+        /* Before the bus connects: cnats seeds its NUIDs with RAND_bytes
+         * (ad/random.h). */
+        if (ad_random_use_kernel_for_openssl() < 0)
+                ad_log(AD_LOG_WARN, "OpenSSL refused the kernel's random generator; keeping its own",
+                       NULL);
         svc->config_path = getenv("AD_CONFIG");
 
         optind = 1;

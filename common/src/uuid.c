@@ -1,11 +1,12 @@
 #include "ad/uuid.h"
 
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include "ad/digest.h"
 
 void ad_uuid_v4(char out[AD_UUID_LEN + 1])
 {
@@ -51,11 +52,11 @@ bool ad_uuid_valid(const char *s)
 
 void ad_uuid_derive(char out[AD_UUID_LEN + 1], const char *base, const char *salt)
 {
-        unsigned char md[SHA256_DIGEST_LENGTH];
+        unsigned char md[AD_SHA256_LEN];
         char buf[512];
         int n = snprintf(buf, sizeof(buf), "%s/%s", base, salt);
 
-        SHA256((const unsigned char *)buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1, md);
+        ad_sha256(md, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
         md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
         md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
         snprintf(out, AD_UUID_LEN + 1,

@@ -3,10 +3,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +11,8 @@
 
 #include "ad/base64.h"
 #include "ad/cleanup.h"
+#include "ad/digest.h"
+#include "ad/random.h"
 
 #define RENEW "get a new token (POST /auth/token with your API key; adctl does it by itself)"
 
@@ -157,8 +155,7 @@ static const char *str_claim(jwt_t *j, const char *name, size_t max)
 int api_jwt_verify(const struct api_jwt_keys *keys, const char *token, long now,
                    struct api_jwt_claims *out, ad_error_t *err)
 {
-        unsigned char head[1024], sig[64], mac[EVP_MAX_MD_SIZE];
-        unsigned int mac_len = 0;
+        unsigned char head[1024], sig[64], mac[AD_SHA256_LEN];
         const char *d1, *d2, *alg, *kid, *v;
         const struct api_jwt_key *key;
         cleanup_jwt jwt_t *j = NULL;
@@ -216,9 +213,8 @@ int api_jwt_verify(const struct api_jwt_keys *keys, const char *token, long now,
         /* The HMAC first, in constant time (libjwt 1.10 compares the
          * base64 text with strcmp). */
         sig_len = b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof(sig));
-        if (HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)token,
-                 (size_t)(d2 - token), mac, &mac_len) == NULL ||
-            sig_len != (long)mac_len || CRYPTO_memcmp(sig, mac, mac_len) != 0)
+        ad_hmac_sha256(mac, key->secret, key->len, token, (size_t)(d2 - token));
+        if (sig_len != (long)sizeof(mac) || !ad_digest_equal(sig, mac, sizeof(mac)))
                 return ad_error_make(err, AD_ERR_INVALID, 0,
                                      "bad token signature (key id `%s`): the token was "
                                      "altered or not signed by this platform; " RENEW,
@@ -299,8 +295,8 @@ int api_jwt_sign(const struct api_jwt_keys *keys, const struct api_jwt_claims *c
 
         if (keys->n == 0)
                 return ad_error_make(err, AD_ERR_INVALID, 0, "api.jwt_keys is empty");
-        if (RAND_bytes(raw, sizeof(raw)) != 1)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "no random bytes for a token id");
+        if (ad_random_bytes(raw, sizeof(raw)) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, errno, "no random bytes for a token id");
         for (size_t i = 0; i < sizeof(raw); i++)
                 snprintf(jti + 2 * i, 3, "%02x", raw[i]);
         ret = jwt_new(&j);

@@ -4,10 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/crypto.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +12,7 @@
 
 #include "ad/base64.h"
 #include "ad/cleanup.h"
+#include "ad/digest.h"
 #include "ad/git.h"
 
 static int invalid(const char **code, const char *c, ad_error_t *err, const char *fmt, ...)
@@ -406,8 +403,7 @@ static int env_digest_with(const struct api_deploy_request *req,
 {
         cleanup_free const struct api_env_var **sorted = NULL;
         cleanup_free unsigned char *data = NULL;
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int mac_len = 0;
+        unsigned char mac[AD_SHA256_LEN];
         size_t len = 0, at = 0;
 
         out[0] = '\0';
@@ -432,13 +428,9 @@ static int env_digest_with(const struct api_deploy_request *req,
                 memcpy(data + at + n, sorted[i]->value, v);
                 at += n + v;
         }
-        if (HMAC(EVP_sha256(), hkey, AD_SECRET_KEY_LEN, data, len, mac, &mac_len) == NULL ||
-            mac_len * 2 != API_ENV_DIGEST_LEN) {
-                explicit_bzero(data, len);
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "cannot fingerprint the env");
-        }
+        ad_hmac_sha256(mac, hkey, AD_SECRET_KEY_LEN, data, len);
         explicit_bzero(data, len);
-        for (unsigned int i = 0; i < mac_len; i++)
+        for (size_t i = 0; i < sizeof(mac); i++)
                 snprintf(out + 2 * i, 3, "%02x", mac[i]);
         return 0;
 }
@@ -471,7 +463,7 @@ int api_deploy_request_env_same(const struct api_deploy_request *req,
 
                         if (ret < 0)
                                 return ret;
-                        *same = CRYPTO_memcmp(d, stored, API_ENV_DIGEST_LEN) == 0;
+                        *same = ad_digest_equal(d, stored, API_ENV_DIGEST_LEN);
                 }
         }
         return 0;
@@ -546,7 +538,7 @@ int api_tokens_parse(struct api_tokens *out, const char *spec, ad_error_t *err)
 
 const char *api_tokens_match(const struct api_tokens *t, const char *authorization)
 {
-        unsigned char hash[SHA256_DIGEST_LENGTH];
+        unsigned char hash[AD_SHA256_LEN];
         const char *token, *found = NULL;
         size_t len;
 
@@ -558,9 +550,9 @@ const char *api_tokens_match(const struct api_tokens *t, const char *authorizati
         len = strnlen(token, API_TOKEN_MAX + 1);
         if (len == 0 || len > API_TOKEN_MAX)
                 return NULL;
-        SHA256((const unsigned char *)token, len, hash);
+        ad_sha256(hash, token, len);
         for (size_t i = 0; i < t->n; i++)
-                if (CRYPTO_memcmp(hash, t->tokens[i].hash, sizeof(hash)) == 0 && found == NULL)
+                if (ad_digest_equal(hash, t->tokens[i].hash, sizeof(hash)) && found == NULL)
                         found = t->tokens[i].name;
         return found;
 }

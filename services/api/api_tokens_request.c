@@ -3,12 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/digest.h"
+#include "ad/random.h"
 #include "api_request.h"
 
 static const char *const role_names[] = { "", "viewer", "deployer", "admin", "operator" };
@@ -125,9 +125,9 @@ bool api_key_looks_valid(const char *key)
 
 void api_key_hash(const char *key, char hash[65])
 {
-        unsigned char md[SHA256_DIGEST_LENGTH];
+        unsigned char md[AD_SHA256_LEN];
 
-        SHA256((const unsigned char *)key, strlen(key), md);
+        ad_sha256(md, key, strlen(key));
         for (size_t i = 0; i < sizeof(md); i++)
                 snprintf(hash + 2 * i, 3, "%02x", md[i]);
 }
@@ -136,8 +136,8 @@ int api_key_generate(char key[API_KEY_LEN + 1], char hash[65], ad_error_t *err)
 {
         unsigned char raw[32];
 
-        if (RAND_bytes(raw, sizeof(raw)) != 1)
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "no random bytes for a key");
+        if (ad_random_bytes(raw, sizeof(raw)) < 0)
+                return ad_error_make(err, AD_ERR_GENERIC, errno, "no random bytes for a key");
         snprintf(key, API_KEY_LEN + 1, "%s", API_KEY_PREFIX);
         for (size_t i = 0; i < sizeof(raw); i++)
                 snprintf(key + 4 + 2 * i, 3, "%02x", raw[i]);

@@ -1,14 +1,15 @@
 #include "api_ws.h"
 
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <string.h>
+
+#include "ad/digest.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 bool api_ws_accept(const char *key, char out[29])
 {
-        unsigned char raw[32], digest[SHA_DIGEST_LENGTH];
+        unsigned char raw[32], digest[AD_SHA1_LEN];
         char buf[64];
         size_t n = key ? strlen(key) : 0;
 
@@ -18,8 +19,8 @@ bool api_ws_accept(const char *key, char out[29])
                 return false;
         memcpy(buf, key, 24);
         memcpy(buf + 24, WS_GUID, sizeof(WS_GUID) - 1);
-        SHA1((const unsigned char *)buf, 24 + sizeof(WS_GUID) - 1, digest);
-        EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
+        ad_sha1(digest, buf, 24 + sizeof(WS_GUID) - 1);
+        EVP_EncodeBlock((unsigned char *)out, digest, AD_SHA1_LEN);
         return true;
 }
 

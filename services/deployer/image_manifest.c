@@ -3,12 +3,12 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ad/cleanup.h"
+#include "ad/digest.h"
 
 bool image_digest_ok(const char *d)
 {
@@ -19,8 +19,7 @@ bool image_digest_ok(const char *d)
 int deployer_manifest_config(const char *body, size_t len, const char *digest, char **config,
                              ad_error_t *err)
 {
-        unsigned char md[32];
-        unsigned int mdlen = 0;
+        unsigned char md[AD_SHA256_LEN];
         char hex[65];
         json_auto_t *m = NULL;
         const char *c;
@@ -28,8 +27,7 @@ int deployer_manifest_config(const char *body, size_t len, const char *digest, c
         if (!image_digest_ok(digest))
                 return ad_error_make(err, AD_ERR_INVALID, 0, "`%.80s` is not a sha256 digest",
                                      digest ? digest : "");
-        if (EVP_Digest(body, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
-                return ad_error_make(err, AD_ERR_GENERIC, 0, "sha256 failed");
+        ad_sha256(md, body, len);
         for (size_t i = 0; i < sizeof(md); i++)
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
         if (strcmp(hex, digest + 7) != 0)

@@ -14,6 +14,7 @@
 #include "ad/base64.h"
 #include "ad/buf.h"
 #include "ad/cleanup.h"
+#include "ad/http.h"
 
 #define K8S_MAX_BODY (16 * 1024 * 1024)
 #define K8S_MAX_CRED (256 * 1024)
@@ -525,6 +526,7 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
                 curl_slist_free_all(hdrs);
                 return ret;
         }
+        ad_http_global_init();
         curl = curl_easy_init();
         if (curl == NULL) {
                 curl_slist_free_all(hdrs);

@@ -30,8 +30,6 @@ int main(int argc, char **argv)
         cleanup_error ad_error_t err = NULL;
         int ret;
 
-        /* Before any thread: the probes use libcurl directly. */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
         ret = ad_service_start(&svc, "deployer", argc, argv, &opts);
         if (ret != 0)
                 return ret < 0 ? AD_EXIT_OK : ret;

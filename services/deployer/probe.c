@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "ad/caddy.h"
+#include "ad/http.h"
 
 /* Bodies are not kept: a probe only needs to know that one came. */
 #define PROBE_MAX_BODY (64 * 1024)
@@ -57,6 +58,7 @@ void probe_get(const char *url, const char *host, long timeout_ms, struct probe_
         CURL *c;
 
         memset(res, 0, sizeof(*res));
+        ad_http_global_init();
         c = curl_easy_init();
         if (c == NULL) {
                 snprintf(res->detail, sizeof(res->detail), "curl_easy_init failed");

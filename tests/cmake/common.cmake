@@ -14,6 +14,10 @@ ad_test(test_status SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_status.c LIBS 
 # and the server on a loopback port.
 ad_test(test_probe_server SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_probe_server.c LIBS adcommon LABELS unit)
 ad_test(test_base64 SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_base64.c LIBS adcommon LABELS unit)
+# Hashes, HMAC and HKDF (nettle) against the RFCs and OpenSSL; the kernel's
+# random generator under OpenSSL.
+ad_test(test_digest SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_digest.c
+  LIBS adcommon PkgConfig::OPENSSL LABELS unit)
 # The layers of common/ and what each binary links (docs/architecture.md).
 add_test(NAME layering
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/unit/layering.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/bin)

@@ -4,18 +4,20 @@
 # PostgreSQL of its own, so the services started here touch nothing shared):
 #   no default   the owner role refuses the old default password
 #                ("appdeployer"); the generated passwords are in a 0600 file
-#   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> and works
+#   per service  AD_DATABASE_URL_<SERVICE> logs in as ad_<service> over the
+#                socket (password, on TCP SCRAM) and works
 #                as the owner role (what one service's migration creates, the
 #                others use), the analyzer and the provisioner as themselves;
 #                one service's password
-#                does not open another's role; a wrong one is refused
+#                does not open another's role; a wrong one is refused, on
+#                TCP and on the socket
 #   analyzer,    their roles read a deployment's status (the provisioner's
 #   provisioner  also deployment_requests) and record processed events, and
 #                are refused changing or deleting a deployment, clearing
 #                processed events, reading API keys or the outbox, creating
 #                a table
 #   in use       scripts/services.sh starts the six services, each connected
-#                as its own role (pg_stat_activity); and (docs/security.md,
+#                as its own role, over the socket (pg_stat_activity); and (docs/security.md,
 #                "Secrets keep their meaning") only the API, the analyzer, the
 #                builder and the deployer have AD_SECRETS_KEY in their
 #                environment (not the coordinator and the provisioner), only
@@ -87,6 +89,24 @@ fi
 if q "postgresql://ad_api:wrong@127.0.0.1:$port/appdeployer" "SELECT 1" >/dev/null; then
   fail "per service: a wrong password is accepted"
 fi
+# The services' URLs are the socket's (its password sent as is, no SCRAM in
+# the client; scripts/stack.sh pg_hba): the same passwords hold there.
+sock=$AD_STATE_DIR/postgres/run
+[[ $AD_DATABASE_URL_API == *"@/appdeployer?host="*"postgres%2Frun&port=$port" ]] &&
+  ok "per service: the URLs are the socket's" || fail "per service: not the socket's URL"
+if out=$(q "postgresql://ad_deployer:$api_pw@/appdeployer?host=$sock&port=$port" "SELECT 1"); then
+  fail "socket: the API's password opens the deployer's role"
+elif [[ $out == *"password authentication failed"* ]]; then
+  ok "socket: the API's password does not open the deployer's role"
+else
+  fail "socket: unexpected: $out"
+fi
+if q "postgresql://ad_api:wrong@/appdeployer?host=$sock&port=$port" "SELECT 1" >/dev/null ||
+  q "postgresql://ad_api@/appdeployer?host=$sock&port=$port" "SELECT 1" >/dev/null; then
+  fail "socket: a wrong or no password is accepted"
+else
+  ok "socket: a wrong or no password is refused"
+fi
 # What one service creates (a migration) another uses.
 q "$AD_DATABASE_URL_COORDINATOR" "CREATE TABLE pg_auth_probe (x int)" >/dev/null
 if [[ $(q "$AD_DATABASE_URL_API" "INSERT INTO pg_auth_probe VALUES (1); SELECT count(*) FROM pg_auth_probe") == 1 ]] &&
@@ -103,6 +123,9 @@ if AD_ENGINE_SOCKET=/nonexistent.sock AD_REGISTRY_PASSWORD=probe \
   roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
   [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
     ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
+  tcp=$(q "$AD_DATABASE_URL" "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'ad\_%' AND client_addr IS NOT NULL")
+  [[ $tcp == 0 ]] && ok "in use: every service is on the socket" ||
+    fail "in use: $tcp service connection(s) over TCP"
   with_key=""
   with_registry=""
   for svc in "${services[@]}"; do

@@ -58,6 +58,13 @@ struct ad_http_response {
         char *header_value; /* capture_header's value (the last one seen), or NULL */
 };
 
+/* libcurl's global set-up, once, on the first request rather than at
+ * start-up: it sets up OpenSSL's TLS (about 1.7 MiB of the process,
+ * docs/benchmarks.md), which a service that has not yet made a request
+ * does not need.  ad_http_do calls it; code that uses libcurl directly
+ * calls it before curl_easy_init. */
+void ad_http_global_init(void);
+
 /* Performs the request.  A transport failure (refused, timed out) is
  * AD_ERR_UNAVAILABLE/AD_ERR_TIMEOUT; any HTTP status is a success here,
  * the caller judges it. */
