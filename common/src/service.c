@@ -412,8 +412,8 @@ int ad_service_start(struct ad_service *svc, const char *name, int argc, char **
         /* Before the bus connects: cnats seeds its NUIDs with RAND_bytes
          * (ad/random.h). */
         if (ad_random_use_kernel_for_openssl() < 0)
-                ad_log(AD_LOG_WARN, "OpenSSL refused the kernel's random generator; keeping its own",
-                       NULL);
+                ad_log(AD_LOG_WARN,
+                       "OpenSSL refused the kernel's random generator; keeping its own", NULL);
         svc->config_path = getenv("AD_CONFIG");
 
         optind = 1;

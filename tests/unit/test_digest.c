@@ -129,11 +129,11 @@ static void test_secret_key_parts_unchanged(void **state)
         ad_error_t err = NULL;
 
         (void)state;
-        assert_int_equal(
-                ad_secret_key_parse(
-                        &key, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                        &err),
-                0);
+        assert_int_equal(ad_secret_key_parse(
+                                 &key,
+                                 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                                 &err),
+                         0);
         hex(text, key.seal, 32);
         assert_string_equal(text,
                             "ef873b5e04242f8ce9ac571eba37c4696c58b89b29dcdd5851bf029ab3425f5e");
@@ -159,8 +159,8 @@ static void test_hmac_matches_openssl(void **state)
                 data[i] = (unsigned char)(i * 13 + 5);
         for (size_t klen = 0; klen <= sizeof(key); klen += 25) {
                 ad_hmac_sha256(mac, key, klen, data, sizeof(data));
-                assert_non_null(HMAC(EVP_sha256(), key, (int)klen, data, sizeof(data), want,
-                                     &want_len));
+                assert_non_null(
+                        HMAC(EVP_sha256(), key, (int)klen, data, sizeof(data), want, &want_len));
                 assert_int_equal(want_len, AD_SHA256_LEN);
                 assert_memory_equal(mac, want, AD_SHA256_LEN);
         }
