@@ -123,7 +123,9 @@ if AD_ENGINE_SOCKET=/nonexistent.sock AD_REGISTRY_PASSWORD=probe \
   roles=$(q "$AD_DATABASE_URL" "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity WHERE usename LIKE 'ad\_%'")
   [[ $roles == "ad_analyzer ad_api ad_builder ad_coordinator ad_deployer ad_provisioner" ]] &&
     ok "in use: connected as $roles" || fail "in use: connected roles: '$roles'"
-  tcp=$(q "$AD_DATABASE_URL" "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'ad\_%' AND client_addr IS NOT NULL")
+  # As postgres: pg_stat_activity shows another role's address only to a
+  # superuser (or pg_read_all_stats); to the owner it is NULL.
+  tcp=$(q "postgresql://postgres@/postgres?host=$sock&port=$port" "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'ad\_%' AND client_addr IS NOT NULL")
   [[ $tcp == 0 ]] && ok "in use: every service is on the socket" ||
     fail "in use: $tcp service connection(s) over TCP"
   with_key=""
