@@ -38,6 +38,8 @@ int container_ensure(struct deployer *dp, const struct ad_container_spec *spec, 
                      enum container_reuse reuse, struct ad_container *out, bool *reused,
                      ad_error_t *err)
 {
+        bool name_held = false;
+
         for (int attempt = 0; attempt < 3; attempt++) {
                 cleanup_error ad_error_t lerr = NULL;
                 cleanup_free char *id = NULL;
@@ -78,9 +80,27 @@ int container_ensure(struct deployer *dp, const struct ad_container_spec *spec, 
                         return ret;
                 }
                 ad_error_release(&lerr);
+                if (name_held) {
+                        /* The name was taken, yet no container has it: the
+                         * engine died while creating one (podman service
+                         * killed), leaving the store's record of the name
+                         * without the engine's.  Removing the name frees
+                         * it (podman removes such a record by name). */
+                        ret = ad_engine_container_remove(dp->engine, spec->name, true, &lerr);
+                        if (ret < 0 && ret != -AD_ERR_NOT_FOUND) {
+                                if (err)
+                                        *err = TAKE_PTR(lerr);
+                                return ret;
+                        }
+                        ad_error_release(&lerr);
+                }
                 ret = ad_engine_container_create(dp->engine, spec, &id, &lerr);
-                if (ret == -AD_ERR_CONFLICT)
-                        continue; /* a concurrent attempt made it: look again */
+                if (ret == -AD_ERR_CONFLICT) {
+                        /* A concurrent attempt made it, or a dead one left
+                         * the name behind: look again. */
+                        name_held = true;
+                        continue;
+                }
                 if (ret < 0) {
                         if (err)
                                 *err = TAKE_PTR(lerr);

@@ -85,6 +85,12 @@ case_engine() {
   expect "faults injected in the deployer" "$(grep -c '"msg":"fault injected"' "$(svc_log deployer 1)")" 2
   retries=$(handled deployer "$id" | jq -r 'select(.consumer == "deployer" and .outcome == "retry") | .outcome' | wc -l)
   if ((retries >= 1)); then echo "  ok: $retries deliveries retried"; else fail "no retried delivery in the deployer's log"; fi
+  # The deployer reports EXPOSED, then retires the old release and prunes
+  # old images before its "event handled" line: wait for the line (30 s).
+  for ((i = 0; i < 300; i++)); do
+    [[ -n $(handled deployer "$id" | jq -r 'select(.consumer == "deployer" and .outcome == "done") | .outcome') ]] && break
+    sleep 0.1
+  done
   expect "deliveries done" "$(handled deployer "$id" | jq -r 'select(.consumer == "deployer" and .outcome == "done") | .outcome' | wc -l)" 1
   answers "$id"
   restart_with deployer

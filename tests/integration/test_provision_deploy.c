@@ -110,7 +110,7 @@ static struct {
                 d5[AD_UUID_LEN + 1], d6[AD_UUID_LEN + 1], d7[AD_UUID_LEN + 1], d8[AD_UUID_LEN + 1],
                 d9[AD_UUID_LEN + 1], d10[AD_UUID_LEN + 1], d11[AD_UUID_LEN + 1],
                 d12[AD_UUID_LEN + 1], d13[AD_UUID_LEN + 1], d14[AD_UUID_LEN + 1],
-                d15[AD_UUID_LEN + 1];
+                d15[AD_UUID_LEN + 1], d16[AD_UUID_LEN + 1];
         char image_local[256], local_digest[AD_ENGINE_DIGEST_LEN + 1];
         char d1_container[AD_ENGINE_ID_MAX + 1], d2_container[AD_ENGINE_ID_MAX + 1];
         ad_envelope *events[MAX_EVENTS];
@@ -718,6 +718,7 @@ static int setup_all(void)
         ad_uuid_v4(T.d13);
         ad_uuid_v4(T.d14);
         ad_uuid_v4(T.d15);
+        ad_uuid_v4(T.d16);
         snprintf(T.dir, sizeof(T.dir), "/tmp/ad-pd-%.8s", id);
         snprintf(path, sizeof(path), "%s/ctx", T.dir);
         if (mkdir(T.dir, 0755) < 0 || mkdir(path, 0755) < 0)
@@ -1772,6 +1773,27 @@ static void other_local_pulled(void **state)
 /* deployer.images_kept (2 here): after a deploy, the app's images past the
  * two newest leave the engine; unlabelled images (v1, v2, ...) stay, and
  * so do the registry's copies. */
+/* The engine killed while it creates a container can leave the name in
+ * its store without a container the engine knows: creating it again says
+ * "name already in use", inspecting it "no such container".  buildah's
+ * containers are exactly such records (the store's, not podman's), so one
+ * named as the deployment's container takes the name here.  The deploy
+ * step must free the name and run the release. */
+static void name_left_by_a_dead_create(void **state)
+{
+        char name[256];
+
+        (void)state;
+        ad_name_container(name, sizeof(name), T.app, T.d16);
+        assert_int_equal(sh("buildah from --pull=never --name %s %s >/dev/null", name, T.image_v1),
+                         0);
+        assert_int_not_equal(sh("podman container exists %s", name), 0);
+        publish_built(T.d16, T.image_v1);
+        ad_event_free(expect_event(AD_SUBJECT_EXPOSED, T.d16, 120));
+        assert_serves("v1");
+        assert_int_equal(sh("podman container exists %s", name), 0);
+}
+
 static void old_images_pruned(void **state)
 {
         const char *reg = stack_env("AD_REGISTRY_ADDRESS");
@@ -1832,7 +1854,7 @@ int main(void)
                 cmocka_unit_test(compensate_deploy),   cmocka_unit_test(compensate_provision),
                 cmocka_unit_test(replicas_balanced),   cmocka_unit_test(release_phase),
                 cmocka_unit_test(local_image_used),    cmocka_unit_test(other_local_pulled),
-                cmocka_unit_test(old_images_pruned),
+                cmocka_unit_test(old_images_pruned),   cmocka_unit_test(name_left_by_a_dead_create),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
