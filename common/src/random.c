@@ -4,7 +4,6 @@
 #include "ad/random.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <openssl/rand.h>
 #include <sys/random.h>
 

@@ -1,31 +1,21 @@
 #include "ad/uuid.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "ad/digest.h"
+#include "ad/random.h"
 
 void ad_uuid_v4(char out[AD_UUID_LEN + 1])
 {
         unsigned char b[16];
-        size_t got = 0;
 
-        while (got < sizeof(b)) {
-                ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        /* No entropy source at all: fall back rather
-                         * than fail; ids only need to be unique. */
-                        for (; got < sizeof(b); got++)
-                                b[got] = (unsigned char)random();
-                        break;
-                }
-                got += (size_t)n;
-        }
+        /* No entropy source at all: fall back rather than fail; ids only
+         * need to be unique. */
+        if (ad_random_bytes(b, sizeof(b)) < 0)
+                for (size_t i = 0; i < sizeof(b); i++)
+                        b[i] = (unsigned char)random();
         b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
         b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
         snprintf(out, AD_UUID_LEN + 1,

@@ -49,17 +49,23 @@ trap cleanup EXIT
 . "$AD_STATE_DIR/env"
 
 q() { psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2" 2>&1; }
+# refused URL OK-MESSAGE FAIL-MESSAGE: the login is refused for its password.
+refused() {
+  local out
+  if out=$(q "$1" "SELECT 1"); then
+    fail "$3"
+  elif [[ $out == *"password authentication failed"* ]]; then
+    ok "$2"
+  else
+    fail "${2%%:*}: unexpected: $out"
+  fi
+}
 port=$(sed -n 's/^PG_PORT=//p' "$AD_STATE_DIR/ports")
 services=(api coordinator analyzer builder provisioner deployer)
 
 # --- no default password ------------------------------------------------------
-if out=$(q "postgresql://appdeployer:appdeployer@127.0.0.1:$port/appdeployer" "SELECT 1"); then
-  fail "no default: the owner role accepts the password 'appdeployer'"
-elif [[ $out == *"password authentication failed"* ]]; then
-  ok "no default: 'appdeployer' refused"
-else
-  fail "no default: unexpected: $out"
-fi
+refused "postgresql://appdeployer:appdeployer@127.0.0.1:$port/appdeployer" \
+  "no default: 'appdeployer' refused" "no default: the owner role accepts the password 'appdeployer'"
 mode=$(stat -c %a "$AD_STATE_DIR/pg-users")
 [[ $mode == 600 ]] && ok "passwords in a 0600 file" || fail "pg-users has mode $mode"
 [[ $(q "$AD_DATABASE_URL" "SELECT current_user") == appdeployer ]] ||
@@ -94,13 +100,9 @@ fi
 sock=$AD_STATE_DIR/postgres/run
 [[ $AD_DATABASE_URL_API == *"@/appdeployer?host="*"postgres%2Frun&port=$port" ]] &&
   ok "per service: the URLs are the socket's" || fail "per service: not the socket's URL"
-if out=$(q "postgresql://ad_deployer:$api_pw@/appdeployer?host=$sock&port=$port" "SELECT 1"); then
-  fail "socket: the API's password opens the deployer's role"
-elif [[ $out == *"password authentication failed"* ]]; then
-  ok "socket: the API's password does not open the deployer's role"
-else
-  fail "socket: unexpected: $out"
-fi
+refused "postgresql://ad_deployer:$api_pw@/appdeployer?host=$sock&port=$port" \
+  "socket: the API's password does not open the deployer's role" \
+  "socket: the API's password opens the deployer's role"
 if q "postgresql://ad_api:wrong@/appdeployer?host=$sock&port=$port" "SELECT 1" >/dev/null ||
   q "postgresql://ad_api@/appdeployer?host=$sock&port=$port" "SELECT 1" >/dev/null; then
   fail "socket: a wrong or no password is accepted"
